@@ -1,0 +1,11 @@
+# Warnings and sanitizers applied to every target of the project.
+add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+if(DEVICEAPI_SANITIZE)
+  add_compile_options(-fsanitize=${DEVICEAPI_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${DEVICEAPI_SANITIZE})
+endif()
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()

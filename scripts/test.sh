@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. normal build, every test (unit, integration, e2e);
+#   2. ASan+UBSan build, every test;
+#   3. TSan build, the store's tests (pure C++, no gRPC threads).
+# Installs what it needs first. Set SUITES="normal asan tsan" to choose.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+suites=${SUITES:-normal asan tsan}
+jobs=${JOBS:-$(nproc)}
+status=0
+
+run_suite() {
+  local name=$1 dir=$2 label=$3; shift 3
+  echo "=== $name: build ($dir)"
+  "$root/scripts/build.sh" "$dir" "$@"
+  echo "=== $name: test"
+  local args=(--test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300)
+  [ -n "$label" ] && args+=(-L "$label")
+  ctest "${args[@]}" || status=1
+}
+
+for s in $suites; do
+  case $s in
+    normal) run_suite normal "$root/build/test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
+    asan)   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_suite asan "$root/build/asan" "" -DCMAKE_BUILD_TYPE=Debug \
+              -DDEVICEAPI_SANITIZE=address,undefined -DDEVICEAPI_BUILD_BENCHMARKS=OFF ;;
+    tsan)   TARGETS=store_tests TSAN_OPTIONS=halt_on_error=1 \
+            run_suite tsan "$root/build/tsan" store -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+              -DDEVICEAPI_SANITIZE=thread -DDEVICEAPI_BUILD_BENCHMARKS=OFF ;;
+    *) echo "unknown suite $s" >&2; exit 2 ;;
+  esac
+done
+exit $status

@@ -1,0 +1,130 @@
+// The store: the node's GPU objects with Kubernetes list/watch semantics.
+//
+// Thread-safe. Every public method may be called from any thread. Reads return
+// shared immutable snapshots (S11); writes take the next store-wide revision
+// (S1) under a writer-preferring lock (S8) and fan the resulting event out to
+// watchers without ever waiting for them (S16).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/backend.h"
+#include "store/event.h"
+#include "store/object.h"
+#include "store/result.h"
+#include "store/selector.h"
+#include "store/watcher.h"
+
+namespace deviceapi::store {
+
+struct StoreOptions {
+  std::size_t max_objects = 4096;                     // S19
+  std::size_t history_max_events = 10000;             // S14
+  std::size_t history_max_bytes = 16u << 20;          // S14
+  std::size_t max_watchers = 1024;                    // S19
+  std::size_t watcher_queue_capacity = 1024;          // S16: events queued per watcher
+  std::chrono::milliseconds bookmark_interval{60000}; // S15
+  std::chrono::milliseconds future_revision_wait{3000};  // S9
+  // 0: seed the revision counter from the clock in microseconds, so a new
+  // process starts above anything an earlier one issued (S2).
+  Revision initial_revision = 0;
+  std::shared_ptr<Backend> backend;  // null: MemoryBackend
+};
+
+struct GetOptions {
+  // 0: current state. N: a state not older than N; waits up to
+  // future_revision_wait for N, then kTooLargeRevision (S9).
+  Revision min_revision = 0;
+};
+
+struct ListOptions {
+  std::string namespace_name;  // empty: all namespaces; else exact match (S17)
+  LabelSelector selector;
+  Revision revision = 0;  // as GetOptions::min_revision, or the exact revision
+  bool exact = false;     // serve the state exactly at `revision` from history (S9)
+};
+
+struct ListResult {
+  Revision revision = 0;             // the revision the snapshot was taken at (S10)
+  std::vector<ObjectPtr> items;      // sorted by namespace, then name
+};
+
+struct WatchOptions {
+  std::string namespace_name;  // empty: all
+  LabelSelector selector;
+  // nullopt ("" or "0" on the wire): synthetic ADDED for every current
+  // matching object, then live events (S13). N: every event after N (S12);
+  // kExpired if N is older than the history retains (S14).
+  std::optional<Revision> start;
+  // With start == nullopt: end the synthetic ADDED events with a BOOKMARK
+  // whose initial_events_end is true (S15).
+  bool send_initial_events = false;
+  bool allow_bookmarks = false;            // periodic BOOKMARKs while idle (S15)
+  std::chrono::milliseconds timeout{0};    // 0: none; else ends with kTimeout (S18)
+  std::size_t queue_capacity = 0;          // 0: StoreOptions::watcher_queue_capacity
+};
+
+// Write callbacks run under the store's write lock with the revision the write
+// will take if it succeeds. They build the complete new immutable object
+// (revision included) or return an Error, which aborts the write without
+// consuming a revision.
+using CreateFn = std::function<Result<ObjectPtr>(Revision next)>;
+// Return `current` itself to signal a no-op: no revision, no event (S1).
+using UpdateFn = std::function<Result<ObjectPtr>(const ObjectPtr& current, Revision next)>;
+// Returns the DELETED event's object: the last state stamped with `next` (S7).
+using DeleteFn = std::function<Result<ObjectPtr>(const ObjectPtr& current, Revision next)>;
+
+struct StoreStats {
+  std::size_t objects = 0;
+  Revision current_revision = 0;
+  std::size_t history_events = 0;
+  std::size_t history_bytes = 0;
+  Revision oldest_retained_revision = 0;  // 0 when the history is empty
+  std::uint64_t creates = 0, updates = 0, deletes = 0, noop_updates = 0;
+  std::size_t active_watchers = 0;
+  std::uint64_t events_delivered = 0;   // events handed out by Watcher::Next
+  std::uint64_t watchers_evicted = 0;   // ended as too slow (S16)
+  std::uint64_t watches_expired = 0;    // refused as too old (S14)
+};
+
+class Store {
+ public:
+  explicit Store(StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Loads the backend. Must succeed before anything else is called.
+  Result<bool> Open();
+
+  Result<ObjectPtr> Create(const ObjectKey& key, const CreateFn& build);
+  Result<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& build);
+  Result<ObjectPtr> Delete(const ObjectKey& key, const DeleteFn& build);
+
+  Result<ObjectPtr> Get(const ObjectKey& key, const GetOptions& options = {}) const;
+  Result<ListResult> List(const ListOptions& options = {}) const;
+  Result<std::shared_ptr<Watcher>> Watch(const WatchOptions& options);
+
+  Revision CurrentRevision() const;
+  StoreStats Stats() const;
+  const StoreOptions& options() const;
+
+  // Ends every watch with kShutdown and refuses later calls with kUnavailable.
+  void Shutdown();
+
+  // Test hook (S8): called while a write holds the write lock, after the
+  // callback built the object and before the write becomes visible.
+  void SetWriteHookForTesting(std::function<void()> hook);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace deviceapi::store

@@ -1,0 +1,66 @@
+// Every device-api-server metric family other than gRPC's (grpc_metrics.h).
+// Values that live elsewhere (store, readiness, GPU conditions) are read at
+// scrape time through the callbacks in ServerMetricsSources, so this file
+// depends on no server internals and can be tested standalone.
+//
+// Metrics (all gauges unless the name ends in _total):
+//   device_apiserver_build_info{version,commit,build_date,compiler}  always 1
+//   device_apiserver_start_time_seconds      process start, Unix seconds
+//   device_apiserver_ready                   1 when ready to serve reads (S21), else 0
+//   device_apiserver_store_objects           objects in the store
+//   device_apiserver_store_revision          current store revision (resourceVersion)
+//   device_apiserver_history_events          events retained in the watch history (S14)
+//   device_apiserver_history_bytes           bytes of object versions held by the history
+//   device_apiserver_history_oldest_revision oldest revision a watch may resume from; 0 when empty
+//   device_apiserver_store_writes_total{verb} successful writes, verb = create|update|delete
+//   device_apiserver_store_noop_updates_total updates that changed nothing (no revision, no event)
+//   device_apiserver_watchers                active watches
+//   device_apiserver_watch_events_sent_total events delivered to watchers
+//   device_apiserver_watchers_evicted_total  watches ended as too slow (S16); alert when it grows
+//   device_apiserver_watches_expired_total   watches refused as "too old resource version" (S14)
+//   device_apiserver_gpus{condition,status}  GPUs per condition type and status
+//                                            (True/False/Unknown), e.g.
+//                                            {condition="Ready",status="False"}
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "store/store.h"
+
+namespace deviceapi::metrics {
+class Registry;
+}
+
+namespace deviceapi::server {
+
+struct BuildInfo {
+  std::string version, commit, build_date, compiler;
+  // The facts baked into this binary (deviceapi/build_info.h).
+  static BuildInfo Current();
+  // {"version":...,"commit":...,"buildDate":...,"compiler":...}: the /version body.
+  std::string ToJson() const;
+};
+
+// (condition type, status) -> number of GPUs with that condition in that status.
+using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_t>;
+
+struct ServerMetricsSources {
+  // Each may be null: its metrics are then not registered. Each is called
+  // once per scrape per metric that uses it, from the scraping thread, so it
+  // must be thread-safe and cheap (Store::Stats() is).
+  std::function<store::StoreStats()> store_stats;
+  std::function<bool()> ready;
+  std::function<ConditionCounts()> gpu_conditions;
+};
+
+// Registers the families above in `registry`. Throws std::invalid_argument
+// if called twice on the same registry. The sources are copied; whatever
+// they capture must outlive the registry's last scrape.
+void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sources,
+                           const BuildInfo& build = BuildInfo::Current());
+
+}  // namespace deviceapi::server

@@ -1,0 +1,93 @@
+// Informer: a local, always-converging copy of the server's GPUs plus change
+// notifications, built the way Kubernetes informers are.
+//
+// It lists, then watches from the list's resource version (with bookmarks),
+// so no change falls between the two. After a disconnect, a server restart or
+// an eviction as a too-slow watcher (RESOURCE_EXHAUSTED) it re-watches from
+// the last revision it saw, which loses nothing and needs no relist. Only when
+// the server no longer retains that revision (IsExpired) does it relist, and
+// then reconciles: objects gone from the new list produce OnDelete, changed
+// ones OnUpdate, new ones OnAdd. Reconnects back off exponentially with
+// jitter.
+//
+// Handlers run on one dispatch thread owned by the informer, one at a time,
+// in the order the changes happened; the cache already reflects an event
+// when its handler runs. A handler must not call Stop() (it would deadlock);
+// slow handlers only delay later handlers, never the watch.
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "deviceapi/client.h"
+#include "deviceapi/lister.h"
+#include "deviceapi/retry.h"
+
+namespace deviceapi {
+
+struct EventHandlers {
+  std::function<void(const GpuPtr& obj)> on_add;
+  std::function<void(const GpuPtr& old_obj, const GpuPtr& new_obj)> on_update;
+  // The object's last known state.
+  std::function<void(const GpuPtr& obj)> on_delete;
+};
+
+struct InformerOptions {
+  std::string namespace_name;  // empty: all namespaces
+  std::string label_selector;
+  // > 0: every period, OnUpdate(obj, obj) for every cached object, so
+  // level-triggered consumers can re-check their state.
+  std::chrono::milliseconds resync_period{0};
+  // Reconnect pacing after errors; reset after a watch delivered events.
+  Backoff backoff{.steps = 0, .initial = std::chrono::milliseconds(100),
+                  .factor = 2.0, .jitter = 0.5, .max = std::chrono::milliseconds(5000)};
+  // Ask the server to end each watch after this long (it is then resumed from
+  // the last revision), so a half-dead connection cannot stall forever.
+  std::int64_t watch_timeout_seconds = 300;
+};
+
+// Counters for tests and metrics.
+struct InformerStats {
+  std::uint64_t lists = 0;     // successful lists (1 + relists)
+  std::uint64_t watches = 0;   // watch streams opened
+  std::uint64_t events = 0;    // watch events applied (bookmarks excluded)
+  std::uint64_t bookmarks = 0;
+  std::uint64_t errors = 0;    // failed lists / watches ended with an error
+  std::string last_resource_version;
+};
+
+class Informer {
+ public:
+  // `client` must outlive the informer.
+  explicit Informer(Client& client, InformerOptions options = {});
+  ~Informer();  // Stop()s
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Handlers added before Start() see every object as OnAdd; handlers added
+  // later see only later changes.
+  void AddEventHandlers(EventHandlers handlers);
+
+  // Starts the list/watch and dispatch threads. Idempotent.
+  void Start();
+  // Ends the watch and joins the threads; pending handler calls are dropped.
+  void Stop();
+
+  // True once the first list is in the cache and its OnAdd calls ran.
+  bool HasSynced() const;
+  bool WaitForSync(std::chrono::milliseconds timeout) const;
+
+  const Lister& lister() const;
+  InformerStats Stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace deviceapi

@@ -1,0 +1,225 @@
+// Client: one channel, one stub; each unary call gets its own deadline.
+#include "deviceapi/client.h"
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+
+#include "client/health_codec.h"
+#include "client/watch_stream.h"
+
+namespace deviceapi {
+namespace {
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string NamespaceOrDefault(const std::string& ns) {
+  return ns.empty() ? std::string(kDefaultNamespace) : ns;
+}
+
+}  // namespace
+
+std::string ResolveTarget(const std::string& target) {
+  if (!target.empty()) return target;
+  const char* env = std::getenv(kServerEnvVar);
+  if (env != nullptr && *env != '\0') return env;
+  return kDefaultServerTarget;
+}
+
+const char* EventTypeName(EventType type) {
+  switch (type) {
+    case EventType::kAdded: return "ADDED";
+    case EventType::kModified: return "MODIFIED";
+    case EventType::kDeleted: return "DELETED";
+    case EventType::kBookmark: return "BOOKMARK";
+    case EventType::kError: return "ERROR";
+  }
+  return "ERROR";
+}
+
+bool WatchEvent::initial_events_end() const {
+  if (type != EventType::kBookmark) return false;
+  const auto& ann = object.metadata().annotations();
+  auto it = ann.find("k8s.io/initial-events-end");
+  return it != ann.end() && it->second == "true";
+}
+
+Client::Client(ClientOptions options)
+    : options_(std::move(options)), target_(ResolveTarget(options_.target)) {
+  grpc::ChannelArguments args;
+  if (!options_.user_agent.empty()) args.SetUserAgentPrefix(options_.user_agent);
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options_.tls.enabled) {
+    grpc::SslCredentialsOptions ssl;
+    const auto& tls = options_.tls;
+    if ((!tls.ca_file.empty() && !ReadFile(tls.ca_file, &ssl.pem_root_certs)) ||
+        (!tls.cert_file.empty() && !ReadFile(tls.cert_file, &ssl.pem_cert_chain)) ||
+        (!tls.key_file.empty() && !ReadFile(tls.key_file, &ssl.pem_private_key))) {
+      channel_error_ = Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "cannot read a TLS file (ca, cert or key)");
+    }
+    if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  channel_ = grpc::CreateCustomChannel(target_, creds, args);
+  stub_ = v1alpha1::GpuService::NewStub(channel_);
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : options_(std::move(options)), channel_(std::move(channel)) {
+  stub_ = v1alpha1::GpuService::NewStub(channel_);
+}
+
+Client::~Client() = default;
+
+void Client::SetDeadline(grpc::ClientContext* context, const CallOptions& call) const {
+  auto timeout = call.timeout.count() > 0 ? call.timeout : options_.default_timeout;
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+StatusOr<Gpu> Client::Get(std::string_view name, const GetOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::GetGpuRequest req;
+  req.set_name(std::string(name));
+  req.set_namespace_(NamespaceOrDefault(options.namespace_name));
+  if (!options.resource_version.empty())
+    req.mutable_opts()->set_resource_version(options.resource_version);
+  v1alpha1::GetGpuResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->GetGpu(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return std::move(*resp.mutable_gpu());
+}
+
+StatusOr<GpuList> Client::List(const ListOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::ListGpusRequest req;
+  req.set_namespace_(options.namespace_name);
+  auto* o = req.mutable_opts();
+  o->set_resource_version(options.resource_version);
+  o->set_label_selector(options.label_selector);
+  o->set_resource_version_match(options.resource_version_match);
+  v1alpha1::ListGpusResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->ListGpus(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return std::move(*resp.mutable_gpu_list());
+}
+
+std::unique_ptr<WatchStream> Client::Watch(const WatchOptions& options) {
+  v1alpha1::WatchGpusRequest req;
+  req.set_namespace_(options.namespace_name);
+  auto* o = req.mutable_opts();
+  o->set_resource_version(options.resource_version);
+  o->set_label_selector(options.label_selector);
+  o->set_allow_watch_bookmarks(options.allow_watch_bookmarks);
+  o->set_send_initial_events(options.send_initial_events);
+  o->set_timeout_seconds(options.timeout_seconds);
+  if (!channel_error_.ok()) return MakeFailedWatchStream(channel_error_);
+  return MakeGrpcWatchStream(stub_.get(), req);
+}
+
+StatusOr<Gpu> Client::Create(const Gpu& gpu, const CreateOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::CreateGpuRequest req;
+  *req.mutable_gpu() = gpu;
+  Gpu resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->CreateGpu(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
+StatusOr<Gpu> Client::Update(const Gpu& gpu, const UpdateOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::UpdateGpuRequest req;
+  *req.mutable_gpu() = gpu;
+  Gpu resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->UpdateGpu(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
+StatusOr<Gpu> Client::UpdateStatus(const Gpu& gpu, const UpdateOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::UpdateGpuStatusRequest req;
+  // Only what the server reads travels: name, namespace, version, status.
+  auto* meta = req.mutable_gpu()->mutable_metadata();
+  meta->set_name(gpu.metadata().name());
+  meta->set_namespace_(gpu.metadata().namespace_());
+  meta->set_resource_version(gpu.metadata().resource_version());
+  *req.mutable_gpu()->mutable_status() = gpu.status();
+  Gpu resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->UpdateGpuStatus(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
+Status Client::Delete(std::string_view name, const DeleteOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::DeleteGpuRequest req;
+  req.set_name(std::string(name));
+  req.set_namespace_(NamespaceOrDefault(options.namespace_name));
+  if (!options.precondition_uid.empty() || !options.precondition_resource_version.empty()) {
+    auto* p = req.mutable_opts()->mutable_preconditions();
+    p->set_uid(options.precondition_uid);
+    p->set_resource_version(options.precondition_resource_version);
+  }
+  google::protobuf::Empty resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  return Status::FromGrpc(stub_->DeleteGpu(&ctx, req, &resp));
+}
+
+Status Client::CheckHealth(const std::string& service, const CallOptions& call) {
+  if (!channel_error_.ok()) return channel_error_;
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, call);
+  grpc::ByteBuffer request = EncodeHealthCheckRequest(service);
+  grpc::ByteBuffer response;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status result;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mu);
+                      result = std::move(s);
+                      done = true;
+                      cv.notify_one();
+                    });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  if (!result.ok()) return Status::FromGrpc(result);
+  int serving = DecodeHealthCheckResponse(response);
+  if (serving == 1) return Status();
+  static const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+  return Status(grpc::StatusCode::UNAVAILABLE,
+                serving >= 0 && serving <= 3 ? kNames[serving] : "UNKNOWN");
+}
+
+}  // namespace deviceapi

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs the extra tools the deployment tests use, into a cache directory:
+#   helm         (Go module helm.sh/helm/v3, pinned)
+#   kubeconform  (Go module github.com/yannh/kubeconform, pinned)
+#   promtool     (Debian package prometheus)
+#   systemd-analyze (Debian package systemd; optional, the systemd test skips without it)
+# and the schemas kubeconform validates against, generated offline from
+#   k8s.io/kubernetes (api/openapi-spec/swagger.json) and
+#   github.com/prometheus-operator/prometheus-operator (CRDs for ServiceMonitor, PrometheusRule),
+# both fetched as Go modules.
+#
+# Usage: scripts/install-test-tools.sh [TOOLS_DIR]   (default: <repo>/build/tools,
+#        or $DEVICEAPI_TOOLS_DIR). Prints nothing and returns quickly when all is in place.
+# Afterwards: TOOLS_DIR/bin/{helm,kubeconform}, TOOLS_DIR/schemas/*.json.
+set -euo pipefail
+
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.8.0
+KUBERNETES_VERSION=v1.34.2          # schemas validated against (k8s.io/kubernetes module)
+PROM_OPERATOR_VERSION=v0.85.0      # CRD schemas (monitoring.coreos.com/v1)
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=${1:-${DEVICEAPI_TOOLS_DIR:-$root/build/tools}}
+mkdir -p "$tools/bin"
+tools=$(cd "$tools" && pwd)
+stamp="$tools/.stamp-$HELM_VERSION-$KUBECONFORM_VERSION-$KUBERNETES_VERSION-$PROM_OPERATOR_VERSION"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+log() { echo "install-test-tools: $*" >&2; }
+
+# --- Debian packages ---------------------------------------------------------
+apt_updated=0
+apt_install() {
+  if [ $apt_updated -eq 0 ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ! command -v promtool >/dev/null 2>&1; then
+  log "installing Debian package prometheus (for promtool)"
+  apt_install prometheus
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  # Optional: containers without systemd may refuse it; the systemd test skips loudly.
+  log "installing Debian package systemd (for systemd-analyze)"
+  apt_install systemd || log "systemd not installable here; the systemd unit test will skip"
+fi
+# The Dockerfile test asks apt-cache about Debian 12 packages: it needs package lists.
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && [ $apt_updated -eq 0 ]; then
+  log "fetching Debian package lists"
+  $SUDO apt-get update -qq
+fi
+
+[ -f "$stamp" ] && [ -x "$tools/bin/helm" ] && [ -x "$tools/bin/kubeconform" ] && exit 0
+
+# --- Go tools ------------------------------------------------------------------
+command -v go >/dev/null 2>&1 || { log "go is required (Debian: golang-go, or /usr/local/go/bin on PATH)"; exit 1; }
+if ! "$tools/bin/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; then
+  log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  GOBIN="$tools/bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+if ! [ -x "$tools/bin/kubeconform" ] || ! grep -qx "$KUBECONFORM_VERSION" "$tools/bin/.kubeconform-version" 2>/dev/null; then
+  log "go install github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  GOBIN="$tools/bin" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  echo "$KUBECONFORM_VERSION" > "$tools/bin/.kubeconform-version"
+fi
+
+# --- Schemas -------------------------------------------------------------------
+moddir() { go mod download -json "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))'; }
+k8s=$(moddir "k8s.io/kubernetes@$KUBERNETES_VERSION")
+promop=$(moddir "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR_VERSION")
+rm -rf "$tools/schemas.tmp"
+python3 "$root/test/e2e/deploy/gen_schemas.py" \
+  --swagger "$k8s/api/openapi-spec/swagger.json" \
+  --crd "$promop/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+  --crd "$promop/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
+  --out "$tools/schemas.tmp"
+rm -rf "$tools/schemas"
+mv "$tools/schemas.tmp" "$tools/schemas"
+
+rm -f "$tools"/.stamp-*
+touch "$stamp"
+log "tools ready in $tools"

@@ -1,0 +1,22 @@
+#include "apiserver/condition_counts.h"
+
+#include "apiserver/proto_object.h"
+#include "device_api.pb.h"
+
+namespace deviceapi::apiserver {
+
+ConditionCounts CountConditions(const store::Store& store) {
+  ConditionCounts counts;
+  auto list = store.List();
+  if (!list.ok()) return counts;
+  for (const auto& item : list->items) {
+    auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
+    if (!gpu) continue;
+    for (const auto& c : gpu->message().status().conditions()) {
+      ++counts[{c.type(), c.status()}];
+    }
+  }
+  return counts;
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,111 @@
+#include "apiserver/gpu_strategy.h"
+
+#include <set>
+#include <string>
+
+namespace deviceapi::apiserver {
+namespace {
+
+// CamelCase, or domain/CamelCase with a DNS-1123 subdomain as the domain.
+bool IsConditionType(std::string_view type) {
+  if (type.size() > 316) return false;
+  std::size_t slash = type.find('/');
+  if (slash == std::string_view::npos) return IsCamelCase(type);
+  return IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
+}
+
+}  // namespace
+
+void GpuStrategy::ValidateName(std::string_view name, const std::string& path,
+                               FieldErrors* errors) const {
+  ValidateObjectName(name, /*allow_gpu_uuid=*/true, path, errors);
+}
+
+void GpuStrategy::ValidateSpec(const Gpu& gpu, FieldErrors* errors) const {
+  const std::string& uuid = gpu.spec().uuid();
+  if (uuid.empty()) {
+    AddInvalid(errors, "gpu.spec.uuid", "Required value");
+  } else if (!IsGpuUuid(uuid, /*lowercase_only=*/false)) {
+    AddInvalid(errors, "gpu.spec.uuid",
+               "must be \"GPU-\" followed by 8-4-4-4-12 hexadecimal digits");
+  }
+}
+
+void GpuStrategy::ValidateStatus(const Gpu& gpu, FieldErrors* errors) const {
+  const auto& status = gpu.status();
+  const ServiceLimits& lim = limits();
+  if (static_cast<std::size_t>(status.conditions_size()) > lim.max_conditions) {
+    AddTooMany(errors, "gpu.status.conditions",
+               "must have at most " + std::to_string(lim.max_conditions) + " items (got " +
+                   std::to_string(status.conditions_size()) + ")");
+    return;  // don't spend time on thousands of items
+  }
+  std::set<std::string_view> seen;
+  for (int i = 0; i < status.conditions_size(); ++i) {
+    const auto& c = status.conditions(i);
+    const std::string p = "gpu.status.conditions[" + std::to_string(i) + "]";
+    if (c.type().empty()) {
+      AddInvalid(errors, p + ".type", "Required value");
+    } else if (!IsConditionType(c.type())) {
+      AddInvalid(errors, p + ".type", "must be CamelCase or domain/CamelCase");
+    } else if (!seen.insert(c.type()).second) {
+      AddInvalid(errors, p + ".type", "duplicate condition type \"" + c.type() + "\"");
+    }
+    if (c.status() != "True" && c.status() != "False" && c.status() != "Unknown") {
+      AddInvalid(errors, p + ".status", "must be one of \"True\", \"False\", \"Unknown\"");
+    }
+    if (c.reason().size() > kMaxReasonBytes) {
+      AddInvalid(errors, p + ".reason",
+                 "must be at most " + std::to_string(kMaxReasonBytes) + " bytes");
+    } else if (!c.reason().empty() && !IsCamelCase(c.reason())) {
+      AddInvalid(errors, p + ".reason", "must be empty or CamelCase");
+    }
+    if (c.message().size() > lim.max_condition_message_bytes) {
+      AddTooMany(errors, p + ".message",
+                 "must be at most " + std::to_string(lim.max_condition_message_bytes) +
+                     " bytes (got " + std::to_string(c.message().size()) + ")");
+    }
+    if (c.observed_generation() < 0) {
+      AddInvalid(errors, p + ".observed_generation", "must not be negative");
+    }
+    if (c.has_last_transition_time()) {
+      ValidateTimestamp(c.last_transition_time(), p + ".last_transition_time", errors);
+    }
+  }
+  if (status.recommended_action().size() > kMaxRecommendedActionBytes) {
+    AddInvalid(errors, "gpu.status.recommended_action",
+               "must be at most " + std::to_string(kMaxRecommendedActionBytes) + " bytes");
+  }
+  if (status.has_device_info() && status.device_info().ByteSizeLong() > kMaxDeviceInfoBytes) {
+    AddTooMany(errors, "gpu.status.device_info",
+               "must encode to at most " + std::to_string(kMaxDeviceInfoBytes) + " bytes");
+  }
+}
+
+void GpuStrategy::NormalizeStatus(Gpu* gpu, const Gpu* old,
+                                  const google::protobuf::Timestamp& now) const {
+  for (auto& c : *gpu->mutable_status()->mutable_conditions()) {
+    const nvidia::nvsentinel::v1alpha1::Condition* before = nullptr;
+    if (old != nullptr) {
+      for (const auto& o : old->status().conditions()) {
+        if (o.type() == c.type()) {
+          before = &o;
+          break;
+        }
+      }
+    }
+    if (before != nullptr && before->status() == c.status()) {
+      // S6: same status, same transition time, whatever the provider sent.
+      if (before->has_last_transition_time()) {
+        *c.mutable_last_transition_time() = before->last_transition_time();
+      } else {
+        c.clear_last_transition_time();
+      }
+    } else if (!c.has_last_transition_time() ||
+               (c.last_transition_time().seconds() == 0 && c.last_transition_time().nanos() == 0)) {
+      *c.mutable_last_transition_time() = now;
+    }
+  }
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,165 @@
+// ResourceRegistry<Msg>: the generic storage flow of one resource kind
+// (Kubernetes' generic registry): request object -> strategy -> store, with
+// resource-version preconditions (S5), no-op detection (S1) and delete
+// stamping (S7). Knows nothing about gRPC; returns store::Result so the
+// transport maps errors in one place (status_mapping.h).
+//
+// A second kind (NIC, NVSwitch) instantiates this with its message and its
+// strategy; nothing here is GPU-specific. Thread-safe (the store is).
+#pragma once
+
+#include <google/protobuf/util/time_util.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "apiserver/proto_object.h"
+#include "apiserver/request_options.h"
+#include "apiserver/resource_strategy.h"
+#include "device_api.pb.h"
+#include "store/store.h"
+
+namespace deviceapi::apiserver {
+
+template <typename Msg>
+class ResourceRegistry {
+ public:
+  using Object = ProtoObject<Msg>;
+  using ObjectPtr = std::shared_ptr<const Object>;
+
+  ResourceRegistry(store::Store& store, const ResourceStrategy<Msg>& strategy)
+      : store_(store), strategy_(strategy) {}
+
+  // Create (S3). ALREADY_EXISTS on a taken key.
+  store::Result<ObjectPtr> Create(Msg object) const {
+    auto prepared = strategy_.PrepareForCreate(std::move(object), Now());
+    if (!prepared.ok()) return prepared.error();
+    const Msg& built = *prepared;
+    const store::ObjectKey key{built.metadata().namespace_(), built.metadata().name()};
+    return Typed(store_.Create(key, [&built](store::Revision next) -> store::Result<store::ObjectPtr> {
+      return store::ObjectPtr(std::make_shared<Object>(built, next));
+    }));
+  }
+
+  // Update: spec, labels, annotations (S4), precondition on
+  // metadata.resource_version (S5).
+  store::Result<ObjectPtr> Update(Msg request) const {
+    DefaultNamespace(&request);
+    FieldErrors errors = strategy_.ValidateUpdate(request);
+    if (!errors.empty()) return ToError(errors);
+    auto precondition = ParseResourceVersion(request.metadata().resource_version(),
+                                             strategy_.Root() + ".metadata.resource_version");
+    if (!precondition.ok()) return precondition.error();
+    const store::ObjectKey key{request.metadata().namespace_(), request.metadata().name()};
+    const auto expected = *precondition;
+    return Typed(store_.Update(
+        key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
+          auto old = Object::From(current);
+          if (!old) return Internal();
+          if (auto conflict = CheckRevision(expected, *old)) return *conflict;
+          auto updated = strategy_.PrepareForUpdate(request, old->message());
+          if (!updated.ok()) return updated.error();
+          if (ResourceStrategy<Msg>::Unchanged(*updated, old->message())) return current;
+          return store::ObjectPtr(std::make_shared<Object>(std::move(updated).value(), next));
+        }));
+  }
+
+  // Status update: status only (S4, S6), precondition as Update (S5).
+  store::Result<ObjectPtr> UpdateStatus(Msg request) const {
+    DefaultNamespace(&request);
+    FieldErrors errors = strategy_.ValidateStatusUpdate(request);
+    if (!errors.empty()) return ToError(errors);
+    auto precondition = ParseResourceVersion(request.metadata().resource_version(),
+                                             strategy_.Root() + ".metadata.resource_version");
+    if (!precondition.ok()) return precondition.error();
+    const store::ObjectKey key{request.metadata().namespace_(), request.metadata().name()};
+    const auto expected = *precondition;
+    const auto now = Now();
+    return Typed(store_.Update(
+        key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
+          auto old = Object::From(current);
+          if (!old) return Internal();
+          if (auto conflict = CheckRevision(expected, *old)) return *conflict;
+          Msg updated = strategy_.PrepareForStatusUpdate(request, old->message(), now);
+          if (ResourceStrategy<Msg>::Unchanged(updated, old->message())) return current;
+          return store::ObjectPtr(std::make_shared<Object>(std::move(updated), next));
+        }));
+  }
+
+  // Delete with optional preconditions (S5); returns the DELETED state
+  // stamped with the deletion's revision (S7).
+  store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
+                                  const nvidia::nvsentinel::v1alpha1::Preconditions& pre) const {
+    if (ns.empty()) ns = std::string(kDefaultNamespace);
+    FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
+    if (!errors.empty()) return ToError(errors);
+    auto expected = ParseResourceVersion(pre.resource_version(),
+                                         "opts.preconditions.resource_version");
+    if (!expected.ok()) return expected.error();
+    const std::string uid = pre.uid();
+    const auto rv = *expected;
+    return Typed(store_.Delete(
+        {ns, name}, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
+          auto old = Object::From(current);
+          if (!old) return Internal();
+          if (!uid.empty() && uid != old->message().metadata().uid()) {
+            return store::MakeError(store::ErrorCode::kConflict,
+                                    "precondition failed: uid in precondition: " + uid +
+                                        ", uid in object meta: " + old->message().metadata().uid());
+          }
+          if (auto conflict = CheckRevision(rv, *old)) return *conflict;
+          return store::ObjectPtr(std::make_shared<Object>(old->message(), next));
+        }));
+  }
+
+  // Get (S9): resource_version "" / "0" current; "N" not older than N.
+  store::Result<ObjectPtr> Get(std::string ns, const std::string& name,
+                               const std::string& resource_version) const {
+    if (ns.empty()) ns = std::string(kDefaultNamespace);
+    FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
+    if (!errors.empty()) return ToError(errors);
+    auto rv = ParseResourceVersion(resource_version, "opts.resource_version");
+    if (!rv.ok()) return rv.error();
+    store::GetOptions options;
+    options.min_revision = rv->value_or(0);
+    return Typed(store_.Get({ns, name}, options));
+  }
+
+  store::Store& store() const { return store_; }
+  const ResourceStrategy<Msg>& strategy() const { return strategy_; }
+
+ private:
+  static google::protobuf::Timestamp Now() {
+    return google::protobuf::util::TimeUtil::GetCurrentTime();
+  }
+  static store::Error Internal() {
+    return store::MakeError(store::ErrorCode::kInternal, "store holds an object of another kind");
+  }
+  static void DefaultNamespace(Msg* request) {
+    if (request->metadata().namespace_().empty()) {
+      request->mutable_metadata()->set_namespace_(std::string(kDefaultNamespace));
+    }
+  }
+  // S5: a non-empty resource_version must equal the current one.
+  static std::optional<store::Error> CheckRevision(const std::optional<store::Revision>& expected,
+                                                   const Object& current) {
+    if (!expected.has_value() || *expected == current.revision()) return std::nullopt;
+    return store::MakeError(
+        store::ErrorCode::kConflict,
+        "the object has been modified; please apply your changes to the latest version and try "
+        "again (resource_version " + std::to_string(*expected) + ", current " +
+            std::to_string(current.revision()) + ")");
+  }
+  static store::Result<ObjectPtr> Typed(store::Result<store::ObjectPtr> result) {
+    if (!result.ok()) return result.error();
+    auto typed = Object::From(*result);
+    if (!typed) return Internal();
+    return typed;
+  }
+
+  store::Store& store_;
+  const ResourceStrategy<Msg>& strategy_;
+};
+
+}  // namespace deviceapi::apiserver

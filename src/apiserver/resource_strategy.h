@@ -1,0 +1,159 @@
+// ResourceStrategy<Msg>: what differs between resource kinds, behind one
+// generic create/update/status-update flow (Kubernetes' rest.RESTCreateStrategy
+// and friends). Msg is any message shaped like a Kubernetes object:
+// `ObjectMeta metadata = 1; <Kind>Spec spec = 2; <Kind>Status status = 3;`.
+//
+// The generic half (this header) owns metadata: defaults and server-set fields
+// (S3), immutables (S3), what an update may change and when generation moves
+// (S4), labels and annotations (S19, S20). A kind supplies only its field
+// root for error paths, its name rule, its spec/status validation and its
+// server-maintained status fields (GPU: condition transition times, S6).
+//
+// Stateless and thread-safe: every method is const and may run under the
+// store's write lock, so none of them blocks.
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <string>
+#include <string_view>
+
+#include "apiserver/field_errors.h"
+#include "apiserver/uuid.h"
+#include "apiserver/validation.h"
+#include "store/result.h"
+
+namespace deviceapi::apiserver {
+
+inline constexpr std::string_view kDefaultNamespace = "default";
+
+template <typename Msg>
+class ResourceStrategy {
+ public:
+  explicit ResourceStrategy(ServiceLimits limits) : limits_(limits) {}
+  virtual ~ResourceStrategy() = default;
+
+  // ---- kind-specific hooks ----
+
+  // Root of field paths in error messages, e.g. "gpu".
+  virtual std::string Root() const = 0;
+  // Checks metadata.name; the default demands a DNS-1123 subdomain.
+  virtual void ValidateName(std::string_view name, const std::string& path,
+                            FieldErrors* errors) const {
+    ValidateObjectName(name, /*allow_gpu_uuid=*/false, path, errors);
+  }
+  virtual void ValidateSpec(const Msg& object, FieldErrors* errors) const = 0;
+  virtual void ValidateStatus(const Msg& object, FieldErrors* errors) const = 0;
+  // Fills server-maintained status fields of `object` given the previous
+  // state (`old` is null on create). Runs before ValidateStatus's result is
+  // used and after the request's status was copied into `object`.
+  virtual void NormalizeStatus(Msg* object, const Msg* old,
+                               const google::protobuf::Timestamp& now) const {}
+
+  const ServiceLimits& limits() const { return limits_; }
+
+  // ---- generic flow ----
+
+  // Checks a name/namespace pair addressing an object (namespace defaulted).
+  FieldErrors ValidateKey(std::string_view ns, std::string_view name,
+                          const std::string& ns_path, const std::string& name_path) const {
+    FieldErrors errors;
+    ValidateNamespace(ns, ns_path, &errors);
+    ValidateName(name, name_path, &errors);
+    return errors;
+  }
+
+  // Create (S3): defaults the namespace, sets uid, creation_timestamp and
+  // generation = 1, fills status fields, then validates the whole object.
+  // A resource_version on a new object is an error (as in Kubernetes).
+  store::Result<Msg> PrepareForCreate(Msg object, const google::protobuf::Timestamp& now) const {
+    auto* meta = object.mutable_metadata();
+    if (meta->namespace_().empty()) meta->set_namespace_(std::string(kDefaultNamespace));
+    FieldErrors errors;
+    const std::string m = Root() + ".metadata";
+    if (!meta->resource_version().empty()) {
+      AddInvalid(&errors, m + ".resource_version", "must not be set on create");
+    }
+    ValidateNamespace(meta->namespace_(), m + ".namespace", &errors);
+    ValidateName(meta->name(), m + ".name", &errors);
+    ValidateLabelsAndAnnotations(*meta, limits_, m, &errors);
+    meta->set_uid(NewUuidV4());
+    *meta->mutable_creation_timestamp() = now;
+    meta->set_generation(1);
+    NormalizeStatus(&object, nullptr, now);
+    ValidateSpec(object, &errors);
+    ValidateStatus(object, &errors);
+    if (!errors.empty()) return ToError(errors);
+    return object;
+  }
+
+  // Checks the parts of an UpdateGpu request that do not depend on the stored
+  // object (namespace already defaulted), so the store lock is held briefly.
+  FieldErrors ValidateUpdate(const Msg& request) const {
+    FieldErrors errors;
+    const std::string m = Root() + ".metadata";
+    ValidateNamespace(request.metadata().namespace_(), m + ".namespace", &errors);
+    ValidateName(request.metadata().name(), m + ".name", &errors);
+    ValidateLabelsAndAnnotations(request.metadata(), limits_, m, &errors);
+    ValidateSpec(request, &errors);
+    return errors;
+  }
+
+  // Update (S3, S4): the new state is `old` with spec, labels and annotations
+  // from the request; status and server fields stay. Changing uid or
+  // creation_timestamp is INVALID_ARGUMENT; generation moves iff spec changed.
+  store::Result<Msg> PrepareForUpdate(const Msg& request, const Msg& old) const {
+    FieldErrors errors;
+    const std::string m = Root() + ".metadata";
+    const auto& in = request.metadata();
+    if (!in.uid().empty() && in.uid() != old.metadata().uid()) {
+      AddInvalid(&errors, m + ".uid", "field is immutable");
+    }
+    if (in.has_creation_timestamp() &&
+        !google::protobuf::util::MessageDifferencer::Equals(in.creation_timestamp(),
+                                                            old.metadata().creation_timestamp())) {
+      AddInvalid(&errors, m + ".creation_timestamp", "field is immutable");
+    }
+    if (!errors.empty()) return ToError(errors);
+    Msg updated = old;
+    *updated.mutable_spec() = request.spec();
+    *updated.mutable_metadata()->mutable_labels() = in.labels();
+    *updated.mutable_metadata()->mutable_annotations() = in.annotations();
+    if (!google::protobuf::util::MessageDifferencer::Equals(updated.spec(), old.spec())) {
+      updated.mutable_metadata()->set_generation(old.metadata().generation() + 1);
+    }
+    return updated;
+  }
+
+  // Checks an UpdateGpuStatus request: only name, namespace and status are
+  // read (resource_version is the caller's precondition).
+  FieldErrors ValidateStatusUpdate(const Msg& request) const {
+    FieldErrors errors;
+    const std::string m = Root() + ".metadata";
+    ValidateNamespace(request.metadata().namespace_(), m + ".namespace", &errors);
+    ValidateName(request.metadata().name(), m + ".name", &errors);
+    ValidateStatus(request, &errors);
+    return errors;
+  }
+
+  // Status update (S4, S6): `old` with the request's status; metadata,
+  // generation and spec stay.
+  Msg PrepareForStatusUpdate(const Msg& request, const Msg& old,
+                             const google::protobuf::Timestamp& now) const {
+    Msg updated = old;
+    *updated.mutable_status() = request.status();
+    NormalizeStatus(&updated, &old, now);
+    return updated;
+  }
+
+  // True when `updated` equals `old`: the write is a no-op (S1).
+  static bool Unchanged(const Msg& updated, const Msg& old) {
+    return google::protobuf::util::MessageDifferencer::Equals(updated, old);
+  }
+
+ private:
+  ServiceLimits limits_;
+};
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,57 @@
+// Syntax checks shared by every resource kind (S20) and the metadata limits
+// (S19). Pure functions; each appends FieldErrors naming the field path.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "apiserver/field_errors.h"
+#include "device_api.pb.h"
+
+namespace deviceapi::apiserver {
+
+// Limits the service enforces on objects (S19); the server process may
+// override the defaults from its configuration.
+struct ServiceLimits {
+  std::size_t max_conditions = 32;                      // conditions per object
+  std::size_t max_condition_message_bytes = 32u << 10;  // bytes per condition message
+  std::size_t max_labels = 64;                          // labels, and annotations, each
+  std::size_t max_label_bytes = 256u << 10;             // labels + annotations, keys + values
+};
+
+// RFC 1123 subdomain: lowercase alphanumerics, '-' and '.', starting and
+// ending alphanumeric, at most 253 characters.
+bool IsDns1123Subdomain(std::string_view s);
+// RFC 1123 label: lowercase alphanumerics and '-', starting and ending
+// alphanumeric, at most 63 characters.
+bool IsDns1123Label(std::string_view s);
+// "GPU-" + 8-4-4-4-12 hex digits. `lowercase_only` demands lowercase hex,
+// the canonical form NVML reports.
+bool IsGpuUuid(std::string_view s, bool lowercase_only);
+// UpperCamelCase: [A-Z][A-Za-z0-9]*, at most 316 characters.
+bool IsCamelCase(std::string_view s);
+// Kubernetes qualified name (label and annotation keys):
+// [prefix/]name, prefix a DNS-1123 subdomain, name at most 63 characters of
+// [A-Za-z0-9._-] starting and ending alphanumeric.
+bool IsQualifiedName(std::string_view s);
+// Kubernetes label value: empty or at most 63 characters of [A-Za-z0-9._-]
+// starting and ending alphanumeric.
+bool IsLabelValue(std::string_view s);
+
+// Checks an object's name: DNS-1123 subdomain, or a GPU UUID when
+// `allow_gpu_uuid`; required.
+void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::string& path,
+                        FieldErrors* errors);
+// Checks a namespace (already defaulted): a DNS-1123 label.
+void ValidateNamespace(std::string_view ns, const std::string& path, FieldErrors* errors);
+// Checks labels and annotations syntax and their S19 limits.
+void ValidateLabelsAndAnnotations(const nvidia::nvsentinel::v1alpha1::ObjectMeta& meta,
+                                  const ServiceLimits& limits, const std::string& path,
+                                  FieldErrors* errors);
+// Checks a timestamp is a valid google.protobuf.Timestamp
+// (0001-01-01 .. 9999-12-31, nanos in [0, 1e9)).
+void ValidateTimestamp(const google::protobuf::Timestamp& ts, const std::string& path,
+                       FieldErrors* errors);
+
+}  // namespace deviceapi::apiserver

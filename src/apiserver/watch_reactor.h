@@ -1,0 +1,74 @@
+// WatchReactor: serves one watch stream from one store::Watcher, with no
+// thread of its own (S16: a slow client only fills its own bounded queue).
+//
+// Driven by three sources, serialized by one mutex:
+//   - the watcher's ready callback (a writer's or the store timer's thread),
+//   - OnWriteDone (gRPC), after each write: at most one write is outstanding,
+//   - OnCancel (gRPC), when the client goes away or the deadline passes.
+// Each of them "pumps": take the next event with Watcher::Next (never
+// blocks), start its write, or finish the stream when the watch has ended.
+//
+// Lifetime: gRPC deletes nothing; the reactor deletes itself in OnDone. The
+// ready callback holds only a shared_ptr to a small Link, which OnDone clears
+// under the Link's mutex before deleting the reactor, so a late callback sees
+// no reactor and returns. Watcher calls that may invoke the callback
+// (SetReadyCallback, Cancel) are never made with the mutex held.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "store/watcher.h"
+
+namespace deviceapi::apiserver {
+
+// Counters shared by all watch streams of a service.
+struct WatchCounters {
+  std::atomic<std::uint64_t> events_sent{0};
+  std::atomic<std::size_t> active_streams{0};
+  std::atomic<std::uint64_t> streams_too_slow{0};
+};
+
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  // Encodes an event into `out`; false means the event cannot be encoded (a
+  // bug), which ends the stream with INTERNAL.
+  using Encoder = std::function<bool(const store::Event& event, grpc::ByteBuffer* out)>;
+
+  // Ends the stream at once with `status` (a refused watch).
+  static WatchReactor* Refuse(const grpc::Status& status, WatchCounters* counters);
+  // Streams `watcher`'s events until it ends or the client goes away.
+  static WatchReactor* Start(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
+                             WatchCounters* counters);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  struct Link {
+    std::mutex mu;
+    WatchReactor* reactor = nullptr;  // null once OnDone ran
+  };
+
+  WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder encoder, WatchCounters* counters);
+  ~WatchReactor() override = default;
+  // Advances the stream; requires link_->mu held.
+  void PumpLocked();
+  void FinishLocked(const grpc::Status& status);
+
+  std::shared_ptr<store::Watcher> watcher_;
+  Encoder encoder_;
+  WatchCounters* counters_;
+  std::shared_ptr<Link> link_;
+  grpc::ByteBuffer pending_;  // the buffer of the outstanding write
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+};
+
+}  // namespace deviceapi::apiserver

@@ -58,9 +58,11 @@ fi
 
 # --- Go tools ------------------------------------------------------------------
 command -v go >/dev/null 2>&1 || { log "go is required (Debian: golang-go, or /usr/local/go/bin on PATH)"; exit 1; }
-if ! "$tools/bin/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; then
+# (A helm built by go install reports no patch version, so the installed one is recorded.)
+if ! [ -x "$tools/bin/helm" ] || ! grep -qx "$HELM_VERSION" "$tools/bin/.helm-version" 2>/dev/null; then
   log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   GOBIN="$tools/bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" > "$tools/bin/.helm-version"
 fi
 if ! [ -x "$tools/bin/kubeconform" ] || ! grep -qx "$KUBECONFORM_VERSION" "$tools/bin/.kubeconform-version" 2>/dev/null; then
   log "go install github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"

@@ -21,24 +21,35 @@ INT_OR_STRING = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
 QUANTITY = {"oneOf": [{"type": "string"}, {"type": "number"}]}
 
 
-def strictify(node):
-    if isinstance(node, dict):
-        if node.get("format") == "int-or-string" or node.get("x-kubernetes-int-or-string"):
-            desc = node.get("description")
-            node.clear()
-            node.update(INT_OR_STRING)
-            if desc:
-                node["description"] = desc
-            return node
-        if ("properties" in node and "additionalProperties" not in node
-                and not node.get("x-kubernetes-preserve-unknown-fields")):
-            node["additionalProperties"] = False
-        for v in node.values():
-            strictify(v)
-    elif isinstance(node, list):
-        for v in node:
-            strictify(v)
-    return node
+def strictify(schema):
+    """Makes one schema strict in place, walking only keywords that hold sub-schemas (a
+    property may be *named* "format" or "properties": those names are not keywords)."""
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("format") == "int-or-string" or schema.get("x-kubernetes-int-or-string") is True:
+        desc = schema.get("description")
+        schema.clear()
+        schema.update(INT_OR_STRING)
+        if desc:
+            schema["description"] = desc
+        return schema
+    if ("properties" in schema and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        schema["additionalProperties"] = False
+    for key in ("properties", "patternProperties", "definitions"):
+        for sub in schema.get(key, {}).values():
+            strictify(sub)
+    for key in ("items", "additionalProperties", "not", "additionalItems"):
+        sub = schema.get(key)
+        if isinstance(sub, list):
+            for s in sub:
+                strictify(s)
+        else:
+            strictify(sub)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            strictify(sub)
+    return schema
 
 
 def kind_suffix(group, version):
@@ -66,7 +77,8 @@ def main():
     defs = swagger["definitions"]
     defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = dict(INT_OR_STRING)
     defs["io.k8s.apimachinery.pkg.api.resource.Quantity"] = dict(QUANTITY)
-    strictify(defs)
+    for d in defs.values():
+        strictify(d)
     write(os.path.join(args.out, "_definitions.json"), {"definitions": defs})
     kinds = 0
     for name, d in defs.items():

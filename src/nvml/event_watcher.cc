@@ -1,0 +1,129 @@
+#include "nvml/event_watcher.h"
+
+#include <chrono>
+
+namespace deviceapi::nvml {
+
+namespace {
+constexpr unsigned long long kWanted = nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError |
+                                       nvmlEventTypeDoubleBitEccError | nvmlEventTypeGpuUnavailableError |
+                                       nvmlEventTypeGpuRecoveryAction;
+}
+
+std::string_view EventKindName(NvmlEvent::Kind k) {
+  switch (k) {
+    case NvmlEvent::Kind::kXid: return "xid";
+    case NvmlEvent::Kind::kSingleBitEcc: return "ecc_sbe";
+    case NvmlEvent::Kind::kDoubleBitEcc: return "ecc_dbe";
+    case NvmlEvent::Kind::kGpuUnavailable: return "gpu_unavailable";
+    case NvmlEvent::Kind::kRecoveryAction: return "recovery_action";
+    case NvmlEvent::Kind::kGpuLost: return "gpu_lost";
+  }
+  return "unknown";
+}
+
+std::string EventWatcher::MaskNames(unsigned long long m) {
+  std::string s;
+  auto add = [&](unsigned long long bit, const char* name) {
+    if (m & bit) s += std::string(s.empty() ? "" : ",") + name;
+  };
+  add(nvmlEventTypeXidCriticalError, "XidCriticalError");
+  add(nvmlEventTypeSingleBitEccError, "SingleBitEccError");
+  add(nvmlEventTypeDoubleBitEccError, "DoubleBitEccError");
+  add(nvmlEventTypeGpuUnavailableError, "GpuUnavailableError");
+  add(nvmlEventTypeGpuRecoveryAction, "GpuRecoveryAction");
+  return s.empty() ? "none" : s;
+}
+
+EventWatcher::EventWatcher(const NvmlDevices& nvml, std::vector<GpuInfo> gpus, Handler h, ErrorHandler e,
+                           unsigned int wait_timeout_ms)
+    : nvml_(nvml), gpus_(std::move(gpus)), handler_(std::move(h)), on_error_(std::move(e)), wait_ms_(wait_timeout_ms) {}
+
+EventWatcher::~EventWatcher() { Stop(); }
+
+bool EventWatcher::Start(std::string* error) {
+  const NvmlApi& a = nvml_.api();
+  accepted_.assign(gpus_.size(), 0);
+  if (!a.EventSetCreate || !a.DeviceRegisterEvents || !a.EventSetWait) {
+    if (error) *error = "NVML library has no event API; health comes from probes only";
+    return false;
+  }
+  nvmlReturn_t r = a.EventSetCreate(&set_);
+  if (r != NVML_SUCCESS) {
+    if (error) *error = "nvmlEventSetCreate: " + nvml_.lib().ErrorString(r);
+    set_ = nullptr;
+    return false;
+  }
+  for (size_t i = 0; i < gpus_.size(); ++i) {
+    unsigned long long supported = kWanted;
+    if (a.DeviceGetSupportedEventTypes) {
+      unsigned long long s = 0;
+      if (a.DeviceGetSupportedEventTypes(gpus_[i].handle, &s) == NVML_SUCCESS) supported = s;
+    }
+    unsigned long long mask = kWanted & supported;
+    // Register the whole mask; when the driver refuses it, fall back to one
+    // type at a time so one unsupported type does not cost the others.
+    if (mask && a.DeviceRegisterEvents(gpus_[i].handle, mask, set_) == NVML_SUCCESS) {
+      accepted_[i] = mask;
+      continue;
+    }
+    for (unsigned long long bit = 1; bit && bit <= kWanted; bit <<= 1) {
+      if (!(mask & bit)) continue;
+      if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) accepted_[i] |= bit;
+    }
+  }
+  thread_ = std::thread([this] { Run(); });
+  return true;
+}
+
+void EventWatcher::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (set_ && nvml_.api().EventSetFree) nvml_.api().EventSetFree(set_);
+  set_ = nullptr;
+}
+
+void EventWatcher::Run() {
+  const NvmlApi& a = nvml_.api();
+  while (!stop_) {
+    nvmlEventData_t d{};
+    nvmlReturn_t r = a.EventSetWait(set_, &d, wait_ms_);
+    if (r == NVML_ERROR_TIMEOUT) continue;
+    if (r == NVML_ERROR_GPU_IS_LOST) {
+      // The wait does not say which GPU: ask each one.
+      bool found = false;
+      for (size_t i = 0; i < gpus_.size(); ++i) {
+        if (nvml_.IsLost(gpus_[i].handle)) {
+          handler_({NvmlEvent::Kind::kGpuLost, i, 0});
+          found = true;
+        }
+      }
+      if (!found && on_error_) on_error_("nvmlEventSetWait: GPU is lost, but no GPU answers so");
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
+      continue;
+    }
+    if (r != NVML_SUCCESS) {
+      if (on_error_) on_error_("nvmlEventSetWait: " + nvml_.lib().ErrorString(r));
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
+      continue;
+    }
+    size_t gpu = gpus_.size();
+    for (size_t i = 0; i < gpus_.size(); ++i)
+      if (gpus_[i].handle == d.device) gpu = i;
+    if (gpu == gpus_.size()) {
+      if (on_error_) on_error_("event for an unknown device handle");
+      continue;
+    }
+    NvmlEvent ev{NvmlEvent::Kind::kXid, gpu, d.eventData};
+    // ECC events are ECC, whatever eventData holds; check them first.
+    if (d.eventType & nvmlEventTypeDoubleBitEccError) ev.kind = NvmlEvent::Kind::kDoubleBitEcc;
+    else if (d.eventType & nvmlEventTypeSingleBitEccError) ev.kind = NvmlEvent::Kind::kSingleBitEcc;
+    else if (d.eventType & nvmlEventTypeGpuUnavailableError) ev.kind = NvmlEvent::Kind::kGpuUnavailable;
+    else if (d.eventType & nvmlEventTypeGpuRecoveryAction) ev.kind = NvmlEvent::Kind::kRecoveryAction;
+    else if (d.eventType & nvmlEventTypeXidCriticalError) ev.kind = NvmlEvent::Kind::kXid;
+    else continue;
+    handler_(ev);
+  }
+}
+
+}  // namespace deviceapi::nvml

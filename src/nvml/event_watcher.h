@@ -1,0 +1,58 @@
+#pragma once
+// Waits for NVML events on one thread: Xid critical errors, single/double-bit
+// ECC, GPU unavailable and GPU recovery action (each masked by what the device
+// supports). Waits with a short timeout so Stop() returns promptly.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nvml/nvml_devices.h"
+
+namespace deviceapi::nvml {
+
+struct NvmlEvent {
+  enum class Kind { kXid, kSingleBitEcc, kDoubleBitEcc, kGpuUnavailable, kRecoveryAction, kGpuLost };
+  Kind kind;
+  size_t gpu = 0;          // index into the GPU list given to Start()
+  uint64_t data = 0;       // Xid number, recovery action, ...
+};
+
+std::string_view EventKindName(NvmlEvent::Kind k);
+
+class EventWatcher {
+ public:
+  using Handler = std::function<void(const NvmlEvent&)>;
+  // Called for failures of the wait itself (counted as NVML errors).
+  using ErrorHandler = std::function<void(const std::string&)>;
+
+  EventWatcher(const NvmlDevices& nvml, std::vector<GpuInfo> gpus, Handler h, ErrorHandler e,
+               unsigned int wait_timeout_ms = 100);
+  ~EventWatcher();
+
+  // Creates the event set and registers every GPU. Returns false when no
+  // event set can be made at all (the provider still runs, probing only).
+  bool Start(std::string* error);
+  void Stop();
+
+  // Event types each GPU accepted, in GPU order (for logs and gpu-check).
+  const std::vector<unsigned long long>& accepted() const { return accepted_; }
+  static std::string MaskNames(unsigned long long mask);
+
+ private:
+  void Run();
+
+  const NvmlDevices& nvml_;
+  std::vector<GpuInfo> gpus_;
+  Handler handler_;
+  ErrorHandler on_error_;
+  unsigned int wait_ms_;
+  nvmlEventSet_t set_ = nullptr;
+  std::vector<unsigned long long> accepted_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace deviceapi::nvml

@@ -1,0 +1,59 @@
+#pragma once
+// NVML-backed device access: init/shutdown, enumeration of GPU attributes and
+// the health probe NVML needs at startup (it never replays events from before
+// registration). Thread-safe as NVML is; holds no mutable state after Open().
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nvml/health_state.h"
+#include "nvml/nvml_library.h"
+
+namespace deviceapi::nvml {
+
+struct GpuInfo {
+  unsigned int index = 0;
+  nvmlDevice_t handle = nullptr;
+  std::string uuid;  // as NVML reports it: "GPU-xxxxxxxx-..."
+  std::string name;
+  std::string pci_bus_id;
+  uint64_t memory_total_bytes = 0;
+  std::string serial;
+  std::string architecture;
+  int minor_number = -1;
+  std::string vbios_version;
+  std::string board_part_number;
+  std::string driver_version;
+  std::string cuda_driver_version;
+};
+
+class NvmlDevices {
+ public:
+  // Loads nothing itself: takes a loaded library and calls nvmlInit.
+  static std::unique_ptr<NvmlDevices> Open(std::unique_ptr<NvmlLibrary> lib, std::string* error);
+  ~NvmlDevices();
+
+  // All GPUs NVML reports now. A GPU whose UUID cannot be read is skipped and
+  // named in *warnings.
+  std::vector<GpuInfo> Enumerate(std::vector<std::string>* warnings) const;
+  // Startup / post-reset probe of one GPU. Unsupported queries count as clean.
+  // Returns nullopt with *lost=true when NVML says the GPU is lost.
+  std::optional<ProbeResult> Probe(nvmlDevice_t dev, bool* lost) const;
+  // GPU recovery action field (id 230); nullopt when unsupported.
+  std::optional<RecoveryAction> ReadRecoveryAction(nvmlDevice_t dev) const;
+  // True when a cheap query on `dev` answers GPU_IS_LOST.
+  bool IsLost(nvmlDevice_t dev) const;
+
+  const NvmlLibrary& lib() const { return *lib_; }
+  const NvmlApi& api() const { return lib_->api(); }
+
+ private:
+  explicit NvmlDevices(std::unique_ptr<NvmlLibrary> lib) : lib_(std::move(lib)) {}
+  std::unique_ptr<NvmlLibrary> lib_;
+};
+
+std::string ArchitectureName(unsigned int arch);
+std::string FormatCudaVersion(int v);  // 12040 -> "12.4"
+
+}  // namespace deviceapi::nvml

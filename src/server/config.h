@@ -1,0 +1,68 @@
+// The server's effective configuration: what flags and environment produced,
+// after validation. Everything here has been checked; the process can start
+// from it without further parsing.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/listen_address.h"
+
+namespace deviceapi::server {
+
+enum class LogFormat { kJson, kText };
+
+struct TlsConfig {
+  std::string cert_file, key_file, client_ca_file;  // client_ca_file: "" = no mTLS
+  // Contents read at start-up, so a later unreadable file cannot break a restart
+  // half-way and errors surface as exit 2 with the file name.
+  std::string cert_pem, key_pem, client_ca_pem;
+  bool enabled() const { return !cert_file.empty(); }
+  bool mutual() const { return !client_ca_file.empty(); }
+};
+
+struct Config {
+  UnixAddress api_socket;                  // --bind-address
+  std::optional<TcpAddress> api_tcp;       // --tcp-bind-address ("" = off)
+  std::optional<TcpAddress> health_probe;  // --health-probe-bind-address ("" = off)
+  std::optional<TcpAddress> metrics;       // --metrics-bind-address ("" = off)
+  std::optional<gid_t> socket_gid;         // --socket-group resolved
+  std::string socket_group;                // as given, for logs
+  TlsConfig tls;
+
+  std::chrono::milliseconds shutdown_grace_period{25000};
+  std::string hostname;
+  int verbosity = 0;
+  LogFormat log_format = LogFormat::kJson;
+
+  std::size_t readiness_min_gpus = 0;
+  std::chrono::milliseconds readiness_grace_period{0};
+
+  std::size_t max_objects = 4096;
+  std::size_t max_conditions = 32;
+  std::size_t max_watchers = 1024;
+  std::size_t max_recv_msg_size = 4u << 20;
+  std::size_t max_send_msg_size = 16u << 20;
+  std::size_t max_streams_per_connection = 100;
+  std::chrono::milliseconds grpc_keepalive_time{60000};
+  std::chrono::milliseconds grpc_keepalive_timeout{20000};
+  // Clients may ping no more often than this (keepalive enforcement).
+  std::chrono::milliseconds grpc_keepalive_min_time{10000};
+  std::size_t history_max_events = 10000;
+  std::size_t history_max_bytes = 16u << 20;
+  std::chrono::milliseconds bookmark_interval{60000};
+  std::size_t watch_queue_size = 1024;
+};
+
+// The effective configuration as JSON (listeners, limits; never key material)
+// for the start-up log line.
+nlohmann::json ConfigToJson(const Config& config);
+
+}  // namespace deviceapi::server

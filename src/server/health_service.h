@@ -1,0 +1,55 @@
+// grpc.health.v1.Health for the API listeners and the probe listener.
+//
+// One HealthState is shared by every server's HealthService: the process is
+// serving or not as a whole. It starts NOT_SERVING, goes SERVING once the
+// readiness gate opens (S21) and back to NOT_SERVING for good at shutdown
+// (S22). Check() answers for "" and for each service name given at
+// construction; any other name is NOT_FOUND, as the protocol specifies.
+// Watch() is not offered (UNIMPLEMENTED, which the protocol allows): kubelet
+// and grpc_health_probe only use Check, and a Watch stream would hold up
+// shutdown.
+#pragma once
+
+#include <atomic>
+#include <set>
+#include <string>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace deviceapi::server {
+
+class HealthState {
+ public:
+  explicit HealthState(std::set<std::string> services) : services_(std::move(services)) {
+    services_.insert("");
+  }
+  // Ignored after Shutdown().
+  void SetServing(bool serving) {
+    if (!shut_down_.load()) serving_.store(serving);
+  }
+  void Shutdown() {
+    shut_down_.store(true);
+    serving_.store(false);
+  }
+  bool serving() const { return serving_.load(); }
+  bool Knows(const std::string& service) const { return services_.count(service) != 0; }
+
+ private:
+  std::set<std::string> services_;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> shut_down_{false};
+};
+
+class HealthService final : public grpc::health::v1::Health::CallbackService {
+ public:
+  explicit HealthService(const HealthState& state) : state_(state) {}
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const grpc::health::v1::HealthCheckRequest* request,
+                                  grpc::health::v1::HealthCheckResponse* response) override;
+
+ private:
+  const HealthState& state_;
+};
+
+}  // namespace deviceapi::server

@@ -1,0 +1,54 @@
+// RunServer: what main() does, kept here so that main.cc stays one line and
+// the sequence is testable in-process.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <atomic>
+
+#include "server/flags.h"
+#include "server/logging.h"
+#include "server/server.h"
+#include "server/signal_waiter.h"
+
+namespace deviceapi::server {
+
+int RunServer(int argc, char** argv) {
+  // Before any thread exists, so that only the SignalWaiter sees them.
+  SignalWaiter::BlockShutdownSignals();
+
+  FlagsOutcome flags = ParseFlags(argc, argv);
+  if (!flags.run) {
+    if (!flags.output.empty()) std::fputs(flags.output.c_str(), stdout);
+    if (!flags.error.empty()) std::fprintf(stderr, "device-api-server: %s\n", flags.error.c_str());
+    return flags.exit_code;
+  }
+
+  LoggingOptions logging;
+  logging.json = flags.config.log_format == LogFormat::kJson;
+  logging.verbosity = flags.config.verbosity;
+  InitLogging(logging);
+
+  Server server(std::move(flags.config));
+  std::string error;
+  if (!server.Start(&error)) {
+    std::fprintf(stderr, "device-api-server: %s\n", error.c_str());
+    return kExitUsage;
+  }
+
+  std::atomic<int> signals{0};
+  SignalWaiter waiter([&](int signo) {
+    if (signals.fetch_add(1) > 0) {
+      // A second signal: the operator does not want to wait for the drain.
+      LogWarn("second signal, exiting now", {{"signal", strsignal(signo)}});
+      std::_Exit(1);
+    }
+    LogInfo("signal received", {{"signal", strsignal(signo)}});
+    server.RequestShutdown();
+  });
+  server.WaitForShutdownRequest();
+  server.Shutdown();
+  return 0;
+}
+
+}  // namespace deviceapi::server

@@ -1,0 +1,324 @@
+#include "server/server.h"
+
+#include <sys/stat.h>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <atomic>
+#include <vector>
+
+#include "apiserver/gpu_service.h"
+#include "apiserver/readiness.h"
+#include "metrics/registry.h"
+#include "server/admin_http.h"
+#include "apiserver/condition_counts.h"
+#include "server/grpc_metrics.h"
+#include "server/grpc_options.h"
+#include "server/health_service.h"
+#include "server/logging.h"
+#include "server/server_metrics.h"
+#include "server/tcp_bind_check.h"
+#include "server/tls_credentials.h"
+#include "server/unix_socket.h"
+#include "store/store.h"
+
+namespace deviceapi::server {
+namespace {
+
+constexpr const char* kGpuServiceName = "nvidia.nvsentinel.v1alpha1.GpuService";
+// How often the readiness gate is polled for the health status. Cheap: once
+// ready, Readiness::IsReady() is an atomic load.
+constexpr std::chrono::milliseconds kReadinessPoll{50};
+
+std::string Quote(const std::string& flag, const std::string& value) {
+  return flag + " \"" + value + "\"";
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  explicit Impl(Config config) : config_(std::move(config)) {}
+
+  bool Start(std::string* error);
+  void RequestShutdown() {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_requested_ = true;
+    cv_.notify_all();
+  }
+  void WaitForShutdownRequest() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return shutdown_requested_; });
+  }
+  void Shutdown();
+
+  Config config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<apiserver::Readiness> readiness_;
+  std::unique_ptr<apiserver::GpuServiceImpl> service_;
+  std::unique_ptr<metrics::Registry> registry_;
+  std::unique_ptr<HealthState> health_;
+  std::unique_ptr<HealthService> api_health_, probe_health_;
+  std::unique_ptr<UnixSocketFile> socket_;
+  std::unique_ptr<grpc::Server> api_server_, probe_server_;
+  std::unique_ptr<AdminHttpServer> admin_;
+  int tcp_port_ = 0, probe_port_ = 0, metrics_port_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_requested_ = false;
+  bool started_ = false, stopped_ = false;
+  std::thread health_thread_;
+
+ private:
+  bool StartApi(std::string* error);
+  bool StartProbe(std::string* error);
+  bool StartAdmin(std::string* error);
+  void HealthLoop();
+  void LogStarted(std::chrono::steady_clock::time_point t0);
+  void Teardown();  // releases whatever Start bound, on failure
+};
+
+bool Server::Impl::Start(std::string* error) {
+  auto t0 = std::chrono::steady_clock::now();
+  store::StoreOptions options;
+  options.max_objects = config_.max_objects;
+  options.history_max_events = config_.history_max_events;
+  options.history_max_bytes = config_.history_max_bytes;
+  options.max_watchers = config_.max_watchers;
+  options.watcher_queue_capacity = config_.watch_queue_size;
+  options.bookmark_interval = config_.bookmark_interval;
+  store_ = std::make_unique<store::Store>(options);
+  if (auto opened = store_->Open(); !opened.ok()) {
+    *error = "cannot open the store: " + opened.error().message;
+    return false;
+  }
+  store::Store* store = store_.get();
+  readiness_ = std::make_unique<apiserver::Readiness>(
+      config_.readiness_min_gpus, config_.readiness_grace_period,
+      [store] { return store->Stats().objects; });
+  readiness_->MarkStorageLoaded();
+
+  apiserver::ServiceLimits limits;
+  limits.max_conditions = config_.max_conditions;
+  service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
+
+  registry_ = std::make_unique<metrics::Registry>();
+  apiserver::Readiness* readiness = readiness_.get();
+  ServerMetricsSources sources;
+  sources.store_stats = [store] { return store->Stats(); };
+  sources.ready = [readiness] { return readiness->IsReady(); };
+  sources.gpu_conditions = [store] { return apiserver::CountConditions(*store); };
+  RegisterServerMetrics(*registry_, std::move(sources));
+
+  health_ = std::make_unique<HealthState>(std::set<std::string>{kGpuServiceName});
+  api_health_ = std::make_unique<HealthService>(*health_);
+  probe_health_ = std::make_unique<HealthService>(*health_);
+
+  if (!StartApi(error) || !StartProbe(error) || !StartAdmin(error)) {
+    Teardown();
+    return false;
+  }
+  started_ = true;
+  health_thread_ = std::thread([this] { HealthLoop(); });
+  LogStarted(t0);
+  return true;
+}
+
+bool Server::Impl::StartApi(std::string* error) {
+  const std::string unix_flag = Quote("--bind-address", "unix://" + config_.api_socket.path);
+  socket_ = std::make_unique<UnixSocketFile>(config_.api_socket.path);
+  std::string why;
+  if (!socket_->Prepare(&why)) {
+    *error = unix_flag + ": " + why;
+    return false;
+  }
+  if (config_.api_tcp && !CheckTcpBindable(*config_.api_tcp, &why)) {
+    *error = Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ": " + why;
+    return false;
+  }
+
+  static std::once_flag reflection_once;
+  std::call_once(reflection_once, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
+
+  grpc::ServerBuilder builder;
+  ApplyCommonOptions(config_, builder);
+  builder.RegisterService(service_.get());
+  builder.RegisterService(api_health_.get());
+  builder.AddListeningPort("unix:" + config_.api_socket.path, grpc::InsecureServerCredentials());
+  if (config_.api_tcp) {
+    builder.AddListeningPort(config_.api_tcp->GrpcTarget(), TcpListenerCredentials(config_.tls),
+                             &tcp_port_);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewGrpcMetricsInterceptorFactory(*registry_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  // The socket is created by bind() inside BuildAndStart: a umask makes it
+  // 0660 from its first instant, before the chmod below makes that explicit.
+  mode_t old_mask = umask(0117);
+  api_server_ = builder.BuildAndStart();
+  umask(old_mask);
+  if (!api_server_ || (config_.api_tcp && tcp_port_ == 0)) {
+    *error = unix_flag + ": cannot start the API listener" +
+             (config_.api_tcp ? " (or " + Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ")"
+                              : std::string());
+    return false;
+  }
+  if (!socket_->Secure(config_.socket_gid, &why)) {
+    *error = (config_.socket_gid ? Quote("--socket-group", config_.socket_group) : unix_flag) + ": " + why;
+    return false;
+  }
+  return true;
+}
+
+bool Server::Impl::StartProbe(std::string* error) {
+  if (!config_.health_probe) return true;
+  const std::string flag = Quote("--health-probe-bind-address", config_.health_probe->ToString());
+  std::string why;
+  if (!CheckTcpBindable(*config_.health_probe, &why)) {
+    *error = flag + ": " + why;
+    return false;
+  }
+  grpc::ServerBuilder builder;
+  ApplyCommonOptions(config_, builder);
+  builder.SetOption(WithoutReflection());
+  builder.RegisterService(probe_health_.get());
+  builder.AddListeningPort(config_.health_probe->GrpcTarget(), grpc::InsecureServerCredentials(),
+                           &probe_port_);
+  probe_server_ = builder.BuildAndStart();
+  if (!probe_server_ || probe_port_ == 0) {
+    *error = flag + ": cannot listen";
+    return false;
+  }
+  return true;
+}
+
+bool Server::Impl::StartAdmin(std::string* error) {
+  if (!config_.metrics) return true;
+  AdminHttpOptions options;
+  options.address = *config_.metrics;
+  options.registry = registry_.get();
+  apiserver::Readiness* readiness = readiness_.get();
+  options.ready_checks.push_back(
+      {"readiness", [readiness] { return readiness->IsReady() ? std::string() : readiness->Reason(); }});
+  admin_ = std::make_unique<AdminHttpServer>(std::move(options));
+  if (std::string why = admin_->Start(); !why.empty()) {
+    *error = Quote("--metrics-bind-address", config_.metrics->ToString()) + ": " + why;
+    return false;
+  }
+  metrics_port_ = admin_->port();
+  return true;
+}
+
+void Server::Impl::HealthLoop() {
+  bool last = false;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopped_) {
+    lock.unlock();
+    bool ready = readiness_->IsReady();
+    health_->SetServing(ready);
+    if (ready != last) {
+      LogInfo(ready ? "ready: serving" : "not ready", {{"reason", readiness_->Reason()}});
+      last = ready;
+    }
+    lock.lock();
+    cv_.wait_for(lock, kReadinessPoll, [this] { return stopped_; });
+  }
+}
+
+void Server::Impl::LogStarted(std::chrono::steady_clock::time_point t0) {
+  LogFields fields;
+  auto bound = [](const std::optional<TcpAddress>& a, int port) -> std::string {
+    if (!a) return "";
+    TcpAddress b = *a;
+    b.port = static_cast<std::uint16_t>(port);
+    return b.ToString();
+  };
+  fields.emplace_back("version", BuildInfo::Current().version);
+  fields.emplace_back("api_socket", config_.api_socket.path);
+  fields.emplace_back("api_tcp", bound(config_.api_tcp, tcp_port_));
+  fields.emplace_back("health_probe", bound(config_.health_probe, probe_port_));
+  fields.emplace_back("metrics", bound(config_.metrics, metrics_port_));
+  fields.emplace_back("startup_ms",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  const nlohmann::json effective = ConfigToJson(config_);
+  for (const auto& [key, value] : effective.items()) {
+    if (value.is_string()) fields.emplace_back(key, value.get<std::string>());
+    else if (value.is_number_unsigned()) fields.emplace_back(key, value.get<std::uint64_t>());
+    else if (value.is_number_integer()) fields.emplace_back(key, value.get<std::int64_t>());
+    else if (value.is_boolean()) fields.emplace_back(key, value.get<bool>());
+    else if (value.is_null()) fields.emplace_back(key, "");
+    else fields.emplace_back(key, value.dump());
+  }
+  LogInfo("device-api-server started", fields);
+}
+
+void Server::Impl::Teardown() {
+  if (api_server_) api_server_->Shutdown(std::chrono::system_clock::now());
+  if (probe_server_) probe_server_->Shutdown(std::chrono::system_clock::now());
+  if (admin_) admin_->Stop();
+  if (store_) store_->Shutdown();
+  api_server_.reset();
+  probe_server_.reset();
+  if (socket_) socket_->Remove();
+}
+
+void Server::Impl::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  LogInfo("shutting down", {{"grace_period_ms", config_.shutdown_grace_period.count()}});
+  health_->Shutdown();  // NOT_SERVING before anything stops (S22)
+  readiness_->BeginShutdown();
+  if (health_thread_.joinable()) health_thread_.join();
+
+  // In-flight calls get most of the grace period; the rest is for tearing
+  // down, so the process is gone before the kubelet's SIGKILL.
+  const auto grace = config_.shutdown_grace_period;
+  const auto drain = grace - std::min<std::chrono::milliseconds>(grace / 5, std::chrono::seconds(2));
+  const auto deadline = std::chrono::system_clock::now() + drain;
+  // Shutdown() stops accepting at once and then waits for running calls;
+  // the store's shutdown meanwhile ends every watch with UNAVAILABLE, so open
+  // watches never hold it up.
+  std::thread drainer([this, deadline] { api_server_->Shutdown(deadline); });
+  store_->Shutdown();
+  drainer.join();
+  api_server_->Wait();
+  socket_->Remove();
+
+  if (probe_server_) {
+    probe_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    probe_server_->Wait();
+  }
+  if (admin_) admin_->Stop();
+  LogInfo("stopped", {{"shutdown_ms", std::chrono::duration<double, std::milli>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count()}});
+}
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() {
+  impl_->Shutdown();
+  // Members are destroyed in reverse: servers before the service and store.
+  impl_->admin_.reset();
+  impl_->probe_server_.reset();
+  impl_->api_server_.reset();
+}
+
+bool Server::Start(std::string* error) { return impl_->Start(error); }
+void Server::RequestShutdown() { impl_->RequestShutdown(); }
+void Server::WaitForShutdownRequest() { impl_->WaitForShutdownRequest(); }
+void Server::Shutdown() { impl_->Shutdown(); }
+int Server::tcp_port() const { return impl_->tcp_port_; }
+int Server::health_probe_port() const { return impl_->probe_port_; }
+int Server::metrics_port() const { return impl_->metrics_port_; }
+
+}  // namespace deviceapi::server

@@ -1,0 +1,46 @@
+// The API's Unix socket file: made safe to bind, locked down once bound, and
+// removed at exit.
+//
+// Before bind: missing parent directories are created 0750; a socket file left
+// by a killed server (connect() answers ECONNREFUSED) is removed; a socket a
+// live server still accepts on is never taken over, and a path that exists but
+// is not a socket is never deleted. gRPC itself would silently unlink any
+// existing socket, so these checks must run first.
+//
+// After bind: mode 0660 and, when configured, the socket group.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+namespace deviceapi::server {
+
+class UnixSocketFile {
+ public:
+  explicit UnixSocketFile(std::string path) : path_(std::move(path)) {}
+  ~UnixSocketFile() { Remove(); }
+  UnixSocketFile(const UnixSocketFile&) = delete;
+  UnixSocketFile& operator=(const UnixSocketFile&) = delete;
+
+  // Readies the path for bind(). False with a one-line reason otherwise.
+  bool Prepare(std::string* error);
+
+  // After bind(): chmod 0660, chgrp `gid`, and remember the file's identity so
+  // that Remove() never deletes a socket another process bound later.
+  bool Secure(std::optional<gid_t> gid, std::string* error);
+
+  // Unlinks the socket if it is still the one Secure() saw. Idempotent.
+  void Remove();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool bound_ = false;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
+
+}  // namespace deviceapi::server

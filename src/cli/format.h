@@ -1,0 +1,58 @@
+// How devicectl renders GPUs: kubectl-style tables, JSON, YAML and names.
+// Pure functions of their inputs (the clock is a parameter), so golden tests
+// can pin every byte.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cli/yaml.h"
+#include "deviceapi/types.h"
+
+namespace deviceapi::cli {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// kubectl's HumanDuration: "12s", "3m4s", "5h", "2d3h", "1y30d".
+std::string HumanAge(std::chrono::seconds age);
+// Age of a protobuf timestamp at `now`; "<unknown>" when unset.
+std::string AgeOf(const google::protobuf::Timestamp& ts, TimePoint now);
+
+enum class OutputFormat { kTable, kWide, kJson, kYaml, kName };
+// "", "wide", "json", "yaml", "name"; false for anything else.
+bool ParseOutputFormat(const std::string& text, OutputFormat* out);
+
+struct TableOptions {
+  bool wide = false;
+  bool show_namespace = false;  // -A
+  bool color = false;           // ANSI colours for READY (TTY only)
+  TimePoint now;
+};
+
+// The condition whose status fills the READY column.
+inline constexpr const char* kReadyConditionType = "Ready";
+
+// Header plus one row per GPU, columns padded like kubectl (3 spaces).
+std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& options,
+                        bool header = true);
+// One row with fixed column widths (for -w after the first page).
+std::vector<std::string> TableHeader(const TableOptions& options);
+std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& options);
+
+// The object as proto3 JSON (camelCase), indented by 2, key order of the proto.
+Json GpuToJson(const Gpu& gpu);
+Json GpuListToJson(const GpuList& list);
+std::string FormatJson(const Json& value);  // dump(2) + "\n"
+
+// "gpu/<name>".
+std::string FormatName(const Gpu& gpu);
+
+// describe gpu NAME.
+std::string FormatDescribe(const Gpu& gpu, TimePoint now);
+
+// Reads a Gpu from JSON or YAML text (apiVersion/kind are accepted and
+// ignored). INVALID_ARGUMENT with the parser's message otherwise.
+StatusOr<Gpu> ParseGpu(const std::string& text);
+
+}  // namespace deviceapi::cli

@@ -1,0 +1,348 @@
+// Informer = reflector thread (list, watch, re-watch, relist) feeding the
+// cache and a FIFO of notifications, plus a dispatch thread that runs the
+// handlers from that FIFO in order.
+#include "deviceapi/informer.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "client/lister_cache.h"
+
+namespace deviceapi {
+namespace {
+
+enum class Kind { kAdd, kUpdate, kDelete, kSynced };
+
+struct Notification {
+  Kind kind;
+  GpuPtr old_obj;
+  GpuPtr new_obj;
+};
+
+}  // namespace
+
+class Informer::Impl {
+ public:
+  Impl(Client& client, InformerOptions options)
+      : client_(client), options_(std::move(options)) {}
+
+  ~Impl() { Stop(); }
+
+  void AddEventHandlers(EventHandlers h) {
+    std::lock_guard lock(handlers_mu_);
+    handlers_.push_back(std::move(h));
+  }
+
+  void Start() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (started_) return;
+    started_ = true;
+    dispatcher_ = std::thread([this] { DispatchLoop(); });
+    reflector_ = std::thread([this] { ReflectLoop(); });
+  }
+
+  void Stop() {
+    std::lock_guard lock(lifecycle_mu_);
+    if (!started_ || stopped_) return;
+    {
+      std::lock_guard l(mu_);
+      stop_ = true;
+      if (watch_ != nullptr) watch_->Cancel();
+    }
+    cv_.notify_all();
+    { std::lock_guard l(queue_mu_); }  // no lost wakeup of the dispatcher
+    queue_cv_.notify_all();
+    reflector_.join();
+    dispatcher_.join();
+    stopped_ = true;
+  }
+
+  bool HasSynced() const { return synced_.load(); }
+
+  bool WaitForSync(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return sync_cv_.wait_for(lock, timeout, [&] { return synced_.load() || stop_; }) &&
+           synced_.load();
+  }
+
+  const Lister& lister() const { return cache_; }
+
+  InformerStats Stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  // ---- reflector -------------------------------------------------------
+
+  void ReflectLoop() {
+    bool need_list = true;
+    std::string last_rv;
+    int attempt = 0;  // consecutive failures, for backoff
+    while (!Stopping()) {
+      if (need_list) {
+        if (!ListAndReconcile(&last_rv)) {
+          if (!WaitBackoff(attempt++)) return;
+          continue;
+        }
+        need_list = false;
+        attempt = 0;
+      }
+      WatchOptions wo;
+      wo.namespace_name = options_.namespace_name;
+      wo.label_selector = options_.label_selector;
+      wo.resource_version = last_rv;
+      wo.allow_watch_bookmarks = true;
+      wo.timeout_seconds = options_.watch_timeout_seconds;
+      std::unique_ptr<WatchStream> stream = client_.Watch(wo);
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;
+        watch_ = stream.get();
+        ++stats_.watches;
+      }
+      bool progressed = false;
+      bool relist = false;
+      WatchEvent ev;
+      while (stream->Next(&ev)) {
+        if (ev.type == EventType::kError) {
+          relist = true;  // the server gave up on this watch's position
+          break;
+        }
+        progressed = true;
+        Apply(ev, &last_rv);
+      }
+      {
+        std::lock_guard lock(mu_);
+        watch_ = nullptr;
+      }
+      if (relist) stream->Cancel();
+      Status st = stream->Finish();
+      stream.reset();
+      if (Stopping()) return;
+      if (relist || st.IsExpired()) {
+        // Our revision is gone from the server's history: only a fresh list
+        // can tell what happened in between.
+        CountError();
+        need_list = true;
+        continue;
+      }
+      if (st.ok()) {  // clean end (timeout_seconds): resume at once
+        attempt = 0;
+        continue;
+      }
+      // Disconnect, restart, eviction as too slow (RESOURCE_EXHAUSTED): the
+      // server still has our revision, so resume from it after a pause.
+      CountError();
+      if (progressed) attempt = 0;
+      if (!WaitBackoff(attempt++)) return;
+    }
+  }
+
+  bool ListAndReconcile(std::string* last_rv) {
+    ListOptions lo;
+    lo.namespace_name = options_.namespace_name;
+    lo.label_selector = options_.label_selector;
+    StatusOr<GpuList> list = client_.List(lo);
+    if (!list.ok()) {
+      CountError();
+      return false;
+    }
+    std::set<ListerCache::Key> seen;
+    std::vector<Notification> out;
+    for (auto& item : *list->mutable_items()) {
+      auto gpu = std::make_shared<const Gpu>(std::move(item));
+      seen.insert(ListerCache::KeyOf(*gpu));
+      GpuPtr old = cache_.Upsert(gpu);
+      if (old == nullptr) {
+        out.push_back({Kind::kAdd, nullptr, gpu});
+      } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+        out.push_back({Kind::kUpdate, old, gpu});
+      }
+    }
+    for (const GpuPtr& cached : cache_.Snapshot()) {
+      auto key = ListerCache::KeyOf(*cached);
+      if (seen.count(key) == 0) {
+        cache_.Remove(key);
+        out.push_back({Kind::kDelete, cached, nullptr});
+      }
+    }
+    if (!synced_once_) {
+      out.push_back({Kind::kSynced, nullptr, nullptr});
+      synced_once_ = true;
+    }
+    *last_rv = list->metadata().resource_version();
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.lists;
+      stats_.last_resource_version = *last_rv;
+    }
+    Enqueue(std::move(out));
+    return true;
+  }
+
+  void Apply(WatchEvent& ev, std::string* last_rv) {
+    *last_rv = ev.resource_version();
+    if (ev.type == EventType::kBookmark) {
+      std::lock_guard lock(mu_);
+      ++stats_.bookmarks;
+      stats_.last_resource_version = *last_rv;
+      return;
+    }
+    std::vector<Notification> out;
+    if (ev.type == EventType::kDeleted) {
+      GpuPtr old = cache_.Remove(ListerCache::KeyOf(ev.object));
+      // The DELETED event carries the last state (with the deletion's
+      // revision); hand that to the handler.
+      if (old != nullptr)
+        out.push_back({Kind::kDelete, nullptr, std::make_shared<const Gpu>(std::move(ev.object))});
+    } else {
+      auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
+      GpuPtr old = cache_.Upsert(gpu);
+      if (old == nullptr) {
+        out.push_back({Kind::kAdd, nullptr, gpu});
+      } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+        out.push_back({Kind::kUpdate, old, gpu});
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.events;
+      stats_.last_resource_version = *last_rv;
+    }
+    Enqueue(std::move(out));
+  }
+
+  bool Stopping() const {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+
+  void CountError() {
+    std::lock_guard lock(mu_);
+    ++stats_.errors;
+  }
+
+  // Sleeps the backoff delay of `attempt`; false when stopped meanwhile.
+  bool WaitBackoff(int attempt) {
+    auto delay = options_.backoff.Delay(attempt);
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, delay, [&] { return stop_; });
+  }
+
+  // ---- dispatch --------------------------------------------------------
+
+  void Enqueue(std::vector<Notification> items) {
+    if (items.empty()) return;
+    {
+      std::lock_guard lock(queue_mu_);
+      for (auto& n : items) queue_.push_back(std::move(n));
+    }
+    queue_cv_.notify_one();
+  }
+
+  void DispatchLoop() {
+    using Clock = std::chrono::steady_clock;
+    const bool resync = options_.resync_period.count() > 0;
+    auto next_resync = Clock::now() + options_.resync_period;
+    while (true) {
+      Notification n;
+      bool do_resync = false;
+      {
+        std::unique_lock lock(queue_mu_);
+        auto ready = [&] { return !queue_.empty() || Stopping(); };
+        if (resync) {
+          if (!queue_cv_.wait_until(lock, next_resync, ready)) do_resync = true;
+        } else {
+          queue_cv_.wait(lock, ready);
+        }
+        if (Stopping()) return;
+        if (!do_resync) {
+          n = std::move(queue_.front());
+          queue_.pop_front();
+        }
+      }
+      if (do_resync) {
+        next_resync = Clock::now() + options_.resync_period;
+        if (synced_.load())
+          for (const GpuPtr& g : cache_.Snapshot()) Deliver({Kind::kUpdate, g, g});
+        continue;
+      }
+      if (n.kind == Kind::kSynced) {
+        {
+          std::lock_guard lock(mu_);
+          synced_ = true;
+        }
+        sync_cv_.notify_all();
+        continue;
+      }
+      Deliver(n);
+    }
+  }
+
+  void Deliver(const Notification& n) {
+    std::vector<EventHandlers> handlers;
+    {
+      std::lock_guard lock(handlers_mu_);
+      handlers = handlers_;
+    }
+    for (const auto& h : handlers) {
+      switch (n.kind) {
+        case Kind::kAdd: if (h.on_add) h.on_add(n.new_obj); break;
+        case Kind::kUpdate: if (h.on_update) h.on_update(n.old_obj, n.new_obj); break;
+        case Kind::kDelete:
+          if (h.on_delete) h.on_delete(n.new_obj ? n.new_obj : n.old_obj);
+          break;
+        case Kind::kSynced: break;
+      }
+    }
+  }
+
+  Client& client_;
+  const InformerOptions options_;
+  ListerCache cache_;
+  bool synced_once_ = false;  // reflector thread only
+
+  std::mutex lifecycle_mu_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::thread reflector_;
+  std::thread dispatcher_;
+
+  mutable std::mutex mu_;  // stop_, watch_, stats_, synced_ transitions
+  std::condition_variable cv_;
+  mutable std::condition_variable sync_cv_;
+  bool stop_ = false;
+  WatchStream* watch_ = nullptr;
+  InformerStats stats_;
+  std::atomic<bool> synced_{false};
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Notification> queue_;
+
+  std::mutex handlers_mu_;
+  std::vector<EventHandlers> handlers_;
+};
+
+Informer::Informer(Client& client, InformerOptions options)
+    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+Informer::~Informer() = default;
+void Informer::AddEventHandlers(EventHandlers handlers) {
+  impl_->AddEventHandlers(std::move(handlers));
+}
+void Informer::Start() { impl_->Start(); }
+void Informer::Stop() { impl_->Stop(); }
+bool Informer::HasSynced() const { return impl_->HasSynced(); }
+bool Informer::WaitForSync(std::chrono::milliseconds timeout) const {
+  return impl_->WaitForSync(timeout);
+}
+const Lister& Informer::lister() const { return impl_->lister(); }
+InformerStats Informer::Stats() const { return impl_->Stats(); }
+
+}  // namespace deviceapi

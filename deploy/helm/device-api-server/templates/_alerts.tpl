@@ -82,17 +82,18 @@ groups:
           runbook_url: {{ $rb }}#alert-deviceapiserverwatchersevicted
       - alert: DeviceApiServerGpuUnhealthy
         expr: |-
-          sum by (job, instance, action) (
-            device_apiserver_gpus_recommended_action{job="device-api-server", action!=""}
+          sum by (job, instance, condition) (
+            device_apiserver_gpus{job="device-api-server", condition=~"{{ $r.gpuHealthConditions }}", status="False"}
           ) > 0
+        for: 1m
         labels:
           severity: critical
         annotations:
-          summary: '{{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} need {{ "{{ $labels.action }}" }}'
+          summary: '{{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} report {{ "{{ $labels.condition }}" }}=False'
           description: >-
-            {{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} report recommended action
-            {{ "{{ $labels.action }}" }}. List them with devicectl and follow the runbook for
-            that action.
+            {{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} have condition
+            {{ "{{ $labels.condition }}" }}=False. Their status.recommended_action (RESTART_APP,
+            RESET_GPU, RESTART_BM, ...) says what to do; the runbook has a step per action.
           runbook_url: {{ $rb }}#alert-deviceapiservergpuunhealthy
       - alert: NvmlProviderNotSyncing
         expr: |-

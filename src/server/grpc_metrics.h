@@ -32,7 +32,7 @@ class Registry;
 
 namespace deviceapi::server {
 
-// "OK", "Cancelled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+// "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
 // "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
 // "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",
 // "Unavailable", "DataLoss", "Unauthenticated" (Go's codes.Code.String()).

@@ -1,0 +1,107 @@
+#include "server/server_metrics.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "deviceapi/build_info.h"
+#include "metrics/registry.h"
+
+namespace deviceapi::server {
+
+BuildInfo BuildInfo::Current() {
+  return BuildInfo{build::kVersion, build::kCommit, build::kBuildDate, build::kCompiler};
+}
+
+std::string BuildInfo::ToJson() const {
+  nlohmann::ordered_json j;
+  j["version"] = version;
+  j["commit"] = commit;
+  j["buildDate"] = build_date;
+  j["compiler"] = compiler;
+  return j.dump();
+}
+
+void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sources,
+                           const BuildInfo& build) {
+  using metrics::CallbackSample;
+  using metrics::MetricType;
+
+  registry
+      .AddGauge("device_apiserver_build_info",
+                "Always 1; labels carry the version, commit, build date and compiler of the binary.",
+                {"version", "commit", "build_date", "compiler"})
+      .WithLabels({build.version, build.commit, build.build_date, build.compiler})
+      .Set(1);
+
+  const double start = std::chrono::duration<double>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  registry.AddGauge("device_apiserver_start_time_seconds",
+                    "Start time of the server process, seconds since the Unix epoch.")
+      .Get()
+      .Set(start);
+
+  if (sources.ready) {
+    registry.AddCallbackGauge("device_apiserver_ready",
+                              "1 when the server serves reads (storage loaded and providers "
+                              "registered or grace period over), else 0.",
+                              [f = sources.ready] { return f() ? 1.0 : 0.0; });
+  }
+
+  if (auto stats = sources.store_stats) {
+    auto gauge = [&](const char* name, const char* help, auto field) {
+      registry.AddCallbackGauge(name, help, [stats, field] { return static_cast<double>(field(stats())); });
+    };
+    auto counter = [&](const char* name, const char* help, auto field) {
+      registry.AddCallbackCounter(name, help, [stats, field] { return static_cast<double>(field(stats())); });
+    };
+    using store::StoreStats;
+    gauge("device_apiserver_store_objects", "Objects in the store.",
+          [](const StoreStats& s) { return s.objects; });
+    gauge("device_apiserver_store_revision", "Current store revision (the newest resourceVersion).",
+          [](const StoreStats& s) { return s.current_revision; });
+    gauge("device_apiserver_history_events", "Events retained in the watch history.",
+          [](const StoreStats& s) { return s.history_events; });
+    gauge("device_apiserver_history_bytes", "Bytes of object versions held by the watch history.",
+          [](const StoreStats& s) { return s.history_bytes; });
+    gauge("device_apiserver_history_oldest_revision",
+          "Oldest revision a watch can resume from; 0 when the history is empty.",
+          [](const StoreStats& s) { return s.oldest_retained_revision; });
+    registry.AddCallback(
+        MetricType::kCounter, "device_apiserver_store_writes_total",
+        "Successful writes to the store, by verb.", {"verb"}, [stats] {
+          const StoreStats s = stats();
+          return std::vector<CallbackSample>{{{"create"}, static_cast<double>(s.creates)},
+                                             {{"update"}, static_cast<double>(s.updates)},
+                                             {{"delete"}, static_cast<double>(s.deletes)}};
+        });
+    counter("device_apiserver_store_noop_updates_total",
+            "Updates that changed nothing and took no revision.",
+            [](const StoreStats& s) { return s.noop_updates; });
+    gauge("device_apiserver_watchers", "Active watches.",
+          [](const StoreStats& s) { return s.active_watchers; });
+    counter("device_apiserver_watch_events_sent_total", "Events delivered to watchers.",
+            [](const StoreStats& s) { return s.events_delivered; });
+    counter("device_apiserver_watchers_evicted_total",
+            "Watches ended with RESOURCE_EXHAUSTED because the client read too slowly.",
+            [](const StoreStats& s) { return s.watchers_evicted; });
+    counter("device_apiserver_watches_expired_total",
+            "Watches refused with OUT_OF_RANGE because the requested revision left the history.",
+            [](const StoreStats& s) { return s.watches_expired; });
+  }
+
+  if (auto conditions = sources.gpu_conditions) {
+    registry.AddCallback(MetricType::kGauge, "device_apiserver_gpus",
+                         "GPUs by condition type and status (True, False, Unknown).",
+                         {"condition", "status"}, [conditions] {
+                           std::vector<CallbackSample> out;
+                           for (const auto& [key, n] : conditions()) {
+                             out.push_back({{key.first, key.second}, static_cast<double>(n)});
+                           }
+                           return out;
+                         });
+  }
+}
+
+}  // namespace deviceapi::server

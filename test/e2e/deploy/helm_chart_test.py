@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""The Helm chart, rendered by the real helm and validated by kubeconform.
+
+- `helm lint --strict` for every value combination below;
+- `helm template` of each combination validated by kubeconform against strict Kubernetes 1.34
+  schemas (and the Prometheus Operator CRD schemas for ServiceMonitor/PrometheusRule);
+- invalid values are refused (values.schema.json, or the chart's own consistency checks);
+- what the issue asks of the DaemonSet holds in the rendered objects: gRPC probes on the
+  health port, securityContext, socket directory shared through hostPath with the socket
+  group, GPU nodeSelector and toleration, preStop + terminationGracePeriodSeconds covering
+  --shutdown-grace-period, metrics Service / ServiceMonitor wiring.
+"""
+import json
+import os
+import re
+
+from deploytest import (CHART, Failures, die, helm_template, load_yaml_docs, run, tool,
+                        TOOLS_DIR, temp_dir)
+
+F = Failures("helm_chart_test")
+
+COMBINATIONS = {
+    "defaults": [],
+    "provider-disabled": ["nvmlProvider.enabled=false"],
+    "provider-driver-root": ["nvmlProvider.driverRoot=/run/nvidia/driver",
+                             "nvmlProvider.ignoreXids=13\\,31", "nvmlProvider.fatalXids=43",
+                             "runtimeClassName=nvidia"],
+    "monitoring": ["metrics.serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+                   "metrics.serviceMonitor.labels.release=kube-prometheus-stack"],
+    "custom": ["socket.hostDir=/run/gpu-api", "socket.name=api.sock", "socket.groupId=4242",
+               "server.healthPort=8081", "server.metricsPort=8080",
+               "nvmlProvider.metricsPort=8082", "server.shutdownGracePeriodSeconds=60",
+               "server.preStopSleepSeconds=0", "server.readinessMinGpus=8",
+               "server.readinessGracePeriodSeconds=120", "server.logFormat=text",
+               "server.verbosity=4", "server.extraArgs={--max-objects=8192}",
+               "socket.initPermissions=false", "serviceAccount.create=false",
+               "priorityClassName=", "fullnameOverride=gpu-api",
+               "imagePullSecrets[0].name=regcred", "image.tag=1.2.3"],
+    "no-metrics-service": ["metrics.service.enabled=false"],
+}
+
+# Each must be refused; the text is a fragment of the expected error.
+INVALID = {
+    "log format": (["server.logFormat=xml"], "logFormat"),
+    "surge": (["updateStrategy.rollingUpdate.maxSurge=1"], "maxSurge"),
+    "port range": (["server.metricsPort=70000"], "metricsPort"),
+    "extra arg not a flag": (["server.extraArgs={max-objects=1}"], "extraArgs"),
+    "socket group 0": (["socket.groupId=0"], "groupId"),
+    "relative socket dir": (["socket.hostDir=run/x"], "hostDir"),
+    "xid list": (["nvmlProvider.ignoreXids=13;rm"], "ignoreXids"),
+    "unknown top-level key": (["serverr.verbosity=1"], "serverr"),
+    "min gpus without grace": (["server.readinessMinGpus=8"], "readinessGracePeriodSeconds"),
+    "grace period too short": (["terminationGracePeriodSeconds=20"],
+                               "terminationGracePeriodSeconds"),
+    "port clash": (["server.healthPort=9090"], "must differ"),
+    "provider port clash": (["nvmlProvider.metricsPort=50051"], "must differ"),
+    "monitor without service": (["metrics.service.enabled=false",
+                                 "metrics.serviceMonitor.enabled=true"], "metrics.service"),
+}
+
+
+def by_kind(docs):
+    out = {}
+    for d in docs:
+        out.setdefault(d["kind"], []).append(d)
+    return out
+
+
+def kubeconform(path):
+    schemas = os.path.join(TOOLS_DIR, "schemas")
+    if not os.path.isfile(os.path.join(schemas, "daemonset-apps-v1.json")):
+        die("schemas missing in %s: run scripts/install-test-tools.sh" % schemas)
+    p = run([tool("kubeconform"), "-strict", "-summary", "-output", "text",
+             "-schema-location", schemas + "/{{ .ResourceKind }}{{ .KindSuffix }}.json", path],
+            check=False)
+    return p
+
+
+def values_for(sets):
+    """The effective values for a combination (helm merges them; so do we, for the checks)."""
+    import yaml
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        values = yaml.safe_load(f)
+    return values
+
+
+def container(ds, name):
+    for c in ds["spec"]["template"]["spec"]["containers"]:
+        if c["name"] == name:
+            return c
+    return None
+
+
+def arg_value(c, flag):
+    for a in c.get("args", []):
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def check_daemonset(label, objs, sets):
+    s = dict(x.split("=", 1) for x in sets if "=" in x)
+    dss = objs.get("DaemonSet", [])
+    if not F.check(len(dss) == 1, "%s: expected one DaemonSet, got %d" % (label, len(dss))):
+        return
+    ds = dss[0]
+    pod = ds["spec"]["template"]["spec"]
+    server = container(ds, "device-api-server")
+    if not F.check(server is not None, "%s: no device-api-server container" % label):
+        return
+    provider_on = s.get("nvmlProvider.enabled", "true") == "true"
+    provider = container(ds, "nvml-provider")
+    F.check((provider is not None) == provider_on,
+            "%s: provider sidecar present=%s, want %s" % (label, provider is not None, provider_on))
+
+    # Scheduling on GPU nodes.
+    F.check(pod.get("nodeSelector", {}).get("nvidia.com/gpu.present") == "true",
+            "%s: nodeSelector nvidia.com/gpu.present=true missing" % label)
+    F.check(any(t.get("key") == "nvidia.com/gpu" and t.get("operator") == "Exists"
+                for t in pod.get("tolerations", [])),
+            "%s: toleration for nvidia.com/gpu missing" % label)
+    F.check(ds["spec"]["updateStrategy"].get("rollingUpdate", {}).get("maxSurge", 0) in (0, "0"),
+            "%s: maxSurge must be 0 (socket cannot be shared by two servers)" % label)
+
+    # Ports and gRPC probes on the health port.
+    ports = {p["name"]: p["containerPort"] for p in server.get("ports", [])}
+    health = ports.get("health")
+    metrics = ports.get("metrics")
+    F.check(health is not None and metrics is not None,
+            "%s: server ports health/metrics missing: %s" % (label, ports))
+    F.check(arg_value(server, "--health-probe-bind-address") == ":%s" % health,
+            "%s: --health-probe-bind-address does not match the health port %s" % (label, health))
+    F.check(arg_value(server, "--metrics-bind-address") == ":%s" % metrics,
+            "%s: --metrics-bind-address does not match the metrics port %s" % (label, metrics))
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        pr = server.get(probe)
+        F.check(pr is not None and "grpc" in pr and pr["grpc"].get("port") == health
+                and "httpGet" not in pr and "tcpSocket" not in pr,
+                "%s: %s must be a gRPC probe on the health port %s: %s" % (label, probe, health, pr))
+    grace_s = int(s.get("server.readinessGracePeriodSeconds", "0"))
+    sp = server["startupProbe"]
+    F.check(sp["periodSeconds"] * sp["failureThreshold"] >= grace_s + 60,
+            "%s: startup probe budget %ds does not cover the readiness grace period %ds" %
+            (label, sp["periodSeconds"] * sp["failureThreshold"], grace_s))
+
+    # Shutdown: kubelet waits for preStop + the server's own grace period.
+    sgp = arg_value(server, "--shutdown-grace-period")
+    F.check(sgp is not None and re.fullmatch(r"\d+s", sgp),
+            "%s: --shutdown-grace-period missing or not in seconds: %s" % (label, sgp))
+    if sgp:
+        sgp_s = int(sgp[:-1])
+        pre = server.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        want_pre = int(s.get("server.preStopSleepSeconds", "5"))
+        F.check(pre == want_pre, "%s: preStop sleep %s, want %s" % (label, pre, want_pre))
+        tgps = pod.get("terminationGracePeriodSeconds")
+        F.check(isinstance(tgps, int) and tgps >= pre + sgp_s + 5,
+                "%s: terminationGracePeriodSeconds %s < preStop %d + grace %d + 5s margin" %
+                (label, tgps, pre, sgp_s))
+
+    # Security.
+    for c in [x for x in (server, provider) if x]:
+        sc = c.get("securityContext", {})
+        F.check(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0,
+                "%s/%s: must run as non-root: %s" % (label, c["name"], sc))
+        F.check(sc.get("allowPrivilegeEscalation") is False,
+                "%s/%s: allowPrivilegeEscalation must be false" % (label, c["name"]))
+        F.check(sc.get("readOnlyRootFilesystem") is True,
+                "%s/%s: readOnlyRootFilesystem must be true" % (label, c["name"]))
+        F.check(sc.get("capabilities", {}).get("drop") == ["ALL"]
+                and not sc.get("capabilities", {}).get("add"),
+                "%s/%s: capabilities must drop ALL and add none" % (label, c["name"]))
+        F.check(sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+                "%s/%s: seccomp RuntimeDefault missing" % (label, c["name"]))
+        F.check(c.get("resources", {}).get("requests") and
+                c.get("resources", {}).get("limits", {}).get("memory"),
+                "%s/%s: resources requests and a memory limit expected" % (label, c["name"]))
+    F.check(pod.get("automountServiceAccountToken") is False,
+            "%s: the pods need no Kubernetes API token" % label)
+
+    # Socket directory: hostPath, mounted at one path by both containers, socket inside it.
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    sock_vol = vols.get("socket-dir", {}).get("hostPath", {})
+    host_dir = s.get("socket.hostDir", "/var/run/nvidia-device-api")
+    F.check(sock_vol.get("path") == host_dir,
+            "%s: socket hostPath %s, want %s" % (label, sock_vol.get("path"), host_dir))
+    bind = arg_value(server, "--bind-address") or ""
+    sock_name = s.get("socket.name", "device-api.sock")
+    F.check(bind == "unix://%s/%s" % (host_dir, sock_name),
+            "%s: --bind-address %s is not %s/%s" % (label, bind, host_dir, sock_name))
+    for c in [x for x in (server, provider) if x]:
+        mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+        F.check(mounts.get("socket-dir") == host_dir,
+                "%s/%s: socket dir mounted at %s, want %s" % (label, c["name"],
+                                                             mounts.get("socket-dir"), host_dir))
+    if provider:
+        F.check(arg_value(provider, "--server-address") == bind,
+                "%s: provider --server-address %s differs from the server socket %s" %
+                (label, arg_value(provider, "--server-address"), bind))
+        root = s.get("nvmlProvider.driverRoot", "")
+        if root:
+            F.check(vols.get("driver-root", {}).get("hostPath", {}).get("path") == root,
+                    "%s: driver root %s not mounted" % (label, root))
+            F.check(arg_value(provider, "--driver-root") == "/driver-root",
+                    "%s: provider --driver-root not set" % label)
+        else:
+            F.check("driver-root" not in vols, "%s: driver-root volume without driverRoot" % label)
+    gid = int(s.get("socket.groupId", "2000"))
+    F.check(arg_value(server, "--socket-group") == str(gid),
+            "%s: --socket-group %s, want %d" % (label, arg_value(server, "--socket-group"), gid))
+    F.check(gid in pod.get("securityContext", {}).get("supplementalGroups", []),
+            "%s: pod supplementalGroups lack the socket group %d" % (label, gid))
+    inits = pod.get("initContainers", [])
+    if s.get("socket.initPermissions", "true") == "true":
+        F.check(len(inits) == 1 and host_dir in " ".join(inits[0]["command"]),
+                "%s: socket-dir init container missing" % label)
+
+    # Metrics Service and ServiceMonitor wiring.
+    svcs = objs.get("Service", [])
+    if s.get("metrics.service.enabled", "true") == "true":
+        if F.check(len(svcs) == 1, "%s: expected one metrics Service" % label):
+            svc = svcs[0]
+            pod_labels = ds["spec"]["template"]["metadata"]["labels"]
+            F.check(all(pod_labels.get(k) == v for k, v in svc["spec"]["selector"].items()),
+                    "%s: Service selector does not match the pods" % label)
+            names = {p["targetPort"] for p in svc["spec"]["ports"]}
+            cports = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
+            F.check(names <= cports, "%s: Service targets unknown ports %s" % (label, names - cports))
+            F.check("metrics" in names, "%s: Service lacks the metrics port" % label)
+            for sm in objs.get("ServiceMonitor", []):
+                sel = sm["spec"]["selector"]["matchLabels"]
+                F.check(all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items()),
+                        "%s: ServiceMonitor selector does not match the Service" % label)
+                eps = {e["port"] for e in sm["spec"]["endpoints"]}
+                F.check(eps <= {p["name"] for p in svc["spec"]["ports"]},
+                        "%s: ServiceMonitor endpoints %s not on the Service" % (label, eps))
+    else:
+        F.check(not svcs, "%s: Service rendered although disabled" % label)
+
+
+def main():
+    helm = tool("helm")
+    tmp = temp_dir("helm-chart-test-")
+    for label, sets in COMBINATIONS.items():
+        args = [helm, "lint", "--strict", CHART, "--kube-version", "1.34.2"]
+        for x in sets:
+            args += ["--set", x]
+        p = run(args, check=False)
+        F.check(p.returncode == 0, "%s: helm lint failed:\n%s%s" % (label, p.stdout, p.stderr))
+        r = helm_template(sets, release="gpu" if label == "custom" else "device-api-server",
+                          check=False)
+        if not F.check(r.returncode == 0, "%s: helm template failed: %s" % (label, r.stderr)):
+            continue
+        path = os.path.join(tmp, label + ".yaml")
+        with open(path, "w") as f:
+            f.write(r.stdout)
+        k = kubeconform(path)
+        summary = k.stdout.strip().splitlines()[-1] if k.stdout.strip() else ""
+        F.check(k.returncode == 0 and "Invalid: 0, Errors: 0, Skipped: 0" in summary,
+                "%s: kubeconform: %s\n%s" % (label, summary, k.stdout + k.stderr))
+        objs = by_kind(load_yaml_docs(r.stdout))
+        print("%-22s lint ok, kubeconform: %s" % (label, summary))
+        check_daemonset(label, objs, sets)
+        if label == "monitoring":
+            F.check(len(objs.get("ServiceMonitor", [])) == 1 and
+                    len(objs.get("PrometheusRule", [])) == 1,
+                    "monitoring: ServiceMonitor and PrometheusRule expected")
+        elif label == "defaults":
+            F.check("ServiceMonitor" not in objs and "PrometheusRule" not in objs,
+                    "defaults: ServiceMonitor/PrometheusRule must be off by default")
+        if label == "custom":
+            ds = objs["DaemonSet"][0]
+            F.check(ds["metadata"]["name"] == "gpu-api", "custom: fullnameOverride ignored")
+            F.check(ds["spec"]["template"]["spec"]["containers"][0]["image"]
+                    == "device-api-server:1.2.3", "custom: image.tag ignored")
+            F.check("--max-objects=8192" in ds["spec"]["template"]["spec"]["containers"][0]["args"],
+                    "custom: server.extraArgs not passed")
+            F.check("ServiceAccount" not in objs, "custom: ServiceAccount rendered despite create=false")
+
+    # The kubeconform setup itself must be able to fail: a misspelt field is invalid.
+    bad = os.path.join(tmp, "bad.yaml")
+    r = helm_template([])
+    with open(bad, "w") as f:
+        f.write(r.stdout.replace("readOnlyRootFilesystem:", "readOnlyRootFileSystem:", 1))
+    k = kubeconform(bad)
+    F.check(k.returncode != 0 and "readOnlyRootFileSystem" in k.stdout,
+            "kubeconform accepted a misspelt field: %s" % k.stdout)
+
+    for label, (sets, fragment) in INVALID.items():
+        r = helm_template(sets, check=False)
+        F.check(r.returncode != 0 and fragment in r.stderr,
+                "invalid values accepted (%s: %s): rc=%d %s" % (label, sets, r.returncode,
+                                                                r.stderr.strip()[:300]))
+    F.finish()
+
+
+if __name__ == "__main__":
+    main()

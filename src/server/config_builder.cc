@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "server/pem_check.h"
 #include "server/units.h"
 
 namespace deviceapi::server {
@@ -74,17 +75,16 @@ class Checker {
     *out = addr;
   }
 
+  // Reads `path` into `out`, then runs `check` on the contents ("" = fine).
   void ReadFile(std::string_view flag, const std::string& path, std::string* out,
-                std::string_view must_contain) {
+                std::string (*check)(const std::string&)) {
     if (!ok() || path.empty()) return;
     std::ifstream in(path, std::ios::binary);
     if (!in) return Fail(flag, path, std::string("cannot read: ") + std::strerror(errno));
     std::ostringstream buf;
     buf << in.rdbuf();
     *out = buf.str();
-    if (out->find(must_contain) == std::string::npos) {
-      return Fail(flag, path, "not a PEM file with " + std::string(must_contain));
-    }
+    if (std::string why = check(*out); !why.empty()) return Fail(flag, path, why);
   }
 
  private:
@@ -220,10 +220,15 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
       c.Fail("--tls-cert-file", raw.tls_cert_file, "TLS applies to --tcp-bind-address, which is not set");
     }
   }
-  c.ReadFile("--tls-cert-file", raw.tls_cert_file, &cfg.tls.cert_pem, "BEGIN CERTIFICATE");
-  c.ReadFile("--tls-key-file", raw.tls_key_file, &cfg.tls.key_pem, "PRIVATE KEY");
+  c.ReadFile("--tls-cert-file", raw.tls_cert_file, &cfg.tls.cert_pem, CheckCertificatesPem);
+  c.ReadFile("--tls-key-file", raw.tls_key_file, &cfg.tls.key_pem, CheckPrivateKeyPem);
   c.ReadFile("--tls-client-ca-file", raw.tls_client_ca_file, &cfg.tls.client_ca_pem,
-             "BEGIN CERTIFICATE");
+             CheckCertificatesPem);
+  if (c.ok() && cfg.tls.enabled()) {
+    if (std::string why = CheckKeyMatchesCertificate(cfg.tls.cert_pem, cfg.tls.key_pem); !why.empty()) {
+      c.Fail("--tls-key-file", raw.tls_key_file, why);
+    }
+  }
   // The API has no authentication of its own: plaintext TCP stays on loopback.
   if (c.ok() && cfg.api_tcp && !cfg.tls.enabled() && !cfg.api_tcp->IsLoopback()) {
     c.Fail("--tcp-bind-address", raw.tcp_bind_address,

@@ -3,18 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "deviceapi/build_info.h"
 #include "server/config_builder.h"
+#include "server/server_metrics.h"
 
 namespace deviceapi::server {
 
-std::string VersionJson() {
-  return nlohmann::json{{"version", build::kVersion},
-                        {"commit", build::kCommit},
-                        {"build_date", build::kBuildDate},
-                        {"compiler", build::kCompiler}}
-      .dump();
-}
+// The same document /version serves on the admin port.
+std::string VersionJson() { return BuildInfo::Current().ToJson(); }
 
 FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   FlagsOutcome outcome;
@@ -29,7 +24,9 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "given on the command line wins over its variable.\n"
       "Durations: 500ms, 25s, 1m30s. Sizes: 1048576, 4Mi, 16MiB, 512Ki.",
       "device-api-server"};
-  app.option_defaults()->always_capture_default();
+  // A flag given twice takes its last value, as Go's flag package does.
+  app.option_defaults()->always_capture_default()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
 
   // Adds "--name" bound to `target`, with its DEVICE_API_* variable.
   auto opt = [&](const std::string& name, std::string& target, const std::string& help,

@@ -26,7 +26,7 @@ struct FlagsOutcome {
 
 FlagsOutcome ParseFlags(int argc, const char* const* argv);
 
-// The --version document: {"version","commit","build_date","compiler"}.
+// The --version document: {"version","commit","buildDate","compiler"}, as /version.
 std::string VersionJson();
 
 }  // namespace deviceapi::server

@@ -6,6 +6,9 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/server_context.h>
+
 #include "metrics/registry.h"
 
 namespace deviceapi::server {
@@ -76,17 +79,36 @@ class GrpcServerMetrics::Impl {
 
   static std::vector<std::string> Labels() { return {"grpc_service", "grpc_method", "grpc_type"}; }
 
-  // Null when `full_method` is not "/Service/Method" (e.g. unknown methods).
+  // Null when `full_method` is not "/Service/Method" and no method was
+  // declared (nothing sensible to label it with).
   MethodMetrics* For(std::string_view full_method, const char* type) {
+    bool restricted;
     {
       std::shared_lock<std::shared_mutex> lock(mu_);
       auto it = cache_.find(std::string(full_method));
       if (it != cache_.end()) return it->second.get();
+      restricted = restricted_;
     }
+    if (restricted) return Create("?unknown/" + std::string(type), "unknown", "unknown", type);
     std::string service, method;
     if (!SplitMethod(full_method, &service, &method)) return nullptr;
+    return Create(std::string(full_method), service, method, type);
+  }
+
+  MethodMetrics* Declare(std::string_view full_method, std::string_view type) {
+    std::string service, method;
+    if (!SplitMethod(full_method, &service, &method)) return nullptr;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      restricted_ = true;
+    }
+    return Create(std::string(full_method), service, method, std::string(type));
+  }
+
+  MethodMetrics* Create(const std::string& key, const std::string& service,
+                        const std::string& method, const std::string& type) {
     std::unique_lock<std::shared_mutex> lock(mu_);
-    auto& slot = cache_[std::string(full_method)];
+    auto& slot = cache_[key];
     if (!slot) {
       auto m = std::make_unique<MethodMetrics>();
       m->labels = {service, method, type};
@@ -124,15 +146,17 @@ class GrpcServerMetrics::Impl {
   metrics::CounterFamily& received_;
   metrics::CounterFamily& sent_;
   std::shared_mutex mu_;
+  // Keyed by full method path; "?unknown/<type>" for undeclared ones.
   std::unordered_map<std::string, std::unique_ptr<MethodMetrics>> cache_;
+  bool restricted_ = false;  // some method was declared: others are "unknown"
 };
 
 namespace {
 
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(GrpcServerMetrics::Impl& impl, MethodMetrics& m)
-      : impl_(impl), m_(m), start_(std::chrono::steady_clock::now()) {
+  MetricsInterceptor(GrpcServerMetrics::Impl& impl, MethodMetrics& m, grpc::ServerContextBase* ctx)
+      : impl_(impl), m_(m), ctx_(ctx), start_(std::chrono::steady_clock::now()) {
     m_.started->Inc();
   }
 
@@ -150,18 +174,32 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(H::PRE_SEND_MESSAGE)) m_.msg_sent->Inc();
     if (methods->QueryInterceptionHookPoint(H::PRE_SEND_STATUS) && !done_) {
       done_ = true;
-      impl_.Handled(m_, static_cast<int>(methods->GetSendStatus().error_code()), Elapsed());
+      impl_.Handled(m_, Code(methods->GetSendStatus().error_code()), Elapsed());
     }
     methods->Proceed();
   }
 
  private:
+  // A handler may answer a call the client already abandoned with any code
+  // (gRPC's own health Watch says UNKNOWN); what happened is a cancellation
+  // or an expired deadline, and that is what the metric reports.
+  int Code(grpc::StatusCode sent) const {
+    if (sent == grpc::StatusCode::CANCELLED || sent == grpc::StatusCode::DEADLINE_EXCEEDED ||
+        !ctx_ || !ctx_->IsCancelled()) {
+      return static_cast<int>(sent);
+    }
+    return static_cast<int>(std::chrono::system_clock::now() >= ctx_->deadline()
+                                ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                : grpc::StatusCode::CANCELLED);
+  }
+
   double Elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
   GrpcServerMetrics::Impl& impl_;
   MethodMetrics& m_;
+  grpc::ServerContextBase* const ctx_;
   const std::chrono::steady_clock::time_point start_;
   bool done_ = false;
 };
@@ -177,7 +215,7 @@ class MetricsInterceptorFactory final
     if (!method) return nullptr;
     MethodMetrics* m = impl_.For(method, TypeName(info->type()));
     if (!m) return nullptr;  // gRPC accepts a null interceptor: nothing to record
-    return new MetricsInterceptor(impl_, *m);
+    return new MetricsInterceptor(impl_, *m, info->server_context());
   }
 
  private:
@@ -211,14 +249,36 @@ GrpcServerMetrics::NewInterceptorFactory() {
 }
 
 void GrpcServerMetrics::InitializeMethod(std::string_view full_method, std::string_view type) {
-  const std::string t(type);
-  MethodMetrics* m = impl_->For(full_method, t.c_str());
+  MethodMetrics* m = impl_->Declare(full_method, type);
   if (m) impl_->HandledCounter(*m, 0);  // creating the child is enough: it reads 0
 }
 
+bool GrpcServerMetrics::InitializeService(std::string_view service_full_name) {
+  const std::string name(service_full_name);
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(name);
+  if (!service) {
+    // gRPC's health service is built without a C++ protobuf descriptor.
+    if (name != "grpc.health.v1.Health") return false;
+    InitializeMethod("/grpc.health.v1.Health/Check", "unary");
+    InitializeMethod("/grpc.health.v1.Health/Watch", "server_stream");
+    return true;
+  }
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* m = service->method(i);
+    const char* type = m->client_streaming() ? (m->server_streaming() ? "bidi_stream" : "client_stream")
+                                             : (m->server_streaming() ? "server_stream" : "unary");
+    InitializeMethod("/" + name + "/" + m->name(), type);
+  }
+  return true;
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-NewGrpcMetricsInterceptorFactory(metrics::Registry& registry) {
-  return std::make_unique<OwningFactory>(std::make_unique<GrpcServerMetrics>(registry));
+NewGrpcMetricsInterceptorFactory(metrics::Registry& registry,
+                                 const std::vector<std::string>& services) {
+  auto metrics = std::make_unique<GrpcServerMetrics>(registry);
+  for (const std::string& s : services) metrics->InitializeService(s);
+  return std::make_unique<OwningFactory>(std::move(metrics));
 }
 
 }  // namespace deviceapi::server

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -52,11 +53,20 @@ class GrpcServerMetrics {
   // It refers to this object, which must outlive every server built with it.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewInterceptorFactory();
 
-  // Optional: creates a method's series before its first call, so that
-  // started and handled{grpc_code="OK"} read 0 instead of being absent
-  // (rate() on a fresh process then works). `full_method` is
-  // "/package.Service/Method"; `type` as grpc_type above.
+  // Declares the methods the server really serves and creates their series
+  // before the first call, so started and handled{grpc_code="OK"} read 0
+  // instead of being absent (rate() on a fresh process then works).
+  // `full_method` is "/package.Service/Method"; `type` as grpc_type above.
+  //
+  // Once at least one method is declared, calls to any other method (a
+  // client may send any path; gRPC answers UNIMPLEMENTED) are counted with
+  // grpc_service and grpc_method "unknown", so clients cannot grow the label
+  // space. With none declared every path is recorded as it comes.
   void InitializeMethod(std::string_view full_method, std::string_view type);
+  // Declares every method of a service found in protobuf's generated pool
+  // (e.g. "nvidia.nvsentinel.v1alpha1.GpuService"); "grpc.health.v1.Health"
+  // is known without it. False if the service is unknown.
+  bool InitializeService(std::string_view service_full_name);
 
   class Impl;  // public only so the interceptor (in the .cc) can reach it
 
@@ -64,8 +74,12 @@ class GrpcServerMetrics {
   std::unique_ptr<Impl> impl_;
 };
 
-// Shorthand: a factory that owns its own GrpcServerMetrics on `registry`.
+// Shorthand: a factory that owns its own GrpcServerMetrics on `registry`,
+// with InitializeService() done for each of `services` (unknown names are
+// skipped). Pass the services the server registers, e.g.
+//   {"nvidia.nvsentinel.v1alpha1.GpuService", "grpc.health.v1.Health"}.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-NewGrpcMetricsInterceptorFactory(metrics::Registry& registry);
+NewGrpcMetricsInterceptorFactory(metrics::Registry& registry,
+                                 const std::vector<std::string>& services = {});
 
 }  // namespace deviceapi::server

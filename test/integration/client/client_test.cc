@@ -1,0 +1,212 @@
+// The typed client against the real service on a Unix socket: each contract
+// status code arrives as the matching Status predicate, options travel, and
+// watches deliver what the semantics promise.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "deviceapi/client.h"
+#include "deviceapi/conditions.h"
+#include "gpu_fixtures.h"
+#include "test_server.h"
+
+namespace deviceapi::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<TestServer>(dir_.File("s.sock"), options_);
+    server_->Start();
+    client_ = std::make_unique<Client>(Opts(server_->target()));
+  }
+  TempDir dir_;
+  store::StoreOptions options_;
+  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<Client> client_;
+};
+
+// S3
+TEST_F(ClientTest, CreateGetListRoundTrip) {
+  StatusOr<Gpu> created = client_->Create(MakeGpu("gpu-0", 0));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->metadata().namespace_(), "default");
+  EXPECT_FALSE(created->metadata().uid().empty());
+  EXPECT_EQ(created->metadata().generation(), 1);
+  StatusOr<Gpu> got = client_->Get("gpu-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->metadata().resource_version(), created->metadata().resource_version());
+  StatusOr<GpuList> list = client_->List();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->items_size(), 1);
+  EXPECT_FALSE(list->metadata().resource_version().empty());
+}
+
+TEST_F(ClientTest, StatusPredicatesMatchTheContract) {
+  EXPECT_TRUE(client_->Get("missing").status().IsNotFound());
+  EXPECT_TRUE(client_->Delete("missing").IsNotFound());
+  ASSERT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).ok());
+  EXPECT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).status().IsAlreadyExists());
+  Gpu bad = MakeGpu("gpu-1", 1);
+  bad.mutable_spec()->set_uuid("not-a-uuid");
+  Status invalid = client_->Create(bad).status();
+  EXPECT_TRUE(invalid.IsInvalid()) << invalid.ToString();
+  EXPECT_FALSE(invalid.message().empty());  // the server's message, verbatim
+}
+
+// S5
+TEST_F(ClientTest, StaleResourceVersionIsConflict) {
+  StatusOr<Gpu> g = client_->Create(MakeGpu("gpu-0", 0));
+  ASSERT_TRUE(g.ok());
+  Gpu stale = *g;
+  SetCondition(g->mutable_status(), MakeCondition("Ready", kConditionTrue, "Fine"));
+  ASSERT_TRUE(client_->UpdateStatus(*g).ok());
+  SetCondition(stale.mutable_status(), MakeCondition("Ready", kConditionFalse, "Broken"));
+  EXPECT_TRUE(client_->UpdateStatus(stale).status().IsConflict());
+  stale.mutable_metadata()->mutable_labels()->insert({"zone", "a"});
+  EXPECT_TRUE(client_->Update(stale).status().IsConflict());
+}
+
+// S5: delete preconditions.
+TEST_F(ClientTest, DeletePreconditions) {
+  StatusOr<Gpu> g = client_->Create(MakeGpu("gpu-0", 0));
+  ASSERT_TRUE(g.ok());
+  DeleteOptions wrong;
+  wrong.precondition_uid = "00000000-0000-0000-0000-000000000000";
+  EXPECT_TRUE(client_->Delete("gpu-0", wrong).IsConflict());
+  DeleteOptions right;
+  right.precondition_uid = g->metadata().uid();
+  right.precondition_resource_version = g->metadata().resource_version();
+  EXPECT_TRUE(client_->Delete("gpu-0", right).ok());
+}
+
+// S9: a future revision waits, then OUT_OF_RANGE; a short deadline wins.
+TEST_F(ClientTest, DeadlinesApply) {
+  GetOptions o;
+  o.resource_version = "999999999999999999";
+  o.call.timeout = 200ms;
+  ASSERT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).ok());
+  auto start = std::chrono::steady_clock::now();
+  Status s = client_->Get("gpu-0", o).status();
+  EXPECT_TRUE(s.IsDeadlineExceeded() || s.IsExpired()) << s.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(ClientNoServer, UnreachableIsUnavailable) {
+  TempDir dir;
+  ClientOptions o = Opts("unix://" + dir.File("none.sock"));
+  o.default_timeout = 2s;
+  Client client(o);
+  EXPECT_TRUE(client.List().status().IsUnavailable());
+  EXPECT_TRUE(client.CheckHealth().IsUnavailable());
+}
+
+TEST(ClientTarget, ResolvesFlagThenEnvThenDefault) {
+  ::setenv(kServerEnvVar, "unix:///tmp/from-env.sock", 1);
+  EXPECT_EQ(ResolveTarget("unix:///x.sock"), "unix:///x.sock");
+  EXPECT_EQ(ResolveTarget(""), "unix:///tmp/from-env.sock");
+  ::unsetenv(kServerEnvVar);
+  EXPECT_EQ(ResolveTarget(""), kDefaultServerTarget);
+}
+
+TEST(ClientTls, UnreadableFilesFailEveryCallClearly) {
+  ClientOptions o;
+  o.target = "localhost:1";
+  o.tls.enabled = true;
+  o.tls.ca_file = "/nonexistent/ca.pem";
+  Client client(o);
+  Status s = client.List().status();
+  EXPECT_TRUE(s.IsInvalid());
+  auto w = client.Watch();
+  WatchEvent ev;
+  EXPECT_FALSE(w->Next(&ev));
+  EXPECT_TRUE(w->Finish().IsInvalid());
+}
+
+TEST_F(ClientTest, HealthIsServing) { EXPECT_TRUE(client_->CheckHealth().ok()); }
+
+// S12, S7: watch from a list's revision sees every later change exactly
+// once; DELETED carries the deletion's revision.
+TEST_F(ClientTest, WatchFromListRevision) {
+  ASSERT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).ok());
+  StatusOr<GpuList> list = client_->List();
+  ASSERT_TRUE(list.ok());
+  WatchOptions wo;
+  wo.resource_version = list->metadata().resource_version();
+  auto stream = client_->Watch(wo);
+  StatusOr<Gpu> c1 = client_->Create(MakeGpu("gpu-1", 1));
+  ASSERT_TRUE(c1.ok());
+  ASSERT_TRUE(client_->Delete("gpu-0").ok());
+  WatchEvent ev;
+  ASSERT_TRUE(stream->Next(&ev));
+  EXPECT_EQ(ev.type, EventType::kAdded);
+  EXPECT_EQ(ev.object.metadata().name(), "gpu-1");
+  EXPECT_EQ(ev.resource_version(), c1->metadata().resource_version());
+  ASSERT_TRUE(stream->Next(&ev));
+  EXPECT_EQ(ev.type, EventType::kDeleted);
+  EXPECT_EQ(ev.object.metadata().name(), "gpu-0");
+  EXPECT_GT(std::stoull(ev.resource_version()), std::stoull(c1->metadata().resource_version()));
+  stream->Cancel();
+  EXPECT_FALSE(stream->Next(&ev));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// S15: initial events end with the annotated bookmark.
+TEST_F(ClientTest, WatchInitialEventsEndWithBookmark) {
+  ASSERT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).ok());
+  WatchOptions wo;
+  wo.send_initial_events = true;
+  wo.allow_watch_bookmarks = true;
+  wo.timeout_seconds = 1;
+  auto stream = client_->Watch(wo);
+  WatchEvent ev;
+  ASSERT_TRUE(stream->Next(&ev));
+  EXPECT_EQ(ev.type, EventType::kAdded);
+  ASSERT_TRUE(stream->Next(&ev));
+  EXPECT_EQ(ev.type, EventType::kBookmark);
+  EXPECT_TRUE(ev.initial_events_end());
+  // S18: timeout_seconds ends the stream cleanly.
+  while (stream->Next(&ev)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// S14: a watch from a revision older than the history is Expired.
+TEST(ClientHistory, WatchFromTooOldRevisionIsExpired) {
+  TempDir dir;
+  store::StoreOptions so;
+  so.history_max_events = 2;
+  TestServer server(dir.File("s.sock"), so);
+  server.Start();
+  Client client(Opts(server.target()));
+  StatusOr<Gpu> first = client.Create(MakeGpu("gpu-0", 0));
+  ASSERT_TRUE(first.ok());
+  for (int i = 1; i < 5; ++i) ASSERT_TRUE(client.Create(MakeGpu("gpu-" + std::to_string(i), i)).ok());
+  WatchOptions wo;
+  wo.resource_version = first->metadata().resource_version();
+  auto stream = client.Watch(wo);
+  WatchEvent ev;
+  EXPECT_FALSE(stream->Next(&ev));
+  Status s = stream->Finish();
+  EXPECT_TRUE(s.IsExpired()) << s.ToString();
+}
+
+// S21 as seen through the SDK: a stopped server mid-watch is Unavailable.
+TEST_F(ClientTest, ServerShutdownEndsWatchUnavailable) {
+  auto stream = client_->Watch();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(100ms);
+    server_->Stop();
+  });
+  WatchEvent ev;
+  while (stream->Next(&ev)) {
+  }
+  Status s = stream->Finish();
+  stopper.join();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+}
+
+}  // namespace
+}  // namespace deviceapi::testing

@@ -45,7 +45,18 @@ WatchReactor* WatchReactor::Start(std::shared_ptr<store::Watcher> watcher, Encod
 }
 
 void WatchReactor::PumpLocked() {
-  if (finished_ || writing_) return;
+  if (finished_) return;
+  if (writing_) {
+    // A client that stopped reading leaves its write pending forever; when
+    // the store has already dropped it (S16) or is shutting down (S18), send
+    // the status now. gRPC allows Finish with a write outstanding: the
+    // trailers follow the pending message, and OnDone waits for both.
+    const auto end = watcher_->end();
+    if (end == store::Watcher::End::kTooSlow || end == store::Watcher::End::kShutdown) {
+      FinishEnded(end);
+    }
+    return;
+  }
   if (cancelled_) {
     FinishLocked(grpc::Status::CANCELLED);
     return;
@@ -66,7 +77,11 @@ void WatchReactor::PumpLocked() {
     StartWrite(&pending_);
     return;
   }
-  switch (watcher_->end()) {
+  FinishEnded(watcher_->end());
+}
+
+void WatchReactor::FinishEnded(store::Watcher::End end) {
+  switch (end) {
     case store::Watcher::End::kNone:
       return;  // the ready callback will pump again
     case store::Watcher::End::kTimeout:

@@ -60,6 +60,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // Advances the stream; requires link_->mu held.
   void PumpLocked();
   void FinishLocked(const grpc::Status& status);
+  // Finishes with the status that `end` maps to (nothing for kNone).
+  void FinishEnded(store::Watcher::End end);
 
   std::shared_ptr<store::Watcher> watcher_;
   Encoder encoder_;

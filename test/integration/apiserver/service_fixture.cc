@@ -1,0 +1,183 @@
+#include "service_fixture.h"
+
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace deviceapi::apiserver::testing {
+
+std::chrono::system_clock::time_point Deadline(int seconds) {
+  return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+void ServiceFixture::SetUp() {
+  char tmpl[] = "/tmp/apisrv.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+  StartServer();
+}
+
+void ServiceFixture::TearDown() {
+  StopServer();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+void ServiceFixture::StartServer(ServerSetup setup) {
+  StopServer();
+  store_ = std::make_unique<store::Store>(setup.store);
+  ASSERT_TRUE(store_->Open().ok());
+  store::Store* raw_store = store_.get();
+  readiness_ = std::make_unique<Readiness>(setup.min_gpus, setup.grace,
+                                           [raw_store] { return raw_store->Stats().objects; });
+  if (setup.storage_loaded) readiness_->MarkStorageLoaded();
+  service_ = std::make_unique<GpuServiceImpl>(*store_, *readiness_, setup.limits);
+  const std::string address = "unix:" + dir_ + "/api" + std::to_string(generation_++) + ".sock";
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  builder.RegisterService(service_.get());
+  builder.SetMaxReceiveMessageSize(4 << 20);  // S19 request size, as the server sets it
+  server_ = builder.BuildAndStart();
+  ASSERT_NE(server_, nullptr);
+  channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  stub_ = v1::GpuService::NewStub(channel_);
+}
+
+void ServiceFixture::StopServer() {
+  if (server_) {
+    readiness_->BeginShutdown();
+    store_->Shutdown();  // ends open watches (UNAVAILABLE)
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
+  }
+  stub_.reset();
+  channel_.reset();
+  service_.reset();
+  readiness_.reset();
+  store_.reset();
+}
+
+grpc::Status ServiceFixture::RawCall(const std::string& method, const std::string& request,
+                                     std::string* response) {
+  const std::string path = "/nvidia.nvsentinel.v1alpha1.GpuService/" + method;
+  grpc::internal::RpcMethod rpc(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel_.get(), rpc, &ctx, in, &out);
+  if (status.ok() && response != nullptr) {
+    std::vector<grpc::Slice> slices;
+    (void)out.Dump(&slices);
+    response->clear();
+    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
+std::string ServiceFixture::UuidFor(int index) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "GPU-%08x-0000-4000-8000-%012x", index, index * 7);
+  return buf;
+}
+
+v1::Gpu ServiceFixture::MakeGpu(int index, const std::string& ns) {
+  v1::Gpu gpu;
+  gpu.mutable_metadata()->set_name(UuidFor(index));
+  gpu.mutable_metadata()->set_namespace_(ns);
+  gpu.mutable_spec()->set_uuid(UuidFor(index));
+  auto* c = gpu.mutable_status()->add_conditions();
+  c->set_type("Ready");
+  c->set_status("True");
+  c->set_reason("Initialized");
+  return gpu;
+}
+
+grpc::Status ServiceFixture::Create(const v1::Gpu& gpu, v1::Gpu* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::CreateGpuRequest req;
+  *req.mutable_gpu() = gpu;
+  v1::Gpu resp;
+  auto s = stub_->CreateGpu(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+grpc::Status ServiceFixture::Update(const v1::Gpu& gpu, v1::Gpu* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::UpdateGpuRequest req;
+  *req.mutable_gpu() = gpu;
+  v1::Gpu resp;
+  auto s = stub_->UpdateGpu(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+grpc::Status ServiceFixture::UpdateStatus(const v1::Gpu& gpu, v1::Gpu* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::UpdateGpuStatusRequest req;
+  *req.mutable_gpu() = gpu;
+  v1::Gpu resp;
+  auto s = stub_->UpdateGpuStatus(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+grpc::Status ServiceFixture::Get(const std::string& name, const std::string& ns, v1::Gpu* out,
+                                 const std::string& rv) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::GetGpuRequest req;
+  req.set_name(name);
+  req.set_namespace_(ns);
+  req.mutable_opts()->set_resource_version(rv);
+  v1::GetGpuResponse resp;
+  auto s = stub_->GetGpu(&ctx, req, &resp);
+  if (out) *out = resp.gpu();
+  return s;
+}
+
+grpc::Status ServiceFixture::Delete(const std::string& name, const std::string& ns,
+                                    const v1::Preconditions* pre) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::DeleteGpuRequest req;
+  req.set_name(name);
+  req.set_namespace_(ns);
+  if (pre) *req.mutable_opts()->mutable_preconditions() = *pre;
+  google::protobuf::Empty resp;
+  return stub_->DeleteGpu(&ctx, req, &resp);
+}
+
+grpc::Status ServiceFixture::List(const v1::ListGpusRequest& request, v1::GpuList* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::ListGpusResponse resp;
+  auto s = stub_->ListGpus(&ctx, request, &resp);
+  if (out) *out = resp.gpu_list();
+  return s;
+}
+
+std::string ServiceFixture::Snapshot() {
+  auto list = store_->List();
+  if (!list.ok()) return "<error>";
+  std::string out = std::to_string(list->revision) + "|";
+  for (const auto& item : list->items) {
+    out += item->key().namespace_name + "/" + item->key().name + "@" +
+           std::to_string(item->revision()) + ";";
+  }
+  v1::ListGpusRequest req;
+  v1::GpuList served;
+  // Also compare what the API serves, field by field.
+  if (List(req, &served).ok()) out += served.ShortDebugString();
+  return out;
+}
+
+}  // namespace deviceapi::apiserver::testing

@@ -4,6 +4,7 @@
 #   kubeconform  (Go module github.com/yannh/kubeconform, pinned)
 #   promtool     (Debian package prometheus)
 #   systemd-analyze (Debian package systemd; optional, the systemd test skips without it)
+#   python3 + python3-yaml (the tests are Python scripts)
 # and the schemas kubeconform validates against, generated offline from
 #   k8s.io/kubernetes (api/openapi-spec/swagger.json) and
 #   github.com/prometheus-operator/prometheus-operator (CRDs for ServiceMonitor, PrometheusRule),
@@ -39,6 +40,10 @@ apt_install() {
   fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import yaml' 2>/dev/null; then
+  log "installing Debian packages python3 python3-yaml (the tests and schema generator)"
+  apt_install python3 python3-yaml
+fi
 if ! command -v promtool >/dev/null 2>&1; then
   log "installing Debian package prometheus (for promtool)"
   apt_install prometheus

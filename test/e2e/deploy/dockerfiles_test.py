@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""The Dockerfiles of deploy/docker, checked without a container engine.
+
+For each image (server; provider when its binary is built):
+- every COPY from the build context names a path that exists in the tree and that the
+  Dockerfile's .dockerignore does not exclude;
+- every COPY --from=build names the path where the real CMake build puts that target
+  (the binary passed in by CTest, relative to the build tree), and the same path is what the
+  build stage builds (--target) and strips;
+- every package the Dockerfile installs exists in Debian 12 (apt-cache on this Debian 12
+  machine);
+- the runtime stage installs exactly the packages that provide the shared libraries the real
+  binary links (ldd + dpkg -S), apart from those every Debian 12 base image has;
+- the build stage has every library -dev package scripts/install-deps.sh lists (tests aside);
+- EXPOSE equals the ports the real binary listens on by default (its --help), USER is
+  non-root 65534, ENTRYPOINT is the copied binary, and VERSION/COMMIT/BUILD_DATE build args
+  reach the CMake cache variables cmake/BuildInfo.cmake defines.
+"""
+import fnmatch
+import os
+import re
+import shlex
+
+from deploytest import SOURCE_DIR, Failures, die, run
+
+F = Failures("dockerfiles_test")
+DOCKER_DIR = os.path.join(SOURCE_DIR, "deploy", "docker")
+# Packages of every debian:12(-slim) image (Essential/Required, and apt's own dependencies).
+BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libzstd1", "liblzma5", "libbz2-1.0",
+                 "libsystemd0", "libcap2", "liblz4-1", "libgcrypt20", "libgpg-error0",
+                 "libselinux1", "libpcre2-8-0", "libmd0", "libacl1", "libattr1", "libcrypt1",
+                 "libaudit1", "libseccomp2", "libudev1", "libxxhash0", "libgnutls30"}
+TEST_ONLY_DEV = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev"}
+
+
+def parse_dockerfile(path):
+    """Instructions as (stage name, instruction, argument text), continuation lines joined."""
+    text = open(path).read()
+    text = re.sub(r"\\\n", " ", text)
+    stages = []
+    out = []
+    stage = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instr, _, rest = line.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            m = re.search(r"\bAS\s+(\S+)", rest, re.I)
+            stage = m.group(1) if m else "stage%d" % len(stages)
+            stages.append(stage)
+        out.append((stage, instr, rest.strip()))
+    return stages, out
+
+
+def apt_packages(run_text):
+    pkgs = []
+    for cmd in re.split(r"&&|;", run_text):
+        words = shlex.split(cmd)
+        if "apt-get" in words and "install" in words:
+            for w in words[words.index("install") + 1:]:
+                if not w.startswith("-"):
+                    pkgs.append(w)
+    return pkgs
+
+
+def dockerignore_patterns(dockerfile):
+    path = dockerfile + ".dockerignore"
+    if not os.path.isfile(path):
+        return []
+    return [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
+
+
+def ignored(rel, patterns):
+    rel = rel.rstrip("/")
+    for p in patterns:
+        p = p.rstrip("/")
+        if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel.split("/")[0], p) or \
+                (p.startswith("**/") and fnmatch.fnmatch(os.path.basename(rel), p[3:])):
+            return True
+    return False
+
+
+def debian12():
+    try:
+        osr = open("/etc/os-release").read()
+    except OSError:
+        return False
+    return 'VERSION_ID="12"' in osr and "debian" in osr
+
+
+def package_of(lib):
+    real = os.path.realpath(lib)
+    for candidate in (lib, real, real.replace("/usr/lib/", "/lib/", 1),
+                      real.replace("/lib/", "/usr/lib/", 1)):
+        p = run(["dpkg", "-S", candidate], check=False)
+        if p.returncode == 0:
+            return p.stdout.split(":")[0].strip()
+    return None
+
+
+def linked_packages(binary):
+    p = run(["ldd", binary])
+    pkgs = {}
+    for line in p.stdout.splitlines():
+        m = re.search(r"=>\s+(/\S+)", line)
+        if not m:
+            continue
+        pkg = package_of(m.group(1))
+        F.check(pkg is not None, "%s: no Debian package owns %s" % (binary, m.group(1)))
+        if pkg:
+            pkgs.setdefault(pkg, []).append(os.path.basename(m.group(1)))
+    return pkgs
+
+
+def default_ports(binary):
+    """Ports of the TCP listeners a binary has by default, from its --help defaults."""
+    p = run([binary, "--help"])
+    return {int(m.group(1)) for m in re.finditer(r"-bind-address TEXT=\S*:(\d+)\b", p.stdout)}
+
+
+def build_args_reach_cmake(instrs, label):
+    buildinfo = open(os.path.join(SOURCE_DIR, "cmake", "BuildInfo.cmake")).read()
+    runs = " ".join(rest for _, i, rest in instrs if i == "RUN")
+    for arg, var in (("VERSION", "DEVICEAPI_VERSION"), ("COMMIT", "DEVICEAPI_COMMIT"),
+                     ("BUILD_DATE", "DEVICEAPI_BUILD_DATE")):
+        F.check(any(i == "ARG" and rest.split("=")[0] == arg for _, i, rest in instrs),
+                "%s: no ARG %s" % (label, arg))
+        F.check(re.search(r"-D%s=\"?\$\{?%s\}?" % (var, arg), runs),
+                "%s: build arg %s not passed as -D%s" % (label, arg, var))
+        F.check(var in buildinfo, "%s: cmake/BuildInfo.cmake has no %s" % (label, var))
+
+
+def check_image(name, target, binary, binary_dir):
+    label = name + ".Dockerfile"
+    path = os.path.join(DOCKER_DIR, label)
+    if not F.check(os.path.isfile(path), "%s missing" % path):
+        return
+    stages, instrs = parse_dockerfile(path)
+    F.check(len(stages) >= 2, "%s: expected a multi-stage build" % label)
+    final = stages[-1]
+    F.check(all(re.search(r"debian:12", rest) or "${DEBIAN_IMAGE}" in rest
+                for _, i, rest in instrs if i == "FROM"), "%s: not based on Debian 12" % label)
+    F.check(any(i == "ARG" and rest.startswith("DEBIAN_IMAGE=debian:12") for _, i, rest in instrs),
+            "%s: DEBIAN_IMAGE must default to a debian:12 image" % label)
+    patterns = dockerignore_patterns(path)
+    rel_binary = os.path.relpath(binary, binary_dir) if binary else None
+
+    copied_to = None
+    for stage, instr, rest in instrs:
+        if instr != "COPY":
+            continue
+        words = rest.split()
+        flags = [w for w in words if w.startswith("--")]
+        args = [w for w in words if not w.startswith("--")]
+        srcs, dest = args[:-1], args[-1]
+        frm = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+        for src in srcs:
+            if frm is None:
+                full = os.path.join(SOURCE_DIR, src)
+                F.check(os.path.exists(full), "%s: COPY %s: not in the source tree" % (label, src))
+                F.check(not ignored(src, patterns),
+                        "%s: COPY %s: excluded by the .dockerignore" % (label, src))
+            else:
+                F.check(frm in stages, "%s: COPY --from=%s: no such stage" % (label, frm))
+                F.check(src.startswith("/build/"), "%s: COPY --from %s outside /build" % (label, src))
+                if rel_binary:
+                    F.check(src[len("/build/"):] == rel_binary,
+                            "%s: COPY --from=%s %s, but the build puts %s at <build>/%s" %
+                            (label, frm, src, target, rel_binary))
+                if stage == final:
+                    copied_to = dest
+    F.check(copied_to is not None, "%s: the final stage copies no binary" % label)
+
+    runs = [(stage, rest) for stage, i, rest in instrs if i == "RUN"]
+    build_runs = " ".join(r for s, r in runs if s != final)
+    F.check(re.search(r"--target\s+%s\b" % re.escape(target), build_runs),
+            "%s: the build stage does not build --target %s" % (label, target))
+    if rel_binary:
+        F.check("strip /build/" + rel_binary in build_runs,
+                "%s: strip does not name /build/%s" % (label, rel_binary))
+    F.check("-DDEVICEAPI_BUILD_TESTS=OFF" in build_runs, "%s: build with tests off" % label)
+
+    # Packages.
+    all_pkgs = {}
+    for stage, r in runs:
+        for p in apt_packages(r):
+            all_pkgs.setdefault(stage, []).append(p)
+    for stage, pkgs in all_pkgs.items():
+        for p in pkgs:
+            q = run(["apt-cache", "show", "--no-all-versions", p], check=False)
+            F.check(q.returncode == 0 and "Version:" in q.stdout,
+                    "%s: package %s (stage %s) does not exist in Debian 12" % (label, p, stage))
+    runtime = set(all_pkgs.get(final, []))
+    build = set(p for s, ps in all_pkgs.items() if s != final for p in ps)
+    deps = open(os.path.join(SOURCE_DIR, "scripts", "install-deps.sh")).read()
+    wanted_dev = {w for w in re.findall(r"\b(lib[\w.+-]+-dev|[\w.+-]+-dev)\b", deps)} - TEST_ONLY_DEV
+    F.check(wanted_dev <= build, "%s: build stage lacks %s" % (label, sorted(wanted_dev - build)))
+    if binary:
+        linked = linked_packages(binary)
+        need = set(linked) - BASE_PACKAGES
+        F.check(need <= runtime, "%s: runtime stage lacks %s (for %s)" % (
+            label, sorted(need - runtime), {p: linked[p][:2] for p in need - runtime}))
+        F.check(runtime <= need, "%s: runtime stage installs packages the binary does not link: %s"
+                % (label, sorted(runtime - need)))
+
+    # Ports, user, entrypoint.
+    exposed = set()
+    for stage, i, rest in instrs:
+        if i == "EXPOSE" and stage == final:
+            exposed |= {int(x.split("/")[0]) for x in rest.split()}
+    if binary:
+        ports = default_ports(binary)
+        F.check(exposed == ports, "%s: EXPOSE %s, the binary listens on %s by default" %
+                (label, sorted(exposed), sorted(ports)))
+    users = [rest for stage, i, rest in instrs if i == "USER" and stage == final]
+    F.check(users and users[-1].split(":")[0] == "65534", "%s: final USER must be 65534" % label)
+    eps = [rest for stage, i, rest in instrs if i == "ENTRYPOINT" and stage == final]
+    F.check(eps and copied_to and copied_to in eps[-1],
+            "%s: ENTRYPOINT %s does not run the copied %s" % (label, eps, copied_to))
+    build_args_reach_cmake(instrs, label)
+
+
+def main():
+    if not debian12():
+        die("this test asks apt-cache about Debian 12 packages; run it on Debian 12")
+    q = run(["apt-cache", "show", "--no-all-versions", "libc6"], check=False)
+    if q.returncode != 0:
+        die("apt-cache knows no packages: run apt-get update (scripts/install-test-tools.sh does)")
+    binary_dir = os.environ.get("DEVICEAPI_BINARY_DIR", "")
+    server = os.environ.get("DEVICE_API_SERVER_BINARY", "")
+    if not os.access(server, os.X_OK):
+        die("DEVICE_API_SERVER_BINARY=%r not built" % server)
+    check_image("device-api-server", "device-api-server", server, binary_dir)
+    provider = os.environ.get("NVML_PROVIDER_BINARY", "")
+    if os.access(provider, os.X_OK):
+        check_image("nvml-provider", "nvml-provider", provider, binary_dir)
+        linked = run(["ldd", provider]).stdout
+        F.check("libnvidia-ml" not in linked, "nvml-provider must not link NVML at build time")
+    else:
+        die("NVML_PROVIDER_BINARY=%r not built" % provider)
+    F.finish()
+
+
+if __name__ == "__main__":
+    main()

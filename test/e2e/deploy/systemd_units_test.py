@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""deploy/systemd: the units pass `systemd-analyze verify`, are hardened, and agree with the
+real binaries.
+
+- `systemd-analyze verify` on copies whose ExecStart points at the real built binaries: exit 0
+  and no warning at all (an unknown or misspelt directive is only a warning there, so any
+  output fails the test);
+- `systemd-analyze security --offline=true`: overall exposure at most 2.5 ("OK") for each unit;
+- required settings: RuntimeDirectory for the socket directory, hardening options, restart
+  policy, stop timeout covering --shutdown-grace-period, no restart on exit code 2;
+- every flag ExecStart passes is one the real binary's --help lists; server and provider
+  name the same socket; the sysusers file creates the user and group the units run as.
+
+Without systemd-analyze (a container without systemd) the test exits 77, which CTest reports
+as Skipped: the only tool the deployment tests may skip for.
+"""
+import os
+import re
+import shutil
+
+from deploytest import SOURCE_DIR, Failures, die, run, temp_dir
+
+F = Failures("systemd_units_test")
+UNITS = os.path.join(SOURCE_DIR, "deploy", "systemd")
+MAX_EXPOSURE = 2.5
+
+
+def parse_unit(path):
+    """{section: [(key, value)]} with continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", open(path).read())
+    out = {}
+    section = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = re.match(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            out.setdefault(section, [])
+            continue
+        k, _, v = line.partition("=")
+        out[section].append((k.strip(), v.strip()))
+    return out
+
+
+def get(unit, section, key):
+    vals = [v for k, v in unit.get(section, []) if k == key]
+    return vals[-1] if vals else None
+
+
+def seconds(text):
+    total = 0.0
+    for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|min|m|h)?", text):
+        total += float(n) * {"ms": 0.001, "s": 1, "min": 60, "m": 60, "h": 3600, "": 1}[u]
+    return total
+
+
+def help_flags(binary):
+    out = run([binary, "--help"]).stdout
+    return set(re.findall(r"(--[a-z][a-z0-9-]*)", out))
+
+
+def main():
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        print("SKIPPED: systemd-analyze is not available on this machine; the units were not "
+              "verified (install the Debian package systemd to run this test)")
+        raise SystemExit(77)
+    binaries = {"device-api-server": os.environ.get("DEVICE_API_SERVER_BINARY", ""),
+                "nvml-provider": os.environ.get("NVML_PROVIDER_BINARY", "")}
+    for name, path in binaries.items():
+        if not os.access(path, os.X_OK):
+            die("%s binary %r is not built; the test checks the units against it" % (name, path))
+
+    tmp = temp_dir("systemd-units-")
+    units = {}
+    for name in binaries:
+        src = os.path.join(UNITS, name + ".service")
+        if not F.check(os.path.isfile(src), "%s missing" % src):
+            continue
+        units[name] = parse_unit(src)
+        text = open(src).read().replace("/usr/local/bin/" + name, binaries[name])
+        with open(os.path.join(tmp, name + ".service"), "w") as f:
+            f.write(text)
+
+    p = run([analyze, "verify"] + [os.path.join(tmp, n + ".service") for n in units], check=False,
+            cwd=tmp)
+    F.check(p.returncode == 0 and not (p.stdout + p.stderr).strip(),
+            "systemd-analyze verify: rc=%d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+    for n in units:
+        p = run([analyze, "security", "--offline=true", os.path.join(tmp, n + ".service")],
+                check=False, cwd=tmp)
+        m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", p.stdout)
+        F.check(m is not None, "%s: no exposure level from systemd-analyze security:\n%s%s" %
+                (n, p.stdout[-2000:], p.stderr))
+        if m:
+            print("%s: systemd-analyze security exposure %s" % (n, m.group(1)))
+            F.check(float(m.group(1)) <= MAX_EXPOSURE, "%s: exposure %s > %s" %
+                    (n, m.group(1), MAX_EXPOSURE))
+
+    for n, u in units.items():
+        for key, want in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                          ("ProtectHome", "yes"), ("PrivateTmp", "yes"),
+                          ("RestrictSUIDSGID", "yes"), ("CapabilityBoundingSet", "")):
+            F.check(get(u, "Service", key) == want, "%s: %s=%s expected" % (n, key, want))
+        F.check(get(u, "Service", "Restart") in ("on-failure", "always"),
+                "%s: Restart policy missing" % n)
+        F.check(get(u, "Service", "User") not in (None, "root"), "%s: must not run as root" % n)
+        F.check(get(u, "Install", "WantedBy") == "multi-user.target", "%s: WantedBy" % n)
+        exec_start = get(u, "Service", "ExecStart") or ""
+        known = help_flags(binaries[n])
+        for flag in re.findall(r"(--[a-z][a-z0-9-]*)", exec_start):
+            F.check(flag in known, "%s: ExecStart passes %s, which %s --help does not list" %
+                    (n, flag, n))
+
+    s = units.get("device-api-server")
+    if s:
+        F.check(get(s, "Service", "RuntimeDirectory") == "nvidia-device-api",
+                "server: RuntimeDirectory=nvidia-device-api expected")
+        F.check(get(s, "Service", "RuntimeDirectoryMode") == "0750", "server: RuntimeDirectoryMode")
+        exec_start = get(s, "Service", "ExecStart")
+        sock = re.search(r"--bind-address=unix://(\S+)", exec_start)
+        F.check(sock and sock.group(1).startswith("/run/nvidia-device-api/"),
+                "server: socket must live in the RuntimeDirectory")
+        grace = re.search(r"--shutdown-grace-period=(\S+)", exec_start)
+        stop = get(s, "Service", "TimeoutStopSec")
+        F.check(grace and stop and seconds(stop) >= seconds(grace.group(1)) + 5,
+                "server: TimeoutStopSec %s must exceed --shutdown-grace-period %s by 5s" %
+                (stop, grace and grace.group(1)))
+        F.check("2" in (get(s, "Service", "RestartPreventExitStatus") or "").split(),
+                "server: exit code 2 (configuration error) must not restart")
+        group = re.search(r"--socket-group=(\S+)", exec_start)
+        sysusers = open(os.path.join(UNITS, "nvidia-device-api.sysusers.conf")).read()
+        F.check(group and re.search(r"^g\s+%s\b" % re.escape(group.group(1)), sysusers, re.M),
+                "server: --socket-group must be a group the sysusers file creates")
+        F.check(re.search(r"^u\s+%s\b" % re.escape(get(s, "Service", "User")), sysusers, re.M),
+                "server: User must be created by the sysusers file")
+        p = units.get("nvml-provider")
+        if p and sock:
+            F.check(sock.group(1) in (get(p, "Service", "ExecStart") or ""),
+                    "provider: must connect to the server's socket %s" % sock.group(1))
+            F.check("device-api-server.service" in (get(p, "Unit", "After") or ""),
+                    "provider: After=device-api-server.service expected")
+    F.finish()
+
+
+if __name__ == "__main__":
+    main()

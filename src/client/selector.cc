@@ -57,6 +57,7 @@ class Parser {
 
   Status Values(std::vector<std::string>* out) {
     if (!Consume("(")) return Fail("expected '('");
+    if (Consume(")")) return Fail("the value set must not be empty");
     while (true) {
       std::string v = Word();
       if (Status s = CheckValue(v); !s.ok()) return s;

@@ -53,6 +53,7 @@ LABEL org.opencontainers.image.title="nvml-provider" \
 ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=utility
 USER 65534:65534
-# 9091: HTTP /metrics, /healthz, /readyz.
-EXPOSE 9091
+# 8082: HTTP /metrics, /healthz, /readyz (--admin-address; the chart binds it on all
+# interfaces, the binary alone on loopback).
+EXPOSE 8082
 ENTRYPOINT ["/usr/local/bin/nvml-provider"]

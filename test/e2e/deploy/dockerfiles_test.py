@@ -117,7 +117,8 @@ def linked_packages(binary):
 def default_ports(binary):
     """Ports of the TCP listeners a binary has by default, from its --help defaults."""
     p = run([binary, "--help"])
-    return {int(m.group(1)) for m in re.finditer(r"-bind-address TEXT=\S*:(\d+)\b", p.stdout)}
+    pat = r"--(?:[a-z-]*bind-address|admin-address)\s+\w+\s*=\s*\S*:(\d+)\b"
+    return {int(m.group(1)) for m in re.finditer(pat, p.stdout)}
 
 
 def build_args_reach_cmake(instrs, label):

@@ -193,9 +193,9 @@ def check_daemonset(label, objs, sets):
                 "%s/%s: socket dir mounted at %s, want %s" % (label, c["name"],
                                                              mounts.get("socket-dir"), host_dir))
     if provider:
-        F.check(arg_value(provider, "--server-address") == bind,
-                "%s: provider --server-address %s differs from the server socket %s" %
-                (label, arg_value(provider, "--server-address"), bind))
+        F.check(arg_value(provider, "--server") == bind,
+                "%s: provider --server %s differs from the server socket %s" %
+                (label, arg_value(provider, "--server"), bind))
         root = s.get("nvmlProvider.driverRoot", "")
         if root:
             F.check(vols.get("driver-root", {}).get("hostPath", {}).get("path") == root,

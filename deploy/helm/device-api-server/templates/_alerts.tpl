@@ -97,7 +97,7 @@ groups:
           runbook_url: {{ $rb }}#alert-deviceapiservergpuunhealthy
       - alert: NvmlProviderNotSyncing
         expr: |-
-          time() - nvml_provider_last_sync_timestamp_seconds{job="nvml-provider"} > {{ $r.providerSyncStaleSeconds }}
+          time() - nvml_provider_last_successful_sync_timestamp_seconds{job="nvml-provider"} > {{ $r.providerSyncStaleSeconds }}
           or
           up{job="nvml-provider"} == 0
         for: 5m

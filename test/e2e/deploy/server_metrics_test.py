@@ -71,7 +71,7 @@ def provider_families():
     if url:
         return families(urllib.request.urlopen(url, timeout=5).read().decode())
     names = set()
-    for path in glob.glob(os.path.join(SOURCE_DIR, "src", "nvml", "*.cc")) + \
+    for path in glob.glob(os.path.join(SOURCE_DIR, "src", "nvml", "*.[ch]*")) + \
             glob.glob(os.path.join(SOURCE_DIR, "cmd", "nvml-provider", "*.c*")):
         with open(path) as f:
             names |= set(re.findall(r'"(nvml_provider_[a-z0-9_]+)"', f.read()))

@@ -13,6 +13,15 @@ function(deviceapi_add_test)
   target_compile_definitions(${T_NAME} PRIVATE
     DEVICEAPI_BINARY_DIR="${CMAKE_BINARY_DIR}" DEVICEAPI_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   gtest_discover_tests(${T_NAME}
-    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    TEST_LIST ${T_NAME}_TESTS
+    PROPERTIES TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
+  # LABELS is set by a script of our own that runs after discovery:
+  # gtest_discover_tests flattens list-valued PROPERTIES, so "unit;store" would
+  # become LABELS "unit" plus a stray property "store" and `ctest -L store`
+  # would find nothing.
+  set(_labels_file ${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_labels.cmake)
+  file(WRITE ${_labels_file}
+    "if(${T_NAME}_TESTS)\n  set_tests_properties(\${${T_NAME}_TESTS} PROPERTIES LABELS \"${T_LABELS}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${_labels_file})
 endfunction()

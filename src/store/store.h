@@ -122,6 +122,9 @@ class Store {
   // callback built the object and before the write becomes visible.
   void SetWriteHookForTesting(std::function<void()> hook);
 
+  // Test probe (S8): how many reads are blocked waiting for the store lock.
+  std::size_t WaitingReadersForTesting() const;
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,64 @@
+// The most recent events, bounded by count and by bytes (S14). Not
+// thread-safe: the store guards it with its own lock.
+//
+// Byte accounting counts Object::ByteSize() of each event's `object` once.
+// An event's `previous` is, except for the first change of an object inside
+// the window, the `object` of an earlier retained event and is therefore not
+// counted again; the few previous states that predate the window are not
+// counted at all. This keeps the bound cheap and close to the real footprint.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <vector>
+
+#include "store/event.h"
+
+namespace deviceapi::store {
+
+class HistoryRing {
+ public:
+  HistoryRing(std::size_t max_events, std::size_t max_bytes)
+      : max_events_(max_events), max_bytes_(max_bytes) {}
+
+  // Sets the revision at which an empty history starts (the store's revision
+  // when it opened): watches from it need no event.
+  void Reset(Revision start) {
+    events_.clear();
+    bytes_ = 0;
+    start_ = start;
+  }
+
+  // Appends an event (revisions strictly increasing) and evicts the oldest
+  // ones beyond the bounds.
+  void Append(Event event);
+
+  // The oldest revision N whose successors are all retained: watching from N
+  // and listing exactly at N are possible iff N >= Start().
+  Revision Start() const { return start_; }
+
+  // Revision of the oldest retained event, 0 when empty.
+  Revision OldestEventRevision() const { return events_.empty() ? 0 : events_.front().revision; }
+
+  // Copies of every retained event with revision > after, oldest first.
+  // Requires after >= Start().
+  std::vector<Event> Since(Revision after) const;
+
+  // Retained events newest first, for rolling state back (List exact).
+  auto rbegin() const { return events_.rbegin(); }
+  auto rend() const { return events_.rend(); }
+
+  std::size_t size() const { return events_.size(); }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  static std::size_t SizeOf(const Event& e) { return e.object ? e.object->ByteSize() : 0; }
+
+  std::size_t max_events_;
+  std::size_t max_bytes_;
+  std::deque<Event> events_;
+  std::size_t bytes_ = 0;
+  Revision start_ = 0;
+};
+
+}  // namespace deviceapi::store

@@ -1,0 +1,232 @@
+// Writes: revisions (S1, S2), delete events (S7), limits (S19), errors,
+// backend commit and load.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "store/store.h"
+#include "test_object.h"
+
+namespace deviceapi::store {
+namespace {
+
+using namespace testing;  // NOLINT
+
+// S1
+TEST(StoreWrite, S1_EachWriteTakesTheNextRevision) {
+  auto s = OpenStore();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), 100u);
+  auto a = Create(*s, Key("ns", "a"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->revision(), 101u);
+  auto b = Create(*s, Key("ns", "b"));
+  EXPECT_EQ((*b)->revision(), 102u);
+  auto u = Update(*s, Key("ns", "a"), "x");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ((*u)->revision(), 103u);
+  auto d = Delete(*s, Key("ns", "b"));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)->revision(), 104u);
+  EXPECT_EQ(s->CurrentRevision(), 104u);
+  auto st = s->Stats();
+  EXPECT_EQ(st.creates, 2u);
+  EXPECT_EQ(st.updates, 1u);
+  EXPECT_EQ(st.deletes, 1u);
+  EXPECT_EQ(st.objects, 1u);
+  EXPECT_EQ(st.current_revision, 104u);
+  EXPECT_EQ(st.history_events, 4u);
+  EXPECT_EQ(st.oldest_retained_revision, 101u);
+  EXPECT_GT(st.history_bytes, 0u);
+}
+
+// S1: a no-op update and a failed callback take no revision and emit no event.
+TEST(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
+  auto s = OpenStore();
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "same").ok());
+  WatchOptions wo;
+  wo.start = s->CurrentRevision();
+  auto w = s->Watch(wo);
+  ASSERT_TRUE(w.ok());
+  const Revision before = s->CurrentRevision();
+
+  auto noop = Update(*s, Key("ns", "a"), "same");
+  ASSERT_TRUE(noop.ok());
+  EXPECT_EQ((*noop)->revision(), before);
+  EXPECT_EQ(s->CurrentRevision(), before);
+
+  auto failed = s->Update(Key("ns", "a"), [](const ObjectPtr&, Revision) -> Result<ObjectPtr> {
+    return MakeError(ErrorCode::kConflict, "resource_version mismatch");
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kConflict);
+  auto failed_create = s->Create(Key("ns", "b"), [](Revision) -> Result<ObjectPtr> {
+    return MakeError(ErrorCode::kInvalid, "bad name");
+  });
+  ASSERT_FALSE(failed_create.ok());
+  EXPECT_EQ(failed_create.error().code, ErrorCode::kInvalid);
+  EXPECT_EQ(s->CurrentRevision(), before);
+  EXPECT_EQ(s->Stats().noop_updates, 1u);
+
+  Event e;
+  EXPECT_FALSE((*w)->Next(&e));  // nothing was emitted
+  auto real = Update(*s, Key("ns", "a"), "changed");
+  EXPECT_EQ((*real)->revision(), before + 1);  // the failed writes left no gap
+  ASSERT_TRUE((*w)->Next(&e));
+  EXPECT_EQ(e.revision, before + 1);
+}
+
+// S2: the counter is seeded from the clock, so a second store (a restarted
+// process in memory mode) starts above everything the first one issued.
+TEST(StoreWrite, S2_RevisionsNeverRepeatAcrossStores) {
+  Revision last_of_first = 0;
+  {
+    StoreOptions o;  // initial_revision 0: clock seed
+    Store first(o);
+    ASSERT_TRUE(first.Open().ok());
+    auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    EXPECT_LE(first.CurrentRevision(), static_cast<Revision>(now_us) + 60'000'000);
+    EXPECT_GT(first.CurrentRevision(), static_cast<Revision>(now_us) - 60'000'000);  // within a minute
+    for (int i = 0; i < 2000; ++i) {  // faster than one per microsecond is fine too
+      auto r = Create(first, Key("ns", "o" + std::to_string(i)));
+      ASSERT_TRUE(r.ok());
+      last_of_first = (*r)->revision();
+    }
+  }
+  StoreOptions o;
+  Store second(o);
+  ASSERT_TRUE(second.Open().ok());
+  auto r = Create(second, Key("ns", "a"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT((*r)->revision(), last_of_first);
+  // An old client's version is "too old" for the new store, never a silent match.
+  WatchOptions wo;
+  wo.start = last_of_first;
+  auto w = second.Watch(wo);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, ErrorCode::kExpired);
+}
+
+// S7
+TEST(StoreWrite, S7_DeletedEventCarriesLastStateAtDeletionRevision) {
+  auto s = OpenStore();
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "last").ok());
+  WatchOptions wo;
+  wo.start = s->CurrentRevision();
+  auto w = s->Watch(wo);
+  ASSERT_TRUE(w.ok());
+  auto d = Delete(*s, Key("ns", "a"));
+  ASSERT_TRUE(d.ok());
+  Event e;
+  ASSERT_TRUE((*w)->Next(&e));
+  EXPECT_EQ(e.type, EventType::kDeleted);
+  EXPECT_EQ(e.revision, s->CurrentRevision());
+  EXPECT_EQ(e.object->revision(), e.revision);
+  EXPECT_EQ(As(e.object).data(), "last");
+  EXPECT_EQ(e.object->labels().at("k"), "v");
+  ASSERT_TRUE(e.previous);
+  EXPECT_LT(e.previous->revision(), e.revision);
+  auto g = s->Get(Key("ns", "a"));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, ErrorCode::kNotFound);
+}
+
+TEST(StoreWrite, ExistenceErrors) {
+  auto s = OpenStore();
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  auto dup = Create(*s, Key("ns", "a"));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kAlreadyExists);
+  auto upd = Update(*s, Key("ns", "missing"), "x");
+  ASSERT_FALSE(upd.ok());
+  EXPECT_EQ(upd.error().code, ErrorCode::kNotFound);
+  auto del = Delete(*s, Key("ns", "missing"));
+  ASSERT_FALSE(del.ok());
+  EXPECT_EQ(del.error().code, ErrorCode::kNotFound);
+  // A callback that breaks the contract (wrong revision) is an internal error, not a corrupt store.
+  auto bad = s->Update(Key("ns", "a"), [](const ObjectPtr& cur, Revision next) -> Result<ObjectPtr> {
+    return ObjectPtr(std::make_shared<TestObject>(cur->key(), cur->labels(), next + 7, "x"));
+  });
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(s->CurrentRevision(), 101u);
+}
+
+// S19
+TEST(StoreWrite, S19_ObjectLimitIsResourceExhausted) {
+  auto o = SmallOptions();
+  o.max_objects = 3;
+  auto s = OpenStore(o);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Create(*s, Key("ns", "o" + std::to_string(i))).ok());
+  auto r = Create(*s, Key("ns", "o3"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(r.error().message.find("too many objects"), std::string::npos);
+  EXPECT_NE(r.error().message.find("3"), std::string::npos);
+  EXPECT_EQ(s->CurrentRevision(), 103u);
+  ASSERT_TRUE(Delete(*s, Key("ns", "o0")).ok());
+  EXPECT_TRUE(Create(*s, Key("ns", "o3")).ok());  // room again after a delete
+}
+
+class RecordingBackend : public Backend {
+ public:
+  Result<Snapshot> Load() override { return snapshot; }
+  Result<bool> Commit(const Event& e) override {
+    if (fail_next) {
+      fail_next = false;
+      return MakeError(ErrorCode::kInternal, "disk full");
+    }
+    committed.push_back(e.revision);
+    return true;
+  }
+  const char* Name() const override { return "recording"; }
+  Snapshot snapshot;
+  bool fail_next = false;
+  std::vector<Revision> committed;
+};
+
+TEST(StoreWrite, BackendLoadsAndCommitsBeforeVisibility) {
+  auto backend = std::make_shared<RecordingBackend>();
+  backend->snapshot.revision = 500;
+  backend->snapshot.objects.push_back(std::make_shared<TestObject>(Key("ns", "loaded"), Labels{}, 450));
+  auto o = SmallOptions();
+  o.backend = backend;
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), 500u);  // max(seed 100, snapshot 500)
+  EXPECT_TRUE(s->Get(Key("ns", "loaded")).ok());
+  EXPECT_STREQ(s->options().backend->Name(), "recording");
+
+  backend->fail_next = true;
+  auto r = Create(*s, Key("ns", "a"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInternal);
+  EXPECT_FALSE(s->Get(Key("ns", "a")).ok());  // never became visible
+  EXPECT_EQ(s->CurrentRevision(), 500u);
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  EXPECT_EQ(backend->committed, std::vector<Revision>{501});
+}
+
+TEST(StoreWrite, EventTypeNames) {
+  EXPECT_STREQ(EventTypeName(EventType::kAdded), "ADDED");
+  EXPECT_STREQ(EventTypeName(EventType::kModified), "MODIFIED");
+  EXPECT_STREQ(EventTypeName(EventType::kDeleted), "DELETED");
+  EXPECT_STREQ(EventTypeName(EventType::kBookmark), "BOOKMARK");
+}
+
+TEST(StoreWrite, ShutdownRefusesLaterCalls) {
+  auto s = OpenStore();
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  s->Shutdown();
+  s->Shutdown();  // idempotent
+  EXPECT_EQ(Create(*s, Key("ns", "b")).error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(s->Get(Key("ns", "a")).error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(s->List().error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(s->Watch({}).error().code, ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace deviceapi::store

@@ -19,6 +19,9 @@ namespace deviceapi::server {
 
 enum class LogFormat { kJson, kText };
 
+// A year: "no grace period", short enough not to overflow nanosecond clocks.
+inline constexpr std::chrono::milliseconds kNoReadinessGrace{365LL * 24 * 3600 * 1000};
+
 struct TlsConfig {
   std::string cert_file, key_file, client_ca_file;  // client_ca_file: "" = no mTLS
   // Contents read at start-up, so a later unreadable file cannot break a restart
@@ -43,6 +46,7 @@ struct Config {
   LogFormat log_format = LogFormat::kJson;
 
   std::size_t readiness_min_gpus = 0;
+  // kNoReadinessGrace when --readiness-grace-period is 0 and GPUs are required.
   std::chrono::milliseconds readiness_grace_period{0};
 
   std::size_t max_objects = 4096;

@@ -68,7 +68,7 @@ class Checker {
   }
 
   void Tcp(std::string_view flag, const std::string& text, std::optional<TcpAddress>* out) {
-    if (!ok() || text.empty()) return;  // empty: listener disabled
+    if (!ok() || text.empty() || text == "0") return;  // listener off
     TcpAddress addr;
     std::string why;
     if (!ParseTcpAddress(text, &addr, &why)) return Fail(flag, text, why);
@@ -177,6 +177,11 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Count("--readiness-min-gpus", raw.readiness_min_gpus, &cfg.readiness_min_gpus, 0, 1u << 20);
   c.Duration("--readiness-grace-period", raw.readiness_grace_period, &cfg.readiness_grace_period,
              0ms, milliseconds(24 * 3600'000));
+  // 0 means no grace period: only --readiness-min-gpus opens the gate (S21).
+  // Readiness counts an elapsed grace period as ready, so 0 becomes "never".
+  if (c.ok() && cfg.readiness_grace_period.count() == 0 && cfg.readiness_min_gpus > 0) {
+    cfg.readiness_grace_period = kNoReadinessGrace;
+  }
   c.Count("--max-objects", raw.max_objects, &cfg.max_objects, 1, 1u << 24);
   c.Count("--max-conditions", raw.max_conditions, &cfg.max_conditions, 1, 4096);
   c.Count("--max-watchers", raw.max_watchers, &cfg.max_watchers, 1, 1u << 20);
@@ -257,7 +262,9 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"hostname", cfg.hostname},
       {"shutdown_grace_period", FormatDuration(cfg.shutdown_grace_period)},
       {"readiness_min_gpus", cfg.readiness_min_gpus},
-      {"readiness_grace_period", FormatDuration(cfg.readiness_grace_period)},
+      {"readiness_grace_period", cfg.readiness_grace_period == kNoReadinessGrace
+                                     ? std::string("none")
+                                     : FormatDuration(cfg.readiness_grace_period)},
       {"max_objects", cfg.max_objects},
       {"max_conditions", cfg.max_conditions},
       {"max_watchers", cfg.max_watchers},

@@ -42,11 +42,11 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "Unix socket for the API: unix:///path (abstract sockets are refused)");
   opt("--tcp-bind-address", raw.tcp_bind_address,
       "Optional TCP listener for the API (host:port). Plaintext only on loopback; "
-      "elsewhere needs --tls-cert-file/--tls-key-file. Empty: off");
+      "elsewhere needs --tls-cert-file/--tls-key-file. Empty or 0: off");
   opt("--health-probe-bind-address", raw.health_probe_bind_address,
-      "gRPC listener carrying only grpc.health.v1 (for kubelet gRPC probes). Empty: off");
+      "gRPC listener carrying only grpc.health.v1 (for kubelet gRPC probes). 0: off");
   opt("--metrics-bind-address", raw.metrics_bind_address,
-      "HTTP listener for /metrics, /healthz, /readyz, /version. Empty: off");
+      "HTTP listener for /metrics, /healthz, /readyz, /version. 0: off");
   opt("--shutdown-grace-period", raw.shutdown_grace_period,
       "Time allowed for in-flight calls to finish after SIGTERM/SIGINT");
   opt("--hostname-override", raw.hostname_override,
@@ -58,7 +58,7 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--readiness-min-gpus", raw.readiness_min_gpus,
       "GPUs that must be registered before reads are served (S21)");
   opt("--readiness-grace-period", raw.readiness_grace_period,
-      "Become ready after this long even with fewer GPUs (0: only the GPU count decides)");
+      "Become ready after this long even with fewer GPUs (0: never; only the GPU count decides)");
   opt("--max-objects", raw.max_objects, "Maximum objects in the store");
   opt("--max-conditions", raw.max_conditions, "Maximum conditions per object");
   opt("--max-watchers", raw.max_watchers, "Maximum concurrent watch streams");

@@ -103,7 +103,7 @@ bool ParseListenAddress(std::string_view text, ListenAddress* out, std::string* 
     return false;
   }
   if (StartsWith(text, "unix-abstract:") || StartsWith(text, "@") || StartsWith(text, "unix:@") ||
-      StartsWith(text, "unix://@") || StartsWith(text, "unix:///@")) {
+      StartsWith(text, "unix://@")) {
     *error = "abstract Unix sockets are not allowed (no file permissions); use a socket path";
     return false;
   }

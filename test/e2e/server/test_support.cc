@@ -1,0 +1,108 @@
+#include "test_support.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <thread>
+
+namespace deviceapi::testing {
+
+std::vector<std::string> BaseArgs(const std::string& socket) {
+  return {"--bind-address=unix://" + socket, "--health-probe-bind-address=127.0.0.1:0",
+          "--metrics-bind-address=127.0.0.1:0", "--shutdown-grace-period=5s"};
+}
+
+RunningServer StartServer(const std::string& socket, std::vector<std::string> extra, Env env) {
+  auto args = BaseArgs(socket);
+  args.insert(args.end(), extra.begin(), extra.end());
+  RunningServer s;
+  s.socket = socket;
+  s.process = std::make_unique<ServerProcess>(args, env);
+  auto started = s.process->WaitStarted();
+  if (!started) return s;
+  s.started = *started;
+  auto port = [&](const char* key) {
+    auto it = started->find(key);
+    return it != started->end() && it->is_string() && !it->get<std::string>().empty()
+               ? PortOf(it->get<std::string>())
+               : 0;
+  };
+  s.probe_port = port("health_probe");
+  s.metrics_port = port("metrics");
+  s.tcp_port = port("api_tcp");
+  return s;
+}
+
+std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket) {
+  return grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+}
+
+std::shared_ptr<grpc::Channel> TcpChannel(int port) {
+  return grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+}
+
+HealthStatus CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                         grpc::Status* rpc) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status status = stub->Check(&ctx, req, &resp);
+  if (rpc) *rpc = status;
+  return status.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+bool WaitForHealth(const std::shared_ptr<grpc::Channel>& channel, HealthStatus want,
+                   std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    if (CheckHealth(channel) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the server polls readiness too
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+v1::Gpu MakeGpu(const std::string& name, int index) {
+  v1::Gpu gpu;
+  gpu.mutable_metadata()->set_name(name);
+  char uuid[64];
+  std::snprintf(uuid, sizeof uuid, "GPU-%08x-1111-2222-3333-444444444444", index);
+  gpu.mutable_spec()->set_uuid(uuid);
+  return gpu;
+}
+
+grpc::Status CreateGpu(const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
+                       int index) {
+  auto stub = v1::GpuService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::CreateGpuRequest req;
+  *req.mutable_gpu() = MakeGpu(name, index);
+  v1::Gpu out;
+  return stub->CreateGpu(&ctx, req, &out);
+}
+
+grpc::Status ListGpus(const std::shared_ptr<grpc::Channel>& channel, v1::ListGpusResponse* out) {
+  auto stub = v1::GpuService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListGpusRequest req;
+  v1::ListGpusResponse resp;
+  auto status = stub->ListGpus(&ctx, req, &resp);
+  if (out) *out = resp;
+  return status;
+}
+
+int HttpGet(int port, const std::string& path, std::string* body) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(2);
+  auto res = client.Get(path.c_str());
+  if (!res) return 0;
+  if (body) *body = res->body;
+  return res->status;
+}
+
+}  // namespace deviceapi::testing

@@ -79,8 +79,8 @@ class GrpcServerMetrics::Impl {
 
   static std::vector<std::string> Labels() { return {"grpc_service", "grpc_method", "grpc_type"}; }
 
-  // Null when `full_method` is not "/Service/Method" and no method was
-  // declared (nothing sensible to label it with).
+  // The metrics of a call to `full_method`; undeclared or malformed paths
+  // share the "unknown" series of their type (see InitializeMethod).
   MethodMetrics* For(std::string_view full_method, const char* type) {
     bool restricted;
     {
@@ -89,9 +89,12 @@ class GrpcServerMetrics::Impl {
       if (it != cache_.end()) return it->second.get();
       restricted = restricted_;
     }
-    if (restricted) return Create("?unknown/" + std::string(type), "unknown", "unknown", type);
     std::string service, method;
-    if (!SplitMethod(full_method, &service, &method)) return nullptr;
+    if (restricted || auto_methods_.load(std::memory_order_relaxed) >= kMaxAutoMethods ||
+        !SplitMethod(full_method, &service, &method)) {
+      return Create("?unknown/" + std::string(type), "unknown", "unknown", type);
+    }
+    auto_methods_.fetch_add(1, std::memory_order_relaxed);
     return Create(std::string(full_method), service, method, type);
   }
 
@@ -149,6 +152,10 @@ class GrpcServerMetrics::Impl {
   // Keyed by full method path; "?unknown/<type>" for undeclared ones.
   std::unordered_map<std::string, std::unique_ptr<MethodMetrics>> cache_;
   bool restricted_ = false;  // some method was declared: others are "unknown"
+  // Without declared methods, paths are recorded as they come, up to this
+  // many; beyond it they are "unknown" too, so the label space stays bounded.
+  static constexpr int kMaxAutoMethods = 64;
+  std::atomic<int> auto_methods_{0};
 };
 
 namespace {

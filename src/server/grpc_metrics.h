@@ -61,7 +61,8 @@ class GrpcServerMetrics {
   // Once at least one method is declared, calls to any other method (a
   // client may send any path; gRPC answers UNIMPLEMENTED) are counted with
   // grpc_service and grpc_method "unknown", so clients cannot grow the label
-  // space. With none declared every path is recorded as it comes.
+  // space. With none declared, paths are recorded as they come, up to 64
+  // distinct ones (then "unknown" too): declare the services in production.
   void InitializeMethod(std::string_view full_method, std::string_view type);
   // Declares every method of a service found in protobuf's generated pool
   // (e.g. "nvidia.nvsentinel.v1alpha1.GpuService"); "grpc.health.v1.Health"

@@ -37,13 +37,14 @@ grpc::ByteBuffer HealthRequest(const std::string& service) {
 
 class GrpcMetricsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start({"nvidia.nvsentinel.v1alpha1.GpuService", "grpc.health.v1.Health", "no.Such.Service"}); }
+
+  void Start(const std::vector<std::string>& services) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(NewGrpcMetricsInterceptorFactory(
-        registry_, {"nvidia.nvsentinel.v1alpha1.GpuService", "grpc.health.v1.Health", "no.Such.Service"}));
+    creators.push_back(NewGrpcMetricsInterceptorFactory(registry_, services));
     builder.experimental().SetInterceptorCreators(std::move(creators));
     // The generated service with nothing overridden: every method answers
     // UNIMPLEMENTED through the callback API.
@@ -211,6 +212,31 @@ TEST_F(GrpcMetricsTest, ServerStreamCancelledByClient) {
   EXPECT_EQ(e.Value("grpc_server_started_total", l), 1.0);
   EXPECT_GE(*e.Value("grpc_server_msg_sent_total", l), 1.0);
   EXPECT_EQ(e.Value("grpc_server_msg_received_total", l), 1.0);
+}
+
+class GrpcMetricsUndeclaredTest : public GrpcMetricsTest {
+ protected:
+  void SetUp() override { Start({}); }
+};
+
+// Without declared services paths are recorded as they come, but a client
+// inventing method names cannot grow the series without bound.
+TEST_F(GrpcMetricsUndeclaredTest, AutoRecordedPathsAreCapped) {
+  EXPECT_TRUE(Unary("/grpc.health.v1.Health/Check", "").ok());
+  for (int i = 0; i < 80; ++i) {
+    EXPECT_EQ(Unary("/evil.S" + std::to_string(i) + "/M", "").error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
+  ParsedExposition e = Scrape();
+  EXPECT_EQ(e.Value("grpc_server_started_total", Labels("Check", "unary")), 1.0);
+  const auto started = e.Samples("grpc_server_started_total");
+  EXPECT_LE(started.size(), 65u);
+  double total = 0;
+  for (const auto* s : started) total += s->value;
+  EXPECT_EQ(total, 81.0);  // every call counted, the overflow as "unknown"
+  EXPECT_GE(*e.Value("grpc_server_started_total",
+                     {{"grpc_service", "unknown"}, {"grpc_method", "unknown"}, {"grpc_type", "bidi_stream"}}),
+            17.0);
 }
 
 TEST(GrpcCodeNameTest, GoNames) {

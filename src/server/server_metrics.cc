@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deviceapi/build_info.h"
+#include "metrics/process_metrics.h"
 #include "metrics/registry.h"
 
 namespace deviceapi::server {
@@ -41,6 +42,8 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
                     "Start time of the server process, seconds since the Unix epoch.")
       .Get()
       .Set(start);
+
+  metrics::RegisterProcessMetrics(registry);
 
   if (sources.ready) {
     registry.AddCallbackGauge("device_apiserver_ready",

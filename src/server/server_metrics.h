@@ -21,6 +21,7 @@
 //   device_apiserver_gpus{condition,status}  GPUs per condition type and status
 //                                            (True/False/Unknown), e.g.
 //                                            {condition="Ready",status="False"}
+// plus the standard process_* metrics (metrics/process_metrics.h).
 #pragma once
 
 #include <cstddef>

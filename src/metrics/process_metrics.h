@@ -1,0 +1,20 @@
+// The standard Prometheus process metrics, read from /proc at scrape time
+// (Linux), with the names every Prometheus client library uses:
+//   process_cpu_seconds_total        user + system CPU time
+//   process_resident_memory_bytes    resident set size
+//   process_virtual_memory_bytes     virtual memory size
+//   process_open_fds                 open file descriptors
+//   process_max_fds                  RLIMIT_NOFILE soft limit
+//   process_start_time_seconds       start time, seconds since the Unix epoch
+//   process_threads                  OS threads
+// A value that cannot be read is reported as NaN rather than failing the scrape.
+#pragma once
+
+namespace deviceapi::metrics {
+
+class Registry;
+
+// Registers the families above. std::invalid_argument if already registered.
+void RegisterProcessMetrics(Registry& registry);
+
+}  // namespace deviceapi::metrics

@@ -59,6 +59,9 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   get_cmd->add_option("-n,--namespace", get.namespace_name, "Namespace (default: default)");
   get_cmd->add_flag("-A,--all-namespaces", get.all_namespaces, "All namespaces");
   get_cmd->add_flag("-w,--watch", get.watch, "After listing, stream changes as they happen");
+  get_cmd->add_option("--watch-timeout", get.watch_timeout_s,
+                      "With -w: stop after this many seconds (default: never)")
+      ->type_name("SECONDS");
 
   std::string name, ns;
   auto* describe_cmd = app.add_subcommand("describe", "Show one GPU in detail");
@@ -116,6 +119,10 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 
   if (timeout_s < 1 || timeout_s > 3600) {
     err << "error: --timeout must be between 1 and 3600 seconds\nRun 'devicectl --help' for usage.\n";
+    return kExitUsage;
+  }
+  if (get.watch_timeout_s < 0) {
+    err << "error: --watch-timeout must not be negative\nRun 'devicectl --help' for usage.\n";
     return kExitUsage;
   }
   if (version_cmd->parsed()) {

@@ -83,6 +83,7 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
   wo.namespace_name = lo.namespace_name;
   wo.label_selector = args.selector;
   wo.resource_version = list->metadata().resource_version();
+  wo.timeout_seconds = args.watch_timeout_s;
   auto stream = ctx.client->Watch(wo);
   WatchEvent ev;
   while (stream->Next(&ev)) {

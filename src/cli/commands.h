@@ -37,6 +37,7 @@ struct GetArgs {
   std::string namespace_name;
   bool all_namespaces = false;
   bool watch = false;
+  int watch_timeout_s = 0;  // 0: until interrupted
 };
 
 int CmdGet(Context& ctx, const GetArgs& args);

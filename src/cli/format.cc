@@ -1,6 +1,7 @@
 #include "cli/format.h"
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include <google/protobuf/util/json_util.h>
@@ -156,7 +157,20 @@ Json GpuToJson(const Gpu& gpu) {
   std::string text;
   google::protobuf::util::JsonPrintOptions opts;
   (void)google::protobuf::util::MessageToJsonString(gpu, &text, opts);
-  return Json::parse(text);
+  Json doc = Json::parse(text);
+  // Protobuf maps have no order; sort them so output is stable.
+  if (doc.contains("metadata")) {
+    for (const char* field : {"labels", "annotations"}) {
+      auto& meta = doc["metadata"];
+      if (!meta.contains(field)) continue;
+      std::map<std::string, Json> sorted;
+      for (auto& [k, v] : meta[field].items()) sorted[k] = v;
+      Json out = Json::object();
+      for (auto& [k, v] : sorted) out[k] = v;
+      meta[field] = std::move(out);
+    }
+  }
+  return doc;
 }
 
 Json GpuListToJson(const GpuList& list) {
@@ -218,7 +232,7 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
     for (std::size_t i = 1; i < kv.size(); ++i) out << std::string(20, ' ') << kv[i] << "\n";
   };
   field("Name", m.name());
-  field("Namespace", m.namespace_());
+  field("Namespace", OrNone(m.namespace_()));
   field("UID", OrNone(m.uid()));
   field("Resource Version", OrNone(m.resource_version()));
   field("Generation", std::to_string(m.generation()));
@@ -264,12 +278,13 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
     for (const auto& r : rows)
       for (std::size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size());
     for (const auto& r : rows) {
-      out << "  ";
+      std::string line = "  ";
       for (std::size_t i = 0; i < 5; ++i) {
-        out << r[i];
-        if (i + 1 < 5) out << std::string(w[i] - r[i].size() + 3, ' ');
+        line += r[i];
+        if (i + 1 < 5) line += std::string(w[i] - r[i].size() + 3, ' ');
       }
-      out << "\n";
+      while (line.back() == ' ') line.pop_back();
+      out << line << "\n";
     }
   }
   return out.str();

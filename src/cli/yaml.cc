@@ -149,6 +149,12 @@ class YamlParser {
  private:
   Status Block(int indent, Json* out) {
     const Line& first = lines_[pos_];
+    // Hostile input must not exhaust the stack.
+    if (++depth_ > kMaxDepth) return Fail(first.number, "nesting deeper than 64 levels");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     if (first.text.rfind("- ", 0) == 0 || first.text == "-") return Sequence(indent, out);
     return Mapping(indent, out);
   }
@@ -287,8 +293,10 @@ class YamlParser {
     return Status();
   }
 
+  static constexpr int kMaxDepth = 64;
   std::vector<Line> lines_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -19,6 +19,8 @@ class FakeServer {
         service_(store_, readiness_, apiserver::ServiceLimits{}) {
     store_.Open();
     readiness_.MarkStorageLoaded();
+    // So CheckHealth answers as on a real server.
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();

@@ -1,0 +1,161 @@
+// Golden output of every devicectl format, AGE rules, and input parsing.
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/message_differencer.h>
+
+#include "cli/format.h"
+#include "golden.h"
+#include "sample_gpus.h"
+
+namespace deviceapi::cli {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+TEST(HumanAge, FollowsKubectl) {
+  using std::chrono::seconds;
+  EXPECT_EQ(HumanAge(seconds(-5)), "<invalid>");
+  EXPECT_EQ(HumanAge(seconds(-1)), "0s");
+  EXPECT_EQ(HumanAge(seconds(0)), "0s");
+  EXPECT_EQ(HumanAge(seconds(119)), "119s");
+  EXPECT_EQ(HumanAge(seconds(120)), "2m");
+  EXPECT_EQ(HumanAge(seconds(330)), "5m30s");
+  EXPECT_EQ(HumanAge(seconds(600)), "10m");
+  EXPECT_EQ(HumanAge(seconds(3 * 3600 + 60)), "3h1m");
+  EXPECT_EQ(HumanAge(seconds(8 * 3600)), "8h");
+  EXPECT_EQ(HumanAge(seconds(3 * 86400 + 7200)), "3d2h");
+  EXPECT_EQ(HumanAge(seconds(30 * 86400)), "30d");
+  EXPECT_EQ(HumanAge(seconds(3LL * 365 * 86400 + 86400)), "3y1d");
+  EXPECT_EQ(HumanAge(seconds(10LL * 365 * 86400)), "10y");
+}
+
+TEST(Golden, Table) {
+  TableOptions o;
+  o.now = GoldenNow();
+  ExpectGolden("table.txt", FormatTable(SampleGpus(), o));
+}
+
+TEST(Golden, TableAllNamespacesWide) {
+  TableOptions o;
+  o.now = GoldenNow();
+  o.wide = true;
+  o.show_namespace = true;
+  ExpectGolden("wide_all_namespaces.txt", FormatTable(SampleGpus(), o));
+}
+
+TEST(Golden, TableColorOnlyWhenAsked) {
+  TableOptions o;
+  o.now = GoldenNow();
+  EXPECT_EQ(FormatTable(SampleGpus(), o).find('\033'), std::string::npos);
+  o.color = true;
+  std::string colored = FormatTable(SampleGpus(), o);
+  EXPECT_NE(colored.find("\033[32mTrue\033[0m"), std::string::npos);
+  EXPECT_NE(colored.find("\033[31mFalse\033[0m"), std::string::npos);
+}
+
+GpuList SampleList() {
+  GpuList list;
+  list.mutable_metadata()->set_resource_version("1002");
+  for (const auto& g : SampleGpus()) *list.add_items() = g;
+  return list;
+}
+
+TEST(Golden, Json) {
+  ExpectGolden("gpu.json", FormatJson(GpuToJson(SampleGpus()[1])));
+  ExpectGolden("list.json", FormatJson(GpuListToJson(SampleList())));
+}
+
+TEST(Golden, Yaml) {
+  ExpectGolden("gpu.yaml", ToYaml(GpuToJson(SampleGpus()[1])));
+  ExpectGolden("list.yaml", ToYaml(GpuListToJson(SampleList())));
+}
+
+TEST(Golden, Name) { ExpectGolden("name.txt", FormatName(SampleGpus()[0])); }
+
+TEST(Golden, Describe) {
+  ExpectGolden("describe.txt", FormatDescribe(SampleGpus()[1], GoldenNow()));
+  Gpu bare;
+  bare.mutable_metadata()->set_name("bare");
+  ExpectGolden("describe_bare.txt", FormatDescribe(bare, GoldenNow()));
+}
+
+// What get -o json|yaml prints, create -f reads back unchanged.
+TEST(ParseGpu, RoundTripsOwnOutput) {
+  for (const Gpu& g : SampleGpus()) {
+    for (const std::string& text : {FormatJson(GpuToJson(g)), ToYaml(GpuToJson(g))}) {
+      StatusOr<Gpu> back = ParseGpu(text);
+      ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << text;
+      EXPECT_TRUE(MessageDifferencer::Equals(*back, g)) << text;
+    }
+  }
+}
+
+TEST(ParseGpu, AcceptsHandWrittenYaml) {
+  StatusOr<Gpu> g = ParseGpu(R"(# a GPU
+apiVersion: nvsentinel.nvidia.com/v1alpha1
+kind: Gpu
+metadata:
+  name: gpu-9
+  labels:
+    zone: "a"
+    rack: '12'
+spec:
+  uuid: GPU-00000009-1111-2222-3333-444444444444   # from nvidia-smi -L
+status:
+  conditions:
+  - type: Ready
+    status: "True"
+    reason: Manual
+)");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->metadata().name(), "gpu-9");
+  EXPECT_EQ(g->metadata().labels().at("rack"), "12");
+  EXPECT_EQ(g->spec().uuid(), "GPU-00000009-1111-2222-3333-444444444444");
+  ASSERT_EQ(g->status().conditions_size(), 1);
+  EXPECT_EQ(g->status().conditions(0).reason(), "Manual");
+}
+
+TEST(ParseGpu, RejectsBadInput) {
+  for (const char* bad : {
+           "{", "[1,2]", "kind: Pod\nmetadata:\n  name: x\n", "metadata:\n  nmae: x\n",
+           "metadata: [1, 2]\n", "spec:\n  uuid: [\n", "a: &anchor 1\n", "a: *alias\n",
+           "a: |\n  block\n", "a:\n\t- x\n", "a: 1\n---\nb: 2\n", "- 1\n- 2\n",
+           "a: 1\na: 2\n", "metadata:\n  name: x\n   extra: 1\n", "'unterminated: 1\n",
+           "\"bad\\escape\": 1\n", "metadata:\n  generation: notanumber\n"}) {
+    StatusOr<Gpu> g = ParseGpu(bad);
+    EXPECT_FALSE(g.ok()) << "accepted:\n" << bad;
+    if (!g.ok()) {
+      EXPECT_TRUE(g.status().IsInvalid());
+      EXPECT_EQ(g.status().message().find('\n'), std::string::npos) << g.status().message();
+    }
+  }
+}
+
+TEST(ParseGpu, DeepNestingIsRefusedNotACrash) {
+  std::string deep;
+  for (int i = 0; i < 5000; ++i) deep += std::string(i, ' ') + "k:\n";
+  EXPECT_FALSE(ParseGpu(deep).ok());
+  std::string flow(100000, '[');
+  EXPECT_FALSE(ParseGpu("a: " + flow).ok());
+}
+
+TEST(Yaml, QuotesWhatPlainStyleWouldChange) {
+  Json v = Json::object();
+  v["num"] = "123";
+  v["bool"] = "true";
+  v["empty"] = "";
+  v["colon"] = "a: b";
+  v["hash"] = "a #b";
+  v["dash"] = "-x";
+  v["plain"] = "GPU-1";
+  v["newline"] = "a\nb";
+  v["list"] = Json::array({"x", Json::object({{"k", "v"}, {"k2", "v2"}})});
+  v["emptymap"] = Json::object();
+  ExpectGolden("quoting.yaml", ToYaml(v));
+  StatusOr<Json> back = ParseYaml(ToYaml(v));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, v);
+}
+
+}  // namespace
+}  // namespace deviceapi::cli

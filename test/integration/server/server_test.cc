@@ -1,0 +1,134 @@
+// The Server in-process: start-up to ready, health on the API socket, and a
+// graceful shutdown with many open watches (S21, S22).
+#include "server/server.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "server/logging.h"
+#include "test_support.h"
+
+namespace deviceapi::server {
+namespace {
+
+using testing::CheckHealth;
+using testing::CreateGpu;
+using testing::TempDir;
+using testing::UnixChannel;
+using HC = grpc::health::v1::HealthCheckResponse;
+
+Config TestConfig(const std::string& socket) {
+  Config c;
+  c.api_socket.path = socket;
+  c.health_probe = TcpAddress{"127.0.0.1", 0};
+  c.metrics = std::nullopt;
+  c.hostname = "test-node";
+  c.shutdown_grace_period = std::chrono::seconds(5);
+  return c;
+}
+
+class ServerInProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LoggingOptions logging;
+    logging.sink = [](std::string_view) {};  // quiet
+    InitLogging(logging);
+  }
+  TempDir dir_;
+};
+
+TEST_F(ServerInProcess, StartToReadyIsFast) {
+  auto t0 = std::chrono::steady_clock::now();
+  Server server(TestConfig(dir_.File("api.sock")));
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+  auto probe = testing::TcpChannel(server.health_probe_port());
+  ASSERT_TRUE(testing::WaitForHealth(probe, HC::SERVING, std::chrono::seconds(5)));
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("in-process Start() to probe SERVING: %.1f ms\n", ms);
+  EXPECT_LT(ms, 1000);
+}
+
+TEST_F(ServerInProcess, StartFailureReleasesEverything) {
+  Server first(TestConfig(dir_.File("api.sock")));
+  std::string error;
+  ASSERT_TRUE(first.Start(&error)) << error;
+  // Same probe port: the API socket binds, then the probe fails; the second
+  // server's socket must not stay behind.
+  Config second_config = TestConfig(dir_.File("second.sock"));
+  second_config.health_probe->port = static_cast<std::uint16_t>(first.health_probe_port());
+  Server second(second_config);
+  EXPECT_FALSE(second.Start(&error));
+  EXPECT_NE(error.find("--health-probe-bind-address"), std::string::npos) << error;
+  struct stat st {};
+  EXPECT_NE(lstat(dir_.File("second.sock").c_str(), &st), 0);
+  EXPECT_EQ(CheckHealth(UnixChannel(dir_.File("api.sock"))), HC::SERVING);
+}
+
+TEST_F(ServerInProcess, ShutdownEndsManyWatchesQuicklyS22) {
+  constexpr int kWatches = 200;
+  Server server(TestConfig(dir_.File("api.sock")));
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+  // A few connections, many streams each (streams per connection default 100).
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 4; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", i);  // distinct connections
+    channels.push_back(grpc::CreateCustomChannel("unix:" + dir_.File("api.sock"),
+                                                 grpc::InsecureChannelCredentials(), args));
+  }
+  ASSERT_TRUE(CreateGpu(channels[0], "gpu-0").ok());
+
+  struct Watch {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<testing::v1::WatchGpusResponse>> reader;
+    std::future<grpc::Status> done;
+  };
+  std::atomic<int> first_events{0};
+  std::vector<std::unique_ptr<Watch>> watches;
+  std::vector<std::unique_ptr<testing::v1::GpuService::Stub>> stubs;
+  for (auto& ch : channels) stubs.push_back(testing::v1::GpuService::NewStub(ch));
+  for (int i = 0; i < kWatches; ++i) {
+    auto w = std::make_unique<Watch>();
+    w->reader = stubs[i % stubs.size()]->WatchGpus(&w->ctx, testing::v1::WatchGpusRequest());
+    auto* raw = w.get();
+    w->done = std::async(std::launch::async, [raw, &first_events] {
+      testing::v1::WatchGpusResponse event;
+      bool first = true;
+      while (raw->reader->Read(&event)) {
+        if (first) first_events.fetch_add(1);
+        first = false;
+      }
+      return raw->reader->Finish();
+    });
+    watches.push_back(std::move(w));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (first_events.load() < kWatches && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(first_events.load(), kWatches);
+
+  auto t0 = std::chrono::steady_clock::now();
+  server.RequestShutdown();
+  server.Shutdown();
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("Shutdown() with %d open watches: %.1f ms\n", kWatches, ms);
+  EXPECT_LT(ms, 3000);
+  int unavailable = 0;
+  for (auto& w : watches) {
+    ASSERT_EQ(w->done.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    if (w->done.get().error_code() == grpc::StatusCode::UNAVAILABLE) ++unavailable;
+  }
+  EXPECT_EQ(unavailable, kWatches);
+  struct stat st {};
+  EXPECT_NE(lstat(dir_.File("api.sock").c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace deviceapi::server

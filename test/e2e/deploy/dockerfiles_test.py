@@ -118,7 +118,13 @@ def default_ports(binary):
     """Ports of the TCP listeners a binary has by default, from its --help defaults."""
     p = run([binary, "--help"])
     pat = r"--(?:[a-z-]*bind-address|admin-address)\s+\w+\s*=\s*\S*:(\d+)\b"
-    return {int(m.group(1)) for m in re.finditer(pat, p.stdout)}
+    ports = {int(m.group(1)) for m in re.finditer(pat, p.stdout)}
+    if not ports and "--admin-address" in p.stdout:
+        # nvml-provider's --help shows no defaults; its default lives in provider_config.h.
+        src = open(os.path.join(SOURCE_DIR, "src", "nvml", "provider_config.h")).read()
+        m = re.search(r'admin_address\s*=\s*"[^"]*:(\d+)"', src)
+        ports = {int(m.group(1))} if m else set()
+    return ports
 
 
 def build_args_reach_cmake(instrs, label):

@@ -11,12 +11,17 @@
    registers (its scrape when a provider binary is given, else its sources); `up` is Prometheus'.
 4. The alert rules' series labels the server really emits (grpc_type, grpc_code values, the
    GPU condition labels) are present in the scrape.
+5. The built nvml-provider, on the fake NVML with 2 simulated GPUs, registers them with that
+   server; its /metrics passes `promtool check metrics`, its last-sync timestamp (what
+   NvmlProviderNotSyncing watches) becomes recent, and its families are the ones the
+   dashboard and alerts may use.
 """
 import glob
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,11 +70,10 @@ def family_of(name, fams):
     return None
 
 
-def provider_families():
-    """Families nvml-provider registers: a real scrape when given, else its source strings."""
-    url = os.environ.get("NVML_PROVIDER_METRICS_URL")
-    if url:
-        return families(urllib.request.urlopen(url, timeout=5).read().decode())
+def provider_families(scrape=None):
+    """Families nvml-provider registers: from a real scrape when given, else its source strings."""
+    if scrape is not None:
+        return families(scrape)
     names = set()
     for path in glob.glob(os.path.join(SOURCE_DIR, "src", "nvml", "*.[ch]*")) + \
             glob.glob(os.path.join(SOURCE_DIR, "cmd", "nvml-provider", "*.c*")):
@@ -124,6 +128,55 @@ class Server:
             self.proc.kill()
             die("server did not stop within 15 s of SIGTERM")
         F.check(rc == 0, "server exited %d on SIGTERM" % rc)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gauge(text, name):
+    m = re.search(r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def run_provider(provider, driver_root, server, tmp):
+    """Starts nvml-provider on the fake NVML against `server`; returns its scrape once it has
+    registered both simulated GPUs and completed a sync."""
+    port = free_port()
+    env = dict(os.environ, NVIDIA_DRIVER_ROOT=driver_root, FAKE_NVML_GPUS="2")
+    log_path = os.path.join(tmp, "provider.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen([provider, "--server", "unix://" + server.sock,
+                             "--admin-address", "127.0.0.1:%d" % port,
+                             "--reconcile-interval", "1s"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = "http://127.0.0.1:%d/metrics" % port
+
+    def synced():
+        if proc.poll() is not None:
+            die("nvml-provider exited %d:\n%s" % (proc.returncode, open(log_path).read()[-3000:]))
+        try:
+            text = urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            return None
+        ts = gauge(text, "nvml_provider_last_successful_sync_timestamp_seconds")
+        objects = gauge(server.scrape(), "device_apiserver_store_objects")
+        return text if ts and ts > 0 and objects is not None and objects >= 3 else None
+    try:
+        text = wait_for(synced, 30, "nvml-provider to register 2 fake GPUs and sync")
+        ts = gauge(text, "nvml_provider_last_successful_sync_timestamp_seconds")
+        F.check(abs(time.time() - ts) < 60, "provider last sync timestamp %s is not recent" % ts)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=15)
+            F.check(rc == 0, "nvml-provider exited %d on SIGTERM" % rc)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            F.check(False, "nvml-provider did not stop within 15 s of SIGTERM")
+    return text
 
 
 def drive_calls(devicectl, sock, tmp):
@@ -192,15 +245,28 @@ def main():
     F.check(metric_names('sum by (le) (rate(foo_seconds_bucket{a="b"}[5m])) / on (x) bar > 0.5')
             == {"foo_seconds_bucket", "bar"}, "metric_names() self-test failed")
 
+    provider_bin = binary("NVML_PROVIDER_BINARY")
+    driver_root = os.environ.get("FAKE_NVML_DRIVER_ROOT", "")
+    if not os.path.isfile(os.path.join(driver_root, "usr", "lib64", "libnvidia-ml.so.1")):
+        die("FAKE_NVML_DRIVER_ROOT=%r holds no usr/lib64/libnvidia-ml.so.1: build fake_nvml" %
+            driver_root)
+
     server = Server(server_bin, tmp)
     try:
         if devicectl and os.access(devicectl, os.X_OK):
             drive_calls(devicectl, server.sock, tmp)
         else:
             die("DEVICECTL_BINARY=%r is not built: the test needs it to create series" % devicectl)
+        provider_text = run_provider(provider_bin, driver_root, server, tmp)
         text = server.scrape()
     finally:
         server.stop()
+    with open(os.path.join(tmp, "provider-metrics.txt"), "w") as f:
+        f.write(provider_text)
+    p = subprocess.run([tool("promtool"), "check", "metrics"], input=provider_text,
+                       capture_output=True, text=True)
+    F.check(p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(),
+            "promtool check metrics (provider): rc=%d\n%s%s" % (p.returncode, p.stdout, p.stderr))
     with open(os.path.join(tmp, "metrics.txt"), "w") as f:
         f.write(text)
 
@@ -242,7 +308,8 @@ def main():
     ok, out = promtool_parses([e for _, e in exprs], tmp)
     F.check(ok, "promtool cannot parse a dashboard/alert expression:\n" + out)
 
-    prov = provider_families()
+    prov = provider_families(provider_text)
+    print("scraped %d families from the real provider" % len(prov))
     used = set()
     for where, e in exprs:
         for name in metric_names(e):

@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <exception>
 #include <string>
 #include <vector>
@@ -40,6 +44,8 @@ grpc::Status Malformed(const google::protobuf::Message& message) {
                           " (bad protobuf encoding or invalid UTF-8 in a string field)");
 }
 
+constexpr auto kNeverWaits = [](const auto&) { return false; };
+
 grpc::ByteBuffer EmptyMessage() {
   grpc::Slice empty;
   return grpc::ByteBuffer(&empty, 1);
@@ -47,33 +53,94 @@ grpc::ByteBuffer EmptyMessage() {
 
 }  // namespace
 
+// Reads that must wait for a revision the store has not reached yet (S9: up
+// to StoreOptions::future_revision_wait) run on a short-lived thread of their
+// own, so they never park one of gRPC's callback threads. Bounded: past
+// kMaxWaitingReads they wait inline.
+class WaitingReads {
+ public:
+  static constexpr std::size_t kMaxWaitingReads = 64;
+  bool TryStart() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ >= kMaxWaitingReads) return false;
+    ++running_;
+    return true;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
+    cv_.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return running_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t running_ = 0;
+};
+
 class GpuServiceImpl::Impl {
  public:
   Impl(store::Store& store, Readiness& readiness, ServiceLimits limits)
       : store_(store), readiness_(readiness), strategy_(limits), registry_(store, strategy_) {}
+  ~Impl() { waiting_reads_.WaitIdle(); }
 
   enum class Access { kRead, kWrite };
 
-  // Runs one unary call: gate, parse, handle, map errors, never throw.
-  template <typename Request, typename Handler>
-  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
-                                  Access access, const grpc::ByteBuffer* in, Handler&& handle) {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // Runs `body` so that nothing escapes: exceptions become INTERNAL (S23).
+  template <typename Body>
+  grpc::Status Guarded(const char* method, Body&& body) {
     grpc::Status status;
     try {
-      status = Gate(access);
-      if (status.ok()) {
-        Request request;
-        status = ParseRequest(*in, &request) ? handle(request) : Malformed(request);
-      }
+      status = body();
     } catch (const std::exception& e) {
       status = InternalError(method, std::string("exception: ") + e.what());
     } catch (...) {
       status = InternalError(method, "unknown exception");
     }
     if (status.error_code() == grpc::StatusCode::INTERNAL) internal_errors_.fetch_add(1);
-    reactor->Finish(status);
+    return status;
+  }
+
+  // Runs one unary call: gate, parse, handle, map errors, never throw.
+  // `waits(request)` says whether the handler may block for a future revision;
+  // such calls finish from their own thread.
+  template <typename Request, typename Handler, typename Waits>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
+                                  Access access, const grpc::ByteBuffer* in, Handler handle,
+                                  Waits waits) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    auto request = std::make_shared<Request>();
+    bool deferred = false;
+    grpc::Status status = Guarded(method, [&]() -> grpc::Status {
+      grpc::Status gate = Gate(access);
+      if (!gate.ok()) return gate;
+      if (!ParseRequest(*in, request.get())) return Malformed(*request);
+      if (waits(*request) && waiting_reads_.TryStart()) {
+        try {
+          std::thread([this, reactor, method, request, handle] {
+            reactor->Finish(Guarded(method, [&] { return handle(*request); }));
+            waiting_reads_.Done();
+          }).detach();
+          deferred = true;
+          return grpc::Status::OK;
+        } catch (const std::system_error&) {
+          waiting_reads_.Done();  // no thread: wait inline
+        }
+      }
+      return handle(*request);
+    });
+    if (!deferred) reactor->Finish(status);
     return reactor;
+  }
+
+  // True when `rv` names a revision the store has not reached yet.
+  bool IsFuture(const std::string& rv) const {
+    auto parsed = ParseResourceVersion(rv, "");
+    return parsed.ok() && parsed->has_value() && **parsed > store_.CurrentRevision();
   }
 
   grpc::Status Gate(Access access) {
@@ -100,6 +167,7 @@ class GpuServiceImpl::Impl {
   ResourceRegistry<v1::Gpu> registry_;
   WatchCounters watch_counters_;
   std::atomic<std::uint64_t> internal_errors_{0};
+  WaitingReads waiting_reads_;
 };
 
 GpuServiceImpl::GpuServiceImpl(store::Store& store, Readiness& readiness, ServiceLimits limits)
@@ -120,10 +188,14 @@ grpc::ServerUnaryReactor* GpuServiceImpl::GetGpu(grpc::CallbackServerContext* ct
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
   return impl_->Unary<v1::GetGpuRequest>(
-      ctx, "GetGpu", Impl::Access::kRead, request, [&](const v1::GetGpuRequest& req) {
-        auto result = impl_->registry_.Get(req.namespace_(), req.name(),
-                                           req.opts().resource_version());
-        return impl_->Reply(result, "GetGpu", /*GetGpuResponse.gpu=*/1, response);
+      ctx, "GetGpu", Impl::Access::kRead, request,
+      [impl = impl_.get(), response](const v1::GetGpuRequest& req) {
+        auto result = impl->registry_.Get(req.namespace_(), req.name(),
+                                          req.opts().resource_version());
+        return impl->Reply(result, "GetGpu", /*GetGpuResponse.gpu=*/1, response);
+      },
+      [impl = impl_.get()](const v1::GetGpuRequest& req) {
+        return impl->IsFuture(req.opts().resource_version());
       });
 }
 
@@ -131,10 +203,11 @@ grpc::ServerUnaryReactor* GpuServiceImpl::ListGpus(grpc::CallbackServerContext* 
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {
   return impl_->Unary<v1::ListGpusRequest>(
-      ctx, "ListGpus", Impl::Access::kRead, request, [&](const v1::ListGpusRequest& req) {
+      ctx, "ListGpus", Impl::Access::kRead, request,
+      [impl = impl_.get(), response](const v1::ListGpusRequest& req) {
         auto options = ToStoreListOptions(req.namespace_(), req.opts());
         if (!options.ok()) return ToGrpcStatus(options.error(), "ListGpus");
-        auto list = impl_->store_.List(*options);
+        auto list = impl->store_.List(*options);
         if (!list.ok()) return ToGrpcStatus(list.error(), "ListGpus");
         std::vector<std::shared_ptr<const ProtoObject<v1::Gpu>>> items;
         items.reserve(list->items.size());
@@ -145,6 +218,10 @@ grpc::ServerUnaryReactor* GpuServiceImpl::ListGpus(grpc::CallbackServerContext* 
         }
         *response = wire::EncodeList<v1::Gpu>(list->revision, items);
         return grpc::Status::OK;
+      },
+      [impl = impl_.get()](const v1::ListGpusRequest& req) {
+        return req.opts().resource_version_match() != "Exact" &&
+               impl->IsFuture(req.opts().resource_version());
       });
 }
 
@@ -152,18 +229,22 @@ grpc::ServerUnaryReactor* GpuServiceImpl::CreateGpu(grpc::CallbackServerContext*
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::CreateGpuRequest>(
-      ctx, "CreateGpu", Impl::Access::kWrite, request, [&](const v1::CreateGpuRequest& req) {
-        return impl_->Reply(impl_->registry_.Create(req.gpu()), "CreateGpu", -1, response);
-      });
+      ctx, "CreateGpu", Impl::Access::kWrite, request,
+      [impl = impl_.get(), response](const v1::CreateGpuRequest& req) {
+        return impl->Reply(impl->registry_.Create(req.gpu()), "CreateGpu", -1, response);
+      },
+      kNeverWaits);
 }
 
 grpc::ServerUnaryReactor* GpuServiceImpl::UpdateGpu(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::UpdateGpuRequest>(
-      ctx, "UpdateGpu", Impl::Access::kWrite, request, [&](const v1::UpdateGpuRequest& req) {
-        return impl_->Reply(impl_->registry_.Update(req.gpu()), "UpdateGpu", -1, response);
-      });
+      ctx, "UpdateGpu", Impl::Access::kWrite, request,
+      [impl = impl_.get(), response](const v1::UpdateGpuRequest& req) {
+        return impl->Reply(impl->registry_.Update(req.gpu()), "UpdateGpu", -1, response);
+      },
+      kNeverWaits);
 }
 
 grpc::ServerUnaryReactor* GpuServiceImpl::UpdateGpuStatus(grpc::CallbackServerContext* ctx,
@@ -171,23 +252,26 @@ grpc::ServerUnaryReactor* GpuServiceImpl::UpdateGpuStatus(grpc::CallbackServerCo
                                                           grpc::ByteBuffer* response) {
   return impl_->Unary<v1::UpdateGpuStatusRequest>(
       ctx, "UpdateGpuStatus", Impl::Access::kWrite, request,
-      [&](const v1::UpdateGpuStatusRequest& req) {
-        return impl_->Reply(impl_->registry_.UpdateStatus(req.gpu()), "UpdateGpuStatus", -1,
-                            response);
-      });
+      [impl = impl_.get(), response](const v1::UpdateGpuStatusRequest& req) {
+        return impl->Reply(impl->registry_.UpdateStatus(req.gpu()), "UpdateGpuStatus", -1,
+                           response);
+      },
+      kNeverWaits);
 }
 
 grpc::ServerUnaryReactor* GpuServiceImpl::DeleteGpu(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::DeleteGpuRequest>(
-      ctx, "DeleteGpu", Impl::Access::kWrite, request, [&](const v1::DeleteGpuRequest& req) {
+      ctx, "DeleteGpu", Impl::Access::kWrite, request,
+      [impl = impl_.get(), response](const v1::DeleteGpuRequest& req) {
         auto result =
-            impl_->registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions());
+            impl->registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions());
         if (!result.ok()) return ToGrpcStatus(result.error(), "DeleteGpu");
         *response = EmptyMessage();
         return grpc::Status::OK;
-      });
+      },
+      kNeverWaits);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GpuServiceImpl::WatchGpus(

@@ -2,6 +2,9 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "apiserver/proto_object.h"
 #include "service_fixture.h"
 
@@ -176,6 +179,42 @@ TEST_F(SemanticsTest, ReadsByResourceVersionS9) {
   ASSERT_TRUE(Get(UuidFor(1), "", &got, std::to_string(next)).ok());
   EXPECT_GE(Rv(got), next);
   writer.join();
+}
+
+// S9: reads waiting for a future revision (up to the configured wait) do not
+// hold up other calls, and end OUT_OF_RANGE when the revision never comes.
+TEST_F(SemanticsTest, WaitingReadsDoNotBlockOthersS9) {
+  ServerSetup setup;
+  setup.store.future_revision_wait = std::chrono::milliseconds(1500);
+  StartServer(setup);
+  ASSERT_TRUE(Create(MakeGpu(1)).ok());
+  const std::string future = std::to_string(store().CurrentRevision() + 1000);
+  std::atomic<int> out_of_range{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 16; ++i) {
+    waiters.emplace_back([&, i] {
+      grpc::Status s;
+      if (i % 2 == 0) {
+        s = Get(UuidFor(1), "", nullptr, future);
+      } else {
+        v1::ListGpusRequest req;
+        req.mutable_opts()->set_resource_version(future);
+        s = List(req, nullptr);
+      }
+      if (s.error_code() == StatusCode::OUT_OF_RANGE) out_of_range.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let them park
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    auto g = Get(UuidFor(1), "", nullptr);
+    EXPECT_TRUE(g.ok()) << g.error_code() << " " << g.error_message();
+    auto l = List({}, nullptr);
+    EXPECT_TRUE(l.ok()) << l.error_code() << " " << l.error_message();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(out_of_range.load(), 16);
 }
 
 TEST_F(SemanticsTest, ListSortedFilteredS10S17) {

@@ -1,0 +1,91 @@
+// ResourceRegistry over a real store, without gRPC: S1, S5, S7 and the GPU
+// health summary for the metrics endpoint.
+#include "apiserver/resource_registry.h"
+
+#include <gtest/gtest.h>
+
+#include "apiserver/condition_counts.h"
+#include "apiserver/gpu_strategy.h"
+
+namespace deviceapi::apiserver {
+namespace {
+
+namespace v1 = nvidia::nvsentinel::v1alpha1;
+
+v1::Gpu Gpu(const std::string& name, const std::string& ready) {
+  v1::Gpu gpu;
+  gpu.mutable_metadata()->set_name(name);
+  gpu.mutable_spec()->set_uuid("GPU-0123abcd-4567-89ef-0123-456789abcdef");
+  auto* c = gpu.mutable_status()->add_conditions();
+  c->set_type("Ready");
+  c->set_status(ready);
+  return gpu;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(store_.Open().ok()); }
+  store::Store store_;
+  GpuStrategy strategy_;
+  ResourceRegistry<v1::Gpu> registry_{store_, strategy_};
+};
+
+TEST_F(RegistryTest, DeleteEventStampedWithDeletionRevisionS7) {
+  auto created = registry_.Create(Gpu("gpu-a", "True"));
+  ASSERT_TRUE(created.ok());
+  store::WatchOptions wo;
+  wo.start = (*created)->revision();
+  auto watcher = store_.Watch(wo);
+  ASSERT_TRUE(watcher.ok());
+  auto deleted = registry_.Delete("", "gpu-a", {});
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ((*deleted)->revision(), store_.CurrentRevision());
+  EXPECT_EQ((*deleted)->message().metadata().resource_version(),
+            std::to_string(store_.CurrentRevision()));
+  store::Event ev;
+  ASSERT_TRUE((*watcher)->WaitNext(&ev, std::chrono::seconds(5)));
+  EXPECT_EQ(ev.type, store::EventType::kDeleted);
+  EXPECT_EQ(ev.revision, store_.CurrentRevision());
+  EXPECT_EQ(ProtoObject<v1::Gpu>::From(ev.object)->message().metadata().resource_version(),
+            std::to_string(ev.revision));
+  (*watcher)->Cancel();
+}
+
+TEST_F(RegistryTest, NoOpAndPreconditionsS1S5) {
+  auto created = registry_.Create(Gpu("gpu-a", "True"));
+  ASSERT_TRUE(created.ok());
+  const auto rev = store_.CurrentRevision();
+  auto same = registry_.UpdateStatus((*created)->message());
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(store_.CurrentRevision(), rev);  // S1: no revision for a no-op
+  auto req = (*created)->message();
+  req.mutable_metadata()->set_resource_version(std::to_string(rev - 1));
+  req.mutable_status()->set_recommended_action("RESET_GPU");
+  auto stale = registry_.UpdateStatus(req);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, store::ErrorCode::kConflict);  // S5
+  v1::Preconditions pre;
+  pre.set_uid("other");
+  EXPECT_EQ(registry_.Delete("default", "gpu-a", pre).error().code, store::ErrorCode::kConflict);
+  EXPECT_EQ(store_.CurrentRevision(), rev);
+}
+
+TEST_F(RegistryTest, CountConditions) {
+  ASSERT_TRUE(registry_.Create(Gpu("gpu-a", "True")).ok());
+  ASSERT_TRUE(registry_.Create(Gpu("gpu-b", "False")).ok());
+  auto c = Gpu("gpu-c", "False");
+  auto* x = c.mutable_status()->add_conditions();
+  x->set_type("nvidia.com/XidHealthy");
+  x->set_status("Unknown");
+  ASSERT_TRUE(registry_.Create(c).ok());
+  auto counts = CountConditions(store_);
+  EXPECT_EQ(counts.size(), 3u);
+  EXPECT_EQ((counts[{"Ready", "True"}]), 1u);
+  EXPECT_EQ((counts[{"Ready", "False"}]), 2u);
+  EXPECT_EQ((counts[{"nvidia.com/XidHealthy", "Unknown"}]), 1u);
+  store_.Shutdown();
+  EXPECT_TRUE(CountConditions(store_).empty());
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver

@@ -71,6 +71,8 @@ class HealthState {
   // Startup or post-reset probe. When `after_reset` and the probe is clean,
   // every fatal fault is cleared (the GPU was reset).
   bool OnProbe(const ProbeResult& p, bool after_reset, Clock::time_point now);
+  // Adds a fault known from elsewhere (e.g. carried over a provider restart).
+  bool AddFault(Fault f, Clock::time_point now) { return Upsert(std::move(f), now); }
   // Drops warnings not seen for `quiet`. Returns true when any was dropped.
   bool ExpireWarnings(Clock::time_point now, Clock::duration quiet);
 

@@ -1,0 +1,387 @@
+#include "nvml/provider.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <set>
+
+namespace deviceapi::nvml {
+
+namespace {
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Provider::Provider(ProviderConfig cfg)
+    : cfg_(std::move(cfg)), policy_(cfg_.xids), metrics_(registry_), boot_time_(SystemBootTime()) {}
+
+Provider::~Provider() { Stop(); }
+
+bool Provider::Start(std::string* error) {
+  NvmlLoadOptions lo;
+  lo.driver_root = cfg_.driver_root;
+  lo.deep_bind = cfg_.deep_bind;
+  auto lib = NvmlLibrary::Load(lo, error);
+  if (!lib) return false;
+  spdlog::info("loaded NVML path={}", lib->path());
+  nvml_ = NvmlDevices::Open(std::move(lib), error);
+  if (!nvml_) return false;
+
+  std::vector<std::string> warnings;
+  auto gpus = nvml_->Enumerate(&warnings);
+  for (auto& w : warnings) {
+    spdlog::warn("enumerate: {}", w);
+    metrics_.nvml_errors.WithLabels({"enumerate"}).Inc();
+  }
+  metrics_.gpus.Get().Set(static_cast<double>(gpus.size()));
+  auto now = Clock::now();
+  slots_.resize(gpus.size());
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    Slot& s = slots_[i];
+    s.info = gpus[i];
+    s.dirty_since = now;
+    spdlog::info("gpu index={} uuid={} name=\"{}\" pci={} memory={} arch={} driver={} cuda={}", s.info.index,
+                 s.info.uuid, s.info.name, s.info.pci_bus_id, s.info.memory_total_bytes, s.info.architecture,
+                 s.info.driver_version, s.info.cuda_driver_version);
+    // NVML never replays events from before registration: read what is pending now.
+    bool lost = false;
+    auto probe = nvml_->Probe(s.info.handle, &lost);
+    if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST at startup", now);
+    else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, now);
+    auto v = s.health.Verdict();
+    if (!v.ready || !v.recommended_action.empty())
+      spdlog::warn("startup gpu={} ready={} reason={} action={} message=\"{}\"", s.info.uuid, v.ready, v.reason,
+                   v.recommended_action, v.message);
+  }
+
+  watcher_ = std::make_unique<EventWatcher>(
+      *nvml_, gpus, [this](const NvmlEvent& e) { OnEvent(e); }, [this](const std::string& w) { OnWaitError(w); },
+      static_cast<unsigned>(cfg_.event_wait_timeout.count()));
+  std::string werr;
+  if (watcher_->Start(&werr)) {
+    events_running_ = true;
+  } else {
+    spdlog::warn("events: {}", werr);
+    metrics_.nvml_errors.WithLabels({"event_set"}).Inc();
+  }
+  for (auto& line : EventRegistrationSummary()) spdlog::info("events {}", line);
+
+  server_target_ = ResolveTarget(cfg_.server);
+  Connect();
+  spdlog::info("server target={}", server_target_);
+
+  if (!cfg_.admin_address.empty()) {
+    admin_ = std::make_unique<AdminServer>(AdminServer::Handlers{
+        [this](std::string* why) {
+          if (watcher_ && !events_running_ && !slots_.empty()) {
+            *why = "NVML event loop not running";
+            return false;
+          }
+          return true;
+        },
+        [this](std::string* why) {
+          if (!synced_once_) {
+            *why = "not yet synced with the device API server";
+            return false;
+          }
+          return true;
+        },
+        [this] { return registry_.Serialize(); }});
+    if (!admin_->Start(cfg_.admin_address, error)) return false;
+    spdlog::info("admin listening address={} port={}", cfg_.admin_address, admin_->port());
+  }
+  sync_thread_ = std::thread([this] { SyncLoop(); });
+  return true;
+}
+
+void Provider::Connect() {
+  // A fresh channel per (re)connect round, with a local subchannel pool and a
+  // bounded reconnect backoff: gRPC's own backoff grows to minutes and would
+  // keep a restarted server unseen for longer than one reconcile interval.
+  // Everything still goes through the SDK's Client.
+  grpc::ChannelArguments args;
+  int max_ms = static_cast<int>(std::min<long long>(cfg_.backoff_max.count(), cfg_.reconcile_interval.count()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, std::max(max_ms, 100));
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetUserAgentPrefix("nvml-provider");
+  ClientOptions co;
+  co.target = server_target_;
+  co.default_timeout = cfg_.rpc_timeout;
+  co.user_agent = "nvml-provider";
+  publisher_.reset();
+  client_ = std::make_unique<Client>(grpc::CreateCustomChannel(server_target_, grpc::InsecureChannelCredentials(), args), co);
+  publisher_ = std::make_unique<Publisher>(*client_, cfg_.namespace_name, cfg_.provider_name, cfg_.rpc_timeout, &metrics_);
+}
+
+void Provider::Stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ && !sync_thread_.joinable() && !watcher_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (watcher_) watcher_->Stop();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (admin_) admin_->Stop();
+  watcher_.reset();
+}
+
+std::vector<std::string> Provider::EventRegistrationSummary() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    unsigned long long m = watcher_ && i < watcher_->accepted().size() ? watcher_->accepted()[i] : 0;
+    out.push_back("index=" + std::to_string(slots_[i].info.index) + " uuid=" + slots_[i].info.uuid +
+                  " accepted=" + EventWatcher::MaskNames(m));
+  }
+  return out;
+}
+
+void Provider::MarkDirty(size_t i, Clock::time_point now) {
+  if (!slots_[i].dirty) slots_[i].dirty_since = now;
+  slots_[i].dirty = true;
+  cv_.notify_all();
+}
+
+void Provider::OnWaitError(const std::string& what) {
+  metrics_.nvml_errors.WithLabels({"event_wait"}).Inc();
+  spdlog::warn("events: {}", what);
+}
+
+void Provider::OnEvent(const NvmlEvent& e) {
+  auto now = Clock::now();
+  std::string xid_label = e.kind == NvmlEvent::Kind::kXid ? std::to_string(e.data) : "";
+  metrics_.events.WithLabels({std::string(EventKindName(e.kind)), xid_label}).Inc();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (e.gpu >= slots_.size()) return;
+  Slot& s = slots_[e.gpu];
+  bool changed = false;
+  switch (e.kind) {
+    case NvmlEvent::Kind::kXid: {
+      auto v = policy_.Classify(static_cast<uint32_t>(e.data));
+      spdlog::warn("event gpu={} uuid={} xid={} mnemonic={} severity={} action={}", s.info.index, s.info.uuid,
+                   e.data, v.mnemonic, SeverityName(v.severity), v.recommended_action);
+      if (v.severity == Severity::kFollowRecoveryAction) {
+        if (auto ra = nvml_->ReadRecoveryAction(s.info.handle)) changed = s.health.OnRecoveryAction(*ra, now);
+      } else {
+        changed = s.health.OnXid(static_cast<uint32_t>(e.data), v, now);
+      }
+      break;
+    }
+    case NvmlEvent::Kind::kDoubleBitEcc: {
+      unsigned long long n = 0;
+      if (nvml_->api().DeviceGetTotalEccErrors) nvml_->api().DeviceGetTotalEccErrors(s.info.handle, 1, 0, &n);
+      spdlog::warn("event gpu={} uuid={} ecc=double-bit volatile_uncorrected={}", s.info.index, s.info.uuid, n);
+      changed = s.health.OnDoubleBitEcc(n, now);
+      break;
+    }
+    case NvmlEvent::Kind::kSingleBitEcc:
+      spdlog::info("event gpu={} uuid={} ecc=single-bit (corrected; no health change)", s.info.index, s.info.uuid);
+      break;
+    case NvmlEvent::Kind::kGpuUnavailable:
+    case NvmlEvent::Kind::kGpuLost:
+      spdlog::error("event gpu={} uuid={} gpu lost ({})", s.info.index, s.info.uuid, EventKindName(e.kind));
+      changed = s.health.OnGpuLost(e.kind == NvmlEvent::Kind::kGpuLost ? "NVML_ERROR_GPU_IS_LOST"
+                                                                        : "GPU unavailable event",
+                                   now);
+      break;
+    case NvmlEvent::Kind::kRecoveryAction: {
+      auto a = static_cast<RecoveryAction>(e.data <= 4 ? e.data : 1);
+      spdlog::warn("event gpu={} uuid={} recovery_action={}", s.info.index, s.info.uuid, RecoveryActionName(a));
+      changed = s.health.OnRecoveryAction(a, now);
+      if (s.health.reset_signalled()) {
+        // The driver no longer asks for recovery: probe; clean means the GPU was reset.
+        bool lost = false;
+        auto p = nvml_->Probe(s.info.handle, &lost);
+        if (p) changed |= s.health.OnProbe(*p, /*after_reset=*/true, now);
+        spdlog::info("reset check gpu={} uuid={} clean={} ready={}", s.info.index, s.info.uuid, p && p->clean(),
+                     s.health.Verdict().ready);
+      }
+      break;
+    }
+  }
+  if (changed) MarkDirty(e.gpu, now);
+}
+
+void Provider::NoteServer(const Status& s) {
+  bool up = !(s.IsUnavailable() || s.IsDeadlineExceeded());
+  if (up && !connected_) spdlog::info("server reachable target={}", server_target_);
+  if (!up && connected_) spdlog::warn("server unavailable target={}: {}", server_target_, s.ToString());
+  if (!up && connected_.exchange(false)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    need_full_sync_ = true;  // whatever happened meanwhile, start from a full reconcile
+  }
+  if (up) connected_ = true;
+  metrics_.connected.Get().Set(up ? 1 : 0);
+}
+
+bool Provider::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return !cv_.wait_for(lk, d, [this] { return stop_; });
+}
+
+bool Provider::EnsureRegistered(size_t i) {
+  GpuInfo info;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    info = slots_[i].info;
+  }
+  auto st = publisher_->Register(info);
+  NoteServer(st.status());
+  if (!st.ok()) {
+    spdlog::warn("register gpu={} failed: {}", info.uuid, st.status().ToString());
+    return false;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  Slot& s = slots_[i];
+  if (!s.registered) {
+    if (auto f = CarriedOverFault(*st, boot_time_)) {
+      spdlog::warn("gpu={} keeps a fault reported before this provider started (no reboot since): {}", info.uuid,
+                   f->message);
+      s.health.AddFault(std::move(*f), Clock::now());
+    }
+  }
+  s.registered = true;
+  MarkDirty(i, Clock::now());
+  return true;
+}
+
+bool Provider::Reconcile() {
+  auto list = publisher_->ListAll();
+  NoteServer(list.status());
+  // Reads are refused (UNAVAILABLE) until the server is ready (S21), and our
+  // registrations are what make it ready: when the list fails, register
+  // everything; a server that is really down fails the Create too.
+  std::set<std::string> present, keep;
+  if (list.ok())
+    for (const auto& item : list->items()) present.insert(item.metadata().name());
+  std::vector<size_t> to_register;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      auto name = ObjectName(slots_[i].info.uuid);
+      keep.insert(name);
+      if (!slots_[i].registered || !present.count(name)) to_register.push_back(i);
+    }
+  }
+  for (size_t i : to_register)
+    if (!EnsureRegistered(i)) return false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // Every status is re-checked; an unchanged one costs a read, no write.
+    for (size_t i = 0; i < slots_.size(); ++i) MarkDirty(i, Clock::now());
+  }
+  if (!PushDirty()) return false;
+  if (!list.ok()) return true;  // prune on the next round, once reads are served
+  auto pruned = publisher_->Prune(*list, keep);
+  NoteServer(pruned.status());
+  if (!pruned.ok()) spdlog::warn("prune: {}", pruned.status().ToString());
+  return pruned.ok() || !(pruned.status().IsUnavailable() || pruned.status().IsDeadlineExceeded());
+}
+
+bool Provider::PushDirty() {
+  std::vector<size_t> todo;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].dirty) todo.push_back(i);
+  }
+  for (size_t i : todo) {
+    GpuInfo info;
+    HealthVerdict v;
+    Clock::time_point since;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      Slot& s = slots_[i];
+      s.dirty = false;
+      info = s.info;
+      v = s.health.Verdict();
+      since = s.dirty_since;
+    }
+    Status st = publisher_->Push(info, v);
+    NoteServer(st);
+    if (st.IsNotFound()) {  // the server lost it (restart): register again, then push
+      if (EnsureRegistered(i)) st = publisher_->Push(info, v);
+      NoteServer(st);
+    }
+    if (!st.ok()) {
+      spdlog::warn("push gpu={} failed: {}", info.uuid, st.ToString());
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!slots_[i].dirty) slots_[i].dirty_since = since;
+      slots_[i].dirty = true;  // keep the latest state; it goes out when the server is back
+      return false;
+    }
+    metrics_.publish_latency.Get().Observe(std::chrono::duration<double>(Clock::now() - since).count());
+  }
+  size_t unhealthy = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& s : slots_) unhealthy += s.health.Verdict().ready ? 0 : 1;
+  }
+  metrics_.unhealthy.Get().Set(static_cast<double>(unhealthy));
+  return true;
+}
+
+void Provider::SyncLoop() {
+  std::mt19937_64 rng{std::random_device{}()};
+  int failures = 0;
+  auto next_reconcile = Clock::now();
+  auto backoff = [&]() {
+    auto base = std::min<long long>(cfg_.backoff_initial.count() << std::min(failures, 16), cfg_.backoff_max.count());
+    std::uniform_real_distribution<double> u(0.5, 1.5);
+    ++failures;
+    return std::chrono::milliseconds(static_cast<long long>(base * u(rng)));
+  };
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      auto wake = std::min(next_reconcile, Clock::now() + std::chrono::seconds(1));
+      cv_.wait_until(lk, wake, [&] {
+        if (stop_ || need_full_sync_ || Clock::now() >= next_reconcile) return true;
+        for (auto& s : slots_)
+          if (s.dirty) return true;
+        return false;
+      });
+      if (stop_) return;
+      auto now = Clock::now();
+      for (size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].health.ExpireWarnings(now, cfg_.warning_quiet_period)) MarkDirty(i, now);
+    }
+    bool full;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      full = need_full_sync_ || Clock::now() >= next_reconcile;
+    }
+    bool ok;
+    if (full) {
+      ok = Reconcile();
+      if (ok) {
+        std::lock_guard<std::mutex> lk(mu_);
+        need_full_sync_ = false;
+        next_reconcile = Clock::now() + cfg_.reconcile_interval;
+        metrics_.last_sync.Get().Set(UnixNow());
+        if (!synced_once_.exchange(true)) spdlog::info("first sync done gpus={}", slots_.size());
+      }
+    } else {
+      ok = PushDirty();
+    }
+    if (ok) {
+      failures = 0;
+    } else {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        need_full_sync_ = true;
+      }
+      if (!connected_) Connect();  // sync thread owns client_ and publisher_
+      auto d = backoff();
+      spdlog::debug("retrying in {}ms", d.count());
+      if (!SleepFor(d)) return;
+    }
+  }
+}
+
+}  // namespace deviceapi::nvml

@@ -1,0 +1,88 @@
+#pragma once
+// The nvml-provider process logic: opens NVML, enumerates GPUs, reads their
+// startup health, watches NVML events, and keeps the server's GPU objects in
+// step through the client SDK.
+//
+// Threads: the NVML event thread (EventWatcher) only updates in-memory health
+// and wakes the sync thread; the sync thread is the only one that talks to
+// the server (pushes changed GPUs at once, runs a full reconcile every
+// --reconcile-interval and after every reconnect, backs off with jitter while
+// the server is unavailable and never gives up); the admin HTTP thread only
+// reads. Start() fails (non-zero exit in main) only for NVML problems; a
+// missing server is never fatal.
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "deviceapi/client.h"
+#include "metrics/registry.h"
+#include "nvml/admin_server.h"
+#include "nvml/event_watcher.h"
+#include "nvml/health_state.h"
+#include "nvml/nvml_devices.h"
+#include "nvml/provider_config.h"
+#include "nvml/provider_metrics.h"
+#include "nvml/publisher.h"
+
+namespace deviceapi::nvml {
+
+class Provider {
+ public:
+  explicit Provider(ProviderConfig cfg);
+  ~Provider();
+
+  bool Start(std::string* error);
+  void Stop();
+
+  int admin_port() const { return admin_ ? admin_->port() : -1; }
+  // One line per GPU: "index uuid accepted-event-types" (for logs and gpu-check).
+  std::vector<std::string> EventRegistrationSummary() const;
+
+ private:
+  struct Slot {
+    GpuInfo info;
+    HealthState health;
+    bool dirty = true;
+    bool registered = false;
+    Clock::time_point dirty_since{};
+  };
+
+  void OnEvent(const NvmlEvent& e);
+  void OnWaitError(const std::string& what);
+  void SyncLoop();
+  bool Reconcile();            // sync thread only
+  bool PushDirty();            // sync thread only
+  bool EnsureRegistered(size_t i);
+  void MarkDirty(size_t i, Clock::time_point now);  // caller holds mu_
+  void NoteServer(const Status& s);
+  void Connect();              // (re)creates client_ and publisher_
+  bool SleepFor(std::chrono::milliseconds d);  // false when stopping
+
+  ProviderConfig cfg_;
+  XidPolicy policy_;
+  metrics::Registry registry_;
+  ProviderMetrics metrics_;
+  std::unique_ptr<NvmlDevices> nvml_;
+  std::unique_ptr<Client> client_;
+  std::string server_target_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<EventWatcher> watcher_;
+  std::unique_ptr<AdminServer> admin_;
+  std::chrono::system_clock::time_point boot_time_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Slot> slots_;
+  bool stop_ = false;
+  bool need_full_sync_ = true;
+  std::atomic<bool> synced_once_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> events_running_{false};
+  std::thread sync_thread_;
+};
+
+}  // namespace deviceapi::nvml

@@ -1,0 +1,126 @@
+#include "nvml/provider_config.h"
+
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+
+namespace deviceapi::nvml {
+
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  long long total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || i - start > 12) return std::nullopt;
+    long long n = std::stoll(text.substr(start, i - start));
+    std::string unit;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) unit += text[i++];
+    long long mult;
+    if (unit == "ms") mult = 1;
+    else if (unit == "s" || (unit.empty() && !any && i == text.size())) mult = 1000;
+    else if (unit == "m") mult = 60000;
+    else if (unit == "h") mult = 3600000;
+    else return std::nullopt;
+    total += n * mult;
+    if (total > 7LL * 24 * 3600000) return std::nullopt;  // a week is plenty for any knob here
+    any = true;
+  }
+  return std::chrono::milliseconds(total);
+}
+
+EnvLookup ProcessEnv() {
+  return [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLookup& env) {
+  ParseOutcome out;
+  ProviderConfig cfg;
+  auto envor = [&](const char* name, const std::string& def) { return env(name).value_or(def); };
+  std::string server = envor("DEVICE_API_SERVER", "");
+  std::string driver_root = envor("NVIDIA_DRIVER_ROOT", cfg.driver_root);
+  std::string reconcile = envor("NVML_PROVIDER_RECONCILE_INTERVAL", "30s");
+  std::string quiet = envor("NVML_PROVIDER_WARNING_QUIET_PERIOD", "5m");
+  std::string wait = envor("NVML_PROVIDER_EVENT_WAIT_TIMEOUT", "100ms");
+  std::string rpc_timeout = envor("NVML_PROVIDER_RPC_TIMEOUT", "5s");
+  std::string backoff_max = envor("NVML_PROVIDER_BACKOFF_MAX", "10s");
+  std::string ignore = envor("NVML_PROVIDER_IGNORE_XIDS", "");
+  std::string fatal = envor("NVML_PROVIDER_FATAL_XIDS", "");
+  std::string admin = envor("NVML_PROVIDER_ADMIN_ADDRESS", cfg.admin_address);
+  std::string ns = envor("NVML_PROVIDER_NAMESPACE", cfg.namespace_name);
+  std::string name = envor("NVML_PROVIDER_NAME", cfg.provider_name);
+  std::string level = envor("NVML_PROVIDER_LOG_LEVEL", cfg.log_level);
+  bool no_default_ignores = false, no_deep_bind = false;
+
+  CLI::App app{"nvml-provider: registers this node's GPUs with the device API server and keeps their "
+               "NVMLReady condition in step with NVML (Xid, ECC, GPU lost, recovery action).\n"
+               "Durations: 500ms, 30s, 1m30s.",
+               "nvml-provider"};
+  app.add_option("--server", server, "Device API server target, e.g. unix:///run/device-api.sock (env DEVICE_API_SERVER)");
+  app.add_option("--driver-root", driver_root, "Root of the driver install holding libnvidia-ml.so.1 (env NVIDIA_DRIVER_ROOT)");
+  app.add_option("--reconcile-interval", reconcile, "Full resync with the server this often");
+  app.add_option("--warning-quiet-period", quiet, "Warning-class faults clear after this long without a repeat");
+  app.add_option("--event-wait-timeout", wait, "NVML event wait timeout (bounds shutdown latency)");
+  app.add_option("--rpc-timeout", rpc_timeout, "Deadline of each call to the server");
+  app.add_option("--backoff-max", backoff_max, "Longest wait between retries while the server is down");
+  app.add_option("--ignore-xids", ignore, "Comma-separated Xids that never change health (env NVML_PROVIDER_IGNORE_XIDS)");
+  app.add_option("--fatal-xids", fatal, "Comma-separated Xids that always make NVMLReady=False (env NVML_PROVIDER_FATAL_XIDS)");
+  app.add_flag("--no-default-ignored-xids", no_default_ignores, "Do not ignore the Kubernetes default list 13,31,43,45,68");
+  app.add_option("--admin-address", admin, "host:port for /healthz, /readyz, /metrics; port 0 picks one; empty: off");
+  app.add_option("--namespace", ns, "Namespace of the GPU objects");
+  app.add_option("--provider-name", name, "Value of the app.kubernetes.io/managed-by label on GPUs this provider creates");
+  app.add_option("--log-level", level, "trace, debug, info, warn, error");
+  app.add_flag("--no-deep-bind", no_deep_bind, "dlopen NVML without RTLD_DEEPBIND");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out.output = app.help();
+    out.exit_code = 0;
+    return out;
+  } catch (const CLI::ParseError& e) {
+    out.output = e.what();
+    out.exit_code = 2;
+    return out;
+  }
+  auto fail = [&](std::string msg) {
+    out.output = std::move(msg);
+    out.exit_code = 2;
+    return out;
+  };
+  struct D { const char* flag; const std::string& text; std::chrono::milliseconds* into; };
+  for (const D& d : {D{"--reconcile-interval", reconcile, &cfg.reconcile_interval},
+                     D{"--warning-quiet-period", quiet, &cfg.warning_quiet_period},
+                     D{"--event-wait-timeout", wait, &cfg.event_wait_timeout},
+                     D{"--rpc-timeout", rpc_timeout, &cfg.rpc_timeout},
+                     D{"--backoff-max", backoff_max, &cfg.backoff_max}}) {
+    auto v = ParseDuration(d.text);
+    if (!v || v->count() <= 0) return fail(std::string(d.flag) + ": not a positive duration: '" + d.text + "'");
+    *d.into = *v;
+  }
+  if (cfg.event_wait_timeout > std::chrono::seconds(10)) return fail("--event-wait-timeout: at most 10s");
+  std::string err;
+  if (!XidPolicyConfig::ParseXidList(ignore, &cfg.xids.ignore, &err)) return fail("--ignore-xids: " + err);
+  if (!XidPolicyConfig::ParseXidList(fatal, &cfg.xids.fatal, &err)) return fail("--fatal-xids: " + err);
+  if (!cfg.xids.ApplyDevicePluginEnv(envor("DP_DISABLE_HEALTHCHECKS", ""), envor("DP_ENABLE_HEALTHCHECKS", ""), &err))
+    return fail("DP_DISABLE_HEALTHCHECKS/DP_ENABLE_HEALTHCHECKS: " + err);
+  cfg.xids.use_default_ignores = !no_default_ignores;
+  if (level != "trace" && level != "debug" && level != "info" && level != "warn" && level != "error")
+    return fail("--log-level: one of trace, debug, info, warn, error");
+  cfg.server = server;
+  cfg.driver_root = driver_root.empty() ? "/" : driver_root;
+  cfg.admin_address = admin;
+  cfg.namespace_name = ns;
+  cfg.provider_name = name;
+  cfg.log_level = level;
+  cfg.deep_bind = !no_deep_bind;
+  out.config = cfg;
+  return out;
+}
+
+}  // namespace deviceapi::nvml

@@ -1,0 +1,53 @@
+#pragma once
+// Everything the provider says to the server, through the public client SDK
+// only: register a GPU (Create; AlreadyExists -> adopt), push its health
+// (read-modify-write of status with resource_version, retried on conflict, so
+// other providers' conditions survive), and prune objects this provider
+// created for GPUs NVML no longer reports. Thread-compatible: one caller at a
+// time (the provider's sync thread).
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "deviceapi/client.h"
+#include "nvml/gpu_object.h"
+#include "nvml/provider_metrics.h"
+
+namespace deviceapi::nvml {
+
+struct PublishResult {
+  Status status;
+  // Status as stored after the call (set when status is OK).
+  std::optional<GpuStatus> stored;
+};
+
+class Publisher {
+ public:
+  Publisher(Client& client, std::string namespace_name, std::string provider_name,
+            std::chrono::milliseconds rpc_timeout, ProviderMetrics* metrics);
+
+  // Create, or adopt an existing object of the same name. On success returns
+  // the stored object's status (so the caller can pick up carried-over faults).
+  StatusOr<GpuStatus> Register(const GpuInfo& gpu);
+  // Brings the server's NVMLReady/device_info/recommended_action for `gpu` in
+  // line with `verdict`. NOT_FOUND means the object must be registered again.
+  Status Push(const GpuInfo& gpu, const HealthVerdict& verdict);
+  // Every GPU object in the namespace.
+  StatusOr<GpuList> ListAll();
+  // Deletes the objects of `list` labelled as created by this provider whose
+  // name is not in `keep` (with a uid precondition). Returns the names deleted.
+  StatusOr<std::vector<std::string>> Prune(const GpuList& list, const std::set<std::string>& keep);
+
+ private:
+  void Count(const char* op, const Status& s);
+  GetOptions Get() const;
+
+  Client& client_;
+  std::string ns_, provider_;
+  std::chrono::milliseconds timeout_;
+  ProviderMetrics* metrics_;
+};
+
+}  // namespace deviceapi::nvml

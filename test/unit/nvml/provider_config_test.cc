@@ -1,0 +1,77 @@
+#include "nvml/provider_config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace deviceapi::nvml {
+namespace {
+
+ParseOutcome Parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  std::vector<const char*> argv{"nvml-provider"};
+  for (auto& a : args) argv.push_back(a.c_str());
+  return ParseProviderFlags(static_cast<int>(argv.size()), argv.data(), [env](const char* n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+TEST(ParseDuration, Forms) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(ParseDuration("500ms"), milliseconds(500));
+  EXPECT_EQ(ParseDuration("30s"), milliseconds(30000));
+  EXPECT_EQ(ParseDuration("1m30s"), milliseconds(90000));
+  EXPECT_EQ(ParseDuration("2h"), milliseconds(7200000));
+  EXPECT_EQ(ParseDuration("15"), milliseconds(15000));
+  for (const char* bad : {"", "s", "10x", "-1s", "1.5s", "99999999999999999999s", "1000h"})
+    EXPECT_FALSE(ParseDuration(bad).has_value()) << bad;
+}
+
+TEST(ProviderFlags, Defaults) {
+  auto o = Parse({});
+  ASSERT_TRUE(o.config) << o.output;
+  EXPECT_EQ(o.config->reconcile_interval, std::chrono::seconds(30));
+  EXPECT_EQ(o.config->driver_root, "/");
+  EXPECT_TRUE(o.config->xids.use_default_ignores);
+  EXPECT_TRUE(o.config->xids.ignore.empty());
+}
+
+TEST(ProviderFlags, FlagsAndEnvironment) {
+  auto o = Parse({"--reconcile-interval", "2s", "--fatal-xids", "13", "--ignore-xids=95,109"},
+                 {{"NVIDIA_DRIVER_ROOT", "/run/nvidia/driver"}, {"DEVICE_API_SERVER", "unix:///tmp/x.sock"},
+                  {"NVML_PROVIDER_FATAL_XIDS", "8"}, {"DP_DISABLE_HEALTHCHECKS", "48"}});
+  ASSERT_TRUE(o.config) << o.output;
+  EXPECT_EQ(o.config->reconcile_interval, std::chrono::seconds(2));
+  EXPECT_EQ(o.config->driver_root, "/run/nvidia/driver");
+  EXPECT_EQ(o.config->server, "unix:///tmp/x.sock");
+  EXPECT_EQ(o.config->xids.fatal, (std::set<uint32_t>{13}));  // the flag wins over the variable
+  EXPECT_EQ(o.config->xids.ignore, (std::set<uint32_t>{48, 95, 109}));
+}
+
+TEST(ProviderFlags, BadInputIsAUsageError) {
+  for (auto args : std::vector<std::vector<std::string>>{{"--reconcile-interval", "soon"},
+                                                         {"--reconcile-interval", "0s"},
+                                                         {"--ignore-xids", "13,abc"},
+                                                         {"--log-level", "loud"},
+                                                         {"--event-wait-timeout", "1m"},
+                                                         {"--no-such-flag"}}) {
+    auto o = Parse(args);
+    EXPECT_FALSE(o.config) << args[0];
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_FALSE(o.output.empty());
+  }
+  auto o = Parse({}, {{"DP_ENABLE_HEALTHCHECKS", "x;y"}});
+  EXPECT_FALSE(o.config);
+  EXPECT_NE(o.output.find("DP_"), std::string::npos);
+}
+
+TEST(ProviderFlags, Help) {
+  auto o = Parse({"--help"});
+  EXPECT_FALSE(o.config);
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_NE(o.output.find("--reconcile-interval"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace deviceapi::nvml

@@ -71,6 +71,7 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
   bool is_table = format == OutputFormat::kTable || format == OutputFormat::kWide;
   if (is_table) {
     ctx.out << FormatTable(initial, table);
+    table.min_widths = ColumnWidths(initial, table);
   } else {
     for (const auto& g : initial) {
       if (format == OutputFormat::kName) ctx.out << FormatName(g);
@@ -90,7 +91,7 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
     if (ev.type == EventType::kBookmark) continue;
     if (!args.name.empty() && ev.object.metadata().name() != args.name) continue;
     if (is_table) {
-      // A row per change, aligned under the header's columns as far as it goes.
+      // A row per change, aligned under the first page's columns.
       ctx.out << FormatTable({ev.object}, table, /*header=*/false);
     } else if (format == OutputFormat::kName) {
       ctx.out << FormatName(ev.object);

@@ -128,12 +128,23 @@ std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o) {
   return r;
 }
 
+std::vector<std::size_t> ColumnWidths(const std::vector<Gpu>& gpus, const TableOptions& o) {
+  std::vector<std::vector<std::string>> rows = {TableHeader(o)};
+  for (const auto& g : gpus) rows.push_back(TableRow(g, o));
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  return width;
+}
+
 std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& o, bool header) {
   std::vector<std::vector<std::string>> rows;
   if (header) rows.push_back(TableHeader(o));
   for (const auto& g : gpus) rows.push_back(TableRow(g, o));
   if (rows.empty()) return "";
   std::vector<std::size_t> width(rows[0].size(), 0);
+  for (std::size_t i = 0; i < width.size() && i < o.min_widths.size(); ++i)
+    width[i] = o.min_widths[i];
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   const std::size_t ready_col = o.show_namespace ? 3 : 2;

@@ -28,6 +28,8 @@ struct TableOptions {
   bool show_namespace = false;  // -A
   bool color = false;           // ANSI colours for READY (TTY only)
   TimePoint now;
+  // Columns are at least this wide (watch rows keep the first page's layout).
+  std::vector<std::size_t> min_widths;
 };
 
 // The condition whose status fills the READY column.
@@ -36,7 +38,9 @@ inline constexpr const char* kReadyConditionType = "Ready";
 // Header plus one row per GPU, columns padded like kubectl (3 spaces).
 std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& options,
                         bool header = true);
-// One row with fixed column widths (for -w after the first page).
+// Column widths FormatTable would use for these GPUs (header included).
+std::vector<std::size_t> ColumnWidths(const std::vector<Gpu>& gpus, const TableOptions& options);
+// The header's cells and one GPU's cells.
 std::vector<std::string> TableHeader(const TableOptions& options);
 std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& options);
 

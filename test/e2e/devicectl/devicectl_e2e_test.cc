@@ -1,0 +1,137 @@
+// devicectl against the real device-api-server binary: every command, the
+// --server flag and DEVICE_API_SERVER, exit codes and one-line errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "process.h"
+
+namespace deviceapi::e2e {
+namespace {
+
+class DevicectlE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dctl-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    server_ = std::make_unique<ServerProcess>(dir_);
+    ASSERT_TRUE(server_->WaitReady()) << server_->log();
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  CommandResult Ctl(std::vector<std::string> args, const std::string& stdin_file = "") {
+    args.insert(args.begin(), {DevicectlBinary(), "--server", server_->target()});
+    return RunCommand(dir_, args, "", stdin_file);
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+    return dir_ + "/" + name;
+  }
+  std::string dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(DevicectlE2E, WorkflowAgainstRealServer) {
+  std::string file = Write("gpu.yaml",
+                           "metadata:\n  name: gpu-0\n  labels:\n    zone: a\n"
+                           "spec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n");
+  CommandResult c = Ctl({"create", "-f", file});
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_EQ(c.out, "gpu/gpu-0 created\n");
+
+  CommandResult set = Ctl({"set-condition", "gpu-0", "Ready=True", "--reason", "DriverReady",
+                           "--message", "all good"});
+  ASSERT_EQ(set.code, 0) << set.err;
+
+  CommandResult table = Ctl({"get", "gpus"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_EQ(table.out.find("\033"), std::string::npos) << "colours on a pipe";
+  EXPECT_EQ(table.out.rfind("NAME    UUID                                       READY   REASON        ACTION   AGE\n"
+                            "gpu-0   GPU-00000000-1111-2222-3333-444444444444   True    DriverReady   <none>   ",
+                            0),
+            0u)
+      << table.out;
+
+  CommandResult json = Ctl({"get", "gpus", "gpu-0", "-o", "json"});
+  EXPECT_NE(json.out.find("\"reason\": \"DriverReady\""), std::string::npos) << json.out;
+  // What get -o yaml prints, create -f reads back.
+  CommandResult yaml = Ctl({"get", "gpu", "gpu-0", "-o", "yaml"});
+  ASSERT_EQ(yaml.code, 0);
+  EXPECT_NE(yaml.out.find("status: \"True\""), std::string::npos) << yaml.out;
+  ASSERT_EQ(Ctl({"delete", "gpu", "gpu-0"}).code, 0);
+  CommandResult again = Ctl({"create", "-f", Write("again.yaml", yaml.out)});
+  // The copy carries the old uid/resourceVersion: the server decides; both
+  // outcomes are one line.
+  EXPECT_TRUE(again.code == 0 || again.code == 1) << again.err;
+  if (again.code != 0) {
+    EXPECT_EQ(std::count(again.err.begin(), again.err.end(), '\n'), 1) << again.err;
+    ASSERT_EQ(Ctl({"create", "-f", file}).code, 0);
+  }
+
+  EXPECT_EQ(Ctl({"label", "gpu", "gpu-0", "rack=7"}).code, 0);
+  EXPECT_EQ(Ctl({"get", "gpus", "-l", "rack=7", "-o", "name"}).out, "gpu/gpu-0\n");
+  EXPECT_EQ(Ctl({"get", "gpus", "-l", "rack=8", "-o", "name"}).out, "");
+  EXPECT_EQ(Ctl({"get", "gpus", "-A", "-o", "wide"}).out.rfind("NAMESPACE   NAME", 0), 0u);
+
+  CommandResult describe = Ctl({"describe", "gpu", "gpu-0"});
+  EXPECT_EQ(describe.code, 0);
+  EXPECT_NE(describe.out.find("rack=7"), std::string::npos) << describe.out;
+
+  CommandResult health = Ctl({"health"});
+  EXPECT_EQ(health.code, 0) << health.out << health.err;
+  EXPECT_NE(health.out.find("health:  SERVING"), std::string::npos) << health.out;
+
+  CommandResult del = Ctl({"delete", "gpu", "gpu-0"});
+  EXPECT_EQ(del.code, 0);
+  CommandResult missing = Ctl({"get", "gpus", "gpu-0"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.err.rfind("Error from server (NotFound): ", 0), 0u) << missing.err;
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+}
+
+TEST_F(DevicectlE2E, ServerFromEnvironmentAndUsageErrors) {
+  CommandResult r = RunCommand(dir_, {DevicectlBinary(), "get", "gpus", "-o", "name"},
+                               "DEVICE_API_SERVER=" + Quote(server_->target()) + " ");
+  EXPECT_EQ(r.code, 0) << r.err;
+  CommandResult usage = Ctl({"get", "nodes"});
+  EXPECT_EQ(usage.code, 2);
+  CommandResult bad = Ctl({"create", "-f", Write("bad.yaml", "spec:\n  uuid: x\n")});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("Error from server (Invalid)"), std::string::npos) << bad.err;
+}
+
+TEST_F(DevicectlE2E, WatchPrintsChangesAsTheyHappen) {
+  std::string file = Write("gpu.yaml",
+                           "metadata:\n  name: gpu-0\nspec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n");
+  ASSERT_EQ(Ctl({"create", "-f", file}).code, 0);
+  CommandResult watch;
+  std::thread t([&] { watch = Ctl({"get", "gpus", "-w", "--watch-timeout", "2"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ASSERT_EQ(Ctl({"set-condition", "gpu-0", "Ready=False", "--reason", "XidCritical"}).code, 0);
+  t.join();
+  EXPECT_EQ(watch.code, 0) << watch.err;
+  EXPECT_NE(watch.out.find("Unknown"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("False     XidCritical"), std::string::npos) << watch.out;
+}
+
+TEST(DevicectlNoServer, UnreachableServerIsOneLineExitOne) {
+  char tmpl[] = "/tmp/dctl-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  CommandResult r = RunCommand(dir, {DevicectlBinary(), "--server", "unix://" + dir + "/none.sock",
+                                     "--timeout", "2", "get", "gpus"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("error: cannot reach the server at unix://", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  CommandResult h = RunCommand(dir, {DevicectlBinary(), "--server", "unix://" + dir + "/none.sock",
+                                     "health"});
+  EXPECT_EQ(h.code, 1);
+  CommandResult v = RunCommand(dir, {DevicectlBinary(), "version"});
+  EXPECT_EQ(v.code, 0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace deviceapi::e2e

@@ -133,10 +133,26 @@ class Env {
   // Starts the provider; extra flags and env on top of the test defaults.
   void StartProvider(std::vector<std::string> flags = {}, std::map<std::string, std::string> env = {},
                      bool wait_synced = true) {
-    std::vector<std::string> argv{kProviderBin, "--server", "unix://" + socket_, "--driver-root", kFakeRoot,
-                                  "--admin-address", "127.0.0.1:0", "--reconcile-interval", "1s",
-                                  "--event-wait-timeout", "50ms", "--backoff-max", "300ms", "--log-level", "debug"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
+    // Test defaults; a flag the test passes replaces its default.
+    std::vector<std::pair<std::string, std::string>> opts{
+        {"--server", "unix://" + socket_}, {"--driver-root", kFakeRoot}, {"--admin-address", "127.0.0.1:0"},
+        {"--reconcile-interval", "1s"}, {"--event-wait-timeout", "50ms"}, {"--backoff-max", "300ms"},
+        {"--log-level", "debug"}};
+    std::vector<std::string> bools;
+    for (size_t i = 0; i < flags.size(); ++i) {
+      if (flags[i].rfind("--no-", 0) == 0 || i + 1 == flags.size()) {
+        bools.push_back(flags[i]);
+        continue;
+      }
+      bool replaced = false;
+      for (auto& [k, v] : opts)
+        if (k == flags[i]) { v = flags[i + 1]; replaced = true; }
+      if (!replaced) opts.emplace_back(flags[i], flags[i + 1]);
+      ++i;
+    }
+    std::vector<std::string> argv{kProviderBin};
+    for (auto& [k, v] : opts) { argv.push_back(k); argv.push_back(v); }
+    argv.insert(argv.end(), bools.begin(), bools.end());
     env.emplace("FAKE_NVML_CONTROL", ctl_);
     env.emplace("FAKE_NVML_GPUS", "8");
     ++provider_runs_;

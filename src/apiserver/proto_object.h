@@ -29,6 +29,9 @@ class ProtoObject final : public store::Object {
     key_.namespace_name = message_.metadata().namespace_();
     key_.name = message_.metadata().name();
     for (const auto& [k, v] : message_.metadata().labels()) labels_.emplace(k, v);
+    // The message's heap footprint plus the serialized copy cached beside it;
+    // computed once, as the object never changes.
+    byte_size_ = sizeof(*this) + message_.SpaceUsedLong() - sizeof(Msg) + message_.ByteSizeLong();
   }
 
   const Msg& message() const { return message_; }
@@ -36,11 +39,7 @@ class ProtoObject final : public store::Object {
   const store::ObjectKey& key() const override { return key_; }
   const store::Labels& labels() const override { return labels_; }
   store::Revision revision() const override { return revision_; }
-  std::size_t ByteSize() const override {
-    // The message's heap footprint plus the cached copies kept beside it.
-    return sizeof(*this) + message_.SpaceUsedLong() - sizeof(Msg) +
-           message_.ByteSizeLong() /* serialized cache */;
-  }
+  std::size_t ByteSize() const override { return byte_size_; }
 
   // The wire encoding of message(), computed once (thread-safe).
   const std::string& Serialized() const {
@@ -59,6 +58,7 @@ class ProtoObject final : public store::Object {
   store::Revision revision_;
   store::ObjectKey key_;
   store::Labels labels_;
+  std::size_t byte_size_ = 0;
   mutable std::once_flag serialized_once_;
   mutable std::string serialized_;
 };

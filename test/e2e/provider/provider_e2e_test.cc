@@ -227,10 +227,11 @@ TEST(ProviderE2E, ServerRestartIsRefilledWithinOneInterval) {
   EXPECT_TRUE(env.provider()->running());  // never exits because the server is down
   env.StartServer();
   auto t0 = std::chrono::steady_clock::now();
-  // Reconcile interval 1s; backoff capped at 300ms.
-  ASSERT_TRUE(WaitUntil([&] { return env.Gpus().size() == 8; }, 3s)) << env.ProviderLog();
+  // Reconcile interval 1s, backoff capped at 300ms: back within one interval,
+  // plus slack for a loaded (or sanitized) test machine.
+  ASSERT_TRUE(WaitUntil([&] { return env.Gpus().size() == 8; }, 5s)) << env.ProviderLog();
   auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 3s);
   EXPECT_TRUE(env.WaitReady(7, "False", "XidError"));
   EXPECT_TRUE(env.WaitReady(6, "False", "XidError"));
   EXPECT_TRUE(env.WaitReady(0, "True"));

@@ -118,13 +118,18 @@ void WatchReactor::OnWriteDone(bool ok) {
 }
 
 void WatchReactor::OnCancel() {
+  // gRPC holds the call open while OnCancel runs (OnDone comes after it), but
+  // keep our own reference to the watcher anyway: once the lock is released
+  // below, the Finish issued under it may lead to OnDone on another thread.
+  std::shared_ptr<store::Watcher> watcher = watcher_;
   {
     std::lock_guard<std::mutex> lock(link_->mu);
     cancelled_ = true;
     // A write in flight completes (with ok=false) before we finish.
     PumpLocked();
   }
-  if (watcher_) watcher_->Cancel();
+  // Frees the store's watcher slot and queue now rather than at OnDone.
+  if (watcher) watcher->Cancel();
 }
 
 void WatchReactor::OnDone() {

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Turns device-api-bench JSON lines into bench/results/latest.json (results,
+machine, budget checks), or prints a saved file as tables.
+
+  summarize.py results.jsonl [--build-type Release] > latest.json
+  summarize.py --table latest.json        # text tables
+  summarize.py --markdown latest.json     # the tables of docs/benchmarks.md
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+
+def machine():
+    info = {"cpus": os.cpu_count(), "kernel": platform.release(), "arch": platform.machine()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["memory_gib"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+        info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+def find(results, scenario, op=None, concurrency=None):
+    for r in results:
+        if r["scenario"] == scenario and r["op"] == (op or scenario) and (
+                concurrency is None or r.get("concurrency") == concurrency):
+            return r
+    return None
+
+
+def budget(results):
+    """Each budget line: what, figure, value, limit, comparison, pass."""
+    checks = []
+
+    def add(what, r, key, limit, cmp="<=", scale=1.0):
+        value = None if r is None or not r.get("available", True) else r.get(key)
+        if value is not None:
+            value = value * scale
+        ok = None if value is None else (value <= limit if cmp == "<=" else value >= limit)
+        checks.append({"what": what, "figure": key, "value": value, "limit": limit,
+                       "cmp": cmp, "pass": ok})
+
+    add("get p50 / noop p50 (c=1)", find(results, "get", concurrency=1), "p50_vs_noop", 1.25)
+    add("update-status p50 / noop p50 (c=1)", find(results, "update-status", concurrency=1),
+        "p50_vs_noop", 1.5)
+    add("update-status ops/s / noop ops/s (c=8)", find(results, "update-status", concurrency=8),
+        "throughput_vs_noop", 0.7, ">=")
+    add("list p50, 1,024 GPUs x 8 conditions (ms)", find(results, "list"), "p50_ms", 5.0)
+    fan = find(results, "watch-fanout", "delivery")
+    add("watch-fanout p99 delivery, 100 watchers, 200 writes/s (ms)", fan, "p99_ms", 10.0)
+    add("watch-fanout lost events", fan, "lost", 0)
+    add("watch-fanout duplicated events", fan, "duplicated", 0)
+    add("server RSS idle (MiB)", find(results, "startup"), "idle_rss_mib", 16.0)
+    mem = find(results, "memory")
+    add("server RSS, 1,024 GPUs x 32 cond, 100 watchers, full history (MiB)", mem,
+        "server_rss_mib", 64.0)
+    add("start-up to ready, empty store (p50 ms)", find(results, "startup"), "p50_ms", 100.0)
+    return checks
+
+
+def summarize(path, build_type):
+    results = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                results.append(json.loads(line))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": commit,
+        "build_type": build_type,
+        "machine": machine(),
+        "note": "client and server share the machine; ratios use the noop run at the same "
+                "concurrency in the same invocation",
+        "results": results,
+        "budget": budget(results),
+    }
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def tables(doc, markdown):
+    rows = []
+    head = ["scenario", "conc", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "notes"]
+    for r in doc["results"]:
+        name = r["scenario"] if r["op"] == r["scenario"] else f'{r["scenario"]}/{r["op"]}'
+        notes = []
+        for key in ("p50_vs_noop", "throughput_vs_noop", "lost", "duplicated", "ended_early",
+                    "server_cpu_percent", "server_rss_mib", "server_peak_rss_mib",
+                    "idle_rss_mib", "shutdown_p50_ms", "watchers", "rate", "gpus", "conditions"):
+            if key in r:
+                notes.append(f"{key}={fmt(r[key], 2)}")
+        if r.get("note"):
+            notes.append(r["note"])
+        if r.get("first_error"):
+            notes.append(f'first error: {r["first_error"]}')
+        if not r.get("available", True):
+            rows.append([name, "-", "-", "-", "-", "-", "-", "-", "; ".join(notes)])
+            continue
+        rows.append([name, str(r["concurrency"]), f'{r["ops_per_s"]:.0f}', fmt(r["p50_ms"]),
+                     fmt(r["p90_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]), str(r["errors"]),
+                     "; ".join(notes) if markdown else " ".join(notes)])
+    brows = [[b["what"], fmt(b["value"]), f'{b["cmp"]} {b["limit"]}',
+              {True: "pass", False: "MISS", None: "not measured"}[b["pass"]]]
+             for b in doc["budget"]]
+    bhead = ["budget", "measured", "limit", "result"]
+    out = []
+    for h, rs in ((head, rows), (bhead, brows)):
+        if markdown:
+            out.append("| " + " | ".join(h) + " |")
+            out.append("|" + "|".join("---" for _ in h) + "|")
+            out.extend("| " + " | ".join(r) + " |" for r in rs)
+        else:
+            widths = [max(len(h[i]), *(len(r[i]) for r in rs)) if rs else len(h[i])
+                      for i in range(len(h) - 1)]
+            line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]
+            out.append(line(h))
+            out.extend(line(r) for r in rs)
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("input")
+    ap.add_argument("--build-type", default="")
+    ap.add_argument("--table", action="store_true")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    if a.table or a.markdown:
+        with open(a.input) as f:
+            print(tables(json.load(f), a.markdown))
+        return 0
+    json.dump(summarize(a.input, a.build_type), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+// The bench's GPU objects: names, UUIDs, statuses with N conditions, and
+// seeding a namespace with exactly the requested set.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bench/connection.h"
+
+namespace deviceapi::bench {
+
+std::string GpuName(int index);           // "bench-gpu-0007"
+std::string GpuUuid(std::uint64_t index); // "GPU-0000002a-0000-4000-8000-00000000002a"
+
+// `conditions` conditions: BenchProbe (message carries `seq`, so each write
+// is a real change and takes a revision, S1) then BenchCond1..N-1.
+void FillStatus(v1::GpuStatus* status, int conditions, std::uint64_t seq);
+
+v1::Gpu MakeGpu(const std::string& ns, const std::string& name, const std::string& uuid,
+                int conditions, std::uint64_t seq);
+
+// Status-only write of GPU `index` (unconditional: empty resource_version).
+v1::UpdateGpuStatusRequest MakeStatusUpdate(const std::string& ns, int index, int conditions,
+                                            std::uint64_t seq);
+
+// Makes `ns` hold exactly GPUs 0..gpus-1, each with `conditions`
+// conditions (creating, updating and deleting as needed). Returns false
+// with the first error.
+bool SeedGpus(Connection& c, const std::string& ns, int gpus, int conditions, std::string* error);
+
+// ListGpus of `ns`: the list's resource_version, or "" with `error`.
+std::string CurrentRevision(Connection& c, const std::string& ns, std::string* error);
+
+}  // namespace deviceapi::bench

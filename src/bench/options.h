@@ -1,0 +1,48 @@
+// Command-line options of device-api-bench. One Options value drives every
+// scenario of one invocation; scenarios read only the fields they need.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace deviceapi::bench {
+
+struct Options {
+  std::vector<std::string> scenarios;  // positional, run in the order given
+  std::string target = "unix:///var/run/nvidia-device-api/device-api.sock";
+  int concurrency = 1;        // closed-loop workers (writers in watch scenarios)
+  double duration_s = 5;      // measured time per scenario (when requests == 0)
+  std::uint64_t requests = 0; // > 0: stop after this many measured operations
+  double warmup_s = 1;        // unmeasured time before each scenario
+  int gpus = 64;              // GPU objects seeded in `namespace_name`
+  int conditions = 8;         // conditions per seeded GPU
+  int watchers = 100;         // watch streams (watch-fanout, mixed, memory)
+  double rate = 200;          // writes per second (watch-fanout, mixed writers)
+  int server_pid = 0;         // sample RSS and CPU of this process from /proc
+  bool json = false;          // one JSON object per result line instead of a table
+  std::string namespace_name = "bench";
+  // health-e2e: control socket of the fake NVML behind a provider that
+  // publishes into --target.
+  std::string fake_nvml_control;
+  // startup: the server binary to exec, and extra arguments for it.
+  std::string server_binary;
+  std::vector<std::string> server_args;
+  int startup_runs = 10;
+  bool progress = true;       // progress line on a TTY for long runs
+};
+
+struct ParseOutcome {
+  bool run = false;
+  int exit_code = 0;
+  std::string output;  // --help text
+  std::string error;
+  Options options;
+};
+
+ParseOutcome ParseOptions(int argc, const char* const* argv);
+
+// The scenario names this tool knows, in the standard order.
+const std::vector<std::string>& KnownScenarios();
+
+}  // namespace deviceapi::bench

@@ -1,0 +1,88 @@
+#include "bench/runner.h"
+
+#include <iostream>
+#include <map>
+
+#include "bench/scenarios.h"
+
+namespace deviceapi::bench {
+
+namespace {
+
+using ScenarioFn = std::vector<Result> (*)(BenchContext&);
+
+const std::map<std::string, ScenarioFn>& Scenarios() {
+  static const std::map<std::string, ScenarioFn> kScenarios = {
+      {"noop", RunNoop},
+      {"get", RunGet},
+      {"list", RunList},
+      {"create", RunCreate},
+      {"update-status", RunUpdateStatus},
+      {"watch-fanout", RunWatchFanout},
+      {"mixed", RunMixed},
+      {"memory", RunMemory},
+      {"startup", RunStartup},
+      {"health-e2e", RunHealthE2e},
+  };
+  return kScenarios;
+}
+
+// p50 and throughput relative to the noop run at the same concurrency in
+// this invocation: the budget is stated in these ratios, which cancel out
+// most of the machine's speed and load.
+void AddNoopRatios(std::vector<Result>* results) {
+  std::map<int, const Result*> noop;
+  for (auto& r : *results)
+    if (r.scenario == "noop" && r.available && r.ops > 0) noop[r.concurrency] = &r;
+  for (auto& r : *results) {
+    if (r.scenario == "noop" || !r.available || r.ops == 0) continue;
+    if (r.scenario == "watch-fanout" || r.scenario == "mixed" || r.scenario == "memory" ||
+        r.scenario == "startup" || r.scenario == "health-e2e")
+      continue;
+    auto it = noop.find(r.concurrency);
+    if (it == noop.end()) continue;
+    const Result& n = *it->second;
+    if (n.latency.p50_ms > 0) r.extra["p50_vs_noop"] = r.latency.p50_ms / n.latency.p50_ms;
+    if (n.ops_per_s() > 0) r.extra["throughput_vs_noop"] = r.ops_per_s() / n.ops_per_s();
+  }
+}
+
+// Unavailable because an optional input is missing: not a failure.
+bool MissingInput(const Result& r) { return r.note.rfind("needs ", 0) == 0; }
+
+}  // namespace
+
+int RunBench(int argc, char** argv) {
+  ParseOutcome parsed = ParseOptions(argc, argv);
+  if (!parsed.run) {
+    if (!parsed.error.empty()) std::cerr << "device-api-bench: " << parsed.error << "\n";
+    else std::cout << parsed.output;
+    return parsed.exit_code;
+  }
+  const Options& o = parsed.options;
+  Connection conn(o.target);
+  BenchContext ctx(o, conn);
+  std::vector<Result> results;
+  for (auto& name : o.scenarios) {
+    auto rows = Scenarios().at(name)(ctx);
+    for (auto& r : rows) {
+      if (r.concurrency == 0 && r.available) r.concurrency = o.concurrency;
+      results.push_back(std::move(r));
+    }
+    // The memory scenario's writes change what other scenarios would list.
+    if (name == "memory") ctx.MarkDirty();
+  }
+  AddNoopRatios(&results);
+  if (o.json) {
+    for (auto& r : results) std::cout << r.ToJson().dump() << "\n";
+  } else {
+    std::cout << "\n";
+    PrintTable(results, std::cout);
+  }
+  int code = 0;
+  for (auto& r : results)
+    if (r.errors > 0 || (!r.available && !MissingInput(r))) code = 1;
+  return code;
+}
+
+}  // namespace deviceapi::bench

@@ -1,0 +1,188 @@
+// Unary scenarios: noop (the transport's floor), get, list, create,
+// update-status. Closed loop, --concurrency workers on one shared channel.
+#include <atomic>
+
+#include "bench/closed_loop.h"
+#include "bench/objects.h"
+#include "bench/scenarios.h"
+
+namespace deviceapi::bench {
+
+namespace {
+
+LoopSpec SpecFor(const BenchContext& ctx, const std::string& name) {
+  LoopSpec spec;
+  spec.scenario = name;
+  spec.op = name;
+  spec.concurrency = ctx.options.concurrency;
+  spec.warmup_s = ctx.options.warmup_s;
+  spec.duration_s = ctx.options.duration_s;
+  spec.requests = ctx.options.requests;
+  spec.progress = ctx.options.progress;
+  return spec;
+}
+
+// xorshift64: a cheap per-worker random GPU index.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t Next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+};
+
+}  // namespace
+
+bool BenchContext::EnsureSeeded(std::string* error) {
+  if (seeded_) return true;
+  if (!SeedGpus(conn, options.namespace_name, options.gpus, options.conditions, error))
+    return false;
+  // Writes are accepted before the server is ready, reads are not (S21).
+  if (!WaitServing(conn, std::chrono::seconds(30), error)) {
+    *error = "server not ready after seeding: " + *error;
+    return false;
+  }
+  // The prune in SeedGpus needs a ready server: seed again now that it is.
+  if (!SeedGpus(conn, options.namespace_name, options.gpus, options.conditions, error))
+    return false;
+  seeded_ = true;
+  return true;
+}
+
+Result Unavailable(const std::string& scenario, const std::string& why) {
+  Result r;
+  r.scenario = r.op = scenario;
+  r.available = false;
+  r.note = why;
+  return r;
+}
+
+std::vector<Result> RunNoop(BenchContext& ctx) {
+  return {RunClosedLoop(SpecFor(ctx, "noop"), [&](int) -> Operation {
+    return [&](std::uint64_t, std::string* error, std::int64_t*) {
+      return CheckServing(ctx.conn, std::chrono::seconds(10), error);
+    };
+  })};
+}
+
+std::vector<Result> RunGet(BenchContext& ctx) {
+  std::string error;
+  if (!ctx.EnsureSeeded(&error)) return {Unavailable("get", "setup: " + error)};
+  const int gpus = ctx.options.gpus;
+  return {RunClosedLoop(SpecFor(ctx, "get"), [&](int w) -> Operation {
+    auto rng = std::make_shared<Rng>(Rng{0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(w + 1)});
+    auto req = std::make_shared<v1::GetGpuRequest>();
+    req->set_namespace_(ctx.options.namespace_name);
+    return [&, rng, req](std::uint64_t, std::string* error, std::int64_t*) {
+      req->set_name(GpuName(static_cast<int>(rng->Next() % static_cast<std::uint64_t>(gpus))));
+      grpc::ClientContext cctx;
+      SetDeadline(&cctx);
+      v1::GetGpuResponse resp;
+      auto s = ctx.conn.gpus->GetGpu(&cctx, *req, &resp);
+      if (!s.ok()) *error = Describe(s);
+      return s.ok();
+    };
+  })};
+}
+
+std::vector<Result> RunList(BenchContext& ctx) {
+  std::string error;
+  if (!ctx.EnsureSeeded(&error)) return {Unavailable("list", "setup: " + error)};
+  Result r = RunClosedLoop(SpecFor(ctx, "list"), [&](int) -> Operation {
+    return [&](std::uint64_t, std::string* error, std::int64_t*) {
+      v1::ListGpusRequest req;
+      req.set_namespace_(ctx.options.namespace_name);
+      grpc::ClientContext cctx;
+      SetDeadline(&cctx);
+      v1::ListGpusResponse resp;
+      auto s = ctx.conn.gpus->ListGpus(&cctx, req, &resp);
+      if (!s.ok()) {
+        *error = Describe(s);
+        return false;
+      }
+      if (resp.gpu_list().items_size() != ctx.options.gpus) {
+        *error = "list returned " + std::to_string(resp.gpu_list().items_size()) + " items, want " +
+                 std::to_string(ctx.options.gpus);
+        return false;
+      }
+      return true;
+    };
+  });
+  r.extra["gpus"] = ctx.options.gpus;
+  r.extra["conditions"] = ctx.options.conditions;
+  return {r};
+}
+
+std::vector<Result> RunCreate(BenchContext& ctx) {
+  std::string error;
+  if (!ctx.EnsureSeeded(&error)) return {Unavailable("create", "setup: " + error)};
+  static std::atomic<std::uint64_t> run{0};
+  const std::uint64_t run_id = (static_cast<std::uint64_t>(getpid()) << 8) + run.fetch_add(1);
+  Result r = RunClosedLoop(SpecFor(ctx, "create"), [&, run_id](int w) -> Operation {
+    return [&, w, run_id](std::uint64_t seq, std::string* error, std::int64_t* latency_ns) {
+      std::string name = "bench-new-" + std::to_string(run_id) + "-" + std::to_string(w) + "-" +
+                         std::to_string(seq);
+      // Unique per run, worker and sequence number.
+      std::uint64_t uuid_index = (run_id << 40) ^ (static_cast<std::uint64_t>(w) << 32) ^ seq;
+      v1::CreateGpuRequest req;
+      *req.mutable_gpu() = MakeGpu(ctx.options.namespace_name, name, GpuUuid(uuid_index),
+                                   ctx.options.conditions, seq);
+      grpc::ClientContext cctx;
+      SetDeadline(&cctx);
+      v1::Gpu out;
+      std::int64_t t0 = NowNs();
+      auto s = ctx.conn.gpus->CreateGpu(&cctx, req, &out);
+      *latency_ns = NowNs() - t0;
+      if (!s.ok()) {
+        *error = Describe(s);
+        return false;
+      }
+      // Unmeasured clean-up, so the store stays under its object limit.
+      grpc::ClientContext dctx;
+      SetDeadline(&dctx);
+      v1::DeleteGpuRequest dreq;
+      dreq.set_name(name);
+      dreq.set_namespace_(ctx.options.namespace_name);
+      google::protobuf::Empty empty;
+      auto d = ctx.conn.gpus->DeleteGpu(&dctx, dreq, &empty);
+      if (!d.ok()) {
+        *error = "clean-up delete: " + Describe(d);
+        return false;
+      }
+      return true;
+    };
+  });
+  r.note = "ops/s counts create+delete pairs; latency is the create alone";
+  return {r};
+}
+
+std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
+  std::string error;
+  if (!ctx.EnsureSeeded(&error)) return {Unavailable("update-status", "setup: " + error)};
+  const int gpus = ctx.options.gpus, conc = ctx.options.concurrency;
+  Result r = RunClosedLoop(SpecFor(ctx, "update-status"), [&](int w) -> Operation {
+    auto req = std::make_shared<v1::UpdateGpuStatusRequest>(
+        MakeStatusUpdate(ctx.options.namespace_name, 0, ctx.options.conditions, 0));
+    return [&, w, req](std::uint64_t seq, std::string* error, std::int64_t*) {
+      // Worker w owns GPUs w, w+C, w+2C...: writers never contend on one object.
+      int index = static_cast<int>((static_cast<std::uint64_t>(w) + seq * static_cast<std::uint64_t>(conc)) %
+                                   static_cast<std::uint64_t>(gpus));
+      auto* g = req->mutable_gpu();
+      g->mutable_metadata()->set_name(GpuName(index));
+      g->mutable_status()->mutable_conditions(0)->set_message(
+          "bench write " + std::to_string(w) + "." + std::to_string(seq));
+      grpc::ClientContext cctx;
+      SetDeadline(&cctx);
+      v1::Gpu out;
+      auto s = ctx.conn.gpus->UpdateGpuStatus(&cctx, *req, &out);
+      if (!s.ok()) *error = Describe(s);
+      return s.ok();
+    };
+  });
+  r.extra["conditions"] = ctx.options.conditions;
+  return {r};
+}
+
+}  // namespace deviceapi::bench

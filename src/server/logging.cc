@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -72,10 +73,12 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+// Shortest text that reads back as the same double (26.448728, not
+// 26.448727999999999).
 std::string FormatDouble(double d) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", d);
-  return buf;
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), d);
+  return std::string(buf, res.ptr);
 }
 
 void AppendJsonValue(std::string* out, const LogValue& v) {

@@ -48,7 +48,7 @@ TEST(LoggingTest, JsonLineHasTimestampLevelMessageAndTypedFields) {
   Capture cap;
   InitLogging({.json = true, .verbosity = 0, .sink = cap.Sink(), .route_grpc = false});
   LogInfo("listening", {{"socket", "/run/x.sock"}, {"port", 9090}, {"big", std::uint64_t{1} << 63},
-                        {"ratio", 0.5}, {"tls", false}, {"neg", -3}});
+                        {"ratio", 0.5}, {"ms", 26.448728}, {"tls", false}, {"neg", -3}});
   auto lines = cap.Lines();
   ASSERT_EQ(lines.size(), 1u);
   auto j = ParseLine(lines[0]);
@@ -58,6 +58,7 @@ TEST(LoggingTest, JsonLineHasTimestampLevelMessageAndTypedFields) {
   EXPECT_EQ(j["port"], 9090);
   EXPECT_EQ(j["big"].get<std::uint64_t>(), std::uint64_t{1} << 63);
   EXPECT_EQ(j["ratio"], 0.5);
+  EXPECT_NE(lines[0].find("\"ms\":26.448728,"), std::string::npos) << lines[0];  // shortest form
   EXPECT_EQ(j["tls"], false);
   EXPECT_EQ(j["neg"], -3);
   EXPECT_TRUE(std::regex_match(j["ts"].get<std::string>(),

@@ -99,7 +99,15 @@ CallbackFamily::CallbackFamily(std::string name, std::string help, MetricType ty
 
 void CallbackFamily::WriteText(std::string* out) const {
   AppendHeader(out, *this);
-  for (const CallbackSample& s : fn_()) {
+  std::vector<CallbackSample> samples;
+  try {
+    samples = fn_();
+  } catch (...) {
+    // The source is gone or broken: the family shows no samples this scrape
+    // rather than failing the whole scrape.
+    return;
+  }
+  for (const CallbackSample& s : samples) {
     // A callback giving the wrong number of values is a programming error,
     // but a scrape must not crash the process: skip the sample.
     if (s.label_values.size() != label_names().size()) continue;

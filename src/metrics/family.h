@@ -85,7 +85,8 @@ using HistogramFamily = Family<Histogram>;
 // A family whose values live elsewhere and are read at scrape time (e.g. the
 // store's statistics). The callback runs on the scraping thread, under no
 // lock of the metrics library other than the registry's scrape lock: it must
-// not register metrics or scrape.
+// not register metrics or scrape. If it throws, the family has no samples in
+// that scrape; samples with the wrong number of label values are skipped.
 struct CallbackSample {
   std::vector<std::string> label_values;  // one per label name
   double value = 0;

@@ -83,6 +83,15 @@ TEST(RegistryTest, EmptyFamiliesAndCallbacks) {
   EXPECT_EQ(calls, 2);  // evaluated at every scrape
 }
 
+TEST(RegistryTest, ThrowingCallbackDoesNotBreakTheScrape) {
+  Registry r;
+  r.AddCallbackGauge("broken", "Throws.", []() -> double { throw std::runtime_error("gone"); });
+  r.AddGauge("fine", "Still here.").Get().Set(3);
+  ParsedExposition e = MustParse(r.Serialize());
+  EXPECT_EQ(e.Family("broken")->samples.size(), 0u);
+  EXPECT_EQ(e.Value("fine"), 3.0);
+}
+
 TEST(RegistryTest, RejectsBadNamesAndDuplicates) {
   Registry r;
   EXPECT_THROW(r.AddCounter("", "h"), std::invalid_argument);

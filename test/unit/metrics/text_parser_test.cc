@@ -128,5 +128,54 @@ const BadCase kBadCases[] = {
 INSTANTIATE_TEST_SUITE_P(Table, TextParserRejects, ::testing::ValuesIn(kBadCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Hostile input: byte-level mutations of a valid exposition never crash the
+// parser (run under ASan/UBSan), and whatever it still accepts obeys the
+// histogram invariants it promises.
+TEST(TextParserTest, MutatedInputNeverCrashes) {
+  const std::string base =
+      "# HELP h Latency.\n# TYPE h histogram\n"
+      "h_bucket{m=\"a\\\"b\",le=\"0.1\"} 1\nh_bucket{m=\"a\\\"b\",le=\"+Inf\"} 2\n"
+      "h_sum{m=\"a\\\"b\"} 0.3\nh_count{m=\"a\\\"b\"} 2\n"
+      "# TYPE c counter\nc{x=\"1\"} 5 123\n# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 1\ns_count 1\n";
+  ASSERT_TRUE(ParseText(base).ok) << ParseText(base).error;
+  const std::string alphabet = "{}\",=\\\n #+-.eE0123456789abcINFaN_:\t";
+  std::string alphabet_with_bytes = alphabet;
+  alphabet_with_bytes.push_back('\0');
+  alphabet_with_bytes.push_back('\xff');
+  std::uint64_t state = 88172645463325252ull;  // xorshift: deterministic
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int accepted = 0;
+  for (int round = 0; round < 8000; ++round) {
+    std::string text = base;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < edits; ++k) {
+      const std::size_t pos = next() % (text.size() + 1);
+      const char c = alphabet_with_bytes[next() % alphabet_with_bytes.size()];
+      switch (next() % 3) {
+        case 0: if (pos < text.size()) text[pos] = c; break;
+        case 1: text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
+        default: if (pos < text.size()) text.erase(pos, 1 + next() % 8); break;
+      }
+    }
+    ParseResult r = ParseText(text);
+    if (!r.ok) {
+      EXPECT_EQ(r.error.rfind("line ", 0) == 0 || r.error.rfind("histogram ", 0) == 0, true) << r.error;
+      continue;
+    }
+    ++accepted;
+    for (const ParsedFamily& f : r.exposition.families) {
+      if (f.type == "counter") {
+        for (const ParsedSample& s : f.samples) EXPECT_FALSE(s.value < 0) << text;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);  // some mutations stay valid (e.g. digits changed)
+}
+
 }  // namespace
 }  // namespace deviceapi::metrics

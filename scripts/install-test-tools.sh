@@ -62,7 +62,12 @@ fi
 [ -f "$stamp" ] && [ -x "$tools/bin/helm" ] && [ -x "$tools/bin/kubeconform" ] && exit 0
 
 # --- Go tools ------------------------------------------------------------------
-command -v go >/dev/null 2>&1 || { log "go is required (Debian: golang-go, or /usr/local/go/bin on PATH)"; exit 1; }
+if ! command -v go >/dev/null 2>&1; then
+  for d in /usr/local/go/bin "$HOME/go/bin" /usr/lib/go/bin; do
+    [ -x "$d/go" ] && PATH="$d:$PATH" && break
+  done
+fi
+command -v go >/dev/null 2>&1 || { log "FATAL: a Go toolchain (1.22 or newer) is required to build helm and kubeconform"; exit 1; }
 # (A helm built by go install reports no patch version, so the installed one is recorded.)
 if ! [ -x "$tools/bin/helm" ] || ! grep -qx "$HELM_VERSION" "$tools/bin/.helm-version" 2>/dev/null; then
   log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION"

@@ -37,8 +37,11 @@ class Failures:
     def finish(self):
         if self.items:
             print("%s: %d of %d checks failed" % (self.name, len(self.items), self.checks))
+            if _TEMP_DIRS:
+                print("kept for inspection: " + " ".join(_TEMP_DIRS))
             sys.exit(1)
         print("%s: all %d checks passed" % (self.name, self.checks))
+        _cleanup()
         sys.exit(0)
 
 
@@ -90,8 +93,19 @@ def binary(env_name):
     return path
 
 
+_TEMP_DIRS = []
+
+
 def temp_dir(prefix):
-    return tempfile.mkdtemp(prefix=prefix)
+    """A fresh directory, removed at exit when the test passed (kept for a look otherwise)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _TEMP_DIRS.append(d)
+    return d
+
+
+def _cleanup():
+    for d in _TEMP_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def markdown_anchors(path):

@@ -4,7 +4,8 @@
 - The device-api-server flag table equals `device-api-server --help`, both ways: the same
   flags, each with the environment variable and default --help shows.
 - The nvml-provider flag table names exactly the flags of `nvml-provider --help`; where its
-  help names an environment variable ("(env X)"), the table says the same.
+  help names an environment variable ("(env X)"), the table says the same, and every variable
+  its configuration code reads is documented.
 - The server metrics table equals the metric families of a real scrape of the server, both
   ways; the provider metrics table equals the families the provider registers.
 - The documented default ports are those of the binaries, and every relative link in the
@@ -99,6 +100,13 @@ def main():
                         "%s: doc default %r, --help %r" % (flag, pdoc[flag][1], default))
     for flag in pdoc:
         F.check(flag in preal, "docs/operations.md documents provider flag %s, --help lacks it" % flag)
+
+    # Every environment variable the provider reads (its --help names only some) is documented.
+    src = open(os.path.join(SOURCE_DIR, "src", "nvml", "provider_config.cc")).read()
+    read_env = set(re.findall(r'envor\("(\w+)"', src))
+    F.check(len(read_env) >= 5, "found only %d provider environment variables" % len(read_env))
+    for var in sorted(read_env):
+        F.check("`%s`" % var in text, "provider reads %s; docs/operations.md does not mention it" % var)
 
     # Metrics reference vs a real scrape.
     tmp = temp_dir("operations-doc-")

@@ -220,8 +220,10 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
   sampler.Start();
   WriteLog log(ctx.options.concurrency);
   LoopSpec spec = WriterSpec(ctx, name);
-  spec.per_worker_rate = 0;  // as fast as the server takes them
-  spec.warmup_s = 0;         // every write counts toward the history
+  // --rate paces the writes (0: as fast as the server takes them). The
+  // watchers must keep up for the figure to mean "100 watchers": ones the
+  // server evicts as too slow (S16) hold no memory any more.
+  spec.warmup_s = 0;  // every write counts toward the history
   if (spec.requests == 0) spec.requests = 20000;
   Result writes = RunClosedLoop(spec, StatusWriters(ctx, &log, ctx.options.concurrency));
   fleet.WaitAllReached(log.MaxRevision(), std::chrono::seconds(30));
@@ -239,6 +241,7 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
   r.extra["gpus"] = ctx.options.gpus;
   r.extra["conditions"] = ctx.options.conditions;
   r.extra["updates"] = writes.ops;
+  r.extra["rate"] = ctx.options.rate;
   r.extra["server_rss_mib"] = after.rss_mib;
   r.extra["server_peak_rss_mib"] = std::max(after.hwm_mib, sampler.peak_rss_mib());
   r.extra["server_cpu_percent"] = sampler.cpu_percent();

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
+
+#include <grpcpp/support/client_callback.h>
+#include <grpcpp/impl/rpc_method.h>
 
 namespace deviceapi::bench {
 
@@ -10,24 +14,90 @@ namespace {
 // per connection, so that limit never queues a watch.
 constexpr int kWatchersPerConnection = 32;
 
-bool ParseRevision(const std::string& s, std::uint64_t* out) {
+bool ParseRevision(std::string_view s, std::uint64_t* out) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && p == s.data() + s.size();
 }
+
+// Protobuf wire-format reader, just enough to find a length-delimited field.
+bool ReadVarint(std::string_view* in, std::uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    auto b = static_cast<unsigned char>(in->front());
+    in->remove_prefix(1);
+    *v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// The last occurrence of length-delimited field `field` in message `msg`
+// (protobuf's rule for a repeated non-repeated field); false if absent.
+bool FindField(std::string_view msg, int field, std::string_view* out) {
+  bool found = false;
+  while (!msg.empty()) {
+    std::uint64_t tag = 0, len = 0;
+    if (!ReadVarint(&msg, &tag)) return false;
+    switch (tag & 7) {
+      case 0:
+        if (!ReadVarint(&msg, &len)) return false;
+        break;
+      case 1:
+        if (msg.size() < 8) return false;
+        msg.remove_prefix(8);
+        break;
+      case 5:
+        if (msg.size() < 4) return false;
+        msg.remove_prefix(4);
+        break;
+      case 2:
+        if (!ReadVarint(&msg, &len) || len > msg.size()) return false;
+        if (static_cast<int>(tag >> 3) == field) {
+          *out = msg.substr(0, len);
+          found = true;
+        }
+        msg.remove_prefix(len);
+        break;
+      default:
+        return false;
+    }
+  }
+  return found;
+}
+
+// WatchGpusResponse{type = 1, object = 2 {metadata = 1 {resource_version = 2}}},
+// read from the wire bytes: watchers never build the whole object, so a
+// fleet of them costs the client little and the server stays the bottleneck.
+bool DecodeEvent(const grpc::ByteBuffer& buffer, std::string* scratch, std::string_view* type,
+                 std::string_view* revision) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  scratch->clear();
+  for (auto& s : slices) scratch->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  std::string_view msg(*scratch), object, meta;
+  *type = {};
+  *revision = {};
+  FindField(msg, 1, type);
+  return FindField(msg, 2, &object) && FindField(object, 1, &meta) && FindField(meta, 2, revision);
+}
 }  // namespace
 
-class WatchFleet::Watcher : public grpc::ClientReadReactor<v1::WatchGpusResponse> {
+class WatchFleet::Watcher : public grpc::ClientReadReactor<grpc::ByteBuffer> {
  public:
   struct Seen {
     std::uint64_t revision;
     std::int64_t at_ns;
   };
 
-  void Begin(v1::GpuService::Stub* stub, const std::string& ns, const std::string& rv) {
+  void Begin(grpc::Channel* channel, const std::string& ns, const std::string& rv) {
     request_.set_namespace_(ns);
     request_.mutable_opts()->set_resource_version(rv);
-    stub->async()->WatchGpus(&context_, &request_, this);
+    // The generated stub's call, with the response left as bytes.
+    grpc::internal::RpcMethod method("/nvidia.nvsentinel.v1alpha1.GpuService/WatchGpus",
+                                     grpc::internal::RpcMethod::SERVER_STREAMING);
+    grpc::internal::ClientCallbackReaderFactory<grpc::ByteBuffer>::Create(
+        channel, method, &context_, &request_, this);
     StartRead(&response_);
     StartCall();
   }
@@ -35,11 +105,12 @@ class WatchFleet::Watcher : public grpc::ClientReadReactor<v1::WatchGpusResponse
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
     std::int64_t now = NowNs();
-    const std::string& type = response_.type();
+    std::string_view type, revision;
+    bool decoded = DecodeEvent(response_, &scratch_, &type, &revision);
     if (type != "BOOKMARK") {
       std::uint64_t rev = 0;
       std::lock_guard<std::mutex> lock(mu_);
-      if (type == "ERROR" || !ParseRevision(response_.object().metadata().resource_version(), &rev)) {
+      if (!decoded || type == "ERROR" || !ParseRevision(revision, &rev)) {
         ++bad_;
       } else {
         if (rev <= last_) ++duplicated_;
@@ -80,7 +151,8 @@ class WatchFleet::Watcher : public grpc::ClientReadReactor<v1::WatchGpusResponse
  private:
   grpc::ClientContext context_;
   v1::WatchGpusRequest request_;
-  v1::WatchGpusResponse response_;
+  grpc::ByteBuffer response_;
+  std::string scratch_;
 };
 
 WatchFleet::WatchFleet(const std::string& target, std::string ns, int count,
@@ -96,7 +168,7 @@ WatchFleet::~WatchFleet() { Stop(); }
 void WatchFleet::Start() {
   for (std::size_t i = 0; i < watchers_.size(); ++i) {
     auto& conn = connections_[i / kWatchersPerConnection];
-    watchers_[i]->Begin(conn->gpus.get(), ns_, start_revision_);
+    watchers_[i]->Begin(conn->channel.get(), ns_, start_revision_);
   }
 }
 

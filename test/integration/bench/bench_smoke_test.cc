@@ -73,7 +73,7 @@ class Child {
   pid_t pid_ = -1;
 };
 
-struct Run {
+struct BenchRun {
   int exit_code = -1;
   std::vector<json> rows;
   std::string raw;
@@ -118,7 +118,7 @@ class BenchSmoke : public ::testing::Test {
   }
 
   // Runs the bench with `args` (plus --target, --json) and parses its lines.
-  Run Bench(std::vector<std::string> args, bool with_target = true) {
+  BenchRun Bench(std::vector<std::string> args, bool with_target = true) {
     std::string cmd = kBench + " --json --no-progress";
     if (with_target) {
       cmd += " --target unix://" + sock_;
@@ -126,7 +126,7 @@ class BenchSmoke : public ::testing::Test {
     }
     for (auto& a : args) cmd += " '" + a + "'";
     cmd += " 2>" + (dir_ / "bench.err").string();
-    Run run;
+    BenchRun run;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return run;
     char buf[8192];
@@ -140,24 +140,27 @@ class BenchSmoke : public ::testing::Test {
     return run;
   }
 
-  std::string Context(const Run& run) {
+  std::string Context(const BenchRun& run) {
     return "output:\n" + run.raw + "\nstderr:\n" + Slurp((dir_ / "bench.err").string()) +
            "\nserver log (tail):\n" + Slurp((dir_ / "server.log").string()).substr(0, 4000);
   }
 
   // Available, measured something, no errors.
-  void ExpectClean(const Run& run, const std::string& scenario, const std::string& op = "") {
+  void ExpectClean(const BenchRun& run, const std::string& scenario, const std::string& op = "") {
     const json* r = run.Find(scenario, op);
     ASSERT_NE(r, nullptr) << scenario << "/" << op << " missing; " << Context(run);
     EXPECT_TRUE((*r)["available"].get<bool>()) << r->dump();
     EXPECT_GT((*r)["ops"].get<std::uint64_t>(), 0u) << r->dump();
     EXPECT_EQ((*r)["errors"].get<std::uint64_t>(), 0u) << r->dump();
-    EXPECT_GT((*r)["p50_ms"].get<double>(), 0.0) << r->dump();
+    // Delivery is measured from the writer's acknowledgement, and a watcher
+    // often has the event first (clamped to 0): only max must be positive.
+    EXPECT_GE((*r)["p50_ms"].get<double>(), 0.0) << r->dump();
+    EXPECT_GT((*r)["max_ms"].get<double>(), 0.0) << r->dump();
     EXPECT_LE((*r)["p50_ms"].get<double>(), (*r)["p99_ms"].get<double>()) << r->dump();
   }
 
   // S12: every acknowledged write reached every watcher once, in order.
-  void ExpectDelivered(const Run& run, const std::string& scenario, const std::string& op,
+  void ExpectDelivered(const BenchRun& run, const std::string& scenario, const std::string& op,
                        int watchers) {
     const json* d = run.Find(scenario, op);
     ASSERT_NE(d, nullptr) << Context(run);
@@ -174,7 +177,7 @@ class BenchSmoke : public ::testing::Test {
 
 TEST_F(BenchSmoke, UnaryScenariosRunCleanAndReportRatiosToNoop) {
   StartServer();
-  Run run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--duration", "1",
+  BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--duration", "1",
                    "--warmup", "0.2", "noop", "get", "list", "create", "update-status"});
   EXPECT_EQ(run.exit_code, 0) << Context(run);
   for (auto s : {"noop", "get", "list", "create", "update-status"}) ExpectClean(run, s);
@@ -190,7 +193,7 @@ TEST_F(BenchSmoke, UnaryScenariosRunCleanAndReportRatiosToNoop) {
 
 TEST_F(BenchSmoke, WatchFanoutDeliversEveryWriteToEveryWatcherOnce) {
   StartServer();
-  Run run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--watchers", "8",
+  BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--watchers", "8",
                    "--rate", "100", "--duration", "1", "--warmup", "0.2", "watch-fanout"});
   EXPECT_EQ(run.exit_code, 0) << Context(run);
   ExpectClean(run, "watch-fanout", "update-status");
@@ -206,7 +209,7 @@ TEST_F(BenchSmoke, WatchFanoutDeliversEveryWriteToEveryWatcherOnce) {
 
 TEST_F(BenchSmoke, MixedAndMemoryScenariosRunClean) {
   StartServer();
-  Run run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "4", "--watchers", "4",
+  BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "4", "--watchers", "4",
                    "--rate", "0", "--duration", "1", "--warmup", "0.2", "mixed"});
   EXPECT_EQ(run.exit_code, 0) << Context(run);
   ExpectClean(run, "mixed", "get");
@@ -214,7 +217,7 @@ TEST_F(BenchSmoke, MixedAndMemoryScenariosRunClean) {
   ExpectClean(run, "mixed", "delivery");
   ExpectDelivered(run, "mixed", "delivery", 4);
 
-  Run mem = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--watchers", "4",
+  BenchRun mem = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--watchers", "4",
                    "--requests", "300", "memory"});
   EXPECT_EQ(mem.exit_code, 0) << Context(mem);
   ExpectClean(mem, "memory");
@@ -226,7 +229,7 @@ TEST_F(BenchSmoke, MixedAndMemoryScenariosRunClean) {
 }
 
 TEST_F(BenchSmoke, StartupStartsReadyServersAndStopsThemCleanly) {
-  Run run = Bench({"--server-binary", kServer, "--startup-runs", "2", "startup"}, false);
+  BenchRun run = Bench({"--server-binary", kServer, "--startup-runs", "2", "startup"}, false);
   EXPECT_EQ(run.exit_code, 0) << Context(run);
   ExpectClean(run, "startup");
   const json* r = run.Find("startup");
@@ -245,14 +248,14 @@ TEST_F(BenchSmoke, HealthE2eSeesInjectedFaultsAsWatchEvents) {
                                "--admin-address", "127.0.0.1:0", "--log-level", "warn"},
       (dir_ / "provider.log").string(),
       std::map<std::string, std::string>{{"FAKE_NVML_CONTROL", ctl}, {"FAKE_NVML_GPUS", "4"}});
-  Run run = Bench({"--duration", "1", "--fake-nvml-control", ctl, "health-e2e"});
+  BenchRun run = Bench({"--duration", "1", "--fake-nvml-control", ctl, "health-e2e"});
   EXPECT_EQ(run.exit_code, 0) << Context(run) << Slurp((dir_ / "provider.log").string());
   ExpectClean(run, "health-e2e");
 }
 
 TEST_F(BenchSmoke, MissingInputsAreReportedNotFaked) {
   StartServer();
-  Run run = Bench({"--duration", "0.2", "health-e2e"}, true);
+  BenchRun run = Bench({"--duration", "0.2", "health-e2e"}, true);
   // Without a provider on the fake NVML, health-e2e must say what it needs.
   const json* h = run.Find("health-e2e");
   ASSERT_NE(h, nullptr) << Context(run);
@@ -262,7 +265,7 @@ TEST_F(BenchSmoke, MissingInputsAreReportedNotFaked) {
 
 TEST_F(BenchSmoke, UnreachableServerFailsFastWithErrors) {
   auto t0 = std::chrono::steady_clock::now();
-  Run run = Bench({"--duration", "0.3", "--warmup", "0", "noop", "get"});
+  BenchRun run = Bench({"--duration", "0.3", "--warmup", "0", "noop", "get"});
   EXPECT_EQ(run.exit_code, 1) << Context(run);
   const json* noop = run.Find("noop");
   ASSERT_NE(noop, nullptr) << Context(run);

@@ -2,7 +2,7 @@
 // prints every change. The shape of a device plugin or DRA driver: never
 // poll, react to events, read state from the local cache.
 //
-//   health-gate [--server unix:///path.sock] [--condition Ready] [--duration SECONDS]
+//   health-gate [--server unix:///path.sock] [--condition NVMLReady] [--duration SECONDS]
 //
 // Prints "healthy: <name>" / "unhealthy: <name> (<reason>)" as GPUs change,
 // after "synced: N healthy of M".
@@ -28,7 +28,7 @@ void OnSignal(int) { g_stop = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string server, condition = "Ready";
+  std::string server, condition = "NVMLReady";  // what nvml-provider publishes
   int duration_s = 0;  // 0: until SIGINT/SIGTERM
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

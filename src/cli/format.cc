@@ -91,6 +91,17 @@ bool ParseOutputFormat(const std::string& text, OutputFormat* out) {
   return true;
 }
 
+const Condition* ReadyCondition(const GpuStatus& status) {
+  const Condition* suffix_match = nullptr;
+  for (const auto& c : status.conditions()) {
+    if (c.type() == kReadyConditionType) return &c;
+    const std::string& t = c.type();
+    if (suffix_match == nullptr && t.size() > 5 && t.compare(t.size() - 5, 5, "Ready") == 0)
+      suffix_match = &c;
+  }
+  return suffix_match;
+}
+
 std::vector<std::string> TableHeader(const TableOptions& o) {
   std::vector<std::string> h;
   if (o.show_namespace) h.push_back("NAMESPACE");
@@ -107,11 +118,9 @@ std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o) {
   r.push_back(meta.name());
   r.push_back(OrNone(gpu.spec().uuid()));
   std::string ready = kConditionUnknown, reason;
-  for (const auto& c : gpu.status().conditions()) {
-    if (c.type() == kReadyConditionType) {
-      ready = c.status();
-      reason = c.reason();
-    }
+  if (const Condition* c = ReadyCondition(gpu.status())) {
+    ready = c->status();
+    reason = c->reason();
   }
   r.push_back(ready);
   r.push_back(OrNone(reason));

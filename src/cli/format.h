@@ -32,8 +32,11 @@ struct TableOptions {
   std::vector<std::size_t> min_widths;
 };
 
-// The condition whose status fills the READY column.
+// The READY and REASON columns show the condition "Ready" or, when there is
+// none, the first condition whose type ends in "Ready" (the NVML provider's
+// "NVMLReady", "example.com/DriverReady"); null when there is neither.
 inline constexpr const char* kReadyConditionType = "Ready";
+const Condition* ReadyCondition(const GpuStatus& status);
 
 // Header plus one row per GPU, columns padded like kubectl (3 spaces).
 std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& options,

@@ -55,6 +55,7 @@ class Informer::Impl {
       if (watch_ != nullptr) watch_->Cancel();
     }
     cv_.notify_all();
+    sync_cv_.notify_all();  // WaitForSync returns false once stopped
     { std::lock_guard l(queue_mu_); }  // no lost wakeup of the dispatcher
     queue_cv_.notify_all();
     reflector_.join();
@@ -130,6 +131,8 @@ class Informer::Impl {
         // can tell what happened in between.
         CountError();
         need_list = true;
+        // A server that expires every fresh position must not be hammered.
+        if (!progressed && !WaitBackoff(attempt++)) return;
         continue;
       }
       if (st.ok()) {  // clean end (timeout_seconds): resume at once

@@ -43,6 +43,20 @@ TEST(Golden, TableAllNamespacesWide) {
   ExpectGolden("wide_all_namespaces.txt", FormatTable(SampleGpus(), o));
 }
 
+TEST(Table, ReadyColumnFallsBackToAnyReadyCondition) {
+  TableOptions o;
+  o.now = GoldenNow();
+  Gpu g = SampleGpus()[0];
+  g.mutable_status()->mutable_conditions(0)->set_type("NVMLReady");
+  auto row = TableRow(g, o);
+  EXPECT_EQ(row[2], "True");
+  EXPECT_EQ(row[3], "DriverReady");
+  g.mutable_status()->mutable_conditions(0)->set_type("Healthy");
+  row = TableRow(g, o);
+  EXPECT_EQ(row[2], "Unknown");
+  EXPECT_EQ(row[3], "<none>");
+}
+
 TEST(Golden, TableColorOnlyWhenAsked) {
   TableOptions o;
   o.now = GoldenNow();

@@ -13,6 +13,10 @@
 //
 // InitLogging() may be called more than once (tests); it replaces spdlog's
 // default logger, so spdlog::info(...) anywhere lands in the same stream.
+// Call it before starting threads that log through spdlog directly (spdlog
+// reads its default logger without a lock); Log() itself is safe against a
+// concurrent InitLogging(). Log() before any InitLogging() initialises the
+// defaults (JSON, info, stderr).
 // Log() is thread-safe; lines are never interleaved.
 #pragma once
 

@@ -57,7 +57,8 @@ cleanup() {
   rm -f "$fake_socket"
   echo "stopped" >&2
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 # A server left over from an earlier run would make the new one refuse the socket.
 if [ -S "$socket" ] && "$ctl_bin" -s "$target" health >/dev/null 2>&1; then

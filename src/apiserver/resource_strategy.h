@@ -13,6 +13,8 @@
 // store's write lock, so none of them blocks.
 #pragma once
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/message_differencer.h>
 
@@ -148,11 +150,31 @@ class ResourceStrategy {
   }
 
   // True when `updated` equals `old`: the write is a no-op (S1).
+  // Compares deterministic encodings (fields in number order, map entries
+  // sorted by key): equal exactly when the messages are equal, as no field of
+  // these kinds is floating point. MessageDifferencer::Equals walked both
+  // messages by reflection, a quarter of an UpdateGpuStatus's server time,
+  // spent under the store's write lock.
   static bool Unchanged(const Msg& updated, const Msg& old) {
-    return google::protobuf::util::MessageDifferencer::Equals(updated, old);
+    std::size_t size = updated.ByteSizeLong();
+    if (size != old.ByteSizeLong()) return false;
+    return DeterministicBytes(updated, size) == DeterministicBytes(old, size);
   }
 
  private:
+  // `size` is message.ByteSizeLong(), just computed (the sizes it caches
+  // are what SerializeWithCachedSizes relies on).
+  static std::string DeterministicBytes(const Msg& message, std::size_t size) {
+    std::string out(size, '\0');
+    {
+      google::protobuf::io::ArrayOutputStream stream(out.data(), static_cast<int>(size));
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      message.SerializeWithCachedSizes(&coded);
+    }  // the coded stream flushes into `out` here
+    return out;
+  }
+
   ServiceLimits limits_;
 };
 

@@ -275,5 +275,20 @@ TEST(GpuStrategyTest, UnchangedDetectsNoOpS1) {
       GpuStrategy::Unchanged(strategy.PrepareForStatusUpdate(request, old, At(200)), old));
 }
 
+// Map fields: equal contents inserted in another order are still a no-op;
+// same size but different contents are not.
+TEST(GpuStrategyTest, UnchangedIgnoresMapOrderS1) {
+  GpuStrategy strategy;
+  auto a = ValidGpu();
+  auto b = ValidGpu();
+  for (int i = 0; i < 20; ++i) {
+    (*a.mutable_metadata()->mutable_labels())["k" + std::to_string(i)] = "v";
+    (*b.mutable_metadata()->mutable_labels())["k" + std::to_string(19 - i)] = "v";
+  }
+  EXPECT_TRUE(GpuStrategy::Unchanged(a, b));
+  (*b.mutable_metadata()->mutable_labels())["k3"] = "w";  // same size, other value
+  EXPECT_FALSE(GpuStrategy::Unchanged(a, b));
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver

@@ -2,6 +2,7 @@
 // one-shot command runs with captured output.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,16 +71,18 @@ class ServerProcess {
                                      "--metrics-bind-address", "0",
                                      "--health-probe-bind-address", "0", "--log-format", "text"};
     args.insert(args.end(), extra.begin(), extra.end());
+    // Everything the child needs is prepared before fork: after it, only
+    // async-signal-safe calls (other threads may hold the malloc lock).
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
-      FILE* f = std::fopen(log_.c_str(), "w");
-      if (f) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
+      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
       }
-      std::vector<char*> cargs;
-      for (auto& a : args) cargs.push_back(a.data());
-      cargs.push_back(nullptr);
       execv(cargs[0], cargs.data());
       _exit(127);
     }

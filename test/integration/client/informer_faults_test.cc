@@ -80,6 +80,12 @@ TEST(InformerFaults, EvictedAsTooSlowResumesWithoutGaps) {
   Recorder recorder;
   Informer informer(informer_client, FastOptions());
   informer.AddEventHandlers(recorder.Handlers());
+  // A slow consumer too: handlers lag behind while the watch keeps reading.
+  EventHandlers slow;
+  slow.on_update = [](const GpuPtr&, const GpuPtr&) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  };
+  informer.AddEventHandlers(slow);
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(5s));
   auto deadline = std::chrono::steady_clock::now() + 10s;

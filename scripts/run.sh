@@ -15,6 +15,26 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build/run}
 run=${RUN_DIR:-$root/run}
 gpus=${FAKE_GPUS:-8}
+socket=$run/device-api.sock
+fake_socket=$run/fake-nvml.sock
+target=unix://$socket
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  ((${#pids[@]})) || return 0
+  echo >&2
+  echo "stopping ..." >&2
+  # Provider first, so its last writes reach the server; then the server.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  rm -f "$fake_socket"
+  echo "stopped" >&2
+}
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 "$root/scripts/install-deps.sh"
 
@@ -31,9 +51,6 @@ for b in "$server_bin" "$provider_bin" "$ctl_bin" "$fake_ctl_bin"; do
 done
 
 mkdir -p "$run"
-socket=$run/device-api.sock
-fake_socket=$run/fake-nvml.sock
-target=unix://$socket
 
 # Real NVML only when the driver's device node exists and the library loads.
 real_nvml=0
@@ -44,21 +61,6 @@ if [ -z "${USE_FAKE_NVML:-}" ] && [ -e /dev/nvidiactl ]; then
   fi
 fi
 
-pids=()
-cleanup() {
-  trap - INT TERM EXIT
-  echo >&2
-  echo "stopping ..." >&2
-  # Provider first, so its last writes reach the server; then the server.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[$i]}" 2>/dev/null || true
-    wait "${pids[$i]}" 2>/dev/null || true
-  done
-  rm -f "$fake_socket"
-  echo "stopped" >&2
-}
-trap 'cleanup; exit 0' INT TERM
-trap cleanup EXIT
 
 # A server left over from an earlier run would make the new one refuse the socket.
 if [ -S "$socket" ] && "$ctl_bin" -s "$target" health >/dev/null 2>&1; then

@@ -5,6 +5,7 @@
 // of every object in order, with no duplicates.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <thread>
 
 #include "deviceapi/informer.h"
@@ -58,6 +59,8 @@ TEST(InformerFaults, ConnectionsCutMidWatchLoseNothing) {
   ExpectConverged(direct, informer, recorder);
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
   InformerStats stats = informer.Stats();
+  std::cout << "[figures] cuts " << proxy.cuts() << ", writes " << writers.writes()
+            << ", watches " << stats.watches << ", deliveries " << recorder.Deliveries() << "\n";
   EXPECT_EQ(stats.lists, 1u) << "a cut must be resumed by re-watching, not relisting";
   EXPECT_GE(stats.watches, 5u);
   EXPECT_GT(writers.writes(), 100u);
@@ -96,6 +99,9 @@ TEST(InformerFaults, EvictedAsTooSlowResumesWithoutGaps) {
   EXPECT_GE(server.service().Stats().watch_streams_too_slow, 3u) << "the fault never happened";
   ExpectConverged(direct, informer, recorder);
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
+  std::cout << "[figures] evictions " << server.service().Stats().watch_streams_too_slow
+            << ", writes " << writers.writes() << ", watches " << informer.Stats().watches
+            << ", deliveries " << recorder.Deliveries() << "\n";
   EXPECT_EQ(informer.Stats().lists, 1u) << "eviction must be resumed by re-watching";
   ExpectNoGaps(writers, recorder);
   informer.Stop();
@@ -129,6 +135,9 @@ TEST(InformerFaults, ServerRestartMidWatchConverges) {
   ExpectConverged(direct, informer, recorder);
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
   EXPECT_GE(informer.Stats().lists, 2u);
+  std::cout << "[figures] restarts 2, writes " << writers.writes() << ", lists "
+            << informer.Stats().lists << ", watches " << informer.Stats().watches
+            << ", deliveries " << recorder.Deliveries() << "\n";
   informer.Stop();
 }
 
@@ -157,6 +166,52 @@ TEST(InformerFaults, RelistAfterExpiryReconcilesDeletes) {
   EXPECT_EQ(informer.lister().Size(), 1u);
   EXPECT_GE(informer.Stats().lists, 2u);
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
+}
+
+}  // namespace
+}  // namespace deviceapi::testing
+
+namespace deviceapi::testing {
+namespace {
+
+// Sized for the largest nodes (S19: 1,024 GPUs): the informer syncs them and
+// follows a burst of status writes promptly. Prints the figures.
+TEST(InformerScale, SyncsAndFollowsTheLargestNode) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  Client client(Opts(server.target()));
+  for (int i = 0; i < 1024; ++i) ASSERT_TRUE(client.Create(MakeGpu("gpu-" + std::to_string(i), i)).ok());
+  std::atomic<int> updates{0};
+  EventHandlers h;
+  h.on_update = [&](const GpuPtr&, const GpuPtr&) { ++updates; };
+  Informer informer(client);
+  informer.AddEventHandlers(h);
+  auto t0 = std::chrono::steady_clock::now();
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(10s));
+  auto synced = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(informer.lister().Size(), 1024u);
+
+  constexpr int kWrites = 2048;
+  auto t1 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kWrites; ++i) {
+    Gpu g = MakeGpu("gpu-" + std::to_string(i % 1024), i % 1024);
+    SetCondition(g.mutable_status(), MakeCondition("Ready", kConditionTrue, "Step", std::to_string(i)));
+    ASSERT_TRUE(client.UpdateStatus(g).ok());
+  }
+  auto written = std::chrono::steady_clock::now() - t1;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (updates.load() < kWrites && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  auto followed = std::chrono::steady_clock::now() - t1;
+  EXPECT_EQ(updates.load(), kWrites);
+  using ms = std::chrono::milliseconds;
+  std::cout << "[figures] sync of 1024 GPUs " << std::chrono::duration_cast<ms>(synced).count()
+            << " ms; " << kWrites << " sequential status writes "
+            << std::chrono::duration_cast<ms>(written).count() << " ms; all delivered after "
+            << std::chrono::duration_cast<ms>(followed).count() << " ms\n";
+  informer.Stop();
 }
 
 }  // namespace

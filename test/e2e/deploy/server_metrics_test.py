@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -130,12 +129,6 @@ class Server:
         F.check(rc == 0, "server exited %d on SIGTERM" % rc)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def gauge(text, name):
     m = re.search(r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else None
@@ -144,19 +137,24 @@ def gauge(text, name):
 def run_provider(provider, driver_root, server, tmp):
     """Starts nvml-provider on the fake NVML against `server`; returns its scrape once it has
     registered both simulated GPUs and completed a sync."""
-    port = free_port()
     env = dict(os.environ, NVIDIA_DRIVER_ROOT=driver_root, FAKE_NVML_GPUS="2")
     log_path = os.path.join(tmp, "provider.log")
     log = open(log_path, "w")
+    # Port 0: the provider picks a free port and logs it ("admin listening ... port=N").
     proc = subprocess.Popen([provider, "--server", "unix://" + server.sock,
-                             "--admin-address", "127.0.0.1:%d" % port,
-                             "--reconcile-interval", "1s"],
+                             "--admin-address", "127.0.0.1:0", "--reconcile-interval", "1s"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = "http://127.0.0.1:%d/metrics" % port
+    url = None
 
     def synced():
+        nonlocal url
         if proc.poll() is not None:
             die("nvml-provider exited %d:\n%s" % (proc.returncode, open(log_path).read()[-3000:]))
+        if url is None:
+            m = re.search(r"admin listening\b.*\bport=(\d+)", open(log_path).read())
+            if not m:
+                return None
+            url = "http://127.0.0.1:%s/metrics" % m.group(1)
         try:
             text = urllib.request.urlopen(url, timeout=2).read().decode()
         except OSError:

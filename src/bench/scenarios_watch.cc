@@ -211,20 +211,35 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
     return {Unavailable(name, "needs --server-pid (the server's RSS is the figure)")};
   std::string error;
   if (!ctx.EnsureSeeded(&error)) return {Unavailable(name, "setup: " + error)};
+  const std::uint64_t total = ctx.options.requests > 0 ? ctx.options.requests : 20000;
+  // Phase 1 fills the history as fast as the server takes writes. Phase 2
+  // (the last 10 s worth at --rate, at most all of them) runs with the
+  // watchers open, so the figure holds 100 live, caught-up watchers: at full
+  // speed they would fall behind and be evicted (S16), and an evicted
+  // watcher holds no memory.
+  std::uint64_t live = ctx.options.rate > 0 ? static_cast<std::uint64_t>(ctx.options.rate * 10) : total;
+  live = std::min(live, total);
+  ProcSampler sampler(ctx.options.server_pid);
+  sampler.Start();
+  Result fill;
+  if (total > live) {
+    WriteLog fill_log(ctx.options.concurrency);
+    LoopSpec spec = WriterSpec(ctx, name);
+    spec.per_worker_rate = 0;
+    spec.warmup_s = 0;  // every write counts toward the history
+    spec.requests = total - live;
+    spec.progress = false;
+    fill = RunClosedLoop(spec, StatusWriters(ctx, &fill_log, ctx.options.concurrency));
+  }
   std::string rv = CurrentRevision(ctx.conn, ctx.options.namespace_name, &error);
   if (rv.empty()) return {Unavailable(name, "setup: " + error)};
   WatchFleet fleet(ctx.options.target, ctx.options.namespace_name, ctx.options.watchers, rv);
   fleet.Start();
   if (!Settle(ctx, fleet, &error)) return {Unavailable(name, "setup: " + error)};
-  ProcSampler sampler(ctx.options.server_pid);
-  sampler.Start();
   WriteLog log(ctx.options.concurrency);
   LoopSpec spec = WriterSpec(ctx, name);
-  // --rate paces the writes (0: as fast as the server takes them). The
-  // watchers must keep up for the figure to mean "100 watchers": ones the
-  // server evicts as too slow (S16) hold no memory any more.
-  spec.warmup_s = 0;  // every write counts toward the history
-  if (spec.requests == 0) spec.requests = 20000;
+  spec.warmup_s = 0;
+  spec.requests = live;
   Result writes = RunClosedLoop(spec, StatusWriters(ctx, &log, ctx.options.concurrency));
   fleet.WaitAllReached(log.MaxRevision(), std::chrono::seconds(30));
   // RSS with the watchers still open and the history full.
@@ -233,14 +248,16 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
   fleet.Stop();
   Result r = DeliveryRow(name, fleet.size(), writes, fleet.Verify(log.All()));
   r.op = name;
-  r.ops = writes.ops;
-  r.errors += writes.errors;
-  r.latency = writes.latency;  // the table shows the writes; delivery is in extra
+  r.ops = writes.ops + fill.ops;
+  r.seconds = writes.seconds + fill.seconds;
+  r.errors += writes.errors + fill.errors;
+  r.latency = writes.latency;  // the table shows the paced writes; delivery is in extra
   r.concurrency = ctx.options.concurrency;
-  if (r.first_error.empty()) r.first_error = writes.first_error;
+  if (r.first_error.empty()) r.first_error = !writes.first_error.empty() ? writes.first_error : fill.first_error;
   r.extra["gpus"] = ctx.options.gpus;
   r.extra["conditions"] = ctx.options.conditions;
-  r.extra["updates"] = writes.ops;
+  r.extra["updates"] = writes.ops + fill.ops;
+  r.extra["updates_with_watchers"] = writes.ops;
   r.extra["rate"] = ctx.options.rate;
   r.extra["server_rss_mib"] = after.rss_mib;
   r.extra["server_peak_rss_mib"] = std::max(after.hwm_mib, sampler.peak_rss_mib());

@@ -108,8 +108,9 @@ def tables(doc, markdown):
         name = r["scenario"] if r["op"] == r["scenario"] else f'{r["scenario"]}/{r["op"]}'
         notes = []
         for key in ("p50_vs_noop", "throughput_vs_noop", "lost", "duplicated", "ended_early",
-                    "server_cpu_percent", "server_rss_mib", "server_peak_rss_mib",
-                    "idle_rss_mib", "shutdown_p50_ms", "watchers", "rate", "gpus", "conditions"):
+                    "server_cpu_percent", "server_rss_mib", "server_rss_anon_mib",
+                    "server_rss_file_mib", "server_peak_rss_mib", "idle_rss_mib",
+                    "idle_rss_anon_mib", "idle_rss_file_mib", "shutdown_p50_ms", "watchers", "rate", "gpus", "conditions"):
             if key in r:
                 notes.append(f"{key}={fmt(r[key], 2)}")
         if r.get("note"):

@@ -22,6 +22,8 @@ ProcSnapshot ReadProc(int pid) {
     };
     if (line.rfind("VmRSS:", 0) == 0) s.rss_mib = kib("VmRSS:");
     if (line.rfind("VmHWM:", 0) == 0) s.hwm_mib = kib("VmHWM:");
+    if (line.rfind("RssAnon:", 0) == 0) s.anon_mib = kib("RssAnon:");
+    if (line.rfind("RssFile:", 0) == 0) s.file_mib = kib("RssFile:");
   }
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());

@@ -13,6 +13,10 @@ struct ProcSnapshot {
   bool ok = false;
   double rss_mib = 0;       // VmRSS
   double hwm_mib = 0;       // VmHWM: peak RSS since the process started
+  // VmRSS split: private/anonymous memory (heap, stacks) and file-backed
+  // pages (mostly shared-library code, shared with every process using it).
+  double anon_mib = 0;      // RssAnon
+  double file_mib = 0;      // RssFile
   double cpu_seconds = 0;   // utime + stime
 };
 

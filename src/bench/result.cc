@@ -39,7 +39,8 @@ void PrintTable(const std::vector<Result>& results, std::ostream& out) {
         std::snprintf(buf, sizeof buf, "%s=%.3g", k.c_str(), v.get<double>());
       else
         std::snprintf(buf, sizeof buf, "%s=%s", k.c_str(), v.dump().c_str());
-      notes += (notes.empty() ? "" : " ") + std::string(buf);
+      if (!notes.empty()) notes += ' ';
+      notes += buf;
     }
     if (!r.first_error.empty()) notes += " first_error=\"" + r.first_error + "\"";
     if (!r.available) {

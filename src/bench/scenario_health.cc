@@ -25,8 +25,14 @@ std::vector<Result> RunHealthE2e(BenchContext& ctx) {
   const auto& o = ctx.options;
   if (o.fake_nvml_control.empty())
     return {Unavailable(name, "needs --fake-nvml-control (a provider on the fake NVML publishing to --target)")};
-  std::string ping = fakenvml::SendControl(o.fake_nvml_control, R"({"op":"ping"})");
-  if (ping != "ok") return {Unavailable(name, "fake NVML control socket: " + ping)};
+  // The fake NVML opens its control socket when the provider loads it: a
+  // provider started just before the bench may not have done so yet.
+  auto ping_end = Clock::now() + std::chrono::seconds(15);
+  std::string ping;
+  while ((ping = fakenvml::SendControl(o.fake_nvml_control, R"({"op":"ping"})")) != "ok") {
+    if (Clock::now() > ping_end) return {Unavailable(name, "fake NVML control socket: " + ping)};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 
   // The provider's GPUs, by NVML index (all namespaces); a provider that
   // has just started may still be publishing them.

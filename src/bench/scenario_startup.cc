@@ -71,7 +71,7 @@ std::vector<Result> RunStartup(BenchContext& ctx) {
   r.scenario = r.op = "startup";
   r.concurrency = 1;
   LatencyRecorder ready, shutdown;
-  double idle_rss = 0;
+  ProcSnapshot idle;
   auto begin = Clock::now();
   for (int run = 0; run < o.startup_runs; ++run) {
     std::vector<std::string> args = {o.server_binary, "--bind-address", "unix://" + sock,
@@ -125,7 +125,7 @@ std::vector<Result> RunStartup(BenchContext& ctx) {
       if (run == 0 && o.server_pid == 0) {
         // Idle: let start-up allocations settle, then read RSS.
         std::this_thread::sleep_for(std::chrono::seconds(1));
-        idle_rss = ReadProc(pid).rss_mib;
+        idle = ReadProc(pid);
       }
     } else {
       ++r.errors;
@@ -150,7 +150,11 @@ std::vector<Result> RunStartup(BenchContext& ctx) {
   auto sd = shutdown.Summarize();
   r.extra["runs"] = o.startup_runs;
   r.extra["shutdown_p50_ms"] = sd.p50_ms;
-  if (idle_rss > 0) r.extra["idle_rss_mib"] = idle_rss;
+  if (idle.ok) {
+    r.extra["idle_rss_mib"] = idle.rss_mib;
+    r.extra["idle_rss_anon_mib"] = idle.anon_mib;
+    r.extra["idle_rss_file_mib"] = idle.file_mib;
+  }
   r.note = "latency = exec to first health SERVING";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

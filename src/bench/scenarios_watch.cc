@@ -260,6 +260,8 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
   r.extra["updates_with_watchers"] = writes.ops;
   r.extra["rate"] = ctx.options.rate;
   r.extra["server_rss_mib"] = after.rss_mib;
+  r.extra["server_rss_anon_mib"] = after.anon_mib;
+  r.extra["server_rss_file_mib"] = after.file_mib;
   r.extra["server_peak_rss_mib"] = std::max(after.hwm_mib, sampler.peak_rss_mib());
   r.extra["server_cpu_percent"] = sampler.cpu_percent();
   return {r};

@@ -5,6 +5,8 @@ machine, budget checks), or prints a saved file as tables.
   summarize.py results.jsonl [--build-type Release] > latest.json
   summarize.py --table latest.json        # text tables
   summarize.py --markdown latest.json     # the tables of docs/benchmarks.md
+  summarize.py --update-doc docs/benchmarks.md latest.json
+                                          # replaces the block between the RESULTS markers
 """
 import argparse
 import datetime
@@ -47,7 +49,10 @@ def budget(results):
         value = None if r is None or not r.get("available", True) else r.get(key)
         if value is not None:
             value = value * scale
-        ok = None if value is None else (value <= limit if cmp == "<=" else value >= limit)
+        if value is None or limit is None:
+            ok = None  # not measured, or a figure to report without a limit
+        else:
+            ok = value <= limit if cmp == "<=" else value >= limit
         checks.append({"what": what, "figure": key, "value": value, "limit": limit,
                        "cmp": cmp, "pass": ok})
 
@@ -61,6 +66,9 @@ def budget(results):
     add("watch-fanout p99 delivery, 100 watchers, 200 writes/s (ms)", fan, "p99_ms", 10.0)
     add("watch-fanout lost events", fan, "lost", 0)
     add("watch-fanout duplicated events", fan, "duplicated", 0)
+    add("watch-fanout server CPU (% of one core)", fan, "server_cpu_percent", None)
+    add("health-e2e Xid injection to watch event p50 (ms)", find(results, "health-e2e"),
+        "p50_ms", None)
     add("server RSS idle (MiB)", find(results, "startup"), "idle_rss_mib", 16.0)
     mem = find(results, "memory")
     add("server RSS, 1,024 GPUs x 32 cond, 100 watchers, full history (MiB)", mem,
@@ -123,8 +131,12 @@ def tables(doc, markdown):
         rows.append([name, str(r["concurrency"]), f'{r["ops_per_s"]:.0f}', fmt(r["p50_ms"]),
                      fmt(r["p90_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]), str(r["errors"]),
                      "; ".join(notes) if markdown else " ".join(notes)])
-    brows = [[b["what"], fmt(b["value"]), f'{b["cmp"]} {b["limit"]}',
-              {True: "pass", False: "MISS", None: "not measured"}[b["pass"]]]
+    def verdict(b):
+        if b["pass"] is None:
+            return "not measured" if b["value"] is None else "reported"
+        return "pass" if b["pass"] else "MISS"
+    brows = [[b["what"], fmt(b["value"]),
+              "-" if b["limit"] is None else f'{b["cmp"]} {b["limit"]}', verdict(b)]
              for b in doc["budget"]]
     bhead = ["budget", "measured", "limit", "result"]
     out = []
@@ -149,7 +161,25 @@ def main():
     ap.add_argument("--build-type", default="")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--update-doc", metavar="DOC")
     a = ap.parse_args()
+    if a.update_doc:
+        with open(a.input) as f:
+            doc = json.load(f)
+        m = doc.get("machine", {})
+        head = (f'Run of {doc.get("generated_at", "?")} (commit {doc.get("commit", "?")}, '
+                f'{doc.get("build_type") or "?"} build) on {m.get("cpus", "?")} CPUs '
+                f'({m.get("cpu_model", "?")}), {m.get("memory_gib", "?")} GiB, Linux '
+                f'{m.get("kernel", "?")}; load average at the end {m.get("load_average_at_end", "?")}.\n')
+        block = head + "\n" + tables(doc, True)
+        with open(a.update_doc) as f:
+            text = f.read()
+        begin = text.index("<!-- BEGIN RESULTS")
+        begin = text.index("\n", begin) + 1
+        end = text.index("<!-- END RESULTS -->")
+        with open(a.update_doc, "w") as f:
+            f.write(text[:begin] + block + text[end:])
+        return 0
     if a.table or a.markdown:
         with open(a.input) as f:
             print(tables(json.load(f), a.markdown))

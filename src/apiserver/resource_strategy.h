@@ -143,7 +143,8 @@ class ResourceStrategy {
   // generation and spec stay.
   Msg PrepareForStatusUpdate(const Msg& request, const Msg& old,
                              const google::protobuf::Timestamp& now) const {
-    Msg updated = old;
+    Msg updated;
+    CopyAllButStatus(old, &updated);
     *updated.mutable_status() = request.status();
     NormalizeStatus(&updated, &old, now);
     return updated;
@@ -162,6 +163,21 @@ class ResourceStrategy {
   }
 
  private:
+  // `old` without its status, which the caller replaces. Copying the old
+  // conditions only to drop them was about a tenth of the time a status
+  // update holds the store's write lock. A kind with fields beyond metadata, spec and
+  // status gets the plain copy, so nothing of it is ever dropped.
+  static void CopyAllButStatus(const Msg& old, Msg* out) {
+    static const bool kMetadataSpecStatusOnly = Msg::descriptor()->field_count() == 3;
+    if (!kMetadataSpecStatusOnly) {
+      *out = old;
+      out->clear_status();
+      return;
+    }
+    if (old.has_metadata()) *out->mutable_metadata() = old.metadata();
+    if (old.has_spec()) *out->mutable_spec() = old.spec();
+  }
+
   // `size` is message.ByteSizeLong(), just computed (the sizes it caches
   // are what SerializeWithCachedSizes relies on).
   static std::string DeterministicBytes(const Msg& message, std::size_t size) {

@@ -1,6 +1,8 @@
 #include "server/flags.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "server/config_builder.h"
@@ -86,8 +88,16 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "PEM CA bundle: require and verify client certificates on the TCP listener (mTLS)");
   app.add_flag("--version", version, "Print version information as JSON and exit");
 
+  // klog's "-v=4" spelling: CLI11 short options take "-v 4" or "-v4" only.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("-v=", 0) == 0) a = "--v=" + a.substr(3);
+    args.push_back(std::move(a));
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp&) {
     outcome.output = app.help();
     outcome.exit_code = 0;

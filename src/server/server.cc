@@ -32,6 +32,10 @@ constexpr const char* kGpuServiceName = "nvidia.nvsentinel.v1alpha1.GpuService";
 // ready, Readiness::IsReady() is an atomic load.
 constexpr std::chrono::milliseconds kReadinessPoll{50};
 
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 std::string Quote(const std::string& flag, const std::string& value) {
   return flag + " \"" + value + "\"";
 }
@@ -274,8 +278,8 @@ void Server::Impl::Shutdown() {
     cv_.notify_all();
   }
   const auto t0 = std::chrono::steady_clock::now();
-  LogInfo("shutting down", {{"grace_period_ms", config_.shutdown_grace_period.count()}});
   health_->Shutdown();  // NOT_SERVING before anything stops (S22)
+  LogInfo("shutting down", {{"grace_period_ms", config_.shutdown_grace_period.count()}});
   readiness_->BeginShutdown();
   if (health_thread_.joinable()) health_thread_.join();
 
@@ -289,9 +293,11 @@ void Server::Impl::Shutdown() {
   // watches never hold it up.
   std::thread drainer([this, deadline] { api_server_->Shutdown(deadline); });
   store_->Shutdown();
+  LogDebug("store shut down", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
   drainer.join();
   api_server_->Wait();
   socket_->Remove();
+  LogDebug("API listeners drained", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
 
   if (probe_server_) {
     probe_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
@@ -320,5 +326,6 @@ void Server::Shutdown() { impl_->Shutdown(); }
 int Server::tcp_port() const { return impl_->tcp_port_; }
 int Server::health_probe_port() const { return impl_->probe_port_; }
 int Server::metrics_port() const { return impl_->metrics_port_; }
+store::Store* Server::StoreForTesting() { return impl_->store_.get(); }
 
 }  // namespace deviceapi::server

@@ -27,6 +27,10 @@
 
 #include "server/config.h"
 
+namespace deviceapi::store {
+class Store;
+}
+
 namespace deviceapi::server {
 
 class Server {
@@ -52,6 +56,9 @@ class Server {
   int tcp_port() const;
   int health_probe_port() const;
   int metrics_port() const;
+
+  // The store behind the API, for tests that need its hooks. Null before Start().
+  store::Store* StoreForTesting();
 
  private:
   class Impl;

@@ -60,6 +60,12 @@ int ProbeSocket(const std::string& path) {
 
 bool UnixSocketFile::Prepare(std::string* error) {
   if (!MakeParents(path_, error)) return false;
+  auto slash = path_.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    *error = "cannot create the socket in \"" + dir + "\": " + Errno(errno);
+    return false;
+  }
   struct stat st {};
   if (lstat(path_.c_str(), &st) != 0) {
     if (errno == ENOENT) return true;

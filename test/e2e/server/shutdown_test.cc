@@ -22,7 +22,9 @@ class OpenWatch {
     done_ = std::async(std::launch::async, [this] {
       v1::WatchGpusResponse event;
       while (reader_->Read(&event)) events_.fetch_add(1);
-      return reader_->Finish();
+      auto status = reader_->Finish();
+      ended_at_ = std::chrono::steady_clock::now();
+      return status;
     });
   }
   ~OpenWatch() {
@@ -49,6 +51,9 @@ class OpenWatch {
   std::unique_ptr<grpc::ClientReader<v1::WatchGpusResponse>> reader_;
   std::atomic<int> events_{0};
   std::future<grpc::Status> done_;
+
+ public:
+  std::chrono::steady_clock::time_point ended_at_{};
 };
 
 TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
@@ -63,6 +68,7 @@ TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
   ASSERT_TRUE(unix_watch.WaitEvents(1, std::chrono::seconds(5)));
   ASSERT_TRUE(tcp_watch.WaitEvents(1, std::chrono::seconds(5)));
 
+  std::chrono::steady_clock::time_point get_ended{};
   // In flight: a Get for a revision the store has not reached yet waits for it (S9).
   auto in_flight = std::async(std::launch::async, [&] {
     auto stub = v1::GpuService::NewStub(api);
@@ -72,22 +78,31 @@ TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
     req.set_name("gpu-0");
     req.mutable_opts()->set_resource_version("99999999999999999");
     v1::GetGpuResponse resp;
-    return stub->GetGpu(&ctx, req, &resp);
+    auto status = stub->GetGpu(&ctx, req, &resp);
+    get_ended = std::chrono::steady_clock::now();
+    return status;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the call reach the server
   ASSERT_EQ(in_flight.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
 
+  auto signalled = std::chrono::steady_clock::now();
   s.process->Signal(SIGTERM);
   ExitResult r = s.process->Wait(std::chrono::seconds(5));  // the grace period
   ASSERT_TRUE(r.exited) << "still running after the grace period\n" << r.err;
   EXPECT_EQ(r.code, 0) << r.err;
   std::printf("SIGTERM to exit with 2 open watches and 1 in-flight call: %.1f ms\n", r.seconds * 1000);
-  EXPECT_LT(r.seconds, 3.0) << "open watches must not hold up shutdown";
+  // S22 promises exit within the grace period. The streams themselves end
+  // within milliseconds (checked below); gRPC's Server::Shutdown sometimes
+  // still waits for its drain deadline (80% of the grace period) in this
+  // cross-process setup, so the bound here is the grace period itself.
+  EXPECT_LT(r.seconds, 5.0) << r.err;
 
   for (auto* w : {&unix_watch, &tcp_watch}) {
     auto end = w->End(std::chrono::seconds(2));
     ASSERT_TRUE(end.has_value()) << "watch still open";
     EXPECT_EQ(end->error_code(), grpc::StatusCode::UNAVAILABLE) << end->error_message();
+    // Nothing hangs on an open watch: it ends at once, not at the drain deadline.
+    EXPECT_LT(std::chrono::duration<double>(w->ended_at_ - signalled).count(), 1.0);
   }
   ASSERT_EQ(in_flight.wait_for(std::chrono::seconds(2)), std::future_status::ready);
   grpc::Status call = in_flight.get();
@@ -95,7 +110,12 @@ TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
   // or left to its deadline.
   EXPECT_NE(call.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_NE(call.error_code(), grpc::StatusCode::CANCELLED);
-  std::printf("in-flight call ended: %d %s\n", call.error_code(), call.error_message().c_str());
+  auto after = [&](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(t - signalled).count();
+  };
+  std::printf("in-flight call ended: %d %s; after SIGTERM: get %.1f ms, unix watch %.1f ms, tcp watch %.1f ms\n",
+              call.error_code(), call.error_message().c_str(), after(get_ended),
+              after(unix_watch.ended_at_), after(tcp_watch.ended_at_));
 
   struct stat st {};
   EXPECT_NE(lstat(s.socket.c_str(), &st), 0) << "socket file removed";
@@ -115,22 +135,21 @@ TEST(Shutdown, SigintIsGracefulToo) {
 
 TEST(Shutdown, HealthGoesNotServingWhileDraining) {
   TempDir dir;
-  // A long grace period and a watch on a TCP channel: between SIGTERM and exit
-  // the probe must never answer SERVING again.
   auto s = StartServer(dir.File("api.sock"), {"--shutdown-grace-period=3s"});
   ASSERT_TRUE(s) << s.process->Stderr();
   auto probe = TcpChannel(s.probe_port);
   ASSERT_TRUE(WaitForHealth(probe, grpc::health::v1::HealthCheckResponse::SERVING));
   s.process->Signal(SIGTERM);
-  int serving_after = 0;
-  for (int i = 0; i < 20; ++i) {
-    if (CheckHealth(probe) == grpc::health::v1::HealthCheckResponse::SERVING) {
-      ++serving_after;
-    }
-    if (s.process->WaitForLog("stopped", std::chrono::milliseconds(1))) break;
-  }
-  // The very first check may race the signal's delivery; later ones may not say SERVING.
-  EXPECT_LE(serving_after, 1);
+  // "shutting down" is logged right after health turned NOT_SERVING: from
+  // then on the probe never says SERVING again (it answers NOT_SERVING until
+  // the probe listener closes, then nothing).
+  ASSERT_TRUE(s.process->WaitForLog("shutting down", std::chrono::seconds(5)));
+  int checks = 0, serving = 0;
+  do {
+    ++checks;
+    if (CheckHealth(probe) == grpc::health::v1::HealthCheckResponse::SERVING) ++serving;
+  } while (!s.process->WaitForLog("\"stopped\"", std::chrono::milliseconds(1)) && checks < 200);
+  EXPECT_EQ(serving, 0) << "of " << checks << " checks";
   EXPECT_EQ(s.process->Wait(std::chrono::seconds(5)).code, 0);
 }
 

@@ -10,6 +10,7 @@
 #include <future>
 
 #include "server/logging.h"
+#include "store/store.h"
 #include "test_support.h"
 
 namespace deviceapi::server {
@@ -128,6 +129,43 @@ TEST_F(ServerInProcess, ShutdownEndsManyWatchesQuicklyS22) {
   EXPECT_EQ(unavailable, kWatches);
   struct stat st {};
   EXPECT_NE(lstat(dir_.File("api.sock").c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace deviceapi::server
+
+namespace deviceapi::server {
+namespace {
+
+TEST_F(ServerInProcess, InFlightUnaryCallFinishesDuringShutdownS22) {
+  Server server(TestConfig(dir_.File("api.sock")));
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+  // Hold a CreateGpu inside the store's write until shutdown has begun.
+  std::promise<void> entered, release;
+  auto release_future = release.get_future().share();
+  std::atomic<bool> once{false};
+  server.StoreForTesting()->SetWriteHookForTesting([&] {
+    if (once.exchange(true)) return;
+    entered.set_value();
+    release_future.wait_for(std::chrono::seconds(5));
+  });
+  auto call = std::async(std::launch::async, [&] { return CreateGpu(UnixChannel(dir_.File("api.sock")), "gpu-0"); });
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+
+  auto probe = testing::TcpChannel(server.health_probe_port());
+  auto shutdown = std::async(std::launch::async, [&] {
+    server.RequestShutdown();
+    server.Shutdown();
+  });
+  // Shutdown has started (health NOT_SERVING) while the call is still in flight.
+  EXPECT_TRUE(testing::WaitForHealth(probe, HC::NOT_SERVING, std::chrono::seconds(3)));
+  EXPECT_EQ(call.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  release.set_value();
+
+  grpc::Status status = call.get();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(shutdown.wait_for(std::chrono::seconds(5)), std::future_status::ready);
 }
 
 }  // namespace

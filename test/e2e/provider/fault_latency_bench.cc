@@ -26,6 +26,7 @@ TEST(FaultLatency, XidToWatchEvent) {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> seen;  // "gpu:xid" tags observed
+  // S12: watch from the list's resource version sees every later change.
   auto list = env.client().List();
   ASSERT_TRUE(list.ok());
   deviceapi::WatchOptions wo;

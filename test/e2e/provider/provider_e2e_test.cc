@@ -50,6 +50,8 @@ const std::vector<Expect> kClasses = {
     {19, 63, "True", "Healthy", "", "IGNORE (63)"},
 };
 
+// S20: names are the lower-case NVML UUID (a DNS-1123 subdomain), spec.uuid as NVML reports it.
+// S21: the provider registers before it reads, so a server waiting for GPUs becomes ready.
 TEST(ProviderE2E, RegistersEveryGpuWithDeviceInfo) {
   Env env("register");
   env.StartServer();
@@ -176,6 +178,8 @@ TEST(ProviderE2E, WarningsClearAfterQuietPeriod) {
   EXPECT_EQ(env.GpuAt(5)->status().recommended_action(), "");
 }
 
+// S5: every status write carries the resource_version read and retries on
+// ABORTED, so concurrent writers never erase each other's conditions.
 TEST(ProviderE2E, OtherProvidersConditionsSurvive) {
   Env env("others");
   env.StartServer();
@@ -215,6 +219,8 @@ TEST(ProviderE2E, OtherProvidersConditionsSurvive) {
   EXPECT_EQ(env.Ready(g)->status(), "False");
 }
 
+// S2/S18: a restarted in-memory server starts empty; the provider re-registers
+// everything and pushes the state it kept while the server was down.
 TEST(ProviderE2E, ServerRestartIsRefilledWithinOneInterval) {
   Env env("srvrestart");
   env.StartServer();
@@ -258,6 +264,7 @@ TEST(ProviderE2E, ProviderKilledServerKeepsStateAndRestartKeepsFaults) {
   EXPECT_EQ(env.Gpus().size(), 8u);
 }
 
+// S5 (delete preconditions): pruning deletes with the uid it listed, and only labelled objects (S10 selector).
 TEST(ProviderE2E, DeletesOnlyItsOwnVanishedGpus) {
   Env env("prune");
   env.StartServer();

@@ -1,5 +1,7 @@
 // Unary scenarios: noop (the transport's floor), get, list, create,
 // update-status. Closed loop, --concurrency workers on one shared channel.
+#include <unistd.h>
+
 #include <atomic>
 
 #include "bench/closed_loop.h"

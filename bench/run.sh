@@ -64,6 +64,12 @@ bench() {
 echo "+ device-api-bench startup" >&2
 "$BENCH" startup --server-binary "$SERVER" --startup-runs 10 --json >>"$RESULTS" ||
   echo "  (errors recorded in the results)" >&2
+# The same with every listener of the default flags on (ephemeral ports, so
+# that other servers on this machine do not collide).
+"$BENCH" startup --server-binary "$SERVER" --startup-runs 3 --json \
+  --server-arg=--metrics-bind-address=127.0.0.1:0 \
+  --server-arg=--health-probe-bind-address=127.0.0.1:0 >>"$RESULTS" ||
+  echo "  (errors recorded in the results)" >&2
 
 start_server
 COMMON=(--gpus 1024 --conditions 8 --warmup 1)

@@ -156,6 +156,11 @@ std::vector<Result> RunStartup(BenchContext& ctx) {
     r.extra["idle_rss_file_mib"] = idle.file_mib;
   }
   r.note = "latency = exec to first health SERVING";
+  if (!o.server_args.empty()) {
+    std::string joined;
+    for (auto& a : o.server_args) joined += (joined.empty() ? "" : " ") + a;
+    r.note += "; server args: " + joined;
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return {r};

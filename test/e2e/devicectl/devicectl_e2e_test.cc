@@ -117,6 +117,36 @@ TEST_F(DevicectlE2E, WatchPrintsChangesAsTheyHappen) {
   EXPECT_NE(watch.out.find("False     XidCritical"), std::string::npos) << watch.out;
 }
 
+// S21 through devicectl: before the server is ready, health says so and reads
+// fail with the server's "not ready" message; writes are accepted.
+TEST(DevicectlReadiness, HealthAndReadsBeforeReady) {
+  char tmpl[] = "/tmp/dctl-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    ServerProcess server(dir, {"--readiness-min-gpus", "1"});
+    ASSERT_TRUE(server.WaitSocket()) << server.log();
+    auto ctl = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), {DevicectlBinary(), "--server", server.target()});
+      return RunCommand(dir, args);
+    };
+    CommandResult health = ctl({"health"});
+    EXPECT_EQ(health.code, 1) << health.out << health.err;
+    EXPECT_NE(health.out.find("health:  NOT_SERVING"), std::string::npos) << health.out;
+    EXPECT_NE(health.out.find("ready:   false (not ready"), std::string::npos) << health.out;
+    CommandResult get = ctl({"get", "gpus"});
+    EXPECT_EQ(get.code, 1);
+    EXPECT_EQ(get.err.rfind("Error from server (ServiceUnavailable): not ready", 0), 0u) << get.err;
+    std::ofstream(dir + "/gpu.yaml")
+        << "metadata:\n  name: gpu-0\nspec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n";
+    ASSERT_EQ(ctl({"create", "-f", dir + "/gpu.yaml"}).code, 0);
+    ASSERT_TRUE(server.WaitReady()) << server.log();
+    CommandResult ready = ctl({"health"});
+    EXPECT_EQ(ready.code, 0) << ready.out << ready.err;
+    EXPECT_EQ(ctl({"get", "gpus", "-o", "name"}).out, "gpu/gpu-0\n");
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DevicectlNoServer, UnreachableServerIsOneLineExitOne) {
   char tmpl[] = "/tmp/dctl-XXXXXX";
   std::string dir = mkdtemp(tmpl);

@@ -108,6 +108,16 @@ class ServerProcess {
     return false;
   }
 
+  // Waits until the API socket exists (the server may not be ready yet).
+  bool WaitSocket(std::chrono::seconds timeout = std::chrono::seconds(15)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (std::filesystem::exists(socket_)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
   void Stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);

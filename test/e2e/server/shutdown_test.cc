@@ -91,11 +91,10 @@ TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
   ASSERT_TRUE(r.exited) << "still running after the grace period\n" << r.err;
   EXPECT_EQ(r.code, 0) << r.err;
   std::printf("SIGTERM to exit with 2 open watches and 1 in-flight call: %.1f ms\n", r.seconds * 1000);
-  // S22 promises exit within the grace period. The streams themselves end
-  // within milliseconds (checked below); gRPC's Server::Shutdown sometimes
-  // still waits for its drain deadline (80% of the grace period) in this
-  // cross-process setup, so the bound here is the grace period itself.
-  EXPECT_LT(r.seconds, 5.0) << r.err;
+  // S22: within the grace period, and not by waiting for the drain deadline
+  // (4 s here): everything was answered within milliseconds. gRPC 1.51's
+  // Server::Shutdown alone would often wait for that deadline (inflight_calls.h).
+  EXPECT_LT(r.seconds, 2.5) << r.err;
 
   for (auto* w : {&unix_watch, &tcp_watch}) {
     auto end = w->End(std::chrono::seconds(2));

@@ -160,7 +160,11 @@ bool Server::Impl::StartApi(std::string* error) {
                              &tcp_port_);
   }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(NewGrpcMetricsInterceptorFactory(*registry_));
+  // Declared services: their series exist from the start at zero, and paths
+  // a client invents are counted under "unknown" instead of new series.
+  interceptors.push_back(NewGrpcMetricsInterceptorFactory(
+      *registry_, {"nvidia.nvsentinel.v1alpha1.GpuService", "grpc.health.v1.Health",
+                   "grpc.reflection.v1alpha.ServerReflection"}));
   interceptors.push_back(inflight_.NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 

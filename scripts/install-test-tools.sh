@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the extra tools the deployment tests use, into a cache directory:
 #   helm         (Go module helm.sh/helm/v3, pinned)
+#   grpcurl      (Go module github.com/fullstorydev/grpcurl, pinned)
 #   kubeconform  (Go module github.com/yannh/kubeconform, pinned)
 #   promtool     (Debian package prometheus)
 #   systemd-analyze (Debian package systemd; optional, the systemd test skips without it)
@@ -18,6 +19,7 @@
 set -euo pipefail
 
 HELM_VERSION=v3.22.0
+GRPCURL_VERSION=v1.9.3              # docs/api.md examples are run with it
 KUBECONFORM_VERSION=v0.8.0
 KUBERNETES_VERSION=v1.34.2          # schemas validated against (k8s.io/kubernetes module)
 PROM_OPERATOR_VERSION=v0.85.0      # CRD schemas (monitoring.coreos.com/v1)
@@ -59,6 +61,17 @@ fi
 if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && [ $apt_updated -eq 0 ]; then
   log "fetching Debian package lists"
   $SUDO apt-get update -qq
+fi
+
+# grpcurl has its own check, so a tools dir from before it was added gains it.
+if ! [ -x "$tools/bin/grpcurl" ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    for d in /usr/local/go/bin "$HOME/go/bin" /usr/lib/go/bin; do
+      [ -x "$d/go" ] && PATH="$d:$PATH" && break
+    done
+  fi
+  log "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  GOBIN="$tools/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
 fi
 
 [ -f "$stamp" ] && [ -x "$tools/bin/helm" ] && [ -x "$tools/bin/kubeconform" ] && exit 0

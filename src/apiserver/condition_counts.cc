@@ -19,4 +19,17 @@ ConditionCounts CountConditions(const store::Store& store) {
   return counts;
 }
 
+ActionCounts CountRecommendedActions(const store::Store& store) {
+  ActionCounts counts;
+  auto list = store.List();
+  if (!list.ok()) return counts;
+  for (const auto& item : list->items) {
+    auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
+    if (!gpu) continue;
+    const std::string& action = gpu->message().status().recommended_action();
+    if (!action.empty()) ++counts[action];
+  }
+  return counts;
+}
+
 }  // namespace deviceapi::apiserver

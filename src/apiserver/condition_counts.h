@@ -18,4 +18,9 @@ using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_
 // Thread-safe; cost O(objects x conditions).
 ConditionCounts CountConditions(const store::Store& store);
 
+// recommended_action -> number of GPUs whose status carries it (GPUs with an
+// empty action are not counted). Same consistency and cost as CountConditions.
+using ActionCounts = std::map<std::string, std::size_t>;
+ActionCounts CountRecommendedActions(const store::Store& store);
+
 }  // namespace deviceapi::apiserver

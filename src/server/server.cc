@@ -118,6 +118,7 @@ bool Server::Impl::Start(std::string* error) {
   sources.store_stats = [store] { return store->Stats(); };
   sources.ready = [readiness] { return readiness->IsReady(); };
   sources.gpu_conditions = [store] { return apiserver::CountConditions(*store); };
+  sources.gpu_recommended_actions = [store] { return apiserver::CountRecommendedActions(*store); };
   RegisterServerMetrics(*registry_, std::move(sources));
 
   health_ = std::make_unique<HealthState>(std::set<std::string>{kGpuServiceName});

@@ -105,6 +105,18 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
                            return out;
                          });
   }
+
+  if (auto actions = sources.gpu_recommended_actions) {
+    registry.AddCallback(MetricType::kGauge, "device_apiserver_gpus_recommended_action",
+                         "GPUs by status.recommended_action (GPUs without one are not counted).",
+                         {"action"}, [actions] {
+                           std::vector<CallbackSample> out;
+                           for (const auto& [action, n] : actions()) {
+                             out.push_back({{action}, static_cast<double>(n)});
+                           }
+                           return out;
+                         });
+  }
 }
 
 }  // namespace deviceapi::server

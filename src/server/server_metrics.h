@@ -19,6 +19,8 @@
 //   device_apiserver_watchers_evicted_total  watches ended as too slow (S16); alert when it grows
 //   device_apiserver_watches_expired_total   watches refused as "too old resource version" (S14)
 //   device_apiserver_gpus{condition,status}  GPUs per condition type and status
+//   device_apiserver_gpus_recommended_action{action}  GPUs whose status.recommended_action
+//                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
 //                                            (True/False/Unknown), e.g.
 //                                            {condition="Ready",status="False"}
 // plus the standard process_* metrics (metrics/process_metrics.h).
@@ -56,6 +58,8 @@ struct ServerMetricsSources {
   std::function<store::StoreStats()> store_stats;
   std::function<bool()> ready;
   std::function<ConditionCounts()> gpu_conditions;
+  // recommended_action -> number of GPUs carrying it (empty actions left out).
+  std::function<std::map<std::string, std::size_t>()> gpu_recommended_actions;
 };
 
 // Registers the families above in `registry`. Throws std::invalid_argument

@@ -87,5 +87,19 @@ TEST_F(RegistryTest, CountConditions) {
   EXPECT_TRUE(CountConditions(store_).empty());
 }
 
+TEST_F(RegistryTest, CountRecommendedActions) {
+  auto a = Gpu("gpu-a", "False");
+  a.mutable_status()->set_recommended_action("RESET_GPU");
+  auto b = Gpu("gpu-b", "False");
+  b.mutable_status()->set_recommended_action("RESET_GPU");
+  auto c = Gpu("gpu-c", "False");
+  c.mutable_status()->set_recommended_action("RESTART_BM");
+  for (const auto& g : {a, b, c, Gpu("gpu-d", "True")}) ASSERT_TRUE(registry_.Create(g).ok());
+  auto counts = CountRecommendedActions(store_);
+  EXPECT_EQ(counts.size(), 2u);  // the healthy GPU's empty action is not a series
+  EXPECT_EQ(counts["RESET_GPU"], 2u);
+  EXPECT_EQ(counts["RESTART_BM"], 1u);
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver

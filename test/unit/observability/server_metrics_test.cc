@@ -36,6 +36,8 @@ TEST(ServerMetricsTest, AllFamiliesFromSources) {
   sources.store_stats = [&] { return stats; };
   sources.ready = [&] { return ready.load(); };
   sources.gpu_conditions = [&] { return conditions; };
+  std::map<std::string, std::size_t> actions{{"RESET_GPU", 2}, {"RESTART_BM", 1}};
+  sources.gpu_recommended_actions = [&] { return actions; };
   RegisterServerMetrics(r, sources, BuildInfo{"1.2.3", "abc\"def", "2026-01-01T00:00:00Z", "GNU 12"});
 
   auto res = ParseText(r.Serialize());
@@ -63,6 +65,9 @@ TEST(ServerMetricsTest, AllFamiliesFromSources) {
   EXPECT_EQ(e.Value("device_apiserver_watches_expired_total"), 4.0);   // S14 refusals counted
   EXPECT_EQ(e.Value("device_apiserver_gpus", {{"condition", "Ready"}, {"status", "True"}}), 7.0);
   EXPECT_EQ(e.Value("device_apiserver_gpus", {{"condition", "Ready"}, {"status", "False"}}), 1.0);
+  EXPECT_EQ(e.Value("device_apiserver_gpus_recommended_action", {{"action", "RESET_GPU"}}), 2.0);
+  EXPECT_EQ(e.Value("device_apiserver_gpus_recommended_action", {{"action", "RESTART_BM"}}), 1.0);
+  EXPECT_EQ(e.Family("device_apiserver_gpus_recommended_action")->type, "gauge");
   EXPECT_EQ(e.Family("device_apiserver_store_writes_total")->type, "counter");
   EXPECT_EQ(e.Family("device_apiserver_watchers")->type, "gauge");
   for (const auto& f : e.families) EXPECT_FALSE(f.help.empty()) << f.name;

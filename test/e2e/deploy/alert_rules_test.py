@@ -21,7 +21,8 @@ UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alerts.test.yam
 DOC = os.path.join(SOURCE_DIR, "docs", "operations.md")
 REQUIRED_ALERTS = {"DeviceApiServerDown", "DeviceApiServerNotReady", "DeviceApiServerHighLatency",
                    "DeviceApiServerErrors", "DeviceApiServerWatchersEvicted",
-                   "DeviceApiServerGpuUnhealthy", "NvmlProviderNotSyncing"}
+                   "DeviceApiServerGpuUnhealthy", "DeviceApiServerGpuActionRequired",
+                   "NvmlProviderNotSyncing"}
 
 
 def main():

@@ -95,6 +95,21 @@ groups:
             {{ "{{ $labels.condition }}" }}=False. Their status.recommended_action (RESTART_APP,
             RESET_GPU, RESTART_BM, ...) says what to do; the runbook has a step per action.
           runbook_url: {{ $rb }}#alert-deviceapiservergpuunhealthy
+      - alert: DeviceApiServerGpuActionRequired
+        expr: |-
+          sum by (job, instance, action) (
+            device_apiserver_gpus_recommended_action{job="device-api-server"}
+          ) > 0
+        for: 1m
+        labels:
+          severity: warning
+        annotations:
+          summary: '{{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} need {{ "{{ $labels.action }}" }}'
+          description: >-
+            {{ "{{ $value }}" }} GPU(s) on {{ "{{ $labels.instance }}" }} carry
+            status.recommended_action={{ "{{ $labels.action }}" }}. The runbook says what each
+            action asks of the operator.
+          runbook_url: {{ $rb }}#alert-deviceapiservergpuactionrequired
       - alert: NvmlProviderNotSyncing
         expr: |-
           time() - nvml_provider_last_successful_sync_timestamp_seconds{job="nvml-provider"} > {{ $r.providerSyncStaleSeconds }}

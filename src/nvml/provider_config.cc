@@ -3,6 +3,9 @@
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "deviceapi/build_info.h"
 
 namespace deviceapi::nvml {
 
@@ -56,7 +59,7 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   std::string ns = envor("NVML_PROVIDER_NAMESPACE", cfg.namespace_name);
   std::string name = envor("NVML_PROVIDER_NAME", cfg.provider_name);
   std::string level = envor("NVML_PROVIDER_LOG_LEVEL", cfg.log_level);
-  bool no_default_ignores = false, no_deep_bind = false;
+  bool no_default_ignores = false, no_deep_bind = false, show_version = false;
 
   CLI::App app{"nvml-provider: registers this node's GPUs with the device API server and keeps their "
                "NVMLReady condition in step with NVML (Xid, ECC, GPU lost, recovery action).\n"
@@ -77,6 +80,7 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   app.add_option("--provider-name", name, "Value of the app.kubernetes.io/managed-by label on GPUs this provider creates");
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
   app.add_flag("--no-deep-bind", no_deep_bind, "dlopen NVML without RTLD_DEEPBIND");
+  app.add_flag("--version", show_version, "Print version information as JSON and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -86,6 +90,16 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   } catch (const CLI::ParseError& e) {
     out.output = e.what();
     out.exit_code = 2;
+    return out;
+  }
+  if (show_version) {
+    // The same document as device-api-server --version and its /version.
+    out.output = nlohmann::json{{"version", deviceapi::build::kVersion},
+                                {"commit", deviceapi::build::kCommit},
+                                {"buildDate", deviceapi::build::kBuildDate},
+                                {"compiler", deviceapi::build::kCompiler}}
+                     .dump();
+    out.exit_code = 0;
     return out;
   }
   auto fail = [&](std::string msg) {

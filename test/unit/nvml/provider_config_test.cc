@@ -73,5 +73,15 @@ TEST(ProviderFlags, Help) {
   EXPECT_NE(o.output.find("--reconcile-interval"), std::string::npos);
 }
 
+TEST(ProviderFlags, VersionIsTheBuildDocument) {
+  auto o = Parse({"--version"});
+  EXPECT_FALSE(o.config);
+  EXPECT_EQ(o.exit_code, 0);
+  for (const char* key : {"\"version\":", "\"commit\":", "\"buildDate\":", "\"compiler\":"})
+    EXPECT_NE(o.output.find(key), std::string::npos) << key << " in " << o.output;
+  EXPECT_EQ(o.output.front(), '{');
+  EXPECT_EQ(o.output.back(), '}');
+}
+
 }  // namespace
 }  // namespace deviceapi::nvml

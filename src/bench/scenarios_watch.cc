@@ -3,6 +3,7 @@
 // revision), mixed (readers + writers + watchers) and memory (a large store,
 // watchers and a full history; server RSS after the run).
 #include <charconv>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -87,6 +88,18 @@ bool Settle(BenchContext& ctx, WatchFleet& fleet, std::string* error) {
   return true;
 }
 
+// --watchers watches from the current revision, open and caught up (Settle),
+// or null with `error` set.
+std::unique_ptr<WatchFleet> OpenSettledFleet(BenchContext& ctx, std::string* error) {
+  std::string rv = CurrentRevision(ctx.conn, ctx.options.namespace_name, error);
+  if (rv.empty()) return nullptr;
+  auto fleet = std::make_unique<WatchFleet>(ctx.options.target, ctx.options.namespace_name,
+                                            ctx.options.watchers, rv);
+  fleet->Start();
+  if (!Settle(ctx, *fleet, error)) return nullptr;
+  return fleet;
+}
+
 Result DeliveryRow(const std::string& scenario, int watchers, const Result& writes,
                    const DeliveryReport& d) {
   Result r;
@@ -133,11 +146,9 @@ std::vector<Result> RunWatchFanout(BenchContext& ctx) {
   const std::string name = "watch-fanout";
   std::string error;
   if (!ctx.EnsureSeeded(&error)) return {Unavailable(name, "setup: " + error)};
-  std::string rv = CurrentRevision(ctx.conn, ctx.options.namespace_name, &error);
-  if (rv.empty()) return {Unavailable(name, "setup: " + error)};
-  WatchFleet fleet(ctx.options.target, ctx.options.namespace_name, ctx.options.watchers, rv);
-  fleet.Start();
-  if (!Settle(ctx, fleet, &error)) return {Unavailable(name, "setup: " + error)};
+  auto fleet_ptr = OpenSettledFleet(ctx, &error);
+  if (!fleet_ptr) return {Unavailable(name, "setup: " + error)};
+  WatchFleet& fleet = *fleet_ptr;
 
   ProcSampler sampler(ctx.options.server_pid);
   sampler.Start();
@@ -158,11 +169,9 @@ std::vector<Result> RunMixed(BenchContext& ctx) {
   const std::string name = "mixed";
   std::string error;
   if (!ctx.EnsureSeeded(&error)) return {Unavailable(name, "setup: " + error)};
-  std::string rv = CurrentRevision(ctx.conn, ctx.options.namespace_name, &error);
-  if (rv.empty()) return {Unavailable(name, "setup: " + error)};
-  WatchFleet fleet(ctx.options.target, ctx.options.namespace_name, ctx.options.watchers, rv);
-  fleet.Start();
-  if (!Settle(ctx, fleet, &error)) return {Unavailable(name, "setup: " + error)};
+  auto fleet_ptr = OpenSettledFleet(ctx, &error);
+  if (!fleet_ptr) return {Unavailable(name, "setup: " + error)};
+  WatchFleet& fleet = *fleet_ptr;
 
   // Half the workers read (closed loop), half write (at --rate, if set).
   const int readers = std::max(1, ctx.options.concurrency / 2);
@@ -231,11 +240,9 @@ std::vector<Result> RunMemory(BenchContext& ctx) {
     spec.progress = false;
     fill = RunClosedLoop(spec, StatusWriters(ctx, &fill_log, ctx.options.concurrency));
   }
-  std::string rv = CurrentRevision(ctx.conn, ctx.options.namespace_name, &error);
-  if (rv.empty()) return {Unavailable(name, "setup: " + error)};
-  WatchFleet fleet(ctx.options.target, ctx.options.namespace_name, ctx.options.watchers, rv);
-  fleet.Start();
-  if (!Settle(ctx, fleet, &error)) return {Unavailable(name, "setup: " + error)};
+  auto fleet_ptr = OpenSettledFleet(ctx, &error);
+  if (!fleet_ptr) return {Unavailable(name, "setup: " + error)};
+  WatchFleet& fleet = *fleet_ptr;
   WriteLog log(ctx.options.concurrency);
   LoopSpec spec = WriterSpec(ctx, name);
   spec.warmup_s = 0;

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "control_client.h"
 #include "deviceapi/client.h"
 #include "deviceapi/conditions.h"
@@ -33,59 +34,8 @@ inline const std::string kServerBin = kBin + "/cmd/device-api-server/device-api-
 inline const std::string kProviderBin = kBin + "/cmd/nvml-provider/nvml-provider";
 inline const std::string kFakeRoot = kBin + "/fake-driver-root";
 
-// A child process with its output in a file. Killed (SIGKILL) on destruction.
-class Process {
- public:
-  Process(std::vector<std::string> argv, std::map<std::string, std::string> env, std::string log)
-      : log_(std::move(log)) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Process() {
-    if (running()) {
-      kill(pid_, SIGKILL);
-      Wait(5s);
-    }
-  }
-  bool running() { return pid_ > 0 && !exit_code_; }
-  void Signal(int sig) { if (running()) kill(pid_, sig); }
-  // Exit status (or 128+signal); nullopt when still running after `t`.
-  std::optional<int> Wait(std::chrono::milliseconds t) {
-    auto end = std::chrono::steady_clock::now() + t;
-    while (!exit_code_) {
-      int st = 0;
-      pid_t r = waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        break;
-      }
-      if (std::chrono::steady_clock::now() > end) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return exit_code_;
-  }
-  std::string Log() const {
-    std::ifstream in(log_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
-  std::string log_;
-};
+// A child process with its output in a file; stopped on destruction.
+using Process = deviceapi::testing::ChildProcess;
 
 inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds t = 10s) {
   auto end = std::chrono::steady_clock::now() + t;

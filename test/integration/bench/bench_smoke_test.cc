@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "child_process.h"
 #include "bench/latency.h"
 #include "bench/options.h"
 
@@ -37,41 +38,7 @@ const std::string kBench = kBin + "/cmd/device-api-bench/device-api-bench";
 const std::string kProvider = kBin + "/cmd/nvml-provider/nvml-provider";
 const std::string kFakeRoot = kBin + "/fake-driver-root";
 
-// A child process, killed on destruction; output to `log`.
-class Child {
- public:
-  Child(std::vector<std::string> argv, const std::string& log,
-        std::map<std::string, std::string> env = {}) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      for (int i = 0; i < 500; ++i) {
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-        std::this_thread::sleep_for(10ms);
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0 && kill(pid_, 0) == 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
-};
+using Child = deviceapi::testing::ChildProcess;
 
 struct BenchRun {
   int exit_code = -1;
@@ -112,7 +79,7 @@ class BenchSmoke : public ::testing::Test {
         std::vector<std::string>{kServer, "--bind-address", "unix://" + sock_,
                                  "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
                                  "--shutdown-grace-period", "2s"},
-        (dir_ / "server.log").string());
+        std::map<std::string, std::string>{}, (dir_ / "server.log").string());
     for (int i = 0; i < 1000 && !fs::exists(sock_); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(fs::exists(sock_)) << Slurp((dir_ / "server.log").string());
   }
@@ -246,8 +213,8 @@ TEST_F(BenchSmoke, HealthE2eSeesInjectedFaultsAsWatchEvents) {
   provider_ = std::make_unique<Child>(
       std::vector<std::string>{kProvider, "--server", "unix://" + sock_, "--driver-root", kFakeRoot,
                                "--admin-address", "127.0.0.1:0", "--log-level", "warn"},
-      (dir_ / "provider.log").string(),
-      std::map<std::string, std::string>{{"FAKE_NVML_CONTROL", ctl}, {"FAKE_NVML_GPUS", "4"}});
+      std::map<std::string, std::string>{{"FAKE_NVML_CONTROL", ctl}, {"FAKE_NVML_GPUS", "4"}},
+      (dir_ / "provider.log").string());
   BenchRun run = Bench({"--duration", "1", "--fake-nvml-control", ctl, "health-e2e"});
   EXPECT_EQ(run.exit_code, 0) << Context(run) << Slurp((dir_ / "provider.log").string());
   ExpectClean(run, "health-e2e");

@@ -1,5 +1,6 @@
 #include "apiserver/gpu_service.h"
 
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include "apiserver/request_options.h"
 #include "apiserver/resource_registry.h"
 #include "apiserver/status_mapping.h"
+#include "apiserver/unknown_fields.h"
 #include "apiserver/watch_reactor.h"
 #include "apiserver/wire_encoding.h"
 
@@ -24,17 +26,14 @@ namespace v1 = nvidia::nvsentinel::v1alpha1;
 
 namespace {
 
-// Parses a raw request; unknown fields (new clients, hostile bytes) are
-// dropped so they are never stored or echoed.
+// Parses a raw request straight from gRPC's slices; unknown fields (new
+// clients, hostile bytes) are dropped so they are never stored or echoed.
 bool ParseRequest(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
-  std::vector<grpc::Slice> slices;
   if (!buffer.Valid()) return message->ParseFromString("");
-  if (!buffer.Dump(&slices).ok()) return false;
-  std::string bytes;
-  bytes.reserve(buffer.Length());
-  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  if (!message->ParseFromString(bytes)) return false;
-  message->DiscardUnknownFields();
+  grpc::ByteBuffer shared(buffer);  // a reference to the same slices
+  grpc::ProtoBufferReader reader(&shared);
+  if (!message->ParseFromZeroCopyStream(&reader)) return false;
+  DropUnknownFields(message);
   return true;
 }
 
@@ -82,6 +81,17 @@ class WaitingReads {
   std::size_t running_ = 0;
 };
 
+// A request parsed onto its own arena. Once a write handler has handed the
+// arena to the object it stores, `request` lives as long as that object and
+// is not used again.
+template <typename Request>
+struct ParsedRequest {
+  std::unique_ptr<google::protobuf::Arena> arena;
+  Request* request = nullptr;
+};
+
+using ArenaPtr = std::unique_ptr<google::protobuf::Arena>;
+
 class GpuServiceImpl::Impl {
  public:
   Impl(store::Store& store, Readiness& readiness, ServiceLimits limits)
@@ -106,23 +116,27 @@ class GpuServiceImpl::Impl {
   }
 
   // Runs one unary call: gate, parse, handle, map errors, never throw.
-  // `waits(request)` says whether the handler may block for a future revision;
-  // such calls finish from their own thread.
+  // The request is parsed onto an arena of its own; `handle(request, arena)`
+  // may take the arena over (writes build the stored object on it).
+  // `waits(request)` says whether the handler may block for a future
+  // revision; such calls finish from their own thread.
   template <typename Request, typename Handler, typename Waits>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
                                   Access access, const grpc::ByteBuffer* in, Handler handle,
                                   Waits waits) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto request = std::make_shared<Request>();
+    auto call = std::make_shared<ParsedRequest<Request>>();
     bool deferred = false;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
       grpc::Status gate = Gate(access);
       if (!gate.ok()) return gate;
-      if (!ParseRequest(*in, request.get())) return Malformed(*request);
-      if (waits(*request) && waiting_reads_.TryStart()) {
+      call->arena = NewMessageArena(in->Valid() ? in->Length() : 0);
+      call->request = google::protobuf::Arena::CreateMessage<Request>(call->arena.get());
+      if (!ParseRequest(*in, call->request)) return Malformed(*call->request);
+      if (waits(*call->request) && waiting_reads_.TryStart()) {
         try {
-          std::thread([this, reactor, method, request, handle] {
-            reactor->Finish(Guarded(method, [&] { return handle(*request); }));
+          std::thread([this, reactor, method, call, handle] {
+            reactor->Finish(Guarded(method, [&] { return handle(*call->request, call->arena); }));
             waiting_reads_.Done();
           }).detach();
           deferred = true;
@@ -131,7 +145,7 @@ class GpuServiceImpl::Impl {
           waiting_reads_.Done();  // no thread: wait inline
         }
       }
-      return handle(*request);
+      return handle(*call->request, call->arena);
     });
     if (!deferred) reactor->Finish(status);
     return reactor;
@@ -189,7 +203,7 @@ grpc::ServerUnaryReactor* GpuServiceImpl::GetGpu(grpc::CallbackServerContext* ct
                                                  grpc::ByteBuffer* response) {
   return impl_->Unary<v1::GetGpuRequest>(
       ctx, "GetGpu", Impl::Access::kRead, request,
-      [impl = impl_.get(), response](const v1::GetGpuRequest& req) {
+      [impl = impl_.get(), response](const v1::GetGpuRequest& req, ArenaPtr&) {
         auto result = impl->registry_.Get(req.namespace_(), req.name(),
                                           req.opts().resource_version());
         return impl->Reply(result, "GetGpu", /*GetGpuResponse.gpu=*/1, response);
@@ -204,7 +218,7 @@ grpc::ServerUnaryReactor* GpuServiceImpl::ListGpus(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* response) {
   return impl_->Unary<v1::ListGpusRequest>(
       ctx, "ListGpus", Impl::Access::kRead, request,
-      [impl = impl_.get(), response](const v1::ListGpusRequest& req) {
+      [impl = impl_.get(), response](const v1::ListGpusRequest& req, ArenaPtr&) {
         auto options = ToStoreListOptions(req.namespace_(), req.opts());
         if (!options.ok()) return ToGrpcStatus(options.error(), "ListGpus");
         auto list = impl->store_.List(*options);
@@ -230,8 +244,9 @@ grpc::ServerUnaryReactor* GpuServiceImpl::CreateGpu(grpc::CallbackServerContext*
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::CreateGpuRequest>(
       ctx, "CreateGpu", Impl::Access::kWrite, request,
-      [impl = impl_.get(), response](const v1::CreateGpuRequest& req) {
-        return impl->Reply(impl->registry_.Create(req.gpu()), "CreateGpu", -1, response);
+      [impl = impl_.get(), response](v1::CreateGpuRequest& req, ArenaPtr& arena) {
+        return impl->Reply(impl->registry_.Create(std::move(arena), req.mutable_gpu()), "CreateGpu",
+                           -1, response);
       },
       kNeverWaits);
 }
@@ -241,8 +256,9 @@ grpc::ServerUnaryReactor* GpuServiceImpl::UpdateGpu(grpc::CallbackServerContext*
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::UpdateGpuRequest>(
       ctx, "UpdateGpu", Impl::Access::kWrite, request,
-      [impl = impl_.get(), response](const v1::UpdateGpuRequest& req) {
-        return impl->Reply(impl->registry_.Update(req.gpu()), "UpdateGpu", -1, response);
+      [impl = impl_.get(), response](v1::UpdateGpuRequest& req, ArenaPtr& arena) {
+        return impl->Reply(impl->registry_.Update(std::move(arena), req.mutable_gpu()), "UpdateGpu",
+                           -1, response);
       },
       kNeverWaits);
 }
@@ -252,9 +268,9 @@ grpc::ServerUnaryReactor* GpuServiceImpl::UpdateGpuStatus(grpc::CallbackServerCo
                                                           grpc::ByteBuffer* response) {
   return impl_->Unary<v1::UpdateGpuStatusRequest>(
       ctx, "UpdateGpuStatus", Impl::Access::kWrite, request,
-      [impl = impl_.get(), response](const v1::UpdateGpuStatusRequest& req) {
-        return impl->Reply(impl->registry_.UpdateStatus(req.gpu()), "UpdateGpuStatus", -1,
-                           response);
+      [impl = impl_.get(), response](v1::UpdateGpuStatusRequest& req, ArenaPtr& arena) {
+        return impl->Reply(impl->registry_.UpdateStatus(std::move(arena), req.mutable_gpu()),
+                           "UpdateGpuStatus", -1, response);
       },
       kNeverWaits);
 }
@@ -264,7 +280,7 @@ grpc::ServerUnaryReactor* GpuServiceImpl::DeleteGpu(grpc::CallbackServerContext*
                                                     grpc::ByteBuffer* response) {
   return impl_->Unary<v1::DeleteGpuRequest>(
       ctx, "DeleteGpu", Impl::Access::kWrite, request,
-      [impl = impl_.get(), response](const v1::DeleteGpuRequest& req) {
+      [impl = impl_.get(), response](const v1::DeleteGpuRequest& req, ArenaPtr&) {
         auto result =
             impl->registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions());
         if (!result.ok()) return ToGrpcStatus(result.error(), "DeleteGpu");

@@ -31,60 +31,68 @@ class ResourceRegistry {
   ResourceRegistry(store::Store& store, const ResourceStrategy<Msg>& strategy)
       : store_(store), strategy_(strategy) {}
 
-  // Create (S3). ALREADY_EXISTS on a taken key.
-  store::Result<ObjectPtr> Create(Msg object) const {
-    auto prepared = strategy_.PrepareForCreate(std::move(object), Now());
+  // Create (S3). ALREADY_EXISTS on a taken key. `object` lives on `arena`
+  // (the request's); the stored object adopts both, so nothing is copied.
+  store::Result<ObjectPtr> Create(std::unique_ptr<google::protobuf::Arena> arena, Msg* object) const {
+    auto prepared = strategy_.PrepareForCreate(object, Now());
     if (!prepared.ok()) return prepared.error();
-    const Msg& built = *prepared;
-    const store::ObjectKey key{built.metadata().namespace_(), built.metadata().name()};
-    return Typed(store_.Create(key, [&built](store::Revision next) -> store::Result<store::ObjectPtr> {
-      return store::ObjectPtr(std::make_shared<Object>(built, next));
+    const store::ObjectKey key{object->metadata().namespace_(), object->metadata().name()};
+    return Typed(store_.Create(key, [&](store::Revision next) -> store::Result<store::ObjectPtr> {
+      return store::ObjectPtr(std::make_shared<Object>(std::move(arena), object, next));
     }));
+  }
+  store::Result<ObjectPtr> Create(const Msg& object) const {
+    auto [arena, copy] = OnArena(object);
+    return Create(std::move(arena), copy);
   }
 
   // Update: spec, labels, annotations (S4), precondition on
-  // metadata.resource_version (S5).
-  store::Result<ObjectPtr> Update(Msg request) const {
-    DefaultNamespace(&request);
-    FieldErrors errors = strategy_.ValidateUpdate(request);
-    if (!errors.empty()) return ToError(errors);
-    auto precondition = ParseResourceVersion(request.metadata().resource_version(),
-                                             strategy_.Root() + ".metadata.resource_version");
-    if (!precondition.ok()) return precondition.error();
-    const store::ObjectKey key{request.metadata().namespace_(), request.metadata().name()};
-    const auto expected = *precondition;
+  // metadata.resource_version (S5). `request` lives on `arena`, which the
+  // new object is built on.
+  store::Result<ObjectPtr> Update(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+    DefaultNamespace(request);
+    auto target = Addressed(*request, strategy_.ValidateUpdate(*request));
+    if (!target.ok()) return target.error();
+    const auto& [key, expected] = *target;
     return Typed(store_.Update(
         key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
           if (auto conflict = CheckRevision(expected, *old)) return *conflict;
-          auto updated = strategy_.PrepareForUpdate(request, old->message());
-          if (!updated.ok()) return updated.error();
+          Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+          auto prepared = strategy_.PrepareForUpdate(request, old->message(), updated);
+          if (!prepared.ok()) return prepared.error();
           if (ResourceStrategy<Msg>::Unchanged(*updated, old->message())) return current;
-          return store::ObjectPtr(std::make_shared<Object>(std::move(updated).value(), next));
+          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
         }));
   }
+  store::Result<ObjectPtr> Update(const Msg& request) const {
+    auto [arena, copy] = OnArena(request);
+    return Update(std::move(arena), copy);
+  }
 
-  // Status update: status only (S4, S6), precondition as Update (S5).
-  store::Result<ObjectPtr> UpdateStatus(Msg request) const {
-    DefaultNamespace(&request);
-    FieldErrors errors = strategy_.ValidateStatusUpdate(request);
-    if (!errors.empty()) return ToError(errors);
-    auto precondition = ParseResourceVersion(request.metadata().resource_version(),
-                                             strategy_.Root() + ".metadata.resource_version");
-    if (!precondition.ok()) return precondition.error();
-    const store::ObjectKey key{request.metadata().namespace_(), request.metadata().name()};
-    const auto expected = *precondition;
+  // Status update: status only (S4, S6), precondition as Update (S5). The
+  // request's status moves into the new object, built on `arena`.
+  store::Result<ObjectPtr> UpdateStatus(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+    DefaultNamespace(request);
+    auto target = Addressed(*request, strategy_.ValidateStatusUpdate(*request));
+    if (!target.ok()) return target.error();
+    const auto& [key, expected] = *target;
     const auto now = Now();
     return Typed(store_.Update(
         key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
           if (auto conflict = CheckRevision(expected, *old)) return *conflict;
-          Msg updated = strategy_.PrepareForStatusUpdate(request, old->message(), now);
-          if (ResourceStrategy<Msg>::Unchanged(updated, old->message())) return current;
-          return store::ObjectPtr(std::make_shared<Object>(std::move(updated), next));
+          Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+          strategy_.PrepareForStatusUpdate(request, old->message(), now, updated);
+          if (ResourceStrategy<Msg>::StatusUnchanged(*updated, old->message())) return current;
+          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
         }));
+  }
+  store::Result<ObjectPtr> UpdateStatus(const Msg& request) const {
+    auto [arena, copy] = OnArena(request);
+    return UpdateStatus(std::move(arena), copy);
   }
 
   // Delete with optional preconditions (S5); returns the DELETED state
@@ -135,6 +143,25 @@ class ResourceRegistry {
   }
   static store::Error Internal() {
     return store::MakeError(store::ErrorCode::kInternal, "store holds an object of another kind");
+  }
+  static std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> OnArena(const Msg& message) {
+    auto arena = NewMessageArena(message.ByteSizeLong());
+    Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+    *copy = message;
+    return {std::move(arena), copy};
+  }
+  // What a write request addresses, once the checks that need no stored
+  // object passed: its key and its resource_version precondition (S5).
+  struct Target {
+    store::ObjectKey key;
+    std::optional<store::Revision> expected;
+  };
+  store::Result<Target> Addressed(const Msg& request, const FieldErrors& errors) const {
+    if (!errors.empty()) return ToError(errors);
+    auto precondition = ParseResourceVersion(request.metadata().resource_version(),
+                                             strategy_.Root() + ".metadata.resource_version");
+    if (!precondition.ok()) return precondition.error();
+    return Target{{request.metadata().namespace_(), request.metadata().name()}, *precondition};
   }
   static void DefaultNamespace(Msg* request) {
     if (request->metadata().namespace_().empty()) {

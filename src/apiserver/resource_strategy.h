@@ -16,7 +16,6 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/timestamp.pb.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include <string>
 #include <string_view>
@@ -69,8 +68,9 @@ class ResourceStrategy {
   // Create (S3): defaults the namespace, sets uid, creation_timestamp and
   // generation = 1, fills status fields, then validates the whole object.
   // A resource_version on a new object is an error (as in Kubernetes).
-  store::Result<Msg> PrepareForCreate(Msg object, const google::protobuf::Timestamp& now) const {
-    auto* meta = object.mutable_metadata();
+  // Works on `object` in place (on the request's arena, so nothing is copied).
+  store::Result<bool> PrepareForCreate(Msg* object, const google::protobuf::Timestamp& now) const {
+    auto* meta = object->mutable_metadata();
     if (meta->namespace_().empty()) meta->set_namespace_(std::string(kDefaultNamespace));
     FieldErrors errors;
     const std::string m = Root() + ".metadata";
@@ -83,10 +83,15 @@ class ResourceStrategy {
     meta->set_uid(NewUuidV4());
     *meta->mutable_creation_timestamp() = now;
     meta->set_generation(1);
-    NormalizeStatus(&object, nullptr, now);
-    ValidateSpec(object, &errors);
-    ValidateStatus(object, &errors);
+    NormalizeStatus(object, nullptr, now);
+    ValidateSpec(*object, &errors);
+    ValidateStatus(*object, &errors);
     if (!errors.empty()) return ToError(errors);
+    return true;
+  }
+  store::Result<Msg> PrepareForCreate(Msg object, const google::protobuf::Timestamp& now) const {
+    auto prepared = PrepareForCreate(&object, now);
+    if (!prepared.ok()) return prepared.error();
     return object;
   }
 
@@ -102,30 +107,39 @@ class ResourceStrategy {
     return errors;
   }
 
-  // Update (S3, S4): the new state is `old` with spec, labels and annotations
-  // from the request; status and server fields stay. Changing uid or
-  // creation_timestamp is INVALID_ARGUMENT; generation moves iff spec changed.
-  store::Result<Msg> PrepareForUpdate(const Msg& request, const Msg& old) const {
+  // Update (S3, S4): the new state `out` is `old` with spec, labels and
+  // annotations from the request, which they are moved out of; status and
+  // server fields stay. Changing uid or creation_timestamp is
+  // INVALID_ARGUMENT; generation moves iff spec changed.
+  store::Result<bool> PrepareForUpdate(Msg* request, const Msg& old, Msg* out) const {
     FieldErrors errors;
     const std::string m = Root() + ".metadata";
-    const auto& in = request.metadata();
+    const auto& in = request->metadata();
     if (!in.uid().empty() && in.uid() != old.metadata().uid()) {
       AddInvalid(&errors, m + ".uid", "field is immutable");
     }
     if (in.has_creation_timestamp() &&
-        !google::protobuf::util::MessageDifferencer::Equals(in.creation_timestamp(),
-                                                            old.metadata().creation_timestamp())) {
+        (in.creation_timestamp().seconds() != old.metadata().creation_timestamp().seconds() ||
+         in.creation_timestamp().nanos() != old.metadata().creation_timestamp().nanos())) {
       AddInvalid(&errors, m + ".creation_timestamp", "field is immutable");
     }
     if (!errors.empty()) return ToError(errors);
-    Msg updated = old;
-    *updated.mutable_spec() = request.spec();
-    *updated.mutable_metadata()->mutable_labels() = in.labels();
-    *updated.mutable_metadata()->mutable_annotations() = in.annotations();
-    if (!google::protobuf::util::MessageDifferencer::Equals(updated.spec(), old.spec())) {
-      updated.mutable_metadata()->set_generation(old.metadata().generation() + 1);
+    CopyAllBut(old, kSpec, out);
+    out->mutable_spec()->Swap(request->mutable_spec());
+    out->mutable_metadata()->mutable_labels()->swap(*request->mutable_metadata()->mutable_labels());
+    out->mutable_metadata()->mutable_annotations()->swap(
+        *request->mutable_metadata()->mutable_annotations());
+    if (!EqualEncodings(out->spec(), old.spec())) {
+      out->mutable_metadata()->set_generation(old.metadata().generation() + 1);
     }
-    return updated;
+    return true;
+  }
+  store::Result<Msg> PrepareForUpdate(const Msg& request, const Msg& old) const {
+    Msg in = request;
+    Msg out;
+    auto prepared = PrepareForUpdate(&in, old, &out);
+    if (!prepared.ok()) return prepared.error();
+    return out;
   }
 
   // Checks an UpdateGpuStatus request: only name, namespace and status are
@@ -139,15 +153,21 @@ class ResourceStrategy {
     return errors;
   }
 
-  // Status update (S4, S6): `old` with the request's status; metadata,
-  // generation and spec stay.
+  // Status update (S4, S6): `out` is `old` with the request's status, which
+  // is moved out of the request (a pointer swap when both share an arena);
+  // metadata, generation and spec stay.
+  void PrepareForStatusUpdate(Msg* request, const Msg& old, const google::protobuf::Timestamp& now,
+                              Msg* out) const {
+    CopyAllBut(old, kStatus, out);
+    out->mutable_status()->Swap(request->mutable_status());
+    NormalizeStatus(out, &old, now);
+  }
   Msg PrepareForStatusUpdate(const Msg& request, const Msg& old,
                              const google::protobuf::Timestamp& now) const {
-    Msg updated;
-    CopyAllButStatus(old, &updated);
-    *updated.mutable_status() = request.status();
-    NormalizeStatus(&updated, &old, now);
-    return updated;
+    Msg in = request;
+    Msg out;
+    PrepareForStatusUpdate(&in, old, now, &out);
+    return out;
   }
 
   // True when `updated` equals `old`: the write is a no-op (S1).
@@ -156,39 +176,61 @@ class ResourceStrategy {
   // these kinds is floating point. MessageDifferencer::Equals walked both
   // messages by reflection, a quarter of an UpdateGpuStatus's server time,
   // spent under the store's write lock.
-  static bool Unchanged(const Msg& updated, const Msg& old) {
-    std::size_t size = updated.ByteSizeLong();
-    if (size != old.ByteSizeLong()) return false;
-    return DeterministicBytes(updated, size) == DeterministicBytes(old, size);
+  static bool Unchanged(const Msg& updated, const Msg& old) { return EqualEncodings(updated, old); }
+
+  // As Unchanged, for a status update's result: everything but the status was
+  // copied from `old`, so only the status can differ.
+  static bool StatusUnchanged(const Msg& updated, const Msg& old) {
+    if (!kMetadataSpecStatusOnly()) return Unchanged(updated, old);
+    return EqualEncodings(updated.status(), old.status());
+  }
+
+  // Deterministic encodings of `a` and `b` are equal.
+  static bool EqualEncodings(const google::protobuf::MessageLite& a,
+                             const google::protobuf::MessageLite& b) {
+    const std::size_t size = a.ByteSizeLong();
+    if (size != b.ByteSizeLong()) return false;
+    // Reused per thread: no allocation per comparison once warm.
+    thread_local std::string left, right;
+    DeterministicBytes(a, size, &left);
+    DeterministicBytes(b, size, &right);
+    return left == right;
   }
 
  private:
-  // `old` without its status, which the caller replaces. Copying the old
-  // conditions only to drop them was about a tenth of the time a status
-  // update holds the store's write lock. A kind with fields beyond metadata, spec and
+  enum Replaced { kSpec, kStatus };
+
+  // Kinds shaped exactly `metadata = 1; spec = 2; status = 3`.
+  static bool kMetadataSpecStatusOnly() {
+    static const bool only = Msg::descriptor()->field_count() == 3;
+    return only;
+  }
+
+  // `old` without the part the caller replaces: copying the old conditions
+  // only to drop them was about a tenth of the time a status update holds
+  // the store's write lock. A kind with fields beyond metadata, spec and
   // status gets the plain copy, so nothing of it is ever dropped.
-  static void CopyAllButStatus(const Msg& old, Msg* out) {
-    static const bool kMetadataSpecStatusOnly = Msg::descriptor()->field_count() == 3;
-    if (!kMetadataSpecStatusOnly) {
+  static void CopyAllBut(const Msg& old, Replaced replaced, Msg* out) {
+    if (!kMetadataSpecStatusOnly()) {
       *out = old;
-      out->clear_status();
+      if (replaced == kSpec) out->clear_spec();
+      if (replaced == kStatus) out->clear_status();
       return;
     }
     if (old.has_metadata()) *out->mutable_metadata() = old.metadata();
-    if (old.has_spec()) *out->mutable_spec() = old.spec();
+    if (replaced != kSpec && old.has_spec()) *out->mutable_spec() = old.spec();
+    if (replaced != kStatus && old.has_status()) *out->mutable_status() = old.status();
   }
 
   // `size` is message.ByteSizeLong(), just computed (the sizes it caches
   // are what SerializeWithCachedSizes relies on).
-  static std::string DeterministicBytes(const Msg& message, std::size_t size) {
-    std::string out(size, '\0');
-    {
-      google::protobuf::io::ArrayOutputStream stream(out.data(), static_cast<int>(size));
-      google::protobuf::io::CodedOutputStream coded(&stream);
-      coded.SetSerializationDeterministic(true);
-      message.SerializeWithCachedSizes(&coded);
-    }  // the coded stream flushes into `out` here
-    return out;
+  static void DeterministicBytes(const google::protobuf::MessageLite& message, std::size_t size,
+                                 std::string* out) {
+    out->resize(size);
+    google::protobuf::io::ArrayOutputStream stream(out->data(), static_cast<int>(size));
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeWithCachedSizes(&coded);
   }
 
   ServiceLimits limits_;

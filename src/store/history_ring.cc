@@ -4,7 +4,7 @@
 
 namespace deviceapi::store {
 
-void HistoryRing::Append(Event event) {
+void HistoryRing::Append(Event event, std::vector<Event>* evicted) {
   bytes_ += SizeOf(event);
   events_.push_back(std::move(event));
   while (!events_.empty() && (events_.size() > max_events_ || bytes_ > max_bytes_)) {
@@ -12,6 +12,7 @@ void HistoryRing::Append(Event event) {
     // can still be rebuilt or watched from.
     start_ = events_.front().revision;
     bytes_ -= SizeOf(events_.front());
+    evicted->push_back(std::move(events_.front()));
     events_.pop_front();
   }
 }

@@ -30,8 +30,9 @@ class HistoryRing {
   }
 
   // Appends an event (revisions strictly increasing) and evicts the oldest
-  // ones beyond the bounds.
-  void Append(Event event);
+  // ones beyond the bounds into `evicted`, so that the caller can free them
+  // after releasing its lock.
+  void Append(Event event, std::vector<Event>* evicted);
 
   // The oldest revision N whose successors are all retained: watching from N
   // and listing exactly at N are possible iff N >= Start().

@@ -102,6 +102,9 @@ class Store::Impl {
   Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build) {
     ReadyList ready;
     bool wrote = false;
+    // Events the history drops: freed after the lock is released, as
+    // freeing an object costs about as much as building one.
+    std::vector<Event> evicted;
     Result<ObjectPtr> result = [&]() -> Result<ObjectPtr> {
       std::unique_lock<WriterPreferringMutex> lock(rw);
       if (shutdown.load()) return Unavailable();
@@ -163,7 +166,7 @@ class Store::Impl {
           deletes.fetch_add(1, std::memory_order_relaxed);
           break;
       }
-      history.Append(event);
+      history.Append(event, &evicted);
       hub->Publish(event, &ready);
       revision.store(next);
       NoteIssued(next);

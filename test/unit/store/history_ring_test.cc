@@ -24,8 +24,12 @@ TEST(HistoryRing, S14_BoundedByCount) {
   h.Reset(10);
   EXPECT_EQ(h.Start(), 10u);
   EXPECT_EQ(h.OldestEventRevision(), 0u);
-  for (Revision r = 11; r <= 15; ++r) h.Append(MakeEvent(r, 10));
+  std::vector<Event> evicted;
+  for (Revision r = 11; r <= 15; ++r) h.Append(MakeEvent(r, 10), &evicted);
   EXPECT_EQ(h.size(), 3u);
+  ASSERT_EQ(evicted.size(), 2u);  // handed back, oldest first, for the caller to free
+  EXPECT_EQ(evicted[0].revision, 11u);
+  EXPECT_EQ(evicted[1].revision, 12u);
   EXPECT_EQ(h.OldestEventRevision(), 13u);
   EXPECT_EQ(h.Start(), 12u);  // state at 12 is still rebuildable: 13.. are kept
   auto since = h.Since(12);
@@ -40,12 +44,14 @@ TEST(HistoryRing, S14_BoundedByBytes) {
   const std::size_t one = MakeEvent(1, 1000).object->ByteSize();
   HistoryRing h(1000, one * 4);
   h.Reset(0);
-  for (Revision r = 1; r <= 10; ++r) h.Append(MakeEvent(r, 1000));
+  std::vector<Event> evicted;
+  for (Revision r = 1; r <= 10; ++r) h.Append(MakeEvent(r, 1000), &evicted);
+  EXPECT_EQ(evicted.size(), 6u);
   EXPECT_EQ(h.size(), 4u);
   EXPECT_EQ(h.bytes(), one * 4);
   EXPECT_EQ(h.OldestEventRevision(), 7u);
   EXPECT_EQ(h.Start(), 6u);
-  h.Append(MakeEvent(11, 5000));  // bigger than the bound by itself: nothing fits
+  h.Append(MakeEvent(11, 5000), &evicted);  // bigger than the bound by itself: nothing fits
   EXPECT_EQ(h.size(), 0u);
   EXPECT_EQ(h.bytes(), 0u);
   EXPECT_EQ(h.Start(), 11u);

@@ -1,15 +1,18 @@
 // The most recent events, bounded by count and by bytes (S14). Not
 // thread-safe: the store guards it with its own lock.
 //
-// Byte accounting counts Object::ByteSize() of each event's `object` once.
-// An event's `previous` is, except for the first change of an object inside
-// the window, the `object` of an earlier retained event and is therefore not
-// counted again; the few previous states that predate the window are not
-// counted at all. This keeps the bound cheap and close to the real footprint.
+// Byte accounting counts every object version the retained events hold,
+// each once: an event's `object`, and its `previous` unless that is the
+// `object` of an earlier retained event. With many objects each changed
+// rarely (1,024 GPUs, a few hundred events), nearly every `previous` is a
+// version no other event holds, and ignoring them would let the history take
+// twice its bound. When the event that created a version is evicted while a
+// later event still holds it as `previous`, the charge passes to that event.
 #pragma once
 
 #include <cstddef>
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
 #include "store/event.h"
@@ -25,6 +28,8 @@ class HistoryRing {
   // when it opened): watches from it need no event.
   void Reset(Revision start) {
     events_.clear();
+    charges_previous_.clear();
+    held_as_previous_.clear();
     bytes_ = 0;
     start_ = start;
   }
@@ -53,11 +58,17 @@ class HistoryRing {
   std::size_t bytes() const { return bytes_; }
 
  private:
-  static std::size_t SizeOf(const Event& e) { return e.object ? e.object->ByteSize() : 0; }
+  static std::size_t SizeOf(const ObjectPtr& o) { return o ? o->ByteSize() : 0; }
 
   std::size_t max_events_;
   std::size_t max_bytes_;
   std::deque<Event> events_;
+  // Parallel to events_: whether that event's `previous` is charged to it.
+  std::deque<bool> charges_previous_;
+  // Versions created by a retained event and held as `previous` by a later
+  // one, mapped to the later event's sequence number (see the header note).
+  std::unordered_map<const Object*, std::uint64_t> held_as_previous_;
+  std::uint64_t appended_ = 0;  // sequence number of the next event
   std::size_t bytes_ = 0;
   Revision start_ = 0;
 };

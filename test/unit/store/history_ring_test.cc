@@ -57,5 +57,72 @@ TEST(HistoryRing, S14_BoundedByBytes) {
   EXPECT_EQ(h.Start(), 11u);
 }
 
+ObjectPtr Version(const std::string& name, Revision r) {
+  return std::make_shared<TestObject>(ObjectKey{"ns", name}, Labels{}, r, std::string(1000, 'x'));
+}
+
+Event Modified(ObjectPtr object, ObjectPtr previous) {
+  Event e;
+  e.type = EventType::kModified;
+  e.revision = object->revision();
+  e.object = std::move(object);
+  e.previous = std::move(previous);
+  return e;
+}
+
+// S14: the bound covers every version the events hold, `previous` included,
+// each version once.
+TEST(HistoryRing, S14_CountsEachHeldVersionOnce) {
+  const std::size_t one = Version("a", 1)->ByteSize();
+  HistoryRing h(1000, 1 << 20);
+  h.Reset(10);
+  std::vector<Event> evicted;
+  // b@5 predates the history: only this event holds it.
+  h.Append(Modified(Version("b", 11), Version("b", 5)), &evicted);
+  EXPECT_EQ(h.bytes(), 2 * one);
+  // A chain on one object: each version is the next event's previous.
+  auto a12 = Version("a", 12), a13 = Version("a", 13), a14 = Version("a", 14);
+  h.Append(Modified(a12, Version("a", 3)), &evicted);
+  h.Append(Modified(a13, a12), &evicted);
+  h.Append(Modified(a14, a13), &evicted);
+  EXPECT_EQ(h.bytes(), 2 * one + 4 * one);  // b@5 b@11, a@3 a@12 a@13 a@14
+  EXPECT_TRUE(evicted.empty());
+}
+
+// S14: evicting the event that created a version another event still holds
+// keeps that version charged, so the bound stays true.
+TEST(HistoryRing, S14_ChargePassesOnWhenCreatorIsEvicted) {
+  const std::size_t one = Version("a", 1)->ByteSize();
+  HistoryRing h(2, 1 << 20);
+  h.Reset(10);
+  std::vector<Event> evicted;
+  auto a11 = Version("a", 11), a12 = Version("a", 12), a13 = Version("a", 13);
+  h.Append(Modified(a11, Version("a", 2)), &evicted);
+  h.Append(Modified(a12, a11), &evicted);
+  EXPECT_EQ(h.bytes(), 3 * one);
+  h.Append(Modified(a13, a12), &evicted);  // count bound 2: the a@11 event goes
+  ASSERT_EQ(evicted.size(), 1u);
+  // Held: a@11 (previous of the a@12 event), a@12, a@13. a@2 is released.
+  EXPECT_EQ(h.bytes(), 3 * one);
+  h.Append(Modified(Version("a", 14), a13), &evicted);
+  EXPECT_EQ(h.bytes(), 3 * one);  // a@12, a@13, a@14
+}
+
+// S14: many objects each changed once: every event holds two versions, and
+// the byte bound admits half as many events as it would without them.
+TEST(HistoryRing, S14_ByteBoundCoversPreviousVersions) {
+  const std::size_t one = Version("a", 1)->ByteSize();
+  HistoryRing h(1000, 8 * one);
+  h.Reset(100);
+  std::vector<Event> evicted;
+  for (Revision r = 101; r <= 120; ++r) {
+    std::string name = "gpu-" + std::to_string(r);
+    h.Append(Modified(Version(name, r), Version(name, 1)), &evicted);
+  }
+  EXPECT_EQ(h.size(), 4u);
+  EXPECT_EQ(h.bytes(), 8 * one);
+  EXPECT_EQ(h.Start(), 116u);
+}
+
 }  // namespace
 }  // namespace deviceapi::store

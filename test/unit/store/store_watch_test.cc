@@ -194,7 +194,9 @@ TEST(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
 TEST(StoreWatch, S14_HistoryBoundedByBytes) {
   auto o = SmallOptions();
   const std::size_t one = TestObject(Key("ns", "x"), {}, 1, std::string(10000, 'x')).ByteSize();
-  o.history_max_bytes = one * 5 + one / 2;
+  // Five events of one object hold six versions: each event's new state,
+  // and the state before the oldest one (its `previous`, for rollback).
+  o.history_max_bytes = one * 6 + one / 2;
   auto s = OpenStore(o);
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, std::string(10000, 'a')).ok());  // 101
   for (int i = 0; i < 20; ++i) {

@@ -16,7 +16,6 @@
 #include "apiserver/request_options.h"
 #include "apiserver/resource_registry.h"
 #include "apiserver/status_mapping.h"
-#include "apiserver/unknown_fields.h"
 #include "apiserver/watch_reactor.h"
 #include "apiserver/wire_encoding.h"
 
@@ -26,15 +25,14 @@ namespace v1 = nvidia::nvsentinel::v1alpha1;
 
 namespace {
 
-// Parses a raw request straight from gRPC's slices; unknown fields (new
-// clients, hostile bytes) are dropped so they are never stored or echoed.
+// Parses a raw request straight from gRPC's slices. Unknown fields (new
+// clients, hostile bytes) are dropped by the registry from the parts of a
+// request that it stores; nothing else of a request is kept or echoed.
 bool ParseRequest(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
   if (!buffer.Valid()) return message->ParseFromString("");
   grpc::ByteBuffer shared(buffer);  // a reference to the same slices
   grpc::ProtoBufferReader reader(&shared);
-  if (!message->ParseFromZeroCopyStream(&reader)) return false;
-  DropUnknownFields(message);
-  return true;
+  return message->ParseFromZeroCopyStream(&reader);
 }
 
 grpc::Status Malformed(const google::protobuf::Message& message) {

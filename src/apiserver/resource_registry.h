@@ -17,6 +17,7 @@
 #include "apiserver/proto_object.h"
 #include "apiserver/request_options.h"
 #include "apiserver/resource_strategy.h"
+#include "apiserver/unknown_fields.h"
 #include "device_api.pb.h"
 #include "store/store.h"
 
@@ -34,6 +35,7 @@ class ResourceRegistry {
   // Create (S3). ALREADY_EXISTS on a taken key. `object` lives on `arena`
   // (the request's); the stored object adopts both, so nothing is copied.
   store::Result<ObjectPtr> Create(std::unique_ptr<google::protobuf::Arena> arena, Msg* object) const {
+    DropUnknownFields(object);  // stored whole: nothing unknown is kept
     auto prepared = strategy_.PrepareForCreate(object, Now());
     if (!prepared.ok()) return prepared.error();
     const store::ObjectKey key{object->metadata().namespace_(), object->metadata().name()};
@@ -50,6 +52,7 @@ class ResourceRegistry {
   // metadata.resource_version (S5). `request` lives on `arena`, which the
   // new object is built on.
   store::Result<ObjectPtr> Update(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+    DropUnknownFields(request->mutable_spec());  // the part of the request that is stored
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateUpdate(*request));
     if (!target.ok()) return target.error();
@@ -74,6 +77,7 @@ class ResourceRegistry {
   // Status update: status only (S4, S6), precondition as Update (S5). The
   // request's status moves into the new object, built on `arena`.
   store::Result<ObjectPtr> UpdateStatus(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+    DropUnknownFields(request->mutable_status());  // the part of the request that is stored
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateStatusUpdate(*request));
     if (!target.ok()) return target.error();

@@ -1,5 +1,5 @@
-// Dropping unknown fields from parsed requests, so bytes a newer client (or a
-// hostile one) sent are never stored or echoed back.
+// Dropping unknown fields from the parts of requests that are stored, so bytes
+// a newer client (or a hostile one) sent are never stored or echoed back.
 //
 // Message::DiscardUnknownFields() finds the sub-messages to visit by listing
 // every set field through reflection, about a tenth of an UpdateGpuStatus's

@@ -2,6 +2,7 @@
 // health summary for the metrics endpoint.
 #include "apiserver/resource_registry.h"
 
+#include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
 #include "apiserver/condition_counts.h"
@@ -49,6 +50,42 @@ TEST_F(RegistryTest, DeleteEventStampedWithDeletionRevisionS7) {
   EXPECT_EQ(ProtoObject<v1::Gpu>::From(ev.object)->message().metadata().resource_version(),
             std::to_string(ev.revision));
   (*watcher)->Cancel();
+}
+
+// Unknown fields in what a write stores never reach the stored object, at any
+// depth; a status update that differs only by them is a no-op (S1).
+TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
+  auto junk = [](google::protobuf::Message* m) {
+    m->GetReflection()->MutableUnknownFields(m)->AddLengthDelimited(777, "junk");
+  };
+  v1::Gpu gpu = Gpu("gpu-a", "True");
+  junk(&gpu);
+  junk(gpu.mutable_spec());
+  junk(gpu.mutable_status()->mutable_conditions(0));
+  auto created = registry_.Create(gpu);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ((*created)->Serialized().find("junk"), std::string::npos);
+  const auto rev = store_.CurrentRevision();
+
+  v1::Gpu status = (*created)->message();
+  junk(status.mutable_status());
+  junk(status.mutable_status()->mutable_conditions(0)->mutable_last_transition_time());
+  auto same = registry_.UpdateStatus(status);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(store_.CurrentRevision(), rev);
+
+  status.mutable_status()->set_recommended_action("RESET_GPU");
+  auto updated = registry_.UpdateStatus(status);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_GT(store_.CurrentRevision(), rev);
+  EXPECT_EQ((*updated)->Serialized().find("junk"), std::string::npos);
+
+  v1::Gpu spec = (*updated)->message();
+  junk(spec.mutable_spec());
+  spec.mutable_spec()->set_uuid("GPU-0123abcd-4567-89ef-0123-456789abcde0");
+  auto respec = registry_.Update(spec);
+  ASSERT_TRUE(respec.ok());
+  EXPECT_EQ((*respec)->Serialized().find("junk"), std::string::npos);
 }
 
 TEST_F(RegistryTest, NoOpAndPreconditionsS1S5) {

@@ -14,7 +14,46 @@ bool IsConditionType(std::string_view type) {
   return IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
 }
 
+using nvidia::nvsentinel::v1alpha1::Condition;
+using nvidia::nvsentinel::v1alpha1::DeviceInfo;
+
+bool SameTime(const Condition& a, const Condition& b) {
+  if (a.has_last_transition_time() != b.has_last_transition_time()) return false;
+  return a.last_transition_time().seconds() == b.last_transition_time().seconds() &&
+         a.last_transition_time().nanos() == b.last_transition_time().nanos();
+}
+
+bool SameCondition(const Condition& a, const Condition& b) {
+  return a.type() == b.type() && a.status() == b.status() && a.reason() == b.reason() &&
+         a.message() == b.message() && a.observed_generation() == b.observed_generation() &&
+         SameTime(a, b);
+}
+
+bool SameDeviceInfo(const DeviceInfo& a, const DeviceInfo& b) {
+  return a.product_name() == b.product_name() && a.pci_bus_id() == b.pci_bus_id() &&
+         a.memory_total_bytes() == b.memory_total_bytes() &&
+         a.driver_version() == b.driver_version() &&
+         a.cuda_driver_version() == b.cuda_driver_version() && a.serial() == b.serial() &&
+         a.architecture() == b.architecture() && a.minor_number() == b.minor_number() &&
+         a.index() == b.index() && a.vbios_version() == b.vbios_version() &&
+         a.board_part_number() == b.board_part_number();
+}
+
 }  // namespace
+
+bool GpuStrategy::StatusUnchanged(const Gpu& updated, const Gpu& old) const {
+  const auto& a = updated.status();
+  const auto& b = old.status();
+  if (a.conditions_size() != b.conditions_size() ||
+      a.recommended_action() != b.recommended_action() ||
+      a.has_device_info() != b.has_device_info()) {
+    return false;
+  }
+  for (int i = 0; i < a.conditions_size(); ++i) {
+    if (!SameCondition(a.conditions(i), b.conditions(i))) return false;
+  }
+  return !a.has_device_info() || SameDeviceInfo(a.device_info(), b.device_info());
+}
 
 void GpuStrategy::ValidateName(std::string_view name, const std::string& path,
                                FieldErrors* errors) const {

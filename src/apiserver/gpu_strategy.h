@@ -30,6 +30,10 @@ class GpuStrategy final : public ResourceStrategy<nvidia::nvsentinel::v1alpha1::
   void ValidateStatus(const Gpu& gpu, FieldErrors* errors) const override;
   void NormalizeStatus(Gpu* gpu, const Gpu* old,
                        const google::protobuf::Timestamp& now) const override;
+  // Field by field: about a tenth of the cost of encoding both statuses,
+  // and it runs under the store's write lock. A test fails when GpuStatus,
+  // Condition or DeviceInfo gain a field this does not compare.
+  bool StatusUnchanged(const Gpu& updated, const Gpu& old) const override;
 };
 
 // Limits of free-text status fields that S19 leaves to us.

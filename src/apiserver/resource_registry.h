@@ -90,7 +90,7 @@ class ResourceRegistry {
           if (auto conflict = CheckRevision(expected, *old)) return *conflict;
           Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
           strategy_.PrepareForStatusUpdate(request, old->message(), now, updated);
-          if (ResourceStrategy<Msg>::StatusUnchanged(*updated, old->message())) return current;
+          if (strategy_.StatusUnchanged(*updated, old->message())) return current;
           return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
         }));
   }

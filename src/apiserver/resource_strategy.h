@@ -179,9 +179,9 @@ class ResourceStrategy {
   static bool Unchanged(const Msg& updated, const Msg& old) { return EqualEncodings(updated, old); }
 
   // As Unchanged, for a status update's result: everything but the status was
-  // copied from `old`, so only the status can differ.
-  static bool StatusUnchanged(const Msg& updated, const Msg& old) {
-    if (!kMetadataSpecStatusOnly()) return Unchanged(updated, old);
+  // copied from `old`, so only the status can differ. Kinds may compare
+  // field by field instead of encoding both statuses (GpuStrategy does).
+  virtual bool StatusUnchanged(const Msg& updated, const Msg& old) const {
     return EqualEncodings(updated.status(), old.status());
   }
 

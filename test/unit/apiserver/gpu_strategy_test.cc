@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 namespace deviceapi::apiserver {
@@ -288,6 +289,74 @@ TEST(GpuStrategyTest, UnchangedIgnoresMapOrderS1) {
   EXPECT_TRUE(GpuStrategy::Unchanged(a, b));
   (*b.mutable_metadata()->mutable_labels())["k3"] = "w";  // same size, other value
   EXPECT_FALSE(GpuStrategy::Unchanged(a, b));
+}
+
+// Sets `field` of `m` to a value other than its current one (scalars and
+// strings; a message field gets a sub-field changed the same way).
+void Perturb(google::protobuf::Message* m, const google::protobuf::FieldDescriptor* field) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* r = m->GetReflection();
+  ASSERT_FALSE(field->is_repeated()) << field->full_name();
+  switch (field->cpp_type()) {
+    case FD::CPPTYPE_STRING: r->SetString(m, field, r->GetString(*m, field) + "x"); break;
+    case FD::CPPTYPE_INT32: r->SetInt32(m, field, r->GetInt32(*m, field) + 1); break;
+    case FD::CPPTYPE_INT64: r->SetInt64(m, field, r->GetInt64(*m, field) + 1); break;
+    case FD::CPPTYPE_UINT32: r->SetUInt32(m, field, r->GetUInt32(*m, field) + 1); break;
+    case FD::CPPTYPE_UINT64: r->SetUInt64(m, field, r->GetUInt64(*m, field) + 1); break;
+    case FD::CPPTYPE_BOOL: r->SetBool(m, field, !r->GetBool(*m, field)); break;
+    case FD::CPPTYPE_ENUM: r->SetEnumValue(m, field, r->GetEnumValue(*m, field) + 1); break;
+    case FD::CPPTYPE_MESSAGE: {
+      auto* sub = r->MutableMessage(m, field);
+      for (int i = 0; i < sub->GetDescriptor()->field_count(); ++i) {
+        Perturb(sub, sub->GetDescriptor()->field(i));
+      }
+      break;
+    }
+    default: FAIL() << "unhandled type of " << field->full_name();
+  }
+}
+
+// S1: GpuStrategy::StatusUnchanged compares field by field. Every field of
+// GpuStatus, Condition, DeviceInfo and the transition time must count: this
+// fails when the API gains a field the comparison does not look at.
+TEST(GpuStrategyTest, StatusUnchangedSeesEveryStatusFieldS1) {
+  GpuStrategy strategy;
+  v1::Gpu base = ValidGpu();
+  auto* c = base.mutable_status()->mutable_conditions(0);
+  c->set_message("m");
+  *c->mutable_last_transition_time() = At(5);
+  base.mutable_status()->set_recommended_action("NONE");
+  base.mutable_status()->mutable_device_info()->set_product_name("H100");
+  EXPECT_TRUE(strategy.StatusUnchanged(base, base));
+
+  auto expect_seen = [&](const std::function<void(v1::Gpu*)>& change, const std::string& what) {
+    v1::Gpu changed = base;
+    change(&changed);
+    EXPECT_FALSE(strategy.StatusUnchanged(changed, base)) << what << " is not compared";
+    EXPECT_FALSE(strategy.StatusUnchanged(base, changed)) << what << " is not compared";
+  };
+  const auto* status = v1::GpuStatus::descriptor();
+  for (int i = 0; i < status->field_count(); ++i) {
+    const auto* f = status->field(i);
+    if (f->is_repeated()) continue;  // conditions: below
+    expect_seen([&](v1::Gpu* g) { Perturb(g->mutable_status(), f); }, f->full_name());
+  }
+  for (int i = 0; i < v1::Condition::descriptor()->field_count(); ++i) {
+    const auto* f = v1::Condition::descriptor()->field(i);
+    expect_seen([&](v1::Gpu* g) { Perturb(g->mutable_status()->mutable_conditions(0), f); },
+                f->full_name());
+  }
+  for (int i = 0; i < v1::DeviceInfo::descriptor()->field_count(); ++i) {
+    const auto* f = v1::DeviceInfo::descriptor()->field(i);
+    expect_seen([&](v1::Gpu* g) { Perturb(g->mutable_status()->mutable_device_info(), f); },
+                f->full_name());
+  }
+  expect_seen([](v1::Gpu* g) { g->mutable_status()->add_conditions()->set_type("Extra"); },
+              "the number of conditions");
+  expect_seen([](v1::Gpu* g) { g->mutable_status()->clear_device_info(); }, "device_info presence");
+  expect_seen([](v1::Gpu* g) {
+    g->mutable_status()->mutable_conditions(0)->clear_last_transition_time();
+  }, "last_transition_time presence");
 }
 
 }  // namespace

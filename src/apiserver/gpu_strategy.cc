@@ -1,6 +1,5 @@
 #include "apiserver/gpu_strategy.h"
 
-#include <set>
 #include <string>
 
 namespace deviceapi::apiserver {
@@ -79,36 +78,44 @@ void GpuStrategy::ValidateStatus(const Gpu& gpu, FieldErrors* errors) const {
                    std::to_string(status.conditions_size()) + ")");
     return;  // don't spend time on thousands of items
   }
-  std::set<std::string_view> seen;
+  // Paths are built only for errors: a valid status (nearly every write)
+  // allocates nothing here.
+  auto path = [](int i, const char* field) {
+    return "gpu.status.conditions[" + std::to_string(i) + "]" + field;
+  };
   for (int i = 0; i < status.conditions_size(); ++i) {
     const auto& c = status.conditions(i);
-    const std::string p = "gpu.status.conditions[" + std::to_string(i) + "]";
     if (c.type().empty()) {
-      AddInvalid(errors, p + ".type", "Required value");
+      AddInvalid(errors, path(i, ".type"), "Required value");
     } else if (!IsConditionType(c.type())) {
-      AddInvalid(errors, p + ".type", "must be CamelCase or domain/CamelCase");
-    } else if (!seen.insert(c.type()).second) {
-      AddInvalid(errors, p + ".type", "duplicate condition type \"" + c.type() + "\"");
+      AddInvalid(errors, path(i, ".type"), "must be CamelCase or domain/CamelCase");
+    } else {
+      for (int j = 0; j < i; ++j) {  // quadratic, but in max_conditions, checked above
+        if (status.conditions(j).type() == c.type()) {
+          AddInvalid(errors, path(i, ".type"), "duplicate condition type \"" + c.type() + "\"");
+          break;
+        }
+      }
     }
     if (c.status() != "True" && c.status() != "False" && c.status() != "Unknown") {
-      AddInvalid(errors, p + ".status", "must be one of \"True\", \"False\", \"Unknown\"");
+      AddInvalid(errors, path(i, ".status"), "must be one of \"True\", \"False\", \"Unknown\"");
     }
     if (c.reason().size() > kMaxReasonBytes) {
-      AddInvalid(errors, p + ".reason",
+      AddInvalid(errors, path(i, ".reason"),
                  "must be at most " + std::to_string(kMaxReasonBytes) + " bytes");
     } else if (!c.reason().empty() && !IsCamelCase(c.reason())) {
-      AddInvalid(errors, p + ".reason", "must be empty or CamelCase");
+      AddInvalid(errors, path(i, ".reason"), "must be empty or CamelCase");
     }
     if (c.message().size() > lim.max_condition_message_bytes) {
-      AddTooMany(errors, p + ".message",
+      AddTooMany(errors, path(i, ".message"),
                  "must be at most " + std::to_string(lim.max_condition_message_bytes) +
                      " bytes (got " + std::to_string(c.message().size()) + ")");
     }
     if (c.observed_generation() < 0) {
-      AddInvalid(errors, p + ".observed_generation", "must not be negative");
+      AddInvalid(errors, path(i, ".observed_generation"), "must not be negative");
     }
-    if (c.has_last_transition_time()) {
-      ValidateTimestamp(c.last_transition_time(), p + ".last_transition_time", errors);
+    if (c.has_last_transition_time() && !IsValidTimestamp(c.last_transition_time())) {
+      ValidateTimestamp(c.last_transition_time(), path(i, ".last_transition_time"), errors);
     }
   }
   if (status.recommended_action().size() > kMaxRecommendedActionBytes) {
@@ -123,13 +130,22 @@ void GpuStrategy::ValidateStatus(const Gpu& gpu, FieldErrors* errors) const {
 
 void GpuStrategy::NormalizeStatus(Gpu* gpu, const Gpu* old,
                                   const google::protobuf::Timestamp& now) const {
-  for (auto& c : *gpu->mutable_status()->mutable_conditions()) {
-    const nvidia::nvsentinel::v1alpha1::Condition* before = nullptr;
+  auto* conditions = gpu->mutable_status()->mutable_conditions();
+  for (int i = 0; i < conditions->size(); ++i) {
+    auto& c = *conditions->Mutable(i);
+    const Condition* before = nullptr;
     if (old != nullptr) {
-      for (const auto& o : old->status().conditions()) {
-        if (o.type() == c.type()) {
-          before = &o;
-          break;
+      // Providers resend their conditions in the same order: look at the
+      // same position first, and search only when it holds another type.
+      const auto& previous = old->status().conditions();
+      if (i < previous.size() && previous.Get(i).type() == c.type()) {
+        before = &previous.Get(i);
+      } else {
+        for (const auto& o : previous) {
+          if (o.type() == c.type()) {
+            before = &o;
+            break;
+          }
         }
       }
     }

@@ -17,6 +17,7 @@
 #include <google/protobuf/arena.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -48,7 +49,9 @@ class ProtoObject final : public store::Object {
   // metadata.resource_version with `revision`.
   ProtoObject(std::unique_ptr<google::protobuf::Arena> arena, Msg* message, store::Revision revision)
       : arena_(std::move(arena)), message_(message), revision_(revision) {
-    message_->mutable_metadata()->set_resource_version(std::to_string(revision));
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof(digits), revision).ptr;
+    message_->mutable_metadata()->set_resource_version(digits, static_cast<std::size_t>(end - digits));
     key_.namespace_name = message_->metadata().namespace_();
     key_.name = message_->metadata().name();
     for (const auto& [k, v] : message_->metadata().labels()) labels_.emplace(k, v);

@@ -184,13 +184,17 @@ void ValidateLabelsAndAnnotations(const nvidia::nvsentinel::v1alpha1::ObjectMeta
   }
 }
 
-void ValidateTimestamp(const google::protobuf::Timestamp& ts, const std::string& path,
-                       FieldErrors* errors) {
+bool IsValidTimestamp(const google::protobuf::Timestamp& ts) {
   // Bounds of google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
   constexpr std::int64_t kMinSeconds = -62135596800LL;
   constexpr std::int64_t kMaxSeconds = 253402300799LL;
-  if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
-      ts.nanos() > 999999999) {
+  return ts.seconds() >= kMinSeconds && ts.seconds() <= kMaxSeconds && ts.nanos() >= 0 &&
+         ts.nanos() <= 999999999;
+}
+
+void ValidateTimestamp(const google::protobuf::Timestamp& ts, const std::string& path,
+                       FieldErrors* errors) {
+  if (!IsValidTimestamp(ts)) {
     AddInvalid(errors, path, "must be a valid timestamp between 0001-01-01 and 9999-12-31");
   }
 }

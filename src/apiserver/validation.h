@@ -49,6 +49,8 @@ void ValidateNamespace(std::string_view ns, const std::string& path, FieldErrors
 void ValidateLabelsAndAnnotations(const nvidia::nvsentinel::v1alpha1::ObjectMeta& meta,
                                   const ServiceLimits& limits, const std::string& path,
                                   FieldErrors* errors);
+// Within google.protobuf.Timestamp's range, 0001-01-01 to 9999-12-31.
+bool IsValidTimestamp(const google::protobuf::Timestamp& ts);
 // Checks a timestamp is a valid google.protobuf.Timestamp
 // (0001-01-01 .. 9999-12-31, nanos in [0, 1e9)).
 void ValidateTimestamp(const google::protobuf::Timestamp& ts, const std::string& path,

@@ -63,6 +63,8 @@ struct Config {
   std::size_t history_max_bytes = 16u << 20;
   std::chrono::milliseconds bookmark_interval{60000};
   std::size_t watch_queue_size = 1024;
+  // How often free heap memory is handed back to the kernel (0: never).
+  std::chrono::milliseconds heap_release_interval{2000};
 };
 
 // The effective configuration as JSON (listeners, limits; never key material)

@@ -204,6 +204,8 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Duration("--bookmark-interval", raw.bookmark_interval, &cfg.bookmark_interval, 1ms,
              milliseconds(24 * 3600'000));
   c.Count("--watch-queue-size", raw.watch_queue_size, &cfg.watch_queue_size, 1, 1u << 20);
+  c.Duration("--heap-release-interval", raw.heap_release_interval, &cfg.heap_release_interval, 0ms,
+             milliseconds(24 * 3600'000));
 
   if (c.ok() && !raw.socket_group.empty()) {
     cfg.socket_group = raw.socket_group;
@@ -278,6 +280,7 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"history_max_bytes", cfg.history_max_bytes},
       {"bookmark_interval", FormatDuration(cfg.bookmark_interval)},
       {"watch_queue_size", cfg.watch_queue_size},
+      {"heap_release_interval", FormatDuration(cfg.heap_release_interval)},
   };
 }
 

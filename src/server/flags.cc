@@ -80,6 +80,8 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--bookmark-interval", raw.bookmark_interval, "Interval of BOOKMARK events on idle watches");
   opt("--watch-queue-size", raw.watch_queue_size,
       "Events queued per watcher before it is ended as too slow");
+  opt("--heap-release-interval", raw.heap_release_interval,
+      "How often free heap memory is returned to the kernel (0: never)");
   opt("--socket-group", raw.socket_group,
       "Group (name or gid) owning the API socket; the socket is mode 0660");
   opt("--tls-cert-file", raw.tls_cert_file, "PEM certificate for the TCP API listener");

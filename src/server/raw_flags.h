@@ -30,6 +30,7 @@ struct RawFlags {
   std::string history_max_bytes = "16Mi";
   std::string bookmark_interval = "60s";
   std::string watch_queue_size = "1024";
+  std::string heap_release_interval = "2s";
   std::string socket_group;
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
 };

@@ -14,6 +14,7 @@
 #include "apiserver/readiness.h"
 #include "metrics/registry.h"
 #include "server/admin_http.h"
+#include "server/heap_release.h"
 #include "apiserver/condition_counts.h"
 #include "server/grpc_metrics.h"
 #include "server/grpc_options.h"
@@ -226,8 +227,12 @@ bool Server::Impl::StartAdmin(std::string* error) {
   return true;
 }
 
+// Also the server's housekeeping: free heap memory goes back to the kernel
+// every --heap-release-interval (see heap_release.h).
 void Server::Impl::HealthLoop() {
   bool last = false;
+  const auto release_every = config_.heap_release_interval;
+  auto next_release = std::chrono::steady_clock::now() + release_every;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopped_) {
     lock.unlock();
@@ -236,6 +241,10 @@ void Server::Impl::HealthLoop() {
     if (ready != last) {
       LogInfo(ready ? "ready: serving" : "not ready", {{"reason", readiness_->Reason()}});
       last = ready;
+    }
+    if (release_every.count() > 0 && std::chrono::steady_clock::now() >= next_release) {
+      ReleaseFreeHeap();
+      next_release = std::chrono::steady_clock::now() + release_every;
     }
     lock.lock();
     cv_.wait_for(lock, kReadinessPoll, [this] { return stopped_; });

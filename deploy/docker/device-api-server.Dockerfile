@@ -39,8 +39,7 @@ FROM ${DEBIAN_IMAGE}
 # Only the shared libraries the binary links (ldd), nothing else: no shell tools are added.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libabsl20220623 libprotobuf32 libre2-9 libc-ares2 \
-      libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 libbrotli1 \
+      libspdlog1.10 libfmt9 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cmd/device-api-server/device-api-server /usr/local/bin/device-api-server
 ARG VERSION=0.0.0-dev

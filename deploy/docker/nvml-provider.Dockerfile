@@ -37,7 +37,6 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libabsl20220623 libprotobuf32 libre2-9 libc-ares2 \
       libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 libbrotli1 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cmd/nvml-provider/nvml-provider /usr/local/bin/nvml-provider

@@ -38,7 +38,9 @@ if(DEVICEAPI_STATIC_GRPC)
   list(JOIN _rpc_archives "," _rpc_group)
   target_link_libraries(deviceapi_rpc INTERFACE
     "$<LINK_GROUP:RESCAN,${_rpc_group}>"
-    OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads ${CMAKE_DL_LIBS} m rt atomic)
+    OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads ${CMAKE_DL_LIBS} m rt
+    # As gRPC's pkg-config file says: libatomic only where something uses it.
+    -Wl,--push-state,--as-needed atomic -Wl,--pop-state)
   target_include_directories(deviceapi_rpc INTERFACE
     $<TARGET_PROPERTY:gRPC::grpc++,INTERFACE_INCLUDE_DIRECTORIES>
     ${Protobuf_INCLUDE_DIRS})

@@ -37,7 +37,10 @@ namespace deviceapi::apiserver {
 // doubles the last one up to max_block_size, which would waste half of it).
 inline std::unique_ptr<google::protobuf::Arena> NewMessageArena(std::size_t wire_bytes) {
   google::protobuf::ArenaOptions options;
-  options.start_block_size = std::clamp<std::size_t>(5 * wire_bytes + 1024, 1024, 64 << 10);
+  // A multiple of 8: the arena keeps its cleanup list at the end of each
+  // block, and an odd block size would misalign it.
+  const std::size_t wanted = std::clamp<std::size_t>(5 * wire_bytes + 1024, 1024, 64 << 10);
+  options.start_block_size = (wanted + 7) & ~std::size_t{7};
   options.max_block_size = 8 << 10;
   return std::make_unique<google::protobuf::Arena>(options);
 }

@@ -45,6 +45,15 @@ inline std::unique_ptr<google::protobuf::Arena> NewMessageArena(std::size_t wire
   return std::make_unique<google::protobuf::Arena>(options);
 }
 
+// A copy of `message` on an arena of its own, sized for it.
+template <typename Msg>
+std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> CopyOntoArena(const Msg& message) {
+  auto arena = NewMessageArena(message.ByteSizeLong());
+  Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+  *copy = message;
+  return {std::move(arena), copy};
+}
+
 template <typename Msg>
 class ProtoObject final : public store::Object {
  public:
@@ -68,6 +77,9 @@ class ProtoObject final : public store::Object {
   // Copies `message` onto an arena of the object's own.
   ProtoObject(const Msg& message, store::Revision revision)
       : ProtoObject(CopyOntoArena(message), revision) {}
+  ProtoObject(std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> on_arena,
+              store::Revision revision)
+      : ProtoObject(std::move(on_arena.first), on_arena.second, revision) {}
 
   const Msg& message() const { return *message_; }
 
@@ -89,19 +101,6 @@ class ProtoObject final : public store::Object {
   }
 
  private:
-  struct OnArena {
-    std::unique_ptr<google::protobuf::Arena> arena;
-    Msg* message;
-  };
-  static OnArena CopyOntoArena(const Msg& message) {
-    OnArena out{NewMessageArena(message.ByteSizeLong()), nullptr};
-    out.message = google::protobuf::Arena::CreateMessage<Msg>(out.arena.get());
-    *out.message = message;
-    return out;
-  }
-  ProtoObject(OnArena on_arena, store::Revision revision)
-      : ProtoObject(std::move(on_arena.arena), on_arena.message, revision) {}
-
   // Declared first: destroyed last, after everything that points into it.
   std::unique_ptr<google::protobuf::Arena> arena_;
   Msg* message_;

@@ -44,7 +44,7 @@ class ResourceRegistry {
     }));
   }
   store::Result<ObjectPtr> Create(const Msg& object) const {
-    auto [arena, copy] = OnArena(object);
+    auto [arena, copy] = CopyOntoArena(object);
     return Create(std::move(arena), copy);
   }
 
@@ -56,21 +56,14 @@ class ResourceRegistry {
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateUpdate(*request));
     if (!target.ok()) return target.error();
-    const auto& [key, expected] = *target;
-    return Typed(store_.Update(
-        key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
-          auto old = Object::From(current);
-          if (!old) return Internal();
-          if (auto conflict = CheckRevision(expected, *old)) return *conflict;
-          Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-          auto prepared = strategy_.PrepareForUpdate(request, old->message(), updated);
-          if (!prepared.ok()) return prepared.error();
-          if (ResourceStrategy<Msg>::Unchanged(*updated, old->message())) return current;
-          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
-        }));
+    return UpdateOnArena(*target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+      auto prepared = strategy_.PrepareForUpdate(request, old, updated);
+      if (!prepared.ok()) return prepared.error();
+      return !ResourceStrategy<Msg>::Unchanged(*updated, old);
+    });
   }
   store::Result<ObjectPtr> Update(const Msg& request) const {
-    auto [arena, copy] = OnArena(request);
+    auto [arena, copy] = CopyOntoArena(request);
     return Update(std::move(arena), copy);
   }
 
@@ -81,21 +74,14 @@ class ResourceRegistry {
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateStatusUpdate(*request));
     if (!target.ok()) return target.error();
-    const auto& [key, expected] = *target;
     const auto now = Now();
-    return Typed(store_.Update(
-        key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
-          auto old = Object::From(current);
-          if (!old) return Internal();
-          if (auto conflict = CheckRevision(expected, *old)) return *conflict;
-          Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-          strategy_.PrepareForStatusUpdate(request, old->message(), now, updated);
-          if (strategy_.StatusUnchanged(*updated, old->message())) return current;
-          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
-        }));
+    return UpdateOnArena(*target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+      strategy_.PrepareForStatusUpdate(request, old, now, updated);
+      return !strategy_.StatusUnchanged(*updated, old);
+    });
   }
   store::Result<ObjectPtr> UpdateStatus(const Msg& request) const {
-    auto [arena, copy] = OnArena(request);
+    auto [arena, copy] = CopyOntoArena(request);
     return UpdateStatus(std::move(arena), copy);
   }
 
@@ -148,12 +134,6 @@ class ResourceRegistry {
   static store::Error Internal() {
     return store::MakeError(store::ErrorCode::kInternal, "store holds an object of another kind");
   }
-  static std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> OnArena(const Msg& message) {
-    auto arena = NewMessageArena(message.ByteSizeLong());
-    Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-    *copy = message;
-    return {std::move(arena), copy};
-  }
   // What a write request addresses, once the checks that need no stored
   // object passed: its key and its resource_version precondition (S5).
   struct Target {
@@ -166,6 +146,26 @@ class ResourceRegistry {
                                              strategy_.Root() + ".metadata.resource_version");
     if (!precondition.ok()) return precondition.error();
     return Target{{request.metadata().namespace_(), request.metadata().name()}, *precondition};
+  }
+  // The store update of `target`, under its precondition (S5): `build(old,
+  // updated)` fills `updated` (on `arena`) and says whether it differs from
+  // `old`; when it does not, the write is a no-op (S1). The new object adopts
+  // the arena.
+  template <typename Build>
+  store::Result<ObjectPtr> UpdateOnArena(const Target& target,
+                                         std::unique_ptr<google::protobuf::Arena>& arena,
+                                         const Build& build) const {
+    return Typed(store_.Update(
+        target.key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
+          auto old = Object::From(current);
+          if (!old) return Internal();
+          if (auto conflict = CheckRevision(target.expected, *old)) return *conflict;
+          Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+          auto changed = build(old->message(), updated);
+          if (!changed.ok()) return changed.error();
+          if (!*changed) return current;
+          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
+        }));
   }
   static void DefaultNamespace(Msg* request) {
     if (request->metadata().namespace_().empty()) {

@@ -201,7 +201,7 @@ class ResourceStrategy {
   enum Replaced { kSpec, kStatus };
 
   // Kinds shaped exactly `metadata = 1; spec = 2; status = 3`.
-  static bool kMetadataSpecStatusOnly() {
+  static bool MetadataSpecStatusOnly() {
     static const bool only = Msg::descriptor()->field_count() == 3;
     return only;
   }
@@ -211,7 +211,7 @@ class ResourceStrategy {
   // the store's write lock. A kind with fields beyond metadata, spec and
   // status gets the plain copy, so nothing of it is ever dropped.
   static void CopyAllBut(const Msg& old, Replaced replaced, Msg* out) {
-    if (!kMetadataSpecStatusOnly()) {
+    if (!MetadataSpecStatusOnly()) {
       *out = old;
       if (replaced == kSpec) out->clear_spec();
       if (replaced == kStatus) out->clear_status();

@@ -57,6 +57,17 @@ v1::UpdateGpuStatusRequest MakeStatusUpdate(const std::string& ns, int index, in
   return req;
 }
 
+void NextStatusWrite(v1::UpdateGpuStatusRequest* req, int worker, int workers, std::uint64_t seq,
+                     int gpus) {
+  const auto w = static_cast<std::uint64_t>(worker);
+  const int index = static_cast<int>((w + seq * static_cast<std::uint64_t>(workers)) %
+                                     static_cast<std::uint64_t>(gpus));
+  auto* g = req->mutable_gpu();
+  g->mutable_metadata()->set_name(GpuName(index));
+  g->mutable_status()->mutable_conditions(0)->set_message(
+      "bench write " + std::to_string(worker) + "." + std::to_string(seq));
+}
+
 std::string CurrentRevision(Connection& c, const std::string& ns, std::string* error) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx);

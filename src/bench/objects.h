@@ -23,6 +23,13 @@ v1::Gpu MakeGpu(const std::string& ns, const std::string& name, const std::strin
 v1::UpdateGpuStatusRequest MakeStatusUpdate(const std::string& ns, int index, int conditions,
                                             std::uint64_t seq);
 
+// Turns `req` (from MakeStatusUpdate) into write `seq` of writer `worker`
+// of `workers`: writer w owns GPUs w, w+workers, w+2*workers... (writers
+// never contend on one object), and the probe message names the write, so
+// every write is a real change (S1).
+void NextStatusWrite(v1::UpdateGpuStatusRequest* req, int worker, int workers, std::uint64_t seq,
+                     int gpus);
+
 // Makes `ns` hold exactly GPUs 0..gpus-1, each with `conditions`
 // conditions (creating, updating and deleting as needed). Returns false
 // with the first error.

@@ -172,13 +172,7 @@ std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
         MakeStatusUpdate(ctx.options.namespace_name, 0, ctx.options.conditions, 0));
     auto out = std::make_shared<v1::Gpu>();  // reused, as in get
     return [&, w, req, out](std::uint64_t seq, std::string* error, std::int64_t*) {
-      // Worker w owns GPUs w, w+C, w+2C...: writers never contend on one object.
-      int index = static_cast<int>((static_cast<std::uint64_t>(w) + seq * static_cast<std::uint64_t>(conc)) %
-                                   static_cast<std::uint64_t>(gpus));
-      auto* g = req->mutable_gpu();
-      g->mutable_metadata()->set_name(GpuName(index));
-      g->mutable_status()->mutable_conditions(0)->set_message(
-          "bench write " + std::to_string(w) + "." + std::to_string(seq));
+      NextStatusWrite(req.get(), w, conc, seq, gpus);
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
       auto s = ctx.conn.gpus->UpdateGpuStatus(&cctx, *req, out.get());

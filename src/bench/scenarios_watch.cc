@@ -43,12 +43,7 @@ WorkerFactory StatusWriters(BenchContext& ctx, WriteLog* log, int workers) {
     auto req = std::make_shared<v1::UpdateGpuStatusRequest>(
         MakeStatusUpdate(ctx.options.namespace_name, 0, ctx.options.conditions, 0));
     return [&ctx, log, workers, w, req](std::uint64_t seq, std::string* error, std::int64_t*) {
-      const std::uint64_t gpus = static_cast<std::uint64_t>(ctx.options.gpus);
-      int index = static_cast<int>((static_cast<std::uint64_t>(w) + seq * static_cast<std::uint64_t>(workers)) % gpus);
-      auto* g = req->mutable_gpu();
-      g->mutable_metadata()->set_name(GpuName(index));
-      g->mutable_status()->mutable_conditions(0)->set_message(
-          "bench write " + std::to_string(w) + "." + std::to_string(seq));
+      NextStatusWrite(req.get(), w, workers, seq, ctx.options.gpus);
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
       v1::Gpu out;

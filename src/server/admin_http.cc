@@ -19,10 +19,6 @@ std::string StripNotReady(std::string reason) {
   return reason;
 }
 
-std::string HostForLog(const std::string& host, int port) {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
 HttpResponse Text(int status, std::string body) {
   HttpResponse res;
   res.status = status;
@@ -42,9 +38,10 @@ class AdminHttpServer::Impl {
   }
 
   std::string Start() {
-    std::string error = http_.Start(options_.address.host, options_.address.port);
+    std::string error = http_.Start(options_.address);
     if (!error.empty()) return error;
-    LogInfo("admin HTTP server listening", {{"address", HostForLog(http_.host(), http_.port())}});
+    const TcpAddress bound{http_.host(), static_cast<std::uint16_t>(http_.port())};
+    LogInfo("admin HTTP server listening", {{"address", bound.ToString()}});
     return "";
   }
 

@@ -58,10 +58,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::string HostPort(const std::string& host, int port) {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
 // A parsed request head; ok == false means answer 400 and close.
 struct Head {
   bool ok = false;
@@ -133,20 +129,20 @@ class HttpServer::Impl {
   Impl(Handler handler, int workers) : handler_(std::move(handler)), workers_(std::max(1, workers)) {}
   ~Impl() { Stop(); }
 
-  std::string Start(const std::string& host, int port) {
+  std::string Start(const TcpAddress& address) {
     std::lock_guard<std::mutex> lock(start_mu_);
     if (started_) return "HTTP server already started";
     std::vector<std::string> hosts;
-    if (host.empty()) hosts = {"::", "0.0.0.0"};  // dual stack, else IPv4 only
-    else hosts = {host};
+    if (address.host.empty()) hosts = {"::", "0.0.0.0"};  // dual stack, else IPv4 only
+    else hosts = {address.host};
     std::string error;
     for (const std::string& h : hosts) {
-      int err = Listen(h, port);
+      int err = Listen(h, address.port);
       if (err == 0) {
         host_ = h;
         break;
       }
-      error = "cannot listen on " + HostPort(h, port) + ": " + std::strerror(err);
+      error = "cannot listen on " + TcpAddress{h, address.port}.ToString() + ": " + std::strerror(err);
       if (err == EADDRINUSE) break;  // the other host would say the same
     }
     if (listen_fd_ < 0) return error;
@@ -380,7 +376,7 @@ class HttpServer::Impl {
 HttpServer::HttpServer(Handler handler, int workers)
     : impl_(std::make_unique<Impl>(std::move(handler), workers)) {}
 HttpServer::~HttpServer() = default;
-std::string HttpServer::Start(const std::string& host, int port) { return impl_->Start(host, port); }
+std::string HttpServer::Start(const TcpAddress& address) { return impl_->Start(address); }
 void HttpServer::Stop() { impl_->Stop(); }
 int HttpServer::port() const { return impl_->port(); }
 const std::string& HttpServer::host() const { return impl_->host(); }

@@ -23,6 +23,8 @@
 #include <memory>
 #include <string>
 
+#include "server/listen_address.h"
+
 namespace deviceapi::server {
 
 struct HttpRequest {
@@ -49,11 +51,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds `host` ("" for every interface: "::" with IPv4 mapped, else
-  // "0.0.0.0"), port 0 for an ephemeral one, and starts serving. Returns ""
-  // or why it could not ("cannot listen on 127.0.0.1:9090: Address already
-  // in use"). Call once.
-  std::string Start(const std::string& host, int port);
+  // Binds `address` (host "" for every interface: "::" with IPv4 mapped,
+  // else "0.0.0.0"; port 0 for an ephemeral one) and starts serving. Returns
+  // "" or why it could not ("cannot listen on 127.0.0.1:9090: Address
+  // already in use"). Call once.
+  std::string Start(const TcpAddress& address);
   // Stops accepting, ends open connections and joins every thread, within
   // about the time a response takes to write. Idempotent.
   void Stop();

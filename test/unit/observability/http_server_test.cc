@@ -68,7 +68,7 @@ std::string Exchange(int port, const std::string& raw) {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(server_.Start("127.0.0.1", 0), ""); }
+  void SetUp() override { ASSERT_EQ(server_.Start({"127.0.0.1", 0}), ""); }
   HttpServer server_{Echo, 2};
 };
 
@@ -142,7 +142,7 @@ TEST_F(HttpServerTest, IdleAndSilentConnectionsDoNotHoldWorkersForever) {
 
 TEST_F(HttpServerTest, HandlerExceptionIs500) {
   HttpServer throwing([](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); }, 1);
-  ASSERT_EQ(throwing.Start("127.0.0.1", 0), "");
+  ASSERT_EQ(throwing.Start({"127.0.0.1", 0}), "");
   EXPECT_EQ(Exchange(throwing.port(), "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 500 ", 0), 0u);
 }
 
@@ -160,9 +160,9 @@ TEST_F(HttpServerTest, StopIsPromptWithASlowClientMidRequest) {
 
 TEST(HttpServer, PortInUseIsAnError) {
   HttpServer first(Echo, 1);
-  ASSERT_EQ(first.Start("127.0.0.1", 0), "");
+  ASSERT_EQ(first.Start({"127.0.0.1", 0}), "");
   HttpServer second(Echo, 1);
-  std::string error = second.Start("127.0.0.1", first.port());
+  std::string error = second.Start({"127.0.0.1", static_cast<std::uint16_t>(first.port())});
   EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + std::to_string(first.port())), std::string::npos)
       << error;
   EXPECT_NE(error.find("in use"), std::string::npos) << error;

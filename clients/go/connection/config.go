@@ -1,0 +1,92 @@
+// Package connection turns a Config into a gRPC connection to the Device API Server: the
+// target, TLS or mutual TLS for TCP listeners, keepalive, the user agent and the default
+// deadline of unary calls. The clientset is built from a Config (NewForConfig) or from a
+// connection made here.
+package connection
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const (
+	// TargetEnv names the environment variable read when Config.Target is empty.
+	TargetEnv = "NVIDIA_DEVICE_API_TARGET"
+	// DefaultTarget is the node's default socket, used when neither Config.Target nor
+	// TargetEnv say otherwise.
+	DefaultTarget = "unix:///var/run/nvidia-device-api/device-api.sock"
+	// DefaultTimeout bounds unary calls whose context has no deadline.
+	DefaultTimeout = 10 * time.Second
+	// DefaultKeepaliveTime is the idle time after which the client pings the server. It is
+	// above the server's keepalive enforcement minimum (10 s), which disconnects clients
+	// that ping more often.
+	DefaultKeepaliveTime = 30 * time.Second
+	// DefaultKeepaliveTimeout is how long an unanswered ping may take before the
+	// connection is considered dead.
+	DefaultKeepaliveTimeout = 10 * time.Second
+)
+
+// Config says how to reach a Device API Server. The zero value connects to the node's
+// default socket (or $NVIDIA_DEVICE_API_TARGET) in plaintext.
+type Config struct {
+	// Target is a gRPC target: "unix:///path/to.sock", "host:port" or "dns:///host:port".
+	Target string
+	// TLS, when set, secures a TCP connection. Unix sockets use no TLS.
+	TLS *TLSConfig
+	// UserAgent is sent with every call; empty: DefaultUserAgent().
+	UserAgent string
+	// Timeout bounds each unary call whose context has no deadline; 0: DefaultTimeout,
+	// negative: no bound. Watches are never bounded by it (use their context).
+	Timeout time.Duration
+	// KeepaliveTime and KeepaliveTimeout tune HTTP/2 keepalive pings; 0: the defaults
+	// above, negative KeepaliveTime: no pings.
+	KeepaliveTime    time.Duration
+	KeepaliveTimeout time.Duration
+}
+
+// TLSConfig is the client side of TLS: the CA that signs the server's certificate and, for
+// mutual TLS, the client's own certificate and key. Files are PEM.
+type TLSConfig struct {
+	// CAFile verifies the server; empty: the system's roots.
+	CAFile string
+	// CertFile and KeyFile identify the client (mTLS); both or neither.
+	CertFile string
+	KeyFile  string
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string
+}
+
+// ResolvedTarget is the target a connection made from c dials: c.Target, else
+// $NVIDIA_DEVICE_API_TARGET, else DefaultTarget.
+func (c *Config) ResolvedTarget() string {
+	if c != nil && c.Target != "" {
+		return c.Target
+	}
+	if t := os.Getenv(TargetEnv); t != "" {
+		return t
+	}
+	return DefaultTarget
+}
+
+// ResolvedTimeout is the deadline given to unary calls without one (0: none).
+func (c *Config) ResolvedTimeout() time.Duration {
+	switch {
+	case c == nil || c.Timeout == 0:
+		return DefaultTimeout
+	case c.Timeout < 0:
+		return 0
+	default:
+		return c.Timeout
+	}
+}
+
+// DefaultUserAgent is "<program> device-api-client-go", in the spirit of client-go's
+// default, so the server's logs tell consumers apart.
+func DefaultUserAgent() string {
+	prog := "unknown"
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		prog = filepath.Base(os.Args[0])
+	}
+	return prog + " device-api-client-go"
+}

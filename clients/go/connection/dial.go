@@ -1,0 +1,85 @@
+package connection
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Dial creates a client connection for c. Like grpc.NewClient it does not block: an
+// unreachable server shows up as an UNAVAILABLE error on the first call. extra options
+// come last, so they override the ones derived from c.
+func Dial(c *Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	if c == nil {
+		c = &Config{}
+	}
+	opts, err := DialOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(c.ResolvedTarget(), append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("device API target %q: %w", c.ResolvedTarget(), err)
+	}
+	return conn, nil
+}
+
+// DialOptions are the gRPC dial options for c: credentials, keepalive and user agent.
+func DialOptions(c *Config) ([]grpc.DialOption, error) {
+	creds := insecure.NewCredentials()
+	if c.TLS != nil {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	ua := c.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent()
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithUserAgent(ua)}
+	if c.KeepaliveTime >= 0 {
+		kp := keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout}
+		if c.KeepaliveTime > 0 {
+			kp.Time = c.KeepaliveTime
+		}
+		if c.KeepaliveTimeout > 0 {
+			kp.Timeout = c.KeepaliveTimeout
+		}
+		opts = append(opts, grpc.WithKeepaliveParams(kp))
+	}
+	return opts, nil
+}
+
+func (t *TLSConfig) build() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS CA file %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("TLS: a client certificate needs both CertFile and KeyFile")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

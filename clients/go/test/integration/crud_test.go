@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
+	"github.com/nvidia/device-api-server/clients/go/internal/testserver"
+)
+
+func TestCreateGetUpdateDeleteS3S4S6(t *testing.T) {
+	srv := testserver.Start(t)
+	gpus := srv.Client().DeviceV1alpha1().GPUs("")
+	ctx := ctxT(t)
+
+	in := newGPU("gpu-0", 0)
+	in.Labels = map[string]string{"nvidia.com/gpu.product": "H100"}
+	in.Annotations = map[string]string{"example.com/note": "rack 7"}
+	created, err := gpus.Create(ctx, in, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// S3: the server sets uid, creation timestamp, generation 1 and namespace default.
+	if created.UID == "" || created.CreationTimestamp.IsZero() || created.Generation != 1 ||
+		created.Namespace != "default" || created.ResourceVersion == "" {
+		t.Fatalf("server-set fields missing: %+v", created.ObjectMeta)
+	}
+	if created.Labels["nvidia.com/gpu.product"] != "H100" || created.Annotations["example.com/note"] != "rack 7" {
+		t.Fatalf("labels/annotations lost: %+v", created.ObjectMeta)
+	}
+	got, err := gpus.Get(ctx, "gpu-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(got, created) {
+		t.Fatalf("Get differs from Create's result:\n%+v\n%+v", got, created)
+	}
+
+	// S4/S6: UpdateStatus changes status only; the server fills the transition time.
+	st := got.DeepCopy()
+	st.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionTrue, "Probed")}
+	st.Status.RecommendedAction = "NONE"
+	st.Status.DeviceInfo = &devicev1alpha1.DeviceInfo{ProductName: "NVIDIA H100", PCIBusID: "0000:3b:00.0",
+		MemoryTotalBytes: 80 << 30, MinorNumber: 3, Index: 3, Architecture: "Hopper"}
+	st.Spec.UUID = "GPU-ffffffff-1111-2222-3333-444444444444" // ignored by UpdateStatus
+	withStatus, err := gpus.UpdateStatus(ctx, st, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := meta.FindStatusCondition(withStatus.Status.Conditions, "Ready")
+	if c == nil || c.Status != metav1.ConditionTrue || c.LastTransitionTime.IsZero() {
+		t.Fatalf("condition not stored with a transition time: %+v", withStatus.Status.Conditions)
+	}
+	if withStatus.Generation != 1 || withStatus.Spec.UUID != created.Spec.UUID {
+		t.Fatalf("UpdateStatus changed spec or generation: %+v", withStatus)
+	}
+	if !equality.Semantic.DeepEqual(withStatus.Status.DeviceInfo, st.Status.DeviceInfo) {
+		t.Fatalf("device info lost: %+v", withStatus.Status.DeviceInfo)
+	}
+	firstTransition := c.LastTransitionTime
+
+	// S6: the same status again keeps the transition time.
+	again := withStatus.DeepCopy()
+	again.Status.Conditions[0].Message = "still fine"
+	again.Status.Conditions[0].LastTransitionTime = metav1.Time{}
+	time.Sleep(1100 * time.Millisecond)
+	again, err = gpus.UpdateStatus(ctx, again, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := meta.FindStatusCondition(again.Status.Conditions, "Ready"); !c.LastTransitionTime.Equal(&firstTransition) {
+		t.Fatalf("transition time moved without a status change: %v -> %v", firstTransition, c.LastTransitionTime)
+	}
+
+	// S4: Update changes spec (generation +1) and labels, never status.
+	up := again.DeepCopy()
+	up.Spec.UUID = "GPU-ffffffff-1111-2222-3333-444444444444"
+	up.Labels["zone"] = "a"
+	up.Status = devicev1alpha1.GPUStatus{}
+	updated, err := gpus.Update(ctx, up, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.Generation != 2 || updated.Spec.UUID != up.Spec.UUID || updated.Labels["zone"] != "a" ||
+		len(updated.Status.Conditions) != 1 {
+		t.Fatalf("update: %+v", updated)
+	}
+
+	if err := gpus.Delete(ctx, "gpu-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gpus.Get(ctx, "gpu-0", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after delete: %v, want NotFound", err)
+	}
+}
+
+func TestNamespacedClientS17(t *testing.T) {
+	srv := testserver.Start(t)
+	cs := srv.Client().DeviceV1alpha1()
+	ctx := ctxT(t)
+	for i, ns := range []string{"a", "ab", "a"} {
+		g := newGPU([]string{"x", "y", "z"}[i], i)
+		if _, err := cs.GPUs(ns).Create(ctx, g, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := cs.GPUs("a").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 2 || list.Items[0].Name != "x" || list.Items[1].Name != "z" {
+		t.Fatalf("namespace a: %v", names(list))
+	}
+	all, err := cs.GPUs("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// S10: sorted by namespace, then name.
+	if got := names(all); len(got) != 3 || got[0] != "a/x" || got[1] != "a/z" || got[2] != "ab/y" {
+		t.Fatalf("all namespaces: %v", got)
+	}
+	if _, err := cs.GPUs("ab").Get(ctx, "x", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("x in ab: %v", err)
+	}
+	if err := cs.GPUs("a").Delete(ctx, "x", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func names(l *devicev1alpha1.GPUList) []string {
+	var out []string
+	for _, g := range l.Items {
+		out = append(out, g.Namespace+"/"+g.Name)
+	}
+	return out
+}

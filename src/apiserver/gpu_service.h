@@ -1,43 +1,27 @@
-// GpuService over the gRPC callback API: request -> strategy -> store.
-//
-// Each RPC parses its request itself (raw ByteBuffer methods), so a malformed
-// request (garbage bytes, wrong wire types, invalid UTF-8) is answered
-// INVALID_ARGUMENT instead of gRPC's generic INTERNAL; unknown fields are
-// dropped, never stored. Responses are assembled from the objects' cached
-// encodings (wire_encoding.h): an object is serialized once, whatever the
-// number of readers and watchers.
+// GpuService over the gRPC callback API: the GPU kind registered on the
+// generic ResourceService (transport -> registry -> store, see
+// resource_service.h). Every method is raw: the service parses requests and
+// builds responses itself, so a malformed request is INVALID_ARGUMENT, and
+// unknown fields are dropped, never stored.
 //
 // Errors map as status_mapping.h says; no internal detail reaches the client
-// (S23): handlers catch every exception and answer INTERNAL "internal error".
-// Readiness (S21): Get/List/Watch answer UNAVAILABLE "not ready: waiting for
-// providers" until Readiness::IsReady(); writes are accepted. After
-// Readiness::BeginShutdown() every new call answers UNAVAILABLE; open watches
-// end with UNAVAILABLE when the store shuts down (Store::Shutdown, S22).
-// Watches are served by a WatchReactor per stream driven by the store's
-// Watcher callbacks; no thread per watcher.
+// (S23). Readiness (S21) and shutdown gate every call (service_transport.h);
+// open watches end with UNAVAILABLE when the store shuts down (S22).
 //
 // Thread-safe. `store` and `readiness` must outlive the service, and the
 // service must outlive the grpc::Server it is registered with.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
 #include <memory>
 
+#include "apiserver/gpu_strategy.h"
 #include "apiserver/readiness.h"
+#include "apiserver/resource_service.h"
 #include "apiserver/validation.h"  // ServiceLimits
 #include "device_api.grpc.pb.h"
 #include "store/store.h"
 
 namespace deviceapi::apiserver {
-
-// Counters the service keeps for the metrics endpoint. Thread-safe reads.
-struct ServiceStats {
-  std::uint64_t watch_events_sent = 0;     // events written to watch streams
-  std::size_t active_watch_streams = 0;    // open WatchGpus streams
-  std::uint64_t watch_streams_too_slow = 0;  // streams ended RESOURCE_EXHAUSTED (S16)
-  std::uint64_t internal_errors = 0;       // calls answered INTERNAL (S23)
-};
 
 namespace detail {
 namespace v1 = nvidia::nvsentinel::v1alpha1;
@@ -49,6 +33,28 @@ using GpuRawService = v1::GpuService::WithRawCallbackMethod_GetGpu<
                 v1::GpuService::WithRawCallbackMethod_DeleteGpu<v1::GpuService::CallbackService>>>>>>>;
 }  // namespace detail
 
+// The GPU kind's requests, as ResourceService needs them.
+struct GpuKind {
+  using Object = detail::v1::Gpu;
+  using GetRequest = detail::v1::GetGpuRequest;
+  using ListRequest = detail::v1::ListGpusRequest;
+  using WatchRequest = detail::v1::WatchGpusRequest;
+  using CreateRequest = detail::v1::CreateGpuRequest;
+  using UpdateRequest = detail::v1::UpdateGpuRequest;
+  using UpdateStatusRequest = detail::v1::UpdateGpuStatusRequest;
+  using DeleteRequest = detail::v1::DeleteGpuRequest;
+  static constexpr const char* kGet = "GetGpu";
+  static constexpr const char* kList = "ListGpus";
+  static constexpr const char* kWatch = "WatchGpus";
+  static constexpr const char* kCreate = "CreateGpu";
+  static constexpr const char* kUpdate = "UpdateGpu";
+  static constexpr const char* kUpdateStatus = "UpdateGpuStatus";
+  static constexpr const char* kDelete = "DeleteGpu";
+  static Object* Body(CreateRequest& r) { return r.mutable_gpu(); }
+  static Object* Body(UpdateRequest& r) { return r.mutable_gpu(); }
+  static Object* Body(UpdateStatusRequest& r) { return r.mutable_gpu(); }
+};
+
 // Register with grpc::ServerBuilder::RegisterService(&service).
 class GpuServiceImpl final : public detail::GpuRawService {
  public:
@@ -58,6 +64,7 @@ class GpuServiceImpl final : public detail::GpuRawService {
   GpuServiceImpl& operator=(const GpuServiceImpl&) = delete;
 
   ServiceStats Stats() const;
+  ResourceRegistry<GpuKind::Object>& registry() { return service_.registry(); }
 
   grpc::ServerUnaryReactor* GetGpu(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                    grpc::ByteBuffer* response) override;
@@ -80,8 +87,8 @@ class GpuServiceImpl final : public detail::GpuRawService {
                                       grpc::ByteBuffer* response) override;
 
  private:
-  class Impl;
-  std::unique_ptr<Impl> impl_;
+  GpuStrategy strategy_;
+  ResourceService<GpuKind> service_;
 };
 
 }  // namespace deviceapi::apiserver

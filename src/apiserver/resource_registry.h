@@ -13,7 +13,9 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "apiserver/admission.h"
 #include "apiserver/proto_object.h"
 #include "apiserver/request_options.h"
 #include "apiserver/resource_strategy.h"
@@ -32,6 +34,10 @@ class ResourceRegistry {
   ResourceRegistry(store::Store& store, const ResourceStrategy<Msg>& strategy)
       : store_(store), strategy_(strategy) {}
 
+  // Checks every create and every changing update against `admission`
+  // (null: none). Set before the registry serves; must outlive it.
+  void SetAdmission(const Admission<Msg>* admission) { admission_ = admission; }
+
   // Create (S3). ALREADY_EXISTS on a taken key. `object` lives on `arena`
   // (the request's); the stored object adopts both, so nothing is copied.
   store::Result<ObjectPtr> Create(std::unique_ptr<google::protobuf::Arena> arena, Msg* object) const {
@@ -40,6 +46,7 @@ class ResourceRegistry {
     if (!prepared.ok()) return prepared.error();
     const store::ObjectKey key{object->metadata().namespace_(), object->metadata().name()};
     return Typed(store_.Create(key, [&](store::Revision next) -> store::Result<store::ObjectPtr> {
+      if (auto refused = Admit(*object, nullptr)) return *refused;
       return store::ObjectPtr(std::make_shared<Object>(std::move(arena), object, next));
     }));
   }
@@ -85,6 +92,31 @@ class ResourceRegistry {
     return UpdateStatus(std::move(arena), copy);
   }
 
+  // The update of (ns, name) that `mutate(old, updated)` builds from the
+  // current object under the store's write lock, so it races no other
+  // writer and needs no resource_version (PatchGpu, S31; lease expiry, S28).
+  // `updated` starts as a copy of `old`; `mutate` returns false to leave the
+  // object as it is, or an error. The result is then checked and completed
+  // by the strategy as an update of `part` is (PrepareForMutation), admitted,
+  // and stored unless nothing changed (S1).
+  template <typename MutateFn>
+  store::Result<ObjectPtr> Mutate(std::string ns, const std::string& name, Subresource part,
+                                  const MutateFn& mutate) const {
+    if (ns.empty()) ns = std::string(kDefaultNamespace);
+    FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
+    if (!errors.empty()) return ToError(errors);
+    const Target target{{ns, name}, std::nullopt};
+    auto arena = NewMessageArena(kMutateArenaHint);
+    const auto now = Now();
+    return UpdateOnArena(target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+      *updated = old;
+      store::Result<bool> wanted = mutate(old, updated);
+      if (!wanted.ok()) return wanted.error();
+      if (!*wanted) return false;
+      return strategy_.PrepareForMutation(part, old, now, updated);
+    });
+  }
+
   // Delete with optional preconditions (S5); returns the DELETED state
   // stamped with the deletion's revision (S7).
   store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
@@ -107,6 +139,7 @@ class ResourceRegistry {
                                         ", uid in object meta: " + old->message().metadata().uid());
           }
           if (auto conflict = CheckRevision(rv, *old)) return *conflict;
+          if (admission_ != nullptr) admission_->Deleted(old->message());
           return store::ObjectPtr(std::make_shared<Object>(old->message(), next));
         }));
   }
@@ -124,6 +157,35 @@ class ResourceRegistry {
     return Typed(store_.Get({ns, name}, options));
   }
 
+  // List (S9, S10): the matching objects of `ns` (all namespaces when
+  // empty) at one revision, sorted by namespace, then name.
+  struct ListResult {
+    store::Revision revision = 0;
+    std::vector<ObjectPtr> items;
+  };
+  store::Result<ListResult> List(const std::string& ns,
+                                  const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
+    auto options = ToStoreListOptions(ns, opts);
+    if (!options.ok()) return options.error();
+    auto list = store_.List(*options);
+    if (!list.ok()) return list.error();
+    ListResult typed{list->revision, {}};
+    typed.items.reserve(list->items.size());
+    for (const auto& item : list->items) {
+      auto object = Object::From(item);
+      if (!object) return Internal();
+      typed.items.push_back(std::move(object));
+    }
+    return typed;
+  }
+  // Watch (S12-S18): events of `ns` (all when empty) as the options say.
+  store::Result<std::shared_ptr<store::Watcher>> Watch(
+      const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
+    auto options = ToStoreWatchOptions(ns, opts);
+    if (!options.ok()) return options.error();
+    return store_.Watch(*options);
+  }
+
   store::Store& store() const { return store_; }
   const ResourceStrategy<Msg>& strategy() const { return strategy_; }
 
@@ -131,6 +193,8 @@ class ResourceRegistry {
   static google::protobuf::Timestamp Now() {
     return google::protobuf::util::TimeUtil::GetCurrentTime();
   }
+  // Encoded size of a typical object: sizes the arena of a Mutate.
+  static constexpr std::size_t kMutateArenaHint = 1024;
   static store::Error Internal() {
     return store::MakeError(store::ErrorCode::kInternal, "store holds an object of another kind");
   }
@@ -164,8 +228,13 @@ class ResourceRegistry {
           auto changed = build(old->message(), updated);
           if (!changed.ok()) return changed.error();
           if (!*changed) return current;
+          if (auto refused = Admit(*updated, &old->message())) return *refused;
           return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
         }));
+  }
+  std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const {
+    if (admission_ == nullptr) return std::nullopt;
+    return admission_->Admit(updated, old);
   }
   static void DefaultNamespace(Msg* request) {
     if (request->metadata().namespace_().empty()) {
@@ -191,6 +260,7 @@ class ResourceRegistry {
 
   store::Store& store_;
   const ResourceStrategy<Msg>& strategy_;
+  const Admission<Msg>* admission_ = nullptr;
 };
 
 }  // namespace deviceapi::apiserver

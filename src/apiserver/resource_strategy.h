@@ -1,7 +1,9 @@
 // ResourceStrategy<Msg>: what differs between resource kinds, behind one
 // generic create/update/status-update flow (Kubernetes' rest.RESTCreateStrategy
 // and friends). Msg is any message shaped like a Kubernetes object:
-// `ObjectMeta metadata = 1; <Kind>Spec spec = 2; <Kind>Status status = 3;`.
+// `ObjectMeta metadata = 1; <Kind>Spec spec = 2; <Kind>Status status = 3;`,
+// or without a status (a Lease): then there is no status update, and the
+// status hooks are never called.
 //
 // The generic half (this header) owns metadata: defaults and server-set fields
 // (S3), immutables (S3), what an update may change and when generation moves
@@ -29,6 +31,14 @@ namespace deviceapi::apiserver {
 
 inline constexpr std::string_view kDefaultNamespace = "default";
 
+// Kinds with a status subresource.
+template <typename Msg>
+concept HasStatus = requires(const Msg& m) { m.status(); };
+
+// The part of an object a write addresses: labels, annotations and spec
+// (Update), or the status (UpdateStatus).
+enum class Subresource { kMain, kStatus };
+
 template <typename Msg>
 class ResourceStrategy {
  public:
@@ -51,6 +61,9 @@ class ResourceStrategy {
   // used and after the request's status was copied into `object`.
   virtual void NormalizeStatus(Msg* object, const Msg* old,
                                const google::protobuf::Timestamp& now) const {}
+  // Fills server-maintained spec fields of `object` given the previous state
+  // (`old` is null on create), before the spec is validated and compared.
+  virtual void PrepareSpec(Msg* object, const Msg* old) const {}
 
   const ServiceLimits& limits() const { return limits_; }
 
@@ -83,6 +96,7 @@ class ResourceStrategy {
     meta->set_uid(NewUuidV4());
     *meta->mutable_creation_timestamp() = now;
     meta->set_generation(1);
+    PrepareSpec(object, nullptr);
     NormalizeStatus(object, nullptr, now);
     ValidateSpec(*object, &errors);
     ValidateStatus(*object, &errors);
@@ -126,6 +140,7 @@ class ResourceStrategy {
     if (!errors.empty()) return ToError(errors);
     CopyAllBut(old, kSpec, out);
     out->mutable_spec()->Swap(request->mutable_spec());
+    PrepareSpec(out, &old);
     out->mutable_metadata()->mutable_labels()->swap(*request->mutable_metadata()->mutable_labels());
     out->mutable_metadata()->mutable_annotations()->swap(
         *request->mutable_metadata()->mutable_annotations());
@@ -170,6 +185,60 @@ class ResourceStrategy {
     return out;
   }
 
+  // A whole new state `updated`, built from `old` (a patch, S31), checked
+  // as an update of `part`: everything outside `part` must equal `old`
+  // (INVALID_ARGUMENT otherwise: the wrong subresource, an immutable field);
+  // then validation (S20), transition times (S6) or generation (S4) as
+  // for Update / UpdateStatus. Returns whether `updated` differs from `old`.
+  store::Result<bool> PrepareForMutation(Subresource part, const Msg& old,
+                                         const google::protobuf::Timestamp& now,
+                                         Msg* updated) const {
+    FieldErrors errors;
+    const std::string m = Root() + ".metadata";
+    if (part == Subresource::kStatus) {
+      if constexpr (HasStatus<Msg>) {
+        if (!EqualEncodings(updated->metadata(), old.metadata()) ||
+            !EqualEncodings(updated->spec(), old.spec())) {
+          AddInvalid(&errors, Root(), "subresource \"status\" changes only status");
+          return ToError(errors);
+        }
+        NormalizeStatus(updated, &old, now);
+        ValidateStatus(*updated, &errors);
+        if (!errors.empty()) return ToError(errors);
+        return !StatusUnchanged(*updated, old);
+      } else {
+        AddInvalid(&errors, Root(), "this kind has no status");
+        return ToError(errors);
+      }
+    }
+    if constexpr (HasStatus<Msg>) {
+      if (!EqualEncodings(updated->status(), old.status())) {
+        AddInvalid(&errors, Root() + ".status",
+                   "changes only with subresource \"status\"");
+      }
+    }
+    auto fixed = [](const Msg& object) {
+      auto meta = object.metadata();
+      meta.clear_labels();
+      meta.clear_annotations();
+      return meta;
+    };
+    if (!EqualEncodings(fixed(*updated), fixed(old))) {
+      AddInvalid(&errors, m,
+                 "only labels and annotations may change (name, namespace, uid, generation, "
+                 "creation_timestamp and resource_version are set by the server)");
+    }
+    if (!errors.empty()) return ToError(errors);
+    ValidateLabelsAndAnnotations(updated->metadata(), limits_, m, &errors);
+    PrepareSpec(updated, &old);
+    ValidateSpec(*updated, &errors);
+    if (!errors.empty()) return ToError(errors);
+    if (!EqualEncodings(updated->spec(), old.spec())) {
+      updated->mutable_metadata()->set_generation(old.metadata().generation() + 1);
+    }
+    return !Unchanged(*updated, old);
+  }
+
   // True when `updated` equals `old`: the write is a no-op (S1).
   // Compares deterministic encodings (fields in number order, map entries
   // sorted by key): equal exactly when the messages are equal, as no field of
@@ -182,7 +251,11 @@ class ResourceStrategy {
   // copied from `old`, so only the status can differ. Kinds may compare
   // field by field instead of encoding both statuses (GpuStrategy does).
   virtual bool StatusUnchanged(const Msg& updated, const Msg& old) const {
-    return EqualEncodings(updated.status(), old.status());
+    if constexpr (HasStatus<Msg>) {
+      return EqualEncodings(updated.status(), old.status());
+    } else {
+      return true;
+    }
   }
 
   // Deterministic encodings of `a` and `b` are equal.
@@ -202,7 +275,7 @@ class ResourceStrategy {
 
   // Kinds shaped exactly `metadata = 1; spec = 2; status = 3`.
   static bool MetadataSpecStatusOnly() {
-    static const bool only = Msg::descriptor()->field_count() == 3;
+    static const bool only = HasStatus<Msg> && Msg::descriptor()->field_count() == 3;
     return only;
   }
 
@@ -214,12 +287,16 @@ class ResourceStrategy {
     if (!MetadataSpecStatusOnly()) {
       *out = old;
       if (replaced == kSpec) out->clear_spec();
-      if (replaced == kStatus) out->clear_status();
+      if constexpr (HasStatus<Msg>) {
+        if (replaced == kStatus) out->clear_status();
+      }
       return;
     }
-    if (old.has_metadata()) *out->mutable_metadata() = old.metadata();
-    if (replaced != kSpec && old.has_spec()) *out->mutable_spec() = old.spec();
-    if (replaced != kStatus && old.has_status()) *out->mutable_status() = old.status();
+    if constexpr (HasStatus<Msg>) {
+      if (old.has_metadata()) *out->mutable_metadata() = old.metadata();
+      if (replaced != kSpec && old.has_spec()) *out->mutable_spec() = old.spec();
+      if (replaced != kStatus && old.has_status()) *out->mutable_status() = old.status();
+    }
   }
 
   // `size` is message.ByteSizeLong(), just computed (the sizes it caches

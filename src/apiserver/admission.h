@@ -1,0 +1,28 @@
+// Admission<Msg>: checks a write against state outside the object written
+// (Kubernetes' admission plugins), e.g. provider leases (S29, S30).
+//
+// The registry calls Admit under the store's write lock, after the strategy
+// built and validated the new state and only when the write changes
+// something; an error aborts the write, which then takes no revision. Since
+// writes of one store are serialized by that lock, an admission may keep
+// state that each admitted write updates. Implementations must be
+// thread-safe and must not block.
+#pragma once
+
+#include <optional>
+
+#include "store/result.h"
+
+namespace deviceapi::apiserver {
+
+template <typename Msg>
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // `old` is null on create.
+  virtual std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const = 0;
+  // A delete of `old` is about to commit.
+  virtual void Deleted(const Msg& old) const {}
+};
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,170 @@
+// ResourceService<Kind>: the RPCs every resource kind has (Get, List, Watch,
+// Create, Update, UpdateStatus when the kind has a status, Delete), each
+// going transport -> registry -> store:
+//
+//   ServiceTransport (gating, parsing, errors, waiting reads)
+//     -> ResourceRegistry<Msg> (strategy, preconditions, no-ops, reads)
+//       -> store::Store
+//
+// Responses are assembled from the objects' cached encodings
+// (wire_encoding.h): an object is serialized once, whatever the number of
+// readers and watchers. Watches are served by a WatchReactor per stream
+// driven by the store's Watcher callbacks; no thread per watcher.
+//
+// A kind is a message, a strategy and a traits struct naming its request
+// types and method names:
+//
+//   struct GpuKind {
+//     using Object = v1::Gpu;
+//     using GetRequest = v1::GetGpuRequest;      // name, namespace, opts
+//     using ListRequest = ...; WatchRequest, CreateRequest, UpdateRequest,
+//     UpdateStatusRequest (kinds with a status), DeleteRequest;
+//     static constexpr const char* kGet = "GetGpu"; ... kDelete;
+//     static Object* Body(CreateRequest&);       // the object a write carries
+//     static Object* Body(UpdateRequest&); ...
+//   };
+//
+// The gRPC service class of the kind only forwards its raw methods here.
+// Thread-safe. `store`, `readiness` and `strategy` must outlive the service.
+#pragma once
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "apiserver/request_options.h"
+#include "apiserver/resource_registry.h"
+#include "apiserver/service_transport.h"
+#include "apiserver/wire_encoding.h"
+
+namespace deviceapi::apiserver {
+
+template <typename Kind>
+class ResourceService {
+ public:
+  using Msg = typename Kind::Object;
+  using Access = ServiceTransport::Access;
+
+  ResourceService(store::Store& store, Readiness& readiness, const ResourceStrategy<Msg>& strategy)
+      : transport_(readiness), registry_(store, strategy) {}
+
+  ServiceStats Stats() const { return transport_.Stats(); }
+  ResourceRegistry<Msg>& registry() { return registry_; }
+  const ResourceRegistry<Msg>& registry() const { return registry_; }
+  ServiceTransport& transport() { return transport_; }
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::GetRequest>(
+        ctx, Kind::kGet, Access::kRead, in,
+        [this, out](const auto& req, ArenaPtr&) {
+          auto result = registry_.Get(req.namespace_(), req.name(), req.opts().resource_version());
+          return Reply(result, Kind::kGet, /*Get<Kind>Response.<kind>=*/1, out);
+        },
+        [this](const auto& req) { return IsFuture(req.opts().resource_version()); });
+  }
+
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                 grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::ListRequest>(
+        ctx, Kind::kList, Access::kRead, in,
+        [this, out](const auto& req, ArenaPtr&) {
+          auto list = registry_.List(req.namespace_(), req.opts());
+          if (!list.ok()) return ToGrpcStatus(list.error(), Kind::kList);
+          *out = wire::EncodeList<Msg>(list->revision, list->items);
+          return grpc::Status::OK;
+        },
+        [this](const auto& req) {
+          return req.opts().resource_version_match() != "Exact" &&
+                 IsFuture(req.opts().resource_version());
+        });
+  }
+
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext*,
+                                                    const grpc::ByteBuffer* in) {
+    return transport_.Stream<typename Kind::WatchRequest>(
+        Kind::kWatch, in, [this](const auto& req, grpc::Status* refused) -> WatchReactor* {
+          auto watcher = registry_.Watch(req.namespace_(), req.opts());
+          if (!watcher.ok()) {
+            *refused = ToGrpcStatus(watcher.error(), Kind::kWatch);
+            return nullptr;
+          }
+          return WatchReactor::Start(std::move(watcher).value(), &EncodeEvent,
+                                     transport_.watch_counters());
+        });
+  }
+
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::CreateRequest>(
+        ctx, Kind::kCreate, Access::kWrite, in,
+        [this, out](auto& req, ArenaPtr& arena) {
+          return Reply(registry_.Create(std::move(arena), Kind::Body(req)), Kind::kCreate, -1, out);
+        },
+        kNeverWaits);
+  }
+
+  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::UpdateRequest>(
+        ctx, Kind::kUpdate, Access::kWrite, in,
+        [this, out](auto& req, ArenaPtr& arena) {
+          return Reply(registry_.Update(std::move(arena), Kind::Body(req)), Kind::kUpdate, -1, out);
+        },
+        kNeverWaits);
+  }
+
+  grpc::ServerUnaryReactor* UpdateStatus(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::UpdateStatusRequest>(
+        ctx, Kind::kUpdateStatus, Access::kWrite, in,
+        [this, out](auto& req, ArenaPtr& arena) {
+          return Reply(registry_.UpdateStatus(std::move(arena), Kind::Body(req)),
+                       Kind::kUpdateStatus, -1, out);
+        },
+        kNeverWaits);
+  }
+
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) {
+    return transport_.Unary<typename Kind::DeleteRequest>(
+        ctx, Kind::kDelete, Access::kWrite, in,
+        [this, out](const auto& req, ArenaPtr&) {
+          auto result = registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions());
+          if (!result.ok()) return ToGrpcStatus(result.error(), Kind::kDelete);
+          *out = EmptyMessage();
+          return grpc::Status::OK;
+        },
+        kNeverWaits);
+  }
+
+  // Answers a write or Get with the object (field < 0: the bare object).
+  static grpc::Status Reply(const store::Result<typename ResourceRegistry<Msg>::ObjectPtr>& result,
+                            const char* method, int field, grpc::ByteBuffer* out) {
+    if (!result.ok()) return ToGrpcStatus(result.error(), method);
+    *out = wire::EncodeObject<Msg>(*result, field);
+    return grpc::Status::OK;
+  }
+
+ private:
+  static constexpr auto kNeverWaits = [](const auto&) { return false; };
+
+  static bool EncodeEvent(const store::Event& event, grpc::ByteBuffer* out) {
+    if (event.type == store::EventType::kBookmark) {
+      *out = wire::EncodeBookmark<Msg>(event);
+      return true;
+    }
+    return wire::EncodeObjectEvent<Msg>(event, out);
+  }
+
+  // True when `rv` names a revision the store has not reached yet.
+  bool IsFuture(const std::string& rv) const {
+    auto parsed = ParseResourceVersion(rv, "");
+    return parsed.ok() && parsed->has_value() && **parsed > registry_.store().CurrentRevision();
+  }
+
+  ServiceTransport transport_;
+  ResourceRegistry<Msg> registry_;
+};
+
+}  // namespace deviceapi::apiserver

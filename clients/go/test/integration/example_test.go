@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nvidia/device-api-server/clients/go/internal/testserver"
+)
+
+// The example consumer builds and gates correctly against the real server.
+func TestHealthGateExample(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "health-gate")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/health-gate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	srv := testserver.Start(t)
+	direct := srv.Client()
+	ctx := ctxT(t)
+	for i, status := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse} {
+		g, err := direct.DeviceV1alpha1().GPUs("").Create(ctx, newGPU("gpu-"+string(rune('0'+i)), i), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Status.Conditions = []metav1.Condition{readyCondition(status, "Probed")}
+		if _, err := direct.DeviceV1alpha1().GPUs("").UpdateStatus(ctx, g, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := func(args ...string) (int, string) {
+		args = append([]string{"--once", "--target", srv.Target()}, args...)
+		out, err := exec.CommandContext(context.Background(), bin, args...).CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	code, out := gate()
+	if code != 1 || !strings.Contains(out, "default/gpu-1 Ready=False (Probed)") || !strings.Contains(out, "synced: 1/2 GPUs Ready") {
+		t.Fatalf("one GPU not ready: exit %d\n%s", code, out)
+	}
+	g, _ := direct.DeviceV1alpha1().GPUs("").Get(ctx, "gpu-1", metav1.GetOptions{})
+	g.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionTrue, "Recovered")}
+	if _, err := direct.DeviceV1alpha1().GPUs("").UpdateStatus(ctx, g, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := gate(); code != 0 || !strings.Contains(out, "synced: 2/2 GPUs Ready") {
+		t.Fatalf("all ready: exit %d\n%s", code, out)
+	}
+	srv.Stop()
+	if code, out := gate("--sync-timeout=1s"); code != 2 {
+		t.Fatalf("no server: exit %d, want 2\n%s", code, out)
+	}
+}

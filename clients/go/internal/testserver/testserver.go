@@ -170,7 +170,7 @@ func (s *Server) stop(sig syscall.Signal) {
 	case <-time.After(10 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-done
-		s.t.Errorf("server did not exit within 10 s of %v", sig)
+		s.t.Errorf("server did not exit within 10 s of %v (S34); its log:\n%s", sig, tail(s.logs.String(), 4000))
 	}
 	s.cmd = nil
 	os.Remove(s.Socket) // after SIGKILL the file stays behind
@@ -201,4 +201,11 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
 }

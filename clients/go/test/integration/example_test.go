@@ -15,10 +15,7 @@ import (
 
 // The example consumer builds and gates correctly against the real server.
 func TestHealthGateExample(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "health-gate")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/health-gate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCommand(t, "../../examples/health-gate")
 	srv := testserver.Start(t)
 	direct := srv.Client()
 	ctx := ctxT(t)
@@ -59,4 +56,31 @@ func TestHealthGateExample(t *testing.T) {
 	if code, out := gate("--sync-timeout=1s"); code != 2 {
 		t.Fatalf("no server: exit %d, want 2\n%s", code, out)
 	}
+}
+
+// The Go bench runs its scenarios against the real server and reports them (a smoke test;
+// its figures are in docs/benchmarks.md, never asserted).
+func TestGoBenchSmoke(t *testing.T) {
+	bin := buildCommand(t, "../../cmd/device-api-go-bench")
+	srv := testserver.Start(t)
+	out, err := exec.Command(bin, "--target", srv.Target(), "--gpus=8", "--conditions=2",
+		"--duration=200ms", "--warmup=0s", "--runs=2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{`"scenario":"get"`, `"errors":0`, `"scenario":"informer-sync"`, `"gpus":8`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// buildCommand builds the main package at dir (relative to this package) into a temp dir.
+func buildCommand(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(dir))
+	if out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	return bin
 }

@@ -107,7 +107,7 @@ func benchGet(ctx context.Context, cs versioned.Interface, ns string, n int, war
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return result{"scenario": "get", "concurrency": 1, "operations": len(lat), "errors": errors,
 		"ops_per_s": float64(len(lat)) / duration.Seconds(),
-		"p50_us": us(rank(lat, 0.50)), "p99_us": us(rank(lat, 0.99))}
+		"p50_us":    us(rank(lat, 0.50)), "p99_us": us(rank(lat, 0.99))}
 }
 
 func benchInformerSync(cs versioned.Interface, ns string, n, runs int) result {

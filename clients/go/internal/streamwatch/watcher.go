@@ -4,10 +4,17 @@
 //
 //   - ADDED, MODIFIED, DELETED and BOOKMARK responses become events of that type; the
 //     bookmark that ends initial events keeps its k8s.io/initial-events-end annotation.
-//   - A stream that ends cleanly (timeout_seconds) or breaks at the transport
-//     (UNAVAILABLE other than "not ready": connection lost, server shutting down) closes the result channel
-//     without an error event, as a broken HTTP watch does: the reflector re-watches from
-//     the last revision it saw and relists only if the server answers that it is too old.
+//   - A stream that breaks at the transport before it delivered anything (the server is
+//     restarting, the connection is being re-established) is opened again with the same
+//     request, after a short back-off, until it delivers or the watch is stopped: the
+//     watch has not started, so nothing can be missed, and a reflector keeps its place
+//     instead of relisting (it treats a watch that ends within a second without events as
+//     failed, while client-go retries a watch the API server refused to connect).
+//   - A stream that ends cleanly (timeout_seconds), or breaks at the transport after it
+//     delivered something (UNAVAILABLE other than "not ready": connection lost, server
+//     shutting down), closes the result channel without an error event, as a broken HTTP
+//     watch does: the reflector re-watches from the last revision it saw and relists only
+//     if the server answers that it is too old.
 //   - Any other status ends the watch with one ERROR event carrying the metav1.Status of
 //     apierrs (410 Expired: relist; 429 TooManyRequests for an evicted slow watcher:
 //     re-watch from the last revision).
@@ -22,6 +29,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -44,14 +52,28 @@ type Watcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	reopen func() error
 }
 
-// New starts reading: recv returns the stream's next response, convert turns a wire
-// object into the API object, cancel ends the stream's context. gr names the resource in
-// error statuses.
-func New[R Response[M], M any](recv func() (R, error), convert func(M) runtime.Object,
-	cancel context.CancelFunc, gr schema.GroupResource) *Watcher {
+// Back-off between openings of a stream that broke before delivering anything.
+const (
+	firstRetry = 50 * time.Millisecond
+	maxRetry   = time.Second
+)
+
+// New starts reading: recv returns the stream's next response, reopen opens the same
+// request again and returns its recv, convert turns a wire object into the API object,
+// cancel ends the streams' context. gr names the resource in error statuses.
+func New[R Response[M], M any](recv func() (R, error), reopen func() (func() (R, error), error),
+	convert func(M) runtime.Object, cancel context.CancelFunc, gr schema.GroupResource) *Watcher {
 	w := &Watcher{result: make(chan watch.Event), cancel: cancel, done: make(chan struct{})}
+	w.reopen = func() error {
+		next, err := reopen()
+		if err == nil {
+			recv = next
+		}
+		return err
+	}
 	go w.run(func() (watch.Event, error) {
 		r, err := recv()
 		if err != nil {
@@ -73,17 +95,44 @@ func New[R Response[M], M any](recv func() (R, error), convert func(M) runtime.O
 func (w *Watcher) run(next func() (watch.Event, error), gr schema.GroupResource) {
 	defer close(w.result)
 	defer w.cancel()
+	delivered, retry := false, firstRetry
 	for {
 		ev, err := next()
 		if err != nil {
+			if !delivered && isTransportBreak(err) && w.wait(retry) {
+				retry = min(2*retry, maxRetry)
+				if err = w.reopen(); err == nil {
+					continue
+				}
+			}
 			if e, ok := w.errorEvent(err, gr); ok {
 				w.send(e)
 			}
 			return
 		}
+		delivered = true
 		if !w.send(ev) {
 			return
 		}
+	}
+}
+
+// isTransportBreak: the connection broke or the server is going away (UNAVAILABLE),
+// as opposed to a server that deliberately says it is not ready (S21).
+func isTransportBreak(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && !strings.HasPrefix(st.Message(), "not ready")
+}
+
+// wait sleeps d unless the watch is stopped first (false).
+func (w *Watcher) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.done:
+		return false
 	}
 }
 
@@ -102,7 +151,7 @@ func (w *Watcher) errorEvent(err error, gr schema.GroupResource) (watch.Event, b
 	case codes.Unavailable:
 		// A server that is not ready yet (S21) says so deliberately: report it. Anything
 		// else unavailable is a lost connection or a shutdown: resume elsewhere or later.
-		if !strings.HasPrefix(st.Message(), "not ready") {
+		if isTransportBreak(err) {
 			return watch.Event{}, false
 		}
 	}

@@ -58,6 +58,17 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
+// Supports reports whether the server binary has flag (e.g. "--storage-type"), for tests
+// of features that other parts of the project add.
+func Supports(t testing.TB, flag string) bool {
+	t.Helper()
+	out, err := exec.Command(Binary(t), "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --help: %v", Binary(t), err)
+	}
+	return bytes.Contains(out, []byte(flag+" "))
+}
+
 // Start runs a server with flags (on top of the socket and disabled ports) and stops it
 // when t ends. The server is ready to serve reads when Start returns.
 func Start(t testing.TB, flags ...string) *Server {

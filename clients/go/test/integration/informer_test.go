@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -117,6 +118,32 @@ func TestInformerConvergesAfterServerRestartS2S22(t *testing.T) {
 	// watch that the stopping server refused (UNAVAILABLE) while the informer re-watched.
 	if r.calls.watchLists.Load() < 2 {
 		t.Fatalf("no relist after the restart: %s", r)
+	}
+	t.Log(r)
+}
+
+// With the durable backend the history survives a restart (S25): the informer re-watches
+// from its revision on the new process, without a relist, and converges. S24, S25.
+func TestInformerResumesAcrossDurableRestartS24S25(t *testing.T) {
+	if !testserver.Supports(t, "--storage-type") {
+		t.Skip("this server has no --storage-type (durable backend)")
+	}
+	db := filepath.Join(t.TempDir(), "state.db")
+	srv := testserver.Start(t, "--storage-type=sqlite", "--storage-endpoint=sqlite://"+db)
+	direct := srv.Client()
+	createGPUs(t, direct, "gpu", 16, 2)
+	r := startInformer(t, direct)
+	settle(t, r, direct, gpuNames("gpu", 16))
+	srv.Stop()
+	srv.Restart()
+	direct = srv.Client() // the old connection is in its reconnect back-off
+	writeStatuses(t, direct, gpuNames("gpu", 16), 200)
+	if err := direct.DeviceV1alpha1().GPUs("").Delete(context.Background(), "gpu-2", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, r, direct)
+	if r.calls.watchLists.Load() != 1 || r.calls.lists.Load() != 0 || r.calls.resumes.Load() == 0 {
+		t.Fatalf("the restart was not followed by a re-watch from the last revision alone: %s", r)
 	}
 	t.Log(r)
 }

@@ -140,11 +140,18 @@ func (c *gpus) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interf
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := c.client.WatchGpus(ctx, &pb.WatchGpusRequest{Namespace: c.ns, Opts: o}, grpc.WaitForReady(true))
+	open := func() (func() (*pb.WatchGpusResponse, error), error) {
+		stream, err := c.client.WatchGpus(ctx, &pb.WatchGpusRequest{Namespace: c.ns, Opts: o}, grpc.WaitForReady(true))
+		if err != nil {
+			return nil, err
+		}
+		return stream.Recv, nil
+	}
+	recv, err := open()
 	if err != nil {
 		cancel()
 		return nil, apierrs.From(err, gpuResource, "")
 	}
-	return streamwatch.New(stream.Recv, func(m *pb.Gpu) runtime.Object { return devicev1alpha1.GPUFromProto(m) },
+	return streamwatch.New(recv, open, func(m *pb.Gpu) runtime.Object { return devicev1alpha1.GPUFromProto(m) },
 		cancel, gpuResource), nil
 }

@@ -23,7 +23,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
 	"github.com/nvidia/device-api-server/clients/go/clientset/versioned"
@@ -118,8 +117,13 @@ func benchInformerSync(cs versioned.Interface, ns string, n, runs int) result {
 		stop := make(chan struct{})
 		t0 := time.Now()
 		factory.Start(stop)
-		if !cache.WaitForCacheSync(stop, informer.HasSynced) {
-			fail(fmt.Errorf("informer did not sync"))
+		// Polled every 200 µs: cache.WaitForCacheSync polls every 100 ms, which would be
+		// most of the figure.
+		for !informer.HasSynced() {
+			if time.Since(t0) > time.Minute {
+				fail(fmt.Errorf("informer did not sync within a minute"))
+			}
+			time.Sleep(200 * time.Microsecond)
 		}
 		times = append(times, time.Since(t0))
 		if got := len(informer.GetStore().List()); got != n {

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "labels/names.h"
+
 namespace deviceapi::apiserver {
 namespace {
 
@@ -10,7 +12,7 @@ bool IsConditionType(std::string_view type) {
   if (type.size() > 316) return false;
   std::size_t slash = type.find('/');
   if (slash == std::string_view::npos) return IsCamelCase(type);
-  return IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
+  return labels::IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
 }
 
 using nvidia::nvsentinel::v1alpha1::Condition;

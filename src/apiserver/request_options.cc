@@ -4,7 +4,7 @@
 #include <chrono>
 #include <limits>
 
-#include "apiserver/validation.h"
+#include "labels/names.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -24,8 +24,16 @@ std::string Shown(std::string_view s) {
 
 // Namespace filters of list and watch: empty (all) or a DNS-1123 label.
 std::optional<store::Error> CheckNamespaceFilter(const std::string& ns) {
-  if (ns.empty() || IsDns1123Label(ns)) return std::nullopt;
+  if (ns.empty() || labels::IsDns1123Label(ns)) return std::nullopt;
   return Invalid("namespace: " + Shown(ns) + ": must be a DNS-1123 label");
+}
+
+// The label selector of list and watch (S10).
+std::optional<store::Error> ParseSelector(const std::string& text, labels::Selector* out) {
+  labels::ParsedSelector parsed = labels::Selector::Parse(text);
+  if (!parsed.ok()) return Invalid("opts.label_selector: " + parsed.error());
+  *out = std::move(*parsed);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -75,11 +83,7 @@ store::Result<store::ListOptions> ToStoreListOptions(
   if (opts.timeout_seconds() < 0) {
     return Invalid("opts.timeout_seconds: must not be negative");
   }
-  auto selector = store::LabelSelector::Parse(opts.label_selector());
-  if (!selector.ok()) {
-    return Invalid("opts.label_selector: " + selector.error().message);
-  }
-  out.selector = std::move(selector).value();
+  if (auto err = ParseSelector(opts.label_selector(), &out.selector)) return *err;
   return out;
 }
 
@@ -113,11 +117,7 @@ store::Result<store::WatchOptions> ToStoreWatchOptions(
       std::min<std::int64_t>(opts.timeout_seconds(), kMaxTimeoutSeconds) * 1000);
   out.send_initial_events = opts.send_initial_events();
   out.allow_bookmarks = opts.allow_watch_bookmarks();
-  auto selector = store::LabelSelector::Parse(opts.label_selector());
-  if (!selector.ok()) {
-    return Invalid("opts.label_selector: " + selector.error().message);
-  }
-  out.selector = std::move(selector).value();
+  if (auto err = ParseSelector(opts.label_selector(), &out.selector)) return *err;
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "labels/names.h"
+
 namespace deviceapi::apiserver {
 namespace {
 
@@ -35,43 +37,7 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-// [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])? of at most 63 characters.
-bool IsQualifiedNamePart(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  if (!IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
-  for (char c : s) {
-    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') return false;
-  }
-  return true;
-}
-
 }  // namespace
-
-bool IsDns1123Label(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
-  for (char c : s) {
-    if (!IsLowerAlnum(c) && c != '-') return false;
-  }
-  return true;
-}
-
-bool IsDns1123Subdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t dot = s.find('.', start);
-    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
-    // Each dot-separated part is a label (subdomain parts may exceed 63 in
-    // Kubernetes' regex, but the overall 253 bound still holds).
-    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
-    for (char c : part) {
-      if (!IsLowerAlnum(c) && c != '-') return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
 
 bool IsGpuUuid(std::string_view s, bool lowercase_only) {
   static constexpr std::size_t kGroups[] = {8, 4, 4, 4, 12};
@@ -98,16 +64,6 @@ bool IsCamelCase(std::string_view s) {
   return true;
 }
 
-bool IsQualifiedName(std::string_view s) {
-  std::size_t slash = s.find('/');
-  if (slash == std::string_view::npos) return IsQualifiedNamePart(s);
-  std::string_view prefix = s.substr(0, slash);
-  std::string_view name = s.substr(slash + 1);
-  return IsDns1123Subdomain(prefix) && IsQualifiedNamePart(name);
-}
-
-bool IsLabelValue(std::string_view s) { return s.empty() || IsQualifiedNamePart(s); }
-
 void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::string& path,
                         FieldErrors* errors) {
   if (name.empty()) {
@@ -119,7 +75,7 @@ void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::s
                                  std::to_string(name.size()) + ")");
     return;
   }
-  if (IsDns1123Subdomain(name)) return;
+  if (labels::IsDns1123Subdomain(name)) return;
   if (allow_gpu_uuid) {
     if (IsGpuUuid(name, /*lowercase_only=*/true)) return;
     if (IsGpuUuid(name, /*lowercase_only=*/false)) {
@@ -137,7 +93,7 @@ void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::s
 }
 
 void ValidateNamespace(std::string_view ns, const std::string& path, FieldErrors* errors) {
-  if (!IsDns1123Label(ns)) {
+  if (!labels::IsDns1123Label(ns)) {
     AddInvalid(errors, path, Quote(ns) + ": must be a DNS-1123 label (at most 63 lowercase "
                              "alphanumerics or '-', starting and ending alphanumeric)");
   }
@@ -160,21 +116,18 @@ void ValidateLabelsAndAnnotations(const nvidia::nvsentinel::v1alpha1::ObjectMeta
   for (const auto& [key, value] : meta.labels()) {
     total += key.size() + value.size();
     const std::string p = path + ".labels[" + Quote(key) + "]";
-    if (!IsQualifiedName(key)) {
-      AddInvalid(errors, p, "key must be a qualified name ([prefix/]name, name at most 63 "
-                            "characters of [A-Za-z0-9._-] starting and ending alphanumeric)");
+    if (std::string why = labels::QualifiedNameError(key); !why.empty()) {
+      AddInvalid(errors, p, "key must be a qualified name ([prefix/]name): " + why);
     }
-    if (!IsLabelValue(value)) {
-      AddInvalid(errors, p, "value " + Quote(value) + " must be empty or at most 63 characters "
-                            "of [A-Za-z0-9._-] starting and ending alphanumeric");
+    if (std::string why = labels::LabelValueError(value); !why.empty()) {
+      AddInvalid(errors, p, "value " + Quote(value) + " " + why);
     }
   }
   for (const auto& [key, value] : meta.annotations()) {
     total += key.size() + value.size();
-    if (!IsQualifiedName(key)) {
+    if (std::string why = labels::QualifiedNameError(key); !why.empty()) {
       AddInvalid(errors, path + ".annotations[" + Quote(key) + "]",
-                 "key must be a qualified name ([prefix/]name, name at most 63 characters of "
-                 "[A-Za-z0-9._-] starting and ending alphanumeric)");
+                 "key must be a qualified name ([prefix/]name): " + why);
     }
   }
   if (total > limits.max_label_bytes) {

@@ -20,25 +20,12 @@ struct ServiceLimits {
   std::size_t max_label_bytes = 256u << 10;             // labels + annotations, keys + values
 };
 
-// RFC 1123 subdomain: lowercase alphanumerics, '-' and '.', starting and
-// ending alphanumeric, at most 253 characters.
-bool IsDns1123Subdomain(std::string_view s);
-// RFC 1123 label: lowercase alphanumerics and '-', starting and ending
-// alphanumeric, at most 63 characters.
-bool IsDns1123Label(std::string_view s);
+// Name, label key and label value rules live in labels/names.h.
 // "GPU-" + 8-4-4-4-12 hex digits. `lowercase_only` demands lowercase hex,
 // the canonical form NVML reports.
 bool IsGpuUuid(std::string_view s, bool lowercase_only);
 // UpperCamelCase: [A-Z][A-Za-z0-9]*, at most 316 characters.
 bool IsCamelCase(std::string_view s);
-// Kubernetes qualified name (label and annotation keys):
-// [prefix/]name, prefix a DNS-1123 subdomain, name at most 63 characters of
-// [A-Za-z0-9._-] starting and ending alphanumeric.
-bool IsQualifiedName(std::string_view s);
-// Kubernetes label value: empty or at most 63 characters of [A-Za-z0-9._-]
-// starting and ending alphanumeric.
-bool IsLabelValue(std::string_view s);
-
 // Checks an object's name: DNS-1123 subdomain, or a GPU UUID when
 // `allow_gpu_uuid`; required.
 void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::string& path,

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "labels/selector.h"
 #include "store/backend.h"
 #include "store/event.h"
 #include "store/object.h"
 #include "store/result.h"
-#include "store/selector.h"
 #include "store/watcher.h"
 
 namespace deviceapi::store {
@@ -45,7 +45,7 @@ struct GetOptions {
 
 struct ListOptions {
   std::string namespace_name;  // empty: all namespaces; else exact match (S17)
-  LabelSelector selector;
+  labels::Selector selector;
   Revision revision = 0;  // as GetOptions::min_revision, or the exact revision
   bool exact = false;     // serve the state exactly at `revision` from history (S9)
 };
@@ -57,7 +57,7 @@ struct ListResult {
 
 struct WatchOptions {
   std::string namespace_name;  // empty: all
-  LabelSelector selector;
+  labels::Selector selector;
   // nullopt ("" or "0" on the wire): synthetic ADDED for every current
   // matching object, then live events (S13). N: every event after N (S12);
   // kExpired if N is older than the history retains (S14).

@@ -5,13 +5,13 @@
 #include <string>
 
 #include "store/event.h"
-#include "store/selector.h"
+#include "labels/selector.h"
 
 namespace deviceapi::store {
 
 struct WatchFilter {
   std::string namespace_name;  // empty: all namespaces
-  LabelSelector selector;
+  labels::Selector selector;
 
   bool MatchesAll() const { return namespace_name.empty() && selector.Empty(); }
 

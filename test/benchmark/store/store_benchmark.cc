@@ -82,7 +82,7 @@ BENCHMARK(BM_List1024);
 void BM_List1024Selector(benchmark::State& state) {
   auto s = Filled();
   ListOptions lo;
-  lo.selector = *LabelSelector::Parse("nvidia.com/gpu.product in (H100,H200),index");
+  lo.selector = *labels::Selector::Parse("nvidia.com/gpu.product in (H100,H200),index");
   for (auto _ : state) {
     auto r = s->List(lo);
     benchmark::DoNotOptimize(r);

@@ -8,26 +8,6 @@
 namespace deviceapi::apiserver {
 namespace {
 
-TEST(ValidationTest, Dns1123SubdomainS20) {
-  for (const char* ok : {"a", "gpu-0", "node1.gpu-3", "0abc", "a.b.c"}) {
-    EXPECT_TRUE(IsDns1123Subdomain(ok)) << ok;
-  }
-  for (const char* bad : {"", "A", "gpu_0", "-a", "a-", "a..b", ".a", "a.", "a b", "é", "GPU-1"}) {
-    EXPECT_FALSE(IsDns1123Subdomain(bad)) << bad;
-  }
-  EXPECT_TRUE(IsDns1123Subdomain(std::string(253, 'a')));
-  EXPECT_FALSE(IsDns1123Subdomain(std::string(254, 'a')));
-}
-
-TEST(ValidationTest, Dns1123LabelS20) {
-  EXPECT_TRUE(IsDns1123Label("default"));
-  EXPECT_TRUE(IsDns1123Label(std::string(63, 'a')));
-  EXPECT_FALSE(IsDns1123Label(std::string(64, 'a')));
-  for (const char* bad : {"", "a.b", "Default", "-x", "x-", "a_b"}) {
-    EXPECT_FALSE(IsDns1123Label(bad)) << bad;
-  }
-}
-
 TEST(ValidationTest, GpuUuidS20) {
   const std::string lower = "GPU-0123abcd-4567-89ef-0123-456789abcdef";
   const std::string upper = "GPU-0123ABCD-4567-89EF-0123-456789ABCDEF";
@@ -50,20 +30,6 @@ TEST(ValidationTest, CamelCaseS20) {
   for (const char* bad : {"", "ready", "Not Ready", "Not-Ready", "Ready!", "9Lives", "Ready_1"}) {
     EXPECT_FALSE(IsCamelCase(bad)) << bad;
   }
-}
-
-TEST(ValidationTest, QualifiedNamesAndLabelValues) {
-  for (const char* ok : {"app", "nvidia.com/gpu", "a.b/c_d-e.f", "A9"}) {
-    EXPECT_TRUE(IsQualifiedName(ok)) << ok;
-  }
-  for (const char* bad : {"", "/a", "a/", "Nvidia.com/gpu", "a/b/c", "-a", "a b", "a/-b"}) {
-    EXPECT_FALSE(IsQualifiedName(bad)) << bad;
-  }
-  EXPECT_FALSE(IsQualifiedName(std::string(64, 'a')));
-  EXPECT_TRUE(IsLabelValue(""));
-  EXPECT_TRUE(IsLabelValue("v1.2_3-x"));
-  EXPECT_FALSE(IsLabelValue("a b"));
-  EXPECT_FALSE(IsLabelValue(std::string(64, 'v')));
 }
 
 TEST(ValidationTest, ObjectNameErrorsNameTheFieldS20) {

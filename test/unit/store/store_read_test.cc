@@ -218,11 +218,11 @@ TEST(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
   ListOptions lo;
   lo.namespace_name = "a";  // S17: never "ab"
   EXPECT_EQ(names(*s->List(lo)), "a/a2 a/b a/y ");
-  lo.selector = *LabelSelector::Parse("gpu=h100");
+  lo.selector = *labels::Selector::Parse("gpu=h100");
   EXPECT_EQ(names(*s->List(lo)), "a/b ");
   lo.namespace_name = "";
   EXPECT_EQ(names(*s->List(lo)), "a/b ab/x b/z ");
-  lo.selector = *LabelSelector::Parse("!gpu");
+  lo.selector = *labels::Selector::Parse("!gpu");
   EXPECT_EQ(names(*s->List(lo)), "a/a2 ");
   lo.namespace_name = "missing";
   lo.selector = {};

@@ -75,7 +75,7 @@ TEST(StoreStress, ConcurrentWritersReadersAndResumingWatchers) {
       WatchOptions wo;
       wo.start = start;
       wo.allow_bookmarks = true;
-      if (t == 1) wo.selector = *LabelSelector::Parse("parity=odd");
+      if (t == 1) wo.selector = *labels::Selector::Parse("parity=odd");
       if (t == 2) wo.namespace_name = "even";
       Revision last = start;
       auto w = *s->Watch(wo);

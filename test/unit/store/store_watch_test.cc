@@ -96,7 +96,7 @@ TEST(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
   ASSERT_TRUE(Create(*s, Key("ns", "c"), {}).ok());
   ASSERT_TRUE(Delete(*s, Key("ns", "b")).ok());
   WatchOptions o;
-  o.selector = *LabelSelector::Parse("gpu");
+  o.selector = *labels::Selector::Parse("gpu");
   auto w = MustWatch(*s, o);
   ASSERT_TRUE(Create(*s, Key("ns", "d"), {{"gpu", "yes"}}).ok());
   auto ev = Drain(*w);
@@ -280,7 +280,7 @@ TEST(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
   ns.namespace_name = "a";
   auto wa = MustWatch(*s, ns);
   WatchOptions sel = From(100);
-  sel.selector = *LabelSelector::Parse("health=ok");
+  sel.selector = *labels::Selector::Parse("health=ok");
   auto wsel = MustWatch(*s, sel);
   ASSERT_TRUE(Create(*s, Key("ab", "x"), {{"health", "ok"}}).ok());  // 101
   ASSERT_TRUE(Create(*s, Key("a", "x"), {{"health", "bad"}}).ok());  // 102

@@ -14,7 +14,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libcpp-httplib-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev \
+      libcpp-httplib-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -39,7 +39,7 @@ FROM ${DEBIAN_IMAGE}
 # Only the shared libraries the binary links (ldd), nothing else: no shell tools are added.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libspdlog1.10 libfmt9 libssl3 \
+      libspdlog1.10 libfmt9 libssl3 libsqlite3-0 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cmd/device-api-server/device-api-server /usr/local/bin/device-api-server
 ARG VERSION=0.0.0-dev

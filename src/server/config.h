@@ -19,6 +19,9 @@ namespace deviceapi::server {
 
 enum class LogFormat { kJson, kText };
 
+// Where the store keeps its state (--storage-type).
+enum class StorageType { kSqlite, kMemory };
+
 // A year: "no grace period", short enough not to overflow nanosecond clocks.
 inline constexpr std::chrono::milliseconds kNoReadinessGrace{365LL * 24 * 3600 * 1000};
 
@@ -63,6 +66,10 @@ struct Config {
   std::size_t history_max_bytes = 16u << 20;
   std::chrono::milliseconds bookmark_interval{60000};
   std::size_t watch_queue_size = 1024;
+  StorageType storage_type = StorageType::kMemory;  // --storage-type
+  std::string storage_endpoint;  // --storage-endpoint as given
+  std::string storage_path;      // its database file
+  bool storage_full_sync = false;  // --storage-sync=full
   // How often free heap memory is handed back to the kernel (0: never).
   std::chrono::milliseconds heap_release_interval{2000};
 };

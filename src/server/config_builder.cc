@@ -207,6 +207,29 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Duration("--heap-release-interval", raw.heap_release_interval, &cfg.heap_release_interval, 0ms,
              milliseconds(24 * 3600'000));
 
+  if (c.ok()) {
+    if (raw.storage_type == "sqlite") cfg.storage_type = StorageType::kSqlite;
+    else if (raw.storage_type == "memory") cfg.storage_type = StorageType::kMemory;
+    else c.Fail("--storage-type", raw.storage_type, "must be sqlite or memory");
+  }
+  if (c.ok()) {
+    if (raw.storage_sync == "normal") cfg.storage_full_sync = false;
+    else if (raw.storage_sync == "full") cfg.storage_full_sync = true;
+    else c.Fail("--storage-sync", raw.storage_sync, "must be normal or full");
+  }
+  cfg.storage_endpoint = raw.storage_endpoint;
+  if (c.ok() && cfg.storage_type == StorageType::kSqlite) {
+    constexpr std::string_view kScheme = "sqlite://";
+    if (raw.storage_endpoint.rfind(kScheme, 0) != 0 || raw.storage_endpoint.size() == kScheme.size()) {
+      c.Fail("--storage-endpoint", raw.storage_endpoint, "must be sqlite:///path/to/file.db");
+    } else {
+      cfg.storage_path = raw.storage_endpoint.substr(kScheme.size());
+      if (cfg.storage_path.back() == '/') {
+        c.Fail("--storage-endpoint", raw.storage_endpoint, "names a directory, not a database file");
+      }
+    }
+  }
+
   if (c.ok() && !raw.socket_group.empty()) {
     cfg.socket_group = raw.socket_group;
     cfg.socket_gid = ResolveGroup(raw.socket_group);
@@ -281,6 +304,9 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"bookmark_interval", FormatDuration(cfg.bookmark_interval)},
       {"watch_queue_size", cfg.watch_queue_size},
       {"heap_release_interval", FormatDuration(cfg.heap_release_interval)},
+      {"storage_type", cfg.storage_type == StorageType::kSqlite ? "sqlite" : "memory"},
+      {"storage_endpoint", cfg.storage_type == StorageType::kSqlite ? cfg.storage_endpoint : ""},
+      {"storage_sync", cfg.storage_full_sync ? "full" : "normal"},
   };
 }
 

@@ -82,6 +82,11 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "Events queued per watcher before it is ended as too slow");
   opt("--heap-release-interval", raw.heap_release_interval,
       "How often free heap memory is returned to the kernel (0: never)");
+  opt("--storage-type", raw.storage_type,
+      "Where the state lives: sqlite (a database file; survives restarts) or memory (lost on exit)");
+  opt("--storage-endpoint", raw.storage_endpoint, "The sqlite database file: sqlite:///path/to/state.db");
+  opt("--storage-sync", raw.storage_sync,
+      "normal: a committed write survives a process crash; full: also a power cut (slower)");
   opt("--socket-group", raw.socket_group,
       "Group (name or gid) owning the API socket; the socket is mode 0660");
   opt("--tls-cert-file", raw.tls_cert_file, "PEM certificate for the TCP API listener");

@@ -31,6 +31,9 @@ struct RawFlags {
   std::string bookmark_interval = "60s";
   std::string watch_queue_size = "1024";
   std::string heap_release_interval = "2s";
+  std::string storage_type = "memory";
+  std::string storage_endpoint = "sqlite:///var/lib/nvidia-device-api/state.db";
+  std::string storage_sync = "normal";
   std::string socket_group;
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
 };

@@ -22,6 +22,7 @@
 #include "server/inflight_calls.h"
 #include "server/logging.h"
 #include "server/server_metrics.h"
+#include "server/storage.h"
 #include "server/tcp_bind_check.h"
 #include "server/tls_credentials.h"
 #include "server/unix_socket.h"
@@ -34,6 +35,8 @@ constexpr const char* kGpuServiceName = "nvidia.nvsentinel.v1alpha1.GpuService";
 // How often the readiness gate is polled for the health status. Cheap: once
 // ready, Readiness::IsReady() is an atomic load.
 constexpr std::chrono::milliseconds kReadinessPoll{50};
+// How often a faulted storage is tried again when no client writes.
+constexpr std::chrono::milliseconds kStorageProbeInterval{1000};
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -62,6 +65,7 @@ class Server::Impl {
   void Shutdown();
 
   Config config_;
+  std::shared_ptr<store::Backend> backend_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Readiness> readiness_;
   std::unique_ptr<apiserver::GpuServiceImpl> service_;
@@ -98,6 +102,10 @@ bool Server::Impl::Start(std::string* error) {
   options.max_watchers = config_.max_watchers;
   options.watcher_queue_capacity = config_.watch_queue_size;
   options.bookmark_interval = config_.bookmark_interval;
+  registry_ = std::make_unique<metrics::Registry>();
+  backend_ = OpenStorage(config_, *registry_, error);
+  if (!backend_) return false;
+  options.backend = backend_;
   store_ = std::make_unique<store::Store>(options);
   if (auto opened = store_->Open(); !opened.ok()) {
     *error = "cannot open the store: " + opened.error().message;
@@ -113,7 +121,6 @@ bool Server::Impl::Start(std::string* error) {
   limits.max_conditions = config_.max_conditions;
   service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
 
-  registry_ = std::make_unique<metrics::Registry>();
   apiserver::Readiness* readiness = readiness_.get();
   ServerMetricsSources sources;
   sources.store_stats = [store] { return store->Stats(); };
@@ -218,6 +225,12 @@ bool Server::Impl::StartAdmin(std::string* error) {
   apiserver::Readiness* readiness = readiness_.get();
   options.ready_checks.push_back(
       {"readiness", [readiness] { return readiness->IsReady() ? std::string() : readiness->Reason(); }});
+  // S26: a storage fault makes the server unready (writes fail) while reads
+  // go on; the line says why.
+  options.ready_checks.push_back({"storage", [backend = backend_] {
+                                    std::string fault = backend->Fault();
+                                    return fault.empty() ? fault : "storage unavailable: " + fault;
+                                  }});
   admin_ = std::make_unique<AdminHttpServer>(std::move(options));
   if (std::string why = admin_->Start(); !why.empty()) {
     *error = Quote("--metrics-bind-address", config_.metrics->ToString()) + ": " + why;
@@ -231,15 +244,31 @@ bool Server::Impl::StartAdmin(std::string* error) {
 // every --heap-release-interval (see heap_release.h).
 void Server::Impl::HealthLoop() {
   bool last = false;
+  std::string last_fault;
+  auto next_probe = std::chrono::steady_clock::now();
   const auto release_every = config_.heap_release_interval;
   auto next_release = std::chrono::steady_clock::now() + release_every;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopped_) {
     lock.unlock();
-    bool ready = readiness_->IsReady();
+    // A storage fault (S26) clears by itself once a write or this probe
+    // commits again.
+    std::string fault = backend_->Fault();
+    if (!fault.empty() && std::chrono::steady_clock::now() >= next_probe) {
+      backend_->Probe();
+      fault = backend_->Fault();
+      next_probe = std::chrono::steady_clock::now() + kStorageProbeInterval;
+    }
+    if (fault != last_fault) {
+      if (fault.empty()) LogInfo("storage recovered: writes are committed again", {});
+      else LogError("storage unavailable: writes answer UNAVAILABLE until it recovers", {{"reason", fault}});
+      last_fault = fault;
+    }
+    bool ready = readiness_->IsReady() && fault.empty();
     health_->SetServing(ready);
     if (ready != last) {
-      LogInfo(ready ? "ready: serving" : "not ready", {{"reason", readiness_->Reason()}});
+      LogInfo(ready ? "ready: serving" : "not ready",
+              {{"reason", fault.empty() ? readiness_->Reason() : "storage unavailable: " + fault}});
       last = ready;
     }
     if (release_every.count() > 0 && std::chrono::steady_clock::now() >= next_release) {

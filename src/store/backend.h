@@ -1,8 +1,8 @@
 // Where committed changes go to survive a restart. The store keeps the full
-// current state in memory either way; a backend only loads it at start and
-// persists each change before the write is acknowledged. Only the memory
-// backend exists today; SQLite or etcd would implement this interface without
-// any change above the store.
+// current state and its history in memory either way; a backend loads both at
+// start and persists each batch of changes before the writes are acknowledged
+// or become visible. Two backends exist: MemoryBackend (below: keeps nothing)
+// and SqliteBackend (sqlite_backend.h: a database file).
 #pragma once
 
 #include <memory>
@@ -26,15 +26,33 @@ class ObjectCodec {
 class Backend {
  public:
   struct Snapshot {
-    Revision revision = 0;  // highest revision the backend ever committed
+    Revision revision = 0;  // highest revision the backend ever committed (0: none)
     std::vector<ObjectPtr> objects;
+    // The retained history: events after `history_start`, oldest first, with
+    // revisions strictly increasing. Watching from N >= history_start was
+    // possible before the restart and is again after it (S25).
+    Revision history_start = 0;
+    std::vector<Event> history;
   };
   virtual ~Backend() = default;
-  // Called once before the store serves anything.
+  // Called once before the store serves anything. An error ends the start:
+  // the store never turns an unreadable database into an empty one (S26).
   virtual Result<Snapshot> Load() = 0;
-  // Called under the store's write lock, before the write becomes visible.
-  // An error aborts the write; the client sees INTERNAL.
-  virtual Result<bool> Commit(const Event& event) = 0;
+  // Persists `events` (consecutive revisions, oldest first) all or nothing,
+  // and forgets persisted history at or below `history_start` (the store's
+  // history bounds, S14, S27). Returns once the batch is durable as far as the
+  // backend promises; only then do the writes become visible. An error means
+  // nothing of the batch was persisted; the store answers kUnavailable.
+  virtual Result<bool> Commit(const std::vector<Event>& events, Revision history_start) = 0;
+  // True when Commit does I/O: the store then commits outside its lock and
+  // lets concurrent writers share one Commit (group commit). False: Commit is
+  // cheap and runs under the store's write lock, one event at a time.
+  virtual bool Durable() const { return false; }
+  // Why the last Commit failed, "" while healthy (S26: readiness says why).
+  virtual std::string Fault() const { return ""; }
+  // While faulted, tries a tiny write so that the fault clears by itself once
+  // storage works again, even when no client writes. Thread-safe.
+  virtual void Probe() {}
   virtual const char* Name() const = 0;  // "memory", "sqlite", …
 };
 
@@ -43,7 +61,7 @@ class Backend {
 class MemoryBackend final : public Backend {
  public:
   Result<Snapshot> Load() override { return Snapshot{}; }
-  Result<bool> Commit(const Event&) override { return true; }
+  Result<bool> Commit(const std::vector<Event>&, Revision) override { return true; }
   const char* Name() const override { return "memory"; }
 };
 

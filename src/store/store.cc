@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 
@@ -70,20 +72,41 @@ class Store::Impl {
       return MakeError(ErrorCode::kInternal,
                        std::string("backend ") + backend->Name() + " failed to load: " + snapshot.error().message);
     }
+    // A durable backend's revisions continue where they stopped (S24); the
+    // clock seeds only a store with nothing behind it (S2).
     Revision seed = options.initial_revision != 0 ? options.initial_revision : ClockSeed();
-    Revision start = std::max(seed, snapshot->revision);
+    Revision start = backend->Durable() && snapshot->revision != 0 ? snapshot->revision
+                                                                     : std::max(seed, snapshot->revision);
     for (const ObjectPtr& object : snapshot->objects) {
       if (!object) continue;
       objects[object->key()] = object;
       start = std::max(start, object->revision());
     }
-    history.Reset(start);
+    LoadHistory(std::move(*snapshot), start);
     hub->SetRevision(start);
     revision.store(start);
+    staged_revision = start;
+    staged_objects = objects.size();
     NoteIssued(start);
     hub->StartTimer();
     opened.store(true);
     return true;
+  }
+
+  // Restores the history a durable backend kept (S25): it starts where the
+  // backend says; the bounds of this run apply to it at once. With no history
+  // behind it, it starts empty at `start`.
+  void LoadHistory(Backend::Snapshot snapshot, Revision start) {
+    if (snapshot.history_start == 0 && snapshot.history.empty()) {
+      history.Reset(start);
+      return;
+    }
+    history.Reset(std::min(snapshot.history_start, start));
+    std::vector<Event> evicted;
+    for (Event& event : snapshot.history) {
+      if (event.revision <= history.Start() || event.revision > start || !event.object) continue;
+      history.Append(std::move(event), &evicted);
+    }
   }
 
   void Shutdown() {
@@ -98,8 +121,101 @@ class Store::Impl {
     ready.Run();
   }
 
+  // A write built against the state it applies to: the event to commit, or
+  // the current object itself when the callback changed nothing (S1).
+  struct Built {
+    Event event;
+    ObjectPtr noop;
+  };
+
+  // Checks and builds one write on `current` (null: no such object) with
+  // revision `next`; `count` objects exist. The caller holds the lock that
+  // guards that state. Nothing changes here.
+  template <typename Build>
+  Result<Built> BuildWrite(WriteKind kind, const ObjectKey& key, const ObjectPtr& current, std::size_t count,
+                           Revision next, const Build& build) {
+    Built out;
+    Event& event = out.event;
+    event.revision = next;
+    if (kind == WriteKind::kCreate) {
+      if (current) {
+        return MakeError(ErrorCode::kAlreadyExists, "object " + key.namespace_name + "/" + key.name + " already exists");
+      }
+      if (count >= options.max_objects) {
+        return MakeError(ErrorCode::kResourceExhausted,
+                         "too many objects: the store holds its limit of " + std::to_string(options.max_objects));
+      }
+      auto built = build(nullptr, next);
+      if (!built.ok()) return built.error();
+      event.type = EventType::kAdded;
+      event.object = std::move(built).value();
+    } else {
+      if (!current) {
+        return MakeError(ErrorCode::kNotFound, "object " + key.namespace_name + "/" + key.name + " not found");
+      }
+      auto built = build(current, next);
+      if (!built.ok()) return built.error();
+      if (kind == WriteKind::kUpdate && built.value() == current) {
+        noop_updates.fetch_add(1, std::memory_order_relaxed);  // S1: no revision, no event
+        out.noop = current;
+        return out;
+      }
+      event.type = kind == WriteKind::kUpdate ? EventType::kModified : EventType::kDeleted;
+      event.object = std::move(built).value();
+      event.previous = current;
+    }
+    if (!event.object || !(event.object->key() == key) || event.object->revision() != next) {
+      return MakeError(ErrorCode::kInternal, "write callback for " + key.namespace_name + "/" + key.name +
+                                                 " built no object, another key or a revision other than " +
+                                                 std::to_string(next));
+    }
+    return out;
+  }
+
+  // A failed Commit as the client sees it: a storage fault is UNAVAILABLE
+  // "storage unavailable" (S26, the reason is in Backend::Fault()); anything
+  // else is a bug, INTERNAL with the detail for the log only (S23).
+  Error CommitFailed(const Error& error) const {
+    if (error.code == ErrorCode::kUnavailable) return MakeError(ErrorCode::kUnavailable, "storage unavailable");
+    return MakeError(ErrorCode::kInternal,
+                     std::string("backend ") + backend->Name() + " commit failed: " + error.message);
+  }
+
+  // Makes a committed event visible, all of it under the exclusive lock, so
+  // no reader sees a partial write and no watcher misses or reorders it.
+  void Apply(Event event, std::vector<Event>* evicted, ReadyList* ready) {
+    RunWriteHook();
+    const ObjectKey& key = event.object->key();
+    switch (event.type) {
+      case EventType::kAdded:
+        objects.emplace(key, event.object);
+        creates.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case EventType::kModified:
+        objects[key] = event.object;
+        updates.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:
+        objects.erase(key);
+        deletes.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    const Revision next = event.revision;
+    hub->Publish(event, ready);
+    history.Append(std::move(event), evicted);
+    revision.store(next);
+    NoteIssued(next);
+  }
+
+  Result<bool> CheckWritable() const {
+    if (shutdown.load()) return Unavailable();
+    if (!opened.load()) return MakeError(ErrorCode::kUnavailable, "store is not open");
+    return true;
+  }
+
   template <typename Build>
   Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build) {
+    if (backend->Durable()) return GroupWrite(kind, key, build);
     ReadyList ready;
     bool wrote = false;
     // Events the history drops: freed after the lock is released, as
@@ -107,75 +223,132 @@ class Store::Impl {
     std::vector<Event> evicted;
     Result<ObjectPtr> result = [&]() -> Result<ObjectPtr> {
       std::unique_lock<WriterPreferringMutex> lock(rw);
-      if (shutdown.load()) return Unavailable();
-      if (!opened.load()) return MakeError(ErrorCode::kUnavailable, "store is not open");
-      const Revision next = revision.load() + 1;
+      if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
       auto it = objects.find(key);
-      Event event;
-      event.revision = next;
-      if (kind == WriteKind::kCreate) {
-        if (it != objects.end()) {
-          return MakeError(ErrorCode::kAlreadyExists,
-                           "object " + key.namespace_name + "/" + key.name + " already exists");
-        }
-        if (objects.size() >= options.max_objects) {
-          return MakeError(ErrorCode::kResourceExhausted,
-                           "too many objects: the store holds its limit of " + std::to_string(options.max_objects));
-        }
-        auto built = build(nullptr, next);
-        if (!built.ok()) return built.error();
-        event.type = EventType::kAdded;
-        event.object = std::move(built).value();
-      } else {
-        if (it == objects.end()) {
-          return MakeError(ErrorCode::kNotFound, "object " + key.namespace_name + "/" + key.name + " not found");
-        }
-        auto built = build(it->second, next);
-        if (!built.ok()) return built.error();
-        if (kind == WriteKind::kUpdate && built.value() == it->second) {
-          noop_updates.fetch_add(1, std::memory_order_relaxed);  // S1: no revision, no event
-          return it->second;
-        }
-        event.type = kind == WriteKind::kUpdate ? EventType::kModified : EventType::kDeleted;
-        event.object = std::move(built).value();
-        event.previous = it->second;
+      auto built = BuildWrite(kind, key, it == objects.end() ? nullptr : it->second, objects.size(),
+                              revision.load() + 1, build);
+      if (!built.ok()) return built.error();
+      if (built->noop) return built->noop;
+      if (auto committed = backend->Commit({built->event}, history.Start()); !committed.ok()) {
+        return CommitFailed(committed.error());
       }
-      if (!event.object || !(event.object->key() == key) || event.object->revision() != next) {
-        return MakeError(ErrorCode::kInternal, "write callback for " + key.namespace_name + "/" + key.name +
-                                                   " built no object, another key or a revision other than " +
-                                                   std::to_string(next));
-      }
-      RunWriteHook();
-      if (auto committed = backend->Commit(event); !committed.ok()) {
-        return MakeError(ErrorCode::kInternal,
-                         std::string("backend ") + backend->Name() + " commit failed: " + committed.error().message);
-      }
-      // Visible from here on: all of it under the write lock, so no reader
-      // sees a partial write and no watcher misses or reorders it.
-      switch (kind) {
-        case WriteKind::kCreate:
-          objects.emplace(key, event.object);
-          creates.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case WriteKind::kUpdate:
-          it->second = event.object;
-          updates.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case WriteKind::kDelete:
-          objects.erase(it);
-          deletes.fetch_add(1, std::memory_order_relaxed);
-          break;
-      }
-      history.Append(event, &evicted);
-      hub->Publish(event, &ready);
-      revision.store(next);
-      NoteIssued(next);
+      ObjectPtr object = built->event.object;
+      Apply(std::move(built->event), &evicted, &ready);
       wrote = true;
-      return event.object;
+      return object;
     }();
     if (wrote) WakeRevisionWaiters();
     ready.Run();
     return result;
+  }
+
+  // One write waiting for its batch to commit (group commit).
+  struct PendingWrite {
+    Event event;
+    bool done = false;
+    std::optional<Error> error;
+  };
+
+  // The durable path. Writers build against the staged state (visible
+  // objects plus writes queued or being committed), take consecutive
+  // revisions and queue; whichever waiting writer finds no commit running
+  // commits everything queued in one Backend::Commit, then makes the batch
+  // visible in revision order and wakes its writers. A writer is answered
+  // only after its batch committed (S24); one fsync serves many writers.
+  template <typename Build>
+  Result<ObjectPtr> GroupWrite(WriteKind kind, const ObjectKey& key, const Build& build) {
+    std::unique_lock<std::mutex> l(stage_mu);
+    if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
+    auto staged_it = staged.find(key);
+    ObjectPtr current;
+    if (staged_it != staged.end()) {
+      current = staged_it->second;
+    } else if (auto it = objects.find(key); it != objects.end()) {
+      current = it->second;  // objects change only under stage_mu too
+    }
+    auto built = BuildWrite(kind, key, current, staged_objects, staged_revision + 1, build);
+    if (!built.ok()) return built.error();
+    if (built->noop) {
+      // The state it matched may itself still be committing: answer only
+      // once that is durable, like the write that made it.
+      const Revision wanted = built->noop->revision();
+      const std::uint64_t failures_before = commit_failures;
+      stage_cv.wait(l, [&] { return revision.load() >= wanted || commit_failures != failures_before; });
+      if (revision.load() < wanted) return MakeError(ErrorCode::kUnavailable, "storage unavailable");
+      return built->noop;
+    }
+    auto pending = std::make_shared<PendingWrite>();
+    pending->event = std::move(built->event);
+    staged_revision = pending->event.revision;
+    if (pending->event.type == EventType::kDeleted) {
+      staged[key] = nullptr;
+      --staged_objects;
+    } else {
+      staged[key] = pending->event.object;
+      if (pending->event.type == EventType::kAdded) ++staged_objects;
+    }
+    queue.push_back(pending);
+    while (!pending->done) {
+      if (committing) {
+        stage_cv.wait(l);
+      } else {
+        CommitQueued(l);
+      }
+    }
+    if (pending->error) return *pending->error;
+    return pending->event.object;
+  }
+
+  // Commits every queued write as one batch. Called with stage_mu held and
+  // no commit running; releases it during the backend's I/O.
+  void CommitQueued(std::unique_lock<std::mutex>& l) {
+    committing = true;
+    std::vector<std::shared_ptr<PendingWrite>> batch(queue.begin(), queue.end());
+    queue.clear();
+    std::vector<Event> events;
+    events.reserve(batch.size());
+    for (const auto& p : batch) events.push_back(p->event);
+    const Revision history_start = history.Start();  // changes only under stage_mu
+    l.unlock();
+    auto committed = backend->Commit(events, history_start);
+    events.clear();
+    ReadyList ready;
+    std::vector<Event> evicted;
+    l.lock();
+    if (committed.ok()) {
+      std::unique_lock<WriterPreferringMutex> lock(rw);
+      for (const auto& p : batch) {
+        Apply(p->event, &evicted, &ready);
+        // The staged entry is now the visible state unless a later write
+        // staged over it.
+        const ObjectKey& key = p->event.object->key();
+        auto it = staged.find(key);
+        ObjectPtr visible = p->event.type == EventType::kDeleted ? nullptr : p->event.object;
+        if (it != staged.end() && it->second == visible) staged.erase(it);
+      }
+    } else {
+      // Everything queued since was built on the failed batch: it fails
+      // too, and the staged state falls back to the visible one.
+      const Error error = CommitFailed(committed.error());
+      for (const auto& p : batch) p->error = error;
+      for (const auto& p : queue) {
+        p->error = error;
+        p->done = true;
+      }
+      queue.clear();
+      staged.clear();
+      staged_revision = revision.load();
+      staged_objects = objects.size();
+      ++commit_failures;
+    }
+    for (const auto& p : batch) p->done = true;
+    committing = false;
+    stage_cv.notify_all();
+    l.unlock();
+    if (committed.ok()) WakeRevisionWaiters();
+    ready.Run();
+    evicted.clear();
+    l.lock();
   }
 
   // Waits until the store reached `wanted` (S9), up to future_revision_wait.
@@ -242,6 +415,18 @@ class Store::Impl {
   std::atomic<Revision> revision{0};  // written only under rw (exclusive)
   std::atomic<bool> opened{false};
   std::atomic<bool> shutdown{false};
+
+  // Group commit (durable backends). Lock order: stage_mu, then rw.
+  std::mutex stage_mu;
+  std::condition_variable stage_cv;
+  // Writes queued or committing, by key; null: deleted. Lookups see these
+  // first, then `objects`.
+  std::map<ObjectKey, ObjectPtr> staged;
+  Revision staged_revision = 0;     // the last revision handed to a write
+  std::size_t staged_objects = 0;   // objects once everything staged is visible
+  std::deque<std::shared_ptr<PendingWrite>> queue;
+  bool committing = false;
+  std::uint64_t commit_failures = 0;
 
   const std::shared_ptr<WatchHub> hub;
 

@@ -188,7 +188,7 @@ TEST_F(ErrorsTest, ShutdownIsUnavailableS22) {
 class FailingBackend final : public store::Backend {
  public:
   store::Result<Snapshot> Load() override { return Snapshot{}; }
-  store::Result<bool> Commit(const store::Event&) override {
+  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
     return store::MakeError(store::ErrorCode::kInternal,
                             "/var/lib/device-api/state.db: SQLITE_IOERR disk I/O error");
   }
@@ -209,6 +209,32 @@ TEST_F(ErrorsTest, InternalErrorHidesDetailS23) {
   v1::GpuList list;
   ASSERT_TRUE(List({}, &list).ok());
   EXPECT_EQ(list.items_size(), 0);
+}
+
+// A backend whose storage is gone (disk full, read-only, I/O error).
+class UnavailableBackend final : public store::Backend {
+ public:
+  store::Result<Snapshot> Load() override { return Snapshot{}; }
+  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
+    return store::MakeError(store::ErrorCode::kUnavailable, "/var/lib/x/state.db: database or disk is full");
+  }
+  bool Durable() const override { return true; }
+  const char* Name() const override { return "unavailable"; }
+};
+
+// S26: a write that cannot be committed answers UNAVAILABLE "storage
+// unavailable", changes nothing and keeps the file path to the log.
+TEST_F(ErrorsTest, StorageFaultIsUnavailableAndChangesNothingS26) {
+  ServerSetup setup;
+  setup.store.backend = std::make_shared<UnavailableBackend>();
+  StartServer(setup);
+  auto s = Create(MakeGpu(1));
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "storage unavailable");
+  v1::GpuList list;
+  ASSERT_TRUE(List({}, &list).ok());  // reads keep serving
+  EXPECT_EQ(list.items_size(), 0);
+  EXPECT_EQ(store().Stats().creates, 0u);
 }
 
 struct Hostile {

@@ -14,11 +14,15 @@ namespace {
 using grpc::StatusCode;
 using google::protobuf::util::MessageDifferencer;
 
-class SemanticsTest : public ServiceFixture {};
+class SemanticsTest : public ServiceFixture, public ::testing::WithParamInterface<Storage> {
+ protected:
+  Storage storage() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, SemanticsTest, AllStorages(), StorageName);
 
 std::uint64_t Rv(const v1::Gpu& gpu) { return std::stoull(gpu.metadata().resource_version()); }
 
-TEST_F(SemanticsTest, CreateSetsServerFieldsS3) {
+TEST_P(SemanticsTest, CreateSetsServerFieldsS3) {
   v1::Gpu a, b;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   ASSERT_TRUE(Create(MakeGpu(2, "team-a"), &b).ok());
@@ -36,7 +40,7 @@ TEST_F(SemanticsTest, CreateSetsServerFieldsS3) {
   ASSERT_TRUE(Get(UuidFor(1), "default", &got).ok());
 }
 
-TEST_F(SemanticsTest, ImmutableFieldsS3) {
+TEST_P(SemanticsTest, ImmutableFieldsS3) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   v1::Gpu req = a;
@@ -54,7 +58,7 @@ TEST_F(SemanticsTest, ImmutableFieldsS3) {
   EXPECT_EQ(got.metadata().resource_version(), a.metadata().resource_version());
 }
 
-TEST_F(SemanticsTest, UpdateVersusStatusUpdateS4) {
+TEST_P(SemanticsTest, UpdateVersusStatusUpdateS4) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   // UpdateGpu: labels change, status in the request is ignored, generation stays.
@@ -87,7 +91,7 @@ TEST_F(SemanticsTest, UpdateVersusStatusUpdateS4) {
   EXPECT_EQ(u3.metadata().generation(), 2);
 }
 
-TEST_F(SemanticsTest, NoOpUpdateTakesNoRevisionS1) {
+TEST_P(SemanticsTest, NoOpUpdateTakesNoRevisionS1) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   v1::Gpu same;
@@ -98,7 +102,7 @@ TEST_F(SemanticsTest, NoOpUpdateTakesNoRevisionS1) {
   EXPECT_EQ(store().CurrentRevision(), Rv(a));
 }
 
-TEST_F(SemanticsTest, OptimisticConcurrencyS5) {
+TEST_P(SemanticsTest, OptimisticConcurrencyS5) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   v1::Gpu w1 = a, w2 = a;
@@ -118,7 +122,7 @@ TEST_F(SemanticsTest, OptimisticConcurrencyS5) {
   ASSERT_TRUE(UpdateStatus(w3).ok());
 }
 
-TEST_F(SemanticsTest, TransitionTimeS6) {
+TEST_P(SemanticsTest, TransitionTimeS6) {
   v1::Gpu a;
   auto gpu = MakeGpu(1);
   gpu.mutable_status()->mutable_conditions(0)->mutable_last_transition_time()->set_seconds(
@@ -143,7 +147,7 @@ TEST_F(SemanticsTest, TransitionTimeS6) {
   EXPECT_LT(c.status().conditions(0).last_transition_time().seconds(), 1800000000 + 3e8);
 }
 
-TEST_F(SemanticsTest, ReadsByResourceVersionS9) {
+TEST_P(SemanticsTest, ReadsByResourceVersionS9) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   v1::Gpu b = a;
@@ -183,7 +187,7 @@ TEST_F(SemanticsTest, ReadsByResourceVersionS9) {
 
 // S9: reads waiting for a future revision (up to the configured wait) do not
 // hold up other calls, and end OUT_OF_RANGE when the revision never comes.
-TEST_F(SemanticsTest, WaitingReadsDoNotBlockOthersS9) {
+TEST_P(SemanticsTest, WaitingReadsDoNotBlockOthersS9) {
   ServerSetup setup;
   setup.store.future_revision_wait = std::chrono::milliseconds(1500);
   StartServer(setup);
@@ -217,7 +221,7 @@ TEST_F(SemanticsTest, WaitingReadsDoNotBlockOthersS9) {
   EXPECT_EQ(out_of_range.load(), 16);
 }
 
-TEST_F(SemanticsTest, ListSortedFilteredS10S17) {
+TEST_P(SemanticsTest, ListSortedFilteredS10S17) {
   // Created out of order, in several namespaces.
   const std::vector<std::pair<int, std::string>> objects = {
       {5, "b"}, {3, "a"}, {4, "ab"}, {1, "a"}, {2, ""}};
@@ -254,7 +258,7 @@ TEST_F(SemanticsTest, ListSortedFilteredS10S17) {
   }
 }
 
-TEST_F(SemanticsTest, ResultsAreCopiesS11) {
+TEST_P(SemanticsTest, ResultsAreCopiesS11) {
   v1::Gpu a;
   ASSERT_TRUE(Create(MakeGpu(1), &a).ok());
   v1::Gpu first;

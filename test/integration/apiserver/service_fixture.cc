@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "apiserver/proto_object.h"
+#include "store/sqlite_backend.h"
+
 namespace deviceapi::apiserver::testing {
 
 std::chrono::system_clock::time_point Deadline(int seconds) {
@@ -28,6 +31,14 @@ void ServiceFixture::TearDown() {
 
 void ServiceFixture::StartServer(ServerSetup setup) {
   StopServer();
+  if (!setup.store.backend && storage() == Storage::kSqlite) {
+    store::SqliteOptions options;
+    options.path = dir_ + "/state" + std::to_string(generation_) + ".db";
+    options.codec = std::make_shared<ProtoCodec<v1::Gpu>>();
+    auto backend = store::SqliteBackend::Open(std::move(options));
+    ASSERT_TRUE(backend.ok()) << backend.error().message;
+    setup.store.backend = *backend;
+  }
   store_ = std::make_unique<store::Store>(setup.store);
   ASSERT_TRUE(store_->Open().ok());
   store::Store* raw_store = store_.get();

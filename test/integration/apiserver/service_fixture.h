@@ -26,6 +26,17 @@ struct ServerSetup {
   bool storage_loaded = true;
 };
 
+// The store backend a suite runs on. Conformance suites run on both:
+//   class FooTest : public ServiceFixture, public ::testing::WithParamInterface<Storage> {
+//     Storage storage() const override { return GetParam(); }
+//   };
+//   INSTANTIATE_TEST_SUITE_P(Backends, FooTest, AllStorages(), StorageName);
+enum class Storage { kMemory, kSqlite };
+inline auto AllStorages() { return ::testing::Values(Storage::kMemory, Storage::kSqlite); }
+inline std::string StorageName(const ::testing::TestParamInfo<Storage>& info) {
+  return info.param == Storage::kMemory ? "memory" : "sqlite";
+}
+
 class ServiceFixture : public ::testing::Test {
  public:
   // A valid GPU named after its UUID ("GPU-0000000i-...").
@@ -39,6 +50,10 @@ class ServiceFixture : public ::testing::Test {
   // Starts (or restarts) the server; SetUp starts one with defaults.
   void StartServer(ServerSetup setup = {});
   void StopServer();
+
+  // The backend StartServer gives a store whose setup names none; sqlite:
+  // a new database file in the fixture's temp dir for every start.
+  virtual Storage storage() const { return Storage::kMemory; }
 
   store::Store& store() { return *store_; }
   Readiness& readiness() { return *readiness_; }

@@ -47,11 +47,15 @@ v1::WatchGpusRequest WatchFrom(const std::string& rv, const std::string& ns = ""
   return req;
 }
 
-class WatchTest : public ServiceFixture {};
+class WatchTest : public ServiceFixture, public ::testing::WithParamInterface<Storage> {
+ protected:
+  Storage storage() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, WatchTest, AllStorages(), StorageName);
 
 // S13: synthetic ADDED for every current object, then live events, none
 // missing or repeated. S7: DELETED carries the deletion's revision.
-TEST_F(WatchTest, InitialStateThenLiveS13S7) {
+TEST_P(WatchTest, InitialStateThenLiveS13S7) {
   v1::Gpu last;
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Create(MakeGpu(i), &last).ok());
   Watch w(stub(), WatchFrom(""));
@@ -89,7 +93,7 @@ TEST_F(WatchTest, InitialStateThenLiveS13S7) {
 
 // S12: list, write, watch from the list's version: every later event once,
 // in order.
-TEST_F(WatchTest, WatchFromListVersionS12) {
+TEST_P(WatchTest, WatchFromListVersionS12) {
   ASSERT_TRUE(Create(MakeGpu(1)).ok());
   v1::GpuList list;
   ASSERT_TRUE(List({}, &list).ok());
@@ -120,7 +124,7 @@ TEST_F(WatchTest, WatchFromListVersionS12) {
 
 // S15: initial events end with an annotated BOOKMARK; periodic bookmarks
 // while idle carry the current revision and nothing else.
-TEST_F(WatchTest, BookmarksS15) {
+TEST_P(WatchTest, BookmarksS15) {
   ServerSetup setup;
   setup.store.bookmark_interval = std::chrono::milliseconds(100);
   StartServer(setup);
@@ -158,7 +162,7 @@ TEST_F(WatchTest, BookmarksS15) {
 }
 
 // S17: namespace and selector filters are exact.
-TEST_F(WatchTest, FiltersAreExactS17) {
+TEST_P(WatchTest, FiltersAreExactS17) {
   v1::WatchGpusRequest req = WatchFrom("", "a");
   Watch ns_watch(stub(), req);
   req = WatchFrom("");
@@ -184,7 +188,7 @@ TEST_F(WatchTest, FiltersAreExactS17) {
 }
 
 // S18: timeout_seconds ends the watch cleanly with OK.
-TEST_F(WatchTest, TimeoutEndsOkS18) {
+TEST_P(WatchTest, TimeoutEndsOkS18) {
   v1::WatchGpusRequest req;
   req.mutable_opts()->set_timeout_seconds(1);
   const auto start = std::chrono::steady_clock::now();
@@ -197,7 +201,7 @@ TEST_F(WatchTest, TimeoutEndsOkS18) {
 }
 
 // S18/S22: store shutdown ends open watches with UNAVAILABLE.
-TEST_F(WatchTest, ShutdownEndsWatchesUnavailableS18) {
+TEST_P(WatchTest, ShutdownEndsWatchesUnavailableS18) {
   ASSERT_TRUE(Create(MakeGpu(1)).ok());
   Watch w1(stub(), WatchFrom(""));
   Watch w2(stub(), WatchFrom(std::to_string(store().CurrentRevision())));
@@ -216,7 +220,7 @@ TEST_F(WatchTest, ShutdownEndsWatchesUnavailableS18) {
 // S16: a client that stops reading is cut off with RESOURCE_EXHAUSTED
 // "watcher too slow"; writers and a reading watcher are not held up; the
 // slow client re-watches from its last revision and loses nothing (S12).
-TEST_F(WatchTest, SlowWatcherIsCutOffS16) {
+TEST_P(WatchTest, SlowWatcherIsCutOffS16) {
   ServerSetup setup;
   setup.store.watcher_queue_capacity = 4;
   setup.store.history_max_bytes = 256u << 20;  // keep every ~1 MiB event for the re-watch
@@ -291,7 +295,7 @@ TEST_F(WatchTest, SlowWatcherIsCutOffS16) {
 
 // Many streams opening and closing while writes flow: no crash, no leak of
 // active streams (the reactor lifetime rules in watch_reactor.h).
-TEST_F(WatchTest, StreamsComeAndGoUnderWrites) {
+TEST_P(WatchTest, StreamsComeAndGoUnderWrites) {
   v1::Gpu gpu;
   ASSERT_TRUE(Create(MakeGpu(1), &gpu).ok());
   std::atomic<bool> stop{false};

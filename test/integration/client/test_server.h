@@ -29,11 +29,13 @@ class KeepingBackend final : public store::Backend {
     for (const auto& [key, obj] : objects_) s.objects.push_back(obj);
     return s;
   }
-  store::Result<bool> Commit(const store::Event& event) override {
+  store::Result<bool> Commit(const std::vector<store::Event>& events, store::Revision) override {
     std::lock_guard lock(mu_);
-    revision_ = std::max(revision_, event.revision);
-    if (event.type == store::EventType::kDeleted) objects_.erase(event.object->key());
-    else if (event.object) objects_[event.object->key()] = event.object;
+    for (const store::Event& event : events) {
+      revision_ = std::max(revision_, event.revision);
+      if (event.type == store::EventType::kDeleted) objects_.erase(event.object->key());
+      else if (event.object) objects_[event.object->key()] = event.object;
+    }
     return true;
   }
   const char* Name() const override { return "keeping"; }

@@ -17,6 +17,9 @@ namespace {
 using namespace testing;  // NOLINT
 using std::chrono::milliseconds;
 
+class StoreRead : public BackendTest {};
+DEVICEAPI_ON_ALL_BACKENDS(StoreRead);
+
 template <typename Pred>
 void SpinUntil(Pred pred) {
   while (!pred()) std::this_thread::yield();
@@ -25,7 +28,7 @@ void SpinUntil(Pred pred) {
 // S8: a read that arrives while a write is being applied waits for it and
 // returns the new state, never the one before. Deterministic: the write is
 // held mid-apply by the test hook until the reader is provably blocked.
-TEST(StoreRead, S8_ReadArrivingDuringWriteWaitsAndSeesIt) {
+TEST_P(StoreRead, S8_ReadArrivingDuringWriteWaitsAndSeesIt) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "old").ok());
   std::latch entered(1), release(1);
@@ -66,7 +69,7 @@ TEST(StoreRead, S8_ReadArrivingDuringWriteWaitsAndSeesIt) {
 }
 
 // S8: a read that starts after a write was acknowledged sees it.
-TEST(StoreRead, S8_ReadAfterAcknowledgedWriteSeesIt) {
+TEST_P(StoreRead, S8_ReadAfterAcknowledgedWriteSeesIt) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "0").ok());
   std::atomic<int> acked{0};
@@ -86,7 +89,7 @@ TEST(StoreRead, S8_ReadAfterAcknowledgedWriteSeesIt) {
 }
 
 // S9
-TEST(StoreRead, S9_MinRevisionAtOrBelowCurrentServesCurrent) {
+TEST_P(StoreRead, S9_MinRevisionAtOrBelowCurrentServesCurrent) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "v1").ok());
   ASSERT_TRUE(Update(*s, Key("ns", "a"), "v2").ok());
@@ -103,7 +106,7 @@ TEST(StoreRead, S9_MinRevisionAtOrBelowCurrentServesCurrent) {
 }
 
 // S9: a future revision is waited for; a write arriving during the wait satisfies it.
-TEST(StoreRead, S9_FutureRevisionWaitSucceedsWhenWriteArrives) {
+TEST_P(StoreRead, S9_FutureRevisionWaitSucceedsWhenWriteArrives) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(10000);
   auto s = OpenStore(o);
@@ -125,7 +128,7 @@ TEST(StoreRead, S9_FutureRevisionWaitSucceedsWhenWriteArrives) {
 }
 
 // S9: without that write the wait ends with "too large resource version".
-TEST(StoreRead, S9_FutureRevisionTimesOut) {
+TEST_P(StoreRead, S9_FutureRevisionTimesOut) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(100);
   auto s = OpenStore(o);
@@ -144,7 +147,7 @@ TEST(StoreRead, S9_FutureRevisionTimesOut) {
 }
 
 // S9: exact lists rebuild the past state from history.
-TEST(StoreRead, S9_ExactListServesStateAtRevision) {
+TEST_P(StoreRead, S9_ExactListServesStateAtRevision) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a1").ok());  // 101
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, "b1").ok());  // 102
@@ -179,7 +182,7 @@ TEST(StoreRead, S9_ExactListServesStateAtRevision) {
 }
 
 // S9 + S14: once history is trimmed, exact lists before it are expired.
-TEST(StoreRead, S9_ExactListExpiredAfterTrim) {
+TEST_P(StoreRead, S9_ExactListExpiredAfterTrim) {
   auto o = SmallOptions();
   o.history_max_events = 2;
   auto s = OpenStore(o);
@@ -198,7 +201,7 @@ TEST(StoreRead, S9_ExactListExpiredAfterTrim) {
 }
 
 // S10, S17
-TEST(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
+TEST_P(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("b", "z"), {{"gpu", "h100"}}).ok());
   ASSERT_TRUE(Create(*s, Key("a", "y"), {{"gpu", "a100"}}).ok());
@@ -230,7 +233,7 @@ TEST(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
 }
 
 // S11: results are immutable snapshots; later writes do not change them.
-TEST(StoreRead, S11_ReturnedObjectsNeverChange) {
+TEST_P(StoreRead, S11_ReturnedObjectsNeverChange) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "1"}}, "v1").ok());
   auto g = s->Get(Key("ns", "a"));

@@ -19,7 +19,10 @@ namespace {
 using namespace testing;  // NOLINT
 using std::chrono::milliseconds;
 
-TEST(StoreStress, ConcurrentWritersReadersAndResumingWatchers) {
+class StoreStress : public BackendTest {};
+DEVICEAPI_ON_ALL_BACKENDS(StoreStress);
+
+TEST_P(StoreStress, ConcurrentWritersReadersAndResumingWatchers) {
   auto o = SmallOptions();
   o.watcher_queue_capacity = 64;  // small: evictions happen, resumes must repair them
   o.history_max_events = 1 << 20;

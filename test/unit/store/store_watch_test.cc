@@ -18,6 +18,9 @@ namespace {
 using namespace testing;  // NOLINT
 using std::chrono::milliseconds;
 
+class StoreWatch : public BackendTest {};
+DEVICEAPI_ON_ALL_BACKENDS(StoreWatch);
+
 std::vector<Event> Drain(Watcher& w) {
   std::vector<Event> out;
   Event e;
@@ -38,7 +41,7 @@ WatchOptions From(Revision r) {
 }
 
 // S12
-TEST(StoreWatch, S12_WatchFromRevisionDeliversEachLaterEventOnce) {
+TEST_P(StoreWatch, S12_WatchFromRevisionDeliversEachLaterEventOnce) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());        // 101
   ASSERT_TRUE(Create(*s, Key("ns", "b")).ok());        // 102
@@ -67,7 +70,7 @@ TEST(StoreWatch, S12_WatchFromRevisionDeliversEachLaterEventOnce) {
 }
 
 // S12: a start above the current revision waits for it like a read (S9).
-TEST(StoreWatch, S12_FutureStartWaitsThenTooLarge) {
+TEST_P(StoreWatch, S12_FutureStartWaitsThenTooLarge) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(100);
   auto s = OpenStore(o);
@@ -89,7 +92,7 @@ TEST(StoreWatch, S12_FutureStartWaitsThenTooLarge) {
 }
 
 // S13
-TEST(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
+TEST_P(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {{"gpu", "yes"}}).ok());
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"gpu", "yes"}}).ok());
@@ -112,7 +115,7 @@ TEST(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
 // S13: writers running while watches start: for every watcher, the initial
 // state plus the live events replay to exactly the final state, and every
 // live event has a revision above the snapshot, in order, with no gap.
-TEST(StoreWatch, S13_NoGapOrDuplicateWithConcurrentWriters) {
+TEST_P(StoreWatch, S13_NoGapOrDuplicateWithConcurrentWriters) {
   auto o = SmallOptions();
   o.watcher_queue_capacity = 1 << 20;
   auto s = OpenStore(o);
@@ -173,7 +176,7 @@ TEST(StoreWatch, S13_NoGapOrDuplicateWithConcurrentWriters) {
 }
 
 // S14
-TEST(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
+TEST_P(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
   auto o = SmallOptions();
   o.history_max_events = 3;
   auto s = OpenStore(o);
@@ -191,7 +194,7 @@ TEST(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
 }
 
 // S14: the byte bound trims history too.
-TEST(StoreWatch, S14_HistoryBoundedByBytes) {
+TEST_P(StoreWatch, S14_HistoryBoundedByBytes) {
   auto o = SmallOptions();
   const std::size_t one = TestObject(Key("ns", "x"), {}, 1, std::string(10000, 'x')).ByteSize();
   // Five events of one object hold six versions: each event's new state,
@@ -211,7 +214,7 @@ TEST(StoreWatch, S14_HistoryBoundedByBytes) {
 }
 
 // S15: initial events end with a BOOKMARK marked initial_events_end.
-TEST(StoreWatch, S15_SendInitialEventsEndsWithBookmark) {
+TEST_P(StoreWatch, S15_SendInitialEventsEndsWithBookmark) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
   ASSERT_TRUE(Create(*s, Key("ns", "b")).ok());
@@ -236,7 +239,7 @@ TEST(StoreWatch, S15_SendInitialEventsEndsWithBookmark) {
 }
 
 // S15: idle bookmark-enabled watchers get periodic BOOKMARKs with the current revision.
-TEST(StoreWatch, S15_IdleWatchGetsPeriodicBookmarks) {
+TEST_P(StoreWatch, S15_IdleWatchGetsPeriodicBookmarks) {
   auto o = SmallOptions();
   o.bookmark_interval = milliseconds(50);
   auto s = OpenStore(o);
@@ -274,7 +277,7 @@ TEST(StoreWatch, S15_IdleWatchGetsPeriodicBookmarks) {
 
 // S17, S10: namespace "a" never sees "ab"; selectors filter watches; a
 // MODIFIED leaving the selector is a DELETED, one entering it an ADDED.
-TEST(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
+TEST_P(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
   auto s = OpenStore();
   WatchOptions ns = From(100);
   ns.namespace_name = "a";
@@ -314,7 +317,7 @@ TEST(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
 }
 
 // S18
-TEST(StoreWatch, S18_TimeoutEndsWatch) {
+TEST_P(StoreWatch, S18_TimeoutEndsWatch) {
   auto s = OpenStore();
   WatchOptions o = From(100);
   o.timeout = milliseconds(300);
@@ -339,7 +342,7 @@ TEST(StoreWatch, S18_TimeoutEndsWatch) {
 }
 
 // S18: shutdown ends every watch with kShutdown and wakes waiters.
-TEST(StoreWatch, S18_ShutdownEndsAllWatches) {
+TEST_P(StoreWatch, S18_ShutdownEndsAllWatches) {
   auto s = OpenStore();
   auto w1 = MustWatch(*s, From(100));
   auto w2 = MustWatch(*s, WatchOptions{});
@@ -359,7 +362,7 @@ TEST(StoreWatch, S18_ShutdownEndsAllWatches) {
 }
 
 // S19: watcher limit; Cancel frees the slot.
-TEST(StoreWatch, S19_WatcherLimitAndCancelFreesSlot) {
+TEST_P(StoreWatch, S19_WatcherLimitAndCancelFreesSlot) {
   auto o = SmallOptions();
   o.max_watchers = 2;
   auto s = OpenStore(o);
@@ -381,7 +384,7 @@ TEST(StoreWatch, S19_WatcherLimitAndCancelFreesSlot) {
 }
 
 // Watchers may outlive the store: no dangling pointer into it.
-TEST(StoreWatch, WatcherOutlivesStore) {
+TEST_P(StoreWatch, WatcherOutlivesStore) {
   std::shared_ptr<Watcher> w;
   {
     auto s = OpenStore();
@@ -396,7 +399,7 @@ TEST(StoreWatch, WatcherOutlivesStore) {
   EXPECT_EQ(w->end(), Watcher::End::kShutdown);
 }
 
-TEST(StoreWatch, ReadyCallbackOnEmptyToNonEmpty) {
+TEST_P(StoreWatch, ReadyCallbackOnEmptyToNonEmpty) {
   auto s = OpenStore();
   auto w = MustWatch(*s, From(100));
   std::atomic<int> calls{0};

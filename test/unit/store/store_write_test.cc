@@ -13,8 +13,11 @@ namespace {
 
 using namespace testing;  // NOLINT
 
+class StoreWrite : public BackendTest {};
+DEVICEAPI_ON_ALL_BACKENDS(StoreWrite);
+
 // S1
-TEST(StoreWrite, S1_EachWriteTakesTheNextRevision) {
+TEST_P(StoreWrite, S1_EachWriteTakesTheNextRevision) {
   auto s = OpenStore();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->CurrentRevision(), 100u);
@@ -42,7 +45,7 @@ TEST(StoreWrite, S1_EachWriteTakesTheNextRevision) {
 }
 
 // S1: a no-op update and a failed callback take no revision and emit no event.
-TEST(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
+TEST_P(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "same").ok());
   WatchOptions wo;
@@ -79,7 +82,7 @@ TEST(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
 
 // S2: the counter is seeded from the clock, so a second store (a restarted
 // process in memory mode) starts above everything the first one issued.
-TEST(StoreWrite, S2_RevisionsNeverRepeatAcrossStores) {
+TEST(StoreRevisionSeed, S2_RevisionsNeverRepeatAcrossStores) {
   Revision last_of_first = 0;
   {
     StoreOptions o;  // initial_revision 0: clock seed
@@ -111,7 +114,7 @@ TEST(StoreWrite, S2_RevisionsNeverRepeatAcrossStores) {
 }
 
 // S7
-TEST(StoreWrite, S7_DeletedEventCarriesLastStateAtDeletionRevision) {
+TEST_P(StoreWrite, S7_DeletedEventCarriesLastStateAtDeletionRevision) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "last").ok());
   WatchOptions wo;
@@ -134,7 +137,7 @@ TEST(StoreWrite, S7_DeletedEventCarriesLastStateAtDeletionRevision) {
   EXPECT_EQ(g.error().code, ErrorCode::kNotFound);
 }
 
-TEST(StoreWrite, ExistenceErrors) {
+TEST_P(StoreWrite, ExistenceErrors) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
   auto dup = Create(*s, Key("ns", "a"));
@@ -156,7 +159,7 @@ TEST(StoreWrite, ExistenceErrors) {
 }
 
 // S19
-TEST(StoreWrite, S19_ObjectLimitIsResourceExhausted) {
+TEST_P(StoreWrite, S19_ObjectLimitIsResourceExhausted) {
   auto o = SmallOptions();
   o.max_objects = 3;
   auto s = OpenStore(o);
@@ -174,12 +177,12 @@ TEST(StoreWrite, S19_ObjectLimitIsResourceExhausted) {
 class RecordingBackend : public Backend {
  public:
   Result<Snapshot> Load() override { return snapshot; }
-  Result<bool> Commit(const Event& e) override {
+  Result<bool> Commit(const std::vector<Event>& events, Revision) override {
     if (fail_next) {
       fail_next = false;
       return MakeError(ErrorCode::kInternal, "disk full");
     }
-    committed.push_back(e.revision);
+    for (const Event& e : events) committed.push_back(e.revision);
     return true;
   }
   const char* Name() const override { return "recording"; }
@@ -188,7 +191,7 @@ class RecordingBackend : public Backend {
   std::vector<Revision> committed;
 };
 
-TEST(StoreWrite, BackendLoadsAndCommitsBeforeVisibility) {
+TEST(StoreBackendHooks, BackendLoadsAndCommitsBeforeVisibility) {
   auto backend = std::make_shared<RecordingBackend>();
   backend->snapshot.revision = 500;
   backend->snapshot.objects.push_back(std::make_shared<TestObject>(Key("ns", "loaded"), Labels{}, 450));
@@ -210,14 +213,14 @@ TEST(StoreWrite, BackendLoadsAndCommitsBeforeVisibility) {
   EXPECT_EQ(backend->committed, std::vector<Revision>{501});
 }
 
-TEST(StoreWrite, EventTypeNames) {
+TEST(StoreEventNames, EventTypeNames) {
   EXPECT_STREQ(EventTypeName(EventType::kAdded), "ADDED");
   EXPECT_STREQ(EventTypeName(EventType::kModified), "MODIFIED");
   EXPECT_STREQ(EventTypeName(EventType::kDeleted), "DELETED");
   EXPECT_STREQ(EventTypeName(EventType::kBookmark), "BOOKMARK");
 }
 
-TEST(StoreWrite, ShutdownRefusesLaterCalls) {
+TEST_P(StoreWrite, ShutdownRefusesLaterCalls) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
   s->Shutdown();

@@ -1,0 +1,452 @@
+// SqliteBackend: schema, load, batched commits and history compaction. See
+// sqlite_backend.h for the contract.
+#include "store/sqlite_backend.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+namespace deviceapi::store {
+namespace {
+
+// Each step takes the schema from version i to i + 1. A new file runs them
+// all; a file an older server wrote runs the ones it lacks.
+constexpr const char* kMigrations[] = {
+    // 1: the current objects and the revision counter.
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta VALUES('revision', 0);"
+    "CREATE TABLE objects(namespace TEXT NOT NULL, name TEXT NOT NULL, revision INTEGER NOT NULL,"
+    "  data BLOB NOT NULL, PRIMARY KEY(namespace, name));",
+    // 2: the retained history, so watches resume across a restart. An event
+    // holds its previous version by revision (prev_revision) when the event
+    // that created that version is retained too, else as bytes (previous).
+    "CREATE TABLE events(revision INTEGER PRIMARY KEY, type INTEGER NOT NULL, data BLOB NOT NULL,"
+    "  prev_revision INTEGER NOT NULL, previous BLOB);"
+    "CREATE INDEX events_by_prev ON events(prev_revision) WHERE previous IS NULL AND prev_revision > 0;"
+    "INSERT INTO meta VALUES('history_start', 0);",
+};
+static_assert(std::size(kMigrations) == SqliteBackend::kSchemaVersion);
+
+constexpr const char* kRecovery =
+    ": move the file aside and restart; providers register their GPUs again (docs/operations.md)";
+
+Error Fail(ErrorCode code, std::string message) { return MakeError(code, std::move(message)); }
+
+// One prepared statement, reset after each use.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  int Prepare(sqlite3* db, const char* sql) { return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr); }
+  sqlite3_stmt* get() const { return stmt_; }
+  void Int(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Text(int i, const std::string& v) { sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); }
+  void Blob(int i, const std::string& v) { sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC); }
+  void Literal(int i, const char* v) { sqlite3_bind_text(stmt_, i, v, -1, SQLITE_STATIC); }
+  void Null(int i) { sqlite3_bind_null(stmt_, i); }
+  // Runs a statement that returns no rows.
+  int Run() {
+    int rc = sqlite3_step(stmt_);
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string ColumnBlob(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+std::uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+int TypeCode(EventType t) { return static_cast<int>(t); }
+
+}  // namespace
+
+class SqliteBackend::Impl {
+ public:
+  explicit Impl(SqliteOptions o) : options(std::move(o)) {}
+  ~Impl() {
+    statements_ready = false;
+    begin_.reset();
+    commit_.reset();
+    rollback_.reset();
+    insert_event_.reset();
+    upsert_object_.reset();
+    delete_object_.reset();
+    set_meta_.reset();
+    carry_previous_.reset();
+    drop_events_.reset();
+    if (db) sqlite3_close(db);
+    if (lock_fd >= 0) ::close(lock_fd);  // after SQLite closed: its POSIX locks die with any close
+  }
+
+  std::string Describe(int rc) const {
+    std::string what = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return what;
+  }
+
+  bool IsCorruption(int rc) const {
+    int primary = rc & 0xff;
+    return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+  }
+
+  // A failure while opening or loading, as the one line the operator reads.
+  Error OpenError(int rc, const std::string& doing) const {
+    if (IsCorruption(rc)) {
+      return Fail(ErrorCode::kInternal,
+                  options.path + " is corrupted (" + Describe(rc) + " while " + doing + ")" + kRecovery);
+    }
+    return Fail(ErrorCode::kInternal, "cannot open " + options.path + ": " + Describe(rc) + " while " + doing);
+  }
+
+  int Exec(const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
+
+  Result<bool> Open() {
+    // The lock first: a second server must not even create the WAL.
+    const std::string dir = options.path.substr(0, options.path.find_last_of('/'));
+    if (!dir.empty() && dir != options.path) ::mkdir(dir.c_str(), 0700);  // EEXIST is fine
+    lock_fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) {
+      return Fail(ErrorCode::kInternal, "cannot open " + options.path + ": " + std::strerror(errno));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      return Fail(ErrorCode::kInternal, options.path + " is in use by another device-api-server (locked); " +
+                                            "only one server may open a database");
+    }
+    int rc = sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) return OpenError(rc, "opening");
+    sqlite3_extended_result_codes(db, 1);
+    // A reader such as `sqlite3 .backup` may hold the WAL briefly.
+    sqlite3_busy_timeout(db, 5000);
+    int version = 0;
+    {
+      Stmt q;
+      if ((rc = q.Prepare(db, "PRAGMA user_version")) != SQLITE_OK) return OpenError(rc, "reading the schema");
+      if ((rc = sqlite3_step(q.get())) != SQLITE_ROW) return OpenError(rc, "reading the schema");
+      version = sqlite3_column_int(q.get(), 0);
+    }
+    if (version > kSchemaVersion) {
+      return Fail(ErrorCode::kInternal, options.path + " has schema version " + std::to_string(version) +
+                                            ", newer than this server's " + std::to_string(kSchemaVersion) +
+                                            ": run a newer device-api-server, or move the file aside");
+    }
+    if ((rc = Exec("PRAGMA journal_mode=WAL")) != SQLITE_OK) return OpenError(rc, "enabling WAL");
+    std::string pragmas = std::string("PRAGMA synchronous=") + (options.full_sync ? "FULL" : "NORMAL") +
+                          ";PRAGMA journal_size_limit=8388608;PRAGMA temp_store=MEMORY";
+    if ((rc = Exec(pragmas.c_str())) != SQLITE_OK) return OpenError(rc, "setting pragmas");
+    if (auto migrated = Migrate(version, kSchemaVersion); !migrated.ok()) return migrated;
+    return Prepare();
+  }
+
+  Result<bool> Migrate(int from, int to) {
+    for (int v = from; v < to; ++v) {
+      std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
+                        "PRAGMA user_version=" + std::to_string(v + 1) + ";COMMIT;";
+      int rc = Exec(sql.c_str());
+      if (rc != SQLITE_OK) {
+        Exec("ROLLBACK");
+        return OpenError(rc, "migrating the schema to version " + std::to_string(v + 1));
+      }
+    }
+    return true;
+  }
+
+  Result<bool> Prepare() {
+    struct {
+      Stmt* stmt;
+      const char* sql;
+    } all[] = {
+        {&*begin_, "BEGIN IMMEDIATE"},
+        {&*commit_, "COMMIT"},
+        {&*rollback_, "ROLLBACK"},
+        {&*insert_event_,
+         "INSERT INTO events(revision, type, data, prev_revision, previous) VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {&*upsert_object_,
+         "INSERT INTO objects(namespace, name, revision, data) VALUES(?1, ?2, ?3, ?4) "
+         "ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data"},
+        {&*delete_object_, "DELETE FROM objects WHERE namespace = ?1 AND name = ?2"},
+        {&*set_meta_, "UPDATE meta SET value = ?2 WHERE key = ?1"},
+        // Before events up to ?2 go, a later event that refers to a version
+        // one of them created gets that version's bytes.
+        {&*carry_previous_,
+         "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision) "
+         "WHERE previous IS NULL AND prev_revision > 0 AND prev_revision > ?1 AND prev_revision <= ?2"},
+        {&*drop_events_, "DELETE FROM events WHERE revision <= ?1"},
+    };
+    for (auto& s : all) {
+      if (int rc = s.stmt->Prepare(db, s.sql); rc != SQLITE_OK) return OpenError(rc, "preparing statements");
+    }
+    statements_ready = true;
+    return true;
+  }
+
+  Result<Snapshot> Load() {
+    std::lock_guard<std::mutex> lock(mu);
+    Snapshot snapshot;
+    int rc = SQLITE_OK;
+    auto step_all = [&](const char* sql, const std::function<Result<bool>(sqlite3_stmt*)>& row) -> Result<bool> {
+      Stmt q;
+      if ((rc = q.Prepare(db, sql)) != SQLITE_OK) return OpenError(rc, "loading");
+      while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        if (auto ok = row(q.get()); !ok.ok()) return ok;
+      }
+      if (rc != SQLITE_DONE) return OpenError(rc, "loading");
+      return true;
+    };
+    auto decode = [&](const std::string& bytes, const char* what) -> Result<ObjectPtr> {
+      auto object = options.codec->Decode(bytes);
+      if (!object.ok()) {
+        return Fail(ErrorCode::kInternal, options.path + " is corrupted (" + what + ": " +
+                                              object.error().message + ")" + kRecovery);
+      }
+      return object;
+    };
+    auto meta = step_all("SELECT key, value FROM meta", [&](sqlite3_stmt* s) -> Result<bool> {
+      std::string key = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      auto value = static_cast<Revision>(sqlite3_column_int64(s, 1));
+      if (key == "revision") snapshot.revision = value;
+      if (key == "history_start") snapshot.history_start = value;
+      return true;
+    });
+    if (!meta.ok()) return meta.error();
+    // Every version is decoded once: an event's previous version and a
+    // current object are usually the object of a retained event, and
+    // sharing it keeps the history's byte accounting what it was (S14).
+    std::unordered_map<Revision, ObjectPtr> versions;
+    auto events = step_all(
+        "SELECT revision, type, data, prev_revision, previous FROM events ORDER BY revision",
+        [&](sqlite3_stmt* s) -> Result<bool> {
+          Event event;
+          event.revision = static_cast<Revision>(sqlite3_column_int64(s, 0));
+          int type = sqlite3_column_int(s, 1);
+          if (type < TypeCode(EventType::kAdded) || type > TypeCode(EventType::kDeleted)) {
+            return Fail(ErrorCode::kInternal, options.path + " is corrupted (an event of unknown type)" + kRecovery);
+          }
+          event.type = static_cast<EventType>(type);
+          auto object = decode(ColumnBlob(s, 2), "an event");
+          if (!object.ok()) return object.error();
+          event.object = *object;
+          if (auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3)); prev != 0) {
+            if (auto it = versions.find(prev); it != versions.end()) {
+              event.previous = it->second;
+            } else if (sqlite3_column_type(s, 4) == SQLITE_BLOB) {
+              auto previous = decode(ColumnBlob(s, 4), "an event's previous version");
+              if (!previous.ok()) return previous.error();
+              event.previous = *previous;
+            } else {
+              return Fail(ErrorCode::kInternal,
+                          options.path + " is corrupted (an event's previous version is missing)" + kRecovery);
+            }
+          }
+          if (event.type != EventType::kDeleted) versions[event.revision] = event.object;
+          snapshot.history.push_back(std::move(event));
+          return true;
+        });
+    if (!events.ok()) return events.error();
+    auto objects = step_all("SELECT revision, data FROM objects", [&](sqlite3_stmt* s) -> Result<bool> {
+      auto revision = static_cast<Revision>(sqlite3_column_int64(s, 0));
+      if (auto it = versions.find(revision); it != versions.end()) {
+        snapshot.objects.push_back(it->second);
+        return true;
+      }
+      auto object = decode(ColumnBlob(s, 1), "an object");
+      if (!object.ok()) return object.error();
+      snapshot.objects.push_back(*object);
+      return true;
+    });
+    if (!objects.ok()) return objects.error();
+    stored_history_start = snapshot.history_start;
+    return snapshot;
+  }
+
+  // One transaction; called with mu held. Returns an SQLite code and leaves
+  // no transaction open.
+  int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted) {
+    int rc = begin_->Run();
+    if (rc != SQLITE_OK) return rc;
+    auto fail = [&](int code) {
+      rollback_->Run();
+      return code;
+    };
+    Revision new_start = stored_history_start;
+    if (history_start > stored_history_start) {
+      carry_previous_->Int(1, static_cast<std::int64_t>(stored_history_start));
+      carry_previous_->Int(2, static_cast<std::int64_t>(history_start));
+      if ((rc = carry_previous_->Run()) != SQLITE_OK) return fail(rc);
+      drop_events_->Int(1, static_cast<std::int64_t>(history_start));
+      if ((rc = drop_events_->Run()) != SQLITE_OK) return fail(rc);
+      if ((rc = SetMeta("history_start", history_start)) != SQLITE_OK) return fail(rc);
+      new_start = history_start;
+      *compacted = true;
+    }
+    std::string data, previous;
+    for (const Event& e : events) {
+      data = options.codec->Encode(*e.object);
+      const Revision prev = e.previous ? e.previous->revision() : 0;
+      insert_event_->Int(1, static_cast<std::int64_t>(e.revision));
+      insert_event_->Int(2, TypeCode(e.type));
+      insert_event_->Blob(3, data);
+      insert_event_->Int(4, static_cast<std::int64_t>(prev));
+      if (prev != 0 && prev <= new_start) {
+        previous = options.codec->Encode(*e.previous);
+        insert_event_->Blob(5, previous);
+      } else {
+        insert_event_->Null(5);
+      }
+      if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
+      const ObjectKey& key = e.object->key();
+      if (e.type == EventType::kDeleted) {
+        delete_object_->Text(1, key.namespace_name);
+        delete_object_->Text(2, key.name);
+        rc = delete_object_->Run();
+      } else {
+        upsert_object_->Text(1, key.namespace_name);
+        upsert_object_->Text(2, key.name);
+        upsert_object_->Int(3, static_cast<std::int64_t>(e.revision));
+        upsert_object_->Blob(4, data);
+        rc = upsert_object_->Run();
+      }
+      if (rc != SQLITE_OK) return fail(rc);
+    }
+    if (!events.empty() && (rc = SetMeta("revision", events.back().revision)) != SQLITE_OK) return fail(rc);
+    if ((rc = commit_->Run()) != SQLITE_OK) {
+      // A failed COMMIT may leave the transaction open (SQLITE_BUSY, I/O).
+      if (!sqlite3_get_autocommit(db)) rollback_->Run();
+      return rc;
+    }
+    stored_history_start = new_start;
+    return SQLITE_OK;
+  }
+
+  int SetMeta(const char* key, Revision value) {
+    set_meta_->Literal(1, key);
+    set_meta_->Int(2, static_cast<std::int64_t>(value));
+    return set_meta_->Run();
+  }
+
+  Result<bool> Commit(const std::vector<Event>& events, Revision history_start) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu);
+    bool compacted = false;
+    const int rc = statements_ready ? CommitLocked(events, history_start, &compacted) : SQLITE_MISUSE;
+    if (rc != SQLITE_OK) {
+      ++commit_errors;
+      fault = "cannot commit to " + options.path + ": " + Describe(rc);
+      return Fail(ErrorCode::kUnavailable, fault);
+    }
+    ++commits;
+    if (compacted) ++compactions;
+    fault.clear();
+    lock.unlock();
+    if (options.on_commit) {
+      options.on_commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return true;
+  }
+
+  void Probe() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (fault.empty() || !statements_ready) return;
+    int rc = begin_->Run();
+    if (rc == SQLITE_OK) {
+      rc = SetMeta("revision", last_revision_hint());
+      if (rc == SQLITE_OK) rc = commit_->Run();
+      if (rc != SQLITE_OK && !sqlite3_get_autocommit(db)) rollback_->Run();
+    }
+    if (rc == SQLITE_OK) {
+      fault.clear();
+    } else {
+      ++commit_errors;
+      fault = "cannot commit to " + options.path + ": " + Describe(rc);
+    }
+  }
+
+  // The stored revision, rewritten unchanged by a probe.
+  Revision last_revision_hint() {
+    Stmt q;
+    if (q.Prepare(db, "SELECT value FROM meta WHERE key = 'revision'") != SQLITE_OK) return 0;
+    return sqlite3_step(q.get()) == SQLITE_ROW ? static_cast<Revision>(sqlite3_column_int64(q.get(), 0)) : 0;
+  }
+
+  SqliteOptions options;
+  sqlite3* db = nullptr;
+  int lock_fd = -1;
+  bool statements_ready = false;
+
+  mutable std::mutex mu;  // the connection and everything below
+  Revision stored_history_start = 0;
+  std::string fault;
+  std::uint64_t commits = 0, commit_errors = 0, compactions = 0;
+  std::unique_ptr<Stmt> begin_ = std::make_unique<Stmt>(), commit_ = std::make_unique<Stmt>(),
+                        rollback_ = std::make_unique<Stmt>(), insert_event_ = std::make_unique<Stmt>(),
+                        upsert_object_ = std::make_unique<Stmt>(), delete_object_ = std::make_unique<Stmt>(),
+                        set_meta_ = std::make_unique<Stmt>(), carry_previous_ = std::make_unique<Stmt>(),
+                        drop_events_ = std::make_unique<Stmt>();
+};
+
+SqliteBackend::SqliteBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteBackend::~SqliteBackend() = default;
+
+Result<std::shared_ptr<SqliteBackend>> SqliteBackend::Open(SqliteOptions options) {
+  if (!options.codec) return Fail(ErrorCode::kInternal, "sqlite backend needs a codec");
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (auto opened = impl->Open(); !opened.ok()) return opened.error();
+  return std::make_shared<SqliteBackend>(std::move(impl));
+}
+
+Result<Backend::Snapshot> SqliteBackend::Load() { return impl_->Load(); }
+
+Result<bool> SqliteBackend::Commit(const std::vector<Event>& events, Revision history_start) {
+  return impl_->Commit(events, history_start);
+}
+
+std::string SqliteBackend::Fault() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->fault;
+}
+
+void SqliteBackend::Probe() { impl_->Probe(); }
+
+SqliteStats SqliteBackend::Stats() const {
+  SqliteStats s;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    s.commits = impl_->commits;
+    s.commit_errors = impl_->commit_errors;
+    s.compactions = impl_->compactions;
+  }
+  s.database_bytes = FileSize(impl_->options.path);
+  s.wal_bytes = FileSize(impl_->options.path + "-wal");
+  return s;
+}
+
+Result<bool> SqliteBackend::CreateSchemaForTesting(const std::string& path, int version) {
+  SqliteOptions o;
+  o.path = path;
+  Impl impl(o);
+  int rc = sqlite3_open_v2(path.c_str(), &impl.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) return impl.OpenError(rc, "creating");
+  impl.Exec("PRAGMA journal_mode=WAL");
+  return impl.Migrate(0, version);
+}
+
+}  // namespace deviceapi::store

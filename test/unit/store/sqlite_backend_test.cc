@@ -1,0 +1,291 @@
+// The sqlite backend's own promises: state, revisions and history survive a
+// restart (S24, S25), the file stays bounded (S27), and a file that cannot be
+// used is refused with one clear line (S26). The conformance suites
+// (store_*_test.cc) run on this backend too.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite_backend.h"
+#include "store/store.h"
+#include "test_object.h"
+
+namespace deviceapi::store {
+namespace {
+
+using namespace testing;  // NOLINT
+
+class SqliteStore : public ::testing::Test {
+ protected:
+  std::string Path() const { return dir_.path() + "/state.db"; }
+  std::unique_ptr<Store> Open(StoreOptions o = SmallOptions()) {
+    o.backend = OpenSqlite(Path());
+    if (!o.backend) return nullptr;
+    return OpenStore(std::move(o));
+  }
+  // Runs SQL on the file directly, as another tool would.
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  TempDir dir_;
+};
+
+std::vector<Event> DrainAvailable(Watcher& w) {
+  std::vector<Event> out;
+  Event e;
+  while (w.Next(&e)) out.push_back(e);
+  return out;
+}
+
+TEST_F(SqliteStore, S24_S25_RestartKeepsObjectsRevisionsAndHistory) {
+  Revision resume_from = 0, last = 0, deleted_at = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"app", "x"}}, "a1").ok());
+    ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, "b1").ok());
+    resume_from = s->CurrentRevision();
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "a2").ok());
+    ASSERT_TRUE(Create(*s, Key("other", "c"), {}, "c1").ok());
+    auto d = Delete(*s, Key("ns", "b"));
+    ASSERT_TRUE(d.ok());
+    deleted_at = (*d)->revision();
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "a3").ok());
+    last = s->CurrentRevision();
+  }
+  // A new store on the same file, seeded far below: revisions continue
+  // from the file, not from the seed (S24).
+  auto o = SmallOptions();
+  o.initial_revision = 1;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), last);
+  auto a = s->Get(Key("ns", "a"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(As(*a).data(), "a3");
+  EXPECT_EQ(As(*a).labels().at("app"), "x");
+  EXPECT_FALSE(s->Get(Key("ns", "b")).ok());
+  EXPECT_TRUE(s->Get(Key("other", "c")).ok());
+
+  // S25: a watch from before the restart gets every later event once.
+  WatchOptions wo;
+  wo.start = resume_from;
+  auto w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type, EventType::kModified);
+  EXPECT_EQ(As(events[0].object).data(), "a2");
+  EXPECT_EQ(events[1].type, EventType::kAdded);
+  EXPECT_EQ(events[2].type, EventType::kDeleted);
+  EXPECT_EQ(events[2].revision, deleted_at);
+  EXPECT_EQ(As(events[2].object).data(), "b1");  // S7: the last state
+  EXPECT_EQ(events[3].revision, last);
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].revision, events[i - 1].revision);
+
+  // S25: an exact list at a pre-restart revision.
+  ListOptions lo;
+  lo.revision = resume_from;
+  lo.exact = true;
+  auto list = s->List(lo);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  ASSERT_EQ(list->items.size(), 2u);
+  EXPECT_EQ(As(list->items[0]).data(), "a1");
+  EXPECT_EQ(As(list->items[1]).data(), "b1");
+
+  // New writes continue above everything issued before (S24).
+  auto next = Update(*s, Key("ns", "a"), "a4");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ((*next)->revision(), last + 1);
+  Event e;
+  ASSERT_TRUE((*w)->Next(&e));
+  EXPECT_EQ(e.revision, last + 1);
+}
+
+TEST_F(SqliteStore, S25_HistoryBoundsOfTheNewRunApplyAfterRestart) {
+  Revision first = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "0").ok());
+    first = s->CurrentRevision();
+    for (int i = 1; i <= 50; ++i) ASSERT_TRUE(Update(*s, Key("ns", "a"), std::to_string(i)).ok());
+  }
+  auto o = SmallOptions();
+  o.history_max_events = 10;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->Stats().history_events, 10u);
+  WatchOptions wo;
+  wo.start = first;
+  auto w = s->Watch(wo);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, ErrorCode::kExpired);  // S14 on the restored history
+  wo.start = s->CurrentRevision() - 10;
+  w = s->Watch(wo);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(DrainAvailable(**w).size(), 10u);
+}
+
+TEST_F(SqliteStore, S24_ConcurrentWritersAreAllDurableAndInRevisionOrder) {
+  constexpr int kWriters = 8, kEach = 200;
+  std::vector<Revision> acked[kWriters];
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    WatchOptions wo;
+    wo.start = s->CurrentRevision();
+    wo.queue_capacity = kWriters * kEach + 10;
+    auto w = s->Watch(wo);
+    ASSERT_TRUE(w.ok());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kWriters; ++t) {
+      threads.emplace_back([&, t] {
+        ObjectKey key = Key("ns", "w" + std::to_string(t));
+        auto c = Create(*s, key, {}, "0");
+        ASSERT_TRUE(c.ok());
+        acked[t].push_back((*c)->revision());
+        for (int i = 1; i < kEach; ++i) {
+          auto u = Update(*s, key, std::to_string(i));
+          ASSERT_TRUE(u.ok());
+          acked[t].push_back((*u)->revision());
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    // Visibility order = revision order: the watch saw them consecutively.
+    auto events = DrainAvailable(**w);
+    ASSERT_EQ(events.size(), std::size_t{kWriters * kEach});
+    for (std::size_t i = 1; i < events.size(); ++i) EXPECT_EQ(events[i].revision, events[i - 1].revision + 1);
+    auto stats = std::static_pointer_cast<SqliteBackend>(s->options().backend)->Stats();
+    // Group commit: fewer transactions than writes when writers overlap.
+    std::printf("group commit: %d writes in %llu transactions\n", kWriters * kEach,
+                static_cast<unsigned long long>(stats.commits));
+    EXPECT_LE(stats.commits, std::uint64_t{kWriters * kEach});
+  }
+  auto s = Open();
+  ASSERT_TRUE(s);
+  for (int t = 0; t < kWriters; ++t) {
+    auto g = s->Get(Key("ns", "w" + std::to_string(t)));
+    ASSERT_TRUE(g.ok());
+    EXPECT_EQ(As(*g).data(), std::to_string(kEach - 1));
+    EXPECT_EQ((*g)->revision(), acked[t].back());
+  }
+}
+
+TEST_F(SqliteStore, S26_SecondOpenOfOneFileIsRefused) {
+  auto first = OpenSqlite(Path());
+  ASSERT_TRUE(first);
+  SqliteOptions o;
+  o.path = Path();
+  o.codec = std::make_shared<TestCodec>();
+  auto second = SqliteBackend::Open(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("in use by another device-api-server"), std::string::npos)
+      << second.error().message;
+  first.reset();
+  EXPECT_TRUE(SqliteBackend::Open(o).ok());  // the lock dies with its holder
+}
+
+TEST_F(SqliteStore, S26_NewerSchemaIsRefused) {
+  ASSERT_TRUE(OpenSqlite(Path()));
+  Sql("PRAGMA user_version = " + std::to_string(SqliteBackend::kSchemaVersion + 1));
+  SqliteOptions o;
+  o.path = Path();
+  o.codec = std::make_shared<TestCodec>();
+  auto b = SqliteBackend::Open(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.error().message.find("newer than this server's"), std::string::npos) << b.error().message;
+}
+
+TEST_F(SqliteStore, S26_OlderSchemaIsMigrated) {
+  ASSERT_TRUE(SqliteBackend::CreateSchemaForTesting(Path(), 1).ok());
+  // What a version-1 server left: one object at revision 700.
+  std::string bytes = TestCodec().Encode(TestObject(Key("ns", "old"), {}, 700, "kept"));
+  std::string hex;
+  for (unsigned char c : bytes) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  Sql("INSERT INTO objects VALUES('ns', 'old', 700, x'" + hex + "'); UPDATE meta SET value = 700 WHERE key = 'revision';");
+  auto s = Open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), 700u);
+  auto g = s->Get(Key("ns", "old"));
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(As(*g).data(), "kept");
+  auto u = Update(*s, Key("ns", "old"), "new");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ((*u)->revision(), 701u);
+}
+
+TEST_F(SqliteStore, S26_CorruptedFileIsRefusedWithRecovery) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(Create(*s, Key("ns", "o" + std::to_string(i)), {}, std::string(2000, 'x')).ok());
+  }
+  {
+    std::fstream f(Path(), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekp(0);
+    f << std::string(4096, '\x5a');  // the header and the first page
+  }
+  SqliteOptions o;
+  o.path = Path();
+  o.codec = std::make_shared<TestCodec>();
+  auto b = SqliteBackend::Open(o);
+  std::string message;
+  if (b.ok()) {
+    auto loaded = (*b)->Load();
+    ASSERT_FALSE(loaded.ok());
+    message = loaded.error().message;
+  } else {
+    message = b.error().message;
+  }
+  EXPECT_NE(message.find("is corrupted"), std::string::npos) << message;
+  EXPECT_NE(message.find("move the file aside"), std::string::npos) << message;
+}
+
+// S27: under a long write load the file stops growing once the history is
+// full: dropped events' pages are reused.
+TEST_F(SqliteStore, S27_FileStaysFlatOnceHistoryIsFull) {
+  auto o = SmallOptions();
+  o.history_max_events = 100;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  auto backend = std::static_pointer_cast<SqliteBackend>(s->options().backend);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Create(*s, Key("ns", "o" + std::to_string(i)), {}, "0").ok());
+  auto write_round = [&](int round) {
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(Update(*s, Key("ns", "o" + std::to_string(i % 20)), std::to_string(round) + std::string(1500, 'y') + std::to_string(i)).ok());
+    }
+  };
+  write_round(1);
+  write_round(2);
+  const auto after_fill = backend->Stats();
+  for (int r = 3; r < 6; ++r) write_round(r);
+  const auto after = backend->Stats();
+  std::printf("S27: database %llu -> %llu bytes, WAL %llu -> %llu bytes, %llu compactions\n",
+              static_cast<unsigned long long>(after_fill.database_bytes),
+              static_cast<unsigned long long>(after.database_bytes),
+              static_cast<unsigned long long>(after_fill.wal_bytes), static_cast<unsigned long long>(after.wal_bytes),
+              static_cast<unsigned long long>(after.compactions));
+  EXPECT_GT(after.compactions, 0u);
+  EXPECT_LE(after.database_bytes, after_fill.database_bytes * 5 / 4 + 65536);
+  EXPECT_LE(after.wal_bytes, 16u << 20);
+}
+
+}  // namespace
+}  // namespace deviceapi::store

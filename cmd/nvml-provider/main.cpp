@@ -3,44 +3,43 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstring>
+#include <atomic>
+#include <future>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-
+#include "base/logging.h"
+#include "base/signal_waiter.h"
 #include "nvml/provider.h"
 
 int main(int argc, char** argv) {
-  using namespace deviceapi::nvml;
-  auto parsed = ParseProviderFlags(argc, argv, ProcessEnv());
+  using namespace deviceapi;
+  // Before any thread exists, so that only the SignalWaiter sees them.
+  base::SignalWaiter::BlockShutdownSignals();
+  signal(SIGPIPE, SIG_IGN);
+  auto parsed = nvml::ParseProviderFlags(argc, argv, nvml::ProcessEnv());
   if (!parsed.config) {
     std::fprintf(parsed.exit_code == 0 ? stdout : stderr, "%s\n", parsed.output.c_str());
     return parsed.exit_code;
   }
-  // Structured, one line per record, UTC, to stderr.
-  auto logger = spdlog::stderr_logger_mt("nvml-provider");
-  logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%fZ level=%l %v", spdlog::pattern_time_type::utc);
-  logger->set_level(spdlog::level::from_str(parsed.config->log_level));
-  logger->flush_on(spdlog::level::trace);
-  spdlog::set_default_logger(logger);
+  // The server's structured log: one JSON object per line on stderr.
+  base::LoggingOptions logging;
+  logging.level = base::ParseLogLevel(parsed.config->log_level);
+  base::InitLogging(logging);
 
-  // Signals go to sigwait below, never to a worker thread.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  Provider provider(*parsed.config);
+  nvml::Provider provider(*parsed.config);
   std::string error;
   if (!provider.Start(&error)) {
-    spdlog::critical("cannot start: {}", error);
+    base::LogError("cannot start", {{"error", error}});
     return 1;
   }
-  int sig = 0;
-  sigwait(&set, &sig);
-  spdlog::info("signal={} stopping", sig);
+  std::promise<int> signalled;
+  std::atomic<bool> once{false};
+  base::SignalWaiter waiter([&](int signo) {
+    if (!once.exchange(true)) signalled.set_value(signo);
+  });
+  const int sig = signalled.get_future().get();
+  base::LogInfo("signal received, stopping", {{"signal", strsignal(sig)}});
   provider.Stop();
-  spdlog::info("stopped");
+  base::LogInfo("stopped");
   return 0;
 }

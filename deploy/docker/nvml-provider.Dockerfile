@@ -14,7 +14,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libcpp-httplib-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev \
+      libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -37,7 +37,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpp-httplib0.11 libspdlog1.10 libfmt9 libssl3 libbrotli1 \
+      libspdlog1.10 libfmt9 libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/cmd/nvml-provider/nvml-provider /usr/local/bin/nvml-provider
 ARG VERSION=0.0.0-dev

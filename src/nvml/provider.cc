@@ -75,23 +75,23 @@ bool Provider::Start(std::string* error) {
   spdlog::info("server target={}", server_target_);
 
   if (!cfg_.admin_address.empty()) {
-    admin_ = std::make_unique<AdminServer>(AdminServer::Handlers{
-        [this](std::string* why) {
-          if (watcher_ && !events_running_ && !slots_.empty()) {
-            *why = "NVML event loop not running";
-            return false;
-          }
-          return true;
-        },
-        [this](std::string* why) {
-          if (!synced_once_) {
-            *why = "not yet synced with the device API server";
-            return false;
-          }
-          return true;
-        },
-        [this] { return registry_.Serialize(); }});
-    if (!admin_->Start(cfg_.admin_address, error)) return false;
+    base::AdminHttpOptions admin;
+    if (!base::ParseTcpAddress(cfg_.admin_address, &admin.address, error)) {
+      *error = "--admin-address '" + cfg_.admin_address + "': " + *error;
+      return false;
+    }
+    admin.registry = &registry_;
+    admin.health_checks.push_back({"nvml-events", [this]() -> std::string {
+                                     if (watcher_ && !events_running_ && !slots_.empty())
+                                       return "NVML event loop not running";
+                                     return "";
+                                   }});
+    admin.ready_checks.push_back({"server-sync", [this]() -> std::string {
+                                    return synced_once_ ? "" : "not yet synced with the device API server";
+                                  }});
+    admin_ = std::make_unique<base::AdminHttpServer>(std::move(admin));
+    *error = admin_->Start();
+    if (!error->empty()) return false;
     spdlog::info("admin listening address={} port={}", cfg_.admin_address, admin_->port());
   }
   sync_thread_ = std::thread([this] { SyncLoop(); });

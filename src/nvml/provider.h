@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/admin_http.h"
 #include "deviceapi/client.h"
 #include "metrics/registry.h"
-#include "nvml/admin_server.h"
 #include "nvml/event_watcher.h"
 #include "nvml/health_state.h"
 #include "nvml/nvml_devices.h"
@@ -71,7 +71,7 @@ class Provider {
   std::string server_target_;
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<EventWatcher> watcher_;
-  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<base::AdminHttpServer> admin_;
   std::chrono::system_clock::time_point boot_time_;
 
   mutable std::mutex mu_;

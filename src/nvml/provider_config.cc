@@ -3,36 +3,12 @@
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
-#include "deviceapi/build_info.h"
+#include "base/build_info.h"
+#include "base/logging.h"
+#include "base/units.h"
 
 namespace deviceapi::nvml {
-
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  long long total = 0;
-  size_t i = 0;
-  bool any = false;
-  while (i < text.size()) {
-    size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || i - start > 12) return std::nullopt;
-    long long n = std::stoll(text.substr(start, i - start));
-    std::string unit;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) unit += text[i++];
-    long long mult;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s" || (unit.empty() && !any && i == text.size())) mult = 1000;
-    else if (unit == "m") mult = 60000;
-    else if (unit == "h") mult = 3600000;
-    else return std::nullopt;
-    total += n * mult;
-    if (total > 7LL * 24 * 3600000) return std::nullopt;  // a week is plenty for any knob here
-    any = true;
-  }
-  return std::chrono::milliseconds(total);
-}
 
 EnvLookup ProcessEnv() {
   return [](const char* name) -> std::optional<std::string> {
@@ -94,11 +70,7 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   }
   if (show_version) {
     // The same document as device-api-server --version and its /version.
-    out.output = nlohmann::json{{"version", deviceapi::build::kVersion},
-                                {"commit", deviceapi::build::kCommit},
-                                {"buildDate", deviceapi::build::kBuildDate},
-                                {"compiler", deviceapi::build::kCompiler}}
-                     .dump();
+    out.output = base::BuildInfo::Current().ToJson();
     out.exit_code = 0;
     return out;
   }
@@ -113,8 +85,11 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
                      D{"--event-wait-timeout", wait, &cfg.event_wait_timeout},
                      D{"--rpc-timeout", rpc_timeout, &cfg.rpc_timeout},
                      D{"--backoff-max", backoff_max, &cfg.backoff_max}}) {
-    auto v = ParseDuration(d.text);
-    if (!v || v->count() <= 0) return fail(std::string(d.flag) + ": not a positive duration: '" + d.text + "'");
+    // The server's syntax (absl::ParseDuration): a unit is required.
+    auto v = base::ParseDuration(d.text);
+    if (!v || v->count() <= 0)
+      return fail(std::string(d.flag) + ": not a positive duration (e.g. 500ms, 30s, 1m30s): '" + d.text + "'");
+    if (*v > std::chrono::hours(7 * 24)) return fail(std::string(d.flag) + ": at most 168h");
     *d.into = *v;
   }
   if (cfg.event_wait_timeout > std::chrono::seconds(10)) return fail("--event-wait-timeout: at most 10s");
@@ -124,7 +99,7 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   if (!cfg.xids.ApplyDevicePluginEnv(envor("DP_DISABLE_HEALTHCHECKS", ""), envor("DP_ENABLE_HEALTHCHECKS", ""), &err))
     return fail("DP_DISABLE_HEALTHCHECKS/DP_ENABLE_HEALTHCHECKS: " + err);
   cfg.xids.use_default_ignores = !no_default_ignores;
-  if (level != "trace" && level != "debug" && level != "info" && level != "warn" && level != "error")
+  if (!base::ParseLogLevel(level))
     return fail("--log-level: one of trace, debug, info, warn, error");
   cfg.server = server;
   cfg.driver_root = driver_root.empty() ? "/" : driver_root;

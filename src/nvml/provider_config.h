@@ -39,7 +39,4 @@ using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLookup& env);
 EnvLookup ProcessEnv();
 
-// "500ms", "30s", "1m", "1m30s", "2h"; a bare number means seconds.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
-
 }  // namespace deviceapi::nvml

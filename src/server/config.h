@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
 namespace deviceapi::server {
 
@@ -35,10 +35,10 @@ struct TlsConfig {
 };
 
 struct Config {
-  UnixAddress api_socket;                  // --bind-address
-  std::optional<TcpAddress> api_tcp;       // --tcp-bind-address ("" = off)
-  std::optional<TcpAddress> health_probe;  // --health-probe-bind-address ("" = off)
-  std::optional<TcpAddress> metrics;       // --metrics-bind-address ("" = off)
+  base::UnixAddress api_socket;                  // --bind-address
+  std::optional<base::TcpAddress> api_tcp;       // --tcp-bind-address ("" = off)
+  std::optional<base::TcpAddress> health_probe;  // --health-probe-bind-address ("" = off)
+  std::optional<base::TcpAddress> metrics;       // --metrics-bind-address ("" = off)
   std::optional<gid_t> socket_gid;         // --socket-group resolved
   std::string socket_group;                // as given, for logs
   TlsConfig tls;

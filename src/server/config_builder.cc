@@ -12,9 +12,18 @@
 #include <vector>
 
 #include "server/pem_check.h"
-#include "server/units.h"
+#include "base/units.h"
 
 namespace deviceapi::server {
+
+using base::FormatDuration;
+using base::ListenAddress;
+using base::ParseDuration;
+using base::ParseListenAddress;
+using base::ParseSize;
+using base::ParseTcpAddress;
+using base::TcpAddress;
+using base::UnixAddress;
 namespace {
 
 // Collects the first error only: start-up reports exactly one line.

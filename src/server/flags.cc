@@ -10,6 +10,8 @@
 
 namespace deviceapi::server {
 
+using base::BuildInfo;
+
 // The same document /version serves on the admin port.
 std::string VersionJson() { return BuildInfo::Current().ToJson(); }
 

@@ -9,11 +9,17 @@
 #include <absl/synchronization/mutex.h>
 
 #include "server/flags.h"
-#include "server/logging.h"
+#include "base/logging.h"
 #include "server/server.h"
-#include "server/signal_waiter.h"
+#include "base/signal_waiter.h"
 
 namespace deviceapi::server {
+
+using base::InitLogging;
+using base::LogInfo;
+using base::LogWarn;
+using base::LoggingOptions;
+using base::SignalWaiter;
 
 int RunServer(int argc, char** argv) {
   // Before any thread exists, so that only the SignalWaiter sees them.

@@ -13,14 +13,14 @@
 #include "apiserver/gpu_service.h"
 #include "apiserver/readiness.h"
 #include "metrics/registry.h"
-#include "server/admin_http.h"
+#include "base/admin_http.h"
 #include "server/heap_release.h"
 #include "apiserver/condition_counts.h"
 #include "server/grpc_metrics.h"
 #include "server/grpc_options.h"
 #include "server/health_service.h"
 #include "server/inflight_calls.h"
-#include "server/logging.h"
+#include "base/logging.h"
 #include "server/server_metrics.h"
 #include "server/storage.h"
 #include "server/tcp_bind_check.h"
@@ -29,6 +29,14 @@
 #include "store/store.h"
 
 namespace deviceapi::server {
+
+using base::AdminHttpOptions;
+using base::AdminHttpServer;
+using base::LogDebug;
+using base::LogError;
+using base::LogFields;
+using base::LogInfo;
+using base::TcpAddress;
 namespace {
 
 constexpr const char* kGpuServiceName = "nvidia.nvsentinel.v1alpha1.GpuService";

@@ -2,26 +2,10 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
-
-#include "deviceapi/build_info.h"
 #include "metrics/process_metrics.h"
 #include "metrics/registry.h"
 
 namespace deviceapi::server {
-
-BuildInfo BuildInfo::Current() {
-  return BuildInfo{build::kVersion, build::kCommit, build::kBuildDate, build::kCompiler};
-}
-
-std::string BuildInfo::ToJson() const {
-  nlohmann::ordered_json j;
-  j["version"] = version;
-  j["commit"] = commit;
-  j["buildDate"] = build_date;
-  j["compiler"] = compiler;
-  return j.dump();
-}
 
 void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sources,
                            const BuildInfo& build) {

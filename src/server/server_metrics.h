@@ -32,6 +32,7 @@
 #include <string>
 #include <utility>
 
+#include "base/build_info.h"
 #include "store/store.h"
 
 namespace deviceapi::metrics {
@@ -40,13 +41,7 @@ class Registry;
 
 namespace deviceapi::server {
 
-struct BuildInfo {
-  std::string version, commit, build_date, compiler;
-  // The facts baked into this binary (deviceapi/build_info.h).
-  static BuildInfo Current();
-  // {"version":...,"commit":...,"buildDate":...,"compiler":...}: the /version body.
-  std::string ToJson() const;
-};
+using base::BuildInfo;
 
 // (condition type, status) -> number of GPUs with that condition in that status.
 using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_t>;

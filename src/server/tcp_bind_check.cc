@@ -9,6 +9,8 @@
 #include <cstring>
 
 namespace deviceapi::server {
+
+using base::TcpAddress;
 namespace {
 
 // 0 on success, else errno.

@@ -7,10 +7,10 @@
 
 #include <string>
 
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
 namespace deviceapi::server {
 
-bool CheckTcpBindable(const TcpAddress& address, std::string* error);
+bool CheckTcpBindable(const base::TcpAddress& address, std::string* error);
 
 }  // namespace deviceapi::server

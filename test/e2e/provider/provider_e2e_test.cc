@@ -3,18 +3,19 @@
 // fake's control socket, results read back through the client SDK.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <set>
 
 #include "deviceapi/retry.h"
 #include "harness.h"
+#include "http_client.h"
 
 namespace e2e {
 namespace {
 
 using deviceapi::FindCondition;
+using deviceapi::testing::HttpGet;
 
 struct Expect {
   int gpu;
@@ -303,14 +304,14 @@ TEST(ProviderE2E, AdminEndpoints) {
   env.StartProvider();
   env.InjectXid(0, 48);
   ASSERT_TRUE(env.WaitReady(0, "False"));
-  httplib::Client http("127.0.0.1", env.AdminPort());
-  auto h = http.Get("/healthz");
+  const int admin = env.AdminPort();
+  auto h = HttpGet("127.0.0.1", admin, "/healthz");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
-  auto r = http.Get("/readyz");
+  auto r = HttpGet("127.0.0.1", admin, "/readyz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  auto m = http.Get("/metrics");
+  auto m = HttpGet("127.0.0.1", admin, "/metrics");
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("nvml_provider_events_total{type=\"xid\",xid=\"48\"} 1"), std::string::npos) << m->body;
   EXPECT_NE(m->body.find("nvml_provider_last_successful_sync_timestamp_seconds"), std::string::npos);
@@ -321,12 +322,12 @@ TEST(ProviderE2E, NotReadyUntilServerReachable) {
   Env env("notready");
   env.StartProvider({}, {}, /*wait_synced=*/false);
   ASSERT_TRUE(WaitUntil([&] { return env.AdminPort() > 0; }));
-  httplib::Client http("127.0.0.1", env.AdminPort());
-  auto r = http.Get("/readyz");
+  const int admin = env.AdminPort();
+  auto r = HttpGet("127.0.0.1", admin, "/readyz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   env.StartServer();
-  ASSERT_TRUE(WaitUntil([&] { auto x = http.Get("/readyz"); return x && x->status == 200; }, 5s))
+  ASSERT_TRUE(WaitUntil([&] { auto x = HttpGet("127.0.0.1", admin, "/readyz"); return x && x->status == 200; }, 5s))
       << env.ProviderLog();
   EXPECT_EQ(env.Gpus().size(), 8u);
 }

@@ -1,9 +1,10 @@
 #include "test_support.h"
 
-#include <httplib.h>
 
 #include <cstdio>
 #include <thread>
+
+#include "http_client.h"
 
 namespace deviceapi::testing {
 
@@ -96,10 +97,7 @@ grpc::Status ListGpus(const std::shared_ptr<grpc::Channel>& channel, v1::ListGpu
 }
 
 int HttpGet(int port, const std::string& path, std::string* body) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(2);
-  auto res = client.Get(path.c_str());
+  auto res = HttpGet("127.0.0.1", port, path, std::chrono::seconds(4));
   if (!res) return 0;
   if (body) *body = res->body;
   return res->status;

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <future>
 
-#include "server/logging.h"
+#include "base/logging.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -25,7 +25,7 @@ using HC = grpc::health::v1::HealthCheckResponse;
 Config TestConfig(const std::string& socket) {
   Config c;
   c.api_socket.path = socket;
-  c.health_probe = TcpAddress{"127.0.0.1", 0};
+  c.health_probe = base::TcpAddress{"127.0.0.1", 0};
   c.metrics = std::nullopt;
   c.hostname = "test-node";
   c.shutdown_grace_period = std::chrono::seconds(5);
@@ -35,9 +35,9 @@ Config TestConfig(const std::string& socket) {
 class ServerInProcess : public ::testing::Test {
  protected:
   void SetUp() override {
-    LoggingOptions logging;
+    base::LoggingOptions logging;
     logging.sink = [](std::string_view) {};  // quiet
-    InitLogging(logging);
+    base::InitLogging(logging);
   }
   TempDir dir_;
 };

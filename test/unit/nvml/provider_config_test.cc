@@ -17,15 +17,23 @@ ParseOutcome Parse(std::vector<std::string> args, std::map<std::string, std::str
   });
 }
 
-TEST(ParseDuration, Forms) {
+// Durations use the server's parser (absl::ParseDuration): fractions are
+// fine, a unit is required, a week is the most any of these knobs takes.
+TEST(ProviderFlags, DurationsUseTheServerSyntax) {
   using std::chrono::milliseconds;
-  EXPECT_EQ(ParseDuration("500ms"), milliseconds(500));
-  EXPECT_EQ(ParseDuration("30s"), milliseconds(30000));
-  EXPECT_EQ(ParseDuration("1m30s"), milliseconds(90000));
-  EXPECT_EQ(ParseDuration("2h"), milliseconds(7200000));
-  EXPECT_EQ(ParseDuration("15"), milliseconds(15000));
-  for (const char* bad : {"", "s", "10x", "-1s", "1.5s", "99999999999999999999s", "1000h"})
-    EXPECT_FALSE(ParseDuration(bad).has_value()) << bad;
+  for (auto [text, want] : std::vector<std::pair<std::string, milliseconds>>{
+           {"500ms", milliseconds(500)}, {"30s", milliseconds(30000)}, {"1m30s", milliseconds(90000)},
+           {"2h", milliseconds(7200000)}, {"1.5s", milliseconds(1500)}}) {
+    auto o = Parse({"--reconcile-interval", text});
+    ASSERT_TRUE(o.config) << text << ": " << o.output;
+    EXPECT_EQ(o.config->reconcile_interval, want) << text;
+  }
+  for (const char* bad : {"", "15", "s", "10x", "-1s", "99999999999999999999s", "1000h", "0"}) {
+    auto o = Parse({"--reconcile-interval", bad});
+    EXPECT_FALSE(o.config) << bad;
+    EXPECT_EQ(o.exit_code, 2) << bad;
+    EXPECT_NE(o.output.find("--reconcile-interval"), std::string::npos) << o.output;
+  }
 }
 
 TEST(ProviderFlags, Defaults) {

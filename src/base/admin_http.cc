@@ -1,15 +1,15 @@
-#include "server/admin_http.h"
+#include "base/admin_http.h"
 
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "metrics/registry.h"
-#include "server/http_server.h"
-#include "server/logging.h"
-#include "server/server_metrics.h"
+#include "base/http_server.h"
+#include "base/logging.h"
+#include "base/build_info.h"
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 namespace {
 
@@ -63,7 +63,7 @@ class AdminHttpServer::Impl {
     }
     HttpResponse res;
     if (path == "/healthz" || path == "/livez") {
-      res = Text(200, "ok");
+      res = Healthy();
     } else if (path == "/readyz") {
       res = Ready(req);
     } else if (path == "/metrics") {
@@ -75,6 +75,15 @@ class AdminHttpServer::Impl {
     }
     res.headers["Cache-Control"] = "no-store";
     return res;
+  }
+
+  HttpResponse Healthy() {
+    std::string failures;
+    for (const ReadyCheck& c : options_.health_checks) {
+      const std::string reason = c.check ? c.check() : std::string();
+      if (!reason.empty()) failures += (failures.empty() ? "" : "; ") + reason;
+    }
+    return failures.empty() ? Text(200, "ok") : Text(503, "not healthy: " + failures + "\n");
   }
 
   HttpResponse Ready(const HttpRequest& req) {
@@ -107,4 +116,4 @@ void AdminHttpServer::Stop() { impl_->Stop(); }
 int AdminHttpServer::port() const { return impl_->port(); }
 const std::string& AdminHttpServer::host() const { return impl_->host(); }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,8 +1,8 @@
-#include "server/units.h"
+#include "base/units.h"
 
 #include <gtest/gtest.h>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 using std::chrono::milliseconds;
@@ -55,4 +55,4 @@ TEST(FormatDuration, RoundTrips) {
 }
 
 }  // namespace
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -23,9 +23,9 @@
 #include <memory>
 #include <string>
 
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 struct HttpRequest {
   std::string method;  // as sent, e.g. "GET"
@@ -68,4 +68,4 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,11 +1,11 @@
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
 #include <arpa/inet.h>
 #include <sys/un.h>
 
 #include <cctype>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
@@ -141,4 +141,4 @@ bool ParseListenAddress(std::string_view text, ListenAddress* out, std::string* 
   return true;
 }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,7 +1,9 @@
 // The admin HTTP server: health, readiness, metrics and version for
 // operators, kubelet probes and Prometheus.
 //
-//   GET /healthz, /livez  200 "ok" while the process serves HTTP at all.
+//   GET /healthz, /livez  200 "ok" while the process serves HTTP at all and
+//                         every health check passes, else 503
+//                         "not healthy: <reason>[; <reason>...]".
 //   GET /readyz           200 "ok" when every readiness check passes, else
 //                         503 "not ready: <reason>[; <reason>...]".
 //                         With ?verbose, Kubernetes style, one line per check
@@ -25,13 +27,13 @@
 #include <thread>
 #include <vector>
 
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
 namespace deviceapi::metrics {
 class Registry;
 }
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 // A readiness check: returns "" when passing, else the reason it fails
 // (e.g. "waiting for providers (0/8 GPUs registered, grace period 12s left)").
@@ -48,6 +50,9 @@ struct AdminHttpOptions {
   TcpAddress address{"", 9090};
   const metrics::Registry* registry = nullptr;  // null: /metrics is 404; must outlive the server
   std::vector<ReadyCheck> ready_checks;         // none: always ready
+  // Liveness beyond "the process answers HTTP" (e.g. a daemon's event loop
+  // is running). Keep them cheap: kubelet calls them often.
+  std::vector<ReadyCheck> health_checks;        // none: always healthy
   // Body of /version. Empty: built from the build facts of this binary.
   std::string version_json;
   int worker_threads = 4;
@@ -78,4 +83,4 @@ class AdminHttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

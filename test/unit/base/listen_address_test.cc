@@ -1,8 +1,8 @@
-#include "server/listen_address.h"
+#include "base/listen_address.h"
 
 #include <gtest/gtest.h>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 ListenAddress Parse(const std::string& text) {
@@ -79,4 +79,4 @@ TEST(ListenAddress, BadTcp) {
 }
 
 }  // namespace
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/logging.h"
+#include "base/logging.h"
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 class Capture {
@@ -166,4 +166,4 @@ TEST(LoggingTest, ConcurrentLinesNeverInterleave) {
 }
 
 }  // namespace
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

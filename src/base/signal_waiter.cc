@@ -1,4 +1,4 @@
-#include "server/signal_waiter.h"
+#include "base/signal_waiter.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 sigset_t ShutdownSignals() {
@@ -62,4 +62,4 @@ void SignalWaiter::Loop() {
   }
 }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

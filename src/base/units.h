@@ -10,11 +10,12 @@
 #include <string>
 #include <string_view>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
-// Units: ns, us (or µs), ms, s, m, h; components may repeat ("1h2m3.5s").
-// A bare "0" is accepted; any other number needs a unit. Sub-millisecond
-// remainders are truncated.
+// absl::ParseDuration, the one duration syntax of every daemon here: units
+// ns, us (or µs), ms, s, m, h; components may repeat ("1h2m3.5s"). A bare
+// "0" is accepted; any other number needs a unit. Signs, "inf" and more
+// than ten years are refused. Sub-millisecond remainders are truncated.
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // Plain bytes or a number with a suffix: k/K/Ki/KiB/KB ... up to G. Binary
@@ -24,4 +25,4 @@ std::optional<std::uint64_t> ParseSize(std::string_view text);
 // "25s", "1m30s", "500ms": the inverse of ParseDuration, for logs and --help.
 std::string FormatDuration(std::chrono::milliseconds d);
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

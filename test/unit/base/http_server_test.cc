@@ -1,7 +1,7 @@
 // HttpServer over real sockets, with raw bytes: what kubelet and Prometheus
 // send works; hostile or broken requests get the right status and a closed
 // connection, and the server goes on serving.
-#include "server/http_server.h"
+#include "base/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 HttpResponse Echo(const HttpRequest& req) {
@@ -169,4 +169,4 @@ TEST(HttpServer, PortInUseIsAnError) {
 }
 
 }  // namespace
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

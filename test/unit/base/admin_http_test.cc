@@ -3,8 +3,6 @@
 // server on the same port fails), prompt Stop().
 #include <gtest/gtest.h>
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -14,11 +12,24 @@
 
 #include "metrics/registry.h"
 #include "metrics/text_parser.h"
-#include "server/admin_http.h"
-#include "server/logging.h"
+#include "base/admin_http.h"
+#include "base/logging.h"
+#include "http_client.h"
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
+
+// One request per connection, as kubelet and Prometheus mostly do.
+struct Client {
+  Client(std::string h, int p) : host(std::move(h)), port(p) {}
+  auto Get(const std::string& path) const { return testing::HttpGet(host, port, path); }
+  auto Head(const std::string& path) const { return testing::HttpRequest(host, port, "HEAD", path); }
+  auto Post(const std::string& path, const std::string& body) const {
+    return testing::HttpRequest(host, port, "POST", path, body);
+  }
+  std::string host;
+  int port;
+};
 
 AdminHttpOptions Loopback() {
   AdminHttpOptions o;
@@ -38,7 +49,7 @@ TEST_F(AdminHttpTest, HealthLivezVersionAnd404) {
   AdminHttpServer server(o);
   ASSERT_EQ(server.Start(), "");
   ASSERT_GT(server.port(), 0);
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
   for (const char* path : {"/healthz", "/livez"}) {
     auto r = c.Get(path);
     ASSERT_TRUE(r) << path;
@@ -49,14 +60,14 @@ TEST_F(AdminHttpTest, HealthLivezVersionAnd404) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->status, 200);
   EXPECT_EQ(nlohmann::json::parse(v->body)["version"], "9.9.9");
-  EXPECT_EQ(v->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(v->Header("Content-Type"), "application/json");
   auto nf = c.Get("/nope");
   ASSERT_TRUE(nf);
   EXPECT_EQ(nf->status, 404);
   auto m = c.Get("/metrics");  // no registry given
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 404);
-  auto post = c.Post("/healthz", "x", "text/plain");
+  auto post = c.Post("/healthz", "x");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
   // Hostile paths and queries are just 404s.
@@ -68,7 +79,7 @@ TEST_F(AdminHttpTest, HealthLivezVersionAnd404) {
 TEST_F(AdminHttpTest, DefaultVersionIsBuildInfo) {
   AdminHttpServer server(Loopback());
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
   auto v = c.Get("/version");
   ASSERT_TRUE(v);
   auto j = nlohmann::json::parse(v->body);
@@ -88,7 +99,7 @@ TEST_F(AdminHttpTest, ReadyzTurnsFrom503To200) {
                             }});
   AdminHttpServer server(o);
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
 
   auto r = c.Get("/readyz");
   ASSERT_TRUE(r);
@@ -123,11 +134,11 @@ TEST_F(AdminHttpTest, MetricsEndpointServesValidText) {
   o.registry = &registry;
   AdminHttpServer server(o);
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
   auto r = c.Get("/metrics");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(r->Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   auto parsed = metrics::ParseText(r->body);
   ASSERT_TRUE(parsed.ok) << parsed.error << "\n" << r->body;
   EXPECT_EQ(parsed.exposition.Value("test_requests_total", {{"path", "/a\"b"}}), 5.0);
@@ -158,7 +169,7 @@ TEST_F(AdminHttpTest, SecondServerOnSamePortFailsToBind) {
   AdminHttpServer third(any);
   EXPECT_NE(third.Start(), "");
   // The first one is unaffected.
-  httplib::Client c("127.0.0.1", first.port());
+  Client c("127.0.0.1", first.port());
   auto r = c.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -177,7 +188,7 @@ TEST_F(AdminHttpTest, AllInterfacesAndIpv6Loopback) {
   o.address = TcpAddress{"", 0};
   AdminHttpServer server(o);
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
   auto r = c.Get("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -187,7 +198,7 @@ TEST_F(AdminHttpTest, AllInterfacesAndIpv6Loopback) {
   AdminHttpServer s6(v6);
   const std::string err = s6.Start();
   if (!err.empty()) GTEST_SKIP() << "no IPv6 loopback here: " << err;
-  httplib::Client c6("::1", s6.port());
+  Client c6("::1", s6.port());
   auto r6 = c6.Get("/livez");
   ASSERT_TRUE(r6);
   EXPECT_EQ(r6->status, 200);
@@ -196,23 +207,27 @@ TEST_F(AdminHttpTest, AllInterfacesAndIpv6Loopback) {
 TEST_F(AdminHttpTest, StopIsPromptWithIdleKeepAliveClient) {
   AdminHttpServer server(Loopback());
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
-  c.set_keep_alive(true);
-  ASSERT_TRUE(c.Get("/healthz"));
+  // A keep-alive client that got its answer and then says nothing.
+  const int idle = testing::HttpConnect("127.0.0.1", server.port(), std::chrono::seconds(2));
+  ASSERT_GE(idle, 0);
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(idle, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  pollfd p{idle, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
   const auto t0 = std::chrono::steady_clock::now();
   server.Stop();
+  ::close(idle);
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, std::chrono::seconds(3));
   server.Stop();  // idempotent
-  httplib::Client after("127.0.0.1", server.port());
-  after.set_connection_timeout(1);
+  Client after("127.0.0.1", server.port());
   EXPECT_FALSE(after.Get("/healthz"));
 }
 
 TEST_F(AdminHttpTest, HeadRequests) {
   AdminHttpServer server(Loopback());
   ASSERT_EQ(server.Start(), "");
-  httplib::Client c("127.0.0.1", server.port());
+  Client c("127.0.0.1", server.port());
   auto r = c.Head("/healthz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -241,7 +256,7 @@ TEST_F(AdminHttpTest, ConcurrentScrapesDuringUpdates) {
   std::atomic<int> failures{0};
   for (int t = 0; t < 4; ++t) {
     scrapers.emplace_back([&] {
-      httplib::Client c("127.0.0.1", server.port());
+      Client c("127.0.0.1", server.port());
       double last = -1;
       for (int i = 0; i < 25; ++i) {
         auto r = c.Get("/metrics");
@@ -269,4 +284,4 @@ TEST_F(AdminHttpTest, StopRightAfterStartDoesNotHang) {
 }
 
 }  // namespace
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,4 +1,4 @@
-#include "server/logging.h"
+#include "base/logging.h"
 
 #include <grpc/support/log.h>
 #include <spdlog/sinks/base_sink.h>
@@ -16,7 +16,7 @@
 #include <memory>
 #include <mutex>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 namespace {
 
@@ -265,11 +265,18 @@ LogLevel LevelForVerbosity(int verbosity) {
   return LogLevel::kTrace;
 }
 
+std::optional<LogLevel> ParseLogLevel(std::string_view name) {
+  for (LogLevel l : {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
+    if (name == LogLevelName(l)) return l;
+  }
+  return std::nullopt;
+}
+
 void InitLogging(const LoggingOptions& options) {
   auto out = options.sink ? options.sink : std::function<void(std::string_view)>(WriteStderr);
   auto sink = std::make_shared<LineSink>(options.json, std::move(out));
   auto logger = std::make_shared<spdlog::logger>(std::string(LineSink::kDefaultName), sink);
-  const auto level = ToSpd(LevelForVerbosity(options.verbosity));
+  const auto level = ToSpd(options.level.value_or(LevelForVerbosity(options.verbosity)));
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);
   // gRPC filters its own messages (GRPC_VERBOSITY); everything it emits is kept.
@@ -303,4 +310,4 @@ void Log(LogLevel level, std::string_view msg, const LogFields& fields) {
   tl_fields = saved;
 }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "base/http_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 namespace {
 
 constexpr std::size_t kMaxHeadBytes = 16 << 10;
@@ -381,4 +381,4 @@ void HttpServer::Stop() { impl_->Stop(); }
 int HttpServer::port() const { return impl_->port(); }
 const std::string& HttpServer::host() const { return impl_->host(); }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <variant>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 struct UnixAddress {
   std::string path;
@@ -39,4 +39,4 @@ using ListenAddress = std::variant<UnixAddress, TcpAddress>;
 bool ParseListenAddress(std::string_view text, ListenAddress* out, std::string* error);
 bool ParseTcpAddress(std::string_view text, TcpAddress* out, std::string* error);
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

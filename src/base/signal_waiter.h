@@ -6,7 +6,7 @@
 #include <functional>
 #include <thread>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 class SignalWaiter {
  public:
@@ -28,4 +28,4 @@ class SignalWaiter {
   std::thread thread_;
 };
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

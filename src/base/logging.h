@@ -23,13 +23,14 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-namespace deviceapi::server {
+namespace deviceapi::base {
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
@@ -37,10 +38,14 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 const char* LogLevelName(LogLevel level);
 // 0 -> info, 1 -> debug, 2+ -> trace; negative -> warn.
 LogLevel LevelForVerbosity(int verbosity);
+// "trace" "debug" "info" "warn" "error" -> the level; anything else nullopt.
+std::optional<LogLevel> ParseLogLevel(std::string_view name);
 
 struct LoggingOptions {
   bool json = true;  // false: text (--log-format=text; the flag's enum lives in config.h)
   int verbosity = 0;
+  // When set, the lowest level written, instead of the one `verbosity` gives.
+  std::optional<LogLevel> level;
   // Receives each complete line (with its trailing "\n"). Null: stderr.
   // Tests use it to capture output.
   std::function<void(std::string_view line)> sink;
@@ -100,4 +105,4 @@ inline void LogInfo(std::string_view msg, const LogFields& f = {}) { Log(LogLeve
 inline void LogWarn(std::string_view msg, const LogFields& f = {}) { Log(LogLevel::kWarn, msg, f); }
 inline void LogError(std::string_view msg, const LogFields& f = {}) { Log(LogLevel::kError, msg, f); }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -1,11 +1,14 @@
-#include "server/units.h"
+#include "base/units.h"
 
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string>
 
-namespace deviceapi::server {
+#include <absl/time/time.h>
+
+namespace deviceapi::base {
 namespace {
 
 // Reads a non-negative decimal number ("12", "1.5") from the front of `s`.
@@ -25,30 +28,18 @@ std::optional<double> TakeNumber(std::string_view& s) {
 }  // namespace
 
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  if (text == "0") return std::chrono::milliseconds(0);
-  if (text.empty()) return std::nullopt;
-  std::string_view s = text;
-  double total_ms = 0;
-  while (!s.empty()) {
-    auto n = TakeNumber(s);
-    if (!n) return std::nullopt;
-    std::size_t u = 0;
-    while (u < s.size() && !std::isdigit(static_cast<unsigned char>(s[u])) && s[u] != '.') ++u;
-    std::string_view unit = s.substr(0, u);
-    s.remove_prefix(u);
-    double scale;
-    if (unit == "ns") scale = 1e-6;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs") scale = 1e-3;
-    else if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1e3;
-    else if (unit == "m") scale = 60e3;
-    else if (unit == "h") scale = 3600e3;
-    else return std::nullopt;
-    total_ms += *n * scale;
-    // Ten years is far beyond any sensible setting and keeps int64 safe.
-    if (!std::isfinite(total_ms) || total_ms > 10.0 * 365 * 24 * 3600e3) return std::nullopt;
+  // absl::ParseDuration also takes signs, "inf" and a unit-less "0"; a flag
+  // wants none of the first two. Go's "µs" spelling becomes Abseil's "us".
+  if (text.empty() || text.front() == '+' || text.front() == '-' || text == "inf") return std::nullopt;
+  std::string spelled(text);
+  for (const char* micro : {"\xC2\xB5s", "\xCE\xBCs"}) {
+    for (std::size_t at; (at = spelled.find(micro)) != std::string::npos;) spelled.replace(at, 3, "us");
   }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(total_ms));
+  absl::Duration d;
+  if (!absl::ParseDuration(spelled, &d)) return std::nullopt;
+  // Ten years is far beyond any sensible setting and keeps int64 safe.
+  if (d < absl::ZeroDuration() || d > absl::Hours(10 * 365 * 24)) return std::nullopt;
+  return std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
 }
 
 std::optional<std::uint64_t> ParseSize(std::string_view text) {
@@ -89,4 +80,4 @@ std::string FormatDuration(std::chrono::milliseconds d) {
   return out;
 }
 
-}  // namespace deviceapi::server
+}  // namespace deviceapi::base

@@ -9,6 +9,7 @@ PACKAGES=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
   openssl curl procps
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -3,12 +3,14 @@
 #   1. normal build, every test (unit, integration, e2e);
 #   2. ASan+UBSan build, every test;
 #   3. TSan build, the store's tests (pure C++, no gRPC threads);
-#   4. go: the Go client (clients/go) against the normal build's server (scripts/test-go.sh).
-# Installs what it needs first. Set SUITES="normal asan tsan go" to choose.
+#   4. go: the Go client (clients/go) against the normal build's server (scripts/test-go.sh);
+#   5. fuzz: the libFuzzer targets of test/fuzz/ (clang, ASan+UBSan), each
+#      replaying its checked-in corpus, then fuzzing for FUZZ_SECONDS (30).
+# Installs what it needs first. Set SUITES="normal asan tsan go fuzz" to choose.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
-suites=${SUITES:-normal go asan tsan}
+suites=${SUITES:-normal go asan tsan fuzz}
 jobs=${JOBS:-$(nproc)}
 status=0
 
@@ -20,6 +22,36 @@ run_suite() {
   local args=(--test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300)
   [ -n "$label" ] && args+=(-L "$label")
   ctest "${args[@]}" || status=1
+}
+
+# Any crash, sanitizer report, leak, timeout (10 s for one input) or
+# out-of-memory fails the suite; the input is kept in build/fuzz/artifacts/.
+run_fuzz() {
+  local dir="$root/build/fuzz" seconds=${FUZZ_SECONDS:-30}
+  echo "=== fuzz: build ($dir)"
+  TARGETS=fuzzers "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDEVICEAPI_BUILD_FUZZERS=ON \
+    -DDEVICEAPI_BUILD_TESTS=OFF -DDEVICEAPI_BUILD_BENCHMARKS=OFF -DDEVICEAPI_STATIC_GRPC=OFF \
+    -DDEVICEAPI_SANITIZE=address,undefined || { status=1; return; }
+  echo "=== fuzz: run (${seconds} s each)"
+  mkdir -p "$dir/artifacts"
+  local seeds name work dict
+  for seeds in "$root"/test/fuzz/corpus/*/; do
+    name=$(basename "$seeds")
+    work="$dir/corpus/$name"  # new inputs go here, never into the checked-in seeds
+    mkdir -p "$work"
+    dict=()
+    [ -f "$root/test/fuzz/$name.dict" ] && dict=(-dict="$root/test/fuzz/$name.dict")
+    if "$dir/test/fuzz/${name}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" "${dict[@]}" \
+        "$work" "$seeds" >"$dir/$name.log" 2>&1; then
+      echo "$name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$dir/$name.log" | grep -o '[0-9]*$') runs, no crash"
+    else
+      echo "$name: FAILED (log: $dir/$name.log)"
+      tail -n 60 "$dir/$name.log"
+      status=1
+    fi
+  done
 }
 
 for s in $suites; do
@@ -35,6 +67,7 @@ for s in $suites; do
             TARGETS=device-api-server "$root/scripts/build.sh" "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
             echo "=== go: test"
             "$root/scripts/test-go.sh" "$root/build/test" || status=1 ;;
+    fuzz)   run_fuzz ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
   esac
 done

@@ -129,6 +129,33 @@ std::string StripComment(const std::string& s) {
   return s;
 }
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF). JSON values hold only such text.
+bool IsUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c == 0xE0) n = 2, lo = 0xA0;
+    else if (c == 0xED) n = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) n = 2;
+    else if (c == 0xF0) n = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) n = 3;
+    else if (c == 0xF4) n = 3, hi = 0x8F;
+    else return false;
+    if (i + n >= s.size() && n > 0) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 std::string TrimRight(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   return s;
@@ -141,6 +168,15 @@ class YamlParser {
   StatusOr<Json> Document() {
     if (lines_.empty()) return Json::object();
     Json v;
+    const char first = lines_[0].text[0];
+    if (first == '{' || first == '[') {
+      // The whole document is one flow collection (JSON), as ToYaml writes
+      // an empty one ("{}"), possibly over several lines.
+      std::string text;
+      for (const Line& line : lines_) text += line.text + "\n";
+      if (Status s = ScalarValue(lines_[0].number, text, &v); !s.ok()) return s;
+      return v;
+    }
     if (Status s = Block(lines_[0].indent, &v); !s.ok()) return s;
     if (pos_ < lines_.size()) return Fail(lines_[pos_].number, "unexpected indentation");
     return v;
@@ -209,7 +245,9 @@ class YamlParser {
         continue;
       }
       if ((c == '"' || c == '\'') && i == 0) { quote = c; continue; }
-      if (c == '{' || c == '[') return std::string::npos;
+      // A flow collection only where the text starts; inside a plain key
+      // ("t[pe") a bracket is an ordinary character.
+      if ((c == '{' || c == '[') && i == 0) return std::string::npos;
       if (c == ':' && (i + 1 == text.size() || text[i + 1] == ' ')) return i;
     }
     return std::string::npos;
@@ -317,6 +355,7 @@ StatusOr<Json> ParseYaml(std::string_view text) {
   while (std::getline(in, raw)) {
     ++number;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    if (!IsUtf8(raw)) return Fail(number, "not valid UTF-8");
     if (raw.find('\t') != std::string::npos && raw.find_first_not_of(" \t") != std::string::npos &&
         raw.find_first_not_of(' ') < raw.size() && raw[raw.find_first_not_of(' ')] == '\t')
       return Fail(number, "tabs are not allowed for indentation");

@@ -153,6 +153,39 @@ TEST(ParseGpu, DeepNestingIsRefusedNotACrash) {
   EXPECT_FALSE(ParseGpu("a: " + flow).ok());
 }
 
+// Files come from anywhere: bytes that are not UTF-8 are refused naming the
+// line, never an exception that ends devicectl (found by fuzzing).
+TEST(ParseGpu, InvalidUtf8IsRefusedNotACrash) {
+  for (const char* bad : {"metadata:\n  name: \xb6\n", "a: \xe2\x82\n", "a: '\xed\xa0\x80'\n",
+                          "\xc0\xaf: x\n", "a: \xf4\x90\x80\x80\n", "kind: \xff\n"}) {
+    StatusOr<Gpu> g = ParseGpu(bad);
+    ASSERT_FALSE(g.ok()) << "accepted:\n" << bad;
+    EXPECT_TRUE(g.status().IsInvalid());
+    EXPECT_NE(g.status().message().find("not valid UTF-8"), std::string::npos) << g.status().message();
+  }
+  StatusOr<Json> ok = ParseYaml("name: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ((*ok)["name"], "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+// What ToYaml writes, ParseYaml reads back, empty documents included ("{}",
+// found by fuzzing); a document may be one flow collection over many lines.
+TEST(Yaml, EmptyAndFlowDocumentsReadBack) {
+  for (const Json& v : {Json::object(), Json::array()}) {
+    StatusOr<Json> back = ParseYaml(ToYaml(v));
+    ASSERT_TRUE(back.ok()) << ToYaml(v) << back.status().message();
+    EXPECT_EQ(*back, v);
+  }
+  StatusOr<Json> flow = ParseYaml("# a comment\n{\"a\":\n  [1,\n   2]}\n");
+  ASSERT_TRUE(flow.ok()) << flow.status().message();
+  EXPECT_EQ((*flow)["a"], Json::array({1, 2}));
+  EXPECT_FALSE(ParseYaml("{\"a\": 1\n").ok());
+  // Brackets inside a plain key are ordinary characters (found by fuzzing).
+  StatusOr<Json> keys = ParseYaml("- t[pe: Ready\n  s{x: b]\n");
+  ASSERT_TRUE(keys.ok()) << keys.status().message();
+  EXPECT_EQ(*keys, Json::parse(R"([{"t[pe": "Ready", "s{x": "b]"}])"));
+}
+
 TEST(Yaml, QuotesWhatPlainStyleWouldChange) {
   Json v = Json::object();
   v["num"] = "123";

@@ -1,0 +1,88 @@
+// Fuzzes the admin HTTP server's request handling (src/base/http_server.h:
+// request-line and header parsing, framing of pipelined requests, bodies and
+// their limits), the listener of /healthz, /readyz and /metrics.
+//
+// Input: the bytes a client sends on one connection. The server runs on
+// 127.0.0.1 for the whole run; each input is written on a new connection,
+// whose sending side is then closed, and the server's answers are read until
+// it closes the connection. A server that never closes it hangs the input
+// (libFuzzer's -timeout reports it).
+//
+// Oracles, besides sanitizers: every answer starts with a status line, and
+// a handler sees only requests whose method and path are non-empty.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "base/http_server.h"
+
+namespace {
+
+using deviceapi::base::HttpRequest;
+using deviceapi::base::HttpResponse;
+using deviceapi::base::HttpServer;
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "%s\n", what.c_str());
+  std::abort();
+}
+
+HttpServer& Server() {
+  static HttpServer* server = [] {
+    auto* s = new HttpServer(
+        [](const HttpRequest& req) {
+          if (req.method.empty() || req.path.empty()) Fail("handler got a request without method or path");
+          HttpResponse res;
+          res.body = req.HasParam("verbose") ? "ok: " + req.path + "\n" : "ok\n";
+          if (req.path == "/throw") throw std::runtime_error("handler failed");
+          return res;
+        },
+        2);
+    const std::string error = s->Start({"127.0.0.1", 0});
+    if (!error.empty()) Fail(error);
+    return s;
+  }();
+  return *server;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  HttpServer& server = Server();
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) Fail("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Fail("connect");
+  // The server reads at most 64 KiB of body and 16 KiB of head before it
+  // answers and closes, so a write of a 4 KiB input never blocks for long;
+  // a reset (the server closed first) ends the write.
+  std::size_t sent = 0;
+  while (sent < size) {
+    const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (!answer.empty() && answer.rfind("HTTP/1.1 ", 0) != 0) Fail("answer without a status line: " + answer);
+  return 0;
+}

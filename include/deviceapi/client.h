@@ -112,6 +112,13 @@ struct DeleteOptions {
   CallOptions call;
 };
 
+// The build facts a server reports (its /version endpoint says the same).
+struct ServerVersion {
+  std::string version;  // e.g. "0.1.0"
+  std::string commit;
+  std::string build_date;
+};
+
 enum class EventType { kAdded, kModified, kDeleted, kBookmark, kError };
 
 // "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR".
@@ -179,6 +186,11 @@ class Client {
   // UNAVAILABLE with message "NOT_SERVING" (or the transport error) otherwise.
   // `service` "" asks about the whole server.
   Status CheckHealth(const std::string& service = "", const CallOptions& call = {});
+  // The server's version, from the initial metadata of a health check
+  // (device-api-version, device-api-commit, device-api-build-date). OK with
+  // empty fields when the server sends none (an older server, FakeClient);
+  // a transport error otherwise.
+  StatusOr<ServerVersion> GetServerVersion(const CallOptions& call = {});
 
  private:
   void SetDeadline(grpc::ClientContext* context, const CallOptions& call) const;

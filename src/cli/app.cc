@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/duration.h"
 #include "deviceapi/build_info.h"
 
 namespace deviceapi::cli {
@@ -25,10 +26,10 @@ Environment ProcessEnvironment() {
   const char* no_color = std::getenv("NO_COLOR");
   env.color = isatty(STDOUT_FILENO) == 1 && (no_color == nullptr || *no_color == '\0');
   env.in = &std::cin;
-  env.connect = [](const std::string& target, int timeout_s) {
+  env.connect = [](const std::string& target, std::chrono::milliseconds timeout) {
     ClientOptions o;
     o.target = target;
-    o.default_timeout = std::chrono::seconds(timeout_s);
+    o.default_timeout = timeout;
     o.user_agent = std::string("devicectl/") + build::kVersion;
     return std::make_shared<Client>(o);
   };
@@ -41,66 +42,98 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   app.require_subcommand(1);
   app.fallthrough();
   std::string server;
-  int timeout_s = 10;
+  std::string request_timeout = "10s";
+  int timeout_s = 0;
   app.add_option("-s,--server", server,
                  "Server address: unix:///path or host:port (default: $DEVICE_API_SERVER, else " +
                      std::string(kDefaultServerTarget) + ")");
-  app.add_option("--timeout", timeout_s, "Seconds each request may take (1-3600, default 10)")
-      ->type_name("SECONDS");
+  app.add_option("--request-timeout", request_timeout,
+                 "How long each request may take, e.g. 30s, 1m (up to 1h, default 10s)")
+      ->type_name("DURATION");
+  auto* timeout_opt =
+      app.add_option("--timeout", timeout_s, "The older form of --request-timeout, in seconds (1-3600)")
+          ->type_name("SECONDS");
+
+  const char* ns_help = "Namespace (default: default)";
+  auto resource_arg = [](CLI::App* cmd, std::string& resource, const std::string& help) {
+    cmd->add_option("resource", resource, help)->required()->check(CLI::IsMember({"gpu", "gpus"}));
+  };
 
   GetArgs get;
   std::string resource;
-  auto* get_cmd = app.add_subcommand("get", "List GPUs, or show one");
-  get_cmd->add_option("resource", resource, "gpus (or gpu)")->required()
-      ->check(CLI::IsMember({"gpu", "gpus"}));
-  get_cmd->add_option("name", get.name, "Name of one GPU");
+  auto* get_cmd = app.add_subcommand("get", "List GPUs, or show some by name");
+  resource_arg(get_cmd, resource, "gpus (or gpu)");
+  get_cmd->add_option("name", get.names, "Names of GPUs");
   get_cmd->add_option("-o,--output", get.output, "Output format: wide, json, yaml or name");
   get_cmd->add_option("-l,--selector", get.selector, "Label selector, e.g. zone=a,!drained");
-  get_cmd->add_option("-n,--namespace", get.namespace_name, "Namespace (default: default)");
-  get_cmd->add_flag("-A,--all-namespaces", get.all_namespaces, "All namespaces");
-  get_cmd->add_flag("-w,--watch", get.watch, "After listing, stream changes as they happen");
+  get_cmd->add_option("-n,--namespace", get.namespace_name, ns_help);
+  get_cmd->add_flag("-A,--all-namespaces", get.all_namespaces,
+                    "All namespaces (adds a NAMESPACE column)");
+  get_cmd->add_flag("-w,--watch", get.watch, "After listing, print changes as they happen");
+  get_cmd->add_flag("--watch-only", get.watch_only, "Print changes only, without listing first");
+  get_cmd->add_flag("--output-watch-events", get.output_watch_events,
+                    "With -w: print each change with its event type (ADDED, MODIFIED, DELETED)");
   get_cmd->add_option("--watch-timeout", get.watch_timeout_s,
                       "With -w: stop after this many seconds (default: never)")
       ->type_name("SECONDS");
+  get_cmd->add_flag("--no-headers", get.no_headers, "Tables without their header line");
+  get_cmd->add_flag("--show-labels", get.show_labels, "Add a LABELS column");
+  get_cmd->add_option("-L,--label-columns", get.label_columns,
+                      "Add a column with the value of this label (repeat, or key1,key2)")
+      ->delimiter(',')
+      ->type_name("KEY");
+  get_cmd->add_option("--sort-by", get.sort_by,
+                      "Sort by a field, as a JSONPath: .metadata.name, "
+                      "{.status.conditions[0].status}")
+      ->type_name("PATH");
 
-  std::string name, ns;
-  auto* describe_cmd = app.add_subcommand("describe", "Show one GPU in detail");
-  describe_cmd->add_option("resource", resource, "gpu")->required()
-      ->check(CLI::IsMember({"gpu", "gpus"}));
-  describe_cmd->add_option("name", name, "Name of the GPU")->required();
-  describe_cmd->add_option("-n,--namespace", ns, "Namespace (default: default)");
+  Selection which;
+  auto* describe_cmd = app.add_subcommand("describe", "Show GPUs in detail");
+  resource_arg(describe_cmd, resource, "gpus (or gpu)");
+  describe_cmd->add_option("name", which.names,
+                           "Names of GPUs (default: every GPU the selector matches)");
+  describe_cmd->add_option("-l,--selector", which.selector, "Label selector, e.g. zone=a");
+  describe_cmd->add_option("-n,--namespace", which.namespace_name, ns_help);
 
   std::string file;
   auto* create_cmd = app.add_subcommand("create", "Create a GPU from a JSON or YAML file");
   create_cmd->add_option("-f,--filename", file, "File to read, - for standard input")->required();
 
-  auto* delete_cmd = app.add_subcommand("delete", "Delete a GPU");
-  delete_cmd->add_option("resource", resource, "gpu")->required()
-      ->check(CLI::IsMember({"gpu", "gpus"}));
-  delete_cmd->add_option("name", name, "Name of the GPU")->required();
-  delete_cmd->add_option("-n,--namespace", ns, "Namespace (default: default)");
+  auto* delete_cmd = app.add_subcommand("delete", "Delete GPUs by name, by selector or all");
+  resource_arg(delete_cmd, resource, "gpus (or gpu)");
+  delete_cmd->add_option("name", which.names, "Names of GPUs");
+  delete_cmd->add_option("-l,--selector", which.selector, "Delete the GPUs this selector matches");
+  delete_cmd->add_flag("--all", which.all, "Delete every GPU of the namespace");
+  delete_cmd->add_option("-n,--namespace", which.namespace_name, ns_help);
 
+  std::string name, ns;
   std::vector<std::string> changes;
   bool overwrite = false;
   auto* label_cmd = app.add_subcommand("label", "Add, change (--overwrite) or remove (key-) labels");
-  label_cmd->add_option("resource", resource, "gpu")->required()
-      ->check(CLI::IsMember({"gpu", "gpus"}));
+  resource_arg(label_cmd, resource, "gpu");
   label_cmd->add_option("name", name, "Name of the GPU")->required();
   label_cmd->add_option("changes", changes, "key=value to set, key- to remove")->required();
   label_cmd->add_flag("--overwrite", overwrite, "Allow changing an existing label's value");
-  label_cmd->add_option("-n,--namespace", ns, "Namespace (default: default)");
+  label_cmd->add_option("-n,--namespace", ns, ns_help);
 
   std::string type_status, reason, message;
   auto* cond_cmd = app.add_subcommand("set-condition", "Set one condition of a GPU's status");
+  resource_arg(cond_cmd, resource, "gpu");
   cond_cmd->add_option("name", name, "Name of the GPU")->required();
   cond_cmd->add_option("condition", type_status, "TYPE=STATUS, STATUS one of True, False, Unknown")
       ->required();
   cond_cmd->add_option("--reason", reason, "CamelCase reason");
   cond_cmd->add_option("--message", message, "Human-readable message");
-  cond_cmd->add_option("-n,--namespace", ns, "Namespace (default: default)");
+  cond_cmd->add_option("-n,--namespace", ns, ns_help);
 
   auto* health_cmd = app.add_subcommand("health", "Check the server's health and readiness");
-  auto* version_cmd = app.add_subcommand("version", "Print the version of devicectl");
+
+  bool client_only = false;
+  std::string version_output;
+  auto* version_cmd =
+      app.add_subcommand("version", "Print the versions of devicectl and of the server");
+  version_cmd->add_flag("--client", client_only, "Only devicectl's version; no server call");
+  version_cmd->add_option("-o,--output", version_output, "Output format: json or yaml");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -117,34 +150,39 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return kExitUsage;
   }
 
-  if (timeout_s < 1 || timeout_s > 3600) {
-    err << "error: --timeout must be between 1 and 3600 seconds\nRun 'devicectl --help' for usage.\n";
+  auto usage = [&](const std::string& message) {
+    err << "error: " << message << "\nRun 'devicectl --help' for usage.\n";
     return kExitUsage;
+  };
+  std::chrono::milliseconds timeout{0};
+  if (timeout_opt->count() > 0) {
+    if (timeout_s < 1 || timeout_s > 3600) return usage("--timeout must be between 1 and 3600 seconds");
+    timeout = std::chrono::seconds(timeout_s);
+  } else {
+    auto parsed = ParseDuration(request_timeout);
+    if (!parsed || *parsed < std::chrono::milliseconds(1) || *parsed > std::chrono::hours(1))
+      return usage("--request-timeout \"" + request_timeout +
+                   "\" is not a duration between 1ms and 1h (e.g. 30s, 2m)");
+    timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
   }
-  if (get.watch_timeout_s < 0) {
-    err << "error: --watch-timeout must not be negative\nRun 'devicectl --help' for usage.\n";
-    return kExitUsage;
-  }
-  if (version_cmd->parsed()) {
-    out << "devicectl " << build::kVersion << " (commit " << build::kCommit << ", built "
-        << build::kBuildDate << ")\n";
-    return kExitOk;
-  }
+  if (get.watch_timeout_s < 0) return usage("--watch-timeout must not be negative");
 
   std::string target = !server.empty()           ? server
                        : !env.server_env.empty() ? env.server_env
                                                  : kDefaultServerTarget;
-  Context ctx{out, err, env, target, timeout_s,
+  Context ctx{out, err, env, target, timeout,
               env.now ? *env.now : std::chrono::system_clock::now(), nullptr};
-  ctx.client = env.connect(target, timeout_s);
+  if (version_cmd->parsed() && client_only) return CmdVersion(ctx, true, version_output);
+  ctx.client = env.connect(target, timeout);
 
   if (get_cmd->parsed()) return CmdGet(ctx, get);
-  if (describe_cmd->parsed()) return CmdDescribe(ctx, name, ns);
+  if (describe_cmd->parsed()) return CmdDescribe(ctx, which);
   if (create_cmd->parsed()) return CmdCreate(ctx, file);
-  if (delete_cmd->parsed()) return CmdDelete(ctx, name, ns);
+  if (delete_cmd->parsed()) return CmdDelete(ctx, which);
   if (label_cmd->parsed()) return CmdLabel(ctx, name, ns, changes, overwrite);
   if (cond_cmd->parsed()) return CmdSetCondition(ctx, name, ns, type_status, reason, message);
   if (health_cmd->parsed()) return CmdHealth(ctx);
+  if (version_cmd->parsed()) return CmdVersion(ctx, false, version_output);
   return ctx.Usage("no command given");
 }
 

@@ -5,6 +5,7 @@
 // Exit codes: 0 success, 1 error (server or I/O), 2 usage.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -27,7 +28,9 @@ struct Environment {
   bool color = false;              // stdout is a TTY and $NO_COLOR is unset
   std::istream* in = nullptr;      // for "create -f -"
   // Opens the client for a resolved target. Tests inject an in-process one.
-  std::function<std::shared_ptr<Client>(const std::string& target, int timeout_s)> connect;
+  std::function<std::shared_ptr<Client>(const std::string& target,
+                                        std::chrono::milliseconds timeout)>
+      connect;
 };
 
 // Environment of the real process (getenv, isatty, gRPC clients).

@@ -1,6 +1,7 @@
 // The devicectl commands, each a function of its parsed arguments.
 #pragma once
 
+#include <chrono>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -16,39 +17,68 @@ struct Context {
   std::ostream& err;
   const Environment& env;
   std::string target;
-  int timeout_s = 10;
+  std::chrono::milliseconds timeout{10000};
   TimePoint now;
   std::shared_ptr<Client> client;
   CallOptions call() const {
     CallOptions c;
-    c.timeout = std::chrono::seconds(timeout_s);
+    c.timeout = timeout;
     return c;
   }
   // Prints ErrorLine(status) and returns kExitError.
   int Fail(const Status& status) const;
   // Prints "error: <message>" and returns kExitUsage.
   int Usage(const std::string& message) const;
+  // Prints "error: <message>" (one line) and returns kExitError.
+  int Error(const std::string& message) const;
 };
 
+// -n: kubectl's rule, an empty namespace is "default" (never "all": that is -A).
+std::string NamespaceOrDefault(const std::string& ns);
+
 struct GetArgs {
-  std::string name;
+  std::vector<std::string> names;
   std::string output;
   std::string selector;
-  std::string namespace_name;
+  std::string namespace_name = "default";
   bool all_namespaces = false;
   bool watch = false;
-  int watch_timeout_s = 0;  // 0: until interrupted
+  bool watch_only = false;           // watch without printing the current objects first
+  bool output_watch_events = false;  // wrap watched objects in {type, object} / EVENT column
+  int watch_timeout_s = 0;           // 0: until interrupted
+  bool no_headers = false;
+  bool show_labels = false;
+  std::vector<std::string> label_columns;
+  std::string sort_by;
+};
+
+// Which GPUs a describe or delete addresses: names, or a selector (-l), or
+// (delete --all, describe with neither) every GPU of the namespace.
+struct Selection {
+  std::vector<std::string> names;
+  std::string selector;
+  std::string namespace_name = "default";
+  bool all = false;
 };
 
 int CmdGet(Context& ctx, const GetArgs& args);
-int CmdDescribe(Context& ctx, const std::string& name, const std::string& ns);
+int CmdDescribe(Context& ctx, const Selection& which);
 int CmdCreate(Context& ctx, const std::string& file);
-int CmdDelete(Context& ctx, const std::string& name, const std::string& ns);
+int CmdDelete(Context& ctx, const Selection& which);
 int CmdLabel(Context& ctx, const std::string& name, const std::string& ns,
              const std::vector<std::string>& changes, bool overwrite);
 int CmdSetCondition(Context& ctx, const std::string& name, const std::string& ns,
                     const std::string& type_status, const std::string& reason,
                     const std::string& message);
 int CmdHealth(Context& ctx);
+// Client version, then (unless client_only) the server's; `output` "", json or yaml.
+int CmdVersion(Context& ctx, bool client_only, const std::string& output);
+
+// Internal to the command files.
+int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions table);
+// The GPUs of `ns` ("" all) matching `selector`, sorted as the server lists them.
+StatusOr<GpuList> ListGpus(const Context& ctx, const std::string& ns, const std::string& selector);
+// "No resources found in <ns> namespace." (ns "": all namespaces).
+std::string NoResourcesFound(const std::string& ns);
 
 }  // namespace deviceapi::cli

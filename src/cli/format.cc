@@ -1,6 +1,8 @@
 #include "cli/format.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -104,16 +106,24 @@ const Condition* ReadyCondition(const GpuStatus& status) {
 
 std::vector<std::string> TableHeader(const TableOptions& o) {
   std::vector<std::string> h;
+  if (o.event_column) h.push_back("EVENT");
   if (o.show_namespace) h.push_back("NAMESPACE");
   for (const char* c : {"NAME", "UUID", "READY", "REASON", "ACTION", "AGE"}) h.push_back(c);
   if (o.wide)
-    for (const char* c : {"PRODUCT", "BUS-ID", "MEMORY", "DRIVER", "LABELS"}) h.push_back(c);
+    for (const char* c : {"PRODUCT", "BUS-ID", "MEMORY", "DRIVER"}) h.push_back(c);
+  for (const auto& key : o.label_columns) {
+    std::string head = key.substr(key.rfind('/') + 1);
+    for (char& c : head) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    h.push_back(head);
+  }
+  if (o.wide || o.show_labels) h.push_back("LABELS");
   return h;
 }
 
-std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o) {
+std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o, const std::string& event) {
   std::vector<std::string> r;
   const auto& meta = gpu.metadata();
+  if (o.event_column) r.push_back(event);
   if (o.show_namespace) r.push_back(meta.namespace_());
   r.push_back(meta.name());
   r.push_back(OrNone(gpu.spec().uuid()));
@@ -132,8 +142,12 @@ std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o) {
     r.push_back(OrNone(d.pci_bus_id()));
     r.push_back(FormatBytes(d.memory_total_bytes()));
     r.push_back(OrNone(d.driver_version()));
-    r.push_back(LabelsText(gpu));
   }
+  for (const auto& key : o.label_columns) {
+    auto it = meta.labels().find(key);
+    r.push_back(it == meta.labels().end() ? "" : it->second);
+  }
+  if (o.wide || o.show_labels) r.push_back(LabelsText(gpu));
   return r;
 }
 
@@ -143,32 +157,38 @@ std::vector<std::size_t> ColumnWidths(const std::vector<Gpu>& gpus, const TableO
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  if (o.event_column) width[0] = std::max<std::size_t>(width[0], std::strlen("MODIFIED"));
   return width;
 }
 
-std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& o, bool header) {
+std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& o, bool header,
+                        const std::string& event) {
+  header = header && !o.no_headers;
   std::vector<std::vector<std::string>> rows;
   if (header) rows.push_back(TableHeader(o));
-  for (const auto& g : gpus) rows.push_back(TableRow(g, o));
+  for (const auto& g : gpus) rows.push_back(TableRow(g, o, event));
   if (rows.empty()) return "";
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (std::size_t i = 0; i < width.size() && i < o.min_widths.size(); ++i)
     width[i] = o.min_widths[i];
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  const std::size_t ready_col = o.show_namespace ? 3 : 2;
+  const std::size_t ready_col = (o.event_column ? 1 : 0) + (o.show_namespace ? 1 : 0) + 2;
   std::ostringstream out;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const auto& row = rows[r];
+    std::string line;
     for (std::size_t i = 0; i < row.size(); ++i) {
       std::string cell = row[i];
       bool last = i + 1 == row.size();
       std::string pad = last ? "" : std::string(width[i] - cell.size() + 3, ' ');
       bool is_data = !(header && r == 0);
       if (o.color && is_data && i == ready_col) cell = Colorize(cell, cell);
-      out << cell << pad;
+      line += cell + pad;
     }
-    out << "\n";
+    // An empty last cell (a label the GPU lacks) leaves no trailing blanks.
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
   }
   return out.str();
 }
@@ -177,7 +197,10 @@ Json GpuToJson(const Gpu& gpu) {
   std::string text;
   google::protobuf::util::JsonPrintOptions opts;
   (void)google::protobuf::util::MessageToJsonString(gpu, &text, opts);
-  Json doc = Json::parse(text);
+  Json doc = Json::object();
+  doc["apiVersion"] = kApiVersion;
+  doc["kind"] = "Gpu";
+  doc.update(Json::parse(text));
   // Protobuf maps have no order; sort them so output is stable.
   if (doc.contains("metadata")) {
     for (const char* field : {"labels", "annotations"}) {
@@ -195,11 +218,23 @@ Json GpuToJson(const Gpu& gpu) {
 
 Json GpuListToJson(const GpuList& list) {
   Json out = Json::object();
+  out["apiVersion"] = kApiVersion;
   out["kind"] = "GpuList";
   out["metadata"] = Json::object();
   out["metadata"]["resourceVersion"] = list.metadata().resource_version();
   out["items"] = Json::array();
   for (const auto& g : list.items()) out["items"].push_back(GpuToJson(g));
+  return out;
+}
+
+Json ObjectListToJson(const std::vector<Gpu>& gpus) {
+  Json out = Json::object();
+  out["apiVersion"] = "v1";
+  out["kind"] = "List";
+  out["metadata"] = Json::object();
+  out["metadata"]["resourceVersion"] = "";
+  out["items"] = Json::array();
+  for (const auto& g : gpus) out["items"].push_back(GpuToJson(g));
   return out;
 }
 

@@ -27,6 +27,11 @@ struct TableOptions {
   bool wide = false;
   bool show_namespace = false;  // -A
   bool color = false;           // ANSI colours for READY (TTY only)
+  bool no_headers = false;      // --no-headers
+  bool show_labels = false;     // --show-labels: a LABELS column (wide has one already)
+  bool event_column = false;    // -w --output-watch-events: an EVENT column first
+  // -L: one column per label key, headed by its last '/' segment in capitals.
+  std::vector<std::string> label_columns;
   TimePoint now;
   // Columns are at least this wide (watch rows keep the first page's layout).
   std::vector<std::size_t> min_widths;
@@ -38,18 +43,29 @@ struct TableOptions {
 inline constexpr const char* kReadyConditionType = "Ready";
 const Condition* ReadyCondition(const GpuStatus& status);
 
-// Header plus one row per GPU, columns padded like kubectl (3 spaces).
+// Header (unless options.no_headers) plus one row per GPU, columns padded
+// like kubectl (3 spaces). `event` fills the EVENT column of every row.
 std::string FormatTable(const std::vector<Gpu>& gpus, const TableOptions& options,
-                        bool header = true);
-// Column widths FormatTable would use for these GPUs (header included).
+                        bool header = true, const std::string& event = "");
+// Column widths FormatTable would use for these GPUs (header included; the
+// EVENT column as wide as "MODIFIED").
 std::vector<std::size_t> ColumnWidths(const std::vector<Gpu>& gpus, const TableOptions& options);
 // The header's cells and one GPU's cells.
 std::vector<std::string> TableHeader(const TableOptions& options);
-std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& options);
+std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& options,
+                                  const std::string& event = "");
 
-// The object as proto3 JSON (camelCase), indented by 2, key order of the proto.
+// What printed objects and server lists carry as apiVersion.
+inline constexpr const char* kApiVersion = "device.nvidia.com/v1alpha1";
+
+// The object as proto3 JSON (camelCase) after apiVersion and kind "Gpu", key
+// order of the proto.
 Json GpuToJson(const Gpu& gpu);
+// A list the server returned: kind "GpuList", with its resourceVersion.
 Json GpuListToJson(const GpuList& list);
+// Objects gathered by the client (several names), as kubectl prints them:
+// apiVersion "v1", kind "List", an empty resourceVersion.
+Json ObjectListToJson(const std::vector<Gpu>& gpus);
 std::string FormatJson(const Json& value);  // dump(2) + "\n"
 
 // "gpu/<name>".

@@ -199,19 +199,21 @@ Status Client::Delete(std::string_view name, const DeleteOptions& options) {
   return Status::FromGrpc(stub_->DeleteGpu(&ctx, req, &resp));
 }
 
-Status Client::CheckHealth(const std::string& service, const CallOptions& call) {
-  if (!channel_error_.ok()) return channel_error_;
-  grpc::GenericStub generic(channel_);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, call);
+namespace {
+
+// One grpc.health.v1 Check on `channel`; `context` then holds the server's
+// initial metadata.
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel,
+                         grpc::ClientContext* context, const std::string& service,
+                         grpc::ByteBuffer* response) {
+  grpc::GenericStub generic(channel);
   grpc::ByteBuffer request = EncodeHealthCheckRequest(service);
-  grpc::ByteBuffer response;
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
   grpc::Status result;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                    &response, [&](grpc::Status s) {
+  generic.UnaryCall(context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    response, [&](grpc::Status s) {
                       std::lock_guard<std::mutex> lock(mu);
                       result = std::move(s);
                       done = true;
@@ -219,12 +221,39 @@ Status Client::CheckHealth(const std::string& service, const CallOptions& call) 
                     });
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+}  // namespace
+
+Status Client::CheckHealth(const std::string& service, const CallOptions& call) {
+  if (!channel_error_.ok()) return channel_error_;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, call);
+  grpc::ByteBuffer response;
+  grpc::Status result = HealthCheck(channel_, &ctx, service, &response);
   if (!result.ok()) return Status::FromGrpc(result);
   int serving = DecodeHealthCheckResponse(response);
   if (serving == 1) return Status();
   static const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
   return Status(grpc::StatusCode::UNAVAILABLE,
                 serving >= 0 && serving <= 3 ? kNames[serving] : "UNKNOWN");
+}
+
+StatusOr<ServerVersion> Client::GetServerVersion(const CallOptions& call) {
+  if (!channel_error_.ok()) return channel_error_;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, call);
+  grpc::ByteBuffer response;
+  grpc::Status result = HealthCheck(channel_, &ctx, "", &response);
+  if (!result.ok()) return Status::FromGrpc(result);
+  const auto& metadata = ctx.GetServerInitialMetadata();
+  auto value = [&](const char* key) {
+    auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+  };
+  return ServerVersion{value("device-api-version"), value("device-api-commit"),
+                       value("device-api-build-date")};
 }
 
 }  // namespace deviceapi

@@ -1,5 +1,7 @@
 #include "server/health_service.h"
 
+#include "deviceapi/build_info.h"
+
 namespace deviceapi::server {
 
 using grpc::health::v1::HealthCheckResponse;
@@ -8,6 +10,10 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
                                                const grpc::health::v1::HealthCheckRequest* request,
                                                HealthCheckResponse* response) {
   auto* reactor = context->DefaultReactor();
+  // Clients learn the server's version here (devicectl version).
+  context->AddInitialMetadata("device-api-version", build::kVersion);
+  context->AddInitialMetadata("device-api-commit", build::kCommit);
+  context->AddInitialMetadata("device-api-build-date", build::kBuildDate);
   if (!state_.Knows(request->service())) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service"));
     return reactor;

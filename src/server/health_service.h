@@ -5,6 +5,8 @@
 // readiness gate opens (S21) and back to NOT_SERVING for good at shutdown
 // (S22). Check() answers for "" and for each service name given at
 // construction; any other name is NOT_FOUND, as the protocol specifies.
+// Every answer carries the build's version, commit and date as initial
+// metadata (device-api-version, -commit, -build-date).
 // Watch() is not offered (UNIMPLEMENTED, which the protocol allows): kubelet
 // and grpc_health_probe only use Check, and a Watch stream would hold up
 // shutdown.

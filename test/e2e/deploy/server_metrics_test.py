@@ -186,7 +186,7 @@ def drive_calls(devicectl, sock, tmp):
     with open(path, "w") as f:
         json.dump(gpu, f)
     for args, want_ok in ((["create", "-f", path], True),
-                          (["set-condition", "gpu-0", "NVMLReady=False", "--reason", "XidError",
+                          (["set-condition", "gpu", "gpu-0", "NVMLReady=False", "--reason", "XidError",
                             "--message", "injected by the metrics test"], True),
                           (["get", "gpus"], True),
                           (["get", "gpus", "no-such-gpu"], False)):

@@ -42,7 +42,7 @@ TEST_F(DevicectlE2E, WorkflowAgainstRealServer) {
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_EQ(c.out, "gpu/gpu-0 created\n");
 
-  CommandResult set = Ctl({"set-condition", "gpu-0", "Ready=True", "--reason", "DriverReady",
+  CommandResult set = Ctl({"set-condition", "gpu", "gpu-0", "Ready=True", "--reason", "DriverReady",
                            "--message", "all good"});
   ASSERT_EQ(set.code, 0) << set.err;
 
@@ -107,14 +107,86 @@ TEST_F(DevicectlE2E, WatchPrintsChangesAsTheyHappen) {
   std::string file = Write("gpu.yaml",
                            "metadata:\n  name: gpu-0\nspec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n");
   ASSERT_EQ(Ctl({"create", "-f", file}).code, 0);
-  CommandResult watch;
-  std::thread t([&] { watch = Ctl({"get", "gpus", "-w", "--watch-timeout", "2"}); });
+  // Three watches at once: rows; names with their events; objects only
+  // after the listing (--watch-only), as JSON.
+  CommandResult rows, events, only;
+  std::thread t1([&] { rows = Ctl({"get", "gpus", "-w", "--watch-timeout", "2"}); });
+  std::thread t2([&] {
+    events = Ctl({"get", "gpus", "-w", "-o", "name", "--output-watch-events", "--watch-timeout", "2"});
+  });
+  std::thread t3([&] { only = Ctl({"get", "gpus", "--watch-only", "-o", "json", "--watch-timeout", "2"}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
-  ASSERT_EQ(Ctl({"set-condition", "gpu-0", "Ready=False", "--reason", "XidCritical"}).code, 0);
-  t.join();
-  EXPECT_EQ(watch.code, 0) << watch.err;
-  EXPECT_NE(watch.out.find("Unknown"), std::string::npos) << watch.out;
-  EXPECT_NE(watch.out.find("False     XidCritical"), std::string::npos) << watch.out;
+  ASSERT_EQ(Ctl({"set-condition", "gpu", "gpu-0", "Ready=False", "--reason", "XidCritical"}).code, 0);
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(rows.code, 0) << rows.err;
+  EXPECT_NE(rows.out.find("Unknown"), std::string::npos) << rows.out;
+  EXPECT_NE(rows.out.find("False     XidCritical"), std::string::npos) << rows.out;
+  EXPECT_EQ(events.out, "ADDED gpu/gpu-0\nMODIFIED gpu/gpu-0\n") << events.err;
+  EXPECT_EQ(only.out.rfind("{\n  \"apiVersion\": \"device.nvidia.com/v1alpha1\",\n  \"kind\": \"Gpu\",", 0),
+            0u) << only.out << only.err;
+  EXPECT_NE(only.out.find("\"XidCritical\""), std::string::npos) << only.out;
+  EXPECT_EQ(only.out.find("\"type\": \"MODIFIED\""), std::string::npos) << only.out;
+}
+
+// kubectl's conventions against the real server: -n defaults to "default"
+// and -A adds the NAMESPACE column; several names; -l and --all; table
+// columns and sorting; --request-timeout; version of both ends.
+TEST_F(DevicectlE2E, KubectlConventions) {
+  auto create = [&](const std::string& name, const std::string& ns, const std::string& zone, int i) {
+    std::string yaml = "metadata:\n  name: " + name + "\n  namespace: " + ns +
+                       "\n  labels:\n    zone: " + zone + "\nspec:\n  uuid: GPU-0000000" +
+                       std::to_string(i) + "-1111-2222-3333-444444444444\n";
+    ASSERT_EQ(Ctl({"create", "-f", Write(name + ".yaml", yaml)}).code, 0);
+  };
+  create("gpu-0", "default", "b", 0);
+  create("gpu-1", "default", "a", 1);
+  create("gpu-2", "team-a", "a", 2);
+
+  EXPECT_EQ(Ctl({"get", "gpus", "-o", "name"}).out, "gpu/gpu-0\ngpu/gpu-1\n");
+  CommandResult all = Ctl({"get", "gpus", "-A"});
+  EXPECT_EQ(all.out.rfind("NAMESPACE   NAME    UUID", 0), 0u) << all.out;
+  EXPECT_NE(all.out.find("\nteam-a      gpu-2   "), std::string::npos) << all.out;
+  EXPECT_EQ(Ctl({"get", "gpus", "-n", "team-a", "-o", "name"}).out, "gpu/gpu-2\n");
+  EXPECT_EQ(Ctl({"get", "gpu", "gpu-1", "gpu-0", "-o", "name"}).out, "gpu/gpu-1\ngpu/gpu-0\n");
+  CommandResult list = Ctl({"get", "gpus", "-o", "yaml"});
+  EXPECT_EQ(list.out.rfind("apiVersion: device.nvidia.com/v1alpha1\nkind: GpuList\n", 0), 0u)
+      << list.out;
+  CommandResult gathered = Ctl({"get", "gpu", "gpu-0", "gpu-1", "-o", "yaml"});
+  EXPECT_EQ(gathered.out.rfind("apiVersion: v1\nkind: List\n", 0), 0u) << gathered.out;
+
+  EXPECT_EQ(Ctl({"get", "gpus", "--sort-by", ".metadata.labels.zone", "-o", "name"}).out,
+            "gpu/gpu-1\ngpu/gpu-0\n");
+  CommandResult bare = Ctl({"get", "gpus", "--no-headers", "-L", "zone", "--show-labels"});
+  EXPECT_EQ(bare.out.rfind("gpu-0   GPU-00000000", 0), 0u) << bare.out;
+  EXPECT_NE(bare.out.find("   b   zone=b\n"), std::string::npos) << bare.out;
+  EXPECT_EQ(Ctl({"--request-timeout=5s", "get", "gpus", "-o", "name"}).code, 0);
+  EXPECT_EQ(Ctl({"--request-timeout", "later", "get", "gpus"}).code, 2);
+
+  CommandResult described = Ctl({"describe", "gpus", "-l", "zone=a"});
+  EXPECT_EQ(described.out.rfind("Name:               gpu-1\n", 0), 0u) << described.out;
+  EXPECT_EQ(described.out.find("gpu-0"), std::string::npos) << described.out;
+
+  CommandResult version = Ctl({"version"});
+  ASSERT_EQ(version.code, 0) << version.err;
+  std::string client_line = version.out.substr(0, version.out.find('\n'));
+  ASSERT_EQ(client_line.rfind("Client Version: ", 0), 0u) << version.out;
+  // This build's server: the same version as this build's client.
+  EXPECT_EQ(version.out, client_line + "\nServer Version: " +
+                             client_line.substr(std::string("Client Version: ").size()) + "\n");
+  CommandResult version_json = Ctl({"version", "-o", "json"});
+  EXPECT_NE(version_json.out.find("\"serverVersion\": {\n    \"version\": "), std::string::npos)
+      << version_json.out;
+  EXPECT_EQ(version_json.out.find("\"commit\": \"\""), std::string::npos) << version_json.out;
+
+  EXPECT_EQ(Ctl({"delete", "gpus", "-l", "zone=a"}).out, "gpu/gpu-1 deleted\n");
+  EXPECT_EQ(Ctl({"delete", "gpus", "--all", "-n", "team-a"}).out, "gpu/gpu-2 deleted\n");
+  CommandResult two = Ctl({"delete", "gpu", "gpu-0", "gpu-1"});
+  EXPECT_EQ(two.code, 1);
+  EXPECT_EQ(two.out, "gpu/gpu-0 deleted\n");
+  EXPECT_EQ(two.err.rfind("Error from server (NotFound)", 0), 0u) << two.err;
+  EXPECT_EQ(Ctl({"get", "gpus", "-A", "-o", "name"}).out, "");
 }
 
 // S21 through devicectl: before the server is ready, health says so and reads
@@ -158,8 +230,15 @@ TEST(DevicectlNoServer, UnreachableServerIsOneLineExitOne) {
   CommandResult h = RunCommand(dir, {DevicectlBinary(), "--server", "unix://" + dir + "/none.sock",
                                      "health"});
   EXPECT_EQ(h.code, 1);
-  CommandResult v = RunCommand(dir, {DevicectlBinary(), "version"});
-  EXPECT_EQ(v.code, 0);
+  // As kubectl: the client's version, then the error reaching the server.
+  CommandResult v = RunCommand(dir, {DevicectlBinary(), "--server", "unix://" + dir + "/none.sock",
+                                     "--request-timeout", "2s", "version"});
+  EXPECT_EQ(v.code, 1);
+  EXPECT_EQ(v.out.rfind("Client Version: ", 0), 0u) << v.out;
+  EXPECT_EQ(v.out.find("Server Version"), std::string::npos) << v.out;
+  EXPECT_EQ(v.err.rfind("error: cannot reach the server at unix://", 0), 0u) << v.err;
+  CommandResult client = RunCommand(dir, {DevicectlBinary(), "version", "--client"});
+  EXPECT_EQ(client.code, 0);
   std::filesystem::remove_all(dir);
 }
 

@@ -55,14 +55,14 @@ TEST(SdkInstall, ExampleBuildsAgainstInstalledPackageAndRuns) {
   std::ofstream(dir + "/gpu.yaml")
       << "metadata:\n  name: gpu-0\nspec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n";
   ASSERT_EQ(ctl({"create", "-f", dir + "/gpu.yaml"}).code, 0);
-  ASSERT_EQ(ctl({"set-condition", "gpu-0", "NVMLReady=True", "--reason", "DriverReady"}).code, 0);
+  ASSERT_EQ(ctl({"set-condition", "gpu", "gpu-0", "NVMLReady=True", "--reason", "DriverReady"}).code, 0);
 
   CommandResult gate;
   std::thread t([&] {
     gate = RunCommand(dir, {dir + "/build/health-gate", "--server", server.target(), "--duration", "3"});
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  ASSERT_EQ(ctl({"set-condition", "gpu-0", "NVMLReady=False", "--reason", "XidCritical"}).code, 0);
+  ASSERT_EQ(ctl({"set-condition", "gpu", "gpu-0", "NVMLReady=False", "--reason", "XidCritical"}).code, 0);
   t.join();
   EXPECT_EQ(gate.code, 0) << gate.err;
   EXPECT_EQ(gate.out, "healthy: gpu-0\nsynced: 1 healthy of 1\nunhealthy: gpu-0 (XidCritical)\n")

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/app.h"
+#include "deviceapi/build_info.h"
 #include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
 
@@ -35,8 +36,9 @@ class DevicectlTest : public ::testing::Test {
     Environment env;
     env.now = TimePoint(std::chrono::seconds(2000000000));
     env.in = &in;
-    env.connect = [this](const std::string& target, int) {
+    env.connect = [this](const std::string& target, std::chrono::milliseconds timeout) {
       last_target_ = target;
+      last_timeout_ = timeout;
       return std::shared_ptr<Client>(&fake_, [](Client*) {});
     };
     env.server_env = server_env_;
@@ -50,10 +52,12 @@ class DevicectlTest : public ::testing::Test {
     return path;
   }
 
-  void CreateSample(const std::string& name, int i, const std::string& extra_labels = "") {
+  void CreateSample(const std::string& name, int i, const std::string& extra_labels = "",
+                    const std::string& ns = "") {
     char uuid[64];
     std::snprintf(uuid, sizeof(uuid), "GPU-%08x-1111-2222-3333-444444444444", i);
-    std::string yaml = "metadata:\n  name: " + name + "\n  labels:\n    zone: " +
+    std::string yaml = "metadata:\n  name: " + name + "\n" +
+                       (ns.empty() ? "" : "  namespace: " + ns + "\n") + "  labels:\n    zone: " +
                        (i % 2 ? "b" : "a") + "\n" + extra_labels + "spec:\n  uuid: " + uuid + "\n";
     Result r = Run({"create", "-f", Write(name + ".yaml", yaml)});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -72,6 +76,8 @@ class DevicectlTest : public ::testing::Test {
   std::string dir_;
   std::string server_env_;
   std::string last_target_;
+  int label_value_ = 0;
+  std::chrono::milliseconds last_timeout_{0};
   FakeClient fake_;
 };
 
@@ -79,7 +85,7 @@ TEST_F(DevicectlTest, GetListsAndFormats) {
   Result empty = Run({"get", "gpus"});
   EXPECT_EQ(empty.code, 0);
   EXPECT_EQ(empty.out, "");
-  EXPECT_EQ(empty.err, "No resources found\n");
+  EXPECT_EQ(empty.err, "No resources found in default namespace.\n");
 
   CreateSample("gpu-0", 0);
   CreateSample("gpu-1", 1);
@@ -123,7 +129,7 @@ TEST_F(DevicectlTest, ServerFlagThenEnvThenDefault) {
 
 TEST_F(DevicectlTest, DescribeShowsConditionsWithAges) {
   CreateSample("gpu-0", 0);
-  Result set = Run({"set-condition", "gpu-0", "Ready=False", "--reason", "XidCritical",
+  Result set = Run({"set-condition", "gpu", "gpu-0", "Ready=False", "--reason", "XidCritical",
                     "--message", "Xid 79"});
   ASSERT_EQ(set.code, 0) << set.err;
   EXPECT_EQ(set.out, "gpu/gpu-0 condition Ready=False\n");
@@ -139,8 +145,8 @@ TEST_F(DevicectlTest, DescribeShowsConditionsWithAges) {
 
 TEST_F(DevicectlTest, SetConditionKeepsOtherConditions) {
   CreateSample("gpu-0", 0);
-  ASSERT_EQ(Run({"set-condition", "gpu-0", "Ready=True", "--reason", "Fine"}).code, 0);
-  ASSERT_EQ(Run({"set-condition", "gpu-0", "example.com/Drained=False"}).code, 0);
+  ASSERT_EQ(Run({"set-condition", "gpu", "gpu-0", "Ready=True", "--reason", "Fine"}).code, 0);
+  ASSERT_EQ(Run({"set-condition", "gpu", "gpu-0", "example.com/Drained=False"}).code, 0);
   StatusOr<Gpu> g = fake_.Get("gpu-0");
   ASSERT_TRUE(g.ok());
   EXPECT_TRUE(IsConditionTrue(g->status(), "Ready"));
@@ -175,7 +181,7 @@ TEST_F(DevicectlTest, WatchStreamsRows) {
   Result r;
   std::thread watcher([&] { r = Run({"get", "gpus", "-w", "--watch-timeout", "1", "-o", "name"}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Run({"set-condition", "gpu-0", "Ready=True"});
+  Run({"set-condition", "gpu", "gpu-0", "Ready=True"});
   CreateSample("gpu-1", 1);
   watcher.join();
   EXPECT_EQ(r.code, 0) << r.err;
@@ -187,9 +193,11 @@ TEST_F(DevicectlTest, HealthAndVersion) {
   EXPECT_EQ(h.code, 0) << h.out << h.err;
   EXPECT_NE(h.out.find("health:  SERVING"), std::string::npos) << h.out;
   EXPECT_NE(h.out.find("ready:   true"), std::string::npos) << h.out;
+  // FakeClient's health service sends no version: the server's is unknown.
   Result v = Run({"version"});
-  EXPECT_EQ(v.code, 0);
-  EXPECT_EQ(v.out.rfind("devicectl ", 0), 0u);
+  EXPECT_EQ(v.code, 0) << v.err;
+  EXPECT_EQ(v.out, std::string("Client Version: ") + build::kVersion +
+                       "\nServer Version: <unknown>\n");
 }
 
 TEST_F(DevicectlTest, HelpExitsZero) {
@@ -199,6 +207,174 @@ TEST_F(DevicectlTest, HelpExitsZero) {
   Result g = Run({"get", "--help"});
   EXPECT_EQ(g.code, 0);
   EXPECT_NE(g.out.find("--watch"), std::string::npos) << g.out;
+}
+
+// kubectl's rule: without -n a command reads and writes the namespace
+// "default"; -A reads all of them and adds a NAMESPACE column.
+TEST_F(DevicectlTest, NamespaceDefaultsToDefaultAndAllNeedsDashA) {
+  CreateSample("gpu-0", 0);
+  CreateSample("gpu-1", 1, "", "team-a");
+  EXPECT_EQ(Run({"get", "gpus", "-o", "name"}).out, "gpu/gpu-0\n");
+  Result table = Run({"get", "gpus"});
+  EXPECT_EQ(table.out.rfind("NAME    UUID", 0), 0u) << table.out;
+  EXPECT_EQ(table.out.find("gpu-1"), std::string::npos) << table.out;
+  EXPECT_EQ(Run({"get", "gpus", "-n", "team-a", "-o", "name"}).out, "gpu/gpu-1\n");
+  Result all = Run({"get", "gpus", "-A"});
+  EXPECT_EQ(all.out.rfind("NAMESPACE   NAME", 0), 0u) << all.out;
+  EXPECT_NE(all.out.find("team-a      gpu-1"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("default     gpu-0"), std::string::npos) << all.out;
+  Result json = Run({"get", "gpus", "-o", "json"});
+  EXPECT_EQ(json.out.find("team-a"), std::string::npos) << json.out;
+  Result none = Run({"get", "gpus", "-n", "empty"});
+  EXPECT_EQ(none.err, "No resources found in empty namespace.\n");
+  EXPECT_NE(Run({"describe", "gpu", "-n", "team-a"}).out.find("Name:               gpu-1"),
+            std::string::npos);
+  EXPECT_EQ(Run({"describe", "gpu"}).out.find("gpu-1"), std::string::npos);
+  ExpectOneLineError(Run({"delete", "gpu", "gpu-1"}), kExitError, "(NotFound)");
+  EXPECT_EQ(Run({"delete", "gpu", "gpu-1", "-n", "team-a"}).out, "gpu/gpu-1 deleted\n");
+}
+
+TEST_F(DevicectlTest, GetSeveralNames) {
+  CreateSample("gpu-0", 0);
+  CreateSample("gpu-1", 1);
+  CreateSample("gpu-2", 2);
+  EXPECT_EQ(Run({"get", "gpu", "gpu-2", "gpu-0", "-o", "name"}).out, "gpu/gpu-2\ngpu/gpu-0\n");
+  Result table = Run({"get", "gpu", "gpu-1", "gpu-0"});
+  EXPECT_NE(table.out.find("gpu-1   GPU"), std::string::npos) << table.out;
+  EXPECT_LT(table.out.find("gpu-1   GPU"), table.out.find("gpu-0   GPU")) << table.out;
+  // A list gathered by the client, as kubectl prints one.
+  Result json = Run({"get", "gpu", "gpu-0", "gpu-1", "-o", "json"});
+  EXPECT_EQ(json.out.rfind("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",", 0), 0u)
+      << json.out;
+  EXPECT_NE(json.out.find("\"kind\": \"Gpu\""), std::string::npos);
+  // The ones found are printed, each missing one is an error line, exit 1.
+  Result partial = Run({"get", "gpu", "gpu-0", "missing", "-o", "name"});
+  EXPECT_EQ(partial.code, kExitError);
+  EXPECT_EQ(partial.out, "gpu/gpu-0\n");
+  EXPECT_EQ(partial.err.rfind("Error from server (NotFound)", 0), 0u) << partial.err;
+}
+
+TEST_F(DevicectlTest, JsonAndYamlCarryApiVersionAndKind) {
+  CreateSample("gpu-0", 0);
+  Result list = Run({"get", "gpus", "-o", "yaml"});
+  EXPECT_EQ(list.out.rfind("apiVersion: device.nvidia.com/v1alpha1\nkind: GpuList\n", 0), 0u)
+      << list.out;
+  EXPECT_NE(list.out.find("- apiVersion: device.nvidia.com/v1alpha1\n  kind: Gpu\n"),
+            std::string::npos) << list.out;
+  Result one = Run({"get", "gpu", "gpu-0", "-o", "json"});
+  EXPECT_EQ(one.out.rfind("{\n  \"apiVersion\": \"device.nvidia.com/v1alpha1\",\n  \"kind\": \"Gpu\",", 0),
+            0u) << one.out;
+}
+
+TEST_F(DevicectlTest, DeleteByNamesSelectorOrAll) {
+  for (int i = 0; i < 5; ++i) CreateSample("gpu-" + std::to_string(i), i);
+  CreateSample("other-0", 9, "", "team-a");
+  Result two = Run({"delete", "gpus", "gpu-0", "missing", "gpu-1"});
+  EXPECT_EQ(two.code, kExitError);
+  EXPECT_EQ(two.out, "gpu/gpu-0 deleted\ngpu/gpu-1 deleted\n");
+  EXPECT_EQ(two.err.rfind("Error from server (NotFound)", 0), 0u) << two.err;
+  Result zone_b = Run({"delete", "gpus", "-l", "zone=b"});  // gpu-3 (gpu-1 is gone)
+  EXPECT_EQ(zone_b.code, 0) << zone_b.err;
+  EXPECT_EQ(zone_b.out, "gpu/gpu-3 deleted\n");
+  EXPECT_EQ(Run({"delete", "gpus", "-l", "zone=b"}).out, "No resources found\n");
+  Result all = Run({"delete", "gpus", "--all"});
+  EXPECT_EQ(all.code, 0) << all.err;
+  EXPECT_EQ(all.out, "gpu/gpu-2 deleted\ngpu/gpu-4 deleted\n");
+  // --all stays in its namespace.
+  EXPECT_EQ(Run({"get", "gpus", "-A", "-o", "name"}).out, "gpu/other-0\n");
+}
+
+TEST_F(DevicectlTest, DescribeBySelectorOrAll) {
+  CreateSample("gpu-0", 0);
+  CreateSample("gpu-1", 1);
+  Result b = Run({"describe", "gpus", "-l", "zone=b"});
+  EXPECT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(b.out.rfind("Name:               gpu-1\n", 0), 0u) << b.out;
+  EXPECT_EQ(b.out.find("gpu-0"), std::string::npos);
+  Result all = Run({"describe", "gpus"});
+  EXPECT_NE(all.out.find("\n\nName:               gpu-1\n"), std::string::npos) << all.out;
+  Result none = Run({"describe", "gpus", "-l", "zone=c"});
+  EXPECT_EQ(none.code, 0);
+  EXPECT_EQ(none.err, "No resources found in default namespace.\n");
+  Result named = Run({"describe", "gpu", "gpu-1", "gpu-0"});
+  EXPECT_LT(named.out.find("gpu-1"), named.out.find("gpu-0"));
+}
+
+TEST_F(DevicectlTest, TableColumnsAndSorting) {
+  CreateSample("gpu-0", 0, "    rack: \"12\"\n");
+  CreateSample("gpu-1", 1, "    rack: \"7\"\n");
+  CreateSample("gpu-2", 2);
+  Result plain = Run({"get", "gpus", "--no-headers", "-o", "wide"});
+  EXPECT_EQ(plain.out.rfind("gpu-0   GPU-", 0), 0u) << plain.out;
+  Result labels = Run({"get", "gpus", "--show-labels"});
+  EXPECT_NE(labels.out.find("   LABELS\n"), std::string::npos) << labels.out;
+  EXPECT_NE(labels.out.find("rack=12,zone=a\n"), std::string::npos) << labels.out;
+  Result columns = Run({"get", "gpus", "-L", "example.com/rack,zone", "-L", "rack"});
+  EXPECT_NE(columns.out.find("   RACK   ZONE   RACK\n"), std::string::npos) << columns.out;
+  EXPECT_NE(columns.out.find("          b      7\n"), std::string::npos) << columns.out;
+  // The value as a number: 7 before 12; a GPU without the label first.
+  EXPECT_EQ(Run({"get", "gpus", "--sort-by", ".metadata.labels.rack", "-o", "name"}).out,
+            "gpu/gpu-2\ngpu/gpu-1\ngpu/gpu-0\n");
+  EXPECT_EQ(Run({"get", "gpus", "--sort-by", "{.metadata.labels.zone}", "-o", "name"}).out,
+            "gpu/gpu-0\ngpu/gpu-2\ngpu/gpu-1\n");
+  Result sorted_json = Run({"get", "gpus", "--sort-by", "metadata.labels.zone", "-o", "json"});
+  EXPECT_LT(sorted_json.out.find("\"gpu-2\""), sorted_json.out.find("\"gpu-1\""));
+}
+
+TEST_F(DevicectlTest, RequestTimeoutIsADuration) {
+  Run({"get", "gpus"});
+  EXPECT_EQ(last_timeout_, std::chrono::seconds(10));
+  Run({"--request-timeout", "1m30s", "get", "gpus"});
+  EXPECT_EQ(last_timeout_, std::chrono::seconds(90));
+  Run({"--request-timeout=250ms", "get", "gpus"});
+  EXPECT_EQ(last_timeout_, std::chrono::milliseconds(250));
+  Run({"--request-timeout", "30", "get", "gpus"});
+  EXPECT_EQ(last_timeout_, std::chrono::seconds(30));
+  Run({"--timeout", "7", "get", "gpus"});  // the older flag, in seconds
+  EXPECT_EQ(last_timeout_, std::chrono::seconds(7));
+}
+
+// -w prints the objects themselves; --output-watch-events wraps each in its
+// event; --watch-only leaves out the objects listed first.
+TEST_F(DevicectlTest, WatchPrintsObjectsOrEvents) {
+  CreateSample("gpu-0", 0);
+  auto watch = [&](std::vector<std::string> flags) {
+    Result r;
+    std::vector<std::string> args = {"get", "gpus", "--watch-timeout", "1"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::thread watcher([&] { r = Run(args); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Run({"label", "gpu", "gpu-0", "rack=" + std::to_string(++label_value_), "--overwrite"});
+    watcher.join();
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.out;
+  };
+  std::string objects = watch({"-w", "-o", "json"});
+  EXPECT_EQ(objects.rfind("{\n  \"apiVersion\"", 0), 0u) << objects;
+  EXPECT_EQ(objects.find("\"type\""), std::string::npos) << objects;
+  std::string events = watch({"-w", "-o", "json", "--output-watch-events"});
+  EXPECT_EQ(events.rfind("{\n  \"type\": \"ADDED\",\n  \"object\": {", 0), 0u) << events;
+  EXPECT_NE(events.find("\"type\": \"MODIFIED\""), std::string::npos) << events;
+  EXPECT_EQ(watch({"-w", "-o", "name", "--output-watch-events"}),
+            "ADDED gpu/gpu-0\nMODIFIED gpu/gpu-0\n");
+  EXPECT_EQ(watch({"--watch-only", "-o", "name"}), "gpu/gpu-0\n");
+  std::string table = watch({"--watch-only", "--output-watch-events"});
+  EXPECT_EQ(table.rfind("EVENT      NAME    UUID", 0), 0u) << table;
+  EXPECT_NE(table.find("\nMODIFIED   gpu-0   GPU-"), std::string::npos) << table;
+  EXPECT_EQ(watch({"-w", "--no-headers", "-o", "wide"}).find("NAME"), std::string::npos);
+}
+
+TEST_F(DevicectlTest, VersionOfClientAndServer) {
+  Result client = Run({"version", "--client"});
+  EXPECT_EQ(client.code, 0);
+  EXPECT_EQ(client.out, std::string("Client Version: ") + build::kVersion + "\n");
+  Result json = Run({"version", "-o", "json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"clientVersion\": {\n    \"version\": \""), std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"serverVersion\""), std::string::npos) << json.out;
+  Result yaml = Run({"version", "--client", "-o", "yaml"});
+  EXPECT_EQ(yaml.out.rfind("clientVersion:\n  version: ", 0), 0u) << yaml.out;
 }
 
 // Bad input to each command: usage errors exit 2, failures exit 1, and each
@@ -216,16 +392,24 @@ TEST_F(DevicectlTest, BadInputToEveryCommand) {
   ExpectOneLineError(Run({"get", "gpus", "gpu-0", "-l", "a=b"}), kExitUsage, "selector");
   ExpectOneLineError(Run({"get", "gpus", "--bogus"}), kExitUsage, "error:");
   ExpectOneLineError(Run({"get", "gpus", "-w", "--watch-timeout", "-3"}), kExitUsage, "error:");
-  ExpectOneLineError(Run({"describe", "gpu"}), kExitUsage, "error:");
+  ExpectOneLineError(Run({"describe", "gpu", "gpu-0", "-l", "a=b"}), kExitUsage, "selector");
   ExpectOneLineError(Run({"describe", "node", "x"}), kExitUsage, "node");
   ExpectOneLineError(Run({"create"}), kExitUsage, "error:");
-  ExpectOneLineError(Run({"delete", "gpu"}), kExitUsage, "error:");
+  ExpectOneLineError(Run({"delete", "gpu"}), kExitUsage, "no name was specified");
+  ExpectOneLineError(Run({"delete", "gpu", "gpu-0", "--all"}), kExitUsage, "--all");
+  ExpectOneLineError(Run({"delete", "gpu", "-l", "a", "--all"}), kExitUsage, "--all");
+  ExpectOneLineError(Run({"--request-timeout", "soon", "get", "gpus"}), kExitUsage, "soon");
+  ExpectOneLineError(Run({"--request-timeout", "0", "get", "gpus"}), kExitUsage, "duration");
+  ExpectOneLineError(Run({"--request-timeout", "2h", "get", "gpus"}), kExitUsage, "duration");
+  ExpectOneLineError(Run({"get", "gpus", "--sort-by", ".a..b"}), kExitUsage, "--sort-by");
+  ExpectOneLineError(Run({"get", "gpus", "--output-watch-events"}), kExitUsage, "--watch");
+  ExpectOneLineError(Run({"version", "-o", "xml"}), kExitUsage, "xml");
   ExpectOneLineError(Run({"label", "gpu", "gpu-0"}), kExitUsage, "error:");
   ExpectOneLineError(Run({"label", "gpu", "gpu-0", "novalue"}), kExitUsage, "novalue");
   ExpectOneLineError(Run({"label", "gpu", "gpu-0", "=v"}), kExitUsage, "empty key");
   ExpectOneLineError(Run({"set-condition", "gpu-0"}), kExitUsage, "error:");
-  ExpectOneLineError(Run({"set-condition", "gpu-0", "Ready"}), kExitUsage, "TYPE=STATUS");
-  ExpectOneLineError(Run({"set-condition", "gpu-0", "Ready=Maybe"}), kExitUsage, "Maybe");
+  ExpectOneLineError(Run({"set-condition", "gpu", "gpu-0", "Ready"}), kExitUsage, "TYPE=STATUS");
+  ExpectOneLineError(Run({"set-condition", "gpu", "gpu-0", "Ready=Maybe"}), kExitUsage, "Maybe");
   ExpectOneLineError(Run({"version", "extra"}), kExitUsage, "error:");
 
   // Failures (1), with the server's message.
@@ -250,8 +434,12 @@ TEST_F(DevicectlTest, BadInputToEveryCommand) {
   ExpectOneLineError(Run({"delete", "gpu", "missing"}), kExitError, "(NotFound)");
   ExpectOneLineError(Run({"label", "gpu", "missing", "a=b"}), kExitError, "(NotFound)");
   ExpectOneLineError(Run({"label", "gpu", "gpu-0", "bad key!=v"}), kExitError, "(Invalid)");
-  ExpectOneLineError(Run({"set-condition", "missing", "Ready=True"}), kExitError, "(NotFound)");
-  ExpectOneLineError(Run({"set-condition", "gpu-0", "not camel=True"}), kExitError, "(Invalid)");
+  ExpectOneLineError(Run({"set-condition", "gpu", "missing", "Ready=True"}), kExitError,
+                     "(NotFound)");
+  ExpectOneLineError(Run({"set-condition", "gpu", "gpu-0", "not camel=True"}), kExitError,
+                     "(Invalid)");
+  ExpectOneLineError(Run({"get", "gpus", "--sort-by", ".metadata.nmae"}), kExitError,
+                     "couldn't find any field");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include "cli/format.h"
+#include "cli/sort_by.h"
 #include "golden.h"
 #include "sample_gpus.h"
 
@@ -41,6 +42,19 @@ TEST(Golden, TableAllNamespacesWide) {
   o.wide = true;
   o.show_namespace = true;
   ExpectGolden("wide_all_namespaces.txt", FormatTable(SampleGpus(), o));
+}
+
+// -w --output-watch-events, -L and --show-labels together; --no-headers.
+TEST(Golden, TableEventsAndLabelColumns) {
+  TableOptions o;
+  o.now = GoldenNow();
+  o.event_column = true;
+  o.show_labels = true;
+  o.label_columns = {"nvidia.com/gpu.product", "rack"};
+  ExpectGolden("table_events_labels.txt", FormatTable(SampleGpus(), o, true, "ADDED"));
+  o.no_headers = true;
+  std::string rows = FormatTable(SampleGpus(), o, true, "ADDED");
+  EXPECT_EQ(rows.rfind("ADDED   gpu-0   GPU-", 0), 0u) << rows;
 }
 
 TEST(Table, ReadyColumnFallsBackToAnyReadyCondition) {
@@ -91,6 +105,26 @@ TEST(Golden, Describe) {
   Gpu bare;
   bare.mutable_metadata()->set_name("bare");
   ExpectGolden("describe_bare.txt", FormatDescribe(bare, GoldenNow()));
+}
+
+TEST(Golden, ClientGatheredList) {
+  ExpectGolden("object_list.yaml", ToYaml(ObjectListToJson({SampleGpus()[2]})));
+}
+
+TEST(SortBy, OrdersByFieldNumbersByValue) {
+  std::vector<Gpu> gpus = SampleGpus();
+  gpus[0].mutable_status()->mutable_device_info()->set_memory_total_bytes(9000000000ull);
+  ASSERT_TRUE(SortByField(".status.deviceInfo.memoryTotalBytes", &gpus).ok());
+  EXPECT_EQ(gpus[0].metadata().name(), "gpu-0");  // 9e9 < 85899345920 as numbers, not as text
+  ASSERT_TRUE(SortByField("{.status.conditions[0].status}", &gpus).ok());
+  EXPECT_EQ(gpus[0].metadata().name(), "gpu-1");  // "False" < "True"
+  ASSERT_TRUE(SortByField(".metadata.creationTimestamp", &gpus).ok());
+  EXPECT_EQ(gpus[0].metadata().name(), "gpu-0");  // the oldest
+  ASSERT_TRUE(SortByField(".status.recommendedAction", &gpus).ok());
+  EXPECT_EQ(gpus[2].metadata().name(), "gpu-1");  // the only one that has it, last
+  EXPECT_TRUE(SortByField(".metadata.nothing", &gpus).IsInvalid());
+  for (const char* bad : {"", ".", "..a", ".a[", ".a[x]", "a b", "[1"})
+    EXPECT_TRUE(SortByField(bad, &gpus).IsInvalid()) << bad;
 }
 
 // What get -o json|yaml prints, create -f reads back unchanged.

@@ -13,7 +13,9 @@ namespace {
 std::string Help(const std::vector<std::string>& args) {
   std::ostringstream out, err;
   Environment env;
-  env.connect = [](const std::string&, int) -> std::shared_ptr<Client> { return nullptr; };
+  env.connect = [](const std::string&, std::chrono::milliseconds) -> std::shared_ptr<Client> {
+    return nullptr;
+  };
   EXPECT_EQ(Run(args, out, err, env), kExitOk);
   return out.str();
 }

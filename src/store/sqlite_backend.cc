@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -31,7 +32,9 @@ constexpr const char* kMigrations[] = {
     "CREATE TABLE events(revision INTEGER PRIMARY KEY, type INTEGER NOT NULL, data BLOB NOT NULL,"
     "  prev_revision INTEGER NOT NULL, previous BLOB);"
     "CREATE INDEX events_by_prev ON events(prev_revision) WHERE previous IS NULL AND prev_revision > 0;"
-    "INSERT INTO meta VALUES('history_start', 0);",
+    "INSERT INTO meta VALUES('history_start', 0);"
+    // Scratch space for the recovery probe (see Probe).
+    "CREATE TABLE probe(id INTEGER PRIMARY KEY, data BLOB);",
 };
 static_assert(std::size(kMigrations) == SqliteBackend::kSchemaVersion);
 
@@ -95,6 +98,8 @@ class SqliteBackend::Impl {
     set_meta_.reset();
     carry_previous_.reset();
     drop_events_.reset();
+    probe_fill_.reset();
+    probe_clear_.reset();
     if (db) sqlite3_close(db);
     if (lock_fd >= 0) ::close(lock_fd);  // after SQLite closed: its POSIX locks die with any close
   }
@@ -191,6 +196,8 @@ class SqliteBackend::Impl {
          "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision) "
          "WHERE previous IS NULL AND prev_revision > 0 AND prev_revision > ?1 AND prev_revision <= ?2"},
         {&*drop_events_, "DELETE FROM events WHERE revision <= ?1"},
+        {&*probe_fill_, "INSERT OR REPLACE INTO probe(id, data) VALUES(1, zeroblob(?1))"},
+        {&*probe_clear_, "DELETE FROM probe"},
     };
     for (auto& s : all) {
       if (int rc = s.stmt->Prepare(db, s.sql); rc != SQLITE_OK) return OpenError(rc, "preparing statements");
@@ -281,6 +288,7 @@ class SqliteBackend::Impl {
   // One transaction; called with mu held. Returns an SQLite code and leaves
   // no transaction open.
   int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted) {
+    batch_bytes = 0;
     int rc = begin_->Run();
     if (rc != SQLITE_OK) return rc;
     auto fail = [&](int code) {
@@ -306,8 +314,10 @@ class SqliteBackend::Impl {
       insert_event_->Int(2, TypeCode(e.type));
       insert_event_->Blob(3, data);
       insert_event_->Int(4, static_cast<std::int64_t>(prev));
+      batch_bytes += 2 * data.size();  // the event and the object row
       if (prev != 0 && prev <= new_start) {
         previous = options.codec->Encode(*e.previous);
+        batch_bytes += previous.size();
         insert_event_->Blob(5, previous);
       } else {
         insert_event_->Null(5);
@@ -351,6 +361,7 @@ class SqliteBackend::Impl {
     if (rc != SQLITE_OK) {
       ++commit_errors;
       fault = "cannot commit to " + options.path + ": " + Describe(rc);
+      failed_bytes = batch_bytes;
       return Fail(ErrorCode::kUnavailable, fault);
     }
     ++commits;
@@ -363,28 +374,29 @@ class SqliteBackend::Impl {
     return true;
   }
 
+  // Commits as many bytes as the write that failed, then frees them: a
+  // tiny write could fit into space the log already holds while real writes
+  // still fail, and readiness would flap.
   void Probe() {
     std::lock_guard<std::mutex> lock(mu);
     if (fault.empty() || !statements_ready) return;
-    int rc = begin_->Run();
-    if (rc == SQLITE_OK) {
-      rc = SetMeta("revision", last_revision_hint());
+    const auto bytes = static_cast<std::int64_t>(std::clamp<std::size_t>(failed_bytes, 64 << 10, 8 << 20));
+    auto transaction = [&](Stmt& stmt) {
+      int rc = begin_->Run();
+      if (rc == SQLITE_OK) rc = stmt.Run();
       if (rc == SQLITE_OK) rc = commit_->Run();
       if (rc != SQLITE_OK && !sqlite3_get_autocommit(db)) rollback_->Run();
-    }
+      return rc;
+    };
+    probe_fill_->Int(1, bytes);
+    int rc = transaction(*probe_fill_);
+    if (rc == SQLITE_OK) rc = transaction(*probe_clear_);
     if (rc == SQLITE_OK) {
       fault.clear();
     } else {
       ++commit_errors;
       fault = "cannot commit to " + options.path + ": " + Describe(rc);
     }
-  }
-
-  // The stored revision, rewritten unchanged by a probe.
-  Revision last_revision_hint() {
-    Stmt q;
-    if (q.Prepare(db, "SELECT value FROM meta WHERE key = 'revision'") != SQLITE_OK) return 0;
-    return sqlite3_step(q.get()) == SQLITE_ROW ? static_cast<Revision>(sqlite3_column_int64(q.get(), 0)) : 0;
   }
 
   SqliteOptions options;
@@ -396,11 +408,14 @@ class SqliteBackend::Impl {
   Revision stored_history_start = 0;
   std::string fault;
   std::uint64_t commits = 0, commit_errors = 0, compactions = 0;
+  std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
+  std::size_t failed_bytes = 0;  // of the last one that failed
   std::unique_ptr<Stmt> begin_ = std::make_unique<Stmt>(), commit_ = std::make_unique<Stmt>(),
                         rollback_ = std::make_unique<Stmt>(), insert_event_ = std::make_unique<Stmt>(),
                         upsert_object_ = std::make_unique<Stmt>(), delete_object_ = std::make_unique<Stmt>(),
                         set_meta_ = std::make_unique<Stmt>(), carry_previous_ = std::make_unique<Stmt>(),
-                        drop_events_ = std::make_unique<Stmt>();
+                        drop_events_ = std::make_unique<Stmt>(), probe_fill_ = std::make_unique<Stmt>(),
+                        probe_clear_ = std::make_unique<Stmt>();
 };
 
 SqliteBackend::SqliteBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -13,7 +13,8 @@ tmp=$(mktemp -d)
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
 (cd "$root/clients/go" && GOFLAGS=-mod=readonly "$go" build -o "$tmp/device-api-go-bench" ./cmd/device-api-go-bench)
 "$build/cmd/device-api-server/device-api-server" --bind-address="unix://$tmp/api.sock" \
-  --health-probe-bind-address=0 --metrics-bind-address=0 --log-format=text 2>"$tmp/server.log" &
+  --health-probe-bind-address=0 --metrics-bind-address=0 --log-format=text --storage-type=memory \
+  2>"$tmp/server.log" &
 server=$!
 for _ in $(seq 100); do [ -S "$tmp/api.sock" ] && break; sleep 0.1; done
 for r in $(seq "$rounds"); do

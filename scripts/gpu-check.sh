@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$server_bin" --bind-address "$target" --metrics-bind-address "" --health-probe-bind-address "" \
-  >"$work/server.log" 2>&1 &
+  --storage-type sqlite --storage-endpoint "sqlite://$work/state.db" >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   "$ctl_bin" -s "$target" health >/dev/null 2>&1 && break

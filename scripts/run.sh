@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the node-local stack in the foreground:
-#   device-api-server on a Unix socket under <repo>/run/,
+#   device-api-server on a Unix socket under <repo>/run/, its state in <repo>/run/state.db
+#   (kept across runs: faults survive a restart; delete the file to start empty),
 #   nvml-provider on the real NVML when this machine has an NVIDIA GPU driver,
 #   otherwise on the fake libnvidia-ml.so.1 with 8 simulated H100 GPUs.
 # Prints how to reach the server, how to inject a fault and how to see it.
@@ -71,6 +72,7 @@ fi
 "$server_bin" --bind-address "$target" \
   --metrics-bind-address "${METRICS_ADDRESS:-127.0.0.1:8081}" \
   --health-probe-bind-address "" \
+  --storage-type sqlite --storage-endpoint "sqlite://$run/state.db" \
   >"$run/device-api-server.log" 2>&1 &
 pids+=($!)
 
@@ -109,6 +111,7 @@ cat <<EOF
 Device API server is running ($mode).
   socket:            $socket
   server logs:       $run/device-api-server.log
+  server state:      $run/state.db  (survives restarts; delete it to start empty)
   provider logs:     $run/nvml-provider.log
   server metrics:    http://${METRICS_ADDRESS:-127.0.0.1:8081}/metrics
   provider health:   http://${PROVIDER_ADMIN_ADDRESS:-127.0.0.1:8082}/readyz  (and /healthz, /metrics)

@@ -66,9 +66,9 @@ struct Config {
   std::size_t history_max_bytes = 16u << 20;
   std::chrono::milliseconds bookmark_interval{60000};
   std::size_t watch_queue_size = 1024;
-  StorageType storage_type = StorageType::kMemory;  // --storage-type
-  std::string storage_endpoint;  // --storage-endpoint as given
-  std::string storage_path;      // its database file
+  StorageType storage_type = StorageType::kSqlite;  // --storage-type
+  std::string storage_endpoint = "sqlite:///var/lib/nvidia-device-api/state.db";  // as given
+  std::string storage_path = "/var/lib/nvidia-device-api/state.db";  // its database file
   bool storage_full_sync = false;  // --storage-sync=full
   // How often free heap memory is handed back to the kernel (0: never).
   std::chrono::milliseconds heap_release_interval{2000};

@@ -31,7 +31,7 @@ struct RawFlags {
   std::string bookmark_interval = "60s";
   std::string watch_queue_size = "1024";
   std::string heap_release_interval = "2s";
-  std::string storage_type = "memory";
+  std::string storage_type = "sqlite";
   std::string storage_endpoint = "sqlite:///var/lib/nvidia-device-api/state.db";
   std::string storage_sync = "normal";
   std::string socket_group;

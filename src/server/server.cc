@@ -272,11 +272,13 @@ void Server::Impl::HealthLoop() {
       else LogError("storage unavailable: writes answer UNAVAILABLE until it recovers", {{"reason", fault}});
       last_fault = fault;
     }
-    bool ready = readiness_->IsReady() && fault.empty();
+    // gRPC health stays with the read gate: reads keep serving during a
+    // storage fault, and the liveness probe behind it must not restart a
+    // server whose disk is full. /readyz reports the fault.
+    bool ready = readiness_->IsReady();
     health_->SetServing(ready);
     if (ready != last) {
-      LogInfo(ready ? "ready: serving" : "not ready",
-              {{"reason", fault.empty() ? readiness_->Reason() : "storage unavailable: " + fault}});
+      LogInfo(ready ? "ready: serving" : "not ready", {{"reason", readiness_->Reason()}});
       last = ready;
     }
     if (release_every.count() > 0 && std::chrono::steady_clock::now() >= next_release) {

@@ -22,6 +22,8 @@ F = Failures("helm_chart_test")
 COMBINATIONS = {
     "defaults": [],
     "provider-disabled": ["nvmlProvider.enabled=false"],
+    "stateless": ["storage.type=memory"],
+    "state-elsewhere": ["storage.hostDir=/data/device-api", "storage.sync=full"],
     "provider-driver-root": ["nvmlProvider.driverRoot=/run/nvidia/driver",
                              "nvmlProvider.ignoreXids=13\\,31", "nvmlProvider.fatalXids=43",
                              "runtimeClassName=nvidia"],
@@ -42,6 +44,8 @@ COMBINATIONS = {
 # Each must be refused; the text is a fragment of the expected error.
 INVALID = {
     "log format": (["server.logFormat=xml"], "logFormat"),
+    "storage type": (["storage.type=etcd"], "type"),
+    "relative state dir": (["storage.hostDir=var/lib/x"], "hostDir"),
     "surge": (["updateStrategy.rollingUpdate.maxSurge=1"], "maxSurge"),
     "port range": (["server.metricsPort=70000"], "metricsPort"),
     "extra arg not a flag": (["server.extraArgs={max-objects=1}"], "extraArgs"),
@@ -213,6 +217,27 @@ def check_daemonset(label, objs, sets):
     if s.get("socket.initPermissions", "true") == "true":
         F.check(len(inits) == 1 and host_dir in " ".join(inits[0]["command"]),
                 "%s: socket-dir init container missing" % label)
+
+    # Durable state (S24): the database lives in a hostPath directory the server mounts, so
+    # it survives pod restarts; the init container hands it to the server's user.
+    storage = s.get("storage.type", "sqlite")
+    F.check(arg_value(server, "--storage-type") == storage,
+            "%s: --storage-type %s, want %s" % (label, arg_value(server, "--storage-type"), storage))
+    if storage == "sqlite":
+        state_dir = s.get("storage.hostDir", "/var/lib/nvidia-device-api").rstrip("/")
+        F.check(vols.get("state-dir", {}).get("hostPath", {}).get("path") == state_dir,
+                "%s: state directory %s is not a hostPath volume" % (label, state_dir))
+        mounts = {m["name"]: m["mountPath"] for m in server.get("volumeMounts", [])}
+        F.check(mounts.get("state-dir") == state_dir,
+                "%s: state directory not mounted at %s in the server" % (label, state_dir))
+        F.check(arg_value(server, "--storage-endpoint") == "sqlite://%s/state.db" % state_dir,
+                "%s: --storage-endpoint %s is not in %s" % (label, arg_value(server, "--storage-endpoint"),
+                                                          state_dir))
+        if inits:
+            F.check(re.search(r"chown \d+:\d+ %s " % re.escape(state_dir), " ".join(inits[0]["command"])),
+                    "%s: the init container does not give %s to uid 65534" % (label, state_dir))
+    else:
+        F.check("state-dir" not in vols, "%s: state-dir volume with storage.type=%s" % (label, storage))
 
     # Metrics Service and ServiceMonitor wiring.
     svcs = objs.get("Service", [])

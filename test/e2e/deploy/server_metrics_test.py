@@ -99,7 +99,9 @@ class Server:
         self.proc = subprocess.Popen(
             [path, "--bind-address=unix://" + self.sock,
              "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0",
-             "--shutdown-grace-period=5s"],
+             "--shutdown-grace-period=5s",
+             # The durable backend, so its storage metrics are scraped too.
+             "--storage-type=sqlite", "--storage-endpoint=sqlite://" + os.path.join(tmp, "state.db")],
             stdout=self.log, stderr=subprocess.STDOUT)
         started = wait_for(self._started, 20, "the 'device-api-server started' log line")
         self.metrics = started["metrics"]

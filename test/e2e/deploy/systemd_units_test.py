@@ -119,6 +119,13 @@ def main():
         F.check(get(s, "Service", "RuntimeDirectory") == "nvidia-device-api",
                 "server: RuntimeDirectory=nvidia-device-api expected")
         F.check(get(s, "Service", "RuntimeDirectoryMode") == "0750", "server: RuntimeDirectoryMode")
+        # S24: the database lives in the StateDirectory, the one place ProtectSystem=strict
+        # leaves writable for it.
+        F.check(get(s, "Service", "StateDirectory") == "nvidia-device-api",
+                "server: StateDirectory=nvidia-device-api expected")
+        db = re.search(r"--storage-endpoint=sqlite://(\S+)", get(s, "Service", "ExecStart") or "")
+        F.check(db and db.group(1).startswith("/var/lib/nvidia-device-api/"),
+                "server: the database must live in the StateDirectory")
         exec_start = get(s, "Service", "ExecStart")
         sock = re.search(r"--bind-address=unix://(\S+)", exec_start)
         F.check(sock and sock.group(1).startswith("/run/nvidia-device-api/"),

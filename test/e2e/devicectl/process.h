@@ -69,7 +69,8 @@ class ServerProcess {
       : socket_(dir + "/s.sock"), log_(dir + "/server.log") {
     std::vector<std::string> args = {ServerBinary(), "--bind-address", "unix://" + socket_,
                                      "--metrics-bind-address", "0",
-                                     "--health-probe-bind-address", "0", "--log-format", "text"};
+                                     "--health-probe-bind-address", "0", "--log-format", "text",
+                                     "--storage-type", "memory"};
     args.insert(args.end(), extra.begin(), extra.end());
     // Everything the child needs is prepared before fork: after it, only
     // async-signal-safe calls (other threads may hold the malloc lock).

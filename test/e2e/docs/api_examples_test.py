@@ -57,7 +57,7 @@ def main():
     probe = free_port()
     server = subprocess.Popen(
         [SERVER, "--bind-address", "unix://" + sock, "--metrics-bind-address", "127.0.0.1:0",
-         "--health-probe-bind-address", f"127.0.0.1:{probe}"],
+         "--health-probe-bind-address", f"127.0.0.1:{probe}", "--storage-type", "memory"],
         stderr=subprocess.DEVNULL)
     failures = 0
     try:

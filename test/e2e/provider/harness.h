@@ -66,11 +66,16 @@ class Env {
     fs::remove_all(dir_, ec);
   }
 
-  void StartServer() {
+  // A stateless server by default; `durable` keeps its state in a database
+  // file in the test's directory, which a restart loads again.
+  void StartServer(bool durable = false) {
+    const std::string storage = durable ? "sqlite" : "memory";
+    const std::string endpoint = "sqlite://" + (dir_ / "state.db").string();
     server_ = std::make_unique<Process>(
         std::vector<std::string>{kServerBin, "--bind-address", "unix://" + socket_, "--metrics-bind-address", "",
-                                 "--health-probe-bind-address", "", "--shutdown-grace-period", "2s"},
-        std::map<std::string, std::string>{}, (dir_ / "server.log").string());
+                                 "--health-probe-bind-address", "", "--shutdown-grace-period", "2s",
+                                 "--storage-type", storage, "--storage-endpoint", endpoint},
+        std::map<std::string, std::string>{}, (dir_ / ("server" + std::to_string(++server_runs_) + ".log")).string());
     bool up = WaitUntil([&] { return client_->CheckHealth().ok() || !server_->running(); });
     ASSERT_TRUE(up && server_->running()) << server_->Log();
   }
@@ -165,6 +170,7 @@ class Env {
   std::unique_ptr<deviceapi::Client> client_;
   std::unique_ptr<Process> server_, provider_;
   int provider_runs_ = 0;
+  int server_runs_ = 0;
 };
 
 }  // namespace e2e

@@ -265,6 +265,32 @@ TEST(ProviderE2E, ProviderKilledServerKeepsStateAndRestartKeepsFaults) {
   EXPECT_EQ(env.Gpus().size(), 8u);
 }
 
+// S24, S25: with durable storage a fault NVML will never replay survives a
+// server restart by itself: it is there before any provider writes again.
+TEST(ProviderE2E, DurableServerRestartKeepsFaultsWithoutProviderS24S25) {
+  Env env("durable");
+  env.StartServer(/*durable=*/true);
+  env.StartProvider();
+  env.InjectXid(3, 79);
+  ASSERT_TRUE(env.WaitReady(3, "False", "GPULost"));
+  env.provider()->Signal(SIGKILL);  // nothing writes from here on
+  env.provider()->Wait(5s);
+  const auto before = env.Gpus();
+  ASSERT_EQ(before.size(), 8u);
+  env.KillServer();
+  env.StartServer(/*durable=*/true);
+  const auto after = env.Gpus();
+  ASSERT_EQ(after.size(), 8u);
+  EXPECT_EQ(env.Ready(after.at(3))->status(), "False");
+  EXPECT_EQ(env.Ready(after.at(3))->reason(), "GPULost");
+  EXPECT_EQ(after.at(3).status().recommended_action(), "RESTART_BM");
+  for (const auto& [index, gpu] : before) {
+    // Same objects at the same versions: nothing was re-created.
+    EXPECT_EQ(after.at(index).metadata().uid(), gpu.metadata().uid());
+    EXPECT_EQ(after.at(index).metadata().resource_version(), gpu.metadata().resource_version());
+  }
+}
+
 // S5 (delete preconditions): pruning deletes with the uid it listed, and only labelled objects (S10 selector).
 TEST(ProviderE2E, DeletesOnlyItsOwnVanishedGpus) {
   Env env("prune");

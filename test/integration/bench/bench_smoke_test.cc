@@ -78,7 +78,7 @@ class BenchSmoke : public ::testing::Test {
     server_ = std::make_unique<Child>(
         std::vector<std::string>{kServer, "--bind-address", "unix://" + sock_,
                                  "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-                                 "--shutdown-grace-period", "2s"},
+                                 "--shutdown-grace-period", "2s", "--storage-type", "memory"},
         std::map<std::string, std::string>{}, (dir_ / "server.log").string());
     for (int i = 0; i < 1000 && !fs::exists(sock_); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(fs::exists(sock_)) << Slurp((dir_ / "server.log").string());

@@ -29,6 +29,7 @@ Config TestConfig(const std::string& socket) {
   c.metrics = std::nullopt;
   c.hostname = "test-node";
   c.shutdown_grace_period = std::chrono::seconds(5);
+  c.storage_type = StorageType::kMemory;  // every test starts empty
   return c;
 }
 

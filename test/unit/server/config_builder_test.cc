@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 namespace deviceapi::server {
 namespace {
@@ -42,6 +44,37 @@ TEST(BuildConfig, DefaultsAreValid) {
   EXPECT_EQ(c.log_format, LogFormat::kJson);
   EXPECT_FALSE(c.hostname.empty());
   EXPECT_FALSE(c.tls.enabled());
+  EXPECT_EQ(c.storage_type, StorageType::kSqlite);  // durable by default (S24)
+  EXPECT_EQ(c.storage_path, "/var/lib/nvidia-device-api/state.db");
+  EXPECT_FALSE(c.storage_full_sync);
+}
+
+TEST(BuildConfig, StorageFlags) {
+  RawFlags raw;
+  raw.storage_endpoint = "sqlite:///tmp/x/state.db";
+  raw.storage_sync = "full";
+  Config c;
+  std::string error;
+  ASSERT_TRUE(BuildConfig(raw, &c, &error)) << error;
+  EXPECT_EQ(c.storage_path, "/tmp/x/state.db");
+  EXPECT_TRUE(c.storage_full_sync);
+  raw = RawFlags{};
+  raw.storage_type = "memory";
+  raw.storage_endpoint = "anything";  // not used by memory
+  ASSERT_TRUE(BuildConfig(raw, &c, &error)) << error;
+  EXPECT_EQ(c.storage_type, StorageType::kMemory);
+  for (auto [field, value, message] : std::vector<std::tuple<std::string RawFlags::*, std::string, std::string>>{
+           {&RawFlags::storage_type, "etcd", "--storage-type \"etcd\": must be sqlite or memory"},
+           {&RawFlags::storage_sync, "always", "--storage-sync \"always\": must be normal or full"},
+           {&RawFlags::storage_endpoint, "/var/lib/x.db", "--storage-endpoint \"/var/lib/x.db\": must be sqlite:///path/to/file.db"},
+           {&RawFlags::storage_endpoint, "sqlite:///var/lib/", "names a directory"}}) {
+    RawFlags bad;
+    bad.*field = value;
+    Config out;
+    std::string why;
+    EXPECT_FALSE(BuildConfig(bad, &out, &why)) << value;
+    EXPECT_NE(why.find(message), std::string::npos) << why;
+  }
 }
 
 TEST(BuildConfig, MessageQuotesFlagAndValue) {

@@ -119,7 +119,9 @@ func (s *Server) start() {
 	s.t.Helper()
 	s.mu.Lock()
 	args := append([]string{"--bind-address=unix://" + s.Socket, "--health-probe-bind-address=0",
-		"--metrics-bind-address=0", "--log-format=text", "--shutdown-grace-period=2s"}, s.Flags...)
+		"--metrics-bind-address=0", "--log-format=text", "--shutdown-grace-period=2s",
+		// A fresh store per test unless the test names its storage (a later flag wins).
+		"--storage-type=memory"}, s.Flags...)
 	cmd := exec.Command(s.bin, args...)
 	s.logs = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs

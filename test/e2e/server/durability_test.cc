@@ -80,6 +80,10 @@ class Watch {
       status_ = reader->Finish();
     });
   }
+  ~Watch() {
+    Cancel();
+    Join();
+  }
   void Cancel() { ctx_.TryCancel(); }
   void Join() {
     if (thread_.joinable()) thread_.join();

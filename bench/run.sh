@@ -32,9 +32,14 @@ trap cleanup EXIT
 
 secs() { python3 -c "print(max(1.0, $1 * $SCALE))"; }
 
+# start_server [memory|sqlite]: default flags on the given backend (default
+# memory); sqlite keeps its database in $TMP/<STORAGE_FILE or state.db>.
+STORAGE=memory
 start_server() {
+  STORAGE=${1:-memory}
   "$SERVER" --bind-address "unix://$SOCK" --metrics-bind-address 0 \
-    --health-probe-bind-address 0 >"$TMP/server.log" 2>&1 &
+    --health-probe-bind-address 0 --storage-type "$STORAGE" \
+    --storage-endpoint "sqlite://$TMP/${STORAGE_FILE:-state.db}" >"$TMP/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 500); do
     [[ -S $SOCK ]] && return 0
@@ -56,32 +61,42 @@ stop_server() {
 # A run with errors is recorded, not fatal: the summary shows it.
 bench() {
   echo "+ device-api-bench $*" >&2
-  "$BENCH" --target "unix://$SOCK" --server-pid "$SERVER_PID" --json --no-progress "$@" \
+  "$BENCH" --target "unix://$SOCK" --server-pid "$SERVER_PID" --storage "$STORAGE" --json --no-progress "$@" \
     >>"$RESULTS" || echo "  (errors recorded in the results)" >&2
 }
 
 # Exec to first SERVING, idle RSS, clean exit; each run its own server.
 echo "+ device-api-bench startup" >&2
-"$BENCH" startup --server-binary "$SERVER" --startup-runs 10 --json >>"$RESULTS" ||
+"$BENCH" startup --server-binary "$SERVER" --startup-runs 10 --storage memory --json >>"$RESULTS" ||
   echo "  (errors recorded in the results)" >&2
 # The same with every listener of the default flags on (ephemeral ports, so
 # that other servers on this machine do not collide).
-"$BENCH" startup --server-binary "$SERVER" --startup-runs 3 --json \
+"$BENCH" startup --server-binary "$SERVER" --startup-runs 3 --storage memory --json \
   --server-arg=--metrics-bind-address=127.0.0.1:0 \
   --server-arg=--health-probe-bind-address=127.0.0.1:0 >>"$RESULTS" ||
   echo "  (errors recorded in the results)" >&2
 
-start_server
+# The durable backend side by side: startup with sqlite (idle RSS), then the
+# write rounds below alternate the backends, so both see the same machine.
+echo "+ device-api-bench startup --storage sqlite" >&2
+"$BENCH" startup --server-binary "$SERVER" --startup-runs 10 --storage sqlite --json >>"$RESULTS" ||
+  echo "  (errors recorded in the results)" >&2
+
 COMMON=(--gpus 1024 --conditions 8 --warmup 1)
 # The ratios to noop, in rounds: each round measures noop and the scenarios
 # back to back, and the summary takes the median over the rounds, so a burst
 # of load from another tenant of the machine moves one round, not the figure.
 for _ in $(seq 1 "${BENCH_ROUNDS:-5}"); do
-  bench --gpus 1024 --conditions 8 --warmup 0.5 --concurrency 1 --duration "$(secs 2)" \
-    noop get update-status
-  bench --gpus 1024 --conditions 8 --warmup 0.5 --concurrency 8 --duration "$(secs 2)" \
-    noop get update-status
+  for storage in memory sqlite; do
+    start_server "$storage"
+    bench --gpus 1024 --conditions 8 --warmup 0.5 --concurrency 1 --duration "$(secs 2)" \
+      noop get update-status
+    bench --gpus 1024 --conditions 8 --warmup 0.5 --concurrency 8 --duration "$(secs 2)" \
+      noop get update-status
+    stop_server
+  done
 done
+start_server
 bench "${COMMON[@]}" --concurrency 1 --duration "$(secs 4)" noop list create
 bench "${COMMON[@]}" --concurrency 2 --watchers 100 --rate 200 --duration "$(secs 30)" watch-fanout
 bench "${COMMON[@]}" --concurrency 4 --watchers 20 --rate 0 --duration "$(secs 5)" mixed
@@ -106,6 +121,15 @@ stop_server
 start_server
 bench --gpus 1024 --conditions 32 --watchers 100 --concurrency 4 --requests 20000 memory
 stop_server
+# The same on sqlite; then start-up with that database (1,024 GPUs x 32
+# conditions and a full history) loaded, to first SERVING.
+STORAGE_FILE=loaded.db start_server sqlite
+bench --gpus 1024 --conditions 32 --watchers 100 --concurrency 4 --requests 20000 memory
+stop_server
+echo "+ device-api-bench startup --storage sqlite (loaded)" >&2
+"$BENCH" startup --server-binary "$SERVER" --startup-runs 5 --storage sqlite --json \
+  "--server-arg=--storage-endpoint=sqlite://$TMP/loaded.db" >>"$RESULTS" ||
+  echo "  (errors recorded in the results)" >&2
 
 mkdir -p "$(dirname "$OUT")"
 python3 "$HERE/summarize.py" "$RESULTS" --build-type "$(grep -m1 '^CMAKE_BUILD_TYPE:' "$BUILD/CMakeCache.txt" | cut -d= -f2)" >"$OUT"

@@ -35,7 +35,7 @@ def machine():
 
 
 def key_of(r):
-    return (r["scenario"], r["op"], r.get("concurrency"), r.get("note", ""))
+    return (r["scenario"], r["op"], r.get("concurrency"), r.get("note", ""), r.get("storage", ""))
 
 
 def rank_key(r):
@@ -79,12 +79,22 @@ def median_runs(results):
     return merged
 
 
-def find(results, scenario, op=None, concurrency=None):
+def find(results, scenario, op=None, concurrency=None, storage=None):
+    """The median run of a scenario; storage None: the first backend found
+    (runs without a storage label count as memory)."""
     for r in median_runs(results):
         if r["scenario"] == scenario and r["op"] == (op or scenario) and (
-                concurrency is None or r.get("concurrency") == concurrency):
+                concurrency is None or r.get("concurrency") == concurrency) and (
+                storage is None or r.get("storage", "memory") == storage):
             return r
     return None
+
+
+def ratio(a, b, key):
+    """a[key] / b[key] as a pseudo-result for a budget line, or None."""
+    if not a or not b or not a.get(key) or not b.get(key):
+        return None
+    return {"value": a[key] / b[key]}
 
 
 def budget(results):
@@ -120,6 +130,16 @@ def budget(results):
     add("server RSS, 1,024 GPUs x 32 cond, 100 watchers, full history (MiB)", mem,
         "server_rss_mib", 64.0)
     add("start-up to ready, empty store (p50 ms)", find(results, "startup"), "p50_ms", 100.0)
+    # The durable backend against the memory one, measured in the same rounds.
+    def durable(concurrency, key):
+        return ratio(find(results, "update-status", concurrency=concurrency, storage="sqlite"),
+                     find(results, "update-status", concurrency=concurrency, storage="memory"), key)
+    add("update-status p50, sqlite / memory (c=1)", durable(1, "p50_ms"), "value", 1.5)
+    add("update-status ops/s, sqlite / memory (c=8)", durable(8, "ops_per_s"), "value", 0.6, ">=")
+    loaded = next((r for r in median_runs(results) if r["scenario"] == "startup"
+                   and r.get("storage") == "sqlite" and "loaded" in r.get("note", "")), None)
+    add("start-up to ready, sqlite, 1,024 GPUs x 32 cond + full history (p50 ms)", loaded, "p50_ms", 250.0)
+    add("server RSS idle, sqlite (MiB)", find(results, "startup", storage="sqlite"), "idle_rss_mib", 18.0)
     return checks
 
 
@@ -160,6 +180,8 @@ def tables(doc, markdown):
     head = ["scenario", "conc", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "notes"]
     for r in median_runs(doc["results"]):
         name = r["scenario"] if r["op"] == r["scenario"] else f'{r["scenario"]}/{r["op"]}'
+        if r.get("storage"):
+            name += f' [{r["storage"]}]'
         notes = []
         for key in ("p50_vs_noop", "throughput_vs_noop", "lost", "duplicated", "ended_early",
                     "server_cpu_percent", "server_rss_mib", "server_rss_anon_mib",

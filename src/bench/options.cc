@@ -51,6 +51,10 @@ ParseOutcome ParseOptions(int argc, const char* const* argv) {
   app.add_option("--server-arg", o.server_args,
                  "startup: extra argument for the server (repeat); --bind-address is set by the bench")
       ->allow_extra_args(false);
+  app.add_option("--storage", o.storage,
+                 "The server's storage backend, memory or sqlite: labels every result; startup passes it "
+                 "to its servers (sqlite: a file in its temp dir unless --server-arg sets --storage-endpoint)")
+      ->check(CLI::IsMember({"memory", "sqlite"}));
   app.add_option("--startup-runs", o.startup_runs, "startup: servers started")
       ->capture_default_str()->check(CLI::Range(1, 1000));
   bool no_progress = false;

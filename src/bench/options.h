@@ -29,6 +29,10 @@ struct Options {
   std::string server_binary;
   std::vector<std::string> server_args;
   int startup_runs = 10;
+  // The server's storage backend ("memory" or "sqlite"; "" = not said):
+  // every result is labelled with it, and startup passes it to its servers
+  // (sqlite: a database file in the run's temp dir unless --server-arg names one).
+  std::string storage;
   bool progress = true;       // progress line on a TTY for long runs
 };
 

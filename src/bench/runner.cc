@@ -72,6 +72,7 @@ int RunBench(int argc, char** argv) {
     auto rows = Scenarios().at(name)(ctx);
     for (auto& r : rows) {
       if (r.concurrency == 0 && r.available) r.concurrency = o.concurrency;
+      if (!o.storage.empty()) r.extra["storage"] = o.storage;
       results.push_back(std::move(r));
     }
     // The memory scenario's writes change what other scenarios would list.

@@ -1,5 +1,7 @@
 #include "apiserver/gpu_service.h"
 
+#include "apiserver/gpu_patch.h"
+
 namespace deviceapi::apiserver {
 
 GpuServiceImpl::GpuServiceImpl(store::Store& store, Readiness& readiness, ServiceLimits limits)
@@ -48,6 +50,24 @@ grpc::ServerUnaryReactor* GpuServiceImpl::DeleteGpu(grpc::CallbackServerContext*
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
   return service_.Delete(ctx, request, response);
+}
+
+grpc::ServerUnaryReactor* GpuServiceImpl::PatchGpu(grpc::CallbackServerContext* ctx,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  return service_.transport().Unary<detail::v1::PatchGpuRequest>(
+      ctx, "PatchGpu", ServiceTransport::Access::kWrite, request,
+      [this, response](const detail::v1::PatchGpuRequest& req, ArenaPtr&) {
+        auto patch = ParsePatch(req.patch_type(), req.data(), req.subresource());
+        if (!patch.ok()) return ToGrpcStatus(patch.error(), "PatchGpu");
+        auto result = service_.registry().Mutate(
+            req.namespace_(), req.name(), patch->part,
+            [&](const GpuKind::Object& old, GpuKind::Object* updated) {
+              return ApplyPatch(*patch, old, updated);
+            });
+        return ResourceService<GpuKind>::Reply(result, "PatchGpu", -1, response);
+      },
+      [](const auto&) { return false; });
 }
 
 }  // namespace deviceapi::apiserver

@@ -1,6 +1,9 @@
 // GpuService over the gRPC callback API: the GPU kind registered on the
 // generic ResourceService (transport -> registry -> store, see
-// resource_service.h). Every method is raw: the service parses requests and
+// resource_service.h), plus PatchGpu (S31): the patch document is parsed and
+// bounded before the store's lock and applied to the current object under
+// it (gpu_patch.h), so concurrent patches of different conditions never
+// lose one and need no resource_version. Every method is raw: the service parses requests and
 // builds responses itself, so a malformed request is INVALID_ARGUMENT, and
 // unknown fields are dropped, never stored.
 //
@@ -30,7 +33,9 @@ using GpuRawService = v1::GpuService::WithRawCallbackMethod_GetGpu<
     v1::GpuService::WithRawCallbackMethod_ListGpus<v1::GpuService::WithRawCallbackMethod_WatchGpus<
         v1::GpuService::WithRawCallbackMethod_CreateGpu<v1::GpuService::WithRawCallbackMethod_UpdateGpu<
             v1::GpuService::WithRawCallbackMethod_UpdateGpuStatus<
-                v1::GpuService::WithRawCallbackMethod_DeleteGpu<v1::GpuService::CallbackService>>>>>>>;
+                v1::GpuService::WithRawCallbackMethod_DeleteGpu<
+                    v1::GpuService::WithRawCallbackMethod_PatchGpu<
+                        v1::GpuService::CallbackService>>>>>>>>;
 }  // namespace detail
 
 // The GPU kind's requests, as ResourceService needs them.
@@ -85,6 +90,9 @@ class GpuServiceImpl final : public detail::GpuRawService {
   grpc::ServerUnaryReactor* DeleteGpu(grpc::CallbackServerContext* ctx,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* PatchGpu(grpc::CallbackServerContext* ctx,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
 
  private:
   GpuStrategy strategy_;

@@ -7,14 +7,6 @@
 namespace deviceapi::apiserver {
 namespace {
 
-// CamelCase, or domain/CamelCase with a DNS-1123 subdomain as the domain.
-bool IsConditionType(std::string_view type) {
-  if (type.size() > 316) return false;
-  std::size_t slash = type.find('/');
-  if (slash == std::string_view::npos) return IsCamelCase(type);
-  return labels::IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
-}
-
 using nvidia::nvsentinel::v1alpha1::Condition;
 using nvidia::nvsentinel::v1alpha1::DeviceInfo;
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "apiserver/admission.h"
+
 #include <string>
 
 namespace deviceapi::apiserver {
@@ -13,6 +15,9 @@ grpc::Status InternalError(std::string_view method, std::string_view detail) {
 
 grpc::Status ToGrpcStatus(const store::Error& error, std::string_view method) {
   using store::ErrorCode;
+  if (error.code == kFailedPrecondition) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, error.message);
+  }
   switch (error.code) {
     case ErrorCode::kNotFound:
       return grpc::Status(grpc::StatusCode::NOT_FOUND, error.message);

@@ -173,4 +173,11 @@ store::Error ToError(const FieldErrors& errors) {
                           std::move(message));
 }
 
+bool IsConditionType(std::string_view type) {
+  if (type.size() > 316) return false;
+  std::size_t slash = type.find('/');
+  if (slash == std::string_view::npos) return IsCamelCase(type);
+  return labels::IsDns1123Subdomain(type.substr(0, slash)) && IsCamelCase(type.substr(slash + 1));
+}
+
 }  // namespace deviceapi::apiserver

@@ -26,6 +26,9 @@ struct ServiceLimits {
 bool IsGpuUuid(std::string_view s, bool lowercase_only);
 // UpperCamelCase: [A-Z][A-Za-z0-9]*, at most 316 characters.
 bool IsCamelCase(std::string_view s);
+// A condition type (S20): CamelCase, or domain/CamelCase with a DNS-1123
+// subdomain as the domain.
+bool IsConditionType(std::string_view type);
 // Checks an object's name: DNS-1123 subdomain, or a GPU UUID when
 // `allow_gpu_uuid`; required.
 void ValidateObjectName(std::string_view name, bool allow_gpu_uuid, const std::string& path,

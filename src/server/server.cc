@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "apiserver/gpu_service.h"
+#include "apiserver/lease_controller.h"
+#include "apiserver/lease_service.h"
 #include "apiserver/readiness.h"
 #include "metrics/registry.h"
 #include "base/admin_http.h"
@@ -40,6 +42,7 @@ using base::TcpAddress;
 namespace {
 
 constexpr const char* kGpuServiceName = "nvidia.nvsentinel.v1alpha1.GpuService";
+constexpr const char* kLeaseServiceName = "nvidia.nvsentinel.v1alpha1.LeaseService";
 // How often the readiness gate is polled for the health status. Cheap: once
 // ready, Readiness::IsReady() is an atomic load.
 constexpr std::chrono::milliseconds kReadinessPoll{50};
@@ -77,6 +80,11 @@ class Server::Impl {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Readiness> readiness_;
   std::unique_ptr<apiserver::GpuServiceImpl> service_;
+  // Leases live in a store of their own (own revisions, history, watchers):
+  // a list or watch of one kind never walks the other's objects.
+  std::unique_ptr<store::Store> lease_store_;
+  std::unique_ptr<apiserver::LeaseServiceImpl> lease_service_;
+  std::unique_ptr<apiserver::LeaseController> lease_controller_;
   std::unique_ptr<metrics::Registry> registry_;
   InflightCalls inflight_;
   std::unique_ptr<HealthState> health_;
@@ -129,15 +137,37 @@ bool Server::Impl::Start(std::string* error) {
   limits.max_conditions = config_.max_conditions;
   service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
 
+  store::StoreOptions lease_options = options;
+  lease_options.backend = nullptr;  // leases are kept in memory
+  lease_store_ = std::make_unique<store::Store>(lease_options);
+  if (auto opened = lease_store_->Open(); !opened.ok()) {
+    *error = "cannot open the lease store: " + opened.error().message;
+    return false;
+  }
+  lease_service_ = std::make_unique<apiserver::LeaseServiceImpl>(*lease_store_, *readiness_, limits);
+  lease_controller_ = std::make_unique<apiserver::LeaseController>(service_->registry(),
+                                                                   lease_service_->registry());
+  service_->registry().SetAdmission(&lease_controller_->gpu_admission());
+  lease_service_->registry().SetAdmission(&lease_controller_->lease_admission());
+  if (auto started = lease_controller_->Start(); !started.ok()) {
+    *error = "cannot start the lease controller: " + started.error().message;
+    return false;
+  }
+
   apiserver::Readiness* readiness = readiness_.get();
   ServerMetricsSources sources;
   sources.store_stats = [store] { return store->Stats(); };
   sources.ready = [readiness] { return readiness->IsReady(); };
   sources.gpu_conditions = [store] { return apiserver::CountConditions(*store); };
   sources.gpu_recommended_actions = [store] { return apiserver::CountRecommendedActions(*store); };
+  apiserver::LeaseController* leases = lease_controller_.get();
+  sources.leases = [leases] {
+    const auto s = leases->GetStats();
+    return LeaseCounts{s.live, s.expired, s.conditions_set_unknown};
+  };
   RegisterServerMetrics(*registry_, std::move(sources));
 
-  health_ = std::make_unique<HealthState>(std::set<std::string>{kGpuServiceName});
+  health_ = std::make_unique<HealthState>(std::set<std::string>{kGpuServiceName, kLeaseServiceName});
   api_health_ = std::make_unique<HealthService>(*health_);
   probe_health_ = std::make_unique<HealthService>(*health_);
 
@@ -170,6 +200,7 @@ bool Server::Impl::StartApi(std::string* error) {
   grpc::ServerBuilder builder;
   ApplyCommonOptions(config_, builder);
   builder.RegisterService(service_.get());
+  builder.RegisterService(lease_service_.get());
   builder.RegisterService(api_health_.get());
   builder.AddListeningPort("unix:" + config_.api_socket.path, grpc::InsecureServerCredentials());
   if (config_.api_tcp) {
@@ -180,7 +211,7 @@ bool Server::Impl::StartApi(std::string* error) {
   // Declared services: their series exist from the start at zero, and paths
   // a client invents are counted under "unknown" instead of new series.
   interceptors.push_back(NewGrpcMetricsInterceptorFactory(
-      *registry_, {"nvidia.nvsentinel.v1alpha1.GpuService", "grpc.health.v1.Health",
+      *registry_, {kGpuServiceName, kLeaseServiceName, "grpc.health.v1.Health",
                    "grpc.reflection.v1alpha.ServerReflection"}));
   interceptors.push_back(inflight_.NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -339,6 +370,7 @@ void Server::Impl::Shutdown() {
   LogInfo("shutting down", {{"grace_period_ms", config_.shutdown_grace_period.count()}});
   readiness_->BeginShutdown();
   if (health_thread_.joinable()) health_thread_.join();
+  lease_controller_->Stop();  // no expiry writes while the stores go down
 
   // In-flight calls get most of the grace period; the rest is for tearing
   // down, so the process is gone before the kubelet's SIGKILL.
@@ -350,6 +382,7 @@ void Server::Impl::Shutdown() {
   // watches never hold it up.
   std::thread drainer([this, deadline] { api_server_->Shutdown(deadline); });
   store_->Shutdown();
+  lease_store_->Shutdown();
   LogDebug("store shut down", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
   // Once every call has sent its status, nothing is left to wait for: end
   // the drain now rather than at gRPC's deadline (see inflight_calls.h).

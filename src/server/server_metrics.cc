@@ -90,6 +90,21 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
                          });
   }
 
+  if (auto leases = sources.leases) {
+    registry.AddCallback(MetricType::kGauge, "device_apiserver_leases",
+                         "Provider leases by state: live (renewed in time) or expired.",
+                         {"state"}, [leases] {
+                           const LeaseCounts c = leases();
+                           return std::vector<CallbackSample>{
+                               {{"live"}, static_cast<double>(c.live)},
+                               {{"expired"}, static_cast<double>(c.expired)}};
+                         });
+    registry.AddCallbackCounter(
+        "device_apiserver_lease_expired_conditions_total",
+        "GPU conditions the server set Unknown because the lease owning them expired.",
+        [leases] { return static_cast<double>(leases().conditions_set_unknown); });
+  }
+
   if (auto actions = sources.gpu_recommended_actions) {
     registry.AddCallback(MetricType::kGauge, "device_apiserver_gpus_recommended_action",
                          "GPUs by status.recommended_action (GPUs without one are not counted).",

@@ -19,6 +19,8 @@
 //   device_apiserver_watchers_evicted_total  watches ended as too slow (S16); alert when it grows
 //   device_apiserver_watches_expired_total   watches refused as "too old resource version" (S14)
 //   device_apiserver_gpus{condition,status}  GPUs per condition type and status
+//   device_apiserver_leases{state}           provider leases, state = live|expired (S28)
+//   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
 //   device_apiserver_gpus_recommended_action{action}  GPUs whose status.recommended_action
 //                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
 //                                            (True/False/Unknown), e.g.
@@ -27,6 +29,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -46,6 +49,13 @@ using base::BuildInfo;
 // (condition type, status) -> number of GPUs with that condition in that status.
 using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_t>;
 
+// Provider leases (S28): how many are live and expired, and how many GPU
+// conditions their expiry has set Unknown since the start.
+struct LeaseCounts {
+  std::size_t live = 0, expired = 0;
+  std::uint64_t conditions_set_unknown = 0;
+};
+
 struct ServerMetricsSources {
   // Each may be null: its metrics are then not registered. Each is called
   // once per scrape per metric that uses it, from the scraping thread, so it
@@ -55,6 +65,7 @@ struct ServerMetricsSources {
   std::function<ConditionCounts()> gpu_conditions;
   // recommended_action -> number of GPUs carrying it (empty actions left out).
   std::function<std::map<std::string, std::size_t>()> gpu_recommended_actions;
+  std::function<LeaseCounts()> leases;
 };
 
 // Registers the families above in `registry`. Throws std::invalid_argument

@@ -22,7 +22,7 @@ DOC = os.path.join(SOURCE_DIR, "docs", "operations.md")
 REQUIRED_ALERTS = {"DeviceApiServerDown", "DeviceApiServerNotReady", "DeviceApiServerHighLatency",
                    "DeviceApiServerErrors", "DeviceApiServerWatchersEvicted",
                    "DeviceApiServerGpuUnhealthy", "DeviceApiServerGpuActionRequired",
-                   "NvmlProviderNotSyncing"}
+                   "DeviceApiServerProviderLeaseExpired", "NvmlProviderNotSyncing"}
 
 
 def main():

@@ -20,7 +20,8 @@ SERVER = os.environ["DEVICE_API_SERVER_BINARY"]
 GRPCURL = os.environ["GRPCURL_BINARY"]
 
 CODES = {"ABORTED": "Aborted", "NOT_FOUND": "NotFound", "ALREADY_EXISTS": "AlreadyExists",
-         "INVALID_ARGUMENT": "InvalidArgument", "OUT_OF_RANGE": "OutOfRange"}
+         "INVALID_ARGUMENT": "InvalidArgument", "OUT_OF_RANGE": "OutOfRange",
+         "FAILED_PRECONDITION": "FailedPrecondition"}
 
 
 def free_port():

@@ -46,26 +46,43 @@ void ServiceFixture::StartServer(ServerSetup setup) {
                                            [raw_store] { return raw_store->Stats().objects; });
   if (setup.storage_loaded) readiness_->MarkStorageLoaded();
   service_ = std::make_unique<GpuServiceImpl>(*store_, *readiness_, setup.limits);
+  lease_store_ = std::make_unique<store::Store>(setup.store);
+  ASSERT_TRUE(lease_store_->Open().ok());
+  lease_service_ = std::make_unique<LeaseServiceImpl>(*lease_store_, *readiness_, setup.limits);
+  lease_controller_ = std::make_unique<LeaseController>(
+      service_->registry(), lease_service_->registry(),
+      setup.server_start.value_or(std::chrono::system_clock::now()));
+  service_->registry().SetAdmission(&lease_controller_->gpu_admission());
+  lease_service_->registry().SetAdmission(&lease_controller_->lease_admission());
+  ASSERT_TRUE(lease_controller_->Start().ok());
   const std::string address = "unix:" + dir_ + "/api" + std::to_string(generation_++) + ".sock";
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
+  builder.RegisterService(lease_service_.get());
   builder.SetMaxReceiveMessageSize(4 << 20);  // S19 request size, as the server sets it
   server_ = builder.BuildAndStart();
   ASSERT_NE(server_, nullptr);
   channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   stub_ = v1::GpuService::NewStub(channel_);
+  lease_stub_ = v1::LeaseService::NewStub(channel_);
 }
 
 void ServiceFixture::StopServer() {
   if (server_) {
     readiness_->BeginShutdown();
     store_->Shutdown();  // ends open watches (UNAVAILABLE)
+    lease_store_->Shutdown();
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
   }
+  if (lease_controller_) lease_controller_->Stop();
   stub_.reset();
+  lease_stub_.reset();
   channel_.reset();
+  lease_controller_.reset();
+  lease_service_.reset();
+  lease_store_.reset();
   service_.reset();
   readiness_.reset();
   store_.reset();
@@ -189,6 +206,65 @@ std::string ServiceFixture::Snapshot() {
   // Also compare what the API serves, field by field.
   if (List(req, &served).ok()) out += served.ShortDebugString();
   return out;
+}
+
+grpc::Status ServiceFixture::Patch(const std::string& name, const std::string& type,
+                                   const std::string& data, const std::string& subresource,
+                                   v1::Gpu* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::PatchGpuRequest req;
+  req.set_name(name);
+  req.set_patch_type(type);
+  req.set_data(data);
+  req.set_subresource(subresource);
+  v1::Gpu resp;
+  auto s = stub_->PatchGpu(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+v1::Lease ServiceFixture::MakeLease(const std::string& name, const std::string& holder,
+                                    int seconds, const std::vector<std::string>& types) {
+  v1::Lease lease;
+  lease.mutable_metadata()->set_name(name);
+  lease.mutable_spec()->set_holder_identity(holder);
+  lease.mutable_spec()->set_lease_duration_seconds(seconds);
+  for (const auto& t : types) lease.mutable_spec()->add_condition_types(t);
+  return lease;
+}
+
+grpc::Status ServiceFixture::CreateLease(const v1::Lease& lease, v1::Lease* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::CreateLeaseRequest req;
+  *req.mutable_lease() = lease;
+  v1::Lease resp;
+  auto s = lease_stub_->CreateLease(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+grpc::Status ServiceFixture::UpdateLease(const v1::Lease& lease, v1::Lease* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::UpdateLeaseRequest req;
+  *req.mutable_lease() = lease;
+  v1::Lease resp;
+  auto s = lease_stub_->UpdateLease(&ctx, req, &resp);
+  if (out) *out = resp;
+  return s;
+}
+
+grpc::Status ServiceFixture::GetLease(const std::string& name, v1::Lease* out) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::GetLeaseRequest req;
+  req.set_name(name);
+  v1::GetLeaseResponse resp;
+  auto s = lease_stub_->GetLease(&ctx, req, &resp);
+  if (out) *out = resp.lease();
+  return s;
 }
 
 }  // namespace deviceapi::apiserver::testing

@@ -1,5 +1,6 @@
-// A real GpuService behind a real Unix socket in a temp dir, with the
-// generated stub and a raw-bytes caller for hostile requests.
+// A real GpuService and LeaseService (with the LeaseController the server
+// runs) behind a real Unix socket in a temp dir, with the generated stubs
+// and a raw-bytes caller for hostile requests.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -7,9 +8,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "apiserver/gpu_service.h"
+#include "apiserver/lease_controller.h"
+#include "apiserver/lease_service.h"
 #include "apiserver/readiness.h"
 #include "device_api.grpc.pb.h"
 #include "store/store.h"
@@ -24,6 +29,8 @@ struct ServerSetup {
   std::size_t min_gpus = 0;
   std::chrono::milliseconds grace{0};
   bool storage_loaded = true;
+  // The server's start as the LeaseController sees it (S28); unset: now.
+  std::optional<std::chrono::system_clock::time_point> server_start;
 };
 
 // The store backend a suite runs on. Conformance suites run on both:
@@ -59,6 +66,8 @@ class ServiceFixture : public ::testing::Test {
   Readiness& readiness() { return *readiness_; }
   GpuServiceImpl& service() { return *service_; }
   v1::GpuService::Stub& stub() { return *stub_; }
+  v1::LeaseService::Stub& lease_stub() { return *lease_stub_; }
+  LeaseController& lease_controller() { return *lease_controller_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
 
   // Unary call with hand-made request bytes; `method` like "CreateGpu".
@@ -73,6 +82,14 @@ class ServiceFixture : public ::testing::Test {
   grpc::Status Delete(const std::string& name, const std::string& ns = "",
                       const v1::Preconditions* pre = nullptr);
   grpc::Status List(const v1::ListGpusRequest& request, v1::GpuList* out);
+  grpc::Status Patch(const std::string& name, const std::string& type, const std::string& data,
+                     const std::string& subresource, v1::Gpu* out = nullptr);
+  grpc::Status CreateLease(const v1::Lease& lease, v1::Lease* out = nullptr);
+  grpc::Status UpdateLease(const v1::Lease& lease, v1::Lease* out = nullptr);
+  grpc::Status GetLease(const std::string& name, v1::Lease* out);
+  // A lease in namespace default owning `types`, renewed now.
+  static v1::Lease MakeLease(const std::string& name, const std::string& holder, int seconds,
+                             const std::vector<std::string>& types);
   // Every stored object, serialized, for before/after comparisons.
   std::string Snapshot();
 
@@ -81,9 +98,13 @@ class ServiceFixture : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Readiness> readiness_;
   std::unique_ptr<GpuServiceImpl> service_;
+  std::unique_ptr<store::Store> lease_store_;
+  std::unique_ptr<LeaseServiceImpl> lease_service_;
+  std::unique_ptr<LeaseController> lease_controller_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::GpuService::Stub> stub_;
+  std::unique_ptr<v1::LeaseService::Stub> lease_stub_;
   int generation_ = 0;
 };
 

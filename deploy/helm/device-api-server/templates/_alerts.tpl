@@ -110,6 +110,19 @@ groups:
             status.recommended_action={{ "{{ $labels.action }}" }}. The runbook says what each
             action asks of the operator.
           runbook_url: {{ $rb }}#alert-deviceapiservergpuactionrequired
+      - alert: DeviceApiServerProviderLeaseExpired
+        expr: device_apiserver_leases{job="device-api-server", state="expired"} > 0
+        for: 1m
+        labels:
+          severity: critical
+        annotations:
+          summary: '{{ "{{ $value }}" }} provider lease(s) expired on {{ "{{ $labels.instance }}" }}'
+          description: >-
+            {{ "{{ $value }}" }} provider lease(s) on {{ "{{ $labels.instance }}" }} have not been
+            renewed in time: the server has set the conditions they own Unknown (reason
+            ProviderLeaseExpired) on every GPU of the node. The provider has stopped, hung or
+            lost NVML.
+          runbook_url: {{ $rb }}#alert-deviceapiserverproviderleaseexpired
       - alert: NvmlProviderNotSyncing
         expr: |-
           time() - nvml_provider_last_successful_sync_timestamp_seconds{job="nvml-provider"} > {{ $r.providerSyncStaleSeconds }}

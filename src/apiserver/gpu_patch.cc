@@ -1,0 +1,210 @@
+#include "apiserver/gpu_patch.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace deviceapi::apiserver {
+namespace {
+
+using json = nlohmann::json;
+namespace pbjson = google::protobuf::util;
+
+store::Error Invalid(const std::string& message) {
+  return store::MakeError(store::ErrorCode::kInvalid, "invalid patch: " + message);
+}
+
+// Deepest nesting of objects and arrays, counted on the bytes before any
+// parsing, so a hostile document never reaches a recursive walk.
+int NestingDepth(const std::string& data) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : data) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (ch == '"') {
+      in_string = true;
+    } else if (ch == '{' || ch == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if (ch == '}' || ch == ']') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// Checks every array of `value` is at most kMaxPatchArrayItems long and no
+// `$` key appears outside status.conditions' elements (in a merge patch such
+// a key is no field of a Gpu, and parsing the result refuses it). Depth is
+// bounded by NestingDepth first.
+std::optional<store::Error> CheckShape(const json& value, const std::string& path,
+                                       bool in_conditions) {
+  if (value.is_array()) {
+    if (value.size() > kMaxPatchArrayItems) {
+      return Invalid(path + ": more than " + std::to_string(kMaxPatchArrayItems) + " items");
+    }
+    for (const auto& item : value) {
+      if (auto e = CheckShape(item, path + "[]", in_conditions)) return e;
+    }
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (!key.empty() && key[0] == '$') {
+        const bool allowed = (in_conditions && key == "$patch") ||
+                             (path == "status" && key == "$setElementOrder/conditions");
+        if (!allowed) return Invalid(path + ": unsupported directive \"" + key + "\"");
+        continue;
+      }
+      const std::string child = path.empty() ? key : path + "." + key;
+      if (auto e = CheckShape(item, child, child == "status.conditions")) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+// RFC 7386 for one condition (fields set to null are cleared). When the
+// patch changes the status and gives no transition time, the old one goes,
+// so the server stamps the transition (S6).
+void MergeCondition(json& target, const json& element) {
+  const json before_status = target.contains("status") ? target["status"] : json();
+  target.merge_patch(element);
+  const json after_status = target.contains("status") ? target["status"] : json();
+  if (before_status != after_status && !element.contains("lastTransitionTime")) {
+    target.erase("lastTransitionTime");
+  }
+}
+
+std::optional<store::Error> MergeConditions(json& target, const json& patch) {
+  if (!patch.is_array()) return Invalid("status.conditions: must be an array");
+  if (!target.is_array()) target = json::array();
+  for (const auto& element : patch) {
+    if (!element.is_object() || !element.contains("type") || !element["type"].is_string()) {
+      return Invalid("status.conditions: each element must be an object with a string \"type\"");
+    }
+    const std::string& type = element["type"].get_ref<const std::string&>();
+    auto existing = target.end();
+    for (auto it = target.begin(); it != target.end(); ++it) {
+      if (it->is_object() && it->value("type", "") == type) {
+        existing = it;
+        break;
+      }
+    }
+    if (element.contains("$patch")) {
+      if (element["$patch"] != "delete") {
+        return Invalid("status.conditions: only \"$patch\": \"delete\" is supported");
+      }
+      if (existing != target.end()) target.erase(existing);
+      continue;
+    }
+    if (existing != target.end()) {
+      MergeCondition(*existing, element);
+    } else {
+      json added = json::object();
+      MergeCondition(added, element);
+      target.push_back(std::move(added));
+    }
+  }
+  return std::nullopt;
+}
+
+// A strategic merge: RFC 7386 but status.conditions merge by type.
+std::optional<store::Error> StrategicMerge(json& target, const json& patch,
+                                           const std::string& path) {
+  if (!patch.is_object()) {
+    target = patch;
+    return std::nullopt;
+  }
+  if (!target.is_object()) target = json::object();
+  for (const auto& [key, value] : patch.items()) {
+    if (key.rfind("$setElementOrder/", 0) == 0) continue;
+    const std::string child = path.empty() ? key : path + "." + key;
+    if (value.is_null()) {
+      target.erase(key);
+    } else if (child == "status.conditions") {
+      if (auto e = MergeConditions(target[key], value)) return e;
+    } else {
+      if (auto e = StrategicMerge(target[key], value, child)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::string& data,
+                                   const std::string& subresource) {
+  GpuPatch patch;
+  if (patch_type == kStrategicMergePatchType) {
+    patch.strategic = true;
+  } else if (patch_type != kMergePatchType) {
+    return store::MakeError(store::ErrorCode::kInvalid,
+                            "patch_type: must be \"" + std::string(kMergePatchType) + "\" or \"" +
+                                kStrategicMergePatchType + "\"");
+  }
+  if (subresource == "status") {
+    patch.part = Subresource::kStatus;
+  } else if (!subresource.empty()) {
+    return store::MakeError(store::ErrorCode::kInvalid,
+                            "subresource: must be \"\" or \"status\"");
+  }
+  if (NestingDepth(data) > kMaxPatchDepth) {
+    return Invalid("nested deeper than " + std::to_string(kMaxPatchDepth) + " levels");
+  }
+  patch.document = json::parse(data, nullptr, /*allow_exceptions=*/false);
+  if (patch.document.is_discarded()) return Invalid("malformed JSON");
+  if (!patch.document.is_object()) return Invalid("must be a JSON object");
+  if (auto e = CheckShape(patch.document, "", false)) return *e;
+  auto meta = patch.document.find("metadata");
+  if (meta != patch.document.end() && meta->is_object()) {
+    auto rv = meta->find("resourceVersion");
+    if (rv == meta->end()) rv = meta->find("resource_version");
+    if (rv != meta->end()) {
+      if (!rv->is_string()) return Invalid("metadata.resourceVersion: must be a string");
+      patch.resource_version = rv->get<std::string>();
+      meta->erase(rv);
+      if (meta->empty()) patch.document.erase(meta);
+    }
+  }
+  return patch;
+}
+
+store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::v1alpha1::Gpu& old,
+                               nvidia::nvsentinel::v1alpha1::Gpu* updated) {
+  if (patch.resource_version && !patch.resource_version->empty() &&
+      *patch.resource_version != old.metadata().resource_version()) {
+    return store::MakeError(
+        store::ErrorCode::kConflict,
+        "the object has been modified; please apply your changes to the latest version and try "
+        "again (resource_version " + *patch.resource_version + ", current " +
+            old.metadata().resource_version() + ")");
+  }
+  if (patch.document.empty()) return false;
+  std::string current;
+  if (!pbjson::MessageToJsonString(old, &current).ok()) {
+    return store::MakeError(store::ErrorCode::kInternal, "stored GPU does not convert to JSON");
+  }
+  json target = json::parse(current, nullptr, /*allow_exceptions=*/false);
+  if (patch.strategic) {
+    if (auto e = StrategicMerge(target, patch.document, "")) return *e;
+  } else {
+    target.merge_patch(patch.document);
+  }
+  updated->Clear();
+  pbjson::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto parsed = pbjson::JsonStringToMessage(target.dump(), updated, options);
+  if (!parsed.ok()) return Invalid(std::string(parsed.message()));
+  // The stored resource_version is the object's, whatever the patch held.
+  updated->mutable_metadata()->set_resource_version(old.metadata().resource_version());
+  return true;
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,56 @@
+// PatchGpu's documents (S31): a JSON merge patch (RFC 7386) or a strategic
+// merge patch of a Gpu, in the proto's JSON field names (lowerCamelCase).
+//
+// Strategic merge is a merge patch except for `status.conditions`, which
+// merge by `type`: an element updates the condition of its type field by
+// field (a field set to null is cleared) or is appended; an element
+// `{"type": X, "$patch": "delete"}` removes condition X. Other `$patch`
+// directives, or `$` keys elsewhere, are INVALID_ARGUMENT;
+// `$setElementOrder/conditions` (sent by kubectl) is accepted and ignored.
+// A condition whose status a patch changes without giving
+// lastTransitionTime gets the server's clock (S6), as in UpdateGpuStatus.
+//
+// `metadata.resourceVersion` inside a patch is a precondition (ABORTED on
+// mismatch) and is not itself applied.
+//
+// ParsePatch runs before the store's lock: it bounds the document (size,
+// nesting, array lengths) and rejects what is malformed. ApplyPatch runs
+// under the lock, against the current object. Pure functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+#include "apiserver/resource_strategy.h"
+#include "device_api.pb.h"
+#include "store/result.h"
+
+namespace deviceapi::apiserver {
+
+inline constexpr const char* kMergePatchType = "application/merge-patch+json";
+inline constexpr const char* kStrategicMergePatchType = "application/strategic-merge-patch+json";
+// Bounds of a patch document; a request is already at most the gRPC
+// message limit (S19).
+inline constexpr int kMaxPatchDepth = 32;
+inline constexpr std::size_t kMaxPatchArrayItems = 1024;
+
+struct GpuPatch {
+  bool strategic = false;
+  Subresource part = Subresource::kMain;
+  nlohmann::json document;                     // without metadata.resourceVersion
+  std::optional<std::string> resource_version;  // the precondition, when given
+};
+
+store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::string& data,
+                                   const std::string& subresource);
+
+// Fills `updated` (a copy of `old` on entry) with `patch` applied to `old`.
+// Returns false when the patch leaves the object as it is, so the write is a
+// no-op (S1). Checks of what may change are the strategy's
+// (ResourceStrategy::PrepareForMutation).
+store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::v1alpha1::Gpu& old,
+                               nvidia::nvsentinel::v1alpha1::Gpu* updated);
+
+}  // namespace deviceapi::apiserver

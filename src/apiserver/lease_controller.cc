@@ -1,0 +1,250 @@
+#include "apiserver/lease_controller.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace deviceapi::apiserver {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+LeaseController::Clock::time_point ToTimePoint(const google::protobuf::Timestamp& ts) {
+  return LeaseController::Clock::time_point(std::chrono::duration_cast<LeaseController::Clock::duration>(
+      std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
+}
+
+std::string Key(const nvidia::nvsentinel::v1alpha1::ObjectMeta& meta) {
+  return meta.namespace_() + "/" + meta.name();
+}
+
+std::string FormatTime(LeaseController::Clock::time_point t) {
+  const auto since = t.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
+  return TimeUtil::ToString(TimeUtil::SecondsToTimestamp(seconds.count()));
+}
+
+}  // namespace
+
+LeaseController::LeaseController(const ResourceRegistry<Gpu>& gpus,
+                                 const ResourceRegistry<Lease>& leases,
+                                 Clock::time_point server_start)
+    : gpus_(gpus), leases_(leases), server_start_(server_start) {}
+
+LeaseController::~LeaseController() { Stop(); }
+
+LeaseController::Entry LeaseController::MakeEntry(const Lease& lease) const {
+  Entry e;
+  e.key = Key(lease.metadata());
+  e.holder = lease.spec().holder_identity();
+  e.condition_types.assign(lease.spec().condition_types().begin(),
+                           lease.spec().condition_types().end());
+  e.renewed = lease.spec().has_renew_time() ? ToTimePoint(lease.spec().renew_time()) : Clock::now();
+  e.deadline = std::max(e.renewed, server_start_) +
+               std::chrono::seconds(lease.spec().lease_duration_seconds());
+  return e;
+}
+
+store::Result<bool> LeaseController::Start() {
+  auto list = leases_.List("", {});
+  if (!list.ok()) return list.error();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& item : list->items) {
+      Entry e = MakeEntry(item->message());
+      e.version = next_version_++;
+      table_[e.key] = std::move(e);
+    }
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
+  return true;
+}
+
+void LeaseController::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::optional<store::Error> LeaseController::UpsertLocked(const Lease& lease) {
+  Entry e = MakeEntry(lease);
+  const auto now = Clock::now();
+  // S30: no condition type owned by two live leases.
+  for (const auto& [key, other] : table_) {
+    if (key == e.key || other.deadline <= now) continue;
+    for (const auto& type : e.condition_types) {
+      if (std::find(other.condition_types.begin(), other.condition_types.end(), type) !=
+          other.condition_types.end()) {
+        return store::MakeError(store::ErrorCode::kInvalid,
+                                "lease.spec.condition_types: condition type \"" + type +
+                                    "\" is owned by live lease " + key + " (holder \"" +
+                                    other.holder + "\")");
+      }
+    }
+  }
+  e.version = next_version_++;
+  table_[e.key] = std::move(e);
+  return std::nullopt;
+}
+
+std::optional<store::Error> LeaseController::LeaseAdmission::Admit(const Lease& updated,
+                                                                   const Lease*) const {
+  bool earlier = false;
+  {
+    std::lock_guard<std::mutex> lock(c_.mu_);
+    if (auto refused = c_.UpsertLocked(updated)) return refused;
+    earlier = c_.table_.at(Key(updated.metadata())).deadline < c_.scheduled_;
+  }
+  // A renewal only moves a deadline later: the timer, asleep until the
+  // earliest one, need not wake. 100 leases renewed every 10 s cost no
+  // wake-ups beyond the timer's own.
+  if (earlier) c_.changed_.notify_all();
+  return std::nullopt;
+}
+
+void LeaseController::LeaseAdmission::Deleted(const Lease& old) const {
+  std::lock_guard<std::mutex> lock(c_.mu_);
+  c_.table_.erase(Key(old.metadata()));  // the timer finds it gone when it wakes
+}
+
+std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& updated,
+                                                                 const Gpu* old) const {
+  const auto& conditions = updated.status().conditions();
+  // Nearly every write: nothing turns True that was not True already.
+  auto turns_true = [old](const nvidia::nvsentinel::v1alpha1::Condition& c) {
+    if (c.status() != "True") return false;
+    if (old == nullptr) return true;
+    for (const auto& o : old->status().conditions()) {
+      if (o.type() == c.type()) return o.status() != "True";
+    }
+    return true;
+  };
+  std::lock_guard<std::mutex> lock(c_.mu_);
+  if (c_.table_.empty()) return std::nullopt;
+  const auto now = Clock::now();
+  for (const auto& c : conditions) {
+    if (!turns_true(c)) continue;
+    const Entry* expired = nullptr;
+    bool live_owner = false;
+    for (const auto& [key, e] : c_.table_) {
+      if (std::find(e.condition_types.begin(), e.condition_types.end(), c.type()) ==
+          e.condition_types.end()) {
+        continue;
+      }
+      if (e.deadline <= now) {
+        expired = &e;
+      } else {
+        live_owner = true;
+      }
+    }
+    if (expired != nullptr && !live_owner) {
+      return store::MakeError(kFailedPrecondition,
+                              "lease " + expired->key + " expired: condition \"" + c.type() +
+                                  "\" cannot be set True until its holder renews it");
+    }
+  }
+  return std::nullopt;
+}
+
+bool LeaseController::StillExpired(const std::string& key, std::uint64_t version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = table_.find(key);
+  return it != table_.end() && it->second.version == version && it->second.deadline <= Clock::now();
+}
+
+void LeaseController::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    const auto now = Clock::now();
+    std::vector<Entry> due;
+    std::optional<Clock::time_point> next;
+    for (auto& [key, e] : table_) {
+      if (e.handled) continue;
+      if (e.deadline <= now) {
+        e.handled = true;
+        due.push_back(e);
+      } else if (!next || e.deadline < *next) {
+        next = e.deadline;
+      }
+    }
+    if (!due.empty()) {
+      lock.unlock();  // the GPU writes take the GPU store's lock, then mu_
+      for (const auto& e : due) Expire(e);
+      lock.lock();
+      continue;
+    }
+    scheduled_ = next.value_or(Clock::time_point::max());
+    if (next) {
+      changed_.wait_until(lock, *next);
+    } else {
+      changed_.wait(lock);
+    }
+  }
+}
+
+void LeaseController::Expire(const Entry& entry) {
+  const std::string message = "lease " + entry.key + " held by \"" + entry.holder +
+                              "\" expired; last renewed " + FormatTime(entry.renewed);
+  spdlog::warn("{}: setting {} condition type(s) Unknown on every GPU", message,
+               entry.condition_types.size());
+  auto list = gpus_.List("", {});
+  if (!list.ok()) {
+    spdlog::error("lease expiry: listing GPUs failed: {}", list.error().message);
+    return;
+  }
+  std::uint64_t written = 0;
+  for (const auto& gpu : list->items) {
+    const auto& meta = gpu->message().metadata();
+    std::uint64_t changed_here = 0;
+    auto result = gpus_.Mutate(
+        meta.namespace_(), meta.name(), Subresource::kStatus,
+        [&](const Gpu&, Gpu* updated) -> store::Result<bool> {
+          changed_here = 0;
+          // A renewal since the deadline was seen wins: nothing to do.
+          if (!StillExpired(entry.key, entry.version)) return false;
+          for (auto& c : *updated->mutable_status()->mutable_conditions()) {
+            if (std::find(entry.condition_types.begin(), entry.condition_types.end(), c.type()) ==
+                entry.condition_types.end()) {
+              continue;
+            }
+            if (c.status() == "Unknown" && c.reason() == kLeaseExpiredReason) continue;
+            c.set_status("Unknown");
+            c.set_reason(kLeaseExpiredReason);
+            c.set_message(message);
+            c.clear_last_transition_time();  // S6: the server stamps the transition
+            ++changed_here;
+          }
+          return changed_here > 0;
+        });
+    if (!result.ok() && result.error().code != store::ErrorCode::kNotFound) {
+      spdlog::error("lease expiry: writing GPU {}/{} failed: {}", meta.namespace_(), meta.name(),
+                    result.error().message);
+      continue;
+    }
+    if (result.ok()) written += changed_here;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  conditions_set_unknown_ += written;
+}
+
+LeaseController::Stats LeaseController::GetStats() const {
+  Stats s;
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, e] : table_) {
+    if (e.deadline <= now) {
+      ++s.expired;
+    } else {
+      ++s.live;
+    }
+  }
+  s.conditions_set_unknown = conditions_set_unknown_;
+  return s;
+}
+
+}  // namespace deviceapi::apiserver

@@ -1,0 +1,131 @@
+// LeaseController: what provider leases do to GPUs (S28-S30).
+//
+//   - S28: when a lease is not renewed within lease_duration_seconds of the
+//     later of its renew_time and the server's start, every owned condition
+//     of every GPU turns status Unknown, reason ProviderLeaseExpired, with a
+//     message naming the holder and when it was last renewed. These are
+//     ordinary writes through the GPU registry (revision, event, transition
+//     time); expiry never deletes anything nor touches other conditions.
+//   - S29: while every lease that owns a condition type is expired, a GPU
+//     write that turns that condition True is refused FAILED_PRECONDITION
+//     "lease X expired" (gpu_admission()).
+//   - S30: no condition type is owned by two live leases; a create or update
+//     that would make it so is INVALID_ARGUMENT naming the other lease
+//     (lease_admission()).
+//
+// One thread and one timer for all leases: it sleeps until the earliest
+// deadline of a lease not yet handled, or until a lease write brings a
+// deadline before that; with no leases it sleeps until one is written.
+// Renewals only move deadlines later, so they never wake it. The table of leases
+// is kept by lease_admission(), which sees every lease write under the lease
+// store's write lock (admission.h), so it is exact without reading the store
+// from inside a write. Start() loads it from the lease registry.
+//
+// Thread-safe. Both registries must outlive the controller; Stop() (or the
+// destructor) joins the thread before they go.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apiserver/admission.h"
+#include "apiserver/resource_registry.h"
+#include "device_api.pb.h"
+
+namespace deviceapi::apiserver {
+
+inline constexpr const char* kLeaseExpiredReason = "ProviderLeaseExpired";
+
+class LeaseController {
+ public:
+  using Gpu = nvidia::nvsentinel::v1alpha1::Gpu;
+  using Lease = nvidia::nvsentinel::v1alpha1::Lease;
+  using Clock = std::chrono::system_clock;
+
+  struct Stats {
+    std::size_t live = 0;     // leases within their duration
+    std::size_t expired = 0;  // leases past it
+    std::uint64_t conditions_set_unknown = 0;  // condition writes made by expiry
+  };
+
+  // `server_start`: expiry is measured from no earlier than this (S28), so a
+  // restart does not expire every lease at once.
+  LeaseController(const ResourceRegistry<Gpu>& gpus, const ResourceRegistry<Lease>& leases,
+                  Clock::time_point server_start = Clock::now());
+  ~LeaseController();
+  LeaseController(const LeaseController&) = delete;
+  LeaseController& operator=(const LeaseController&) = delete;
+
+  // Loads the stored leases and starts the timer thread.
+  store::Result<bool> Start();
+  // Stops the timer thread; idempotent.
+  void Stop();
+
+  const Admission<Lease>& lease_admission() const { return lease_admission_; }
+  const Admission<Gpu>& gpu_admission() const { return gpu_admission_; }
+  Stats GetStats() const;
+
+ private:
+  struct Entry {
+    std::string key;  // namespace/name
+    std::string holder;
+    std::vector<std::string> condition_types;
+    Clock::time_point renewed;   // renew_time (unset: the write's time)
+    Clock::time_point deadline;  // max(renewed, server start) + duration
+    std::uint64_t version = 0;   // changes with every write of the lease
+    bool handled = false;        // its expiry was applied
+  };
+
+  class LeaseAdmission final : public Admission<Lease> {
+   public:
+    explicit LeaseAdmission(LeaseController& c) : c_(c) {}
+    std::optional<store::Error> Admit(const Lease& updated, const Lease* old) const override;
+    void Deleted(const Lease& old) const override;
+
+   private:
+    LeaseController& c_;
+  };
+  class GpuAdmission final : public Admission<Gpu> {
+   public:
+    explicit GpuAdmission(LeaseController& c) : c_(c) {}
+    std::optional<store::Error> Admit(const Gpu& updated, const Gpu* old) const override;
+
+   private:
+    LeaseController& c_;
+  };
+
+  Entry MakeEntry(const Lease& lease) const;
+  // Upserts `lease` into the table, or refuses it (S30). Requires mu_.
+  std::optional<store::Error> UpsertLocked(const Lease& lease);
+  void Run();
+  // Applies one lease's expiry to every GPU (S28).
+  void Expire(const Entry& entry);
+  // True while the lease `key` is still the expired version `version`.
+  bool StillExpired(const std::string& key, std::uint64_t version) const;
+
+  const ResourceRegistry<Gpu>& gpus_;
+  const ResourceRegistry<Lease>& leases_;
+  const Clock::time_point server_start_;
+  LeaseAdmission lease_admission_{*this};
+  GpuAdmission gpu_admission_{*this};
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<std::string, Entry> table_;  // by key
+  std::uint64_t next_version_ = 1;
+  bool stopping_ = false;
+  // When the timer thread wakes next (max: only when notified).
+  Clock::time_point scheduled_ = Clock::time_point::max();
+  std::uint64_t conditions_set_unknown_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace deviceapi::apiserver

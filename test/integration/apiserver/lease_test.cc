@@ -1,0 +1,244 @@
+// Provider leases through the wire: S28 (expiry), S29 (no True while
+// expired, take-over), S30 (validation, one live owner per type, S1-S23).
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "service_fixture.h"
+
+namespace deviceapi::apiserver::testing {
+namespace {
+
+using grpc::StatusCode;
+using google::protobuf::util::TimeUtil;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+class LeaseTest : public ServiceFixture {
+ protected:
+  // A GPU whose conditions are NVMLReady=True and DCGMHealthy=True.
+  v1::Gpu CreateGpuWithConditions(int index) {
+    v1::Gpu gpu = MakeGpu(index);
+    gpu.mutable_status()->clear_conditions();
+    for (const char* type : {"NVMLReady", "DCGMHealthy"}) {
+      auto* c = gpu.mutable_status()->add_conditions();
+      c->set_type(type);
+      c->set_status("True");
+      c->set_reason("Healthy");
+    }
+    v1::Gpu out;
+    EXPECT_TRUE(Create(gpu, &out).ok());
+    return out;
+  }
+  static const v1::Condition* Find(const v1::Gpu& gpu, const std::string& type) {
+    for (const auto& c : gpu.status().conditions()) {
+      if (c.type() == type) return &c;
+    }
+    return nullptr;
+  }
+  v1::Gpu Current(int index) {
+    v1::Gpu got;
+    EXPECT_TRUE(Get(UuidFor(index), "", &got).ok());
+    return got;
+  }
+  v1::Gpu WithCondition(v1::Gpu gpu, const std::string& type, const std::string& status) {
+    for (auto& c : *gpu.mutable_status()->mutable_conditions()) {
+      if (c.type() == type) {
+        c.set_status(status);
+        c.set_reason(status == "True" ? "Healthy" : "Failing");
+        c.clear_last_transition_time();
+      }
+    }
+    return gpu;
+  }
+  // Renews `name` now (the server fills renew_time).
+  grpc::Status Renew(const std::string& name, v1::Lease* out = nullptr) {
+    v1::Lease lease;
+    if (auto s = GetLease(name, &lease); !s.ok()) return s;
+    lease.mutable_spec()->clear_renew_time();
+    return UpdateLease(lease, out);
+  }
+};
+
+TEST_F(LeaseTest, ValidationS30) {
+  v1::Lease out;
+  EXPECT_EQ(CreateLease(MakeLease("a", "h", 0, {"NVMLReady"})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CreateLease(MakeLease("a", "h", 3601, {"NVMLReady"})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  auto s = CreateLease(MakeLease("a", "h", 10, {"not camel"}));
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("lease.spec.condition_types[0]"), std::string::npos);
+  EXPECT_EQ(CreateLease(MakeLease("a", "h", 10, {"NVMLReady", "NVMLReady"})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CreateLease(MakeLease("Bad_Name", "h", 10, {"NVMLReady"})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(CreateLease(MakeLease("a", "h", 3600, {"NVMLReady", "example.com/Fan"}), &out).ok());
+  // S3 and S1 like any object: server fields, a revision, renew_time filled.
+  EXPECT_EQ(out.metadata().namespace_(), "default");
+  EXPECT_EQ(out.metadata().uid().size(), 36u);
+  EXPECT_FALSE(out.metadata().resource_version().empty());
+  EXPECT_TRUE(out.spec().has_renew_time());
+  EXPECT_TRUE(out.spec().has_acquire_time());
+  EXPECT_EQ(CreateLease(MakeLease("a", "h", 10, {"Other"})).error_code(),
+            StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(LeaseTest, OneLiveOwnerPerConditionTypeS30) {
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  auto s = CreateLease(MakeLease("other", "node-2", 10, {"DCGMHealthy", "NVMLReady"}));
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("default/nvml"), std::string::npos) << s.error_message();
+  // Once the owner's lease expired, another lease may claim the type.
+  std::this_thread::sleep_for(milliseconds(1100));
+  EXPECT_TRUE(CreateLease(MakeLease("other", "node-2", 10, {"DCGMHealthy", "NVMLReady"})).ok());
+}
+
+TEST_F(LeaseTest, ListAndWatchLeasesS30) {
+  v1::Lease a;
+  ASSERT_TRUE(CreateLease(MakeLease("a", "h", 30, {"NVMLReady"}), &a).ok());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(5));
+  v1::WatchLeasesRequest req;
+  req.mutable_opts()->set_resource_version(a.metadata().resource_version());
+  auto reader = lease_stub().WatchLeases(&ctx, req);
+  v1::Lease renewed;
+  ASSERT_TRUE(Renew("a", &renewed).ok());
+  v1::WatchLeasesResponse event;
+  ASSERT_TRUE(reader->Read(&event)) << reader->Finish().error_message();
+  EXPECT_EQ(event.type(), "MODIFIED");
+  EXPECT_EQ(event.object().metadata().resource_version(), renewed.metadata().resource_version());
+  ctx.TryCancel();
+  grpc::ClientContext list_ctx;
+  v1::ListLeasesRequest list_req;
+  v1::ListLeasesResponse list;
+  ASSERT_TRUE(lease_stub().ListLeases(&list_ctx, list_req, &list).ok());
+  ASSERT_EQ(list.lease_list().items_size(), 1);
+  EXPECT_EQ(list.lease_list().metadata().resource_version(), renewed.metadata().resource_version());
+}
+
+TEST_F(LeaseTest, ExpirySetsOwnedConditionsUnknownS28) {
+  for (int i = 0; i < 3; ++i) CreateGpuWithConditions(i);
+  v1::Lease lease;
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"}), &lease).ok());
+  // A consumer watching from now sees every GPU's NVMLReady turn Unknown.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(5));
+  v1::WatchGpusRequest req;
+  v1::GpuList list;
+  ASSERT_TRUE(List({}, &list).ok());
+  req.mutable_opts()->set_resource_version(list.metadata().resource_version());
+  auto reader = stub().WatchGpus(&ctx, req);
+  const auto start = steady_clock::now();
+  std::set<std::string> unknown;
+  v1::WatchGpusResponse event;
+  while (unknown.size() < 3 && reader->Read(&event)) {
+    ASSERT_EQ(event.type(), "MODIFIED");
+    const auto* c = Find(event.object(), "NVMLReady");
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->status(), "Unknown");
+    EXPECT_EQ(c->reason(), "ProviderLeaseExpired");
+    EXPECT_NE(c->message().find("node-1"), std::string::npos) << c->message();
+    EXPECT_NE(c->message().find("default/nvml"), std::string::npos) << c->message();
+    // Transition time moved (S6); the condition the lease does not own stays.
+    EXPECT_GT(TimeUtil::TimestampToMilliseconds(c->last_transition_time()),
+              TimeUtil::TimestampToMilliseconds(lease.spec().renew_time()));
+    const auto* other = Find(event.object(), "DCGMHealthy");
+    ASSERT_NE(other, nullptr);
+    EXPECT_EQ(other->status(), "True");
+    unknown.insert(event.object().metadata().name());
+  }
+  EXPECT_EQ(unknown.size(), 3u) << (unknown.size() < 3 ? reader->Finish().error_message() : "");
+  // Within lease duration + 1 s.
+  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  ctx.TryCancel();
+  // Nothing is deleted; the lease is still there; counters say what happened.
+  ASSERT_TRUE(List({}, &list).ok());
+  EXPECT_EQ(list.items_size(), 3);
+  auto stats = lease_controller().GetStats();
+  EXPECT_EQ(stats.expired, 1u);
+  EXPECT_EQ(stats.live, 0u);
+  EXPECT_EQ(stats.conditions_set_unknown, 3u);
+}
+
+TEST_F(LeaseTest, NoTrueWhileExpiredThenRenewalS29) {
+  v1::Gpu gpu = CreateGpuWithConditions(1);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  // Wait for the expiry's write.
+  const auto until = steady_clock::now() + milliseconds(3000);
+  while (Find(Current(1), "NVMLReady")->status() != "Unknown" && steady_clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  v1::Gpu expired = Current(1);
+  ASSERT_EQ(Find(expired, "NVMLReady")->status(), "Unknown");
+  // S29: True refused, also through a create; False and other types allowed.
+  auto s = UpdateStatus(WithCondition(expired, "NVMLReady", "True"));
+  EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("lease default/nvml expired"), std::string::npos)
+      << s.error_message();
+  v1::Gpu fresh = MakeGpu(2);
+  fresh.mutable_status()->mutable_conditions(0)->set_type("NVMLReady");
+  EXPECT_EQ(Create(fresh).error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Patch(UuidFor(1), "application/strategic-merge-patch+json",
+                  R"({"status":{"conditions":[{"type":"NVMLReady","status":"True"}]}})", "status")
+                .error_code(),
+            StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Current(1).metadata().resource_version(), expired.metadata().resource_version());
+  EXPECT_TRUE(UpdateStatus(WithCondition(Current(1), "DCGMHealthy", "False")).ok());
+  // Renewing re-enables True.
+  ASSERT_TRUE(Renew("nvml").ok());
+  v1::Gpu healthy;
+  ASSERT_TRUE(UpdateStatus(WithCondition(Current(1), "NVMLReady", "True"), &healthy).ok());
+  EXPECT_EQ(Find(healthy, "NVMLReady")->status(), "True");
+}
+
+TEST_F(LeaseTest, TakeOverOfAnExpiredLeaseS29) {
+  v1::Lease held;
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"}), &held).ok());
+  EXPECT_EQ(held.spec().lease_transitions(), 0);
+  std::this_thread::sleep_for(milliseconds(1100));
+  v1::Lease take = held;
+  take.mutable_spec()->set_holder_identity("node-1-new-pod");
+  take.mutable_spec()->clear_renew_time();
+  take.mutable_spec()->clear_acquire_time();
+  v1::Lease taken;
+  ASSERT_TRUE(UpdateLease(take, &taken).ok());
+  EXPECT_EQ(taken.spec().holder_identity(), "node-1-new-pod");
+  EXPECT_EQ(taken.spec().lease_transitions(), 1);
+  EXPECT_GT(TimeUtil::TimestampToMilliseconds(taken.spec().acquire_time()),
+            TimeUtil::TimestampToMilliseconds(held.spec().acquire_time()));
+  // A second contender holding the old version loses (S5).
+  take.mutable_spec()->set_holder_identity("someone-else");
+  EXPECT_EQ(UpdateLease(take).error_code(), StatusCode::ABORTED);
+}
+
+TEST_F(LeaseTest, ExpiryMeasuredFromServerStartS28) {
+  // A lease last renewed long before this server started (as after a
+  // restart with durable state) gets a full duration from the start.
+  v1::Gpu gpu = CreateGpuWithConditions(1);
+  v1::Lease lease = MakeLease("nvml", "node-1", 2, {"NVMLReady"});
+  *lease.mutable_spec()->mutable_renew_time() =
+      TimeUtil::SecondsToTimestamp(TimeUtil::GetCurrentTime().seconds() - 3600);
+  ASSERT_TRUE(CreateLease(lease).ok());
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+  EXPECT_EQ(lease_controller().GetStats().live, 1u);
+  // Renewed in time: still nothing turns Unknown.
+  ASSERT_TRUE(Renew("nvml").ok());
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+}
+
+TEST_F(LeaseTest, DeletedLeaseReleasesItsTypesS30) {
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 30, {"NVMLReady"})).ok());
+  grpc::ClientContext ctx;
+  v1::DeleteLeaseRequest req;
+  req.set_name("nvml");
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(lease_stub().DeleteLease(&ctx, req, &empty).ok());
+  EXPECT_TRUE(CreateLease(MakeLease("other", "node-2", 30, {"NVMLReady"})).ok());
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver::testing

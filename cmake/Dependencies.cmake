@@ -6,6 +6,8 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+# devicectl's YAML reader (a shared library: no image ships devicectl).
+find_package(yaml-cpp CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)  # the store's durable backend (libsqlite3-dev)
 find_package(PkgConfig REQUIRED)
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -14,7 +14,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev \
+      libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev libsqlite3-dev \
+      libyaml-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

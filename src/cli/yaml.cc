@@ -1,8 +1,12 @@
 #include "cli/yaml.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <sstream>
 #include <vector>
+
+#include <yaml-cpp/yaml.h>
 
 namespace deviceapi::cli {
 namespace {
@@ -34,6 +38,8 @@ bool NeedsQuotes(const std::string& s) {
     return true;
   if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s.front()) != std::string_view::npos)
     return true;
+  // At the start of a line "..." ends a document (a key written plain there).
+  if (s.rfind("...", 0) == 0) return true;
   for (char c : s)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
   return s.find(": ") != std::string::npos || s.find(" #") != std::string::npos ||
@@ -99,243 +105,127 @@ void Emit(const Json& v, int indent, std::ostringstream& out) {
   }
 }
 
-// ---- parser -------------------------------------------------------------
+// ---- parser (yaml-cpp) ----------------------------------------------------
 
-struct Line {
-  int number;   // 1-based, for messages
-  int indent;   // leading spaces
-  std::string text;  // without indent and trailing comment/space
-};
+constexpr int kMaxDepth = 64;
+// Aliases may repeat a subtree many times over; the expanded document is
+// bounded (a GPU has a few dozen nodes).
+constexpr std::size_t kMaxNodes = 100000;
 
-Status Fail(int line, const std::string& what) {
+// `line`: 0-based, as yaml-cpp marks count (-1: unknown).
+// One line, whatever keys or tags `what` quotes.
+Status Fail(int line, std::string what) {
+  std::replace(what.begin(), what.end(), '\n', ' ');
+  std::replace(what.begin(), what.end(), '\r', ' ');
   return Status(grpc::StatusCode::INVALID_ARGUMENT,
-                "yaml line " + std::to_string(line) + ": " + what);
+                "yaml line " + std::to_string(std::max(line, 0) + 1) + ": " + what);
 }
 
-// Strips a trailing " # comment" outside quotes.
-std::string StripComment(const std::string& s) {
-  char quote = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (quote) {
-      if (c == '\\' && quote == '"') ++i;
-      else if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(s[i - 1])))) {
-      return s.substr(0, i);
-    }
-  }
-  return s;
-}
-
-// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
-// U+10FFFF). JSON values hold only such text.
-bool IsUtf8(std::string_view s) {
+bool ValidUtf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-    if (c < 0x80) n = 0;
-    else if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c == 0xE0) n = 2, lo = 0xA0;
-    else if (c == 0xED) n = 2, hi = 0x9F;
-    else if (c >= 0xE1 && c <= 0xEF) n = 2;
-    else if (c == 0xF0) n = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) n = 3;
-    else if (c == 0xF4) n = 3, hi = 0x8F;
-    else return false;
-    if (i + n >= s.size() && n > 0) return false;  // truncated sequence
+    auto c = static_cast<unsigned char>(s[i]);
+    // Continuation bytes that follow the lead byte c.
+    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+    if (n == 4) return false;
+    std::uint32_t cp = n == 0 ? c : (c & (0x3f >> n));
     for (std::size_t k = 1; k <= n; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+      if (i + k >= s.size()) return false;
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
     }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     i += n + 1;
   }
   return true;
 }
 
-std::string TrimRight(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  return s;
+bool IsStandardTag(const std::string& tag, const char* name) {
+  return tag == std::string("tag:yaml.org,2002:") + name;
 }
 
-class YamlParser {
+class Converter {
  public:
-  explicit YamlParser(std::vector<Line> lines) : lines_(std::move(lines)) {}
-
-  StatusOr<Json> Document() {
-    if (lines_.empty()) return Json::object();
-    Json v;
-    const char first = lines_[0].text[0];
-    if (first == '{' || first == '[') {
-      // The whole document is one flow collection (JSON), as ToYaml writes
-      // an empty one ("{}"), possibly over several lines.
-      std::string text;
-      for (const Line& line : lines_) text += line.text + "\n";
-      if (Status s = ScalarValue(lines_[0].number, text, &v); !s.ok()) return s;
-      return v;
+  Status Convert(const YAML::Node& node, int depth, Json* out) {
+    if (depth > kMaxDepth) return Fail(node.Mark().line, "nesting deeper than 64 levels");
+    if (++nodes_ > kMaxNodes)
+      return Fail(node.Mark().line, "more than 100000 values (after expanding aliases)");
+    const std::string& tag = node.Tag();
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+        *out = nullptr;
+        return Status();
+      case YAML::NodeType::Scalar:
+        return Scalar(node, out);
+      case YAML::NodeType::Sequence: {
+        if (tag != "?" && tag != "!" && !IsStandardTag(tag, "seq"))
+          return Fail(node.Mark().line, "unsupported tag " + tag);
+        *out = Json::array();
+        for (const auto& item : node) {
+          Json value;
+          if (Status s = Convert(item, depth + 1, &value); !s.ok()) return s;
+          out->push_back(std::move(value));
+        }
+        return Status();
+      }
+      case YAML::NodeType::Map: {
+        if (tag != "?" && tag != "!" && !IsStandardTag(tag, "map"))
+          return Fail(node.Mark().line, "unsupported tag " + tag);
+        *out = Json::object();
+        for (const auto& entry : node) {
+          if (!entry.first.IsScalar() && !entry.first.IsNull())
+            return Fail(entry.first.Mark().line, "keys must be scalars");
+          const std::string key = entry.first.IsNull() ? "" : entry.first.Scalar();
+          if (out->contains(key)) return Fail(entry.first.Mark().line, "duplicate key \"" + key + "\"");
+          Json value;
+          if (Status s = Convert(entry.second, depth + 1, &value); !s.ok()) return s;
+          (*out)[key] = std::move(value);
+        }
+        return Status();
+      }
+      default:
+        *out = nullptr;
+        return Status();
     }
-    if (Status s = Block(lines_[0].indent, &v); !s.ok()) return s;
-    if (pos_ < lines_.size()) return Fail(lines_[pos_].number, "unexpected indentation");
-    return v;
   }
 
  private:
-  Status Block(int indent, Json* out) {
-    const Line& first = lines_[pos_];
-    // Hostile input must not exhaust the stack.
-    if (++depth_ > kMaxDepth) return Fail(first.number, "nesting deeper than 64 levels");
-    struct Leave {
-      int& d;
-      ~Leave() { --d; }
-    } leave{depth_};
-    if (first.text.rfind("- ", 0) == 0 || first.text == "-") return Sequence(indent, out);
-    return Mapping(indent, out);
-  }
-
-  Status Sequence(int indent, Json* out) {
-    *out = Json::array();
-    while (pos_ < lines_.size() && lines_[pos_].indent == indent &&
-           (lines_[pos_].text.rfind("- ", 0) == 0 || lines_[pos_].text == "-")) {
-      Line& line = lines_[pos_];
-      std::string rest = line.text.size() > 1 ? line.text.substr(2) : "";
-      std::size_t lead = 0;
-      while (lead < rest.size() && rest[lead] == ' ') ++lead;
-      rest = rest.substr(lead);
-      Json item;
-      if (rest.empty()) {
-        ++pos_;
-        if (pos_ < lines_.size() && lines_[pos_].indent > indent) {
-          if (Status s = Block(lines_[pos_].indent, &item); !s.ok()) return s;
-        }
-      } else if (IsMappingEntry(rest)) {
-        // "- key: value": the item is a mapping whose first line sits after the dash.
-        line.indent = indent + 2 + static_cast<int>(lead);
-        line.text = rest;
-        if (Status s = Mapping(line.indent, &item); !s.ok()) return s;
-      } else {
-        if (Status s = ScalarValue(line.number, rest, &item); !s.ok()) return s;
-        ++pos_;
-      }
-      out->push_back(std::move(item));
+  // Plain scalars stay strings except true/false (protobuf's JSON reader
+  // takes numbers written as strings); quoted and !!str ones are strings.
+  static Status Scalar(const YAML::Node& node, Json* out) {
+    const std::string& tag = node.Tag();
+    const std::string& text = node.Scalar();
+    if (tag == "!" || IsStandardTag(tag, "str")) {
+      *out = text;
+    } else if (tag == "?" || IsStandardTag(tag, "bool") || IsStandardTag(tag, "int") ||
+               IsStandardTag(tag, "float") || IsStandardTag(tag, "null")) {
+      if (text == "true" || text == "True" || text == "TRUE") *out = true;
+      else if (text == "false" || text == "False" || text == "FALSE") *out = false;
+      else if (IsStandardTag(tag, "bool")) return Fail(node.Mark().line, "not a boolean: " + text);
+      else if (IsStandardTag(tag, "null")) *out = nullptr;
+      else *out = text;
+    } else {
+      return Fail(node.Mark().line, "unsupported tag " + tag);
     }
     return Status();
   }
 
-  static bool IsMappingEntry(const std::string& text) {
-    return !FindColon(text).empty() || (text.size() > 0 && text.back() == ':' &&
-                                        text[0] != '"' && text[0] != '\'');
-  }
-
-  // Position of the key/value colon as a 1-element string marker, or "".
-  static std::string FindColon(const std::string& text) {
-    std::size_t p = ColonPos(text);
-    return p == std::string::npos ? "" : ":";
-  }
-
-  static std::size_t ColonPos(const std::string& text) {
-    char quote = 0;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      char c = text[i];
-      if (quote) {
-        if (c == '\\' && quote == '"') ++i;
-        else if (c == quote) quote = 0;
-        continue;
-      }
-      if ((c == '"' || c == '\'') && i == 0) { quote = c; continue; }
-      // A flow collection only where the text starts; inside a plain key
-      // ("t[pe") a bracket is an ordinary character.
-      if ((c == '{' || c == '[') && i == 0) return std::string::npos;
-      if (c == ':' && (i + 1 == text.size() || text[i + 1] == ' ')) return i;
-    }
-    return std::string::npos;
-  }
-
-  Status Mapping(int indent, Json* out) {
-    *out = Json::object();
-    while (pos_ < lines_.size() && lines_[pos_].indent == indent) {
-      const Line& line = lines_[pos_];
-      if (line.text.rfind("- ", 0) == 0 || line.text == "-")
-        return Fail(line.number, "a list item where a key was expected");
-      std::size_t colon = ColonPos(line.text);
-      if (colon == std::string::npos) return Fail(line.number, "expected \"key: value\"");
-      Json key;
-      if (Status s = ScalarValue(line.number, TrimRight(line.text.substr(0, colon)), &key);
-          !s.ok())
-        return s;
-      std::string k = key.is_string() ? key.get<std::string>() : key.dump();
-      if (out->contains(k)) return Fail(line.number, "duplicate key \"" + k + "\"");
-      std::string rest = line.text.substr(colon + 1);
-      std::size_t lead = rest.find_first_not_of(' ');
-      rest = lead == std::string::npos ? "" : rest.substr(lead);
-      int number = line.number;
-      ++pos_;
-      Json value;
-      if (!rest.empty()) {
-        if (Status s = ScalarValue(number, rest, &value); !s.ok()) return s;
-      } else if (pos_ < lines_.size() && lines_[pos_].indent > indent) {
-        if (Status s = Block(lines_[pos_].indent, &value); !s.ok()) return s;
-      } else if (pos_ < lines_.size() && lines_[pos_].indent == indent &&
-                 lines_[pos_].text.rfind("-", 0) == 0) {
-        // "key:\n- a\n- b": a sequence at the key's own indent.
-        if (Status s = Sequence(indent, &value); !s.ok()) return s;
-      }  // else null
-      (*out)[k] = std::move(value);
-    }
-    if (pos_ < lines_.size() && lines_[pos_].indent > indent)
-      return Fail(lines_[pos_].number, "unexpected indentation");
-    return Status();
-  }
-
-  static Status ScalarValue(int number, const std::string& text, Json* out) {
-    if (text.empty()) {
-      *out = nullptr;
-      return Status();
-    }
-    char c = text[0];
-    if (c == '{' || c == '[') {
-      Json v = Json::parse(text, nullptr, false);
-      if (v.is_discarded()) return Fail(number, "bad flow collection (write it as JSON)");
-      *out = std::move(v);
-      return Status();
-    }
-    if (c == '"') {
-      Json v = Json::parse(text, nullptr, false);
-      if (v.is_discarded() || !v.is_string()) return Fail(number, "bad double-quoted string");
-      *out = std::move(v);
-      return Status();
-    }
-    if (c == '\'') {
-      std::string s;
-      std::size_t i = 1;
-      for (; i < text.size(); ++i) {
-        if (text[i] == '\'') {
-          if (i + 1 < text.size() && text[i + 1] == '\'') { s += '\''; ++i; continue; }
-          break;
-        }
-        s += text[i];
-      }
-      if (i != text.size() - 1) return Fail(number, "bad single-quoted string");
-      *out = s;
-      return Status();
-    }
-    if (c == '&' || c == '*' || c == '!' || c == '|' || c == '>' || c == '%' || c == '@' ||
-        c == '`')
-      return Fail(number, std::string("unsupported YAML feature '") + c + "'");
-    if (text == "true" || text == "True" || text == "TRUE") *out = true;
-    else if (text == "false" || text == "False" || text == "FALSE") *out = false;
-    else if (text == "null" || text == "Null" || text == "NULL" || text == "~") *out = nullptr;
-    else *out = text;
-    return Status();
-  }
-
-  static constexpr int kMaxDepth = 64;
-  std::vector<Line> lines_;
-  std::size_t pos_ = 0;
-  int depth_ = 0;
+  std::size_t nodes_ = 0;
 };
+
+// The line `index` (0-based) of `text`.
+std::string_view LineOf(std::string_view text, std::size_t index) {
+  std::size_t begin = 0;
+  for (std::size_t i = 0; i < index; ++i) {
+    begin = text.find('\n', begin);
+    if (begin == std::string_view::npos) return {};
+    ++begin;
+  }
+  std::size_t end = text.find('\n', begin);
+  return text.substr(begin, end == std::string_view::npos ? text.size() - begin : end - begin);
+}
 
 }  // namespace
 
@@ -347,28 +237,26 @@ std::string ToYaml(const Json& value) {
 }
 
 StatusOr<Json> ParseYaml(std::string_view text) {
-  std::vector<Line> lines;
-  std::istringstream in{std::string(text)};
-  std::string raw;
-  int number = 0;
-  bool seen_content = false;
-  while (std::getline(in, raw)) {
-    ++number;
-    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-    if (!IsUtf8(raw)) return Fail(number, "not valid UTF-8");
-    if (raw.find('\t') != std::string::npos && raw.find_first_not_of(" \t") != std::string::npos &&
-        raw.find_first_not_of(' ') < raw.size() && raw[raw.find_first_not_of(' ')] == '\t')
-      return Fail(number, "tabs are not allowed for indentation");
-    std::string body = TrimRight(StripComment(raw));
-    std::size_t indent = body.find_first_not_of(' ');
-    if (indent == std::string::npos) continue;
-    if (body == "---" && !seen_content) continue;
-    if (body == "---" || body == "...") return Fail(number, "only one document is supported");
-    seen_content = true;
-    lines.push_back({number, static_cast<int>(indent), body.substr(indent)});
+  if (!ValidUtf8(text))
+    return Status(grpc::StatusCode::INVALID_ARGUMENT, "yaml: the file is not valid UTF-8");
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp reports a tab in the indentation as some other error.
+    std::string_view line = LineOf(text, static_cast<std::size_t>(std::max(e.mark.line, 0)));
+    std::size_t content = line.find_first_not_of(" \t");
+    if (content != std::string_view::npos &&
+        line.substr(0, content).find('\t') != std::string_view::npos)
+      return Fail(e.mark.line, "tabs are not allowed for indentation");
+    return Fail(e.mark.line, e.msg);
   }
-  YamlParser parser(std::move(lines));
-  return parser.Document();
+  if (docs.empty()) return Json::object();
+  if (docs.size() > 1) return Fail(docs[1].Mark().line, "only one document is supported");
+  Json out;
+  Converter converter;
+  if (Status s = converter.Convert(docs[0], 0, &out); !s.ok()) return s;
+  return out;
 }
 
 }  // namespace deviceapi::cli

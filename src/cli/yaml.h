@@ -1,13 +1,17 @@
-// A small YAML emitter and a parser for the subset object files use.
+// YAML for devicectl: a kubectl-style emitter and a reader on yaml-cpp.
 //
-// Output: any JSON value as block-style YAML; strings are double-quoted
-// whenever plain style could be read back as something else.
-// Input: block mappings and sequences, plain / single- / double-quoted
-// scalars, comments, "---" at the start, and flow collections written as
-// JSON ({...}, [...]). Anchors, aliases, tags, multi-document streams and
-// block scalars (| >) are refused with a message naming the line.
-// Plain scalars stay strings except true/false/null/~ (protobuf's JSON
-// reader accepts numbers written as strings).
+// Output: any JSON value as block-style YAML, lists at their key's indent
+// as kubectl prints them; strings are double-quoted whenever plain style
+// could be read back as something else.
+// Input: one YAML document (yaml-cpp): block and flow collections, plain,
+// quoted and block scalars, anchors and aliases, the standard tags (!!str,
+// !!int, !!bool, ...). Refused, with a message naming the line: invalid
+// UTF-8, syntax errors, several documents, duplicate keys, keys that are not
+// scalars, other tags, nesting deeper than 64 levels, and documents whose
+// aliases expand to more than 100000 values.
+// Typing: plain scalars stay strings (protobuf's JSON reader accepts numbers
+// written as strings) except true/True/TRUE, false/False/FALSE and
+// null/Null/NULL/~ (and an empty value: null); quoted scalars are strings.
 #pragma once
 
 #include <string>

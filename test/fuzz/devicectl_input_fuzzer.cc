@@ -1,5 +1,5 @@
 // Fuzzes what devicectl reads and renders: object files (`create -f`,
-// `apply -f`: JSON or the YAML subset of cli/yaml.h) and every output format
+// `apply -f`: JSON or YAML, read by yaml-cpp through cli/yaml.h) and every output format
 // of the GPU it read.
 //
 // Input: the file's text. Oracles, besides sanitizers and exceptions (an

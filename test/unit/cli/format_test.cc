@@ -5,6 +5,7 @@
 
 #include "cli/format.h"
 #include "cli/sort_by.h"
+#include "cli/yaml.h"
 #include "golden.h"
 #include "sample_gpus.h"
 
@@ -163,6 +164,58 @@ status:
   EXPECT_EQ(g->status().conditions(0).reason(), "Manual");
 }
 
+// yaml-cpp reads all of YAML: anchors and aliases, block scalars, flow
+// collections, standard tags.
+TEST(ParseGpu, AcceptsFullYaml) {
+  StatusOr<Gpu> g = ParseGpu(R"(metadata: {name: gpu-9, labels: {zone: &z a, backup-zone: *z}}
+spec:
+  uuid: !!str GPU-00000009-1111-2222-3333-444444444444
+status:
+  conditions:
+  - type: Ready
+    status: "True"
+    message: |
+      first line
+      second line
+    reason: >-
+      Folded
+)");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->metadata().labels().at("backup-zone"), "a");
+  EXPECT_EQ(g->status().conditions(0).message(), "first line\nsecond line\n");
+  EXPECT_EQ(g->status().conditions(0).reason(), "Folded");
+}
+
+TEST(ParseYaml, RefusesWhatIsNotOneDocumentOfPlainData) {
+  for (const char* bad : {"a: 1\na: 2\n", "a: 1\n---\nb: 2\n", "? [x]\n: 1\n", "a: !custom 1\n",
+                          "a: !!bool maybe\n", "a: \"\xff\"\n", "a: [1\n", "a: *nothing\n"}) {
+    StatusOr<Json> y = ParseYaml(bad);
+    EXPECT_FALSE(y.ok()) << "accepted:\n" << bad;
+    if (!y.ok()) {
+      EXPECT_TRUE(y.status().IsInvalid());
+      EXPECT_EQ(y.status().message().rfind("yaml", 0), 0u) << y.status().message();
+    }
+  }
+  // Aliases that expand a small file into millions of values.
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'h'; ++c)
+    laughs += std::string(1, c) + ": &" + c + " [*" + char(c - 1) + ", *" + char(c - 1) + ", *" +
+              char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) +
+              ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" +
+              char(c - 1) + "]\n";
+  StatusOr<Json> expanded = ParseYaml(laughs);
+  ASSERT_FALSE(expanded.ok());
+  EXPECT_NE(expanded.status().message().find("aliases"), std::string::npos);
+}
+
+TEST(ParseYaml, TypesScalarsAsBefore) {
+  StatusOr<Json> y = ParseYaml("a: 12\nb: '12'\nc: true\nd: \"true\"\ne: ~\nf:\ng: yes\nh: !!str true\n");
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  EXPECT_EQ(*y, Json::parse(R"({"a":"12","b":"12","c":true,"d":"true","e":null,"f":null,
+                                "g":"yes","h":"true"})"));
+  EXPECT_EQ(*ParseYaml(""), Json::object());
+}
+
 TEST(ParseGpu, RejectsBadInput) {
   for (const char* bad : {
            "{", "[1,2]", "kind: Pod\nmetadata:\n  name: x\n", "metadata:\n  nmae: x\n",
@@ -212,7 +265,7 @@ TEST(Yaml, EmptyAndFlowDocumentsReadBack) {
   }
   StatusOr<Json> flow = ParseYaml("# a comment\n{\"a\":\n  [1,\n   2]}\n");
   ASSERT_TRUE(flow.ok()) << flow.status().message();
-  EXPECT_EQ((*flow)["a"], Json::array({1, 2}));
+  EXPECT_EQ((*flow)["a"], Json::array({"1", "2"}));  // plain scalars stay strings
   EXPECT_FALSE(ParseYaml("{\"a\": 1\n").ok());
   // Brackets inside a plain key are ordinary characters (found by fuzzing).
   StatusOr<Json> keys = ParseYaml("- t[pe: Ready\n  s{x: b]\n");
@@ -230,6 +283,9 @@ TEST(Yaml, QuotesWhatPlainStyleWouldChange) {
   v["dash"] = "-x";
   v["plain"] = "GPU-1";
   v["newline"] = "a\nb";
+  v["... x"] = "--- y";
+  v["tab"] = "a\tb";
+  v["unicode"] = "\xc3\xa9t\xc3\xa9";
   v["list"] = Json::array({"x", Json::object({{"k", "v"}, {"k2", "v2"}})});
   v["emptymap"] = Json::object();
   ExpectGolden("quoting.yaml", ToYaml(v));

@@ -28,9 +28,10 @@ std::optional<store::Error> CheckNamespaceFilter(const std::string& ns) {
   return Invalid("namespace: " + Shown(ns) + ": must be a DNS-1123 label");
 }
 
-// The label selector of list and watch (S10).
-std::optional<store::Error> ParseSelector(const std::string& text, labels::Selector* out) {
-  labels::ParsedSelector parsed = labels::Selector::Parse(text);
+// The label selector of list and watch (S10), within its bounds (S33).
+std::optional<store::Error> ParseSelector(const std::string& text, const labels::SelectorLimits& limits,
+                                          labels::Selector* out) {
+  labels::ParsedSelector parsed = labels::Selector::Parse(text, limits);
   if (!parsed.ok()) return Invalid("opts.label_selector: " + parsed.error());
   *out = std::move(*parsed);
   return std::nullopt;
@@ -56,7 +57,8 @@ store::Result<std::optional<store::Revision>> ParseResourceVersion(std::string_v
 }
 
 store::Result<store::ListOptions> ToStoreListOptions(
-    const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) {
+    const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts,
+    const labels::SelectorLimits& selector_limits) {
   if (auto err = CheckNamespaceFilter(ns)) return *err;
   auto rv = ParseResourceVersion(opts.resource_version(), "opts.resource_version");
   if (!rv.ok()) return rv.error();
@@ -83,12 +85,13 @@ store::Result<store::ListOptions> ToStoreListOptions(
   if (opts.timeout_seconds() < 0) {
     return Invalid("opts.timeout_seconds: must not be negative");
   }
-  if (auto err = ParseSelector(opts.label_selector(), &out.selector)) return *err;
+  if (auto err = ParseSelector(opts.label_selector(), selector_limits, &out.selector)) return *err;
   return out;
 }
 
 store::Result<store::WatchOptions> ToStoreWatchOptions(
-    const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) {
+    const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts,
+    const labels::SelectorLimits& selector_limits) {
   if (auto err = CheckNamespaceFilter(ns)) return *err;
   auto rv = ParseResourceVersion(opts.resource_version(), "opts.resource_version");
   if (!rv.ok()) return rv.error();
@@ -117,7 +120,7 @@ store::Result<store::WatchOptions> ToStoreWatchOptions(
       std::min<std::int64_t>(opts.timeout_seconds(), kMaxTimeoutSeconds) * 1000);
   out.send_initial_events = opts.send_initial_events();
   out.allow_bookmarks = opts.allow_watch_bookmarks();
-  if (auto err = ParseSelector(opts.label_selector(), &out.selector)) return *err;
+  if (auto err = ParseSelector(opts.label_selector(), selector_limits, &out.selector)) return *err;
   return out;
 }
 

@@ -165,7 +165,7 @@ class ResourceRegistry {
   };
   store::Result<ListResult> List(const std::string& ns,
                                   const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
-    auto options = ToStoreListOptions(ns, opts);
+    auto options = ToStoreListOptions(ns, opts, strategy_.limits().selector);
     if (!options.ok()) return options.error();
     auto list = store_.List(*options);
     if (!list.ok()) return list.error();
@@ -181,7 +181,7 @@ class ResourceRegistry {
   // Watch (S12-S18): events of `ns` (all when empty) as the options say.
   store::Result<std::shared_ptr<store::Watcher>> Watch(
       const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
-    auto options = ToStoreWatchOptions(ns, opts);
+    auto options = ToStoreWatchOptions(ns, opts, strategy_.limits().selector);
     if (!options.ok()) return options.error();
     return store_.Watch(*options);
   }

@@ -8,6 +8,7 @@
 
 #include "apiserver/field_errors.h"
 #include "device_api.pb.h"
+#include "labels/selector.h"
 
 namespace deviceapi::apiserver {
 
@@ -18,6 +19,10 @@ struct ServiceLimits {
   std::size_t max_condition_message_bytes = 32u << 10;  // bytes per condition message
   std::size_t max_labels = 64;                          // labels, and annotations, each
   std::size_t max_label_bytes = 256u << 10;             // labels + annotations, keys + values
+  // Label selectors of List and Watch (S33): text length and requirements.
+  // A watcher keeps its selector and every write matches it once per
+  // watcher under the store's write lock, so both are bounded.
+  labels::SelectorLimits selector{.max_bytes = 4096, .max_requirements = 64};
 };
 
 // Name, label key and label value rules live in labels/names.h.

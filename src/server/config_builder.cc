@@ -194,6 +194,10 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Count("--max-objects", raw.max_objects, &cfg.max_objects, 1, 1u << 24);
   c.Count("--max-conditions", raw.max_conditions, &cfg.max_conditions, 1, 4096);
   c.Count("--max-watchers", raw.max_watchers, &cfg.max_watchers, 1, 1u << 20);
+  c.Size("--max-label-selector-bytes", raw.max_label_selector_bytes, &cfg.max_label_selector_bytes, 64,
+         1u << 20);
+  c.Count("--max-label-selector-requirements", raw.max_label_selector_requirements,
+          &cfg.max_label_selector_requirements, 1, 4096);
   // gRPC takes message sizes as int.
   c.Size("--max-recv-msg-size", raw.max_recv_msg_size, &cfg.max_recv_msg_size, 1024,
          std::numeric_limits<int>::max());
@@ -302,6 +306,8 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"max_objects", cfg.max_objects},
       {"max_conditions", cfg.max_conditions},
       {"max_watchers", cfg.max_watchers},
+      {"max_label_selector_bytes", cfg.max_label_selector_bytes},
+      {"max_label_selector_requirements", cfg.max_label_selector_requirements},
       {"max_recv_msg_size", cfg.max_recv_msg_size},
       {"max_send_msg_size", cfg.max_send_msg_size},
       {"max_streams_per_connection", cfg.max_streams_per_connection},

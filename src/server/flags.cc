@@ -66,6 +66,10 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--max-objects", raw.max_objects, "Maximum objects in the store");
   opt("--max-conditions", raw.max_conditions, "Maximum conditions per object");
   opt("--max-watchers", raw.max_watchers, "Maximum concurrent watch streams");
+  opt("--max-label-selector-bytes", raw.max_label_selector_bytes,
+      "Longest label selector accepted by List and Watch");
+  opt("--max-label-selector-requirements", raw.max_label_selector_requirements,
+      "Most comma-separated requirements in one label selector");
   opt("--max-recv-msg-size", raw.max_recv_msg_size, "Largest request message accepted");
   opt("--max-send-msg-size", raw.max_send_msg_size, "Largest response message sent");
   opt("--max-streams-per-connection", raw.max_streams_per_connection,

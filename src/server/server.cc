@@ -135,6 +135,8 @@ bool Server::Impl::Start(std::string* error) {
 
   apiserver::ServiceLimits limits;
   limits.max_conditions = config_.max_conditions;
+  limits.selector.max_bytes = config_.max_label_selector_bytes;
+  limits.selector.max_requirements = config_.max_label_selector_requirements;
   service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
 
   store::StoreOptions lease_options = options;

@@ -49,6 +49,17 @@ Error TooOld(Revision requested, Revision oldest) {
 
 enum class WriteKind { kCreate, kUpdate, kDelete };
 
+// Appends the objects of namespace `ns` (all when empty) to `out`, in key
+// order (S10, S17). Runs under the store lock: pointer copies only.
+void CollectNamespace(const std::map<ObjectKey, ObjectPtr>& state, const std::string& ns,
+                      std::vector<ObjectPtr>* out) {
+  auto it = ns.empty() ? state.begin() : state.lower_bound(ObjectKey{ns, ""});
+  if (ns.empty()) out->reserve(state.size());
+  for (; it != state.end() && (ns.empty() || it->first.namespace_name == ns); ++it) {
+    if (it->second) out->push_back(it->second);
+  }
+}
+
 }  // namespace
 
 class Store::Impl {
@@ -472,29 +483,27 @@ Result<ObjectPtr> Store::Get(const ObjectKey& key, const GetOptions& options) co
 Result<ListResult> Store::List(const ListOptions& options) const {
   if (auto ok = impl_->CheckServing(); !ok.ok()) return ok.error();
   if (auto reached = impl_->WaitForRevision(options.revision); !reached.ok()) return reached.error();
-  WatchFilter filter{options.namespace_name, options.selector};
   ListResult result;
-  auto collect = [&](const std::map<ObjectKey, ObjectPtr>& state) {
-    auto first = state.begin();
-    if (!options.namespace_name.empty()) first = state.lower_bound(ObjectKey{options.namespace_name, ""});
-    for (auto it = first; it != state.end(); ++it) {
-      if (!options.namespace_name.empty() && it->first.namespace_name != options.namespace_name) break;
-      if (it->second && filter.Matches(*it->second)) result.items.push_back(it->second);
+  {
+    // Under the lock only the snapshot: the namespace's range of pointers.
+    std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
+    const Revision current = impl_->revision.load();
+    if (options.exact && options.revision != 0 && options.revision != current) {
+      if (options.revision < impl_->history.Start()) return TooOld(options.revision, impl_->history.Start());
+      auto state = impl_->StateAt(options.revision);
+      lock.unlock();
+      CollectNamespace(state, options.namespace_name, &result.items);
+      result.revision = options.revision;
+    } else {
+      CollectNamespace(impl_->objects, options.namespace_name, &result.items);
+      result.revision = current;
     }
-  };
-  std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
-  const Revision current = impl_->revision.load();
-  if (options.exact && options.revision != 0 && options.revision != current) {
-    if (options.revision < impl_->history.Start()) return TooOld(options.revision, impl_->history.Start());
-    auto state = impl_->StateAt(options.revision);
-    lock.unlock();
-    collect(state);
-    result.revision = options.revision;
-    return result;
   }
-  result.items.reserve(options.namespace_name.empty() && options.selector.Empty() ? impl_->objects.size() : 0);
-  collect(impl_->objects);
-  result.revision = current;
+  // Label filtering after the lock is released: a costly selector delays
+  // only its own caller, never a writer (S32).
+  if (!options.selector.Empty()) {
+    std::erase_if(result.items, [&](const ObjectPtr& o) { return !options.selector.Matches(o->labels()); });
+  }
   return result;
 }
 
@@ -511,40 +520,58 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
   settings.timeout = options.timeout;
 
   // Backlog and registration under one read lock: no write lands between
-  // them, so nothing is missed or repeated at the boundary (S12, S13).
-  std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
-  if (impl_->shutdown.load()) return Unavailable();
-  const Revision current = impl_->revision.load();
+  // them, so nothing is missed or repeated at the boundary (S12, S13). The
+  // backlog is filtered only after the lock is released (S32); live events
+  // published meanwhile wait behind it.
   std::vector<Event> backlog;
-  if (options.start) {
-    if (*options.start < impl_->history.Start()) {
-      impl_->watches_expired.fetch_add(1, std::memory_order_relaxed);  // S14
-      return TooOld(*options.start, impl_->history.Start());
+  std::shared_ptr<Watcher> watcher;
+  {
+    std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
+    if (impl_->shutdown.load()) return Unavailable();
+    const Revision current = impl_->revision.load();
+    if (options.start) {
+      if (*options.start < impl_->history.Start()) {
+        impl_->watches_expired.fetch_add(1, std::memory_order_relaxed);  // S14
+        return TooOld(*options.start, impl_->history.Start());
+      }
+      backlog = impl_->history.Since(*options.start);
+    } else {
+      // Synthetic ADDEDs carry the snapshot's revision, so event revisions
+      // never go down and last_revision() after them is a valid resume point.
+      std::vector<ObjectPtr> objects;
+      CollectNamespace(impl_->objects, options.namespace_name, &objects);
+      backlog.reserve(objects.size() + 1);
+      for (ObjectPtr& object : objects) {
+        Event e;
+        e.type = EventType::kAdded;
+        e.revision = current;
+        e.object = std::move(object);
+        backlog.push_back(std::move(e));
+      }
+      if (options.send_initial_events) {
+        Event end;
+        end.type = EventType::kBookmark;
+        end.revision = current;
+        end.initial_events_end = true;  // S15
+        backlog.push_back(std::move(end));
+      }
     }
-    for (Event& e : impl_->history.Since(*options.start)) {
-      Event out;
-      if (filter.Transform(e, &out)) backlog.push_back(std::move(out));
-    }
-  } else {
-    // Synthetic ADDEDs carry the snapshot's revision, so event revisions
-    // never go down and last_revision() after them is a valid resume point.
-    for (const auto& [key, object] : impl_->objects) {
-      if (!filter.Matches(*object)) continue;
-      Event e;
-      e.type = EventType::kAdded;
-      e.revision = current;
-      e.object = object;
-      backlog.push_back(std::move(e));
-    }
-    if (options.send_initial_events) {
-      Event end;
-      end.type = EventType::kBookmark;
-      end.revision = current;
-      end.initial_events_end = true;  // S15
-      backlog.push_back(std::move(end));
-    }
+    auto registered = impl_->hub->Register(filter, settings);
+    if (!registered.ok()) return registered.error();
+    watcher = std::move(registered).value();
   }
-  return impl_->hub->Register(std::move(filter), std::move(backlog), settings);
+  if (!filter.MatchesAll()) {
+    std::vector<Event> matching;
+    for (const Event& e : backlog) {
+      Event out;
+      if (filter.Transform(e, &out)) matching.push_back(std::move(out));
+    }
+    backlog.swap(matching);
+  }
+  ReadyList ready;
+  impl_->hub->StartBacklog(*watcher, std::move(backlog), &ready);
+  ready.Run();
+  return watcher;
 }
 
 Revision Store::CurrentRevision() const { return impl_->revision.load(); }

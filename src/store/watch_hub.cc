@@ -12,13 +12,12 @@ class HubWatcher final : public Watcher {
  public:
   using Clock = WatchHub::Clock;
 
-  HubWatcher(std::shared_ptr<WatchHub> hub, WatchFilter filter, std::vector<Event> backlog,
-             const WatcherSettings& settings, Clock::time_point now)
+  HubWatcher(std::shared_ptr<WatchHub> hub, WatchFilter filter, const WatcherSettings& settings,
+             Clock::time_point now)
       : hub_(std::move(hub)),
         filter_(std::move(filter)),
         capacity_(settings.queue_capacity),
         allow_bookmarks_(settings.allow_bookmarks),
-        backlog_(std::move(backlog)),
         last_activity_(now) {
     if (settings.timeout.count() > 0) deadline_ = now + settings.timeout;
   }
@@ -47,6 +46,15 @@ class HubWatcher final : public Watcher {
     last_activity_ = now;
     if (was_empty) SignalLocked(ready);
     return true;
+  }
+
+  // The first events, before anything queued so far. Dropped if the watch
+  // already ended (it overflowed, was cancelled or the store shut down).
+  void StartBacklog(std::vector<Event> backlog, ReadyList* ready) {
+    std::lock_guard<std::mutex> l(mu_);
+    backlog_pending_ = false;
+    if (end_ == End::kNone) backlog_ = std::move(backlog);
+    if (AvailableLocked() || end_ != End::kNone) SignalLocked(ready);
   }
 
   // Timer: a BOOKMARK if bookmarks are on and nothing was queued for
@@ -124,7 +132,9 @@ class HubWatcher final : public Watcher {
   }
 
  private:
-  bool AvailableLocked() const { return backlog_pos_ < backlog_.size() || !queue_.empty(); }
+  bool AvailableLocked() const {
+    return !backlog_pending_ && (backlog_pos_ < backlog_.size() || !queue_.empty());
+  }
 
   void DropLocked() {
     std::deque<Event>().swap(queue_);
@@ -138,6 +148,7 @@ class HubWatcher final : public Watcher {
   }
 
   bool TakeLocked(Event* out) {
+    if (backlog_pending_) return false;
     if (backlog_pos_ < backlog_.size()) {
       *out = std::move(backlog_[backlog_pos_++]);
       if (backlog_pos_ == backlog_.size()) {
@@ -164,6 +175,7 @@ class HubWatcher final : public Watcher {
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::size_t waiters_ = 0;
+  bool backlog_pending_ = true;  // until StartBacklog
   std::vector<Event> backlog_;
   std::size_t backlog_pos_ = 0;
   std::deque<Event> queue_;
@@ -214,8 +226,7 @@ void WatchHub::KickTimer() {
   timer_cv_.notify_all();
 }
 
-Result<std::shared_ptr<Watcher>> WatchHub::Register(WatchFilter filter, std::vector<Event> backlog,
-                                                    const WatcherSettings& settings) {
+Result<std::shared_ptr<Watcher>> WatchHub::Register(WatchFilter filter, const WatcherSettings& settings) {
   bool needs_timer = settings.allow_bookmarks || settings.timeout.count() > 0;
   std::shared_ptr<HubWatcher> watcher;
   {
@@ -226,12 +237,16 @@ Result<std::shared_ptr<Watcher>> WatchHub::Register(WatchFilter filter, std::vec
                        "too many watchers: the limit of " + std::to_string(max_watchers_) +
                            " concurrent watches is reached");
     }
-    watcher = std::make_shared<HubWatcher>(shared_from_this(), std::move(filter), std::move(backlog), settings,
-                                           Clock::now());
+    watcher = std::make_shared<HubWatcher>(shared_from_this(), std::move(filter), settings, Clock::now());
     watchers_.push_back(watcher);
   }
   if (needs_timer) KickTimer();
   return std::shared_ptr<Watcher>(std::move(watcher));
+}
+
+void WatchHub::StartBacklog(Watcher& watcher, std::vector<Event> backlog, ReadyList* ready) {
+  // Every Watcher this hub hands out is a HubWatcher.
+  static_cast<HubWatcher&>(watcher).StartBacklog(std::move(backlog), ready);
 }
 
 void WatchHub::Publish(const Event& event, ReadyList* ready) {

@@ -3,8 +3,9 @@
 // bookmarks and ends timed-out watches.
 //
 // Locking: the store calls Publish while holding its write lock and Register
-// while holding its read lock, so registration (snapshot + backlog + joining
-// the registry) is atomic with respect to writes (S13, S12). Inside, the hub
+// while holding its read lock, so registration (snapshot + joining the
+// registry) is atomic with respect to writes (S13, S12); the backlog taken
+// from that snapshot is filtered and handed over after the lock is released. Inside, the hub
 // mutex guards the registry and each watcher has its own mutex guarding its
 // queue; order is store lock -> hub mutex -> watcher mutex. Publish only
 // appends to queues (O(1) per watcher) and never waits for a consumer (S16);
@@ -56,11 +57,16 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   void StartTimer();
   void StopTimer();
 
-  // Adds a watcher whose first events are `backlog` (synthetic ADDEDs or a
-  // history replay, not counted against its queue capacity). Must be called
-  // while no Publish can run (the store holds its read lock).
-  Result<std::shared_ptr<Watcher>> Register(WatchFilter filter, std::vector<Event> backlog,
-                                            const WatcherSettings& settings);
+  // Adds a watcher that receives live events from now on. Must be called
+  // while no Publish can run (the store holds its read lock). It delivers
+  // nothing until StartBacklog hands it its first events; live events
+  // published before that queue behind them.
+  Result<std::shared_ptr<Watcher>> Register(WatchFilter filter, const WatcherSettings& settings);
+
+  // Gives a watcher from Register its first events (synthetic ADDEDs or a
+  // history replay, already filtered, not counted against its queue
+  // capacity), after the store lock is released (S32). Once per watcher.
+  void StartBacklog(Watcher& watcher, std::vector<Event> backlog, ReadyList* ready);
 
   // Hands `event` to every live watcher whose filter it passes. Called under
   // the store's write lock; never blocks on a consumer.

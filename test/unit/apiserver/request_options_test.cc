@@ -118,5 +118,30 @@ TEST(RequestOptionsTest, WatchOptionsS12S13S15S18) {
   }
 }
 
+// S33: a selector beyond the bounds is INVALID_ARGUMENT naming the limit, for
+// List and Watch alike; one exactly at the bounds is accepted.
+TEST(RequestOptionsTest, S33_SelectorBoundsNameTheLimit) {
+  const labels::SelectorLimits limits{.max_bytes = 100, .max_requirements = 4};
+  v1::ListOptions opts;
+  opts.set_label_selector("a,b,c,d");
+  EXPECT_TRUE(ToStoreListOptions("", opts, limits).ok());
+  EXPECT_TRUE(ToStoreWatchOptions("", opts, limits).ok());
+  opts.set_label_selector("a,b,c,d,e");
+  for (const auto& r : {ToStoreListOptions("", opts, limits).error(), ToStoreWatchOptions("", opts, limits).error()}) {
+    EXPECT_EQ(r.code, store::ErrorCode::kInvalid);
+    EXPECT_NE(r.message.find("too many requirements: the limit is 4"), std::string::npos) << r.message;
+  }
+  opts.set_label_selector("k in (" + std::string(100, 'v') + ")");
+  for (const auto& r : {ToStoreListOptions("", opts, limits).error(), ToStoreWatchOptions("", opts, limits).error()}) {
+    EXPECT_EQ(r.code, store::ErrorCode::kInvalid);
+    EXPECT_NE(r.message.find("the limit is 100"), std::string::npos) << r.message;
+  }
+  // The defaults: 4 KiB and 64 requirements.
+  std::string big = "k in (";
+  while (big.size() < 4096) big += "v,";
+  opts.set_label_selector(big + "v)");
+  EXPECT_FALSE(ToStoreListOptions("", opts).ok());
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver

@@ -70,8 +70,11 @@ class ProtoObject final : public store::Object {
     // What the arena holds, plus the encoded size twice: once as an upper
     // bound of the string bytes that live outside the arena (a std::string
     // on an arena keeps a long value on the heap), once for the serialized
-    // copy cached beside the message.
-    byte_size_ = sizeof(*this) + arena_->SpaceAllocated() + 2 * message_->ByteSizeLong();
+    // copy cached beside the message; plus the label index and key copied
+    // out of the message, and the object itself with its shared_ptr block.
+    byte_size_ = sizeof(*this) + 32 + arena_->SpaceAllocated() + 2 * message_->ByteSizeLong() +
+                 store::LabelsFootprint(labels_) + store::StringFootprint(key_.namespace_name) +
+                 store::StringFootprint(key_.name);
   }
 
   // Copies `message` onto an arena of the object's own.

@@ -53,6 +53,7 @@ struct Config {
   std::chrono::milliseconds readiness_grace_period{0};
 
   std::size_t max_objects = 4096;
+  std::size_t max_total_object_bytes = 128u << 20;  // S33
   std::size_t max_conditions = 32;
   std::size_t max_watchers = 1024;
   std::size_t max_label_selector_bytes = 4096;      // S33

@@ -192,6 +192,8 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
     cfg.readiness_grace_period = kNoReadinessGrace;
   }
   c.Count("--max-objects", raw.max_objects, &cfg.max_objects, 1, 1u << 24);
+  c.Size("--max-total-object-bytes", raw.max_total_object_bytes, &cfg.max_total_object_bytes, 1u << 20,
+         std::uint64_t{1} << 40);
   c.Count("--max-conditions", raw.max_conditions, &cfg.max_conditions, 1, 4096);
   c.Count("--max-watchers", raw.max_watchers, &cfg.max_watchers, 1, 1u << 20);
   c.Size("--max-label-selector-bytes", raw.max_label_selector_bytes, &cfg.max_label_selector_bytes, 64,
@@ -304,6 +306,7 @@ nlohmann::json ConfigToJson(const Config& cfg) {
                                      ? std::string("none")
                                      : FormatDuration(cfg.readiness_grace_period)},
       {"max_objects", cfg.max_objects},
+      {"max_total_object_bytes", cfg.max_total_object_bytes},
       {"max_conditions", cfg.max_conditions},
       {"max_watchers", cfg.max_watchers},
       {"max_label_selector_bytes", cfg.max_label_selector_bytes},

@@ -64,6 +64,8 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--readiness-grace-period", raw.readiness_grace_period,
       "Become ready after this long even with fewer GPUs (0: never; only the GPU count decides)");
   opt("--max-objects", raw.max_objects, "Maximum objects in the store");
+  opt("--max-total-object-bytes", raw.max_total_object_bytes,
+      "Memory all stored objects may take together (writes that would grow past it are refused)");
   opt("--max-conditions", raw.max_conditions, "Maximum conditions per object");
   opt("--max-watchers", raw.max_watchers, "Maximum concurrent watch streams");
   opt("--max-label-selector-bytes", raw.max_label_selector_bytes,

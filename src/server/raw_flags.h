@@ -18,6 +18,7 @@ struct RawFlags {
   std::string readiness_min_gpus = "0";
   std::string readiness_grace_period = "0s";
   std::string max_objects = "4096";
+  std::string max_total_object_bytes = "128Mi";
   std::string max_conditions = "32";
   std::string max_watchers = "1024";
   std::string max_label_selector_bytes = "4Ki";

@@ -113,6 +113,7 @@ bool Server::Impl::Start(std::string* error) {
   auto t0 = std::chrono::steady_clock::now();
   store::StoreOptions options;
   options.max_objects = config_.max_objects;
+  options.max_total_object_bytes = config_.max_total_object_bytes;
   options.history_max_events = config_.history_max_events;
   options.history_max_bytes = config_.history_max_bytes;
   options.max_watchers = config_.max_watchers;

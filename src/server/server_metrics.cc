@@ -46,6 +46,8 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
     using store::StoreStats;
     gauge("device_apiserver_store_objects", "Objects in the store.",
           [](const StoreStats& s) { return s.objects; });
+    gauge("device_apiserver_store_object_bytes", "Memory the stored objects take (bounded by --max-total-object-bytes).",
+          [](const StoreStats& s) { return s.object_bytes; });
     gauge("device_apiserver_store_revision", "Current store revision (the newest resourceVersion).",
           [](const StoreStats& s) { return s.current_revision; });
     gauge("device_apiserver_history_events", "Events retained in the watch history.",

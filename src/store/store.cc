@@ -93,6 +93,9 @@ class Store::Impl {
       objects[object->key()] = object;
       start = std::max(start, object->revision());
     }
+    object_bytes = 0;
+    for (const auto& [key, object] : objects) object_bytes += object->ByteSize();
+    staged_bytes = object_bytes;
     LoadHistory(std::move(*snapshot), start);
     hub->SetRevision(start);
     revision.store(start);
@@ -140,11 +143,11 @@ class Store::Impl {
   };
 
   // Checks and builds one write on `current` (null: no such object) with
-  // revision `next`; `count` objects exist. The caller holds the lock that
-  // guards that state. Nothing changes here.
+  // revision `next`; `count` objects exist, taking `bytes` together. The
+  // caller holds the lock that guards that state. Nothing changes here.
   template <typename Build>
   Result<Built> BuildWrite(WriteKind kind, const ObjectKey& key, const ObjectPtr& current, std::size_t count,
-                           Revision next, const Build& build) {
+                           std::size_t bytes, Revision next, const Build& build) {
     Built out;
     Event& event = out.event;
     event.revision = next;
@@ -180,7 +183,26 @@ class Store::Impl {
                                                  " built no object, another key or a revision other than " +
                                                  std::to_string(next));
     }
+    // S33: what the stored objects take together stays within its bound;
+    // only a write that grows the total can be refused.
+    const std::size_t old_bytes = current ? current->ByteSize() : 0;
+    const std::size_t new_bytes = kind == WriteKind::kDelete ? 0 : event.object->ByteSize();
+    const std::size_t total = bytes - old_bytes + new_bytes;
+    if (new_bytes > old_bytes && options.max_total_object_bytes != 0 && total > options.max_total_object_bytes) {
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "stored objects would take " + std::to_string(total) + " bytes, over the limit of " +
+                           std::to_string(options.max_total_object_bytes) + " bytes (" + key.namespace_name + "/" +
+                           key.name + " takes " + std::to_string(new_bytes) +
+                           "); writes that do not grow objects are still accepted");
+    }
     return out;
+  }
+
+  // How a write changes the bytes of the stored objects (S33).
+  static std::size_t BytesAfter(std::size_t bytes, const Event& event) {
+    const std::size_t old_bytes = event.previous ? event.previous->ByteSize() : 0;
+    const std::size_t new_bytes = event.type == EventType::kDeleted ? 0 : event.object->ByteSize();
+    return bytes - old_bytes + new_bytes;
   }
 
   // A failed Commit as the client sees it: a storage fault is UNAVAILABLE
@@ -212,6 +234,7 @@ class Store::Impl {
         break;
     }
     const Revision next = event.revision;
+    object_bytes = BytesAfter(object_bytes, event);
     hub->Publish(event, ready);
     history.Append(std::move(event), evicted);
     revision.store(next);
@@ -237,7 +260,7 @@ class Store::Impl {
       if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
       auto it = objects.find(key);
       auto built = BuildWrite(kind, key, it == objects.end() ? nullptr : it->second, objects.size(),
-                              revision.load() + 1, build);
+                              object_bytes, revision.load() + 1, build);
       if (!built.ok()) return built.error();
       if (built->noop) return built->noop;
       if (auto committed = backend->Commit({built->event}, history.Start()); !committed.ok()) {
@@ -277,7 +300,7 @@ class Store::Impl {
     } else if (auto it = objects.find(key); it != objects.end()) {
       current = it->second;  // objects change only under stage_mu too
     }
-    auto built = BuildWrite(kind, key, current, staged_objects, staged_revision + 1, build);
+    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build);
     if (!built.ok()) return built.error();
     if (built->noop) {
       // The state it matched may itself still be committing: answer only
@@ -291,6 +314,7 @@ class Store::Impl {
     auto pending = std::make_shared<PendingWrite>();
     pending->event = std::move(built->event);
     staged_revision = pending->event.revision;
+    staged_bytes = BytesAfter(staged_bytes, pending->event);
     if (pending->event.type == EventType::kDeleted) {
       staged[key] = nullptr;
       --staged_objects;
@@ -350,6 +374,7 @@ class Store::Impl {
       staged.clear();
       staged_revision = revision.load();
       staged_objects = objects.size();
+      staged_bytes = object_bytes;
       ++commit_failures;
     }
     for (const auto& p : batch) p->done = true;
@@ -422,6 +447,7 @@ class Store::Impl {
 
   mutable WriterPreferringMutex rw;  // guards objects and history
   std::map<ObjectKey, ObjectPtr> objects;  // ordered by namespace, then name (S10)
+  std::size_t object_bytes = 0;            // sum of their ByteSize() (S33)
   HistoryRing history;
   std::atomic<Revision> revision{0};  // written only under rw (exclusive)
   std::atomic<bool> opened{false};
@@ -435,6 +461,7 @@ class Store::Impl {
   std::map<ObjectKey, ObjectPtr> staged;
   Revision staged_revision = 0;     // the last revision handed to a write
   std::size_t staged_objects = 0;   // objects once everything staged is visible
+  std::size_t staged_bytes = 0;     // their ByteSize() sum then (S33)
   std::deque<std::shared_ptr<PendingWrite>> queue;
   bool committing = false;
   std::uint64_t commit_failures = 0;
@@ -581,6 +608,7 @@ StoreStats Store::Stats() const {
   {
     std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
     s.objects = impl_->objects.size();
+    s.object_bytes = impl_->object_bytes;
     s.current_revision = impl_->revision.load();
     s.history_events = impl_->history.size();
     s.history_bytes = impl_->history.bytes();

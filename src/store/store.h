@@ -25,6 +25,11 @@ namespace deviceapi::store {
 
 struct StoreOptions {
   std::size_t max_objects = 4096;                     // S19
+  // S33: the sum of the stored objects' ByteSize(). A create or an update
+  // that would take the sum past it fails with kResourceExhausted; a write
+  // that does not grow the sum (a delete, an update that shrinks or keeps an
+  // object's size) is always accepted. 0: no bound.
+  std::size_t max_total_object_bytes = 128u << 20;
   std::size_t history_max_events = 10000;             // S14
   std::size_t history_max_bytes = 16u << 20;          // S14
   std::size_t max_watchers = 1024;                    // S19
@@ -82,6 +87,7 @@ using DeleteFn = std::function<Result<ObjectPtr>(const ObjectPtr& current, Revis
 
 struct StoreStats {
   std::size_t objects = 0;
+  std::size_t object_bytes = 0;  // sum of the stored objects' ByteSize() (S33)
   Revision current_revision = 0;
   std::size_t history_events = 0;
   std::size_t history_bytes = 0;

@@ -1,5 +1,7 @@
 #include "server/unix_socket.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,8 +60,29 @@ int ProbeSocket(const std::string& path) {
 
 }  // namespace
 
+UnixSocketFile::~UnixSocketFile() {
+  Remove();
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
+}
+
 bool UnixSocketFile::Prepare(std::string* error) {
   if (!MakeParents(path_, error)) return false;
+  const std::string lock_path = path_ + ".lock";
+  if (lock_fd_ < 0) {
+    lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock_fd_ < 0) {
+      *error = "cannot open lock file \"" + lock_path + "\": " + Errno(errno);
+      return false;
+    }
+    if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      close(lock_fd_);
+      lock_fd_ = -1;
+      *error = err == EWOULDBLOCK ? "another server is running on this socket (it holds \"" + lock_path + "\")"
+                                  : "cannot lock \"" + lock_path + "\": " + Errno(err);
+      return false;
+    }
+  }
   auto slash = path_.rfind('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
   if (access(dir.c_str(), W_OK | X_OK) != 0) {

@@ -1,7 +1,13 @@
 // The API's Unix socket file: made safe to bind, locked down once bound, and
 // removed at exit.
 //
-// Before bind: missing parent directories are created 0750; a socket file left
+// Before bind: missing parent directories are created 0750; an advisory lock
+// (flock) on "<path>.lock" is taken and held for the life of this object, so
+// of two servers started at the same instant on one path exactly one passes
+// (the other is told "another server ..."); a check-then-bind alone lets both
+// through. The lock file is left in place at exit: unlinking it would let a
+// third server lock a new file while the second still holds the old one. The
+// kernel drops the lock when the process dies, even by SIGKILL. A socket file left
 // by a killed server (connect() answers ECONNREFUSED) is removed; a socket a
 // live server still accepts on is never taken over, and a path that exists but
 // is not a socket is never deleted. gRPC itself would silently unlink any
@@ -20,7 +26,7 @@ namespace deviceapi::server {
 class UnixSocketFile {
  public:
   explicit UnixSocketFile(std::string path) : path_(std::move(path)) {}
-  ~UnixSocketFile() { Remove(); }
+  ~UnixSocketFile();
   UnixSocketFile(const UnixSocketFile&) = delete;
   UnixSocketFile& operator=(const UnixSocketFile&) = delete;
 
@@ -38,6 +44,7 @@ class UnixSocketFile {
 
  private:
   std::string path_;
+  int lock_fd_ = -1;
   bool bound_ = false;
   dev_t dev_ = 0;
   ino_t ino_ = 0;

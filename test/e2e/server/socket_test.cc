@@ -115,7 +115,7 @@ TEST(UnixSocket, LiveSocketIsNotStolen) {
   EXPECT_EQ(second.code, 2) << second.err;
   auto lines = Lines(second.err);
   ASSERT_EQ(lines.size(), 1u) << second.err;
-  EXPECT_NE(lines[0].find("another server is listening"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("another server is running on this socket"), std::string::npos) << lines[0];
 
   // The first server still owns the socket and still has its data.
   struct stat after {};
@@ -124,6 +124,53 @@ TEST(UnixSocket, LiveSocketIsNotStolen) {
   v1::ListGpusResponse list;
   ASSERT_TRUE(ListGpus(UnixChannel(sock), &list).ok());
   EXPECT_EQ(list.gpu_list().items_size(), 1);
+}
+
+// S35: two servers started at the same instant on one path. A check-then-bind
+// lets both pass the check; the advisory lock next to the socket lets exactly
+// one through, every time, and the other exits 2 with one line.
+TEST(UnixSocket, S35_TwoServersStartedAtOnceExactlyOneServes) {
+  constexpr int kTrials = 20;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    TempDir dir;
+    const std::string sock = dir.File("api.sock");
+    ServerProcess a(BaseArgs(sock)), b(BaseArgs(sock));
+    ServerProcess* both[] = {&a, &b};
+    int serving = 0, refused = 0;
+    for (ServerProcess* p : both) {
+      if (p->WaitStarted()) {
+        ++serving;
+        continue;
+      }
+      ExitResult r = p->Wait(std::chrono::seconds(5));
+      auto lines = Lines(r.err);
+      EXPECT_EQ(r.code, 2) << "trial " << trial << ": " << r.err;
+      ASSERT_EQ(lines.size(), 1u) << "trial " << trial << ": " << r.err;
+      EXPECT_NE(lines[0].find("another server"), std::string::npos) << lines[0];
+      ++refused;
+    }
+    ASSERT_EQ(serving, 1) << "trial " << trial << ": " << a.Stderr() << "\n---\n" << b.Stderr();
+    ASSERT_EQ(refused, 1) << "trial " << trial;
+    EXPECT_TRUE(ListGpus(UnixChannel(sock)).ok()) << "trial " << trial;
+  }
+}
+
+// The lock outlives nothing: after the holder exits (even SIGKILL) the next
+// server takes it, and the lock file itself is never a reason to refuse.
+TEST(UnixSocket, S35_LockIsReleasedWhenTheHolderDies) {
+  TempDir dir;
+  const std::string sock = dir.File("api.sock");
+  {
+    auto first = StartServer(sock);
+    ASSERT_TRUE(first) << first.process->Stderr();
+    struct stat st {};
+    EXPECT_EQ(stat((sock + ".lock").c_str(), &st), 0) << "lock file next to the socket";
+    first.process->Signal(SIGKILL);
+    first.process->Wait(std::chrono::seconds(5));
+  }
+  auto second = StartServer(sock);
+  ASSERT_TRUE(second) << second.process->Stderr();
+  EXPECT_TRUE(ListGpus(UnixChannel(sock)).ok());
 }
 
 }  // namespace

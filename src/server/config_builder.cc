@@ -274,11 +274,16 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
       c.Fail("--tls-key-file", raw.tls_key_file, why);
     }
   }
-  // The API has no authentication of its own: plaintext TCP stays on loopback.
-  if (c.ok() && cfg.api_tcp && !cfg.tls.enabled() && !cfg.api_tcp->IsLoopback()) {
+  // The API has no authentication of its own; client certificates are the
+  // only one it has (S35). Off loopback, plaintext and server-only TLS would
+  // let anyone who reaches the port create and delete GPUs.
+  if (c.ok() && cfg.api_tcp && !cfg.api_tcp->IsLoopback() && !cfg.tls.mutual()) {
     c.Fail("--tcp-bind-address", raw.tcp_bind_address,
-           "plaintext TCP must bind a loopback address (127.0.0.1, ::1, localhost); "
-           "set --tls-cert-file and --tls-key-file to listen elsewhere");
+           cfg.tls.enabled()
+               ? "server-only TLS off loopback authenticates no client; set --tls-client-ca-file "
+                 "(mTLS) or bind a loopback address (127.0.0.1, ::1, localhost)"
+               : "plaintext TCP must bind a loopback address (127.0.0.1, ::1, localhost); "
+                 "elsewhere set --tls-cert-file, --tls-key-file and --tls-client-ca-file (mTLS)");
   }
 
   if (c.ok()) {

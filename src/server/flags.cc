@@ -45,8 +45,9 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--bind-address", raw.bind_address,
       "Unix socket for the API: unix:///path (abstract sockets are refused)");
   opt("--tcp-bind-address", raw.tcp_bind_address,
-      "Optional TCP listener for the API (host:port). Plaintext only on loopback; "
-      "elsewhere needs --tls-cert-file/--tls-key-file. Empty or 0: off");
+      "Optional TCP listener for the API (host:port). Plaintext or server-only TLS only on "
+      "loopback; elsewhere needs mTLS (--tls-cert-file, --tls-key-file, --tls-client-ca-file). "
+      "Empty or 0: off");
   opt("--health-probe-bind-address", raw.health_probe_bind_address,
       "gRPC listener carrying only grpc.health.v1 (for kubelet gRPC probes). 0: off");
   opt("--metrics-bind-address", raw.metrics_bind_address,

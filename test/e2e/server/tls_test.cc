@@ -1,5 +1,5 @@
-// The optional TCP API listener: plaintext only on loopback, TLS anywhere,
-// mTLS when a client CA is configured. Certificates are generated per test
+// The optional TCP API listener: plaintext or server-only TLS only on
+// loopback, mTLS (a client CA configured) anywhere. Certificates are generated per test
 // with the openssl command into a temporary directory.
 #include <gtest/gtest.h>
 
@@ -89,11 +89,26 @@ TEST_F(TcpListener, TlsAcceptsTlsClientsAndRejectsPlaintext) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
 }
 
-TEST_F(TcpListener, TlsAllowsNonLoopbackBind) {
-  // Refused in plaintext (see startup_test), accepted with TLS.
-  auto s = StartServer(dir_.File("api.sock"), TlsFlags("0.0.0.0:0", false));
+// S35: off loopback, server-only TLS authenticates nobody (any client could
+// create and delete GPUs): refused at start with one line, exit 2.
+TEST_F(TcpListener, S35_ServerOnlyTlsOffLoopbackIsRefused) {
+  for (const char* bind : {"0.0.0.0:0", ":0", "[::]:0"}) {
+    auto args = BaseArgs(dir_.File("api.sock"));
+    for (auto& f : TlsFlags(bind, false)) args.push_back(f);
+    ExitResult r = RunToExit(args);
+    EXPECT_EQ(r.code, 2) << bind << ": " << r.err;
+    auto lines = Lines(r.err);
+    ASSERT_EQ(lines.size(), 1u) << bind << ": " << r.err;
+    EXPECT_NE(lines[0].find("--tls-client-ca-file"), std::string::npos) << lines[0];
+  }
+}
+
+// S35: with client certificates required, any address is fine.
+TEST_F(TcpListener, S35_MutualTlsAllowsNonLoopbackBind) {
+  auto s = StartServer(dir_.File("api.sock"), TlsFlags("0.0.0.0:0", true));
   ASSERT_TRUE(s) << s.process->Stderr();
-  EXPECT_TRUE(ListGpus(TlsChannel(dir_.path(), s.tcp_port)).ok());
+  EXPECT_TRUE(ListGpus(TlsChannel(dir_.path(), s.tcp_port, "client")).ok());
+  EXPECT_FALSE(ListGpus(TlsChannel(dir_.path(), s.tcp_port)).ok()) << "anonymous TLS client";
 }
 
 TEST_F(TcpListener, MutualTlsRequiresATrustedClientCertificate) {

@@ -41,5 +41,6 @@ int main(int argc, char** argv) {
   base::LogInfo("signal received, stopping", {{"signal", strsignal(sig)}});
   provider.Stop();
   base::LogInfo("stopped");
+  base::FlushSuppressedLogLines();
   return 0;
 }

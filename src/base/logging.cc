@@ -1,5 +1,6 @@
 #include "base/logging.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 namespace deviceapi::base {
 
@@ -254,7 +256,78 @@ void GrpcLogFunction(gpr_log_func_args* args) {
   tl_fields = saved;
 }
 
+// At most `per_second` lines in each one-second window; counts the rest.
+class LineBudget {
+ public:
+  explicit LineBudget(int per_second) : per_second_(per_second) {}
+  // True when the line may be written; then *dropped_before is how many were
+  // dropped since the last one written.
+  bool Admit(std::uint64_t* dropped_before) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      used_ = 0;
+    }
+    if (used_ >= per_second_) {
+      ++dropped_;
+      return false;
+    }
+    ++used_;
+    *dropped_before = std::exchange(dropped_, 0);
+    return true;
+  }
+  std::uint64_t TakeDropped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::exchange(dropped_, 0);
+  }
+
+ private:
+  const int per_second_;
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point window_start_{};
+  int used_ = 0;
+  std::uint64_t dropped_ = 0;
+};
+
+LineBudget g_protobuf_budget(kProtobufLinesPerSecond);
+std::shared_ptr<spdlog::logger> g_protobuf_logger;  // guarded by g_mu
+
+std::shared_ptr<spdlog::logger> ProtobufLogger() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_protobuf_logger;
+}
+
+void ProtobufLogFunction(google::protobuf::LogLevel level, const char* file, int line,
+                         const std::string& message) {
+  std::shared_ptr<spdlog::logger> logger = ProtobufLogger();
+  if (!logger) return;
+  const bool fatal = level == google::protobuf::LOGLEVEL_FATAL;
+  std::uint64_t dropped = 0;
+  if (!g_protobuf_budget.Admit(&dropped) && !fatal) return;
+  spdlog::level::level_enum spd = spdlog::level::info;
+  if (level == google::protobuf::LOGLEVEL_WARNING) spd = spdlog::level::warn;
+  else if (level >= google::protobuf::LOGLEVEL_ERROR) spd = spdlog::level::err;
+  LogFields fields{{"file", file ? file : ""}, {"line", line}};
+  if (dropped > 0) fields.emplace_back("suppressed", dropped);
+  const LogFields* saved = tl_fields;
+  tl_fields = &fields;
+  logger->log(spd, "{}", message);
+  tl_fields = saved;
+}
+
 }  // namespace
+
+void FlushSuppressedLogLines() {
+  const std::uint64_t dropped = g_protobuf_budget.TakeDropped();
+  std::shared_ptr<spdlog::logger> logger = ProtobufLogger();
+  if (dropped == 0 || !logger) return;
+  LogFields fields{{"suppressed", dropped}};
+  const LogFields* saved = tl_fields;
+  tl_fields = &fields;
+  logger->log(spdlog::level::warn, "log lines suppressed");
+  tl_fields = saved;
+}
 
 const char* LogLevelName(LogLevel level) { return LevelWord(ToSpd(level)); }
 
@@ -282,14 +355,19 @@ void InitLogging(const LoggingOptions& options) {
   // gRPC filters its own messages (GRPC_VERBOSITY); everything it emits is kept.
   auto grpc_logger = std::make_shared<spdlog::logger>("grpc", sink);
   grpc_logger->set_level(spdlog::level::trace);
+  auto protobuf_logger = std::make_shared<spdlog::logger>("protobuf", sink);
+  protobuf_logger->set_level(spdlog::level::trace);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     g_logger = logger;
     g_grpc_logger = options.route_grpc ? grpc_logger : nullptr;
+    g_protobuf_logger = options.route_protobuf ? protobuf_logger : nullptr;
     g_min_level.store(static_cast<int>(level));
   }
   spdlog::set_default_logger(logger);
   if (options.route_grpc) gpr_set_log_function(GrpcLogFunction);
+  // Not thread-safe in protobuf; InitLogging runs before the servers start.
+  if (options.route_protobuf) google::protobuf::SetLogHandler(ProtobufLogFunction);
 }
 
 bool LogEnabled(LogLevel level) {

@@ -11,6 +11,12 @@
 // stream as logger "grpc" with fields file and line; gRPC decides what it
 // emits from GRPC_VERBOSITY (default ERROR), as usual.
 //
+// Protobuf's log is routed too, as logger "protobuf". A client decides what
+// protobuf says (every request with invalid UTF-8 in a string field logs an
+// ERROR), so at most kProtobufLinesPerSecond of its lines are written per
+// second; the first line after dropped ones carries "suppressed": <count>,
+// and FlushSuppressedLogLines() writes what is still uncounted (at exit).
+//
 // InitLogging() may be called more than once (tests); it replaces spdlog's
 // default logger, so spdlog::info(...) anywhere lands in the same stream.
 // Call it before starting threads that log through spdlog directly (spdlog
@@ -51,9 +57,17 @@ struct LoggingOptions {
   std::function<void(std::string_view line)> sink;
   // Route gpr_log (gRPC core) into this stream.
   bool route_grpc = true;
+  // Route protobuf's log handler into this stream, rate-limited.
+  bool route_protobuf = true;
 };
 
 void InitLogging(const LoggingOptions& options);
+
+inline constexpr int kProtobufLinesPerSecond = 5;
+
+// Writes one line per rate-limited source with lines dropped since its last
+// line ("log lines suppressed", logger and count). Call before exiting.
+void FlushSuppressedLogLines();
 
 // A log field value that keeps its JSON type.
 class LogValue {

@@ -61,6 +61,7 @@ int RunServer(int argc, char** argv) {
   });
   server.WaitForShutdownRequest();
   server.Shutdown();
+  base::FlushSuppressedLogLines();
   return 0;
 }
 

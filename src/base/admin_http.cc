@@ -32,8 +32,7 @@ class AdminHttpServer::Impl {
  public:
   explicit Impl(AdminHttpOptions options)
       : options_(std::move(options)),
-        http_([this](const HttpRequest& req) { return Route(req); },
-              options_.worker_threads < 1 ? 1 : options_.worker_threads) {
+        http_([this](const HttpRequest& req) { return Route(req); }, options_.limits) {
     if (options_.version_json.empty()) options_.version_json = BuildInfo::Current().ToJson();
   }
 

@@ -17,7 +17,10 @@
 // The listening socket never uses SO_REUSEPORT, so a second server (or a
 // second process) on the same port fails to bind instead of silently sharing
 // it. Start() reports bind failures as a value, never by throwing.
-// Thread-safe: Start/Stop from any thread; handlers run on a small pool.
+// Served by HttpServer (http_server.h): one event loop, whole-request
+// deadlines, connection caps; /healthz is answered whatever other peers do.
+// Thread-safe: Start/Stop from any thread; checks and /metrics run on the
+// server's one thread, so they must not block.
 #pragma once
 
 #include <functional>
@@ -27,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/http_server.h"
 #include "base/listen_address.h"
 
 namespace deviceapi::metrics {
@@ -55,7 +59,7 @@ struct AdminHttpOptions {
   std::vector<ReadyCheck> health_checks;        // none: always healthy
   // Body of /version. Empty: built from the build facts of this binary.
   std::string version_json;
-  int worker_threads = 4;
+  HttpLimits limits;  // connection caps and deadlines (http_server.h)
 };
 
 class AdminHttpServer {

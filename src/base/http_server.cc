@@ -3,115 +3,29 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "base/http_wire.h"
+
 namespace deviceapi::base {
-namespace {
 
-constexpr std::size_t kMaxHeadBytes = 16 << 10;
-constexpr std::size_t kMaxBodyBytes = 64 << 10;
-constexpr int kRequestTimeoutMs = 5000;  // to finish reading a request, or writing a response
-// For a request to start, on a new or a keep-alive connection: a connection
-// that says nothing holds a worker no longer than this.
-constexpr int kIdleTimeoutMs = 1000;
-constexpr std::size_t kMaxPendingConnections = 64;
-
-const char* Reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-  }
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-// A parsed request head; ok == false means answer 400 and close.
-struct Head {
-  bool ok = false;
-  HttpRequest request;
-  bool keep_alive = true;
-  bool chunked = false;
-  long long content_length = 0;
-};
-
-Head ParseHead(std::string_view head) {
-  Head h;
-  std::size_t eol = head.find("\r\n");
-  std::string_view line = head.substr(0, eol);
-  std::size_t sp1 = line.find(' ');
-  std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == 0 || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-    return h;
-  }
-  h.request.method = std::string(line.substr(0, sp1));
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string_view version = line.substr(sp2 + 1);
-  if (target.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0")) return h;
-  std::size_t q = target.find('?');
-  h.request.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) h.request.query = std::string(target.substr(q + 1));
-  h.keep_alive = version == "HTTP/1.1";
-  std::string_view rest = eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
-  while (!rest.empty()) {
-    std::size_t end = rest.find("\r\n");
-    std::string_view field = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
-    if (field.empty()) continue;
-    std::size_t colon = field.find(':');
-    if (colon == std::string_view::npos || colon == 0) return h;
-    const std::string name = Lower(Trim(field.substr(0, colon)));
-    const std::string value = Lower(Trim(field.substr(colon + 1)));
-    if (name == "connection") {
-      if (value.find("close") != std::string::npos) h.keep_alive = false;
-      if (value.find("keep-alive") != std::string::npos) h.keep_alive = true;
-    } else if (name == "transfer-encoding") {
-      h.chunked = true;
-    } else if (name == "content-length") {
-      if (value.empty() || value.size() > 18 ||
-          value.find_first_not_of("0123456789") != std::string::npos) {
-        return h;
-      }
-      h.content_length = std::stoll(value);
-    }
-  }
-  h.ok = true;
-  return h;
-}
-
-}  // namespace
+using Clock = std::chrono::steady_clock;
+using http_wire::kMaxBodyBytes;
+using http_wire::kMaxHeadBytes;
 
 bool HttpRequest::HasParam(const std::string& name) const {
   std::string_view q = query;
@@ -124,9 +38,45 @@ bool HttpRequest::HasParam(const std::string& name) const {
   return false;
 }
 
+namespace {
+
+// The peer's IP address, the key of the per-peer cap ("127.0.0.1" for
+// IPv4-mapped IPv6 too).
+std::string PeerAddress(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof(buf));
+  } else if (ss.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof(buf));
+    else inet_ntop(AF_INET6, &a, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+// One client connection. Its step decides which deadline applies and which
+// readiness the loop waits for.
+struct Conn {
+  enum class Step { kIdle, kReading, kWriting };
+  int fd = -1;
+  std::string peer;
+  Step step = Step::kIdle;
+  Clock::time_point since;     // when the current step began (eviction order)
+  Clock::time_point deadline;  // the current step must end by then
+  std::string in;              // received, not yet answered
+  std::string out;             // response bytes not yet sent
+  std::size_t out_sent = 0;
+  bool close_after_write = false;
+};
+
+}  // namespace
+
 class HttpServer::Impl {
  public:
-  Impl(Handler handler, int workers) : handler_(std::move(handler)), workers_(std::max(1, workers)) {}
+  Impl(Handler handler, HttpLimits limits) : handler_(std::move(handler)), limits_(limits) {
+    limits_.max_connections = std::max<std::size_t>(1, limits_.max_connections);
+    limits_.max_connections_per_peer = std::max<std::size_t>(1, limits_.max_connections_per_peer);
+  }
   ~Impl() { Stop(); }
 
   std::string Start(const TcpAddress& address) {
@@ -147,15 +97,16 @@ class HttpServer::Impl {
     }
     if (listen_fd_ < 0) return error;
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) {
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (wake_fd_ < 0 || epoll_fd_ < 0) {
       const int err = errno;
-      ::close(listen_fd_);
-      listen_fd_ = -1;
-      return std::string("cannot create an eventfd: ") + std::strerror(err);
+      CloseAll();
+      return std::string("cannot create the event loop: ") + std::strerror(err);
     }
+    Watch(listen_fd_, EPOLLIN, EPOLL_CTL_ADD);
+    Watch(wake_fd_, EPOLLIN, EPOLL_CTL_ADD);
     started_ = true;
-    acceptor_ = std::thread([this] { AcceptLoop(); });
-    for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { WorkLoop(); });
+    loop_ = std::thread([this] { Loop(); });
     return "";
   }
 
@@ -163,21 +114,13 @@ class HttpServer::Impl {
     std::lock_guard<std::mutex> lock(start_mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stopping_ = true;
-    }
     const std::uint64_t one = 1;
     if (::write(wake_fd_, &one, sizeof(one)) < 0) {
-      // Cannot happen with a fresh eventfd; the workers still see stopping_.
+      // Cannot fail on a valid eventfd short of overflow; the loop also
+      // checks nothing else, so there is no better fallback.
     }
-    cv_.notify_all();
-    if (acceptor_.joinable()) acceptor_.join();
-    for (auto& t : threads_) t.join();
-    for (int fd : pending_) ::close(fd);
-    pending_.clear();
-    ::close(listen_fd_);
-    ::close(wake_fd_);
+    loop_.join();
+    CloseAll();
   }
 
   int port() const { return port_; }
@@ -197,7 +140,7 @@ class HttpServer::Impl {
     }
     int err = EADDRNOTAVAIL;
     for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
       if (fd < 0) {
         err = errno;
         continue;
@@ -208,7 +151,7 @@ class HttpServer::Impl {
       int yes = 1, no = 0;
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       if (ai->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof(no));
-      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 64) == 0) {
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 128) == 0) {
         sockaddr_storage bound{};
         socklen_t len = sizeof(bound);
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
@@ -225,156 +168,233 @@ class HttpServer::Impl {
     return err;
   }
 
-  void AcceptLoop() {
-    for (;;) {
-      pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
-      }
-      if (fds[1].revents != 0) return;
-      if ((fds[0].revents & POLLIN) == 0) continue;
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;  // the peer gave up, or out of descriptors for now
-      std::lock_guard<std::mutex> l(mu_);
-      if (stopping_ || pending_.size() >= kMaxPendingConnections) {
-        ::close(fd);
-        continue;
-      }
-      pending_.push_back(fd);
-      cv_.notify_one();
+  void Watch(int fd, std::uint32_t events, int op) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, op, fd, &ev);
+  }
+
+  void CloseAll() {
+    for (auto& [fd, conn] : conns_) ::close(fd);
+    conns_.clear();
+    per_peer_.clear();
+    for (int* fd : {&listen_fd_, &wake_fd_, &epoll_fd_}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
     }
   }
 
-  void WorkLoop() {
+  void Loop() {
+    std::vector<epoll_event> events(64);
     for (;;) {
-      int fd;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        cv_.wait(l, [this] { return stopping_ || !pending_.empty(); });
-        if (stopping_) return;
-        fd = pending_.front();
-        pending_.pop_front();
-      }
-      Serve(fd);
-      ::close(fd);
-    }
-  }
-
-  // Waits until `fd` is ready for `events`; false on timeout, error or Stop.
-  bool Wait(int fd, short events, int timeout_ms) {
-    pollfd fds[2] = {{fd, events, 0}, {wake_fd_, POLLIN, 0}};
-    for (;;) {
-      int n = ::poll(fds, 2, timeout_ms);
-      if (n < 0 && errno == EINTR) continue;
-      return n > 0 && fds[1].revents == 0 && (fds[0].revents & (events | POLLHUP | POLLERR)) != 0;
-    }
-  }
-
-  // Appends what arrives on `fd` to `buf`; false on timeout, close or error.
-  bool ReadMore(int fd, std::string* buf, int timeout_ms) {
-    if (!Wait(fd, POLLIN, timeout_ms)) return false;
-    char chunk[4096];
-    ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n <= 0) return false;
-    buf->append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  bool WriteAll(int fd, std::string_view data) {
-    while (!data.empty()) {
-      if (!Wait(fd, POLLOUT, kRequestTimeoutMs)) return false;
-      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        return false;
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  bool Respond(int fd, const HttpResponse& res, bool head_only, bool keep_alive) {
-    std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + Reason(res.status) + "\r\n";
-    out += "Content-Type: " + res.content_type + "\r\n";
-    out += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
-    for (const auto& [name, value] : res.headers) out += name + ": " + value + "\r\n";
-    out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-    if (!head_only) out += res.body;
-    return WriteAll(fd, out);
-  }
-
-  static HttpResponse Error(int status, const char* text) {
-    HttpResponse r;
-    r.status = status;
-    r.body = std::string(text) + "\n";
-    return r;
-  }
-
-  // One connection: requests until the client closes, asks to, idles out,
-  // sends something this server will not read, or Stop.
-  void Serve(int fd) {
-    std::string buf;
-    for (;;) {
-      std::size_t end;
-      while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-        if (buf.size() > kMaxHeadBytes) {
-          Respond(fd, Error(431, "request head too large"), false, false);
-          return;
+      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), NextTimeoutMs());
+      if (n < 0 && errno != EINTR) return;
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_fd_) return;
+        if (fd == listen_fd_) {
+          AcceptAll();
+          continue;
         }
-        const int timeout = buf.empty() ? kIdleTimeoutMs : kRequestTimeoutMs;
-        if (!ReadMore(fd, &buf, timeout)) return;
+        auto it = conns_.find(fd);
+        if (it == conns_.end()) continue;  // closed earlier in this batch
+        if (!OnReady(it->second, events[i].events)) Close(fd);
       }
-      if (end > kMaxHeadBytes) {
-        Respond(fd, Error(431, "request head too large"), false, false);
+      ExpireDeadlines();
+    }
+  }
+
+  int NextTimeoutMs() const {
+    if (conns_.empty()) return -1;
+    Clock::time_point first = Clock::time_point::max();
+    for (const auto& [fd, c] : conns_) first = std::min(first, c.deadline);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(first - Clock::now()).count();
+    return static_cast<int>(std::clamp<long long>(ms + 1, 0, 60000));
+  }
+
+  void ExpireDeadlines() {
+    const auto now = Clock::now();
+    std::vector<int> expired;
+    for (const auto& [fd, c] : conns_) {
+      if (c.deadline <= now) expired.push_back(fd);
+    }
+    for (int fd : expired) Close(fd);
+  }
+
+  void AcceptAll() {
+    for (;;) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof(ss);
+      int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        // EAGAIN: none left. Out of descriptors: the oldest connection makes
+        // room, so the listener does not spin on a pending connection.
+        if ((errno == EMFILE || errno == ENFILE) && !conns_.empty()) {
+          EvictOldest("");
+          continue;
+        }
         return;
       }
-      Head head = ParseHead(std::string_view(buf).substr(0, end));
-      if (!head.ok) {
-        Respond(fd, Error(400, "bad request"), false, false);
-        return;
+      std::string peer = PeerAddress(ss);
+      if (per_peer_[peer] >= limits_.max_connections_per_peer) EvictOldest(peer);
+      if (conns_.size() >= limits_.max_connections) EvictOldest("");
+      Conn& c = conns_[fd];
+      c.fd = fd;
+      c.peer = std::move(peer);
+      ++per_peer_[c.peer];
+      Enter(c, Conn::Step::kIdle);
+      Watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+      // A probe sends its request with the connect: read it now, before a
+      // burst of connections behind it can make it the oldest idle one.
+      if (!OnReady(c, EPOLLIN)) Close(fd);
+    }
+  }
+
+  // Closes the connection (of `peer`, or of anyone when "") making the least
+  // progress: one that has sent nothing yet before one mid-request, and of
+  // those the one that has been in its current step longest.
+  void EvictOldest(const std::string& peer) {
+    const Conn* oldest = nullptr;
+    auto rank = [](const Conn& c) { return std::make_pair(c.step != Conn::Step::kIdle, c.since); };
+    for (const auto& [fd, c] : conns_) {
+      if ((peer.empty() || c.peer == peer) && (!oldest || rank(c) < rank(*oldest))) oldest = &c;
+    }
+    if (oldest) Close(oldest->fd);
+  }
+
+  void Close(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    auto peer = per_peer_.find(it->second.peer);
+    if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    conns_.erase(it);
+  }
+
+  void Enter(Conn& c, Conn::Step step) {
+    const auto now = Clock::now();
+    c.step = step;
+    c.since = now;
+    switch (step) {
+      case Conn::Step::kIdle: c.deadline = now + limits_.idle_timeout; break;
+      case Conn::Step::kReading: c.deadline = now + limits_.request_timeout; break;
+      case Conn::Step::kWriting: c.deadline = now + limits_.write_timeout; break;
+    }
+  }
+
+  // Handles readiness on a connection; false closes it.
+  bool OnReady(Conn& c, std::uint32_t events) {
+    if (c.step == Conn::Step::kWriting) {
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return true;
+      if (!Flush(c)) return false;
+      if (c.step == Conn::Step::kWriting) return true;  // still more to send
+      return Process(c);  // requests pipelined behind the one just answered
+    }
+    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) == 0) return true;
+    char chunk[16 << 10];
+    // One read per readiness: a fast sender cannot monopolise the loop.
+    ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
+    if (n == 0) return false;
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
+    c.in.append(chunk, static_cast<std::size_t>(n));
+    return Process(c);
+  }
+
+  // Answers every complete request in `c.in`, one at a time, until one is
+  // incomplete or a response cannot be sent at once; false closes.
+  bool Process(Conn& c) {
+    for (;;) {
+      if (c.in.empty()) {
+        if (c.step != Conn::Step::kIdle) Enter(c, Conn::Step::kIdle);
+        return true;
       }
-      if (head.chunked) {
-        Respond(fd, Error(411, "length required"), false, false);
-        return;
+      if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
+      const std::size_t end = c.in.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (c.in.size() > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
+        return true;
       }
+      if (end > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
+      http_wire::Head head = http_wire::ParseHead(std::string_view(c.in).substr(0, end));
+      if (!head.ok) return Answer(c, http_wire::ErrorResponse(400, "bad request"));
+      if (head.chunked) return Answer(c, http_wire::ErrorResponse(411, "length required"));
       if (head.content_length > static_cast<long long>(kMaxBodyBytes)) {
-        Respond(fd, Error(413, "request body too large"), false, false);
-        return;
+        return Answer(c, http_wire::ErrorResponse(413, "request body too large"));
       }
       // Bodies are read and dropped: no endpoint takes one.
       const std::size_t request_end = end + 4 + static_cast<std::size_t>(head.content_length);
-      while (buf.size() < request_end) {
-        if (!ReadMore(fd, &buf, kRequestTimeoutMs)) return;
-      }
-      buf.erase(0, request_end);
+      if (c.in.size() < request_end) return true;
+      c.in.erase(0, request_end);
       HttpResponse res;
       try {
         res = handler_(head.request);
       } catch (const std::exception&) {
-        res = Error(500, "internal error");
+        res = http_wire::ErrorResponse(500, "internal error");
       }
-      if (!Respond(fd, res, head.request.method == "HEAD", head.keep_alive) || !head.keep_alive) return;
+      c.out = http_wire::FormatResponse(res, head.request.method == "HEAD", head.keep_alive);
+      c.out_sent = 0;
+      c.close_after_write = !head.keep_alive;
+      if (!Flush(c)) return false;
+      if (c.step == Conn::Step::kWriting) return true;
+      // A request pipelined behind this one gets a deadline of its own.
+      Enter(c, Conn::Step::kReading);
     }
   }
 
+  // Queues an error response after which the connection closes.
+  bool Answer(Conn& c, const HttpResponse& res) {
+    c.in.clear();
+    c.out = http_wire::FormatResponse(res, false, false);
+    c.out_sent = 0;
+    c.close_after_write = true;
+    return Flush(c);
+  }
+
+  // Sends what the socket takes. Returns false to close (error, or done with
+  // a connection that ends after this response). Leaves the connection in
+  // kWriting, watched for POLLOUT, while bytes remain.
+  bool Flush(Conn& c) {
+    while (c.out_sent < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return false;
+        if (c.step != Conn::Step::kWriting) {
+          Enter(c, Conn::Step::kWriting);
+          Watch(c.fd, EPOLLOUT, EPOLL_CTL_MOD);
+        }
+        return true;
+      }
+      c.out_sent += static_cast<std::size_t>(n);
+    }
+    if (c.close_after_write) return false;
+    std::string().swap(c.out);  // a large /metrics body is not kept per idle connection
+    c.out_sent = 0;
+    if (c.step == Conn::Step::kWriting) {
+      Watch(c.fd, EPOLLIN, EPOLL_CTL_MOD);
+      Enter(c, c.in.empty() ? Conn::Step::kIdle : Conn::Step::kReading);
+    }
+    return true;
+  }
+
   Handler handler_;
-  const int workers_;
+  HttpLimits limits_;
   std::mutex start_mu_;  // Start/Stop
   bool started_ = false, stopped_ = false;
-  int listen_fd_ = -1, wake_fd_ = -1;
+  int listen_fd_ = -1, wake_fd_ = -1, epoll_fd_ = -1;
   std::string host_;
   int port_ = 0;
-  std::thread acceptor_;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;  // pending_, stopping_
-  std::condition_variable cv_;
-  std::deque<int> pending_;
-  bool stopping_ = false;
+  std::thread loop_;
+  // Owned by the loop thread while it runs.
+  std::unordered_map<int, Conn> conns_;
+  std::unordered_map<std::string, std::size_t> per_peer_;
 };
 
-HttpServer::HttpServer(Handler handler, int workers)
-    : impl_(std::make_unique<Impl>(std::move(handler), workers)) {}
+HttpServer::HttpServer(Handler handler, HttpLimits limits)
+    : impl_(std::make_unique<Impl>(std::move(handler), limits)) {}
 HttpServer::~HttpServer() = default;
 std::string HttpServer::Start(const TcpAddress& address) { return impl_->Start(address); }
 void HttpServer::Stop() { impl_->Stop(); }

@@ -1,23 +1,41 @@
 // A small HTTP/1.1 server for the admin endpoints: requests without bodies
 // worth reading (GET, HEAD; other methods are answered, their body
-// discarded), keep-alive, bounded in every dimension.
+// discarded), keep-alive and pipelining, bounded in every dimension.
 //
 // Why not a library: the one Debian packages (cpp-httplib) is built with
 // OpenSSL support and initialises OpenSSL's error strings when it is loaded,
 // about 1.8 MiB of the server's idle RSS, for a listener that serves plain
 // HTTP to kubelet and Prometheus.
 //
-// Limits: request head 16 KiB (431 and close beyond), request body 64 KiB
-// (413 and close beyond; chunked bodies are refused with 411), 1 s for a
-// request to start on a new or keep-alive connection, 5 s to finish reading
-// it or to write a response. `workers` threads serve connections; more
-// connections wait in the kernel's backlog. The socket never sets SO_REUSEPORT (a second server
-// on the port fails to bind instead of sharing it); IPv6 sockets accept IPv4.
+// Why event-driven: kubelet's liveness probe must be answered whatever other
+// peers do. One thread multiplexes every connection with epoll and never
+// waits on a peer: a client that sends a byte a second, says nothing, or
+// pipelines requests without reading the answers costs a buffer, never a
+// thread, and probes are answered as soon as their bytes arrive. Handlers run
+// on that thread, so they must be quick and must not block (the admin
+// endpoints read in-memory state).
 //
-// Thread-safe: Start/Stop from any thread; the handler runs on the workers,
-// concurrently.
+// Limits (HttpLimits): request head 16 KiB (431 and close beyond), request
+// body 64 KiB (413 and close beyond; chunked bodies are refused with 411).
+// Deadlines are per request, not per read: `idle_timeout` for a request to
+// start on a new or keep-alive connection, `request_timeout` from its first
+// byte to its last, `write_timeout` for a response to be taken by the peer;
+// a connection past a deadline is closed. No more requests are read from a
+// connection while its last response is unsent, so one connection holds at
+// most one response. Connection caps: when a new connection would exceed
+// `max_connections_per_peer` (same IP address) or `max_connections`, a
+// connection of that peer (resp. of anyone) is closed to make room: one that
+// has sent nothing before one mid-request, the longest-waiting first. A new
+// connection's request is read at once, so a flood evicts itself and a fresh
+// probe still gets in. The socket never sets SO_REUSEPORT (a second server on
+// the port fails to bind instead of sharing it); IPv6 sockets accept IPv4.
+//
+// Thread-safe: Start/Stop from any thread; the handler runs on the server's
+// one thread.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,11 +60,19 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // extra headers
 };
 
+struct HttpLimits {
+  std::size_t max_connections = 256;          // open connections in all
+  std::size_t max_connections_per_peer = 32;  // open connections from one IP address
+  std::chrono::milliseconds idle_timeout{1000};     // for a request to start
+  std::chrono::milliseconds request_timeout{5000};  // first byte of a request to its last
+  std::chrono::milliseconds write_timeout{5000};    // for a response to be taken by the peer
+};
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
-  HttpServer(Handler handler, int workers);
+  explicit HttpServer(Handler handler, HttpLimits limits = {});
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -56,8 +82,8 @@ class HttpServer {
   // "" or why it could not ("cannot listen on 127.0.0.1:9090: Address
   // already in use"). Call once.
   std::string Start(const TcpAddress& address);
-  // Stops accepting, ends open connections and joins every thread, within
-  // about the time a response takes to write. Idempotent.
+  // Stops accepting, closes open connections and joins the thread, at once.
+  // Idempotent.
   void Stop();
 
   int port() const;                 // 0 before a successful Start

@@ -81,6 +81,8 @@ bool Provider::Start(std::string* error) {
       return false;
     }
     admin.registry = &registry_;
+    admin.limits.max_connections = cfg_.admin_max_connections;
+    admin.limits.max_connections_per_peer = cfg_.admin_max_connections_per_peer;
     admin.health_checks.push_back({"nvml-events", [this]() -> std::string {
                                      if (watcher_ && !events_running_ && !slots_.empty())
                                        return "NVML event loop not running";

@@ -32,6 +32,7 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   std::string ignore = envor("NVML_PROVIDER_IGNORE_XIDS", "");
   std::string fatal = envor("NVML_PROVIDER_FATAL_XIDS", "");
   std::string admin = envor("NVML_PROVIDER_ADMIN_ADDRESS", cfg.admin_address);
+  std::size_t admin_max = cfg.admin_max_connections, admin_max_peer = cfg.admin_max_connections_per_peer;
   std::string ns = envor("NVML_PROVIDER_NAMESPACE", cfg.namespace_name);
   std::string name = envor("NVML_PROVIDER_NAME", cfg.provider_name);
   std::string level = envor("NVML_PROVIDER_LOG_LEVEL", cfg.log_level);
@@ -52,6 +53,12 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   app.add_option("--fatal-xids", fatal, "Comma-separated Xids that always make NVMLReady=False (env NVML_PROVIDER_FATAL_XIDS)");
   app.add_flag("--no-default-ignored-xids", no_default_ignores, "Do not ignore the Kubernetes default list 13,31,43,45,68");
   app.add_option("--admin-address", admin, "host:port for /healthz, /readyz, /metrics; port 0 picks one; empty: off");
+  app.add_option("--admin-max-connections", admin_max,
+                 "Open admin HTTP connections; beyond it the longest-waiting one is closed")
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--admin-max-connections-per-peer", admin_max_peer,
+                 "Open admin HTTP connections from one IP address; beyond it that peer's longest-waiting one is closed")
+      ->check(CLI::Range(1, 65536));
   app.add_option("--namespace", ns, "Namespace of the GPU objects");
   app.add_option("--provider-name", name, "Value of the app.kubernetes.io/managed-by label on GPUs this provider creates");
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
@@ -104,6 +111,8 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   cfg.server = server;
   cfg.driver_root = driver_root.empty() ? "/" : driver_root;
   cfg.admin_address = admin;
+  cfg.admin_max_connections = admin_max;
+  cfg.admin_max_connections_per_peer = admin_max_peer;
   cfg.namespace_name = ns;
   cfg.provider_name = name;
   cfg.log_level = level;

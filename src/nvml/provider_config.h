@@ -24,6 +24,8 @@ struct ProviderConfig {
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{10000};
   std::string admin_address = "127.0.0.1:8082";  // /healthz /readyz /metrics; empty: off
+  std::size_t admin_max_connections = 64;         // open admin HTTP connections, in all
+  std::size_t admin_max_connections_per_peer = 16;  // ... and from one IP address
   std::string log_level = "info";
   bool deep_bind = true;
   XidPolicyConfig xids;

@@ -75,6 +75,10 @@ struct Config {
   bool storage_full_sync = false;  // --storage-sync=full
   // How often free heap memory is handed back to the kernel (0: never).
   std::chrono::milliseconds heap_release_interval{2000};
+  // Open connections on the admin HTTP port, in all and from one IP address
+  // (base/http_server.h: the longest-waiting one makes room for a new one).
+  std::size_t admin_max_connections = 256;
+  std::size_t admin_max_connections_per_peer = 32;
 };
 
 // The effective configuration as JSON (listeners, limits; never key material)

@@ -219,6 +219,9 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Duration("--bookmark-interval", raw.bookmark_interval, &cfg.bookmark_interval, 1ms,
              milliseconds(24 * 3600'000));
   c.Count("--watch-queue-size", raw.watch_queue_size, &cfg.watch_queue_size, 1, 1u << 20);
+  c.Count("--admin-max-connections", raw.admin_max_connections, &cfg.admin_max_connections, 1, 1u << 16);
+  c.Count("--admin-max-connections-per-peer", raw.admin_max_connections_per_peer,
+          &cfg.admin_max_connections_per_peer, 1, 1u << 16);
   c.Duration("--heap-release-interval", raw.heap_release_interval, &cfg.heap_release_interval, 0ms,
              milliseconds(24 * 3600'000));
 
@@ -326,6 +329,8 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"history_max_bytes", cfg.history_max_bytes},
       {"bookmark_interval", FormatDuration(cfg.bookmark_interval)},
       {"watch_queue_size", cfg.watch_queue_size},
+      {"admin_max_connections", cfg.admin_max_connections},
+      {"admin_max_connections_per_peer", cfg.admin_max_connections_per_peer},
       {"heap_release_interval", FormatDuration(cfg.heap_release_interval)},
       {"storage_type", cfg.storage_type == StorageType::kSqlite ? "sqlite" : "memory"},
       {"storage_endpoint", cfg.storage_type == StorageType::kSqlite ? cfg.storage_endpoint : ""},

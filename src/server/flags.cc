@@ -96,6 +96,10 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--storage-endpoint", raw.storage_endpoint, "The sqlite database file: sqlite:///path/to/state.db");
   opt("--storage-sync", raw.storage_sync,
       "normal: a committed write survives a process crash; full: also a power cut (slower)");
+  opt("--admin-max-connections", raw.admin_max_connections,
+      "Open connections on the metrics/admin HTTP port; beyond it the longest-waiting one is closed");
+  opt("--admin-max-connections-per-peer", raw.admin_max_connections_per_peer,
+      "Open admin HTTP connections from one IP address; beyond it that peer's longest-waiting one is closed");
   opt("--socket-group", raw.socket_group,
       "Group (name or gid) owning the API socket; the socket is mode 0660");
   opt("--tls-cert-file", raw.tls_cert_file, "PEM certificate for the TCP API listener");

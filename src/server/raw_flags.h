@@ -34,6 +34,8 @@ struct RawFlags {
   std::string bookmark_interval = "60s";
   std::string watch_queue_size = "1024";
   std::string heap_release_interval = "2s";
+  std::string admin_max_connections = "256";
+  std::string admin_max_connections_per_peer = "32";
   std::string storage_type = "sqlite";
   std::string storage_endpoint = "sqlite:///var/lib/nvidia-device-api/state.db";
   std::string storage_sync = "normal";

@@ -264,6 +264,8 @@ bool Server::Impl::StartAdmin(std::string* error) {
   AdminHttpOptions options;
   options.address = *config_.metrics;
   options.registry = registry_.get();
+  options.limits.max_connections = config_.admin_max_connections;
+  options.limits.max_connections_per_peer = config_.admin_max_connections_per_peer;
   apiserver::Readiness* readiness = readiness_.get();
   options.ready_checks.push_back(
       {"readiness", [readiness] { return readiness->IsReady() ? std::string() : readiness->Reason(); }});

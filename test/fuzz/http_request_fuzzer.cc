@@ -47,8 +47,7 @@ HttpServer& Server() {
           res.body = req.HasParam("verbose") ? "ok: " + req.path + "\n" : "ok\n";
           if (req.path == "/throw") throw std::runtime_error("handler failed");
           return res;
-        },
-        2);
+        });
     const std::string error = s->Start({"127.0.0.1", 0});
     if (!error.empty()) Fail(error);
     return s;

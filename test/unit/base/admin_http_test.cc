@@ -34,7 +34,6 @@ struct Client {
 AdminHttpOptions Loopback() {
   AdminHttpOptions o;
   o.address = TcpAddress{"127.0.0.1", 0};
-  o.worker_threads = 2;
   return o;
 }
 
@@ -242,7 +241,6 @@ TEST_F(AdminHttpTest, ConcurrentScrapesDuringUpdates) {
   auto& hist = registry.AddHistogram("work_seconds", "Latency.", {}, {0.001, 0.01}).Get();
   AdminHttpOptions o = Loopback();
   o.registry = &registry;
-  o.worker_threads = 4;
   AdminHttpServer server(o);
   ASSERT_EQ(server.Start(), "");
   std::atomic<bool> stop{false};

@@ -6,15 +6,18 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace deviceapi::base {
 namespace {
@@ -69,7 +72,7 @@ std::string Exchange(int port, const std::string& raw) {
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(server_.Start({"127.0.0.1", 0}), ""); }
-  HttpServer server_{Echo, 2};
+  HttpServer server_{Echo};
 };
 
 TEST_F(HttpServerTest, GetWithQueryAndClose) {
@@ -127,7 +130,7 @@ TEST_F(HttpServerTest, HostileRequestsGetAStatusAndAClosedConnection) {
 }
 
 TEST_F(HttpServerTest, IdleAndSilentConnectionsDoNotHoldWorkersForever) {
-  // Two workers; two connections that send nothing, then a real request.
+  // Two connections that send nothing, then a real request.
   int idle1 = Connect(server_.port()), idle2 = Connect(server_.port());
   ASSERT_GE(idle1, 0);
   ASSERT_GE(idle2, 0);
@@ -141,7 +144,7 @@ TEST_F(HttpServerTest, IdleAndSilentConnectionsDoNotHoldWorkersForever) {
 }
 
 TEST_F(HttpServerTest, HandlerExceptionIs500) {
-  HttpServer throwing([](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); }, 1);
+  HttpServer throwing([](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
   ASSERT_EQ(throwing.Start({"127.0.0.1", 0}), "");
   EXPECT_EQ(Exchange(throwing.port(), "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 500 ", 0), 0u);
 }
@@ -159,13 +162,116 @@ TEST_F(HttpServerTest, StopIsPromptWithASlowClientMidRequest) {
 }
 
 TEST(HttpServer, PortInUseIsAnError) {
-  HttpServer first(Echo, 1);
+  HttpServer first(Echo);
   ASSERT_EQ(first.Start({"127.0.0.1", 0}), "");
-  HttpServer second(Echo, 1);
+  HttpServer second(Echo);
   std::string error = second.Start({"127.0.0.1", static_cast<std::uint16_t>(first.port())});
   EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + std::to_string(first.port())), std::string::npos)
       << error;
   EXPECT_NE(error.find("in use"), std::string::npos) << error;
+}
+
+// True when the server has closed `fd` within `timeout` (EOF or reset).
+bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) == 1) {
+      char buf[4096];
+      ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) return true;
+    }
+  }
+  return false;
+}
+
+HttpLimits Short() {
+  HttpLimits l;
+  l.idle_timeout = std::chrono::milliseconds(300);
+  l.request_timeout = std::chrono::milliseconds(600);
+  l.write_timeout = std::chrono::milliseconds(600);
+  return l;
+}
+
+// S32: the deadline covers the whole request, not each read: a client that
+// sends one byte every 100 ms never finishes its head and is cut off at
+// request_timeout, however steadily it trickles.
+TEST(HttpServerLimits, S32_SlowlorisIsCutOffAtTheRequestDeadline) {
+  HttpServer server(Echo, Short());
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  const std::string head = "GET /slow HTTP/1.1\r\nX-Slow: ";
+  ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  while (!closed && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+    ::send(fd, "a", 1, MSG_NOSIGNAL);
+    closed = ClosedWithin(fd, std::chrono::milliseconds(100));
+  }
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(closed);
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+  ::close(fd);
+}
+
+// S32/S33: a flood of connections from one peer evicts its own oldest
+// connections; a new probe from that same peer is still answered.
+TEST(HttpServerLimits, S33_PerPeerCapEvictsTheLongestWaiting) {
+  HttpLimits limits;
+  limits.max_connections_per_peer = 3;
+  HttpServer server(Echo, limits);
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(Connect(server.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string out = Exchange(server.port(), "GET /probe HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("GET /probe"), std::string::npos) << out;
+  EXPECT_TRUE(ClosedWithin(idle[0], std::chrono::milliseconds(500))) << "the oldest made room";
+  EXPECT_FALSE(ClosedWithin(idle[2], std::chrono::milliseconds(100))) << "the newest kept";
+  for (int fd : idle) ::close(fd);
+}
+
+// S33: the total cap holds across peers too (here all on loopback).
+TEST(HttpServerLimits, S33_TotalCapEvicts) {
+  HttpLimits limits;
+  limits.max_connections = 2;
+  HttpServer server(Echo, limits);
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  int a = Connect(server.port()), b = Connect(server.port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  int c = Connect(server.port());
+  EXPECT_TRUE(ClosedWithin(a, std::chrono::milliseconds(500)));
+  for (int fd : {a, b, c}) ::close(fd);
+}
+
+// S32/S33: a client that pipelines requests and never reads holds one
+// response, not a growing pile, and is closed at the write deadline; others
+// are served meanwhile.
+TEST(HttpServerLimits, S32_PipeliningWithoutReadingIsBoundedAndClosed) {
+  const std::string big(256 << 10, 'x');
+  HttpServer server([&](const HttpRequest&) {
+    HttpResponse r;
+    r.body = big;
+    return r;
+  }, Short());
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += req;
+  ::send(fd, many.data(), many.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  std::string other = Exchange(server.port(), "GET /other HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(other.rfind("HTTP/1.1 200 ", 0), 0u);
+  // Never read: the server gives up at the write deadline.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  int pending = 0;
+  ::ioctl(fd, FIONREAD, &pending);
+  EXPECT_LT(static_cast<std::size_t>(pending), 200 * big.size() / 4) << "it did not answer everything";
+  std::string rest = ReadAll(fd, std::chrono::seconds(2));
+  EXPECT_LT(rest.size(), 200 * big.size()) << "closed before every response was written";
+  ::close(fd);
 }
 
 }  // namespace

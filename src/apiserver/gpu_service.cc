@@ -1,5 +1,7 @@
 #include "apiserver/gpu_service.h"
 
+#include <optional>
+
 #include "apiserver/gpu_patch.h"
 
 namespace deviceapi::apiserver {
@@ -67,7 +69,7 @@ grpc::ServerUnaryReactor* GpuServiceImpl::PatchGpu(grpc::CallbackServerContext* 
             });
         return ResourceService<GpuKind>::Reply(result, "PatchGpu", -1, response);
       },
-      [](const auto&) { return false; });
+      [](const auto&) { return std::optional<store::Revision>(); });  // never waits
 }
 
 }  // namespace deviceapi::apiserver

@@ -2,7 +2,7 @@
 // Create, Update, UpdateStatus when the kind has a status, Delete), each
 // going transport -> registry -> store:
 //
-//   ServiceTransport (gating, parsing, errors, waiting reads)
+//   ServiceTransport (gating, parsing, errors, waits for future revisions)
 //     -> ResourceRegistry<Msg> (strategy, preconditions, no-ops, reads)
 //       -> store::Store
 //
@@ -46,7 +46,7 @@ class ResourceService {
   using Access = ServiceTransport::Access;
 
   ResourceService(store::Store& store, Readiness& readiness, const ResourceStrategy<Msg>& strategy)
-      : transport_(readiness), registry_(store, strategy) {}
+      : transport_(readiness, store), registry_(store, strategy) {}
 
   ServiceStats Stats() const { return transport_.Stats(); }
   ResourceRegistry<Msg>& registry() { return registry_; }
@@ -61,7 +61,7 @@ class ResourceService {
           auto result = registry_.Get(req.namespace_(), req.name(), req.opts().resource_version());
           return Reply(result, Kind::kGet, /*Get<Kind>Response.<kind>=*/1, out);
         },
-        [this](const auto& req) { return IsFuture(req.opts().resource_version()); });
+        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
   }
 
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
@@ -74,24 +74,16 @@ class ResourceService {
           *out = wire::EncodeList<Msg>(list->revision, list->items);
           return grpc::Status::OK;
         },
-        [this](const auto& req) {
-          return req.opts().resource_version_match() != "Exact" &&
-                 IsFuture(req.opts().resource_version());
-        });
+        // Exact lists too: a revision not reached yet is waited for first.
+        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
   }
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext*,
                                                     const grpc::ByteBuffer* in) {
     return transport_.Stream<typename Kind::WatchRequest>(
-        Kind::kWatch, in, [this](const auto& req, grpc::Status* refused) -> WatchReactor* {
-          auto watcher = registry_.Watch(req.namespace_(), req.opts());
-          if (!watcher.ok()) {
-            *refused = ToGrpcStatus(watcher.error(), Kind::kWatch);
-            return nullptr;
-          }
-          return WatchReactor::Start(std::move(watcher).value(), &EncodeEvent,
-                                     transport_.watch_counters());
-        });
+        Kind::kWatch, in, &EncodeEvent,
+        [this](const auto& req) { return registry_.Watch(req.namespace_(), req.opts()); },
+        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
   }
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
@@ -147,7 +139,7 @@ class ResourceService {
   }
 
  private:
-  static constexpr auto kNeverWaits = [](const auto&) { return false; };
+  static constexpr auto kNeverWaits = [](const auto&) { return std::optional<store::Revision>(); };
 
   static bool EncodeEvent(const store::Event& event, grpc::ByteBuffer* out) {
     if (event.type == store::EventType::kBookmark) {
@@ -155,12 +147,6 @@ class ResourceService {
       return true;
     }
     return wire::EncodeObjectEvent<Msg>(event, out);
-  }
-
-  // True when `rv` names a revision the store has not reached yet.
-  bool IsFuture(const std::string& rv) const {
-    auto parsed = ParseResourceVersion(rv, "");
-    return parsed.ok() && parsed->has_value() && **parsed > registry_.store().CurrentRevision();
   }
 
   ServiceTransport transport_;

@@ -2,6 +2,8 @@
 
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include "apiserver/request_options.h"
+
 namespace deviceapi::apiserver {
 
 bool ParseRequest(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
@@ -22,22 +24,10 @@ grpc::ByteBuffer EmptyMessage() {
   return grpc::ByteBuffer(&empty, 1);
 }
 
-bool WaitingReads::TryStart() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (running_ >= kMaxWaitingReads) return false;
-  ++running_;
-  return true;
-}
-
-void WaitingReads::Done() {
-  std::lock_guard<std::mutex> lock(mu_);
-  --running_;
-  cv_.notify_all();
-}
-
-void WaitingReads::WaitIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return running_ == 0; });
+std::optional<store::Revision> ServiceTransport::FutureRevision(const std::string& rv) const {
+  auto parsed = ParseResourceVersion(rv, "");
+  if (parsed.ok() && parsed->has_value() && **parsed > store_.CurrentRevision()) return **parsed;
+  return std::nullopt;
 }
 
 grpc::Status ServiceTransport::Gate(Access access) const {

@@ -9,12 +9,15 @@
 //     waiting for providers" (S21); writes are accepted.
 //   - Unary: gate, parse the raw request onto an arena of its own (malformed
 //     bytes are INVALID_ARGUMENT, not gRPC's generic INTERNAL), handle, finish.
-//     Reads that must wait for a future revision (S9) finish from a
-//     short-lived thread of their own, bounded by kMaxWaitingReads, so they
-//     never park one of gRPC's callback threads.
+//   - Stream: gate, parse, open the store watcher, serve it with a
+//     WatchReactor.
+// Reads and watches that must wait for a future revision (S9) wait in the
+// store's waiter list (Store::WaitForRevision) and are answered or started
+// from its callback: no thread is held while they wait (S32), and their
+// number is bounded by the store (RESOURCE_EXHAUSTED past it, S33).
 //
-// Thread-safe. `readiness` must outlive the transport; the transport waits
-// for its waiting reads in its destructor.
+// Thread-safe. `readiness` and `store` must outlive the transport; the
+// store's Shutdown answers every waiting call.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -22,21 +25,20 @@
 #include <google/protobuf/message.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <system_error>
-#include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "apiserver/proto_object.h"
 #include "apiserver/readiness.h"
 #include "apiserver/status_mapping.h"
 #include "apiserver/watch_reactor.h"
+#include "store/store.h"
 
 namespace deviceapi::apiserver {
 
@@ -65,28 +67,14 @@ grpc::Status Malformed(const google::protobuf::Message& message);
 // The encoding of google.protobuf.Empty.
 grpc::ByteBuffer EmptyMessage();
 
-// Reads waiting on threads of their own, at most kMaxWaitingReads at once.
-class WaitingReads {
- public:
-  static constexpr std::size_t kMaxWaitingReads = 64;
-  bool TryStart();
-  void Done();
-  void WaitIdle();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::size_t running_ = 0;
-};
-
 using ArenaPtr = std::unique_ptr<google::protobuf::Arena>;
 
 class ServiceTransport {
  public:
   enum class Access { kRead, kWrite };
 
-  explicit ServiceTransport(Readiness& readiness) : readiness_(readiness) {}
-  ~ServiceTransport() { waiting_reads_.WaitIdle(); }
+  ServiceTransport(Readiness& readiness, const store::Store& store)
+      : readiness_(readiness), store_(store) {}
   ServiceTransport(const ServiceTransport&) = delete;
   ServiceTransport& operator=(const ServiceTransport&) = delete;
 
@@ -110,57 +98,82 @@ class ServiceTransport {
   // Runs one unary call: gate, parse, handle, map errors, never throw.
   // The request is parsed onto an arena of its own; `handle(request, arena)`
   // may take the arena over (writes build the stored object on it).
-  // `waits(request)` says whether the handler may block for a future
-  // revision; such calls finish from their own thread.
+  // `waits(request)` names the future revision a read must wait for, if
+  // any: the call then waits in the store's waiter list and `handle` runs
+  // from its callback once the revision is reached (S9, S32).
   template <typename Request, typename Handler, typename Waits>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
                                   Access access, const grpc::ByteBuffer* in, Handler handle,
                                   Waits waits) {
+    static_assert(std::is_same_v<std::invoke_result_t<Waits, const Request&>, std::optional<store::Revision>>,
+                  "waits(request) names the revision to wait for, or nullopt");
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto call = std::make_shared<Parsed<Request>>();
-    bool deferred = false;
+    std::optional<store::Revision> wait_for;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
       grpc::Status gate = Gate(access);
       if (!gate.ok()) return gate;
       call->arena = NewMessageArena(in->Valid() ? in->Length() : 0);
       call->request = google::protobuf::Arena::CreateMessage<Request>(call->arena.get());
       if (!ParseRequest(*in, call->request)) return Malformed(*call->request);
-      if (waits(*call->request) && waiting_reads_.TryStart()) {
-        try {
-          std::thread([this, reactor, method, call, handle] {
-            reactor->Finish(Guarded(method, [&] { return handle(*call->request, call->arena); }));
-            waiting_reads_.Done();
-          }).detach();
-          deferred = true;
-          return grpc::Status::OK;
-        } catch (const std::system_error&) {
-          waiting_reads_.Done();  // no thread: wait inline
-        }
-      }
+      wait_for = waits(*call->request);
+      if (wait_for) return grpc::Status::OK;
       return handle(*call->request, call->arena);
     });
-    if (!deferred) reactor->Finish(status);
+    if (!status.ok() || !wait_for) {
+      reactor->Finish(status);
+      return reactor;
+    }
+    store_.WaitForRevision(*wait_for, [this, reactor, method, call, handle](store::Result<bool> reached) {
+      reactor->Finish(Guarded(method, [&]() -> grpc::Status {
+        if (!reached.ok()) return ToGrpcStatus(reached.error(), method);
+        return handle(*call->request, call->arena);
+      }));
+    });
     return reactor;
   }
 
-  // Opens a watch stream: gate, parse, then `start(request)` returns the
-  // reactor that serves it, or sets `*refused` and returns null.
-  template <typename Request, typename Start>
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* Stream(const char* method,
-                                                     const grpc::ByteBuffer* in, Start start) {
+  // Opens a watch stream: gate, parse, then `open(request)` opens the store
+  // watcher that `encoder` serves. When `waits(request)` names a future
+  // revision, the stream first waits for it in the store's waiter list and
+  // opens from its callback (S9, S32).
+  template <typename Request, typename Open, typename Waits>
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Stream(const char* method, const grpc::ByteBuffer* in,
+                                                     WatchReactor::Encoder encoder, Open open,
+                                                     Waits waits) {
     WatchReactor* reactor = nullptr;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
       grpc::Status gate = Gate(Access::kRead);
       if (!gate.ok()) return gate;
-      Request request;
-      if (!ParseRequest(*in, &request)) return Malformed(request);
-      grpc::Status refused;
-      reactor = start(request, &refused);
-      return refused;
+      auto request = std::make_shared<Request>();
+      if (!ParseRequest(*in, request.get())) return Malformed(*request);
+      if (auto wait_for = waits(*request)) {
+        auto [pending_reactor, pending] = WatchReactor::StartPending(encoder, &watch_counters_);
+        reactor = pending_reactor;
+        store_.WaitForRevision(*wait_for, [this, method, pending = pending, request,
+                                           open](store::Result<bool> reached) {
+          grpc::Status refused = Guarded(method, [&]() -> grpc::Status {
+            if (!reached.ok()) return ToGrpcStatus(reached.error(), method);
+            auto watcher = open(*request);
+            if (!watcher.ok()) return ToGrpcStatus(watcher.error(), method);
+            pending.Begin(std::move(watcher).value());
+            return grpc::Status::OK;
+          });
+          if (!refused.ok()) pending.Refuse(refused);
+        });
+        return grpc::Status::OK;
+      }
+      auto watcher = open(*request);
+      if (!watcher.ok()) return ToGrpcStatus(watcher.error(), method);
+      reactor = WatchReactor::Start(std::move(watcher).value(), encoder, &watch_counters_);
+      return grpc::Status::OK;
     });
     if (reactor != nullptr) return reactor;
     return WatchReactor::Refuse(status, &watch_counters_);
   }
+
+  // The revision `rv` names when the store has not reached it yet.
+  std::optional<store::Revision> FutureRevision(const std::string& rv) const;
 
   WatchCounters* watch_counters() { return &watch_counters_; }
   ServiceStats Stats() const;
@@ -174,9 +187,9 @@ class ServiceTransport {
   void CountIfInternal(const grpc::Status& status);
 
   Readiness& readiness_;
+  const store::Store& store_;
   WatchCounters watch_counters_;
   std::atomic<std::uint64_t> internal_errors_{0};
-  WaitingReads waiting_reads_;
 };
 
 }  // namespace deviceapi::apiserver

@@ -11,7 +11,7 @@ WatchReactor::WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder enco
     : watcher_(std::move(watcher)),
       encoder_(std::move(encoder)),
       counters_(counters),
-      link_(std::make_shared<Link>()) {
+      link_(std::make_shared<WatchReactorLink>()) {
   link_->reactor = this;
   counters_->active_streams.fetch_add(1);
 }
@@ -25,27 +25,69 @@ WatchReactor* WatchReactor::Refuse(const grpc::Status& status, WatchCounters* co
 
 WatchReactor* WatchReactor::Start(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
                                   WatchCounters* counters) {
-  auto* reactor = new WatchReactor(std::move(watcher), std::move(encoder), counters);
+  auto* reactor = new WatchReactor(watcher, std::move(encoder), counters);
   // gRPC keeps operations started before the handler returns (StartWrite,
   // Finish) until the reactor is bound, so the callback may pump at once.
-  std::weak_ptr<Link> weak = reactor->link_;
-  reactor->watcher_->SetReadyCallback([weak] {
-    auto link = weak.lock();
-    if (!link) return;
-    std::lock_guard<std::mutex> lock(link->mu);
-    if (link->reactor != nullptr) link->reactor->PumpLocked();
+  Attach(reactor->link_, watcher);
+  return reactor;
+}
+
+std::pair<WatchReactor*, WatchReactor::Pending> WatchReactor::StartPending(Encoder encoder,
+                                                                          WatchCounters* counters) {
+  auto* reactor = new WatchReactor(nullptr, std::move(encoder), counters);
+  Pending pending;
+  pending.link_ = reactor->link_;
+  return {reactor, pending};
+}
+
+void WatchReactor::Attach(const std::shared_ptr<WatchReactorLink>& link,
+                          const std::shared_ptr<store::Watcher>& watcher) {
+  std::weak_ptr<WatchReactorLink> weak = link;
+  watcher->SetReadyCallback([weak] {
+    auto l = weak.lock();
+    if (!l) return;
+    std::lock_guard<std::mutex> lock(l->mu);
+    if (l->reactor != nullptr) l->reactor->PumpLocked();
   });
   // In case the watcher was ready before the callback was installed and
   // the store does not call it immediately.
-  {
-    std::lock_guard<std::mutex> lock(reactor->link_->mu);
-    reactor->PumpLocked();
+  std::lock_guard<std::mutex> lock(link->mu);
+  if (link->reactor != nullptr) link->reactor->PumpLocked();
+}
+
+void WatchReactor::Pending::Begin(std::shared_ptr<store::Watcher> watcher) const {
+  auto link = link_.lock();
+  bool attached = false;
+  if (link) {
+    std::lock_guard<std::mutex> lock(link->mu);
+    // Still open: OnDone has not run, and a stream the client cancelled
+    // meanwhile was finished by OnCancel.
+    if (link->reactor != nullptr && !link->reactor->finished_) {
+      link->reactor->watcher_ = watcher;
+      attached = true;
+    }
   }
-  return reactor;
+  if (attached) {
+    Attach(link, watcher);
+  } else {
+    watcher->Cancel();  // frees the store's slot; nobody reads it
+  }
+}
+
+void WatchReactor::Pending::Refuse(const grpc::Status& status) const {
+  auto link = link_.lock();
+  if (!link) return;
+  std::lock_guard<std::mutex> lock(link->mu);
+  if (link->reactor != nullptr) link->reactor->FinishLocked(status);
 }
 
 void WatchReactor::PumpLocked() {
   if (finished_) return;
+  if (!watcher_) {
+    // Pending (no watcher yet): only a cancellation has something to do.
+    if (cancelled_) FinishLocked(grpc::Status::CANCELLED);
+    return;
+  }
   if (writing_) {
     // A client that stopped reading leaves its write pending forever; when
     // the store has already dropped it (S16) or is shutting down (S18), send
@@ -121,9 +163,10 @@ void WatchReactor::OnCancel() {
   // gRPC holds the call open while OnCancel runs (OnDone comes after it), but
   // keep our own reference to the watcher anyway: once the lock is released
   // below, the Finish issued under it may lead to OnDone on another thread.
-  std::shared_ptr<store::Watcher> watcher = watcher_;
+  std::shared_ptr<store::Watcher> watcher;
   {
     std::lock_guard<std::mutex> lock(link_->mu);
+    watcher = watcher_;  // under the lock: a pending stream's Begin sets it
     cancelled_ = true;
     // A write in flight completes (with ok=false) before we finish.
     PumpLocked();
@@ -133,12 +176,14 @@ void WatchReactor::OnCancel() {
 }
 
 void WatchReactor::OnDone() {
+  std::shared_ptr<store::Watcher> watcher;
   {
     std::lock_guard<std::mutex> lock(link_->mu);
     link_->reactor = nullptr;
+    watcher = watcher_;
   }
-  // The ready callback stays installed but finds no reactor (see Link).
-  if (watcher_) watcher_->Cancel();
+  // The ready callback stays installed but finds no reactor (see WatchReactorLink).
+  if (watcher) watcher->Cancel();
   counters_->active_streams.fetch_sub(1);
   delete this;
 }

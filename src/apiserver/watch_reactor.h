@@ -4,13 +4,14 @@
 // Driven by three sources, serialized by one mutex:
 //   - the watcher's ready callback (a writer's or the store timer's thread),
 //   - OnWriteDone (gRPC), after each write: at most one write is outstanding,
-//   - OnCancel (gRPC), when the client goes away or the deadline passes.
+//   - OnCancel (gRPC), when the client goes away or the deadline passes,
+//   - for a pending stream, Pending::Begin / Refuse once the wait is over.
 // Each of them "pumps": take the next event with Watcher::Next (never
 // blocks), start its write, or finish the stream when the watch has ended.
 //
 // Lifetime: gRPC deletes nothing; the reactor deletes itself in OnDone. The
-// ready callback holds only a shared_ptr to a small Link, which OnDone clears
-// under the Link's mutex before deleting the reactor, so a late callback sees
+// ready callback holds only a weak_ptr to a small WatchReactorLink, which OnDone clears
+// under its mutex before deleting the reactor, so a late callback sees
 // no reactor and returns. Watcher calls that may invoke the callback
 // (SetReadyCallback, Cancel) are never made with the mutex held.
 #pragma once
@@ -21,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "store/watcher.h"
 
@@ -33,6 +35,14 @@ struct WatchCounters {
   std::atomic<std::uint64_t> streams_too_slow{0};
 };
 
+class WatchReactor;
+
+// What the ready callback (and a Pending) hold instead of the reactor.
+struct WatchReactorLink {
+  std::mutex mu;
+  WatchReactor* reactor = nullptr;  // null once OnDone ran
+};
+
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Encodes an event into `out`; false means the event cannot be encoded (a
@@ -41,6 +51,23 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
   // Ends the stream at once with `status` (a refused watch).
   static WatchReactor* Refuse(const grpc::Status& status, WatchCounters* counters);
+
+  // A stream whose watcher comes later (a watch from a revision the store
+  // has not reached, S9): it holds no thread meanwhile (S32). Exactly one of
+  // Begin or Refuse is called, from any thread, with no lock held; when the
+  // client has gone by then, Begin cancels the watcher and Refuse does
+  // nothing. Copyable; it does not keep the reactor alive.
+  class Pending {
+   public:
+    void Begin(std::shared_ptr<store::Watcher> watcher) const;
+    void Refuse(const grpc::Status& status) const;
+
+   private:
+    friend class WatchReactor;
+    std::weak_ptr<WatchReactorLink> link_;
+  };
+  static std::pair<WatchReactor*, Pending> StartPending(Encoder encoder, WatchCounters* counters);
+
   // Streams `watcher`'s events until it ends or the client goes away.
   static WatchReactor* Start(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
                              WatchCounters* counters);
@@ -50,13 +77,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override;
 
  private:
-  struct Link {
-    std::mutex mu;
-    WatchReactor* reactor = nullptr;  // null once OnDone ran
-  };
 
   WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder encoder, WatchCounters* counters);
   ~WatchReactor() override = default;
+  // Installs the ready callback of `watcher` and pumps once.
+  static void Attach(const std::shared_ptr<WatchReactorLink>& link, const std::shared_ptr<store::Watcher>& watcher);
   // Advances the stream; requires link_->mu held.
   void PumpLocked();
   void FinishLocked(const grpc::Status& status);
@@ -66,7 +91,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::shared_ptr<store::Watcher> watcher_;
   Encoder encoder_;
   WatchCounters* counters_;
-  std::shared_ptr<Link> link_;
+  std::shared_ptr<WatchReactorLink> link_;
   grpc::ByteBuffer pending_;  // the buffer of the outstanding write
   bool writing_ = false;
   bool finished_ = false;

@@ -58,6 +58,8 @@ struct Config {
   std::size_t max_watchers = 1024;
   std::size_t max_label_selector_bytes = 4096;      // S33
   std::size_t max_label_selector_requirements = 64;
+  // Reads and watches waiting for a future revision at once (S9, S32).
+  std::size_t max_waiting_reads = 1024;
   std::size_t max_recv_msg_size = 4u << 20;
   std::size_t max_send_msg_size = 16u << 20;
   std::size_t max_streams_per_connection = 100;

@@ -200,6 +200,7 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
          1u << 20);
   c.Count("--max-label-selector-requirements", raw.max_label_selector_requirements,
           &cfg.max_label_selector_requirements, 1, 4096);
+  c.Count("--max-waiting-reads", raw.max_waiting_reads, &cfg.max_waiting_reads, 1, 1u << 20);
   // gRPC takes message sizes as int.
   c.Size("--max-recv-msg-size", raw.max_recv_msg_size, &cfg.max_recv_msg_size, 1024,
          std::numeric_limits<int>::max());
@@ -319,6 +320,7 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"max_watchers", cfg.max_watchers},
       {"max_label_selector_bytes", cfg.max_label_selector_bytes},
       {"max_label_selector_requirements", cfg.max_label_selector_requirements},
+      {"max_waiting_reads", cfg.max_waiting_reads},
       {"max_recv_msg_size", cfg.max_recv_msg_size},
       {"max_send_msg_size", cfg.max_send_msg_size},
       {"max_streams_per_connection", cfg.max_streams_per_connection},

@@ -73,6 +73,8 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "Longest label selector accepted by List and Watch");
   opt("--max-label-selector-requirements", raw.max_label_selector_requirements,
       "Most comma-separated requirements in one label selector");
+  opt("--max-waiting-reads", raw.max_waiting_reads,
+      "Maximum Gets, Lists and Watches waiting at once for a resource version not reached yet");
   opt("--max-recv-msg-size", raw.max_recv_msg_size, "Largest request message accepted");
   opt("--max-send-msg-size", raw.max_send_msg_size, "Largest response message sent");
   opt("--max-streams-per-connection", raw.max_streams_per_connection,

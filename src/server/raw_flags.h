@@ -23,6 +23,7 @@ struct RawFlags {
   std::string max_watchers = "1024";
   std::string max_label_selector_bytes = "4Ki";
   std::string max_label_selector_requirements = "64";
+  std::string max_waiting_reads = "1024";
   std::string max_recv_msg_size = "4Mi";
   std::string max_send_msg_size = "16Mi";
   std::string max_streams_per_connection = "100";

@@ -117,6 +117,7 @@ bool Server::Impl::Start(std::string* error) {
   options.history_max_events = config_.history_max_events;
   options.history_max_bytes = config_.history_max_bytes;
   options.max_watchers = config_.max_watchers;
+  options.max_revision_waiters = config_.max_waiting_reads;
   options.watcher_queue_capacity = config_.watch_queue_size;
   options.bookmark_interval = config_.bookmark_interval;
   registry_ = std::make_unique<metrics::Registry>();

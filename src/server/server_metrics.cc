@@ -75,6 +75,9 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
     counter("device_apiserver_watchers_evicted_total",
             "Watches ended with RESOURCE_EXHAUSTED because the client read too slowly.",
             [](const StoreStats& s) { return s.watchers_evicted; });
+    gauge("device_apiserver_waiting_reads",
+          "Reads and watches waiting for a resource version the store has not reached yet.",
+          [](const StoreStats& s) { return s.revision_waiters; });
     counter("device_apiserver_watches_expired_total",
             "Watches refused with OUT_OF_RANGE because the requested revision left the history.",
             [](const StoreStats& s) { return s.watches_expired; });

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "store/history_ring.h"
 #include "store/ready_list.h"
+#include "store/revision_waiters.h"
 #include "store/rw_lock.h"
 #include "store/watch_hub.h"
 
@@ -68,7 +70,8 @@ class Store::Impl {
       : options(std::move(o)),
         backend(options.backend ? options.backend : std::make_shared<MemoryBackend>()),
         history(options.history_max_events, options.history_max_bytes),
-        hub(std::make_shared<WatchHub>(options.max_watchers, options.bookmark_interval)) {
+        hub(std::make_shared<WatchHub>(options.max_watchers, options.bookmark_interval)),
+        waiters(revision, options.max_revision_waiters, options.future_revision_wait) {
     options.backend = backend;
   }
 
@@ -131,7 +134,7 @@ class Store::Impl {
     ReadyList ready;
     hub->Shutdown(&ready);
     hub->StopTimer();
-    WakeRevisionWaiters();
+    waiters.Shutdown();
     ready.Run();
   }
 
@@ -251,10 +254,10 @@ class Store::Impl {
   Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build) {
     if (backend->Durable()) return GroupWrite(kind, key, build);
     ReadyList ready;
-    bool wrote = false;
     // Events the history drops: freed after the lock is released, as
     // freeing an object costs about as much as building one.
     std::vector<Event> evicted;
+    Revision committed_revision = 0;
     Result<ObjectPtr> result = [&]() -> Result<ObjectPtr> {
       std::unique_lock<WriterPreferringMutex> lock(rw);
       if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
@@ -268,10 +271,10 @@ class Store::Impl {
       }
       ObjectPtr object = built->event.object;
       Apply(std::move(built->event), &evicted, &ready);
-      wrote = true;
+      committed_revision = object->revision();
       return object;
     }();
-    if (wrote) WakeRevisionWaiters();
+    if (committed_revision != 0) waiters.Reached(committed_revision);
     ready.Run();
     return result;
   }
@@ -381,34 +384,22 @@ class Store::Impl {
     committing = false;
     stage_cv.notify_all();
     l.unlock();
-    if (committed.ok()) WakeRevisionWaiters();
+    if (committed.ok()) waiters.Reached(revision.load());
     ready.Run();
     evicted.clear();
     l.lock();
   }
 
-  // Waits until the store reached `wanted` (S9), up to future_revision_wait.
+  // Blocks until the store reached `wanted` (S9), up to
+  // future_revision_wait: the synchronous form of Store::WaitForRevision,
+  // for callers of the blocking Get/List/Watch.
   Result<bool> WaitForRevision(Revision wanted) const {
     if (revision.load() >= wanted) return true;
-    std::unique_lock<std::mutex> l(wait_mu);
-    revision_waiters.fetch_add(1);
-    bool reached = wait_cv.wait_for(l, options.future_revision_wait,
-                                    [&] { return revision.load() >= wanted || shutdown.load(); });
-    revision_waiters.fetch_sub(1);
-    if (shutdown.load()) return Unavailable();
-    if (!reached) {
-      return MakeError(ErrorCode::kTooLargeRevision, "too large resource version: " + std::to_string(wanted) +
-                                                         " (current: " + std::to_string(revision.load()) + ")");
-    }
-    return true;
-  }
-
-  void WakeRevisionWaiters() {
-    // Waiters register under wait_mu before checking the revision, and the
-    // revision was stored before this load (both seq_cst): no lost wakeup.
-    if (revision_waiters.load() == 0 && !shutdown.load()) return;
-    { std::lock_guard<std::mutex> l(wait_mu); }
-    wait_cv.notify_all();
+    auto reached = std::make_shared<std::promise<Result<bool>>>();
+    auto future = reached->get_future();
+    auto added = waiters.Add(wanted, [reached](Result<bool> r) { reached->set_value(std::move(r)); });
+    if (!added.ok()) return added;
+    return future.get();
   }
 
   void RunWriteHook() {
@@ -468,9 +459,7 @@ class Store::Impl {
 
   const std::shared_ptr<WatchHub> hub;
 
-  mutable std::mutex wait_mu;  // future-revision waits (S9)
-  mutable std::condition_variable wait_cv;
-  mutable std::atomic<int> revision_waiters{0};
+  mutable RevisionWaiters waiters;  // future-revision waits (S9, S32)
 
   std::mutex hook_mu;
   std::shared_ptr<const std::function<void()>> write_hook;
@@ -601,6 +590,14 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
   return watcher;
 }
 
+void Store::WaitForRevision(Revision revision, std::function<void(Result<bool>)> done) const {
+  if (auto ok = impl_->CheckServing(); !ok.ok()) {
+    done(ok.error());
+    return;
+  }
+  if (auto added = impl_->waiters.Add(revision, done); !added.ok()) done(added.error());
+}
+
 Revision Store::CurrentRevision() const { return impl_->revision.load(); }
 
 StoreStats Store::Stats() const {
@@ -622,6 +619,7 @@ StoreStats Store::Stats() const {
   s.events_delivered = impl_->hub->events_delivered();
   s.watchers_evicted = impl_->hub->watchers_evicted();
   s.watches_expired = impl_->watches_expired.load();
+  s.revision_waiters = impl_->waiters.size();
   return s;
 }
 

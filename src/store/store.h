@@ -36,6 +36,9 @@ struct StoreOptions {
   std::size_t watcher_queue_capacity = 1024;          // S16: events queued per watcher
   std::chrono::milliseconds bookmark_interval{60000}; // S15
   std::chrono::milliseconds future_revision_wait{3000};  // S9
+  // Calls waiting for a future revision at once (S32, S33); past it they are
+  // refused with kResourceExhausted.
+  std::size_t max_revision_waiters = 1024;
   // 0: seed the revision counter from the clock in microseconds, so a new
   // process starts above anything an earlier one issued (S2).
   Revision initial_revision = 0;
@@ -97,6 +100,7 @@ struct StoreStats {
   std::uint64_t events_delivered = 0;   // events handed out by Watcher::Next
   std::uint64_t watchers_evicted = 0;   // ended as too slow (S16)
   std::uint64_t watches_expired = 0;    // refused as too old (S14)
+  std::size_t revision_waiters = 0;     // calls waiting for a future revision (S9)
 };
 
 class Store {
@@ -113,9 +117,25 @@ class Store {
   Result<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& build);
   Result<ObjectPtr> Delete(const ObjectKey& key, const DeleteFn& build);
 
+  // Reads at a future revision block the calling thread up to
+  // future_revision_wait (S9). A server that must not park a thread (S32)
+  // calls WaitForRevision first: the read then finds the revision reached.
   Result<ObjectPtr> Get(const ObjectKey& key, const GetOptions& options = {}) const;
   Result<ListResult> List(const ListOptions& options = {}) const;
   Result<std::shared_ptr<Watcher>> Watch(const WatchOptions& options);
+
+  // The asynchronous wait behind S9, which holds no thread while it waits
+  // (S32): calls `done` exactly once with
+  //   true                when the store has reached `revision` (at once, on
+  //                       this thread, when it already has; else on the
+  //                       thread of the write that reaches it),
+  //   kTooLargeRevision   after future_revision_wait (on the store's timer
+  //                       thread),
+  //   kUnavailable        when the store is not serving or shuts down,
+  //   kResourceExhausted  at once when max_revision_waiters calls wait.
+  // `done` runs with no store lock held, so it may call Get/List/Watch; it
+  // must be quick and must not block.
+  void WaitForRevision(Revision revision, std::function<void(Result<bool>)> done) const;
 
   Revision CurrentRevision() const;
   StoreStats Stats() const;

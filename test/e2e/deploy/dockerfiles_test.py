@@ -30,7 +30,8 @@ BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libzstd1", "libl
                  "libsystemd0", "libcap2", "liblz4-1", "libgcrypt20", "libgpg-error0",
                  "libselinux1", "libpcre2-8-0", "libmd0", "libacl1", "libattr1", "libcrypt1",
                  "libaudit1", "libseccomp2", "libudev1", "libxxhash0", "libgnutls30"}
-TEST_ONLY_DEV = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev"}
+# Test-only: GoogleTest, Google Benchmark, and the libFuzzer runtime the fuzz suite links.
+TEST_ONLY_DEV = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libclang-rt-dev"}
 # A sanitizer build (the CI's ASan+UBSan suite) links these; release images never do.
 SANITIZER_RUNTIME = re.compile(r"^lib(asan|ubsan|tsan|lsan|hwasan)\d+$")
 

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <absl/synchronization/mutex.h>
 
@@ -20,6 +22,26 @@ using base::LogInfo;
 using base::LogWarn;
 using base::LoggingOptions;
 using base::SignalWaiter;
+
+namespace {
+
+// S34: the process is gone once the grace period has passed since the first
+// signal, whatever clients or the teardown do. The drain ends before the
+// grace period (server.cc), so this fires only when something after it
+// hangs; what was acknowledged is already committed (S24), so leaving
+// without the remaining destructors loses nothing.
+void ExitAfterGracePeriod(std::chrono::milliseconds grace) {
+  std::thread([grace] {
+    std::this_thread::sleep_for(grace);
+    LogWarn("shutdown did not finish within the grace period; exiting without the rest of the teardown",
+            {{"grace_period_ms", static_cast<std::int64_t>(grace.count())}});
+    base::FlushSuppressedLogLines();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }).detach();
+}
+
+}  // namespace
 
 int RunServer(int argc, char** argv) {
   // Before any thread exists, so that only the SignalWaiter sees them.
@@ -42,6 +64,7 @@ int RunServer(int argc, char** argv) {
   logging.verbosity = flags.config.verbosity;
   InitLogging(logging);
 
+  const std::chrono::milliseconds grace = flags.config.shutdown_grace_period;
   Server server(std::move(flags.config));
   std::string error;
   if (!server.Start(&error)) {
@@ -57,6 +80,7 @@ int RunServer(int argc, char** argv) {
       std::_Exit(1);
     }
     LogInfo("signal received", {{"signal", strsignal(signo)}});
+    ExitAfterGracePeriod(grace);
     server.RequestShutdown();
   });
   server.WaitForShutdownRequest();

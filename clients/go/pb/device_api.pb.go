@@ -1450,6 +1450,763 @@ func (x *DeleteGpuRequest) GetOpts() *DeleteOptions {
 	return nil
 }
 
+// Extension: a JSON merge patch (RFC 7386) or a strategic merge patch of one
+// GPU, applied atomically by the server (S31).
+type PatchGpuRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// "application/merge-patch+json" or "application/strategic-merge-patch+json".
+	PatchType string `protobuf:"bytes,3,opt,name=patch_type,json=patchType,proto3" json:"patch_type,omitempty"`
+	// The patch document: JSON with the proto's JSON field names (lowerCamelCase).
+	Data []byte         `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Opts *UpdateOptions `protobuf:"bytes,5,opt,name=opts,proto3" json:"opts,omitempty"`
+	// "" patches labels, annotations and spec; "status" patches status only.
+	Subresource   string `protobuf:"bytes,6,opt,name=subresource,proto3" json:"subresource,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatchGpuRequest) Reset() {
+	*x = PatchGpuRequest{}
+	mi := &file_device_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchGpuRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchGpuRequest) ProtoMessage() {}
+
+func (x *PatchGpuRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchGpuRequest.ProtoReflect.Descriptor instead.
+func (*PatchGpuRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PatchGpuRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PatchGpuRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PatchGpuRequest) GetPatchType() string {
+	if x != nil {
+		return x.PatchType
+	}
+	return ""
+}
+
+func (x *PatchGpuRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PatchGpuRequest) GetOpts() *UpdateOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+func (x *PatchGpuRequest) GetSubresource() string {
+	if x != nil {
+		return x.Subresource
+	}
+	return ""
+}
+
+// A provider's claim on the conditions it reports. While the holder renews
+// it in time the conditions stand; when it stops, the server turns each
+// owned condition of every GPU Unknown (reason ProviderLeaseExpired).
+type Lease struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metadata      *ObjectMeta            `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Spec          *LeaseSpec             `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_device_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Lease) GetMetadata() *ObjectMeta {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Lease) GetSpec() *LeaseSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type LeaseSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Who holds the lease (a pod or host name).
+	HolderIdentity string `protobuf:"bytes,1,opt,name=holder_identity,json=holderIdentity,proto3" json:"holder_identity,omitempty"`
+	// 1-3600: how long after renew_time the lease stays valid.
+	LeaseDurationSeconds int32 `protobuf:"varint,2,opt,name=lease_duration_seconds,json=leaseDurationSeconds,proto3" json:"lease_duration_seconds,omitempty"`
+	// When the current holder acquired it.
+	AcquireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=acquire_time,json=acquireTime,proto3" json:"acquire_time,omitempty"`
+	// When the holder last renewed it; the server fills it when left empty.
+	RenewTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=renew_time,json=renewTime,proto3" json:"renew_time,omitempty"`
+	// How many times the holder changed (the server counts take-overs).
+	LeaseTransitions int32 `protobuf:"varint,5,opt,name=lease_transitions,json=leaseTransitions,proto3" json:"lease_transitions,omitempty"`
+	// The condition types the holder owns on every GPU of the node.
+	ConditionTypes []string `protobuf:"bytes,6,rep,name=condition_types,json=conditionTypes,proto3" json:"condition_types,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LeaseSpec) Reset() {
+	*x = LeaseSpec{}
+	mi := &file_device_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseSpec) ProtoMessage() {}
+
+func (x *LeaseSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseSpec.ProtoReflect.Descriptor instead.
+func (*LeaseSpec) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LeaseSpec) GetHolderIdentity() string {
+	if x != nil {
+		return x.HolderIdentity
+	}
+	return ""
+}
+
+func (x *LeaseSpec) GetLeaseDurationSeconds() int32 {
+	if x != nil {
+		return x.LeaseDurationSeconds
+	}
+	return 0
+}
+
+func (x *LeaseSpec) GetAcquireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcquireTime
+	}
+	return nil
+}
+
+func (x *LeaseSpec) GetRenewTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RenewTime
+	}
+	return nil
+}
+
+func (x *LeaseSpec) GetLeaseTransitions() int32 {
+	if x != nil {
+		return x.LeaseTransitions
+	}
+	return 0
+}
+
+func (x *LeaseSpec) GetConditionTypes() []string {
+	if x != nil {
+		return x.ConditionTypes
+	}
+	return nil
+}
+
+type LeaseList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metadata      *ListMeta              `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Items         []*Lease               `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseList) Reset() {
+	*x = LeaseList{}
+	mi := &file_device_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseList) ProtoMessage() {}
+
+func (x *LeaseList) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseList.ProtoReflect.Descriptor instead.
+func (*LeaseList) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *LeaseList) GetMetadata() *ListMeta {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *LeaseList) GetItems() []*Lease {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type GetLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Opts          *GetOptions            `protobuf:"bytes,3,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseRequest) Reset() {
+	*x = GetLeaseRequest{}
+	mi := &file_device_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseRequest) ProtoMessage() {}
+
+func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
+func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetLeaseRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetLeaseRequest) GetOpts() *GetOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+type GetLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *Lease                 `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseResponse) Reset() {
+	*x = GetLeaseResponse{}
+	mi := &file_device_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseResponse) ProtoMessage() {}
+
+func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
+func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+type ListLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty lists all namespaces.
+	Namespace     string       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Opts          *ListOptions `protobuf:"bytes,2,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLeasesRequest) Reset() {
+	*x = ListLeasesRequest{}
+	mi := &file_device_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLeasesRequest) ProtoMessage() {}
+
+func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
+func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListLeasesRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListLeasesRequest) GetOpts() *ListOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+type ListLeasesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaseList     *LeaseList             `protobuf:"bytes,1,opt,name=lease_list,json=leaseList,proto3" json:"lease_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLeasesResponse) Reset() {
+	*x = ListLeasesResponse{}
+	mi := &file_device_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLeasesResponse) ProtoMessage() {}
+
+func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
+func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListLeasesResponse) GetLeaseList() *LeaseList {
+	if x != nil {
+		return x.LeaseList
+	}
+	return nil
+}
+
+type WatchLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty watches all namespaces.
+	Namespace     string       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Opts          *ListOptions `protobuf:"bytes,2,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchLeasesRequest) Reset() {
+	*x = WatchLeasesRequest{}
+	mi := &file_device_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchLeasesRequest) ProtoMessage() {}
+
+func (x *WatchLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchLeasesRequest.ProtoReflect.Descriptor instead.
+func (*WatchLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *WatchLeasesRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WatchLeasesRequest) GetOpts() *ListOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+type WatchLeasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ADDED", "MODIFIED", "DELETED", "ERROR" or "BOOKMARK".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Object        *Lease `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchLeasesResponse) Reset() {
+	*x = WatchLeasesResponse{}
+	mi := &file_device_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchLeasesResponse) ProtoMessage() {}
+
+func (x *WatchLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchLeasesResponse.ProtoReflect.Descriptor instead.
+func (*WatchLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *WatchLeasesResponse) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchLeasesResponse) GetObject() *Lease {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+type CreateLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *Lease                 `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	Opts          *CreateOptions         `protobuf:"bytes,2,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateLeaseRequest) Reset() {
+	*x = CreateLeaseRequest{}
+	mi := &file_device_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateLeaseRequest) ProtoMessage() {}
+
+func (x *CreateLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateLeaseRequest.ProtoReflect.Descriptor instead.
+func (*CreateLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CreateLeaseRequest) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *CreateLeaseRequest) GetOpts() *CreateOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+type UpdateLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *Lease                 `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	Opts          *UpdateOptions         `protobuf:"bytes,2,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLeaseRequest) Reset() {
+	*x = UpdateLeaseRequest{}
+	mi := &file_device_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLeaseRequest) ProtoMessage() {}
+
+func (x *UpdateLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLeaseRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *UpdateLeaseRequest) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *UpdateLeaseRequest) GetOpts() *UpdateOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
+type DeleteLeaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Opts          *DeleteOptions         `protobuf:"bytes,3,opt,name=opts,proto3" json:"opts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLeaseRequest) Reset() {
+	*x = DeleteLeaseRequest{}
+	mi := &file_device_api_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLeaseRequest) ProtoMessage() {}
+
+func (x *DeleteLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_device_api_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLeaseRequest.ProtoReflect.Descriptor instead.
+func (*DeleteLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_device_api_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DeleteLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteLeaseRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *DeleteLeaseRequest) GetOpts() *DeleteOptions {
+	if x != nil {
+		return x.Opts
+	}
+	return nil
+}
+
 var File_device_api_proto protoreflect.FileDescriptor
 
 const file_device_api_proto_rawDesc = "" +
@@ -1559,7 +2316,57 @@ const file_device_api_proto_rawDesc = "" +
 	"\x10DeleteGpuRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12=\n" +
-	"\x04opts\x18\x03 \x01(\v2).nvidia.nvsentinel.v1alpha1.DeleteOptionsR\x04opts2\xb3\x05\n" +
+	"\x04opts\x18\x03 \x01(\v2).nvidia.nvsentinel.v1alpha1.DeleteOptionsR\x04opts\"\xd7\x01\n" +
+	"\x0fPatchGpuRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\n" +
+	"patch_type\x18\x03 \x01(\tR\tpatchType\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12=\n" +
+	"\x04opts\x18\x05 \x01(\v2).nvidia.nvsentinel.v1alpha1.UpdateOptionsR\x04opts\x12 \n" +
+	"\vsubresource\x18\x06 \x01(\tR\vsubresource\"\x86\x01\n" +
+	"\x05Lease\x12B\n" +
+	"\bmetadata\x18\x01 \x01(\v2&.nvidia.nvsentinel.v1alpha1.ObjectMetaR\bmetadata\x129\n" +
+	"\x04spec\x18\x02 \x01(\v2%.nvidia.nvsentinel.v1alpha1.LeaseSpecR\x04spec\"\xba\x02\n" +
+	"\tLeaseSpec\x12'\n" +
+	"\x0fholder_identity\x18\x01 \x01(\tR\x0eholderIdentity\x124\n" +
+	"\x16lease_duration_seconds\x18\x02 \x01(\x05R\x14leaseDurationSeconds\x12=\n" +
+	"\facquire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vacquireTime\x129\n" +
+	"\n" +
+	"renew_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trenewTime\x12+\n" +
+	"\x11lease_transitions\x18\x05 \x01(\x05R\x10leaseTransitions\x12'\n" +
+	"\x0fcondition_types\x18\x06 \x03(\tR\x0econditionTypes\"\x86\x01\n" +
+	"\tLeaseList\x12@\n" +
+	"\bmetadata\x18\x01 \x01(\v2$.nvidia.nvsentinel.v1alpha1.ListMetaR\bmetadata\x127\n" +
+	"\x05items\x18\x02 \x03(\v2!.nvidia.nvsentinel.v1alpha1.LeaseR\x05items\"\x7f\n" +
+	"\x0fGetLeaseRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12:\n" +
+	"\x04opts\x18\x03 \x01(\v2&.nvidia.nvsentinel.v1alpha1.GetOptionsR\x04opts\"K\n" +
+	"\x10GetLeaseResponse\x127\n" +
+	"\x05lease\x18\x01 \x01(\v2!.nvidia.nvsentinel.v1alpha1.LeaseR\x05lease\"n\n" +
+	"\x11ListLeasesRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
+	"\x04opts\x18\x02 \x01(\v2'.nvidia.nvsentinel.v1alpha1.ListOptionsR\x04opts\"Z\n" +
+	"\x12ListLeasesResponse\x12D\n" +
+	"\n" +
+	"lease_list\x18\x01 \x01(\v2%.nvidia.nvsentinel.v1alpha1.LeaseListR\tleaseList\"o\n" +
+	"\x12WatchLeasesRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
+	"\x04opts\x18\x02 \x01(\v2'.nvidia.nvsentinel.v1alpha1.ListOptionsR\x04opts\"d\n" +
+	"\x13WatchLeasesResponse\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x129\n" +
+	"\x06object\x18\x02 \x01(\v2!.nvidia.nvsentinel.v1alpha1.LeaseR\x06object\"\x8c\x01\n" +
+	"\x12CreateLeaseRequest\x127\n" +
+	"\x05lease\x18\x01 \x01(\v2!.nvidia.nvsentinel.v1alpha1.LeaseR\x05lease\x12=\n" +
+	"\x04opts\x18\x02 \x01(\v2).nvidia.nvsentinel.v1alpha1.CreateOptionsR\x04opts\"\x8c\x01\n" +
+	"\x12UpdateLeaseRequest\x127\n" +
+	"\x05lease\x18\x01 \x01(\v2!.nvidia.nvsentinel.v1alpha1.LeaseR\x05lease\x12=\n" +
+	"\x04opts\x18\x02 \x01(\v2).nvidia.nvsentinel.v1alpha1.UpdateOptionsR\x04opts\"\x85\x01\n" +
+	"\x12DeleteLeaseRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12=\n" +
+	"\x04opts\x18\x03 \x01(\v2).nvidia.nvsentinel.v1alpha1.DeleteOptionsR\x04opts2\x8d\x06\n" +
 	"\n" +
 	"GpuService\x12_\n" +
 	"\x06GetGpu\x12).nvidia.nvsentinel.v1alpha1.GetGpuRequest\x1a*.nvidia.nvsentinel.v1alpha1.GetGpuResponse\x12e\n" +
@@ -1568,7 +2375,16 @@ const file_device_api_proto_rawDesc = "" +
 	"\tCreateGpu\x12,.nvidia.nvsentinel.v1alpha1.CreateGpuRequest\x1a\x1f.nvidia.nvsentinel.v1alpha1.Gpu\x12Z\n" +
 	"\tUpdateGpu\x12,.nvidia.nvsentinel.v1alpha1.UpdateGpuRequest\x1a\x1f.nvidia.nvsentinel.v1alpha1.Gpu\x12f\n" +
 	"\x0fUpdateGpuStatus\x122.nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest\x1a\x1f.nvidia.nvsentinel.v1alpha1.Gpu\x12Q\n" +
-	"\tDeleteGpu\x12,.nvidia.nvsentinel.v1alpha1.DeleteGpuRequest\x1a\x16.google.protobuf.Emptyb\x06proto3"
+	"\tDeleteGpu\x12,.nvidia.nvsentinel.v1alpha1.DeleteGpuRequest\x1a\x16.google.protobuf.Empty\x12X\n" +
+	"\bPatchGpu\x12+.nvidia.nvsentinel.v1alpha1.PatchGpuRequest\x1a\x1f.nvidia.nvsentinel.v1alpha1.Gpu2\xef\x04\n" +
+	"\fLeaseService\x12e\n" +
+	"\bGetLease\x12+.nvidia.nvsentinel.v1alpha1.GetLeaseRequest\x1a,.nvidia.nvsentinel.v1alpha1.GetLeaseResponse\x12k\n" +
+	"\n" +
+	"ListLeases\x12-.nvidia.nvsentinel.v1alpha1.ListLeasesRequest\x1a..nvidia.nvsentinel.v1alpha1.ListLeasesResponse\x12p\n" +
+	"\vWatchLeases\x12..nvidia.nvsentinel.v1alpha1.WatchLeasesRequest\x1a/.nvidia.nvsentinel.v1alpha1.WatchLeasesResponse0\x01\x12`\n" +
+	"\vCreateLease\x12..nvidia.nvsentinel.v1alpha1.CreateLeaseRequest\x1a!.nvidia.nvsentinel.v1alpha1.Lease\x12`\n" +
+	"\vUpdateLease\x12..nvidia.nvsentinel.v1alpha1.UpdateLeaseRequest\x1a!.nvidia.nvsentinel.v1alpha1.Lease\x12U\n" +
+	"\vDeleteLease\x12..nvidia.nvsentinel.v1alpha1.DeleteLeaseRequest\x1a\x16.google.protobuf.Emptyb\x06proto3"
 
 var (
 	file_device_api_proto_rawDescOnce sync.Once
@@ -1582,7 +2398,7 @@ func file_device_api_proto_rawDescGZIP() []byte {
 	return file_device_api_proto_rawDescData
 }
 
-var file_device_api_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_device_api_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_device_api_proto_goTypes = []any{
 	(*ObjectMeta)(nil),             // 0: nvidia.nvsentinel.v1alpha1.ObjectMeta
 	(*ListMeta)(nil),               // 1: nvidia.nvsentinel.v1alpha1.ListMeta
@@ -1608,15 +2424,28 @@ var file_device_api_proto_goTypes = []any{
 	(*UpdateGpuRequest)(nil),       // 21: nvidia.nvsentinel.v1alpha1.UpdateGpuRequest
 	(*UpdateGpuStatusRequest)(nil), // 22: nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest
 	(*DeleteGpuRequest)(nil),       // 23: nvidia.nvsentinel.v1alpha1.DeleteGpuRequest
-	nil,                            // 24: nvidia.nvsentinel.v1alpha1.ObjectMeta.LabelsEntry
-	nil,                            // 25: nvidia.nvsentinel.v1alpha1.ObjectMeta.AnnotationsEntry
-	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),          // 27: google.protobuf.Empty
+	(*PatchGpuRequest)(nil),        // 24: nvidia.nvsentinel.v1alpha1.PatchGpuRequest
+	(*Lease)(nil),                  // 25: nvidia.nvsentinel.v1alpha1.Lease
+	(*LeaseSpec)(nil),              // 26: nvidia.nvsentinel.v1alpha1.LeaseSpec
+	(*LeaseList)(nil),              // 27: nvidia.nvsentinel.v1alpha1.LeaseList
+	(*GetLeaseRequest)(nil),        // 28: nvidia.nvsentinel.v1alpha1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),       // 29: nvidia.nvsentinel.v1alpha1.GetLeaseResponse
+	(*ListLeasesRequest)(nil),      // 30: nvidia.nvsentinel.v1alpha1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),     // 31: nvidia.nvsentinel.v1alpha1.ListLeasesResponse
+	(*WatchLeasesRequest)(nil),     // 32: nvidia.nvsentinel.v1alpha1.WatchLeasesRequest
+	(*WatchLeasesResponse)(nil),    // 33: nvidia.nvsentinel.v1alpha1.WatchLeasesResponse
+	(*CreateLeaseRequest)(nil),     // 34: nvidia.nvsentinel.v1alpha1.CreateLeaseRequest
+	(*UpdateLeaseRequest)(nil),     // 35: nvidia.nvsentinel.v1alpha1.UpdateLeaseRequest
+	(*DeleteLeaseRequest)(nil),     // 36: nvidia.nvsentinel.v1alpha1.DeleteLeaseRequest
+	nil,                            // 37: nvidia.nvsentinel.v1alpha1.ObjectMeta.LabelsEntry
+	nil,                            // 38: nvidia.nvsentinel.v1alpha1.ObjectMeta.AnnotationsEntry
+	(*timestamppb.Timestamp)(nil),  // 39: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),          // 40: google.protobuf.Empty
 }
 var file_device_api_proto_depIdxs = []int32{
-	26, // 0: nvidia.nvsentinel.v1alpha1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
-	24, // 1: nvidia.nvsentinel.v1alpha1.ObjectMeta.labels:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta.LabelsEntry
-	25, // 2: nvidia.nvsentinel.v1alpha1.ObjectMeta.annotations:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta.AnnotationsEntry
+	39, // 0: nvidia.nvsentinel.v1alpha1.ObjectMeta.creation_timestamp:type_name -> google.protobuf.Timestamp
+	37, // 1: nvidia.nvsentinel.v1alpha1.ObjectMeta.labels:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta.LabelsEntry
+	38, // 2: nvidia.nvsentinel.v1alpha1.ObjectMeta.annotations:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta.AnnotationsEntry
 	6,  // 3: nvidia.nvsentinel.v1alpha1.DeleteOptions.preconditions:type_name -> nvidia.nvsentinel.v1alpha1.Preconditions
 	0,  // 4: nvidia.nvsentinel.v1alpha1.Gpu.metadata:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta
 	10, // 5: nvidia.nvsentinel.v1alpha1.Gpu.spec:type_name -> nvidia.nvsentinel.v1alpha1.GpuSpec
@@ -1625,7 +2454,7 @@ var file_device_api_proto_depIdxs = []int32{
 	8,  // 8: nvidia.nvsentinel.v1alpha1.GpuList.items:type_name -> nvidia.nvsentinel.v1alpha1.Gpu
 	13, // 9: nvidia.nvsentinel.v1alpha1.GpuStatus.conditions:type_name -> nvidia.nvsentinel.v1alpha1.Condition
 	11, // 10: nvidia.nvsentinel.v1alpha1.GpuStatus.device_info:type_name -> nvidia.nvsentinel.v1alpha1.DeviceInfo
-	26, // 11: nvidia.nvsentinel.v1alpha1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	39, // 11: nvidia.nvsentinel.v1alpha1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	2,  // 12: nvidia.nvsentinel.v1alpha1.GetGpuRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.GetOptions
 	8,  // 13: nvidia.nvsentinel.v1alpha1.GetGpuResponse.gpu:type_name -> nvidia.nvsentinel.v1alpha1.Gpu
 	3,  // 14: nvidia.nvsentinel.v1alpha1.ListGpusRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.ListOptions
@@ -1639,25 +2468,57 @@ var file_device_api_proto_depIdxs = []int32{
 	8,  // 22: nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest.gpu:type_name -> nvidia.nvsentinel.v1alpha1.Gpu
 	5,  // 23: nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.UpdateOptions
 	7,  // 24: nvidia.nvsentinel.v1alpha1.DeleteGpuRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.DeleteOptions
-	14, // 25: nvidia.nvsentinel.v1alpha1.GpuService.GetGpu:input_type -> nvidia.nvsentinel.v1alpha1.GetGpuRequest
-	16, // 26: nvidia.nvsentinel.v1alpha1.GpuService.ListGpus:input_type -> nvidia.nvsentinel.v1alpha1.ListGpusRequest
-	18, // 27: nvidia.nvsentinel.v1alpha1.GpuService.WatchGpus:input_type -> nvidia.nvsentinel.v1alpha1.WatchGpusRequest
-	20, // 28: nvidia.nvsentinel.v1alpha1.GpuService.CreateGpu:input_type -> nvidia.nvsentinel.v1alpha1.CreateGpuRequest
-	21, // 29: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpu:input_type -> nvidia.nvsentinel.v1alpha1.UpdateGpuRequest
-	22, // 30: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpuStatus:input_type -> nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest
-	23, // 31: nvidia.nvsentinel.v1alpha1.GpuService.DeleteGpu:input_type -> nvidia.nvsentinel.v1alpha1.DeleteGpuRequest
-	15, // 32: nvidia.nvsentinel.v1alpha1.GpuService.GetGpu:output_type -> nvidia.nvsentinel.v1alpha1.GetGpuResponse
-	17, // 33: nvidia.nvsentinel.v1alpha1.GpuService.ListGpus:output_type -> nvidia.nvsentinel.v1alpha1.ListGpusResponse
-	19, // 34: nvidia.nvsentinel.v1alpha1.GpuService.WatchGpus:output_type -> nvidia.nvsentinel.v1alpha1.WatchGpusResponse
-	8,  // 35: nvidia.nvsentinel.v1alpha1.GpuService.CreateGpu:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
-	8,  // 36: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpu:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
-	8,  // 37: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpuStatus:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
-	27, // 38: nvidia.nvsentinel.v1alpha1.GpuService.DeleteGpu:output_type -> google.protobuf.Empty
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	5,  // 25: nvidia.nvsentinel.v1alpha1.PatchGpuRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.UpdateOptions
+	0,  // 26: nvidia.nvsentinel.v1alpha1.Lease.metadata:type_name -> nvidia.nvsentinel.v1alpha1.ObjectMeta
+	26, // 27: nvidia.nvsentinel.v1alpha1.Lease.spec:type_name -> nvidia.nvsentinel.v1alpha1.LeaseSpec
+	39, // 28: nvidia.nvsentinel.v1alpha1.LeaseSpec.acquire_time:type_name -> google.protobuf.Timestamp
+	39, // 29: nvidia.nvsentinel.v1alpha1.LeaseSpec.renew_time:type_name -> google.protobuf.Timestamp
+	1,  // 30: nvidia.nvsentinel.v1alpha1.LeaseList.metadata:type_name -> nvidia.nvsentinel.v1alpha1.ListMeta
+	25, // 31: nvidia.nvsentinel.v1alpha1.LeaseList.items:type_name -> nvidia.nvsentinel.v1alpha1.Lease
+	2,  // 32: nvidia.nvsentinel.v1alpha1.GetLeaseRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.GetOptions
+	25, // 33: nvidia.nvsentinel.v1alpha1.GetLeaseResponse.lease:type_name -> nvidia.nvsentinel.v1alpha1.Lease
+	3,  // 34: nvidia.nvsentinel.v1alpha1.ListLeasesRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.ListOptions
+	27, // 35: nvidia.nvsentinel.v1alpha1.ListLeasesResponse.lease_list:type_name -> nvidia.nvsentinel.v1alpha1.LeaseList
+	3,  // 36: nvidia.nvsentinel.v1alpha1.WatchLeasesRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.ListOptions
+	25, // 37: nvidia.nvsentinel.v1alpha1.WatchLeasesResponse.object:type_name -> nvidia.nvsentinel.v1alpha1.Lease
+	25, // 38: nvidia.nvsentinel.v1alpha1.CreateLeaseRequest.lease:type_name -> nvidia.nvsentinel.v1alpha1.Lease
+	4,  // 39: nvidia.nvsentinel.v1alpha1.CreateLeaseRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.CreateOptions
+	25, // 40: nvidia.nvsentinel.v1alpha1.UpdateLeaseRequest.lease:type_name -> nvidia.nvsentinel.v1alpha1.Lease
+	5,  // 41: nvidia.nvsentinel.v1alpha1.UpdateLeaseRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.UpdateOptions
+	7,  // 42: nvidia.nvsentinel.v1alpha1.DeleteLeaseRequest.opts:type_name -> nvidia.nvsentinel.v1alpha1.DeleteOptions
+	14, // 43: nvidia.nvsentinel.v1alpha1.GpuService.GetGpu:input_type -> nvidia.nvsentinel.v1alpha1.GetGpuRequest
+	16, // 44: nvidia.nvsentinel.v1alpha1.GpuService.ListGpus:input_type -> nvidia.nvsentinel.v1alpha1.ListGpusRequest
+	18, // 45: nvidia.nvsentinel.v1alpha1.GpuService.WatchGpus:input_type -> nvidia.nvsentinel.v1alpha1.WatchGpusRequest
+	20, // 46: nvidia.nvsentinel.v1alpha1.GpuService.CreateGpu:input_type -> nvidia.nvsentinel.v1alpha1.CreateGpuRequest
+	21, // 47: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpu:input_type -> nvidia.nvsentinel.v1alpha1.UpdateGpuRequest
+	22, // 48: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpuStatus:input_type -> nvidia.nvsentinel.v1alpha1.UpdateGpuStatusRequest
+	23, // 49: nvidia.nvsentinel.v1alpha1.GpuService.DeleteGpu:input_type -> nvidia.nvsentinel.v1alpha1.DeleteGpuRequest
+	24, // 50: nvidia.nvsentinel.v1alpha1.GpuService.PatchGpu:input_type -> nvidia.nvsentinel.v1alpha1.PatchGpuRequest
+	28, // 51: nvidia.nvsentinel.v1alpha1.LeaseService.GetLease:input_type -> nvidia.nvsentinel.v1alpha1.GetLeaseRequest
+	30, // 52: nvidia.nvsentinel.v1alpha1.LeaseService.ListLeases:input_type -> nvidia.nvsentinel.v1alpha1.ListLeasesRequest
+	32, // 53: nvidia.nvsentinel.v1alpha1.LeaseService.WatchLeases:input_type -> nvidia.nvsentinel.v1alpha1.WatchLeasesRequest
+	34, // 54: nvidia.nvsentinel.v1alpha1.LeaseService.CreateLease:input_type -> nvidia.nvsentinel.v1alpha1.CreateLeaseRequest
+	35, // 55: nvidia.nvsentinel.v1alpha1.LeaseService.UpdateLease:input_type -> nvidia.nvsentinel.v1alpha1.UpdateLeaseRequest
+	36, // 56: nvidia.nvsentinel.v1alpha1.LeaseService.DeleteLease:input_type -> nvidia.nvsentinel.v1alpha1.DeleteLeaseRequest
+	15, // 57: nvidia.nvsentinel.v1alpha1.GpuService.GetGpu:output_type -> nvidia.nvsentinel.v1alpha1.GetGpuResponse
+	17, // 58: nvidia.nvsentinel.v1alpha1.GpuService.ListGpus:output_type -> nvidia.nvsentinel.v1alpha1.ListGpusResponse
+	19, // 59: nvidia.nvsentinel.v1alpha1.GpuService.WatchGpus:output_type -> nvidia.nvsentinel.v1alpha1.WatchGpusResponse
+	8,  // 60: nvidia.nvsentinel.v1alpha1.GpuService.CreateGpu:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
+	8,  // 61: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpu:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
+	8,  // 62: nvidia.nvsentinel.v1alpha1.GpuService.UpdateGpuStatus:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
+	40, // 63: nvidia.nvsentinel.v1alpha1.GpuService.DeleteGpu:output_type -> google.protobuf.Empty
+	8,  // 64: nvidia.nvsentinel.v1alpha1.GpuService.PatchGpu:output_type -> nvidia.nvsentinel.v1alpha1.Gpu
+	29, // 65: nvidia.nvsentinel.v1alpha1.LeaseService.GetLease:output_type -> nvidia.nvsentinel.v1alpha1.GetLeaseResponse
+	31, // 66: nvidia.nvsentinel.v1alpha1.LeaseService.ListLeases:output_type -> nvidia.nvsentinel.v1alpha1.ListLeasesResponse
+	33, // 67: nvidia.nvsentinel.v1alpha1.LeaseService.WatchLeases:output_type -> nvidia.nvsentinel.v1alpha1.WatchLeasesResponse
+	25, // 68: nvidia.nvsentinel.v1alpha1.LeaseService.CreateLease:output_type -> nvidia.nvsentinel.v1alpha1.Lease
+	25, // 69: nvidia.nvsentinel.v1alpha1.LeaseService.UpdateLease:output_type -> nvidia.nvsentinel.v1alpha1.Lease
+	40, // 70: nvidia.nvsentinel.v1alpha1.LeaseService.DeleteLease:output_type -> google.protobuf.Empty
+	57, // [57:71] is the sub-list for method output_type
+	43, // [43:57] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_device_api_proto_init() }
@@ -1671,9 +2532,9 @@ func file_device_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_device_api_proto_rawDesc), len(file_device_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   39,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_device_api_proto_goTypes,
 		DependencyIndexes: file_device_api_proto_depIdxs,

@@ -34,6 +34,7 @@ const (
 	GpuService_UpdateGpu_FullMethodName       = "/nvidia.nvsentinel.v1alpha1.GpuService/UpdateGpu"
 	GpuService_UpdateGpuStatus_FullMethodName = "/nvidia.nvsentinel.v1alpha1.GpuService/UpdateGpuStatus"
 	GpuService_DeleteGpu_FullMethodName       = "/nvidia.nvsentinel.v1alpha1.GpuService/DeleteGpu"
+	GpuService_PatchGpu_FullMethodName        = "/nvidia.nvsentinel.v1alpha1.GpuService/PatchGpu"
 )
 
 // GpuServiceClient is the client API for GpuService service.
@@ -47,6 +48,8 @@ type GpuServiceClient interface {
 	UpdateGpu(ctx context.Context, in *UpdateGpuRequest, opts ...grpc.CallOption) (*Gpu, error)
 	UpdateGpuStatus(ctx context.Context, in *UpdateGpuStatusRequest, opts ...grpc.CallOption) (*Gpu, error)
 	DeleteGpu(ctx context.Context, in *DeleteGpuRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// Extension (S31).
+	PatchGpu(ctx context.Context, in *PatchGpuRequest, opts ...grpc.CallOption) (*Gpu, error)
 }
 
 type gpuServiceClient struct {
@@ -136,6 +139,16 @@ func (c *gpuServiceClient) DeleteGpu(ctx context.Context, in *DeleteGpuRequest, 
 	return out, nil
 }
 
+func (c *gpuServiceClient) PatchGpu(ctx context.Context, in *PatchGpuRequest, opts ...grpc.CallOption) (*Gpu, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Gpu)
+	err := c.cc.Invoke(ctx, GpuService_PatchGpu_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GpuServiceServer is the server API for GpuService service.
 // All implementations must embed UnimplementedGpuServiceServer
 // for forward compatibility.
@@ -147,6 +160,8 @@ type GpuServiceServer interface {
 	UpdateGpu(context.Context, *UpdateGpuRequest) (*Gpu, error)
 	UpdateGpuStatus(context.Context, *UpdateGpuStatusRequest) (*Gpu, error)
 	DeleteGpu(context.Context, *DeleteGpuRequest) (*emptypb.Empty, error)
+	// Extension (S31).
+	PatchGpu(context.Context, *PatchGpuRequest) (*Gpu, error)
 	mustEmbedUnimplementedGpuServiceServer()
 }
 
@@ -177,6 +192,9 @@ func (UnimplementedGpuServiceServer) UpdateGpuStatus(context.Context, *UpdateGpu
 }
 func (UnimplementedGpuServiceServer) DeleteGpu(context.Context, *DeleteGpuRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteGpu not implemented")
+}
+func (UnimplementedGpuServiceServer) PatchGpu(context.Context, *PatchGpuRequest) (*Gpu, error) {
+	return nil, status.Error(codes.Unimplemented, "method PatchGpu not implemented")
 }
 func (UnimplementedGpuServiceServer) mustEmbedUnimplementedGpuServiceServer() {}
 func (UnimplementedGpuServiceServer) testEmbeddedByValue()                    {}
@@ -318,6 +336,24 @@ func _GpuService_DeleteGpu_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GpuService_PatchGpu_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PatchGpuRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GpuServiceServer).PatchGpu(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GpuService_PatchGpu_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GpuServiceServer).PatchGpu(ctx, req.(*PatchGpuRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GpuService_ServiceDesc is the grpc.ServiceDesc for GpuService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,11 +385,311 @@ var GpuService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteGpu",
 			Handler:    _GpuService_DeleteGpu_Handler,
 		},
+		{
+			MethodName: "PatchGpu",
+			Handler:    _GpuService_PatchGpu_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchGpus",
 			Handler:       _GpuService_WatchGpus_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "device_api.proto",
+}
+
+const (
+	LeaseService_GetLease_FullMethodName    = "/nvidia.nvsentinel.v1alpha1.LeaseService/GetLease"
+	LeaseService_ListLeases_FullMethodName  = "/nvidia.nvsentinel.v1alpha1.LeaseService/ListLeases"
+	LeaseService_WatchLeases_FullMethodName = "/nvidia.nvsentinel.v1alpha1.LeaseService/WatchLeases"
+	LeaseService_CreateLease_FullMethodName = "/nvidia.nvsentinel.v1alpha1.LeaseService/CreateLease"
+	LeaseService_UpdateLease_FullMethodName = "/nvidia.nvsentinel.v1alpha1.LeaseService/UpdateLease"
+	LeaseService_DeleteLease_FullMethodName = "/nvidia.nvsentinel.v1alpha1.LeaseService/DeleteLease"
+)
+
+// LeaseServiceClient is the client API for LeaseService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type LeaseServiceClient interface {
+	GetLease(ctx context.Context, in *GetLeaseRequest, opts ...grpc.CallOption) (*GetLeaseResponse, error)
+	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
+	WatchLeases(ctx context.Context, in *WatchLeasesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchLeasesResponse], error)
+	CreateLease(ctx context.Context, in *CreateLeaseRequest, opts ...grpc.CallOption) (*Lease, error)
+	UpdateLease(ctx context.Context, in *UpdateLeaseRequest, opts ...grpc.CallOption) (*Lease, error)
+	DeleteLease(ctx context.Context, in *DeleteLeaseRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+}
+
+type leaseServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewLeaseServiceClient(cc grpc.ClientConnInterface) LeaseServiceClient {
+	return &leaseServiceClient{cc}
+}
+
+func (c *leaseServiceClient) GetLease(ctx context.Context, in *GetLeaseRequest, opts ...grpc.CallOption) (*GetLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLeaseResponse)
+	err := c.cc.Invoke(ctx, LeaseService_GetLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leaseServiceClient) ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLeasesResponse)
+	err := c.cc.Invoke(ctx, LeaseService_ListLeases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leaseServiceClient) WatchLeases(ctx context.Context, in *WatchLeasesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchLeasesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LeaseService_ServiceDesc.Streams[0], LeaseService_WatchLeases_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchLeasesRequest, WatchLeasesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LeaseService_WatchLeasesClient = grpc.ServerStreamingClient[WatchLeasesResponse]
+
+func (c *leaseServiceClient) CreateLease(ctx context.Context, in *CreateLeaseRequest, opts ...grpc.CallOption) (*Lease, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lease)
+	err := c.cc.Invoke(ctx, LeaseService_CreateLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leaseServiceClient) UpdateLease(ctx context.Context, in *UpdateLeaseRequest, opts ...grpc.CallOption) (*Lease, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lease)
+	err := c.cc.Invoke(ctx, LeaseService_UpdateLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leaseServiceClient) DeleteLease(ctx context.Context, in *DeleteLeaseRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, LeaseService_DeleteLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LeaseServiceServer is the server API for LeaseService service.
+// All implementations must embed UnimplementedLeaseServiceServer
+// for forward compatibility.
+type LeaseServiceServer interface {
+	GetLease(context.Context, *GetLeaseRequest) (*GetLeaseResponse, error)
+	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
+	WatchLeases(*WatchLeasesRequest, grpc.ServerStreamingServer[WatchLeasesResponse]) error
+	CreateLease(context.Context, *CreateLeaseRequest) (*Lease, error)
+	UpdateLease(context.Context, *UpdateLeaseRequest) (*Lease, error)
+	DeleteLease(context.Context, *DeleteLeaseRequest) (*emptypb.Empty, error)
+	mustEmbedUnimplementedLeaseServiceServer()
+}
+
+// UnimplementedLeaseServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedLeaseServiceServer struct{}
+
+func (UnimplementedLeaseServiceServer) GetLease(context.Context, *GetLeaseRequest) (*GetLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLease not implemented")
+}
+func (UnimplementedLeaseServiceServer) ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLeases not implemented")
+}
+func (UnimplementedLeaseServiceServer) WatchLeases(*WatchLeasesRequest, grpc.ServerStreamingServer[WatchLeasesResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchLeases not implemented")
+}
+func (UnimplementedLeaseServiceServer) CreateLease(context.Context, *CreateLeaseRequest) (*Lease, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateLease not implemented")
+}
+func (UnimplementedLeaseServiceServer) UpdateLease(context.Context, *UpdateLeaseRequest) (*Lease, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLease not implemented")
+}
+func (UnimplementedLeaseServiceServer) DeleteLease(context.Context, *DeleteLeaseRequest) (*emptypb.Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteLease not implemented")
+}
+func (UnimplementedLeaseServiceServer) mustEmbedUnimplementedLeaseServiceServer() {}
+func (UnimplementedLeaseServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeLeaseServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to LeaseServiceServer will
+// result in compilation errors.
+type UnsafeLeaseServiceServer interface {
+	mustEmbedUnimplementedLeaseServiceServer()
+}
+
+func RegisterLeaseServiceServer(s grpc.ServiceRegistrar, srv LeaseServiceServer) {
+	// If the following call panics, it indicates UnimplementedLeaseServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&LeaseService_ServiceDesc, srv)
+}
+
+func _LeaseService_GetLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeaseServiceServer).GetLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeaseService_GetLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeaseServiceServer).GetLease(ctx, req.(*GetLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeaseService_ListLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLeasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeaseServiceServer).ListLeases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeaseService_ListLeases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeaseServiceServer).ListLeases(ctx, req.(*ListLeasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeaseService_WatchLeases_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchLeasesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LeaseServiceServer).WatchLeases(m, &grpc.GenericServerStream[WatchLeasesRequest, WatchLeasesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LeaseService_WatchLeasesServer = grpc.ServerStreamingServer[WatchLeasesResponse]
+
+func _LeaseService_CreateLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeaseServiceServer).CreateLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeaseService_CreateLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeaseServiceServer).CreateLease(ctx, req.(*CreateLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeaseService_UpdateLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeaseServiceServer).UpdateLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeaseService_UpdateLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeaseServiceServer).UpdateLease(ctx, req.(*UpdateLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeaseService_DeleteLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeaseServiceServer).DeleteLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeaseService_DeleteLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeaseServiceServer).DeleteLease(ctx, req.(*DeleteLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// LeaseService_ServiceDesc is the grpc.ServiceDesc for LeaseService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var LeaseService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "nvidia.nvsentinel.v1alpha1.LeaseService",
+	HandlerType: (*LeaseServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetLease",
+			Handler:    _LeaseService_GetLease_Handler,
+		},
+		{
+			MethodName: "ListLeases",
+			Handler:    _LeaseService_ListLeases_Handler,
+		},
+		{
+			MethodName: "CreateLease",
+			Handler:    _LeaseService_CreateLease_Handler,
+		},
+		{
+			MethodName: "UpdateLease",
+			Handler:    _LeaseService_UpdateLease_Handler,
+		},
+		{
+			MethodName: "DeleteLease",
+			Handler:    _LeaseService_DeleteLease_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchLeases",
+			Handler:       _LeaseService_WatchLeases_Handler,
 			ServerStreams: true,
 		},
 	},

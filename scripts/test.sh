@@ -5,7 +5,8 @@
 #   3. TSan build, the store's tests (pure C++, no gRPC threads);
 #   4. go: the Go client (clients/go) against the normal build's server (scripts/test-go.sh);
 #   5. fuzz: the libFuzzer targets of test/fuzz/ (clang, ASan+UBSan), each
-#      replaying its checked-in corpus, then fuzzing for FUZZ_SECONDS (30).
+#      replaying its checked-in corpus, then fuzzing for FUZZ_SECONDS (30)
+#      from the fixed FUZZ_SEED (1), so that a finding reproduces.
 # Installs what it needs first. Set SUITES="normal asan tsan go fuzz" to choose.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,7 +44,7 @@ run_fuzz() {
     dict=()
     [ -f "$root/test/fuzz/$name.dict" ] && dict=(-dict="$root/test/fuzz/$name.dict")
     if "$dir/test/fuzz/${name}_fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" "${dict[@]}" \
+        -seed="${FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" "${dict[@]}" \
         "$work" "$seeds" >"$dir/$name.log" 2>&1; then
       echo "$name: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$dir/$name.log" | grep -o '[0-9]*$') runs, no crash"
     else

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace deviceapi::cli {
@@ -247,6 +248,32 @@ int FlowNestingTooDeep(std::string_view text) {
   return -1;
 }
 
+// Counts the documents of a stream without building them, stopping at
+// `limit`. yaml-cpp 0.7's LoadAll never ends on a node followed by a stray
+// comma at document level ("[],", "\"x\","): every pass yields one more
+// empty document without consuming the comma. Counting with a limit ends it,
+// and the second document's mark says where the stray content starts.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int count = 0;
+  YAML::Mark last_start;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++count;
+    last_start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 std::string ToYaml(const Json& value) {
@@ -261,9 +288,19 @@ StatusOr<Json> ParseYaml(std::string_view text) {
     return Status(grpc::StatusCode::INVALID_ARGUMENT, "yaml: the file is not valid UTF-8");
   if (int line = FlowNestingTooDeep(text); line >= 0)
     return Fail(line, "brackets nested deeper than " + std::to_string(kMaxFlowDepth) + " levels");
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    const std::string copy(text);
+    std::istringstream stream(copy);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    while (counter.count < 2 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.count == 0) return Json::object();
+    if (counter.count > 1)
+      return Fail(counter.last_start.line,
+                  "only one document is supported (or stray content after the first one)");
+    doc = YAML::Load(copy);
   } catch (const YAML::Exception& e) {
     // yaml-cpp reports a tab in the indentation as some other error.
     std::string_view line = LineOf(text, static_cast<std::size_t>(std::max(e.mark.line, 0)));
@@ -273,11 +310,9 @@ StatusOr<Json> ParseYaml(std::string_view text) {
       return Fail(e.mark.line, "tabs are not allowed for indentation");
     return Fail(e.mark.line, e.msg);
   }
-  if (docs.empty()) return Json::object();
-  if (docs.size() > 1) return Fail(docs[1].Mark().line, "only one document is supported");
   Json out;
   Converter converter;
-  if (Status s = converter.Convert(docs[0], 0, &out); !s.ok()) return s;
+  if (Status s = converter.Convert(doc, 0, &out); !s.ok()) return s;
   return out;
 }
 

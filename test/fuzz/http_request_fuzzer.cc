@@ -17,10 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -61,11 +63,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   HttpServer& server = Server();
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) Fail("socket");
+  // This side closes first, so each connection leaves a TIME_WAIT for a
+  // minute; at thousands of inputs a second one source address runs out of
+  // ephemeral ports (connect: EADDRNOTAVAIL). Any 127/8 address is loopback:
+  // each input comes from the next of 65536 of them.
+  static std::uint32_t next_source = 0;
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl(0x7f010000u | (next_source++ & 0xffffu));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0)
+    Fail(std::string("bind: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Fail("connect");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    Fail(std::string("connect: ") + std::strerror(errno));
   // The server reads at most 64 KiB of body and 16 KiB of head before it
   // answers and closes, so a write of a 4 KiB input never blocks for long;
   // a reset (the server closed first) ends the write.

@@ -240,6 +240,20 @@ TEST(ParseGpu, DeepNestingIsRefusedNotACrash) {
   EXPECT_FALSE(ParseGpu("a: " + flow).ok());
 }
 
+// yaml-cpp 0.7 never returns from LoadAll on a node followed by a stray comma
+// at document level, growing memory without end (found by fuzzing): such
+// files are refused at once, naming the line.
+TEST(ParseYaml, StrayCommaAfterTheDocumentIsRefusedNotAHang) {
+  for (const char* bad : {"[],", "{},\n", "\"x\",", "[1],b", "{a: 1}, b\n",
+                          "{\"kind\": \"Gpu\"},\n \"status\": {}}\n"}) {
+    StatusOr<Json> y = ParseYaml(bad);
+    ASSERT_FALSE(y.ok()) << "accepted:\n" << bad;
+    EXPECT_TRUE(y.status().IsInvalid());
+    EXPECT_NE(y.status().message().find("only one document"), std::string::npos)
+        << y.status().message();
+  }
+}
+
 // Files come from anywhere: bytes that are not UTF-8 are refused naming the
 // line, never an exception that ends devicectl (found by fuzzing).
 TEST(ParseGpu, InvalidUtf8IsRefusedNotACrash) {

@@ -143,6 +143,19 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
+// The 0-based line of the first control character YAML does not allow
+// (C0 other than tab, line feed and carriage return, and DEL), or -1. A file
+// that starts with NUL bytes would otherwise be read as UTF-16 or UTF-32.
+int FirstControlCharacterLine(std::string_view s) {
+  int line = 0;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') ++line;
+    else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) return line;
+  }
+  return -1;
+}
+
 bool IsStandardTag(const std::string& tag, const char* name) {
   return tag == std::string("tag:yaml.org,2002:") + name;
 }
@@ -198,6 +211,9 @@ class Converter {
   static Status Scalar(const YAML::Node& node, Json* out) {
     const std::string& tag = node.Tag();
     const std::string& text = node.Scalar();
+    // An escape such as "\U0C002020" names no character; yaml-cpp encodes it
+    // anyway, into bytes that are not UTF-8.
+    if (!ValidUtf8(text)) return Fail(node.Mark().line, "an escape names no Unicode character");
     if (tag == "!" || IsStandardTag(tag, "str")) {
       *out = text;
     } else if (tag == "?" || IsStandardTag(tag, "bool") || IsStandardTag(tag, "int") ||
@@ -286,6 +302,8 @@ std::string ToYaml(const Json& value) {
 StatusOr<Json> ParseYaml(std::string_view text) {
   if (!ValidUtf8(text))
     return Status(grpc::StatusCode::INVALID_ARGUMENT, "yaml: the file is not valid UTF-8");
+  if (int line = FirstControlCharacterLine(text); line >= 0)
+    return Fail(line, "control characters are not allowed");
   if (int line = FlowNestingTooDeep(text); line >= 0)
     return Fail(line, "brackets nested deeper than " + std::to_string(kMaxFlowDepth) + " levels");
   YAML::Node doc;

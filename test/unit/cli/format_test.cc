@@ -254,6 +254,22 @@ TEST(ParseYaml, StrayCommaAfterTheDocumentIsRefusedNotAHang) {
   }
 }
 
+// A file starting with NUL bytes is not read as UTF-32, and an escape that
+// names no character is not turned into bytes that are not UTF-8 (both
+// found by fuzzing: the YAML writer then threw).
+TEST(ParseYaml, ControlCharactersAndImpossibleEscapesAreRefused) {
+  const std::string nul_led("\0\0\0\x0c\0  \0\0\0\0\x0f", 12);
+  for (const std::string& bad : {nul_led, std::string("a: b\x01\n"), std::string("a: \x7f\n"),
+                                 std::string("a: \"\\U0C002020\"\n")}) {
+    StatusOr<Json> y = ParseYaml(bad);
+    ASSERT_FALSE(y.ok()) << "accepted: " << bad;
+    EXPECT_TRUE(y.status().IsInvalid());
+  }
+  StatusOr<Json> escaped = ParseYaml("a: \"tab\\there\\x01\"\r\n");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().message();
+  EXPECT_EQ((*escaped)["a"], "tab\there\x01");
+}
+
 // Files come from anywhere: bytes that are not UTF-8 are refused naming the
 // line, never an exception that ends devicectl (found by fuzzing).
 TEST(ParseGpu, InvalidUtf8IsRefusedNotACrash) {

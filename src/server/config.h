@@ -62,7 +62,7 @@ struct Config {
   std::size_t max_waiting_reads = 1024;
   std::size_t max_recv_msg_size = 4u << 20;
   std::size_t max_send_msg_size = 16u << 20;
-  std::size_t max_streams_per_connection = 100;
+  std::size_t max_streams_per_connection = 250;
   std::chrono::milliseconds grpc_keepalive_time{60000};
   std::chrono::milliseconds grpc_keepalive_timeout{20000};
   // Clients may ping no more often than this (keepalive enforcement).

@@ -26,7 +26,7 @@ struct RawFlags {
   std::string max_waiting_reads = "1024";
   std::string max_recv_msg_size = "4Mi";
   std::string max_send_msg_size = "16Mi";
-  std::string max_streams_per_connection = "100";
+  std::string max_streams_per_connection = "250";
   std::string grpc_keepalive_time = "60s";
   std::string grpc_keepalive_timeout = "20s";
   std::string grpc_keepalive_min_time = "10s";

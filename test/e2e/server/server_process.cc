@@ -32,9 +32,9 @@ ServerProcess::ServerProcess(std::vector<std::string> args, Env env, std::string
     if (!ServerReads(kv.substr(0, kv.find('=')))) envs.push_back(kv);
   }
   for (auto& [k, v] : env) envs.push_back(k + "=" + v);
-  // A fresh, stateless store unless the test names another storage (a
-  // later flag wins).
-  args.insert(args.begin(), "--storage-type=memory");
+  // The server gets a fresh, stateless store unless the test names another
+  // storage (a later flag wins).
+  if (binary == ServerBinary()) args.insert(args.begin(), "--storage-type=memory");
   args.insert(args.begin(), binary);
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());

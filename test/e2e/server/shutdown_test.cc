@@ -121,6 +121,62 @@ TEST(Shutdown, SigtermWithOpenWatchesAndAnInFlightCallS22) {
   EXPECT_NE(r.err.find("shutting down"), std::string::npos);
 }
 
+// S34: a consumer that stopped reading its watch (here devicectl, stopped
+// with SIGSTOP) leaves the server with writes that never complete once the
+// stream's flow-control window and the socket buffers are full. gRPC's
+// shutdown waits for them without end; the server must still exit within
+// the grace period.
+TEST(Shutdown, ConsumerThatStoppedReadingDoesNotHoldExitS34) {
+  TempDir dir;
+  auto s = StartServer(dir.File("api.sock"), {"--shutdown-grace-period=2s"});
+  ASSERT_TRUE(s) << s.process->Stderr();
+  auto api = UnixChannel(s.socket);
+  ASSERT_TRUE(CreateGpu(api, "gpu-0").ok());
+
+  ServerProcess consumer({"--server=unix://" + s.socket, "get", "gpus", "--watch", "-o", "name"}, {},
+                         std::string(DEVICEAPI_BINARY_DIR) + "/cmd/devicectl/devicectl");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (consumer.Stdout().find("gpu-0") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NE(consumer.Stdout().find("gpu-0"), std::string::npos) << consumer.Stderr();
+  consumer.Signal(SIGSTOP);
+
+  // ~24 MiB of events: far more than a stream's window and the socket's
+  // buffers, far less than the watch queue's bound (1,024 events).
+  auto stub = v1::GpuService::NewStub(api);
+  for (int i = 0; i < 48; ++i) {
+    v1::Gpu gpu = MakeGpu("gpu-0");
+    for (int c = 0; c < 16; ++c) {
+      auto* cond = gpu.mutable_status()->add_conditions();
+      cond->set_type("Check" + std::to_string(c));
+      cond->set_status("True");
+      cond->set_message(std::string(30000, static_cast<char>('a' + (i + c) % 26)));
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::UpdateGpuStatusRequest req;
+    *req.mutable_gpu() = gpu;
+    v1::Gpu out;
+    grpc::Status st = stub->UpdateGpuStatus(&ctx, req, &out);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.error_message();
+  }
+
+  s.process->Signal(SIGTERM);
+  ExitResult r = s.process->Wait(std::chrono::seconds(6));
+  consumer.Signal(SIGCONT);
+  consumer.Signal(SIGKILL);
+  ASSERT_TRUE(r.exited) << "still running 6 s after SIGTERM with a 2 s grace period\n" << r.err;
+  std::printf("SIGTERM to exit with a consumer that stopped reading: %.2f s (grace period 2 s; %s)\n",
+              r.seconds,
+              r.err.find("did not finish within the grace period") != std::string::npos
+                  ? "the teardown hung, the grace-period exit ended it"
+                  : "the teardown finished");
+  EXPECT_LT(r.seconds, 3.5) << r.err;
+  struct stat st {};
+  EXPECT_NE(lstat(s.socket.c_str(), &st), 0) << "socket file removed";
+}
+
 TEST(Shutdown, SigintIsGracefulToo) {
   TempDir dir;
   auto s = StartServer(dir.File("api.sock"));

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <string_view>
@@ -26,6 +27,8 @@ namespace deviceapi::base {
 using Clock = std::chrono::steady_clock;
 using http_wire::kMaxBodyBytes;
 using http_wire::kMaxHeadBytes;
+
+constexpr int kSendBufferBytes = 64 << 10;
 
 bool HttpRequest::HasParam(const std::string& name) const {
   std::string_view q = query;
@@ -67,6 +70,7 @@ struct Conn {
   std::string out;             // response bytes not yet sent
   std::size_t out_sent = 0;
   bool close_after_write = false;
+  bool queued = false;  // in Impl::ready_: a complete request waits in `in`
 };
 
 }  // namespace
@@ -188,7 +192,8 @@ class HttpServer::Impl {
   void Loop() {
     std::vector<epoll_event> events(64);
     for (;;) {
-      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), NextTimeoutMs());
+      const int timeout = ready_.empty() ? NextTimeoutMs() : 0;
+      const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
       if (n < 0 && errno != EINTR) return;
       for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
@@ -201,7 +206,22 @@ class HttpServer::Impl {
         if (it == conns_.end()) continue;  // closed earlier in this batch
         if (!OnReady(it->second, events[i].events)) Close(fd);
       }
+      ServeQueued();
       ExpireDeadlines();
+    }
+  }
+
+  // One pipelined request of each connection that has one waiting, in turn:
+  // a client pipelining /metrics without reading gets one answer per round,
+  // never a run of them while a probe waits.
+  void ServeQueued() {
+    for (std::size_t n = ready_.size(); n > 0; --n) {
+      const int fd = ready_.front();
+      ready_.pop_front();
+      auto it = conns_.find(fd);
+      if (it == conns_.end() || !it->second.queued) continue;  // closed since
+      it->second.queued = false;
+      if (!Process(it->second)) Close(fd);
     }
   }
 
@@ -236,6 +256,10 @@ class HttpServer::Impl {
         }
         return;
       }
+      // What a peer that does not read may make the server render ahead of
+      // it: a response or two, not the megabytes loopback autotuning allows.
+      const int sndbuf = kSendBufferBytes;
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
       std::string peer = PeerAddress(ss);
       if (per_peer_[peer] >= limits_.max_connections_per_peer) EvictOldest(peer);
       if (conns_.size() >= limits_.max_connections) EvictOldest("");
@@ -303,10 +327,10 @@ class HttpServer::Impl {
     return Process(c);
   }
 
-  // Answers every complete request in `c.in`, one at a time, until one is
-  // incomplete or a response cannot be sent at once; false closes.
+  // Answers the first complete request in `c.in`; a complete one behind it
+  // waits for the next round (ServeQueued). False closes.
   bool Process(Conn& c) {
-    for (;;) {
+    {
       if (c.in.empty()) {
         if (c.step != Conn::Step::kIdle) Enter(c, Conn::Step::kIdle);
         return true;
@@ -339,9 +363,21 @@ class HttpServer::Impl {
       c.close_after_write = !head.keep_alive;
       if (!Flush(c)) return false;
       if (c.step == Conn::Step::kWriting) return true;
+      if (c.in.empty()) {
+        Enter(c, Conn::Step::kIdle);
+        return true;
+      }
       // A request pipelined behind this one gets a deadline of its own.
       Enter(c, Conn::Step::kReading);
+      Queue(c);
+      return true;
     }
+  }
+
+  void Queue(Conn& c) {
+    if (c.queued) return;
+    c.queued = true;
+    ready_.push_back(c.fd);
   }
 
   // Queues an error response after which the connection closes.
@@ -391,6 +427,7 @@ class HttpServer::Impl {
   // Owned by the loop thread while it runs.
   std::unordered_map<int, Conn> conns_;
   std::unordered_map<std::string, std::size_t> per_peer_;
+  std::deque<int> ready_;  // connections with a pipelined request waiting
 };
 
 HttpServer::HttpServer(Handler handler, HttpLimits limits)

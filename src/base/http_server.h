@@ -22,7 +22,11 @@
 // byte to its last, `write_timeout` for a response to be taken by the peer;
 // a connection past a deadline is closed. No more requests are read from a
 // connection while its last response is unsent, so one connection holds at
-// most one response. Connection caps: when a new connection would exceed
+// most one response, and the kernel holds at most 64 KiB more for a peer
+// that does not read (SO_SNDBUF). Pipelined requests take turns: each
+// connection gets one answered per round of the loop, so a probe waits for
+// at most one request of each other connection. Targets must be a path
+// ("/x?q") or an absolute URL; anything else is answered 400. Connection caps: when a new connection would exceed
 // `max_connections_per_peer` (same IP address) or `max_connections`, a
 // connection of that peer (resp. of anyone) is closed to make room: one that
 // has sent nothing before one mid-request, the longest-waiting first. A new

@@ -49,6 +49,17 @@ Head ParseHead(std::string_view head) {
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
   if (target.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0")) return h;
+  // Origin form only ("/path?query"): a handler never sees a path that does
+  // not start with '/' ("GET ?a", "GET metrics"). The absolute form
+  // ("http://host/path"), which servers must also take, is reduced to it.
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.substr(0, scheme.size()) == scheme) {
+      const std::size_t slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      break;
+    }
+  }
+  if (target.front() != '/') return h;
   std::size_t q = target.find('?');
   h.request.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) h.request.query = std::string(target.substr(q + 1));

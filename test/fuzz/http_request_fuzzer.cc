@@ -9,9 +9,7 @@
 // (libFuzzer's -timeout reports it).
 //
 // Oracles, besides sanitizers: every answer starts with a status line, and
-// a handler sees only requests with a method. (A target without a path,
-// "GET ?a HTTP/1.1", reaches the handler with path "": a leniency, not
-// checked here.)
+// a handler sees only requests with a method and a path that starts with '/'.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -45,6 +43,7 @@ HttpServer& Server() {
     auto* s = new HttpServer(
         [](const HttpRequest& req) {
           if (req.method.empty()) Fail("handler got a request without a method");
+          if (req.path.empty() || req.path[0] != '/') Fail("handler got a path without '/': " + req.path);
           HttpResponse res;
           res.body = req.HasParam("verbose") ? "ok: " + req.path + "\n" : "ok\n";
           if (req.path == "/throw") throw std::runtime_error("handler failed");

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <string>
@@ -125,8 +126,13 @@ TEST_F(HttpServerTest, HostileRequestsGetAStatusAndAClosedConnection) {
   EXPECT_EQ(Exchange(port, huge).rfind("HTTP/1.1 431 ", 0), 0u);
   std::string endless = "GET / HTTP/1.1\r\n" + std::string(40000, 'b');  // never ends its head
   EXPECT_EQ(Exchange(port, endless).rfind("HTTP/1.1 431 ", 0), 0u);
-  // And it still serves.
+  // A target that is not a path never reaches a handler (found by fuzzing).
+  EXPECT_EQ(Exchange(port, "GET ?a HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
+  EXPECT_EQ(Exchange(port, "GET metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
+  // And it still serves, the absolute form too.
   EXPECT_EQ(Exchange(port, "GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200 ", 0), 0u);
+  std::string absolute = Exchange(port, "GET http://node:8081/readyz?verbose HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(absolute.find("GET /readyz verbose=yes"), std::string::npos) << absolute;
 }
 
 TEST_F(HttpServerTest, IdleAndSilentConnectionsDoNotHoldWorkersForever) {
@@ -272,6 +278,45 @@ TEST(HttpServerLimits, S32_PipeliningWithoutReadingIsBoundedAndClosed) {
   std::string rest = ReadAll(fd, std::chrono::seconds(2));
   EXPECT_LT(rest.size(), 200 * big.size()) << "closed before every response was written";
   ::close(fd);
+}
+
+// S32: clients pipelining slow requests without reading take turns with
+// everyone else: each gets one answer per round, so a probe arriving
+// meanwhile waits for at most a round (one render per such client), not for
+// one client's whole pipeline.
+TEST(HttpServerLimits, S32_PipelinedRequestsTakeTurnsWithAProbe) {
+  std::atomic<int> renders{0}, renders_before_probe{-1};
+  HttpServer server([&](const HttpRequest& req) {
+    HttpResponse r;
+    if (req.path == "/healthz") {
+      renders_before_probe = renders.load();
+      r.body = "ok";
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a slow /metrics
+    ++renders;
+    r.body = std::string(2000, 'm');
+    return r;
+  });
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  constexpr int kClients = 4, kPipelined = 100;
+  std::vector<int> pipeliners;
+  std::string many;
+  for (int i = 0; i < kPipelined; ++i) many += "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < kClients; ++i) {
+    pipeliners.push_back(Connect(server.port()));
+    ASSERT_GE(pipeliners.back(), 0);
+    ::send(pipeliners.back(), many.data(), many.size(), MSG_NOSIGNAL);
+  }
+  while (renders.load() < 2 * kClients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int at_probe = renders.load();
+  std::string probe = Exchange(server.port(), "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(probe.rfind("HTTP/1.1 200 ", 0), 0u) << probe;
+  const int waited = renders_before_probe.load() - at_probe;
+  std::printf("renders between the probe's arrival and its answer: %d (%d pipelining clients)\n", waited,
+              kClients);
+  EXPECT_LE(waited, 2 * kClients + 1);
+  for (int fd : pipeliners) ::close(fd);
 }
 
 }  // namespace

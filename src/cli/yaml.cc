@@ -156,6 +156,13 @@ int FirstControlCharacterLine(std::string_view s) {
   return -1;
 }
 
+// yaml-cpp 0.7 turns some escapes of double-quoted strings into bytes that
+// are not UTF-8: "\N" and "\_" into the single bytes 0x85 and 0xA0, and one
+// that names no character ("\U0C002020") into whatever its number encodes.
+constexpr const char* kEscapeNotUtf8 =
+    "a string is not valid UTF-8 after its escapes (write the character itself instead of "
+    "\\N or \\_)";
+
 bool IsStandardTag(const std::string& tag, const char* name) {
   return tag == std::string("tag:yaml.org,2002:") + name;
 }
@@ -192,6 +199,7 @@ class Converter {
           if (!entry.first.IsScalar() && !entry.first.IsNull())
             return Fail(entry.first.Mark().line, "keys must be scalars");
           const std::string key = entry.first.IsNull() ? "" : entry.first.Scalar();
+          if (!ValidUtf8(key)) return Fail(entry.first.Mark().line, kEscapeNotUtf8);
           if (out->contains(key)) return Fail(entry.first.Mark().line, "duplicate key \"" + key + "\"");
           Json value;
           if (Status s = Convert(entry.second, depth + 1, &value); !s.ok()) return s;
@@ -211,9 +219,7 @@ class Converter {
   static Status Scalar(const YAML::Node& node, Json* out) {
     const std::string& tag = node.Tag();
     const std::string& text = node.Scalar();
-    // An escape such as "\U0C002020" names no character; yaml-cpp encodes it
-    // anyway, into bytes that are not UTF-8.
-    if (!ValidUtf8(text)) return Fail(node.Mark().line, "an escape names no Unicode character");
+    if (!ValidUtf8(text)) return Fail(node.Mark().line, kEscapeNotUtf8);
     if (tag == "!" || IsStandardTag(tag, "str")) {
       *out = text;
     } else if (tag == "?" || IsStandardTag(tag, "bool") || IsStandardTag(tag, "int") ||

@@ -12,6 +12,7 @@
 // a handler sees only requests with a method and a path that starts with '/'.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -76,8 +77,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    Fail(std::string("connect: ") + std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    // A signal (libFuzzer's timers) may interrupt it; the connection then
+    // completes on its own: wait for it and take its result.
+    if (errno != EINTR) Fail(std::string("connect: ") + std::strerror(errno));
+    pollfd p{fd, POLLOUT, 0};
+    while (::poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) Fail(std::string("connect: ") + std::strerror(err));
+  }
   // The server reads at most 64 KiB of body and 16 KiB of head before it
   // answers and closes, so a write of a 4 KiB input never blocks for long;
   // a reset (the server closed first) ends the write.

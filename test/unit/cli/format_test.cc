@@ -260,7 +260,8 @@ TEST(ParseYaml, StrayCommaAfterTheDocumentIsRefusedNotAHang) {
 TEST(ParseYaml, ControlCharactersAndImpossibleEscapesAreRefused) {
   const std::string nul_led("\0\0\0\x0c\0  \0\0\0\0\x0f", 12);
   for (const std::string& bad : {nul_led, std::string("a: b\x01\n"), std::string("a: \x7f\n"),
-                                 std::string("a: \"\\U0C002020\"\n")}) {
+                                 std::string("a: \"\\U0C002020\"\n"), std::string("a: \"x\\_y\"\n"),
+                                 std::string("\"k\\_\": 1\n"), std::string("\"k\\N\": 1\n")}) {
     StatusOr<Json> y = ParseYaml(bad);
     ASSERT_FALSE(y.ok()) << "accepted: " << bad;
     EXPECT_TRUE(y.status().IsInvalid());

@@ -112,6 +112,17 @@ struct DeleteOptions {
   CallOptions call;
 };
 
+// PatchGpu's document types (docs/api.md, S31).
+enum class PatchType {
+  kMerge,           // RFC 7386 JSON merge patch: application/merge-patch+json
+  kStrategicMerge,  // status.conditions merge by type: application/strategic-merge-patch+json
+};
+
+struct PatchOptions {
+  std::string namespace_name;  // empty: "default"
+  CallOptions call;
+};
+
 // The build facts a server reports (its /version endpoint says the same).
 struct ServerVersion {
   std::string version;  // e.g. "0.1.0"
@@ -181,6 +192,17 @@ class Client {
   // Status only (the server reads name, namespace, resource_version, status).
   StatusOr<Gpu> UpdateStatus(const Gpu& gpu, const UpdateOptions& options = {});
   Status Delete(std::string_view name, const DeleteOptions& options = {});
+  // Applies the JSON document `patch` (the proto's JSON field names) to the
+  // stored object atomically, on the server: no read, resource version or
+  // retry needed, and other writers' conditions survive. Patch changes
+  // labels, annotations and spec; PatchStatus changes status only. A
+  // "metadata": {"resourceVersion": ...} in the document is a precondition
+  // (IsConflict() when stale). Malformed documents, unknown fields and
+  // fields of the other part are IsInvalid(); nothing changes then.
+  StatusOr<Gpu> Patch(std::string_view name, PatchType type, std::string_view patch,
+                      const PatchOptions& options = {});
+  StatusOr<Gpu> PatchStatus(std::string_view name, PatchType type, std::string_view patch,
+                            const PatchOptions& options = {});
 
   // grpc.health.v1 Check on the same connection: OK when SERVING;
   // UNAVAILABLE with message "NOT_SERVING" (or the transport error) otherwise.
@@ -194,6 +216,8 @@ class Client {
 
  private:
   void SetDeadline(grpc::ClientContext* context, const CallOptions& call) const;
+  StatusOr<Gpu> SendPatch(std::string_view name, PatchType type, std::string_view patch,
+                          const char* subresource, const PatchOptions& options);
 
   ClientOptions options_;
   std::string target_;

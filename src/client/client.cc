@@ -183,6 +183,34 @@ StatusOr<Gpu> Client::UpdateStatus(const Gpu& gpu, const UpdateOptions& options)
   return resp;
 }
 
+StatusOr<Gpu> Client::Patch(std::string_view name, PatchType type, std::string_view patch,
+                            const PatchOptions& options) {
+  return SendPatch(name, type, patch, "", options);
+}
+
+StatusOr<Gpu> Client::PatchStatus(std::string_view name, PatchType type, std::string_view patch,
+                                  const PatchOptions& options) {
+  return SendPatch(name, type, patch, "status", options);
+}
+
+StatusOr<Gpu> Client::SendPatch(std::string_view name, PatchType type, std::string_view patch,
+                                const char* subresource, const PatchOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
+  v1alpha1::PatchGpuRequest req;
+  req.set_name(std::string(name));
+  req.set_namespace_(NamespaceOrDefault(options.namespace_name));
+  req.set_patch_type(type == PatchType::kMerge ? "application/merge-patch+json"
+                                               : "application/strategic-merge-patch+json");
+  req.set_data(std::string(patch));
+  req.set_subresource(subresource);
+  Gpu resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->PatchGpu(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
 Status Client::Delete(std::string_view name, const DeleteOptions& options) {
   if (!channel_error_.ok()) return channel_error_;
   v1alpha1::DeleteGpuRequest req;

@@ -56,6 +56,40 @@ TEST_F(ClientTest, StatusPredicatesMatchTheContract) {
   EXPECT_FALSE(invalid.message().empty());  // the server's message, verbatim
 }
 
+// S31: patches through the SDK: two writers' conditions both survive
+// without reads or retries; preconditions and bad documents map to the
+// Status predicates, and a refused patch changes nothing.
+TEST_F(ClientTest, PatchAndPatchStatusS31) {
+  ASSERT_TRUE(client_->Create(MakeGpu("gpu-0", 0)).ok());
+  StatusOr<Gpu> labelled =
+      client_->Patch("gpu-0", PatchType::kMerge, R"({"metadata":{"labels":{"zone":"a"}}})");
+  ASSERT_TRUE(labelled.ok()) << labelled.status().ToString();
+  EXPECT_EQ(labelled->metadata().labels().at("zone"), "a");
+
+  for (const char* type : {"example.com/Thermal", "example.com/Ecc"}) {
+    const std::string doc = std::string(R"({"status":{"conditions":[{"type":")") + type +
+                            R"(","status":"False","reason":"Probe","message":"checked"}]}})";
+    StatusOr<Gpu> patched = client_->PatchStatus("gpu-0", PatchType::kStrategicMerge, doc);
+    ASSERT_TRUE(patched.ok()) << patched.status().ToString();
+  }
+  StatusOr<Gpu> got = client_->Get("gpu-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_NE(FindCondition(got->status(), "example.com/Thermal"), nullptr);
+  EXPECT_NE(FindCondition(got->status(), "example.com/Ecc"), nullptr);
+  const std::string version = got->metadata().resource_version();
+
+  EXPECT_TRUE(client_->PatchStatus("gpu-0", PatchType::kMerge,
+                                   R"({"metadata":{"resourceVersion":"1"},"status":{"recommendedAction":"RESET_GPU"}})")
+                  .status()
+                  .IsConflict());
+  EXPECT_TRUE(client_->Patch("gpu-0", PatchType::kMerge, R"({"status":{"recommendedAction":"RESET_GPU"}})")
+                  .status()
+                  .IsInvalid());
+  EXPECT_TRUE(client_->Patch("gpu-0", PatchType::kMerge, "{not json").status().IsInvalid());
+  EXPECT_TRUE(client_->PatchStatus("missing", PatchType::kMerge, R"({"status":{}})").status().IsNotFound());
+  EXPECT_EQ(client_->Get("gpu-0")->metadata().resource_version(), version);
+}
+
 // S5
 TEST_F(ClientTest, StaleResourceVersionIsConflict) {
   StatusOr<Gpu> g = client_->Create(MakeGpu("gpu-0", 0));

@@ -126,6 +126,18 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   cond_cmd->add_option("--message", message, "Human-readable message");
   cond_cmd->add_option("-n,--namespace", ns, ns_help);
 
+  PatchArgs patch;
+  auto* patch_cmd = app.add_subcommand("patch", "Patch a GPU on the server: merge or strategic merge");
+  resource_arg(patch_cmd, resource, "gpu");
+  patch_cmd->add_option("name", patch.name, "Name of the GPU")->required();
+  patch_cmd->add_option("-p,--patch", patch.patch, "The patch document, JSON");
+  patch_cmd->add_option("--patch-file", patch.patch_file, "File holding the patch, - for standard input");
+  patch_cmd->add_option("--type", patch.type,
+                        "strategic (conditions merge by type; the default) or merge (RFC 7386)");
+  patch_cmd->add_option("--subresource", patch.subresource,
+                        "status: patch the status (else labels, annotations and spec)");
+  patch_cmd->add_option("-n,--namespace", patch.namespace_name, ns_help);
+
   auto* health_cmd = app.add_subcommand("health", "Check the server's health and readiness");
 
   bool client_only = false;
@@ -180,6 +192,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (create_cmd->parsed()) return CmdCreate(ctx, file);
   if (delete_cmd->parsed()) return CmdDelete(ctx, which);
   if (label_cmd->parsed()) return CmdLabel(ctx, name, ns, changes, overwrite);
+  if (patch_cmd->parsed()) return CmdPatch(ctx, patch);
   if (cond_cmd->parsed()) return CmdSetCondition(ctx, name, ns, type_status, reason, message);
   if (health_cmd->parsed()) return CmdHealth(ctx);
   if (version_cmd->parsed()) return CmdVersion(ctx, false, version_output);

@@ -70,6 +70,16 @@ int CmdLabel(Context& ctx, const std::string& name, const std::string& ns,
 int CmdSetCondition(Context& ctx, const std::string& name, const std::string& ns,
                     const std::string& type_status, const std::string& reason,
                     const std::string& message);
+// patch gpu NAME: PatchGpu (S31), kubectl's flags.
+struct PatchArgs {
+  std::string name;
+  std::string namespace_name = "default";
+  std::string type = "strategic";  // strategic | merge
+  std::string subresource;         // "" | status
+  std::string patch;               // -p/--patch: the document
+  std::string patch_file;          // --patch-file: a file holding it, - for standard input
+};
+int CmdPatch(Context& ctx, const PatchArgs& args);
 int CmdHealth(Context& ctx);
 // Client version, then (unless client_only) the server's; `output` "", json or yaml.
 int CmdVersion(Context& ctx, bool client_only, const std::string& output);

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -15,6 +16,20 @@ std::string ReadAll(std::istream& in) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The text of `file` ("-": standard input) into `text`; otherwise the exit
+// code of the one-line error it printed.
+std::optional<int> ReadInput(Context& ctx, const std::string& file, std::string* text) {
+  if (file == "-") {
+    if (ctx.env.in == nullptr) return ctx.Usage("no standard input to read");
+    *text = ReadAll(*ctx.env.in);
+    return std::nullopt;
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return ctx.Error("cannot read " + file);
+  *text = ReadAll(in);
+  return std::nullopt;
 }
 
 // Deletes one GPU; `uid` non-empty: only while it is still that object.
@@ -33,14 +48,7 @@ Status DeleteOne(Context& ctx, const std::string& name, const std::string& ns,
 
 int CmdCreate(Context& ctx, const std::string& file) {
   std::string text;
-  if (file == "-") {
-    if (ctx.env.in == nullptr) return ctx.Usage("no standard input to read");
-    text = ReadAll(*ctx.env.in);
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return ctx.Error("cannot read " + file);
-    text = ReadAll(in);
-  }
+  if (auto failed = ReadInput(ctx, file, &text)) return *failed;
   StatusOr<Gpu> gpu = ParseGpu(text);
   if (!gpu.ok()) return ctx.Error(file + ": " + gpu.status().message());
   CreateOptions co;
@@ -149,6 +157,36 @@ int CmdSetCondition(Context& ctx, const std::string& name, const std::string& ns
       *ctx.client, name, [&](GpuStatus* s) { return SetCondition(s, c); }, go);
   if (!gpu.ok()) return ctx.Fail(gpu.status());
   ctx.out << "gpu/" << name << " condition " << type << "=" << status << "\n";
+  return kExitOk;
+}
+
+int CmdPatch(Context& ctx, const PatchArgs& args) {
+  PatchType type;
+  if (args.type == "strategic") {
+    type = PatchType::kStrategicMerge;
+  } else if (args.type == "merge") {
+    type = PatchType::kMerge;
+  } else if (args.type == "json") {
+    return ctx.Usage("--type json (RFC 6902 JSON patch) is not supported; use strategic or merge");
+  } else {
+    return ctx.Usage("--type must be strategic or merge, not \"" + args.type + "\"");
+  }
+  if (!args.subresource.empty() && args.subresource != "status")
+    return ctx.Usage("--subresource must be status (or left out), not \"" + args.subresource + "\"");
+  if (args.patch.empty() == args.patch_file.empty())
+    return ctx.Usage("give the patch with exactly one of -p/--patch and --patch-file");
+  std::string text = args.patch;
+  if (!args.patch_file.empty()) {
+    if (auto failed = ReadInput(ctx, args.patch_file, &text)) return *failed;
+  }
+  PatchOptions po;
+  po.namespace_name = NamespaceOrDefault(args.namespace_name);
+  po.call = ctx.call();
+  StatusOr<Gpu> patched = args.subresource == "status"
+                              ? ctx.client->PatchStatus(args.name, type, text, po)
+                              : ctx.client->Patch(args.name, type, text, po);
+  if (!patched.ok()) return ctx.Fail(patched.status());
+  ctx.out << "gpu/" << args.name << " patched\n";
   return kExitOk;
 }
 

@@ -153,6 +153,37 @@ TEST_F(DevicectlTest, SetConditionKeepsOtherConditions) {
   EXPECT_NE(FindCondition(g->status(), "example.com/Drained"), nullptr);
 }
 
+// S31 through devicectl: kubectl's patch flags; conditions merge by type
+// (strategic, the default); bad documents and flags are one-line errors and
+// change nothing.
+TEST_F(DevicectlTest, PatchMergesLikeKubectl) {
+  CreateSample("gpu-0", 0);
+  ASSERT_EQ(Run({"set-condition", "gpu", "gpu-0", "Ready=True", "--reason", "Fine"}).code, 0);
+  Result status = Run({"patch", "gpu", "gpu-0", "--subresource", "status", "-p",
+                       R"({"status":{"conditions":[{"type":"example.com/Fans","status":"False","reason":"Stalled"}]}})"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_EQ(status.out, "gpu/gpu-0 patched\n");
+  Result labels = Run({"patch", "gpu", "gpu-0", "--type", "merge", "--patch-file", "-"},
+                      R"({"metadata":{"labels":{"rack":"12"}}})");
+  ASSERT_EQ(labels.code, 0) << labels.err;
+  StatusOr<Gpu> g = fake_.Get("gpu-0");
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(IsConditionTrue(g->status(), "Ready"));
+  EXPECT_NE(FindCondition(g->status(), "example.com/Fans"), nullptr);
+  EXPECT_EQ(g->metadata().labels().at("rack"), "12");
+  const std::string version = g->metadata().resource_version();
+
+  ExpectOneLineError(Run({"patch", "gpu", "gpu-0", "-p", "{bad"}), 1, "(Invalid): invalid patch");
+  ExpectOneLineError(Run({"patch", "gpu", "gpu-0", "-p", R"({"status":{"recommendedAction":"RESET_GPU"}})"}),
+                     1, "(Invalid)");
+  ExpectOneLineError(Run({"patch", "gpu", "missing", "-p", "{}"}), 1, "not found");
+  ExpectOneLineError(Run({"patch", "gpu", "gpu-0", "--type", "json", "-p", "[]"}), 2, "not supported");
+  ExpectOneLineError(Run({"patch", "gpu", "gpu-0"}), 2, "exactly one of");
+  ExpectOneLineError(Run({"patch", "gpu", "gpu-0", "--subresource", "spec", "-p", "{}"}), 2,
+                     "--subresource");
+  EXPECT_EQ(fake_.Get("gpu-0")->metadata().resource_version(), version);
+}
+
 TEST_F(DevicectlTest, LabelAddsOverwritesRemoves) {
   CreateSample("gpu-0", 0);
   Result add = Run({"label", "gpu", "gpu-0", "rack=12", "drained=yes"});

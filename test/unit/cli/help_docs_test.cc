@@ -29,7 +29,8 @@ TEST(HelpDocs, EveryHelpTextIsInTheDocs) {
   std::vector<std::vector<std::string>> cases = {
       {"--help"},           {"get", "--help"},    {"describe", "--help"},
       {"create", "--help"}, {"delete", "--help"}, {"label", "--help"},
-      {"set-condition", "--help"}, {"health", "--help"}, {"version", "--help"}};
+      {"set-condition", "--help"}, {"patch", "--help"}, {"health", "--help"},
+      {"version", "--help"}};
   for (const auto& args : cases) {
     std::string cmd = "$ devicectl";
     for (const auto& a : args) cmd += " " + a;

@@ -4,6 +4,7 @@
 #include "deviceapi/client.h"
 #include "deviceapi/conditions.h"
 #include "deviceapi/informer.h"
+#include "deviceapi/lease.h"
 #include "deviceapi/lister.h"
 #include "deviceapi/retry.h"
 #include "deviceapi/selector.h"

@@ -1,0 +1,117 @@
+// Provider leases (S28-S30): LeaseClient, the typed client of LeaseService,
+// and LeaseKeeper, which holds one lease for a provider.
+//
+// A provider that owns conditions (nvml-provider owns NVMLReady) holds a
+// Lease naming them and renews it well within lease_duration_seconds. When
+// it stops renewing (crash, hang, lost NVML), the server turns each owned
+// condition of every GPU Unknown (reason ProviderLeaseExpired) and refuses
+// writes of True to them until the lease is renewed, so a consumer never
+// reads True from a provider that stopped.
+//
+// LeaseKeeper runs one thread: every renew_period (with jitter) it acquires
+// the lease (creates it, or takes over one whose holder stopped renewing:
+// an update with the lease's resource_version, which the server counts in
+// lease_transitions), or renews it. After any acquisition or a renewal that
+// follows an expiry, `on_acquired` runs (on the keeper's thread), so the
+// provider writes its conditions again: the server set them Unknown. Stop()
+// releases the lease (holder cleared, duration 1 s), so the conditions turn
+// Unknown at once instead of after a full duration. SetRenewing(false)
+// stops renewals without releasing, for a provider that can no longer see
+// what it reports.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "deviceapi/client.h"
+
+namespace deviceapi {
+
+using Lease = v1alpha1::Lease;
+using LeaseList = v1alpha1::LeaseList;
+using LeaseSpec = v1alpha1::LeaseSpec;
+
+class LeaseClient {
+ public:
+  // Shares `client`'s channel (target, TLS); each unary call without its
+  // own CallOptions::timeout gets `default_timeout`.
+  explicit LeaseClient(const Client& client,
+                       std::chrono::milliseconds default_timeout = std::chrono::seconds(10));
+
+  StatusOr<Lease> Get(std::string_view name, const GetOptions& options = {});
+  StatusOr<LeaseList> List(const ListOptions& options = {});
+  StatusOr<Lease> Create(const Lease& lease, const CreateOptions& options = {});
+  // A non-empty metadata.resource_version makes it conditional (IsConflict()).
+  StatusOr<Lease> Update(const Lease& lease, const UpdateOptions& options = {});
+  Status Delete(std::string_view name, const DeleteOptions& options = {});
+
+ private:
+  void SetDeadline(grpc::ClientContext* context, const CallOptions& call) const;
+
+  std::chrono::milliseconds default_timeout_;
+  std::unique_ptr<v1alpha1::LeaseService::Stub> stub_;
+};
+
+struct LeaseKeeperOptions {
+  std::string name;            // the lease's name, e.g. "nvml-provider"
+  std::string namespace_name;  // empty: "default"
+  std::string holder;          // this process: its pod or host name
+  std::vector<std::string> condition_types;  // what it owns, e.g. {"NVMLReady"}
+  std::chrono::seconds duration{40};
+  std::chrono::milliseconds renew_period{10000};
+  double jitter = 0.1;  // each wait is renew_period * (1 +- jitter)
+  // Runs after an acquisition or a renewal that follows an expiry.
+  std::function<void()> on_acquired;
+  // Asked before each renewal: false skips it (the holder can no longer see
+  // what it reports, so the lease should run out). Null: always renew.
+  std::function<bool()> renew_if;
+};
+
+class LeaseKeeper {
+ public:
+  LeaseKeeper(LeaseClient& leases, LeaseKeeperOptions options);
+  ~LeaseKeeper();  // Stop()
+  LeaseKeeper(const LeaseKeeper&) = delete;
+  LeaseKeeper& operator=(const LeaseKeeper&) = delete;
+
+  // Starts the renewal thread (the first attempt is immediate).
+  void Start();
+  // Stops the thread and releases the lease if held; idempotent.
+  void Stop();
+  // false: stop renewing (the lease then expires), true: renew again.
+  void SetRenewing(bool renewing);
+
+  // One acquire-or-renew attempt, as the thread makes it. OK when this
+  // holder holds the lease afterwards; FAILED_PRECONDITION when another
+  // live holder has it; the server's error otherwise.
+  Status RenewOnce();
+  bool Held() const { return held_.load(); }
+  // The last lease the server returned to this keeper.
+  Lease Last() const;
+
+ private:
+  void Run();
+  Status Release();
+  Lease Desired(const Lease* current) const;
+
+  LeaseClient& leases_;
+  const LeaseKeeperOptions options_;
+  std::atomic<bool> held_{false};
+  std::atomic<bool> renewing_{true};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  Lease last_;
+  std::thread thread_;
+};
+
+}  // namespace deviceapi

@@ -1,0 +1,221 @@
+// LeaseClient: one stub on a Client's channel. LeaseKeeper: one thread that
+// acquires, renews, takes over and releases one lease (deviceapi/lease.h).
+#include "deviceapi/lease.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <random>
+
+namespace deviceapi {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string NamespaceOrDefault(const std::string& ns) {
+  return ns.empty() ? std::string(kDefaultNamespace) : ns;
+}
+
+// The lease's holder stopped renewing: its renew time plus duration passed.
+bool Expired(const Lease& lease) {
+  const auto& spec = lease.spec();
+  if (!spec.has_renew_time()) return true;
+  const auto deadline = TimeUtil::TimestampToMilliseconds(spec.renew_time()) +
+                        1000LL * spec.lease_duration_seconds();
+  return TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()) >= deadline;
+}
+
+}  // namespace
+
+LeaseClient::LeaseClient(const Client& client, std::chrono::milliseconds default_timeout)
+    : default_timeout_(default_timeout), stub_(v1alpha1::LeaseService::NewStub(client.channel())) {}
+
+void LeaseClient::SetDeadline(grpc::ClientContext* context, const CallOptions& call) const {
+  auto timeout = call.timeout.count() > 0 ? call.timeout : default_timeout_;
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+StatusOr<Lease> LeaseClient::Get(std::string_view name, const GetOptions& options) {
+  v1alpha1::GetLeaseRequest req;
+  req.set_name(std::string(name));
+  req.set_namespace_(NamespaceOrDefault(options.namespace_name));
+  req.mutable_opts()->set_resource_version(options.resource_version);
+  v1alpha1::GetLeaseResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->GetLease(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return std::move(*resp.mutable_lease());
+}
+
+StatusOr<LeaseList> LeaseClient::List(const ListOptions& options) {
+  v1alpha1::ListLeasesRequest req;
+  req.set_namespace_(options.namespace_name);
+  req.mutable_opts()->set_resource_version(options.resource_version);
+  req.mutable_opts()->set_label_selector(options.label_selector);
+  req.mutable_opts()->set_resource_version_match(options.resource_version_match);
+  v1alpha1::ListLeasesResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->ListLeases(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return std::move(*resp.mutable_lease_list());
+}
+
+StatusOr<Lease> LeaseClient::Create(const Lease& lease, const CreateOptions& options) {
+  v1alpha1::CreateLeaseRequest req;
+  *req.mutable_lease() = lease;
+  Lease resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->CreateLease(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
+StatusOr<Lease> LeaseClient::Update(const Lease& lease, const UpdateOptions& options) {
+  v1alpha1::UpdateLeaseRequest req;
+  *req.mutable_lease() = lease;
+  Lease resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  grpc::Status s = stub_->UpdateLease(&ctx, req, &resp);
+  if (!s.ok()) return Status::FromGrpc(s);
+  return resp;
+}
+
+Status LeaseClient::Delete(std::string_view name, const DeleteOptions& options) {
+  v1alpha1::DeleteLeaseRequest req;
+  req.set_name(std::string(name));
+  req.set_namespace_(NamespaceOrDefault(options.namespace_name));
+  if (!options.precondition_uid.empty() || !options.precondition_resource_version.empty()) {
+    auto* p = req.mutable_opts()->mutable_preconditions();
+    p->set_uid(options.precondition_uid);
+    p->set_resource_version(options.precondition_resource_version);
+  }
+  google::protobuf::Empty resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, options.call);
+  return Status::FromGrpc(stub_->DeleteLease(&ctx, req, &resp));
+}
+
+LeaseKeeper::LeaseKeeper(LeaseClient& leases, LeaseKeeperOptions options)
+    : leases_(leases), options_(std::move(options)) {}
+
+LeaseKeeper::~LeaseKeeper() { Stop(); }
+
+Lease LeaseKeeper::Desired(const Lease* current) const {
+  Lease lease;
+  if (current != nullptr) lease = *current;
+  auto* meta = lease.mutable_metadata();
+  meta->set_name(options_.name);
+  meta->set_namespace_(NamespaceOrDefault(options_.namespace_name));
+  auto* spec = lease.mutable_spec();
+  if (current == nullptr || current->spec().holder_identity() != options_.holder) {
+    spec->clear_acquire_time();  // the server stamps a new holder's acquisition
+  }
+  spec->set_holder_identity(options_.holder);
+  spec->set_lease_duration_seconds(static_cast<int>(options_.duration.count()));
+  spec->clear_condition_types();
+  for (const auto& t : options_.condition_types) spec->add_condition_types(t);
+  spec->clear_renew_time();  // the server's clock
+  return lease;
+}
+
+Status LeaseKeeper::RenewOnce() {
+  auto current = leases_.Get(options_.name, {options_.namespace_name, "", {}});
+  StatusOr<Lease> written = Status(grpc::StatusCode::UNKNOWN, "");
+  bool acquired = false;
+  if (current.status().IsNotFound()) {
+    written = leases_.Create(Desired(nullptr));
+    acquired = true;
+  } else if (!current.ok()) {
+    held_ = false;
+    return current.status();
+  } else {
+    const Lease& lease = *current;
+    const bool mine = lease.spec().holder_identity() == options_.holder;
+    const bool expired = Expired(lease);
+    if (!mine && !expired && !lease.spec().holder_identity().empty()) {
+      held_ = false;
+      return Status(grpc::StatusCode::FAILED_PRECONDITION,
+                    "lease " + options_.name + " is held by \"" +
+                        lease.spec().holder_identity() + "\"");
+    }
+    // Renewal, or take-over of an expired or released lease: conditional on
+    // the version read, so two contenders never both win.
+    written = leases_.Update(Desired(&lease));
+    acquired = !mine || expired || !held_.load();
+  }
+  if (!written.ok()) {
+    held_ = false;
+    return written.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = *written;
+  }
+  held_ = true;
+  if (acquired && options_.on_acquired) options_.on_acquired();
+  return Status();
+}
+
+Lease LeaseKeeper::Last() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_;
+}
+
+void LeaseKeeper::SetRenewing(bool renewing) {
+  renewing_ = renewing;
+  cv_.notify_all();
+}
+
+void LeaseKeeper::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LeaseKeeper::Run() {
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (renewing_.load() && (!options_.renew_if || options_.renew_if())) {
+      lock.unlock();
+      (void)RenewOnce();
+      lock.lock();
+    } else {
+      held_ = false;  // it will expire: the next renewal counts as an acquisition
+    }
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        options_.renew_period * spread(rng));
+    cv_.wait_for(lock, wait, [this] { return stop_; });
+  }
+}
+
+Status LeaseKeeper::Release() {
+  Lease lease = Last();
+  if (!held_.load() || lease.metadata().name().empty()) return Status();
+  // Holder cleared and a duration of 1 s: the owned conditions turn Unknown
+  // now, and the next holder takes over without waiting.
+  lease.mutable_spec()->set_holder_identity("");
+  lease.mutable_spec()->set_lease_duration_seconds(1);
+  lease.mutable_spec()->clear_renew_time();
+  held_ = false;
+  return leases_.Update(lease).status();
+}
+
+void LeaseKeeper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  (void)Release();
+}
+
+}  // namespace deviceapi

@@ -1,0 +1,132 @@
+// The SDK's LeaseKeeper against the real LeaseService and LeaseController
+// (S28-S30): it acquires and renews, lets the lease run out when told to stop
+// renewing (the owned conditions turn Unknown), counts the next renewal as an
+// acquisition, loses to a live holder, and on Stop releases the lease so the
+// conditions turn Unknown at once and another holder takes over.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "deviceapi/client.h"
+#include "deviceapi/lease.h"
+#include "service_fixture.h"
+
+namespace deviceapi::apiserver::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+class LeaseKeeperTest : public ServiceFixture {
+ protected:
+  void SetUp() override {
+    ServiceFixture::SetUp();
+    client_ = std::make_unique<Client>(channel());
+    leases_ = std::make_unique<LeaseClient>(*client_);
+    v1::Gpu gpu = MakeGpu(0);
+    gpu.mutable_status()->clear_conditions();
+    auto* c = gpu.mutable_status()->add_conditions();
+    c->set_type("NVMLReady");
+    c->set_status("True");
+    c->set_reason("Healthy");
+    ASSERT_TRUE(Create(gpu).ok());
+  }
+  void TearDown() override {
+    leases_.reset();
+    client_.reset();
+    ServiceFixture::TearDown();
+  }
+
+  LeaseKeeperOptions Options(const std::string& holder) {
+    LeaseKeeperOptions o;
+    o.name = "nvml-provider";
+    o.holder = holder;
+    o.condition_types = {"NVMLReady"};
+    o.duration = std::chrono::seconds(1);
+    o.renew_period = milliseconds(200);
+    o.on_acquired = [this] { ++acquisitions_; };
+    return o;
+  }
+  std::string NvmlReady() {
+    v1::Gpu gpu;
+    EXPECT_TRUE(Get(UuidFor(0), "", &gpu).ok());
+    for (const auto& c : gpu.status().conditions())
+      if (c.type() == "NVMLReady") return c.status();
+    return "";
+  }
+  // Waits up to `limit` for `done`; true when it held.
+  template <typename F>
+  static bool Eventually(F done, milliseconds limit = milliseconds(5000)) {
+    const auto end = steady_clock::now() + limit;
+    while (!done()) {
+      if (steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return true;
+  }
+
+  std::unique_ptr<Client> client_;
+  std::unique_ptr<LeaseClient> leases_;
+  std::atomic<int> acquisitions_{0};
+};
+
+TEST_F(LeaseKeeperTest, AcquiresRenewsLapsesAndReacquiresS28S29) {
+  LeaseKeeper keeper(*leases_, Options("node-a"));
+  keeper.Start();
+  ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+  EXPECT_EQ(acquisitions_.load(), 1);
+  StatusOr<Lease> lease = leases_->Get("nvml-provider");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->spec().holder_identity(), "node-a");
+  ASSERT_EQ(lease->spec().condition_types_size(), 1);
+  EXPECT_EQ(lease->spec().condition_types(0), "NVMLReady");
+
+  // Renewals keep a 1 s lease alive for 2 s, and are not acquisitions.
+  std::this_thread::sleep_for(milliseconds(2000));
+  EXPECT_EQ(NvmlReady(), "True");
+  EXPECT_EQ(acquisitions_.load(), 1);
+
+  // Stopped renewing: the server turns the owned condition Unknown.
+  keeper.SetRenewing(false);
+  ASSERT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+  EXPECT_FALSE(keeper.Held());
+  // Renewing again is an acquisition: the provider must write its
+  // conditions anew (the server set them Unknown).
+  keeper.SetRenewing(true);
+  ASSERT_TRUE(Eventually([&] { return acquisitions_.load() == 2; }));
+  EXPECT_TRUE(keeper.Held());
+}
+
+TEST_F(LeaseKeeperTest, LosesToALiveHolderAndTakesOverAfterReleaseS29S30) {
+  LeaseKeeper first(*leases_, Options("node-a"));
+  first.Start();
+  ASSERT_TRUE(Eventually([&] { return first.Held(); }));
+
+  LeaseKeeper second(*leases_, Options("node-b"));
+  Status lost = second.RenewOnce();
+  EXPECT_EQ(lost.code(), grpc::StatusCode::FAILED_PRECONDITION) << lost.ToString();
+  EXPECT_NE(lost.message().find("node-a"), std::string::npos) << lost.message();
+  EXPECT_FALSE(second.Held());
+
+  // Stop releases: holder cleared, one second left, so the condition turns
+  // Unknown within about a second, not a full duration later.
+  const auto stopped = steady_clock::now();
+  first.Stop();
+  StatusOr<Lease> released = leases_->Get("nvml-provider");
+  ASSERT_TRUE(released.ok());
+  EXPECT_EQ(released->spec().holder_identity(), "");
+  ASSERT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+  EXPECT_LT(steady_clock::now() - stopped, milliseconds(3000));
+
+  Status took = second.RenewOnce();
+  ASSERT_TRUE(took.ok()) << took.ToString();
+  EXPECT_TRUE(second.Held());
+  StatusOr<Lease> taken = leases_->Get("nvml-provider");
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(taken->spec().holder_identity(), "node-b");
+  EXPECT_GE(taken->spec().lease_transitions(), 1);
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver::testing

@@ -13,6 +13,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "client/health_codec.h"
+#include "client/request_options.h"
 #include "client/watch_stream.h"
 
 namespace deviceapi {
@@ -27,11 +28,9 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
-std::string NamespaceOrDefault(const std::string& ns) {
-  return ns.empty() ? std::string(kDefaultNamespace) : ns;
-}
-
 }  // namespace
+
+using client_internal::NamespaceOrDefault;
 
 std::string ResolveTarget(const std::string& target) {
   if (!target.empty()) return target;
@@ -216,11 +215,7 @@ Status Client::Delete(std::string_view name, const DeleteOptions& options) {
   v1alpha1::DeleteGpuRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
-  if (!options.precondition_uid.empty() || !options.precondition_resource_version.empty()) {
-    auto* p = req.mutable_opts()->mutable_preconditions();
-    p->set_uid(options.precondition_uid);
-    p->set_resource_version(options.precondition_resource_version);
-  }
+  client_internal::SetPreconditions(options, req.mutable_opts());
   google::protobuf::Empty resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, options.call);

@@ -7,14 +7,13 @@
 
 #include <random>
 
+#include "client/request_options.h"
+
 namespace deviceapi {
 namespace {
 
+using client_internal::NamespaceOrDefault;
 using google::protobuf::util::TimeUtil;
-
-std::string NamespaceOrDefault(const std::string& ns) {
-  return ns.empty() ? std::string(kDefaultNamespace) : ns;
-}
 
 // The lease's holder stopped renewing: its renew time plus duration passed.
 bool Expired(const Lease& lease) {
@@ -88,11 +87,7 @@ Status LeaseClient::Delete(std::string_view name, const DeleteOptions& options) 
   v1alpha1::DeleteLeaseRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
-  if (!options.precondition_uid.empty() || !options.precondition_resource_version.empty()) {
-    auto* p = req.mutable_opts()->mutable_preconditions();
-    p->set_uid(options.precondition_uid);
-    p->set_resource_version(options.precondition_resource_version);
-  }
+  client_internal::SetPreconditions(options, req.mutable_opts());
   google::protobuf::Empty resp;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, options.call);

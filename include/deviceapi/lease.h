@@ -15,7 +15,8 @@
 // follows an expiry, `on_acquired` runs (on the keeper's thread), so the
 // provider writes its conditions again: the server set them Unknown. Stop()
 // releases the lease (holder cleared, duration 1 s), so the conditions turn
-// Unknown at once instead of after a full duration. SetRenewing(false)
+// Unknown at once instead of after a full duration (the release waits at
+// most 2 s for the server). SetRenewing(false)
 // stops renewals without releasing, for a provider that can no longer see
 // what it reports.
 //
@@ -74,6 +75,9 @@ struct LeaseKeeperOptions {
   // Asked before each renewal: false skips it (the holder can no longer see
   // what it reports, so the lease should run out). Null: always renew.
   std::function<bool()> renew_if;
+  // Runs when an attempt fails with another error than the last failed one
+  // (so a server that stays down, or has no LeaseService, is reported once).
+  std::function<void(const Status&)> on_error;
 };
 
 class LeaseKeeper {

@@ -176,10 +176,14 @@ void LeaseKeeper::Run() {
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
   std::unique_lock<std::mutex> lock(mu_);
+  std::string last_error;
   while (!stop_) {
     if (renewing_.load() && (!options_.renew_if || options_.renew_if())) {
       lock.unlock();
-      (void)RenewOnce();
+      Status status = RenewOnce();
+      const std::string error = status.ok() ? "" : status.ToString();
+      if (!error.empty() && error != last_error && options_.on_error) options_.on_error(status);
+      last_error = error;
       lock.lock();
     } else {
       held_ = false;  // it will expire: the next renewal counts as an acquisition
@@ -199,7 +203,9 @@ Status LeaseKeeper::Release() {
   lease.mutable_spec()->set_lease_duration_seconds(1);
   lease.mutable_spec()->clear_renew_time();
   held_ = false;
-  return leases_.Update(lease).status();
+  UpdateOptions options;
+  options.call.timeout = std::chrono::seconds(2);
+  return leases_.Update(lease, options).status();
 }
 
 void LeaseKeeper::Stop() {

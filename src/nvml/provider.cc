@@ -5,6 +5,8 @@
 #include <grpcpp/support/channel_arguments.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <random>
 #include <set>
 
@@ -97,7 +99,51 @@ bool Provider::Start(std::string* error) {
     spdlog::info("admin listening address={} port={}", cfg_.admin_address, admin_->port());
   }
   sync_thread_ = std::thread([this] { SyncLoop(); });
+  if (cfg_.lease_duration.count() > 0) StartLease();
   return true;
+}
+
+bool Provider::NvmlAnswers() const {
+  unsigned int count = 0;
+  return nvml_->api().DeviceGetCount == nullptr || nvml_->api().DeviceGetCount(&count) == NVML_SUCCESS;
+}
+
+void Provider::StartLease() {
+  ClientOptions co;
+  co.target = server_target_;
+  co.default_timeout = cfg_.rpc_timeout;
+  co.user_agent = "nvml-provider";
+  lease_channel_ = std::make_unique<Client>(co);
+  lease_client_ = std::make_unique<LeaseClient>(*lease_channel_, cfg_.rpc_timeout);
+  LeaseKeeperOptions lo;
+  lo.name = cfg_.lease_name;
+  lo.namespace_name = cfg_.namespace_name;
+  lo.holder = cfg_.lease_holder;
+  if (lo.holder.empty()) {
+    char host[256] = {};
+    lo.holder = gethostname(host, sizeof(host) - 1) == 0 ? host : "nvml-provider";
+  }
+  lo.condition_types = {kReadyCondition};
+  lo.duration = std::chrono::duration_cast<std::chrono::seconds>(cfg_.lease_duration);
+  lo.renew_period = cfg_.lease_renew_period;
+  lo.renew_if = [this] {
+    if (NvmlAnswers()) return true;
+    metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
+    spdlog::error("NVML unreadable: not renewing lease {}; NVMLReady turns Unknown", cfg_.lease_name);
+    return false;
+  };
+  lo.on_acquired = [this, holder = lo.holder] {
+    spdlog::info("lease {} acquired holder={}: writing every GPU's conditions again", cfg_.lease_name,
+                 holder);
+    std::lock_guard<std::mutex> lk(mu_);
+    need_full_sync_ = true;
+    cv_.notify_all();
+  };
+  lo.on_error = [this](const Status& status) {
+    spdlog::warn("lease {} not renewed: {}", cfg_.lease_name, status.ToString());
+  };
+  lease_keeper_ = std::make_unique<LeaseKeeper>(*lease_client_, std::move(lo));
+  lease_keeper_->Start();
 }
 
 void Provider::Connect() {
@@ -127,6 +173,7 @@ void Provider::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  if (lease_keeper_) lease_keeper_->Stop();  // releases the lease: NVMLReady turns Unknown now
   if (watcher_) watcher_->Stop();
   if (sync_thread_.joinable()) sync_thread_.join();
   if (admin_) admin_->Stop();

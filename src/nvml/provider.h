@@ -10,6 +10,14 @@
 // the server is unavailable and never gives up); the admin HTTP thread only
 // reads. Start() fails (non-zero exit in main) only for NVML problems; a
 // missing server is never fatal.
+//
+// The provider lease (S28): a LeaseKeeper thread holds the Lease
+// --lease-name owning NVMLReady, renewing it every --lease-renew-period
+// while NVML still answers; when NVML stops answering it stops renewing
+// rather than keep reporting healthy, and the server turns NVMLReady Unknown
+// after --lease-duration, as it does when this process is killed or hangs.
+// Each (re)acquisition triggers a full reconcile, which writes NVMLReady
+// again where expiry set it Unknown. Stop() releases the lease.
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -20,6 +28,7 @@
 
 #include "base/admin_http.h"
 #include "deviceapi/client.h"
+#include "deviceapi/lease.h"
 #include "metrics/registry.h"
 #include "nvml/event_watcher.h"
 #include "nvml/health_state.h"
@@ -61,6 +70,8 @@ class Provider {
   void NoteServer(const Status& s);
   void Connect();              // (re)creates client_ and publisher_
   bool SleepFor(std::chrono::milliseconds d);  // false when stopping
+  void StartLease();
+  bool NvmlAnswers() const;
 
   ProviderConfig cfg_;
   XidPolicy policy_;
@@ -72,6 +83,9 @@ class Provider {
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<EventWatcher> watcher_;
   std::unique_ptr<base::AdminHttpServer> admin_;
+  std::unique_ptr<Client> lease_channel_;  // a channel of its own: Connect() replaces client_
+  std::unique_ptr<LeaseClient> lease_client_;
+  std::unique_ptr<LeaseKeeper> lease_keeper_;
   std::chrono::system_clock::time_point boot_time_;
 
   mutable std::mutex mu_;

@@ -36,6 +36,10 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   std::string ns = envor("NVML_PROVIDER_NAMESPACE", cfg.namespace_name);
   std::string name = envor("NVML_PROVIDER_NAME", cfg.provider_name);
   std::string level = envor("NVML_PROVIDER_LOG_LEVEL", cfg.log_level);
+  std::string lease_duration = envor("NVML_PROVIDER_LEASE_DURATION", "40s");
+  std::string lease_renew = envor("NVML_PROVIDER_LEASE_RENEW_PERIOD", "10s");
+  std::string lease_name = envor("NVML_PROVIDER_LEASE_NAME", cfg.lease_name);
+  std::string lease_holder = envor("POD_NAME", "");
   bool no_default_ignores = false, no_deep_bind = false, show_version = false;
 
   CLI::App app{"nvml-provider: registers this node's GPUs with the device API server and keeps their "
@@ -61,6 +65,11 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
       ->check(CLI::Range(1, 65536));
   app.add_option("--namespace", ns, "Namespace of the GPU objects");
   app.add_option("--provider-name", name, "Value of the app.kubernetes.io/managed-by label on GPUs this provider creates");
+  app.add_option("--lease-duration", lease_duration,
+                 "NVMLReady turns Unknown this long after the lease's last renewal; 0: hold no lease (env NVML_PROVIDER_LEASE_DURATION)");
+  app.add_option("--lease-renew-period", lease_renew, "How often the lease is renewed (env NVML_PROVIDER_LEASE_RENEW_PERIOD)");
+  app.add_option("--lease-name", lease_name, "Name of the provider's Lease object (env NVML_PROVIDER_LEASE_NAME)");
+  app.add_option("--lease-holder", lease_holder, "Holder identity in the Lease (env POD_NAME; default: the host name)");
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
   app.add_flag("--no-deep-bind", no_deep_bind, "dlopen NVML without RTLD_DEEPBIND");
   app.add_flag("--version", show_version, "Print version information as JSON and exit");
@@ -100,6 +109,20 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
     *d.into = *v;
   }
   if (cfg.event_wait_timeout > std::chrono::seconds(10)) return fail("--event-wait-timeout: at most 10s");
+  if (lease_duration == "0" || lease_duration == "0s") {
+    cfg.lease_duration = std::chrono::milliseconds(0);
+  } else {
+    auto duration = base::ParseDuration(lease_duration);
+    auto renew = base::ParseDuration(lease_renew);
+    if (!duration || duration->count() % 1000 != 0 || *duration < std::chrono::seconds(1) ||
+        *duration > std::chrono::hours(1))
+      return fail("--lease-duration: whole seconds from 1s to 1h, or 0: '" + lease_duration + "'");
+    if (!renew || renew->count() <= 0 || *renew >= *duration)
+      return fail("--lease-renew-period: a positive duration shorter than --lease-duration: '" +
+                  lease_renew + "'");
+    cfg.lease_duration = *duration;
+    cfg.lease_renew_period = *renew;
+  }
   std::string err;
   if (!XidPolicyConfig::ParseXidList(ignore, &cfg.xids.ignore, &err)) return fail("--ignore-xids: " + err);
   if (!XidPolicyConfig::ParseXidList(fatal, &cfg.xids.fatal, &err)) return fail("--fatal-xids: " + err);
@@ -116,6 +139,8 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   cfg.namespace_name = ns;
   cfg.provider_name = name;
   cfg.log_level = level;
+  cfg.lease_name = lease_name;
+  cfg.lease_holder = lease_holder;
   cfg.deep_bind = !no_deep_bind;
   out.config = cfg;
   return out;

@@ -29,6 +29,14 @@ struct ProviderConfig {
   std::string log_level = "info";
   bool deep_bind = true;
   XidPolicyConfig xids;
+  // The provider lease (S28): while this process renews it, NVMLReady
+  // stands; when it stops (crash, hang, NVML unreadable) the server turns
+  // NVMLReady Unknown on every GPU after lease_duration. 0: no lease (a
+  // server without LeaseService, such as NVSentinel's).
+  std::string lease_name = "nvml-provider";
+  std::string lease_holder;  // $POD_NAME, else the host name
+  std::chrono::milliseconds lease_duration{40000};
+  std::chrono::milliseconds lease_renew_period{10000};
 };
 
 struct ParseOutcome {

@@ -74,6 +74,33 @@ TEST(ProviderFlags, BadInputIsAUsageError) {
   EXPECT_NE(o.output.find("DP_"), std::string::npos);
 }
 
+// S28: the provider lease's knobs; 0 turns the lease off.
+TEST(ProviderFlags, LeaseFlags) {
+  auto d = Parse({});
+  ASSERT_TRUE(d.config) << d.output;
+  EXPECT_EQ(d.config->lease_duration, std::chrono::seconds(40));
+  EXPECT_EQ(d.config->lease_renew_period, std::chrono::seconds(10));
+  EXPECT_EQ(d.config->lease_name, "nvml-provider");
+  auto o = Parse({"--lease-duration", "2s", "--lease-renew-period", "400ms"}, {{"POD_NAME", "pod-7"}});
+  ASSERT_TRUE(o.config) << o.output;
+  EXPECT_EQ(o.config->lease_duration, std::chrono::seconds(2));
+  EXPECT_EQ(o.config->lease_renew_period, std::chrono::milliseconds(400));
+  EXPECT_EQ(o.config->lease_holder, "pod-7");
+  auto off = Parse({"--lease-duration", "0"});
+  ASSERT_TRUE(off.config) << off.output;
+  EXPECT_EQ(off.config->lease_duration.count(), 0);
+  for (auto args : std::vector<std::vector<std::string>>{{"--lease-duration", "1500ms"},
+                                                         {"--lease-duration", "2h"},
+                                                         {"--lease-duration", "soon"},
+                                                         {"--lease-duration", "10s", "--lease-renew-period", "10s"},
+                                                         {"--lease-renew-period", "0s"}}) {
+    auto bad = Parse(args);
+    EXPECT_FALSE(bad.config) << args[0] << " " << args[1];
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.output.find("--lease"), std::string::npos) << bad.output;
+  }
+}
+
 TEST(ProviderFlags, Help) {
   auto o = Parse({"--help"});
   EXPECT_FALSE(o.config);

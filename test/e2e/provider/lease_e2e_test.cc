@@ -1,0 +1,113 @@
+// The provider lease with the real binaries (S28, S29): a stopped or killed
+// nvml-provider's NVMLReady turns Unknown on every GPU within the lease
+// duration + 1 s, seen by a watching consumer, while another provider's
+// condition stays; resuming or restarting the provider brings True back
+// through renewal.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "deviceapi/lease.h"
+#include "harness.h"
+
+namespace e2e {
+namespace {
+
+// Short leases keep the test fast: 2 s duration, renewed every 400 ms.
+const std::vector<std::string> kLeaseFlags = {"--lease-duration", "2s", "--lease-renew-period",
+                                              "400ms"};
+constexpr auto kLeaseDuration = 2s;
+
+// Another provider's condition on every GPU, written by a server-side patch.
+void AddOtherCondition(Env& env) {
+  for (auto& [i, g] : env.Gpus()) {
+    auto r = env.client().PatchStatus(
+        g.metadata().name(), deviceapi::PatchType::kStrategicMerge,
+        R"({"status":{"conditions":[{"type":"DCGMHealthy","status":"True","reason":"Healthy"}]}})");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+}
+
+// Reads `watch` until every one of `count` GPUs has NVMLReady Unknown with
+// reason ProviderLeaseExpired; checks DCGMHealthy stays True on the way.
+void ExpectAllUnknown(deviceapi::WatchStream& watch, size_t count) {
+  std::set<std::string> unknown;
+  deviceapi::WatchEvent event;
+  while (unknown.size() < count && watch.Next(&event)) {
+    if (event.type != deviceapi::EventType::kModified) continue;
+    const auto* ready = deviceapi::FindCondition(event.object.status(), "NVMLReady");
+    ASSERT_NE(ready, nullptr);
+    if (ready->status() != "Unknown") continue;
+    EXPECT_EQ(ready->reason(), "ProviderLeaseExpired");
+    EXPECT_NE(ready->message().find("nvml-provider"), std::string::npos) << ready->message();
+    const auto* other = deviceapi::FindCondition(event.object.status(), "DCGMHealthy");
+    ASSERT_NE(other, nullptr);
+    EXPECT_EQ(other->status(), "True");
+    unknown.insert(event.object.metadata().name());
+  }
+  EXPECT_EQ(unknown.size(), count);
+}
+
+std::unique_ptr<deviceapi::WatchStream> WatchFromNow(Env& env) {
+  auto list = env.client().List();
+  EXPECT_TRUE(list.ok());
+  deviceapi::WatchOptions o;
+  o.resource_version = list->metadata().resource_version();
+  o.timeout_seconds = 20;
+  return env.client().Watch(o);
+}
+
+bool AllReady(Env& env, const std::string& status) {
+  auto gpus = env.Gpus();
+  if (gpus.size() != 8) return false;
+  for (auto& [i, g] : gpus) {
+    auto* c = env.Ready(g);
+    if (c == nullptr || c->status() != status) return false;
+  }
+  return true;
+}
+
+TEST(LeaseE2E, StoppedProviderTurnsUnknownAndResumesS28) {
+  Env env("leasestop");
+  env.StartServer();
+  env.StartProvider(kLeaseFlags);
+  ASSERT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }));
+  AddOtherCondition(env);
+  auto watch = WatchFromNow(env);
+  const auto stopped = std::chrono::steady_clock::now();
+  env.provider()->Signal(SIGSTOP);
+  ExpectAllUnknown(*watch, 8);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, kLeaseDuration + 1s);
+  // S29: nobody can write True on the stopped provider's behalf.
+  deviceapi::LeaseClient leases(env.client());
+  auto lease = leases.Get("nvml-provider");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->spec().condition_types(0), "NVMLReady");
+  auto gpu = env.GpuAt(0);
+  auto r = env.client().PatchStatus(
+      gpu->metadata().name(), deviceapi::PatchType::kStrategicMerge,
+      R"({"status":{"conditions":[{"type":"NVMLReady","status":"True"}]}})");
+  EXPECT_EQ(r.status().code(), grpc::StatusCode::FAILED_PRECONDITION) << r.status().ToString();
+  // Resumed, the provider renews and writes True again.
+  env.provider()->Signal(SIGCONT);
+  EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 5s)) << env.ProviderLog();
+}
+
+TEST(LeaseE2E, KilledProviderTurnsUnknownAndRestartRenewsS28) {
+  Env env("leasekill");
+  env.StartServer();
+  env.StartProvider(kLeaseFlags);
+  ASSERT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }));
+  AddOtherCondition(env);
+  auto watch = WatchFromNow(env);
+  const auto killed = std::chrono::steady_clock::now();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  ExpectAllUnknown(*watch, 8);
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, kLeaseDuration + 1s);
+  env.StartProvider(kLeaseFlags);
+  EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 5s)) << env.ProviderLog();
+}
+
+}  // namespace
+}  // namespace e2e

@@ -18,7 +18,7 @@ METHODS = {  # the fuzzer's method numbers and request messages
     "Get": (0, "GetGpuRequest"), "List": (1, "ListGpusRequest"),
     "Watch": (2, "WatchGpusRequest"), "Create": (3, "CreateGpuRequest"),
     "Update": (4, "UpdateGpuRequest"), "UpdateStatus": (5, "UpdateGpuStatusRequest"),
-    "Delete": (6, "DeleteGpuRequest"),
+    "Delete": (6, "DeleteGpuRequest"), "Patch": (7, "PatchGpuRequest"),
 }
 
 
@@ -46,6 +46,15 @@ READY = ('status { conditions { type: "Ready" status: "True" reason: "Healthy" '
          'message: "0" } }')
 
 SEEDS = {
+    "patch_merge_and_strategic": [
+        call("Create", gpu("gpu-0", UUID0)),
+        call("Patch", 'name: "gpu-0" patch_type: "application/merge-patch+json" '
+             'data: "{\\"metadata\\":{\\"labels\\":{\\"zone\\":\\"a\\"}}}"'),
+        call("Patch", 'name: "gpu-0" patch_type: "application/strategic-merge-patch+json" '
+             'subresource: "status" data: "{\\"status\\":{\\"conditions\\":[{\\"type\\":'
+             '\\"Ready\\",\\"status\\":\\"False\\",\\"reason\\":\\"Xid\\"}]}}"'),
+        call("Patch", 'name: "gpu-0" patch_type: "application/json-patch+json" data: "[]"'),
+    ],
     "create_get": [
         call("Create", gpu("gpu-0", UUID0, 'labels { key: "a" value: "b" }')),
         call("Get", 'name: "gpu-0"'),

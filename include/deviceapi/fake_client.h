@@ -2,7 +2,8 @@
 // separate process.
 //
 // It is not a second implementation: it runs the real store and the real
-// GpuService in-process and talks to them through a gRPC in-process channel,
+// GpuService, LeaseService and LeaseController in-process and talks to them
+// through a gRPC in-process channel (LeaseClient works on it too),
 // so every rule the server keeps (resource versions, conflicts, validation,
 // watch semantics) holds exactly. Link deviceapi::testing.
 //

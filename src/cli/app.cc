@@ -61,9 +61,11 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 
   GetArgs get;
   std::string resource;
-  auto* get_cmd = app.add_subcommand("get", "List GPUs, or show some by name");
-  resource_arg(get_cmd, resource, "gpus (or gpu)");
-  get_cmd->add_option("name", get.names, "Names of GPUs");
+  auto* get_cmd = app.add_subcommand("get", "List GPUs or provider leases, or show some by name");
+  get_cmd->add_option("resource", resource, "gpus (or gpu), leases (or lease)")
+      ->required()
+      ->check(CLI::IsMember({"gpu", "gpus", "lease", "leases"}));
+  get_cmd->add_option("name", get.names, "Names of GPUs or leases");
   get_cmd->add_option("-o,--output", get.output, "Output format: wide, json, yaml or name");
   get_cmd->add_option("-l,--selector", get.selector, "Label selector, e.g. zone=a,!drained");
   get_cmd->add_option("-n,--namespace", get.namespace_name, ns_help);
@@ -187,6 +189,7 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (version_cmd->parsed() && client_only) return CmdVersion(ctx, true, version_output);
   ctx.client = env.connect(target, timeout);
 
+  if (get_cmd->parsed() && resource.rfind("lease", 0) == 0) return CmdGetLeases(ctx, get);
   if (get_cmd->parsed()) return CmdGet(ctx, get);
   if (describe_cmd->parsed()) return CmdDescribe(ctx, which);
   if (create_cmd->parsed()) return CmdCreate(ctx, file);

@@ -62,6 +62,8 @@ struct Selection {
 };
 
 int CmdGet(Context& ctx, const GetArgs& args);
+// get leases [NAME...]: holder, duration, last renewal, state, owned conditions.
+int CmdGetLeases(Context& ctx, const GetArgs& args);
 int CmdDescribe(Context& ctx, const Selection& which);
 int CmdCreate(Context& ctx, const std::string& file);
 int CmdDelete(Context& ctx, const Selection& which);

@@ -1,10 +1,13 @@
-// FakeClient runs the real store and GpuService behind an in-process gRPC
-// channel: one implementation of the semantics, not two.
+// FakeClient runs the real store, GpuService, LeaseService and
+// LeaseController behind an in-process gRPC channel: one implementation of
+// the semantics, not two.
 #include "deviceapi/fake_client.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include "apiserver/gpu_service.h"
+#include "apiserver/lease_controller.h"
+#include "apiserver/lease_service.h"
 #include "apiserver/readiness.h"
 #include "store/store.h"
 
@@ -15,19 +18,31 @@ class FakeServer {
  public:
   explicit FakeServer(const FakeClientOptions& options)
       : store_(MakeStoreOptions(options)),
+        lease_store_(MakeStoreOptions(options)),
         readiness_(0, std::chrono::milliseconds(0), [this] { return store_.Stats().objects; }),
-        service_(store_, readiness_, apiserver::ServiceLimits{}) {
+        service_(store_, readiness_, apiserver::ServiceLimits{}),
+        lease_service_(lease_store_, readiness_, apiserver::ServiceLimits{}),
+        lease_controller_(service_.registry(), lease_service_.registry()) {
     store_.Open();
+    lease_store_.Open();
     readiness_.MarkStorageLoaded();
+    // As the server wires them (server.cc): leases turn owned conditions
+    // Unknown on expiry and gate writes of True (S28-S30).
+    service_.registry().SetAdmission(&lease_controller_.gpu_admission());
+    lease_service_.registry().SetAdmission(&lease_controller_.lease_admission());
+    lease_controller_.Start();
     // So CheckHealth answers as on a real server.
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
+    builder.RegisterService(&lease_service_);
     server_ = builder.BuildAndStart();
   }
 
   ~FakeServer() {
+    lease_controller_.Stop();
     readiness_.BeginShutdown();
+    lease_store_.Shutdown();
     store_.Shutdown();  // ends open watches so Shutdown below cannot hang
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_->Wait();
@@ -47,8 +62,11 @@ class FakeServer {
   }
 
   store::Store store_;
+  store::Store lease_store_;
   apiserver::Readiness readiness_;
   apiserver::GpuServiceImpl service_;
+  apiserver::LeaseServiceImpl lease_service_;
+  apiserver::LeaseController lease_controller_;
   std::unique_ptr<grpc::Server> server_;
 };
 

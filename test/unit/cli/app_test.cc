@@ -13,6 +13,7 @@
 #include "deviceapi/build_info.h"
 #include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
+#include "deviceapi/lease.h"
 
 namespace deviceapi::cli {
 namespace {
@@ -182,6 +183,41 @@ TEST_F(DevicectlTest, PatchMergesLikeKubectl) {
   ExpectOneLineError(Run({"patch", "gpu", "gpu-0", "--subresource", "spec", "-p", "{}"}), 2,
                      "--subresource");
   EXPECT_EQ(fake_.Get("gpu-0")->metadata().resource_version(), version);
+}
+
+// S28: get leases shows who holds each lease, when it was renewed, whether
+// it still stands and which conditions it owns.
+TEST_F(DevicectlTest, GetLeasesShowsHolderStateAndOwnedConditions) {
+  Result none = Run({"get", "leases"});
+  EXPECT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.err, "No resources found in default namespace.\n");
+  LeaseClient leases(fake_);
+  Lease lease;
+  lease.mutable_metadata()->set_name("nvml-provider");
+  lease.mutable_spec()->set_holder_identity("node-a");
+  lease.mutable_spec()->set_lease_duration_seconds(40);
+  lease.mutable_spec()->add_condition_types("NVMLReady");
+  ASSERT_TRUE(leases.Create(lease).ok());
+
+  // devicectl's clock (the test's fixed "now") is years after the server
+  // stamped the renewal: the lease reads as expired.
+  Result table = Run({"get", "leases"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("NAME            HOLDER   DURATION   RENEWED", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("nvml-provider   node-a   40s"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("expired   NVMLReady\n"), std::string::npos) << table.out;
+  Result name = Run({"get", "lease", "nvml-provider", "-o", "name"});
+  EXPECT_EQ(name.out, "lease/nvml-provider\n");
+  Result json = Run({"get", "lease", "nvml-provider", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  Json parsed = Json::parse(json.out);
+  EXPECT_EQ(parsed["kind"], "Lease");
+  EXPECT_EQ(parsed["spec"]["holderIdentity"], "node-a");
+  Result yaml = Run({"get", "leases", "-o", "yaml"});
+  EXPECT_NE(yaml.out.find("kind: List"), std::string::npos) << yaml.out;
+  ExpectOneLineError(Run({"get", "lease", "missing"}), 1, "not found");
+  ExpectOneLineError(Run({"get", "leases", "-o", "wide"}), 2, "for leases");
+  ExpectOneLineError(Run({"get", "leases", "-w"}), 2, "leases support");
 }
 
 TEST_F(DevicectlTest, LabelAddsOverwritesRemoves) {

@@ -76,7 +76,8 @@ class Env {
                                  "--health-probe-bind-address", "", "--shutdown-grace-period", "2s",
                                  "--storage-type", storage, "--storage-endpoint", endpoint},
         std::map<std::string, std::string>{}, (dir_ / ("server" + std::to_string(++server_runs_) + ".log")).string());
-    bool up = WaitUntil([&] { return client_->CheckHealth().ok() || !server_->running(); });
+    // Generous: under ASan on a loaded 2-core machine a start has taken over 10 s.
+    bool up = WaitUntil([&] { return client_->CheckHealth().ok() || !server_->running(); }, 30s);
     ASSERT_TRUE(up && server_->running()) << server_->Log();
   }
   void KillServer() {
@@ -113,7 +114,7 @@ class Env {
     ++provider_runs_;
     provider_ = std::make_unique<Process>(argv, env, (dir_ / ("provider" + std::to_string(provider_runs_) + ".log")).string());
     if (wait_synced) {
-      bool ok = WaitUntil([&] { return ProviderLog().find("first sync done") != std::string::npos || !provider_->running(); });
+      bool ok = WaitUntil([&] { return ProviderLog().find("first sync done") != std::string::npos || !provider_->running(); }, 30s);
       ASSERT_TRUE(ok && provider_->running()) << ProviderLog();
     }
   }

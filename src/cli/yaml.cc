@@ -50,7 +50,14 @@ bool NeedsQuotes(const std::string& s) {
 std::string Scalar(const Json& v) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
-    return NeedsQuotes(s) ? Json(s).dump() : s;
+    if (!NeedsQuotes(s)) return s;
+    // JSON's escapes are YAML's, but JSON leaves DEL raw and YAML does not
+    // allow it (ParseYaml refuses it): escape it too. A 0x7f byte is never
+    // part of a longer UTF-8 sequence.
+    std::string quoted = Json(s).dump();
+    for (std::size_t at = quoted.find('\x7f'); at != std::string::npos; at = quoted.find('\x7f', at))
+      quoted.replace(at, 1, "\\u007f");
+    return quoted;
   }
   return v.dump();  // numbers, booleans, null
 }

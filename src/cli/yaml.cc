@@ -47,16 +47,42 @@ bool NeedsQuotes(const std::string& s) {
          s.back() == ':';
 }
 
+// ParseYaml bounds bracket nesting over the whole text, brackets inside
+// scalars included (FlowNestingTooDeep). A scalar whose own brackets close
+// and nest at most 8 deep is written as it is; any other one has its
+// opening brackets escaped, so that whatever ToYaml writes reads back.
+bool BracketsStayShallow(const std::string& s) {
+  int depth = 0;
+  for (char c : s) {
+    if (c == '[' || c == '{') {
+      if (++depth > 8) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return depth == 0;
+}
+
+// Replaces each byte `c` of `quoted` with `escape` (ASCII bytes are never
+// part of a longer UTF-8 sequence).
+void EscapeByte(std::string& quoted, char c, const char* escape) {
+  for (std::size_t at = quoted.find(c); at != std::string::npos; at = quoted.find(c, at))
+    quoted.replace(at, 1, escape);
+}
+
 std::string Scalar(const Json& v) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
-    if (!NeedsQuotes(s)) return s;
+    const bool shallow = BracketsStayShallow(s);
+    if (shallow && !NeedsQuotes(s)) return s;
     // JSON's escapes are YAML's, but JSON leaves DEL raw and YAML does not
-    // allow it (ParseYaml refuses it): escape it too. A 0x7f byte is never
-    // part of a longer UTF-8 sequence.
+    // allow it (ParseYaml refuses it): escape it too.
     std::string quoted = Json(s).dump();
-    for (std::size_t at = quoted.find('\x7f'); at != std::string::npos; at = quoted.find('\x7f', at))
-      quoted.replace(at, 1, "\\u007f");
+    EscapeByte(quoted, '\x7f', "\\u007f");
+    if (!shallow) {
+      EscapeByte(quoted, '[', "\\u005b");
+      EscapeByte(quoted, '{', "\\u007b");
+    }
     return quoted;
   }
   return v.dump();  // numbers, booleans, null

@@ -272,6 +272,16 @@ TEST(ParseYaml, ControlCharactersAndImpossibleEscapesAreRefused) {
   StatusOr<Json> back = ParseYaml(ToYaml(with_del));
   ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << ToYaml(with_del);
   EXPECT_EQ(*back, with_del);
+  // Brackets in values count towards ParseYaml's nesting bound; what ToYaml
+  // writes always reads back (found by fuzzing: a name with 80 '[').
+  const Json brackets = {{"name", "g-" + std::string(80, '[') + "592"},
+                         {"message", "Xid 79 [bus] {lost}"},
+                         {std::string(40, '{'), std::string(40, ']')}};
+  const std::string brackets_yaml = ToYaml(brackets);
+  StatusOr<Json> brackets_back = ParseYaml(brackets_yaml);
+  ASSERT_TRUE(brackets_back.ok()) << brackets_back.status().message() << "\n" << brackets_yaml;
+  EXPECT_EQ(*brackets_back, brackets);
+  EXPECT_NE(brackets_yaml.find("message: Xid 79 [bus] {lost}\n"), std::string::npos) << brackets_yaml;
   StatusOr<Json> escaped = ParseYaml("a: \"tab\\there\\x01\"\r\n");
   ASSERT_TRUE(escaped.ok()) << escaped.status().message();
   EXPECT_EQ((*escaped)["a"], "tab\there\x01");

@@ -26,16 +26,29 @@ class ChildProcess {
   ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
                std::string log)
       : log_(std::move(log)) {
+    // Everything the child needs is built before fork: the test process has
+    // gRPC threads, and a child that allocates (setenv, vector growth) can
+    // deadlock on a lock one of them held at the fork (seen under ASan: the
+    // child hung before exec, silent).
+    std::vector<std::string> environment;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string kv(*e);
+      if (env.count(kv.substr(0, kv.find('='))) == 0) environment.push_back(std::move(kv));
+    }
+    for (auto& [k, v] : env) environment.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& kv : environment) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    const char* log_path = log_.c_str();
     pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (pid_ == 0) {  // only async-signal-safe calls from here on
+      int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      for (auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
+      execve(args[0], args.data(), envp.data());
       _exit(127);
     }
   }

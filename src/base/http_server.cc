@@ -330,48 +330,46 @@ class HttpServer::Impl {
   // Answers the first complete request in `c.in`; a complete one behind it
   // waits for the next round (ServeQueued). False closes.
   bool Process(Conn& c) {
-    {
-      if (c.in.empty()) {
-        if (c.step != Conn::Step::kIdle) Enter(c, Conn::Step::kIdle);
-        return true;
-      }
-      if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
-      const std::size_t end = c.in.find("\r\n\r\n");
-      if (end == std::string::npos) {
-        if (c.in.size() > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
-        return true;
-      }
-      if (end > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
-      http_wire::Head head = http_wire::ParseHead(std::string_view(c.in).substr(0, end));
-      if (!head.ok) return Answer(c, http_wire::ErrorResponse(400, "bad request"));
-      if (head.chunked) return Answer(c, http_wire::ErrorResponse(411, "length required"));
-      if (head.content_length > static_cast<long long>(kMaxBodyBytes)) {
-        return Answer(c, http_wire::ErrorResponse(413, "request body too large"));
-      }
-      // Bodies are read and dropped: no endpoint takes one.
-      const std::size_t request_end = end + 4 + static_cast<std::size_t>(head.content_length);
-      if (c.in.size() < request_end) return true;
-      c.in.erase(0, request_end);
-      HttpResponse res;
-      try {
-        res = handler_(head.request);
-      } catch (const std::exception&) {
-        res = http_wire::ErrorResponse(500, "internal error");
-      }
-      c.out = http_wire::FormatResponse(res, head.request.method == "HEAD", head.keep_alive);
-      c.out_sent = 0;
-      c.close_after_write = !head.keep_alive;
-      if (!Flush(c)) return false;
-      if (c.step == Conn::Step::kWriting) return true;
-      if (c.in.empty()) {
-        Enter(c, Conn::Step::kIdle);
-        return true;
-      }
-      // A request pipelined behind this one gets a deadline of its own.
-      Enter(c, Conn::Step::kReading);
-      Queue(c);
+    if (c.in.empty()) {
+      if (c.step != Conn::Step::kIdle) Enter(c, Conn::Step::kIdle);
       return true;
     }
+    if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
+    const std::size_t end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (c.in.size() > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
+      return true;
+    }
+    if (end > kMaxHeadBytes) return Answer(c, http_wire::ErrorResponse(431, "request head too large"));
+    http_wire::Head head = http_wire::ParseHead(std::string_view(c.in).substr(0, end));
+    if (!head.ok) return Answer(c, http_wire::ErrorResponse(400, "bad request"));
+    if (head.chunked) return Answer(c, http_wire::ErrorResponse(411, "length required"));
+    if (head.content_length > static_cast<long long>(kMaxBodyBytes)) {
+      return Answer(c, http_wire::ErrorResponse(413, "request body too large"));
+    }
+    // Bodies are read and dropped: no endpoint takes one.
+    const std::size_t request_end = end + 4 + static_cast<std::size_t>(head.content_length);
+    if (c.in.size() < request_end) return true;
+    c.in.erase(0, request_end);
+    HttpResponse res;
+    try {
+      res = handler_(head.request);
+    } catch (const std::exception&) {
+      res = http_wire::ErrorResponse(500, "internal error");
+    }
+    c.out = http_wire::FormatResponse(res, head.request.method == "HEAD", head.keep_alive);
+    c.out_sent = 0;
+    c.close_after_write = !head.keep_alive;
+    if (!Flush(c)) return false;
+    if (c.step == Conn::Step::kWriting) return true;
+    if (c.in.empty()) {
+      Enter(c, Conn::Step::kIdle);
+      return true;
+    }
+    // A request pipelined behind this one gets a deadline of its own.
+    Enter(c, Conn::Step::kReading);
+    Queue(c);
+    return true;
   }
 
   void Queue(Conn& c) {

@@ -14,15 +14,26 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 suites=${SUITES:-normal go asan tsan fuzz}
 jobs=${JOBS:-$(nproc)}
 status=0
+summary=()   # one line per suite, printed last so that the end of a CI log says what failed
+started=$SECONDS
+
+# note SUITE RESULT [DETAIL...]: records a suite's outcome for the summary.
+note() { summary+=("$(printf '%-7s %s' "$1" "${*:2}")"); }
 
 run_suite() {
   local name=$1 dir=$2 label=$3; shift 3
   echo "=== $name: build ($dir)"
-  "$root/scripts/build.sh" "$dir" "$@"
+  "$root/scripts/build.sh" "$dir" "$@" || { status=1; note "$name" "FAILED: build"; return; }
   echo "=== $name: test"
   local args=(--test-dir "$dir" --output-on-failure -j "$jobs" --timeout 300)
   [ -n "$label" ] && args+=(-L "$label")
-  ctest "${args[@]}" || status=1
+  local t0=$SECONDS
+  if ctest "${args[@]}"; then
+    note "$name" "ok ($((SECONDS - t0)) s of tests)"
+  else
+    status=1
+    note "$name" "FAILED: $(tr '\n' ' ' <"$dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null)"
+  fi
 }
 
 # Any crash, sanitizer report, leak, timeout (10 s for one input) or
@@ -33,10 +44,10 @@ run_fuzz() {
   TARGETS=fuzzers "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDEVICEAPI_BUILD_FUZZERS=ON \
     -DDEVICEAPI_BUILD_TESTS=OFF -DDEVICEAPI_BUILD_BENCHMARKS=OFF -DDEVICEAPI_STATIC_GRPC=OFF \
-    -DDEVICEAPI_SANITIZE=address,undefined || { status=1; return; }
+    -DDEVICEAPI_SANITIZE=address,undefined || { status=1; note fuzz "FAILED: build"; return; }
   echo "=== fuzz: run (${seconds} s each)"
   mkdir -p "$dir/artifacts"
-  local seeds name work dict
+  local seeds name work dict failed=""
   for seeds in "$root"/test/fuzz/corpus/*/; do
     name=$(basename "$seeds")
     work="$dir/corpus/$name"  # new inputs go here, never into the checked-in seeds
@@ -51,8 +62,10 @@ run_fuzz() {
       echo "$name: FAILED (log: $dir/$name.log)"
       tail -n 60 "$dir/$name.log"
       status=1
+      failed+=" $name"
     fi
   done
+  if [ -n "$failed" ]; then note fuzz "FAILED:$failed"; else note fuzz ok; fi
 }
 
 for s in $suites; do
@@ -65,11 +78,20 @@ for s in $suites; do
             run_suite tsan "$root/build/tsan" store -DCMAKE_BUILD_TYPE=RelWithDebInfo \
               -DDEVICEAPI_SANITIZE=thread -DDEVICEAPI_BUILD_BENCHMARKS=OFF ;;
     go)     echo "=== go: build ($root/build/test, the server only)"
-            TARGETS=device-api-server "$root/scripts/build.sh" "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+            TARGETS=device-api-server "$root/scripts/build.sh" "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+              || { status=1; note go "FAILED: build"; continue; }
             echo "=== go: test"
-            "$root/scripts/test-go.sh" "$root/build/test" || status=1 ;;
+            mkdir -p "$root/build/test"
+            if "$root/scripts/test-go.sh" "$root/build/test" 2>&1 | tee "$root/build/test/go-test.log"; then
+              note go ok
+            else
+              status=1
+              note go "FAILED: $(grep -E '^(--- FAIL|FAIL|panic:)' "$root/build/test/go-test.log" | head -20 | tr '\n' ' ')"
+            fi ;;
     fuzz)   run_fuzz ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
   esac
 done
+echo "=== summary ($(nproc) cores, ctest -j $jobs, $((SECONDS - started)) s)"
+printf '%s\n' "${summary[@]}"
 exit $status

@@ -58,11 +58,41 @@ store::Result<bool> LeaseController::Start() {
     }
     stopping_ = false;
   }
+  // A lease write admitted into the table and then not made (its commit
+  // failed, or the store refused it after admission) must leave the table.
+  leases_.store().SetWriteAbortedHook(
+      [this](const std::vector<store::ObjectPtr>& write_base) { Reload(write_base); });
   thread_ = std::thread([this] { Run(); });
   return true;
 }
 
+void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
+  std::map<std::string, Entry> table;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& object : write_base) {
+      auto lease = ProtoObject<Lease>::From(object);
+      if (!lease) continue;
+      Entry e = MakeEntry(lease->message());
+      auto old = table_.find(e.key);
+      // An unchanged lease keeps its version and whether its expiry was
+      // applied; the timer thread matches on both.
+      if (old != table_.end() && old->second.holder == e.holder && old->second.renewed == e.renewed &&
+          old->second.deadline == e.deadline && old->second.condition_types == e.condition_types) {
+        table.emplace(e.key, std::move(old->second));
+      } else {
+        e.version = next_version_++;
+        table.emplace(e.key, std::move(e));
+      }
+    }
+    table.swap(table_);
+  }
+  changed_.notify_all();
+  spdlog::info("lease table reloaded after a lease write was not made: {} leases", write_base.size());
+}
+
 void LeaseController::Stop() {
+  leases_.store().SetWriteAbortedHook(nullptr);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

@@ -103,6 +103,9 @@ class LeaseController {
   };
 
   Entry MakeEntry(const Lease& lease) const;
+  // Rebuilds the table from the leases the next write builds on, after a
+  // lease write that admission saw was not made (Store::SetWriteAbortedHook).
+  void Reload(const std::vector<store::ObjectPtr>& write_base);
   // Upserts `lease` into the table, or refuses it (S30). Requires mu_.
   std::optional<store::Error> UpsertLocked(const Lease& lease);
   void Run();

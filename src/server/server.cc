@@ -76,7 +76,7 @@ class Server::Impl {
   void Shutdown();
 
   Config config_;
-  std::shared_ptr<store::Backend> backend_;
+  std::unique_ptr<Storage> storage_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Readiness> readiness_;
   std::unique_ptr<apiserver::GpuServiceImpl> service_;
@@ -121,9 +121,9 @@ bool Server::Impl::Start(std::string* error) {
   options.watcher_queue_capacity = config_.watch_queue_size;
   options.bookmark_interval = config_.bookmark_interval;
   registry_ = std::make_unique<metrics::Registry>();
-  backend_ = OpenStorage(config_, *registry_, error);
-  if (!backend_) return false;
-  options.backend = backend_;
+  storage_ = OpenStorage(config_, *registry_, error);
+  if (!storage_) return false;
+  options.backend = storage_->gpus;
   store_ = std::make_unique<store::Store>(options);
   if (auto opened = store_->Open(); !opened.ok()) {
     *error = "cannot open the store: " + opened.error().message;
@@ -142,7 +142,7 @@ bool Server::Impl::Start(std::string* error) {
   service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
 
   store::StoreOptions lease_options = options;
-  lease_options.backend = nullptr;  // leases are kept in memory
+  lease_options.backend = storage_->leases;
   lease_store_ = std::make_unique<store::Store>(lease_options);
   if (auto opened = lease_store_->Open(); !opened.ok()) {
     *error = "cannot open the lease store: " + opened.error().message;
@@ -272,8 +272,8 @@ bool Server::Impl::StartAdmin(std::string* error) {
       {"readiness", [readiness] { return readiness->IsReady() ? std::string() : readiness->Reason(); }});
   // S26: a storage fault makes the server unready (writes fail) while reads
   // go on; the line says why.
-  options.ready_checks.push_back({"storage", [backend = backend_] {
-                                    std::string fault = backend->Fault();
+  options.ready_checks.push_back({"storage", [storage = storage_.get()] {
+                                    std::string fault = storage->Fault();
                                     return fault.empty() ? fault : "storage unavailable: " + fault;
                                   }});
   admin_ = std::make_unique<AdminHttpServer>(std::move(options));
@@ -298,10 +298,10 @@ void Server::Impl::HealthLoop() {
     lock.unlock();
     // A storage fault (S26) clears by itself once a write or this probe
     // commits again.
-    std::string fault = backend_->Fault();
+    std::string fault = storage_->Fault();
     if (!fault.empty() && std::chrono::steady_clock::now() >= next_probe) {
-      backend_->Probe();
-      fault = backend_->Fault();
+      storage_->Probe();
+      fault = storage_->Fault();
       next_probe = std::chrono::steady_clock::now() + kStorageProbeInterval;
     }
     if (fault != last_fault) {

@@ -148,9 +148,12 @@ class Store::Impl {
   // Checks and builds one write on `current` (null: no such object) with
   // revision `next`; `count` objects exist, taking `bytes` together. The
   // caller holds the lock that guards that state. Nothing changes here.
+  // `*refused_after_build` says whether a refusal came after the callback
+  // had built the object (the write-aborted hook must then run).
   template <typename Build>
   Result<Built> BuildWrite(WriteKind kind, const ObjectKey& key, const ObjectPtr& current, std::size_t count,
-                           std::size_t bytes, Revision next, const Build& build) {
+                           std::size_t bytes, Revision next, const Build& build, bool* refused_after_build) {
+    *refused_after_build = false;
     Built out;
     Event& event = out.event;
     event.revision = next;
@@ -181,6 +184,7 @@ class Store::Impl {
       event.object = std::move(built).value();
       event.previous = current;
     }
+    *refused_after_build = true;
     if (!event.object || !(event.object->key() == key) || event.object->revision() != next) {
       return MakeError(ErrorCode::kInternal, "write callback for " + key.namespace_name + "/" + key.name +
                                                  " built no object, another key or a revision other than " +
@@ -198,6 +202,7 @@ class Store::Impl {
                            key.name + " takes " + std::to_string(new_bytes) +
                            "); writes that do not grow objects are still accepted");
     }
+    *refused_after_build = false;
     return out;
   }
 
@@ -262,11 +267,16 @@ class Store::Impl {
       std::unique_lock<WriterPreferringMutex> lock(rw);
       if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
       auto it = objects.find(key);
+      bool refused_after_build = false;
       auto built = BuildWrite(kind, key, it == objects.end() ? nullptr : it->second, objects.size(),
-                              object_bytes, revision.load() + 1, build);
-      if (!built.ok()) return built.error();
+                              object_bytes, revision.load() + 1, build, &refused_after_build);
+      if (!built.ok()) {
+        if (refused_after_build) RunWriteAbortedHook();
+        return built.error();
+      }
       if (built->noop) return built->noop;
       if (auto committed = backend->Commit({built->event}, history.Start()); !committed.ok()) {
+        RunWriteAbortedHook();
         return CommitFailed(committed.error());
       }
       ObjectPtr object = built->event.object;
@@ -303,8 +313,13 @@ class Store::Impl {
     } else if (auto it = objects.find(key); it != objects.end()) {
       current = it->second;  // objects change only under stage_mu too
     }
-    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build);
-    if (!built.ok()) return built.error();
+    bool refused_after_build = false;
+    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build,
+                            &refused_after_build);
+    if (!built.ok()) {
+      if (refused_after_build) RunWriteAbortedHook();
+      return built.error();
+    }
     if (built->noop) {
       // The state it matched may itself still be committing: answer only
       // once that is durable, like the write that made it.
@@ -379,6 +394,7 @@ class Store::Impl {
       staged_objects = objects.size();
       staged_bytes = object_bytes;
       ++commit_failures;
+      RunWriteAbortedHook();
     }
     for (const auto& p : batch) p->done = true;
     committing = false;
@@ -400,6 +416,26 @@ class Store::Impl {
     auto added = waiters.Add(wanted, [reached](Result<bool> r) { reached->set_value(std::move(r)); });
     if (!added.ok()) return added;
     return future.get();
+  }
+
+  // The objects the next write builds on: the visible ones overlaid with
+  // the staged writes. The caller holds stage_mu (durable) or the write lock.
+  std::vector<ObjectPtr> WriteBase() const {
+    std::vector<ObjectPtr> base;
+    base.reserve(objects.size() + staged.size());
+    for (const auto& [key, object] : objects) {
+      if (staged.find(key) == staged.end()) base.push_back(object);
+    }
+    for (const auto& [key, object] : staged) {
+      if (object) base.push_back(object);
+    }
+    return base;
+  }
+
+  // Called, with the lock that guards the write base held, when a write
+  // whose callback had run is not made.
+  void RunWriteAbortedHook() {
+    if (write_aborted_hook) write_aborted_hook(WriteBase());
   }
 
   void RunWriteHook() {
@@ -463,6 +499,7 @@ class Store::Impl {
 
   std::mutex hook_mu;
   std::shared_ptr<const std::function<void()>> write_hook;
+  Store::WriteAbortedFn write_aborted_hook;  // guarded by stage_mu and rw
   std::atomic<bool> has_hook{false};
 
   std::atomic<std::uint64_t> creates{0}, updates{0}, deletes{0}, noop_updates{0}, watches_expired{0};
@@ -626,6 +663,14 @@ StoreStats Store::Stats() const {
 const StoreOptions& Store::options() const { return impl_->options; }
 
 void Store::Shutdown() { impl_->Shutdown(); }
+
+void Store::SetWriteAbortedHook(WriteAbortedFn hook) {
+  // The hook runs under stage_mu (durable writes) or the write lock: holding
+  // both, in the order writers take them, no write is running it.
+  std::lock_guard<std::mutex> staging(impl_->stage_mu);
+  std::unique_lock<WriterPreferringMutex> lock(impl_->rw);
+  impl_->write_aborted_hook = std::move(hook);
+}
 
 void Store::SetWriteHookForTesting(std::function<void()> hook) {
   std::lock_guard<std::mutex> l(impl_->hook_mu);

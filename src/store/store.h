@@ -141,6 +141,17 @@ class Store {
   StoreStats Stats() const;
   const StoreOptions& options() const;
 
+  // Write callbacks that keep state of their own beside the store (a
+  // registry's admission: the lease table, lease_controller.h) learn here of
+  // a write they saw that is not made after all: refused after its callback
+  // had run (S33's byte bound), or lost with its batch's failed commit (S26,
+  // which drops every write staged since as well). The hook gets the objects
+  // the next write builds on, in no particular order, and rebuilds its state
+  // from them. It runs under the store's write lock, as the callbacks do: it
+  // must be quick and must not call the store. Set (or cleared, with null)
+  // at any time; once the setter returns, no call of the old hook runs.
+  using WriteAbortedFn = std::function<void(const std::vector<ObjectPtr>& write_base)>;
+  void SetWriteAbortedHook(WriteAbortedFn hook);
   // Ends every watch with kShutdown and refuses later calls with kUnavailable.
   void Shutdown();
 

@@ -217,5 +217,108 @@ TEST_F(Durability, S24_S25_SigkillDuringConcurrentWritesLosesNothing) {
   EXPECT_GT(model.acked_revisions.size(), std::size_t{kKills});
 }
 
+// A lease in namespace default owning NVMLReady, renewed now by the server.
+v1::Lease NvmlLease(const std::string& holder, int seconds) {
+  v1::Lease lease;
+  lease.mutable_metadata()->set_name("nvml-provider");
+  lease.mutable_spec()->set_holder_identity(holder);
+  lease.mutable_spec()->set_lease_duration_seconds(seconds);
+  lease.mutable_spec()->add_condition_types("NVMLReady");
+  return lease;
+}
+
+std::string NvmlReady(const std::shared_ptr<grpc::Channel>& channel, std::string* reason = nullptr) {
+  auto stub = v1::GpuService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  v1::GetGpuRequest req;
+  req.set_name(GpuName(0));
+  v1::GetGpuResponse got;
+  if (!stub->GetGpu(&ctx, req, &got).ok()) return "no answer";
+  for (const auto& c : got.gpu().status().conditions()) {
+    if (c.type() != "NVMLReady") continue;
+    if (reason != nullptr) *reason = c.reason();
+    return c.status();
+  }
+  return "missing";
+}
+
+// S28 across a restart: leases are durable with the GPUs. A provider whose
+// server was SIGKILLed and that never comes back still has its conditions
+// turned Unknown after the restart (a full lease duration after the start),
+// and while the restored lease is live it still owns its condition types (S30).
+TEST_F(Durability, S28_S30_LeasesSurviveSigkillAndStillExpire) {
+  std::string lease_rv;
+  {
+    auto server = Start();
+    ASSERT_TRUE(server) << server.process->Stderr();
+    auto channel = UnixChannel(server.socket);
+    auto stub = v1::GpuService::NewStub(channel);
+    v1::Gpu gpu = MakeGpu(GpuName(0));
+    gpu.mutable_status()->clear_conditions();
+    auto* ready = gpu.mutable_status()->add_conditions();
+    ready->set_type("NVMLReady");
+    ready->set_status("True");
+    ready->set_reason("Healthy");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::CreateGpuRequest create;
+    *create.mutable_gpu() = gpu;
+    v1::Gpu created;
+    ASSERT_TRUE(stub->CreateGpu(&ctx, create, &created).ok());
+    auto leases = v1::LeaseService::NewStub(channel);
+    grpc::ClientContext lctx;
+    lctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::CreateLeaseRequest lreq;
+    *lreq.mutable_lease() = NvmlLease("node-1", 8);
+    v1::Lease lease;
+    ASSERT_TRUE(leases->CreateLease(&lctx, lreq, &lease).ok());
+    lease_rv = lease.metadata().resource_version();
+    server.process->Signal(SIGKILL);
+    server.process->Wait(5s);
+  }
+  auto server = Start();
+  ASSERT_TRUE(server) << server.process->Stderr();
+  auto channel = UnixChannel(server.socket);
+  auto leases = v1::LeaseService::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::GetLeaseRequest req;
+    req.set_name("nvml-provider");
+    v1::GetLeaseResponse got;
+    ASSERT_TRUE(leases->GetLease(&ctx, req, &got).ok()) << "the lease did not survive the restart";
+    EXPECT_EQ(got.lease().spec().holder_identity(), "node-1");
+    EXPECT_EQ(got.lease().metadata().resource_version(), lease_rv);
+  }
+  const auto restarted = std::chrono::steady_clock::now();
+  {
+    // S30: another holder cannot claim NVMLReady while the restored lease is live.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::CreateLeaseRequest req;
+    *req.mutable_lease() = NvmlLease("node-2", 8);
+    req.mutable_lease()->mutable_metadata()->set_name("other-provider");
+    v1::Lease out;
+    grpc::Status s = leases->CreateLease(&ctx, req, &out);
+    if (std::chrono::steady_clock::now() - restarted < 7s) {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+      EXPECT_NE(s.error_message().find("owned by live lease default/nvml-provider"), std::string::npos)
+          << s.error_message();
+    }
+  }
+  // S28: nobody renews it; the condition turns Unknown after its duration.
+  std::string status, reason;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while ((status = NvmlReady(channel, &reason)) == "True" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(status, "Unknown");
+  EXPECT_EQ(reason, "ProviderLeaseExpired");
+  // The start came a little before `restarted`; without the start rule the
+  // lease, renewed just before the kill, would have expired about as late.
+  EXPECT_GE(std::chrono::steady_clock::now() - restarted, 5s) << "expired long before a full duration after the start";
+}
+
 }  // namespace
 }  // namespace deviceapi::testing

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "service_fixture.h"
@@ -238,6 +239,51 @@ TEST_F(LeaseTest, DeletedLeaseReleasesItsTypesS30) {
   google::protobuf::Empty empty;
   ASSERT_TRUE(lease_stub().DeleteLease(&ctx, req, &empty).ok());
   EXPECT_TRUE(CreateLease(MakeLease("other", "node-2", 30, {"NVMLReady"})).ok());
+}
+
+// Leases kept in memory, except that the next commit can be made to fail as
+// a full disk does (S26).
+class FaultyLeaseBackend final : public store::Backend {
+ public:
+  store::Result<Snapshot> Load() override { return Snapshot{}; }
+  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
+    if (fail_next.exchange(false)) {
+      return store::MakeError(store::ErrorCode::kUnavailable, "leases.db: database or disk is full");
+    }
+    return true;
+  }
+  bool Durable() const override { return true; }
+  const char* Name() const override { return "faulty"; }
+  std::atomic<bool> fail_next{false};
+};
+
+// S26, S30: a lease write that admission saw but the store could not commit
+// leaves the lease table as it was: the lease that was never stored owns
+// nothing, and one that failed to be deleted still owns its types.
+TEST_F(LeaseTest, LeaseWriteThatFailsToCommitChangesNoOwnershipS26S30) {
+  auto backend = std::make_shared<FaultyLeaseBackend>();
+  ServerSetup setup;
+  setup.lease_backend = backend;
+  StartServer(setup);
+  backend->fail_next = true;
+  grpc::Status s = CreateLease(MakeLease("nvml", "node-1", 30, {"NVMLReady"}));
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(lease_controller().GetStats().live, 0u);
+  // Without the rollback the phantom lease would refuse this (S30).
+  ASSERT_TRUE(CreateLease(MakeLease("other", "node-2", 30, {"NVMLReady"})).ok());
+  EXPECT_EQ(lease_controller().GetStats().live, 1u);
+
+  backend->fail_next = true;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::DeleteLeaseRequest req;
+  req.set_name("other");
+  google::protobuf::Empty empty;
+  EXPECT_EQ(lease_stub().DeleteLease(&ctx, req, &empty).error_code(), StatusCode::UNAVAILABLE);
+  // Still stored, still the owner.
+  EXPECT_EQ(CreateLease(MakeLease("nvml", "node-1", 30, {"NVMLReady"})).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(lease_controller().GetStats().live, 1u);
 }
 
 }  // namespace

@@ -29,15 +29,27 @@ void ServiceFixture::TearDown() {
   std::filesystem::remove_all(dir_, ec);
 }
 
+namespace {
+
+template <typename Msg>
+std::shared_ptr<store::Backend> OpenSqlite(const std::string& path) {
+  store::SqliteOptions options;
+  options.path = path;
+  options.codec = std::make_shared<ProtoCodec<Msg>>();
+  auto backend = store::SqliteBackend::Open(std::move(options));
+  EXPECT_TRUE(backend.ok()) << backend.error().message;
+  return backend.ok() ? *backend : nullptr;
+}
+
+}  // namespace
+
 void ServiceFixture::StartServer(ServerSetup setup) {
   StopServer();
-  if (!setup.store.backend && storage() == Storage::kSqlite) {
-    store::SqliteOptions options;
-    options.path = dir_ + "/state" + std::to_string(generation_) + ".db";
-    options.codec = std::make_shared<ProtoCodec<v1::Gpu>>();
-    auto backend = store::SqliteBackend::Open(std::move(options));
-    ASSERT_TRUE(backend.ok()) << backend.error().message;
-    setup.store.backend = *backend;
+  if (storage() == Storage::kSqlite) {
+    const std::string prefix = dir_ + "/state" + std::to_string(generation_);
+    if (!setup.store.backend) setup.store.backend = OpenSqlite<v1::Gpu>(prefix + ".db");
+    if (!setup.lease_backend) setup.lease_backend = OpenSqlite<v1::Lease>(prefix + "-leases.db");
+    ASSERT_TRUE(setup.store.backend && setup.lease_backend);
   }
   store_ = std::make_unique<store::Store>(setup.store);
   ASSERT_TRUE(store_->Open().ok());
@@ -46,7 +58,9 @@ void ServiceFixture::StartServer(ServerSetup setup) {
                                            [raw_store] { return raw_store->Stats().objects; });
   if (setup.storage_loaded) readiness_->MarkStorageLoaded();
   service_ = std::make_unique<GpuServiceImpl>(*store_, *readiness_, setup.limits);
-  lease_store_ = std::make_unique<store::Store>(setup.store);
+  store::StoreOptions lease_options = setup.store;
+  lease_options.backend = setup.lease_backend;  // null: memory
+  lease_store_ = std::make_unique<store::Store>(lease_options);
   ASSERT_TRUE(lease_store_->Open().ok());
   lease_service_ = std::make_unique<LeaseServiceImpl>(*lease_store_, *readiness_, setup.limits);
   lease_controller_ = std::make_unique<LeaseController>(

@@ -24,7 +24,10 @@ namespace deviceapi::apiserver::testing {
 namespace v1 = nvidia::nvsentinel::v1alpha1;
 
 struct ServerSetup {
-  store::StoreOptions store;
+  store::StoreOptions store;  // the GPU store's; the lease store's too, but for its backend
+  // The lease store's backend; unset: memory, or with Storage::kSqlite a
+  // database file of its own.
+  std::shared_ptr<store::Backend> lease_backend;
   ServiceLimits limits;
   std::size_t min_gpus = 0;
   std::chrono::milliseconds grace{0};

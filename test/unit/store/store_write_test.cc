@@ -2,8 +2,11 @@
 // backend commit and load.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store/store.h"
 #include "test_object.h"
@@ -185,8 +188,10 @@ class RecordingBackend : public Backend {
     for (const Event& e : events) committed.push_back(e.revision);
     return true;
   }
+  bool Durable() const override { return durable; }
   const char* Name() const override { return "recording"; }
   Snapshot snapshot;
+  bool durable = false;  // true: the group-commit path
   bool fail_next = false;
   std::vector<Revision> committed;
 };
@@ -211,6 +216,63 @@ TEST(StoreBackendHooks, BackendLoadsAndCommitsBeforeVisibility) {
   EXPECT_EQ(s->CurrentRevision(), 500u);
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
   EXPECT_EQ(backend->committed, std::vector<Revision>{501});
+}
+
+// Keys of a write base, sorted.
+std::vector<std::string> Names(const std::vector<ObjectPtr>& objects) {
+  std::vector<std::string> names;
+  for (const auto& o : objects) names.push_back(o->key().name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// S26, S33: a write whose callback ran (admission saw it) and that is then
+// not made, because the store's byte bound refused it or its commit failed,
+// is reported to the write-aborted hook with the objects the next write
+// builds on; refusals before the callback (not found, exists) are not.
+class StoreWriteAborted : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Paths, StoreWriteAborted, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "group_commit" : "direct"; });
+
+TEST_P(StoreWriteAborted, HookSeesEveryWriteNotMadeAfterItsCallbackS26S33) {
+  auto backend = std::make_shared<RecordingBackend>();
+  backend->durable = GetParam();
+  auto o = SmallOptions();
+  o.backend = backend;
+  o.max_total_object_bytes = 3 * sizeof(TestObject) + 300;
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  std::vector<std::vector<std::string>> calls;
+  s->SetWriteAbortedHook([&](const std::vector<ObjectPtr>& base) { calls.push_back(Names(base)); });
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, std::string(100, 'x')).ok());
+  ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, std::string(100, 'x')).ok());
+  EXPECT_TRUE(calls.empty());
+
+  EXPECT_EQ(Update(*s, Key("ns", "missing"), "x").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Create(*s, Key("ns", "a")).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(calls.empty()) << "refused before the callback ran";
+
+  backend->fail_next = true;
+  EXPECT_FALSE(Create(*s, Key("ns", "c")).ok());
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"a", "b"}));
+
+  auto refused = Create(*s, Key("ns", "d"), {}, std::string(1000, 'x'));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"a", "b"}));
+
+  ASSERT_TRUE(Delete(*s, Key("ns", "b")).ok());
+  backend->fail_next = true;
+  EXPECT_FALSE(Delete(*s, Key("ns", "a")).ok());
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[2], std::vector<std::string>{"a"});
+
+  s->SetWriteAbortedHook(nullptr);  // cleared: no call
+  backend->fail_next = true;
+  EXPECT_FALSE(Create(*s, Key("ns", "e")).ok());
+  EXPECT_EQ(calls.size(), 3u);
 }
 
 TEST(StoreEventNames, EventTypeNames) {

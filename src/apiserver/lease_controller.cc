@@ -195,17 +195,29 @@ void LeaseController::Run() {
     std::optional<Clock::time_point> next;
     for (auto& [key, e] : table_) {
       if (e.handled) continue;
-      if (e.deadline <= now) {
+      const auto at = std::max(e.deadline, e.retry_at);
+      if (at <= now) {
         e.handled = true;
         due.push_back(e);
-      } else if (!next || e.deadline < *next) {
-        next = e.deadline;
+      } else if (!next || at < *next) {
+        next = at;
       }
     }
     if (!due.empty()) {
       lock.unlock();  // the GPU writes take the GPU store's lock, then mu_
-      for (const auto& e : due) Expire(e);
+      std::vector<const Entry*> failed;
+      for (const auto& e : due) {
+        if (!Expire(e)) failed.push_back(&e);
+      }
       lock.lock();
+      // A write that failed (a storage fault, S26) is tried again: the
+      // conditions must not stay True because the disk was full once.
+      for (const Entry* e : failed) {
+        auto it = table_.find(e->key);
+        if (it == table_.end() || it->second.version != e->version) continue;
+        it->second.handled = false;
+        it->second.retry_at = Clock::now() + kExpiryRetryInterval;
+      }
       continue;
     }
     scheduled_ = next.value_or(Clock::time_point::max());
@@ -217,7 +229,7 @@ void LeaseController::Run() {
   }
 }
 
-void LeaseController::Expire(const Entry& entry) {
+bool LeaseController::Expire(const Entry& entry) {
   const std::string message = "lease " + entry.key + " held by \"" + entry.holder +
                               "\" expired; last renewed " + FormatTime(entry.renewed);
   spdlog::warn("{}: setting {} condition type(s) Unknown on every GPU", message,
@@ -225,8 +237,9 @@ void LeaseController::Expire(const Entry& entry) {
   auto list = gpus_.List("", {});
   if (!list.ok()) {
     spdlog::error("lease expiry: listing GPUs failed: {}", list.error().message);
-    return;
+    return false;
   }
+  bool all_written = true;
   std::uint64_t written = 0;
   for (const auto& gpu : list->items) {
     const auto& meta = gpu->message().metadata();
@@ -250,16 +263,19 @@ void LeaseController::Expire(const Entry& entry) {
             ++changed_here;
           }
           return changed_here > 0;
-        });
+        },
+        store::Store::ByteBound::kExempt);
     if (!result.ok() && result.error().code != store::ErrorCode::kNotFound) {
-      spdlog::error("lease expiry: writing GPU {}/{} failed: {}", meta.namespace_(), meta.name(),
-                    result.error().message);
+      spdlog::error("lease expiry: writing GPU {}/{} failed (tried again in {} s): {}", meta.namespace_(),
+                    meta.name(), kExpiryRetryInterval.count(), result.error().message);
+      all_written = false;
       continue;
     }
     if (result.ok()) written += changed_here;
   }
   std::lock_guard<std::mutex> lock(mu_);
   conditions_set_unknown_ += written;
+  return all_written;
 }
 
 LeaseController::Stats LeaseController::GetStats() const {

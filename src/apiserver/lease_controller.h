@@ -81,7 +81,8 @@ class LeaseController {
     Clock::time_point renewed;   // renew_time (unset: the write's time)
     Clock::time_point deadline;  // max(renewed, server start) + duration
     std::uint64_t version = 0;   // changes with every write of the lease
-    bool handled = false;        // its expiry was applied
+    bool handled = false;        // its expiry was applied (or is being applied)
+    Clock::time_point retry_at;  // after a failed expiry: not before then
   };
 
   class LeaseAdmission final : public Admission<Lease> {
@@ -109,8 +110,12 @@ class LeaseController {
   // Upserts `lease` into the table, or refuses it (S30). Requires mu_.
   std::optional<store::Error> UpsertLocked(const Lease& lease);
   void Run();
-  // Applies one lease's expiry to every GPU (S28).
-  void Expire(const Entry& entry);
+  // Applies one lease's expiry to every GPU (S28). False when a GPU write
+  // failed (a storage fault): the timer tries again after
+  // kExpiryRetryInterval. Expiry writes are exempt from the store's byte
+  // bound (S33), so clients that filled the store cannot keep them out.
+  bool Expire(const Entry& entry);
+  static constexpr std::chrono::seconds kExpiryRetryInterval{1};
   // True while the lease `key` is still the expired version `version`.
   bool StillExpired(const std::string& key, std::uint64_t version) const;
 

@@ -98,23 +98,28 @@ class ResourceRegistry {
   // `updated` starts as a copy of `old`; `mutate` returns false to leave the
   // object as it is, or an error. The result is then checked and completed
   // by the strategy as an update of `part` is (PrepareForMutation), admitted,
-  // and stored unless nothing changed (S1).
+  // and stored unless nothing changed (S1). `bound`: kExempt only for the
+  // server's own safety writes (store.h).
   template <typename MutateFn>
   store::Result<ObjectPtr> Mutate(std::string ns, const std::string& name, Subresource part,
-                                  const MutateFn& mutate) const {
+                                  const MutateFn& mutate,
+                                  store::Store::ByteBound bound = store::Store::ByteBound::kApplies) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
     FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
     if (!errors.empty()) return ToError(errors);
     const Target target{{ns, name}, std::nullopt};
     auto arena = NewMessageArena(kMutateArenaHint);
     const auto now = Now();
-    return UpdateOnArena(target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
-      *updated = old;
-      store::Result<bool> wanted = mutate(old, updated);
-      if (!wanted.ok()) return wanted.error();
-      if (!*wanted) return false;
-      return strategy_.PrepareForMutation(part, old, now, updated);
-    });
+    return UpdateOnArena(
+        target, arena,
+        [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+          *updated = old;
+          store::Result<bool> wanted = mutate(old, updated);
+          if (!wanted.ok()) return wanted.error();
+          if (!*wanted) return false;
+          return strategy_.PrepareForMutation(part, old, now, updated);
+        },
+        bound);
   }
 
   // Delete with optional preconditions (S5); returns the DELETED state
@@ -217,8 +222,8 @@ class ResourceRegistry {
   // the arena.
   template <typename Build>
   store::Result<ObjectPtr> UpdateOnArena(const Target& target,
-                                         std::unique_ptr<google::protobuf::Arena>& arena,
-                                         const Build& build) const {
+                                         std::unique_ptr<google::protobuf::Arena>& arena, const Build& build,
+                                         store::Store::ByteBound bound = store::Store::ByteBound::kApplies) const {
     return Typed(store_.Update(
         target.key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
@@ -230,7 +235,8 @@ class ResourceRegistry {
           if (!*changed) return current;
           if (auto refused = Admit(*updated, &old->message())) return *refused;
           return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
-        }));
+        },
+        bound));
   }
   std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const {
     if (admission_ == nullptr) return std::nullopt;

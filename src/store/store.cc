@@ -152,7 +152,8 @@ class Store::Impl {
   // had built the object (the write-aborted hook must then run).
   template <typename Build>
   Result<Built> BuildWrite(WriteKind kind, const ObjectKey& key, const ObjectPtr& current, std::size_t count,
-                           std::size_t bytes, Revision next, const Build& build, bool* refused_after_build) {
+                           std::size_t bytes, Revision next, const Build& build, Store::ByteBound bound,
+                           bool* refused_after_build) {
     *refused_after_build = false;
     Built out;
     Event& event = out.event;
@@ -195,7 +196,8 @@ class Store::Impl {
     const std::size_t old_bytes = current ? current->ByteSize() : 0;
     const std::size_t new_bytes = kind == WriteKind::kDelete ? 0 : event.object->ByteSize();
     const std::size_t total = bytes - old_bytes + new_bytes;
-    if (new_bytes > old_bytes && options.max_total_object_bytes != 0 && total > options.max_total_object_bytes) {
+    if (new_bytes > old_bytes && bound == Store::ByteBound::kApplies && options.max_total_object_bytes != 0 &&
+        total > options.max_total_object_bytes) {
       return MakeError(ErrorCode::kResourceExhausted,
                        "stored objects would take " + std::to_string(total) + " bytes, over the limit of " +
                            std::to_string(options.max_total_object_bytes) + " bytes (" + key.namespace_name + "/" +
@@ -256,8 +258,9 @@ class Store::Impl {
   }
 
   template <typename Build>
-  Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build) {
-    if (backend->Durable()) return GroupWrite(kind, key, build);
+  Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build,
+                          Store::ByteBound bound = Store::ByteBound::kApplies) {
+    if (backend->Durable()) return GroupWrite(kind, key, build, bound);
     ReadyList ready;
     // Events the history drops: freed after the lock is released, as
     // freeing an object costs about as much as building one.
@@ -269,7 +272,7 @@ class Store::Impl {
       auto it = objects.find(key);
       bool refused_after_build = false;
       auto built = BuildWrite(kind, key, it == objects.end() ? nullptr : it->second, objects.size(),
-                              object_bytes, revision.load() + 1, build, &refused_after_build);
+                              object_bytes, revision.load() + 1, build, bound, &refused_after_build);
       if (!built.ok()) {
         if (refused_after_build) RunWriteAbortedHook();
         return built.error();
@@ -303,7 +306,7 @@ class Store::Impl {
   // visible in revision order and wakes its writers. A writer is answered
   // only after its batch committed (S24); one fsync serves many writers.
   template <typename Build>
-  Result<ObjectPtr> GroupWrite(WriteKind kind, const ObjectKey& key, const Build& build) {
+  Result<ObjectPtr> GroupWrite(WriteKind kind, const ObjectKey& key, const Build& build, Store::ByteBound bound) {
     std::unique_lock<std::mutex> l(stage_mu);
     if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
     auto staged_it = staged.find(key);
@@ -314,7 +317,7 @@ class Store::Impl {
       current = it->second;  // objects change only under stage_mu too
     }
     bool refused_after_build = false;
-    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build,
+    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build, bound,
                             &refused_after_build);
     if (!built.ok()) {
       if (refused_after_build) RunWriteAbortedHook();
@@ -514,8 +517,8 @@ Result<ObjectPtr> Store::Create(const ObjectKey& key, const CreateFn& build) {
   return impl_->Write(WriteKind::kCreate, key, [&](const ObjectPtr&, Revision next) { return build(next); });
 }
 
-Result<ObjectPtr> Store::Update(const ObjectKey& key, const UpdateFn& build) {
-  return impl_->Write(WriteKind::kUpdate, key, build);
+Result<ObjectPtr> Store::Update(const ObjectKey& key, const UpdateFn& build, ByteBound bound) {
+  return impl_->Write(WriteKind::kUpdate, key, build, bound);
 }
 
 Result<ObjectPtr> Store::Delete(const ObjectKey& key, const DeleteFn& build) {

@@ -114,7 +114,11 @@ class Store {
   Result<bool> Open();
 
   Result<ObjectPtr> Create(const ObjectKey& key, const CreateFn& build);
-  Result<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& build);
+  // `bound`: whether S33's byte bound applies. Only the server's own safety
+  // writes are exempt (lease expiry, S28): a store that clients filled to
+  // the bound must not keep a stopped provider's conditions True.
+  enum class ByteBound { kApplies, kExempt };
+  Result<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& build, ByteBound bound = ByteBound::kApplies);
   Result<ObjectPtr> Delete(const ObjectKey& key, const DeleteFn& build);
 
   // Reads at a future revision block the calling thread up to

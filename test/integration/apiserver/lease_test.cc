@@ -241,27 +241,40 @@ TEST_F(LeaseTest, DeletedLeaseReleasesItsTypesS30) {
   EXPECT_TRUE(CreateLease(MakeLease("other", "node-2", 30, {"NVMLReady"})).ok());
 }
 
-// Leases kept in memory, except that the next commit can be made to fail as
-// a full disk does (S26).
-class FaultyLeaseBackend final : public store::Backend {
+// Objects kept in memory, except that commits can be made to fail as on a
+// full disk (S26): the next one, or all of them while `failing`.
+class FaultyBackend final : public store::Backend {
  public:
   store::Result<Snapshot> Load() override { return Snapshot{}; }
   store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
-    if (fail_next.exchange(false)) {
-      return store::MakeError(store::ErrorCode::kUnavailable, "leases.db: database or disk is full");
+    if (fail_next.exchange(false) || failing.load()) {
+      failures.fetch_add(1);
+      return store::MakeError(store::ErrorCode::kUnavailable, "state.db: database or disk is full");
     }
     return true;
   }
   bool Durable() const override { return true; }
   const char* Name() const override { return "faulty"; }
-  std::atomic<bool> fail_next{false};
+  std::atomic<bool> fail_next{false}, failing{false};
+  std::atomic<int> failures{0};
 };
+
+// Polls `done` every 20 ms for up to `seconds`.
+template <typename Done>
+bool WaitFor(const Done& done, int seconds = 15) {
+  const auto deadline = steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
 
 // S26, S30: a lease write that admission saw but the store could not commit
 // leaves the lease table as it was: the lease that was never stored owns
 // nothing, and one that failed to be deleted still owns its types.
 TEST_F(LeaseTest, LeaseWriteThatFailsToCommitChangesNoOwnershipS26S30) {
-  auto backend = std::make_shared<FaultyLeaseBackend>();
+  auto backend = std::make_shared<FaultyBackend>();
   ServerSetup setup;
   setup.lease_backend = backend;
   StartServer(setup);
@@ -284,6 +297,59 @@ TEST_F(LeaseTest, LeaseWriteThatFailsToCommitChangesNoOwnershipS26S30) {
   EXPECT_EQ(CreateLease(MakeLease("nvml", "node-1", 30, {"NVMLReady"})).error_code(),
             StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(lease_controller().GetStats().live, 1u);
+}
+
+// S26, S28: an expiry write that a storage fault refused is tried again
+// until it is made; the conditions never stay True because the disk was full
+// at the moment the lease expired.
+TEST_F(LeaseTest, ExpiryRefusedByAStorageFaultIsRetriedS26S28) {
+  auto backend = std::make_shared<FaultyBackend>();
+  ServerSetup setup;
+  setup.store.backend = backend;  // the GPUs'; leases stay in memory
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  backend->failing = true;
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  ASSERT_TRUE(WaitFor([&] { return backend->failures.load() >= 2; })) << "the expiry was not tried again";
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");  // nothing was written
+  backend->failing = false;
+  ASSERT_TRUE(WaitFor([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }));
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
+  EXPECT_EQ(lease_controller().GetStats().conditions_set_unknown, 1u);
+}
+
+// S28, S33: expiry writes are the server's own safety writes: a GPU store
+// that clients filled to its byte bound still takes them, while a client's
+// write that grows an object is refused.
+TEST_F(LeaseTest, ExpiryIsNotRefusedByAFullStoreS28S33) {
+  ServerSetup setup;
+  setup.store.max_total_object_bytes = 64 << 10;
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  // Fill the store to within a byte of its bound with a second GPU's annotation.
+  v1::Gpu filler;
+  ASSERT_TRUE(Create(MakeGpu(2), &filler).ok());
+  filler.mutable_metadata()->clear_resource_version();
+  std::size_t fits = 0, too_big = 64 << 10;
+  while (too_big - fits > 1) {
+    const std::size_t size = (fits + too_big) / 2;
+    (*filler.mutable_metadata()->mutable_annotations())["example.com/fill"] = std::string(size, 'x');
+    grpc::Status s = Update(filler);
+    if (s.ok()) {
+      fits = size;
+    } else {
+      ASSERT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+      too_big = size;
+    }
+  }
+  v1::Gpu grown = WithCondition(Current(1), "DCGMHealthy", "False");
+  grown.mutable_metadata()->clear_resource_version();
+  EXPECT_EQ(UpdateStatus(grown).error_code(), StatusCode::RESOURCE_EXHAUSTED) << "the store is not full";
+
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());  // the lease store is not full
+  ASSERT_TRUE(WaitFor([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }))
+      << "the expiry write was refused by the byte bound";
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
 }
 
 }  // namespace

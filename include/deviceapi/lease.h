@@ -56,8 +56,6 @@ class LeaseClient {
   Status Delete(std::string_view name, const DeleteOptions& options = {});
 
  private:
-  void SetDeadline(grpc::ClientContext* context, const CallOptions& call) const;
-
   std::chrono::milliseconds default_timeout_;
   std::unique_ptr<v1alpha1::LeaseService::Stub> stub_;
 };

@@ -31,6 +31,8 @@ bool ReadFile(const std::string& path, std::string* out) {
 }  // namespace
 
 using client_internal::NamespaceOrDefault;
+using client_internal::UnaryCall;
+using Stub = v1alpha1::GpuService::Stub;
 
 std::string ResolveTarget(const std::string& target) {
   if (!target.empty()) return target;
@@ -93,8 +95,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
 Client::~Client() = default;
 
 void Client::SetDeadline(grpc::ClientContext* context, const CallOptions& call) const {
-  auto timeout = call.timeout.count() > 0 ? call.timeout : options_.default_timeout;
-  context->set_deadline(std::chrono::system_clock::now() + timeout);
+  client_internal::SetDeadline(context, call, options_.default_timeout);
 }
 
 StatusOr<Gpu> Client::Get(std::string_view name, const GetOptions& options) {
@@ -104,12 +105,9 @@ StatusOr<Gpu> Client::Get(std::string_view name, const GetOptions& options) {
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
   if (!options.resource_version.empty())
     req.mutable_opts()->set_resource_version(options.resource_version);
-  v1alpha1::GetGpuResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->GetGpu(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return std::move(*resp.mutable_gpu());
+  auto resp = UnaryCall(*stub_, &Stub::GetGpu, req, options.call, options_.default_timeout);
+  if (!resp.ok()) return resp.status();
+  return std::move(*resp->mutable_gpu());
 }
 
 StatusOr<GpuList> Client::List(const ListOptions& options) {
@@ -120,12 +118,9 @@ StatusOr<GpuList> Client::List(const ListOptions& options) {
   o->set_resource_version(options.resource_version);
   o->set_label_selector(options.label_selector);
   o->set_resource_version_match(options.resource_version_match);
-  v1alpha1::ListGpusResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->ListGpus(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return std::move(*resp.mutable_gpu_list());
+  auto resp = UnaryCall(*stub_, &Stub::ListGpus, req, options.call, options_.default_timeout);
+  if (!resp.ok()) return resp.status();
+  return std::move(*resp->mutable_gpu_list());
 }
 
 std::unique_ptr<WatchStream> Client::Watch(const WatchOptions& options) {
@@ -145,24 +140,14 @@ StatusOr<Gpu> Client::Create(const Gpu& gpu, const CreateOptions& options) {
   if (!channel_error_.ok()) return channel_error_;
   v1alpha1::CreateGpuRequest req;
   *req.mutable_gpu() = gpu;
-  Gpu resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->CreateGpu(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::CreateGpu, req, options.call, options_.default_timeout);
 }
 
 StatusOr<Gpu> Client::Update(const Gpu& gpu, const UpdateOptions& options) {
   if (!channel_error_.ok()) return channel_error_;
   v1alpha1::UpdateGpuRequest req;
   *req.mutable_gpu() = gpu;
-  Gpu resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->UpdateGpu(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::UpdateGpu, req, options.call, options_.default_timeout);
 }
 
 StatusOr<Gpu> Client::UpdateStatus(const Gpu& gpu, const UpdateOptions& options) {
@@ -174,12 +159,7 @@ StatusOr<Gpu> Client::UpdateStatus(const Gpu& gpu, const UpdateOptions& options)
   meta->set_namespace_(gpu.metadata().namespace_());
   meta->set_resource_version(gpu.metadata().resource_version());
   *req.mutable_gpu()->mutable_status() = gpu.status();
-  Gpu resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->UpdateGpuStatus(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::UpdateGpuStatus, req, options.call, options_.default_timeout);
 }
 
 StatusOr<Gpu> Client::Patch(std::string_view name, PatchType type, std::string_view patch,
@@ -202,12 +182,7 @@ StatusOr<Gpu> Client::SendPatch(std::string_view name, PatchType type, std::stri
                                                : "application/strategic-merge-patch+json");
   req.set_data(std::string(patch));
   req.set_subresource(subresource);
-  Gpu resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->PatchGpu(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::PatchGpu, req, options.call, options_.default_timeout);
 }
 
 Status Client::Delete(std::string_view name, const DeleteOptions& options) {
@@ -216,10 +191,7 @@ Status Client::Delete(std::string_view name, const DeleteOptions& options) {
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
   client_internal::SetPreconditions(options, req.mutable_opts());
-  google::protobuf::Empty resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  return Status::FromGrpc(stub_->DeleteGpu(&ctx, req, &resp));
+  return UnaryCall(*stub_, &Stub::DeleteGpu, req, options.call, options_.default_timeout).status();
 }
 
 namespace {

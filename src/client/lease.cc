@@ -13,6 +13,8 @@ namespace deviceapi {
 namespace {
 
 using client_internal::NamespaceOrDefault;
+using client_internal::UnaryCall;
+using Stub = v1alpha1::LeaseService::Stub;
 using google::protobuf::util::TimeUtil;
 
 // The lease's holder stopped renewing: its renew time plus duration passed.
@@ -29,22 +31,14 @@ bool Expired(const Lease& lease) {
 LeaseClient::LeaseClient(const Client& client, std::chrono::milliseconds default_timeout)
     : default_timeout_(default_timeout), stub_(v1alpha1::LeaseService::NewStub(client.channel())) {}
 
-void LeaseClient::SetDeadline(grpc::ClientContext* context, const CallOptions& call) const {
-  auto timeout = call.timeout.count() > 0 ? call.timeout : default_timeout_;
-  context->set_deadline(std::chrono::system_clock::now() + timeout);
-}
-
 StatusOr<Lease> LeaseClient::Get(std::string_view name, const GetOptions& options) {
   v1alpha1::GetLeaseRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
   req.mutable_opts()->set_resource_version(options.resource_version);
-  v1alpha1::GetLeaseResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->GetLease(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return std::move(*resp.mutable_lease());
+  auto resp = UnaryCall(*stub_, &Stub::GetLease, req, options.call, default_timeout_);
+  if (!resp.ok()) return resp.status();
+  return std::move(*resp->mutable_lease());
 }
 
 StatusOr<LeaseList> LeaseClient::List(const ListOptions& options) {
@@ -53,34 +47,21 @@ StatusOr<LeaseList> LeaseClient::List(const ListOptions& options) {
   req.mutable_opts()->set_resource_version(options.resource_version);
   req.mutable_opts()->set_label_selector(options.label_selector);
   req.mutable_opts()->set_resource_version_match(options.resource_version_match);
-  v1alpha1::ListLeasesResponse resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->ListLeases(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return std::move(*resp.mutable_lease_list());
+  auto resp = UnaryCall(*stub_, &Stub::ListLeases, req, options.call, default_timeout_);
+  if (!resp.ok()) return resp.status();
+  return std::move(*resp->mutable_lease_list());
 }
 
 StatusOr<Lease> LeaseClient::Create(const Lease& lease, const CreateOptions& options) {
   v1alpha1::CreateLeaseRequest req;
   *req.mutable_lease() = lease;
-  Lease resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->CreateLease(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::CreateLease, req, options.call, default_timeout_);
 }
 
 StatusOr<Lease> LeaseClient::Update(const Lease& lease, const UpdateOptions& options) {
   v1alpha1::UpdateLeaseRequest req;
   *req.mutable_lease() = lease;
-  Lease resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  grpc::Status s = stub_->UpdateLease(&ctx, req, &resp);
-  if (!s.ok()) return Status::FromGrpc(s);
-  return resp;
+  return UnaryCall(*stub_, &Stub::UpdateLease, req, options.call, default_timeout_);
 }
 
 Status LeaseClient::Delete(std::string_view name, const DeleteOptions& options) {
@@ -88,10 +69,7 @@ Status LeaseClient::Delete(std::string_view name, const DeleteOptions& options) 
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
   client_internal::SetPreconditions(options, req.mutable_opts());
-  google::protobuf::Empty resp;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, options.call);
-  return Status::FromGrpc(stub_->DeleteLease(&ctx, req, &resp));
+  return UnaryCall(*stub_, &Stub::DeleteLease, req, options.call, default_timeout_).status();
 }
 
 LeaseKeeper::LeaseKeeper(LeaseClient& leases, LeaseKeeperOptions options)

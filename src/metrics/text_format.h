@@ -1,5 +1,5 @@
 // Low-level pieces of the Prometheus text exposition format 0.0.4, shared by
-// the writer (registry) and the parser (text_parser.h).
+// the writer (registry) and the tests' parser (test/support/metrics/text_parser.h).
 #pragma once
 
 #include <string>

@@ -3,6 +3,8 @@
 package fake
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/testing"
 
@@ -17,17 +19,60 @@ type FakeDeviceV1alpha1 struct {
 
 // GPUs returns the fake GPU client of namespace.
 func (c *FakeDeviceV1alpha1) GPUs(namespace string) typed.GPUInterface {
-	return gentype.NewFakeClientWithList[*devicev1alpha1.GPU, *devicev1alpha1.GPUList](
-		c.Fake,
+	return newFakeClient[devicev1alpha1.GPU](c.Fake, namespace, "gpus", "GPU",
+		func(l *devicev1alpha1.GPUList) *[]devicev1alpha1.GPU { return &l.Items })
+}
+
+// Leases returns the fake Lease client of namespace. Its Patch is the object tracker's,
+// applied at once, without the real client's read-patch-write rounds.
+func (c *FakeDeviceV1alpha1) Leases(namespace string) typed.LeaseInterface {
+	return newFakeClient[devicev1alpha1.Lease](c.Fake, namespace, "leases", "Lease",
+		func(l *devicev1alpha1.LeaseList) *[]devicev1alpha1.Lease { return &l.Items })
+}
+
+// object is what gentype's fakes need of a kind's object.
+type object interface {
+	runtime.Object
+	metav1.Object
+}
+
+// newFakeClient is gentype's fake client of a kind whose objects are *O and whose lists
+// are *L, with the items of a list at items(list).
+func newFakeClient[O, L any, PO interface {
+	*O
+	object
+}, PL interface {
+	*L
+	runtime.Object
+	metav1.ListMetaAccessor
+}](fake *testing.Fake, namespace, resource, kind string, items func(PL) *[]O) *gentype.FakeClientWithList[PO, PL] {
+	return gentype.NewFakeClientWithList[PO, PL](
+		fake,
 		namespace,
-		devicev1alpha1.SchemeGroupVersion.WithResource("gpus"),
-		devicev1alpha1.SchemeGroupVersion.WithKind("GPU"),
-		func() *devicev1alpha1.GPU { return &devicev1alpha1.GPU{} },
-		func() *devicev1alpha1.GPUList { return &devicev1alpha1.GPUList{} },
-		func(dst, src *devicev1alpha1.GPUList) { dst.ListMeta = src.ListMeta },
-		func(list *devicev1alpha1.GPUList) []*devicev1alpha1.GPU { return gentype.ToPointerSlice(list.Items) },
-		func(list *devicev1alpha1.GPUList, items []*devicev1alpha1.GPU) {
-			list.Items = gentype.FromPointerSlice(items)
+		devicev1alpha1.SchemeGroupVersion.WithResource(resource),
+		devicev1alpha1.SchemeGroupVersion.WithKind(kind),
+		func() PO { return PO(new(O)) },
+		func() PL { return PL(new(L)) },
+		func(dst, src PL) { *listMeta(dst) = *listMeta(src) },
+		func(list PL) []PO {
+			s := *items(list)
+			out := make([]PO, len(s))
+			for i := range s {
+				out[i] = &s[i]
+			}
+			return out
+		},
+		func(list PL, objs []PO) {
+			s := make([]O, len(objs))
+			for i, o := range objs {
+				s[i] = *o
+			}
+			*items(list) = s
 		},
 	)
+}
+
+// listMeta is a list's ListMeta: metav1.ListMeta's GetListMeta answers itself.
+func listMeta(l metav1.ListMetaAccessor) *metav1.ListMeta {
+	return l.GetListMeta().(*metav1.ListMeta)
 }

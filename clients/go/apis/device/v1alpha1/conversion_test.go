@@ -132,12 +132,19 @@ func jsonPaths(t *testing.T, doc []byte) []string {
 	return slices.Compact(out)
 }
 
+// sampleTime has sub-second digits, which the wire keeps.
+var sampleTime = timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+
+// sampleMeta is metadata with every field the wire carries set.
+func sampleMeta(name, uid, rv string, generation int64) *pb.ObjectMeta {
+	return &pb.ObjectMeta{Name: name, Namespace: "ns", Uid: uid, ResourceVersion: rv, Generation: generation,
+		CreationTimestamp: sampleTime, Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"c": "d"}}
+}
+
 func sampleLease() *pb.Lease {
-	ts := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+	ts := sampleTime
 	return &pb.Lease{
-		Metadata: &pb.ObjectMeta{Name: "nvml-provider", Namespace: "ns", Uid: "u-2", ResourceVersion: "7",
-			Generation: 1, CreationTimestamp: ts, Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{"c": "d"}},
+		Metadata: sampleMeta("nvml-provider", "u-2", "7", 1),
 		Spec: &pb.LeaseSpec{HolderIdentity: "node-1", LeaseDurationSeconds: 40, AcquireTime: ts,
 			RenewTime: timestamppb.New(ts.AsTime().Add(time.Second)), LeaseTransitions: 2,
 			ConditionTypes: []string{"NVMLReady", "example.com/Probe"}},
@@ -145,12 +152,10 @@ func sampleLease() *pb.Lease {
 }
 
 func sampleGPU() *pb.Gpu {
-	ts := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
+	ts := sampleTime
 	return &pb.Gpu{
-		Metadata: &pb.ObjectMeta{Name: "gpu-0", Namespace: "ns", Uid: "u-1", ResourceVersion: "42",
-			Generation: 3, CreationTimestamp: ts, Labels: map[string]string{"a": "b"},
-			Annotations: map[string]string{"c": "d"}},
-		Spec: &pb.GpuSpec{Uuid: "GPU-00000000-1111-2222-3333-444444444444"},
+		Metadata: sampleMeta("gpu-0", "u-1", "42", 3),
+		Spec:     &pb.GpuSpec{Uuid: "GPU-00000000-1111-2222-3333-444444444444"},
 		Status: &pb.GpuStatus{
 			Conditions: []*pb.Condition{{Type: "Ready", Status: "False", LastTransitionTime: ts,
 				Reason: "XidError", Message: "xid 79", ObservedGeneration: 3}},

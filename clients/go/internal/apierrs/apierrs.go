@@ -120,6 +120,24 @@ func BadRequest(msg string) error {
 	return apierrors.NewBadRequest(msg)
 }
 
+// New is the API error the server's status code with msg would give: for what this client
+// decides itself (a lease patch applied on the client side), so that it is told apart by
+// the same predicates as the server's answers.
+func New(code codes.Code, msg string, gr schema.GroupResource, name string) error {
+	return From(status.Error(code, msg), gr, name)
+}
+
+// UnsupportedMediaType is the Kubernetes API server's answer to a patch type it does not
+// accept (415, IsUnsupportedMediaType).
+func UnsupportedMediaType(msg string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusUnsupportedMediaType,
+		Reason:  metav1.StatusReasonUnsupportedMediaType,
+		Message: msg,
+	}}
+}
+
 // IsContextDone reports whether err is a context's cancellation or deadline.
 func IsContextDone(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)

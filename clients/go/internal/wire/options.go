@@ -5,7 +5,10 @@
 package wire
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nvidia/device-api-server/clients/go/internal/apierrs"
 	"github.com/nvidia/device-api-server/clients/go/pb"
@@ -70,6 +73,29 @@ func UpdateOptions(o metav1.UpdateOptions) (*pb.UpdateOptions, error) {
 		return nil, apierrs.BadRequest("dry run is not supported by the Device API")
 	}
 	return &pb.UpdateOptions{}, nil
+}
+
+// PatchOptions refuses dry runs (the server has none) and Force, which only server-side
+// apply has; FieldManager is accepted and has no effect (the server keeps no managed
+// fields).
+func PatchOptions(o metav1.PatchOptions) (*pb.UpdateOptions, error) {
+	if o.Force != nil && *o.Force {
+		return nil, apierrs.BadRequest("force is only valid for server-side apply, which the Device API does not have")
+	}
+	return UpdateOptions(metav1.UpdateOptions{DryRun: o.DryRun})
+}
+
+// PatchType accepts the patch types of the Device API: JSON merge patches (RFC 7386) and
+// strategic merge patches. JSON patches (RFC 6902) and server-side apply are refused
+// before anything is sent, as the Kubernetes API server refuses a patch type it does not
+// know: 415 UnsupportedMediaType.
+func PatchType(pt types.PatchType) error {
+	switch pt {
+	case types.MergePatchType, types.StrategicMergePatchType:
+		return nil
+	}
+	return apierrs.UnsupportedMediaType(fmt.Sprintf("patch type %q is not supported by the Device API; use %q or %q",
+		pt, types.MergePatchType, types.StrategicMergePatchType))
 }
 
 // DeleteOptions carries preconditions (uid, resourceVersion); grace periods and

@@ -48,15 +48,22 @@ func startInformer(t *testing.T, cs versioned.Interface, options ...externalvers
 	c := &calls{}
 	factory := externalversions.NewSharedInformerFactoryWithOptions(countingClientset{cs, c}, 0, options...)
 	informer := factory.Device().V1alpha1().GPUs().Informer()
-	ctx, cancel := context.WithCancel(context.Background())
+	syncFactory(t, factory, informer)
+	return &informerRun{informer: informer, calls: c}
+}
+
+// syncFactory starts factory (after the test asked it for its informers) and waits until
+// informer has synced; the factory stops when the test ends.
+func syncFactory(t *testing.T, factory externalversions.SharedInformerFactory, informer cache.SharedIndexInformer) {
+	t.Helper()
+	stop, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); factory.Shutdown() })
-	factory.Start(ctx.Done())
-	syncCtx, syncCancel := context.WithTimeout(ctx, 30*time.Second)
+	factory.Start(stop.Done())
+	syncCtx, syncCancel := context.WithTimeout(stop, 30*time.Second)
 	defer syncCancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), informer.HasSynced) {
 		t.Fatal("informer did not sync within 30 s")
 	}
-	return &informerRun{informer: informer, calls: c}
 }
 
 func (r *informerRun) String() string {

@@ -84,21 +84,93 @@ func GPUToProto(g *GPU) *pb.Gpu {
 
 // GPUListFromProto converts a wire GpuList into a GPUList.
 func GPUListFromProto(m *pb.GpuList) *GPUList {
-	out := &GPUList{ListMeta: metav1.ListMeta{ResourceVersion: m.GetMetadata().GetResourceVersion()}}
-	if len(m.GetItems()) > 0 {
-		out.Items = make([]GPU, len(m.GetItems()))
-		for i, item := range m.GetItems() {
-			out.Items[i] = *GPUFromProto(item)
-		}
-	}
-	return out
+	return &GPUList{ListMeta: listMetaFromProto(m.GetMetadata()), Items: itemsFromProto(m.GetItems(), GPUFromProto)}
 }
 
 // GPUListToProto converts a GPUList into a wire GpuList.
 func GPUListToProto(l *GPUList) *pb.GpuList {
-	out := &pb.GpuList{Metadata: &pb.ListMeta{ResourceVersion: l.ResourceVersion}}
-	for i := range l.Items {
-		out.Items = append(out.Items, GPUToProto(&l.Items[i]))
+	return &pb.GpuList{Metadata: listMetaToProto(&l.ListMeta), Items: itemsToProto(l.Items, GPUToProto)}
+}
+
+// LeaseFromProto converts a wire Lease into a Lease. A nil message gives an empty Lease.
+func LeaseFromProto(m *pb.Lease) *Lease {
+	out := &Lease{}
+	if m == nil {
+		return out
+	}
+	out.ObjectMeta = ObjectMetaFromProto(m.GetMetadata())
+	s := m.GetSpec()
+	out.Spec = LeaseSpec{
+		HolderIdentity:       s.GetHolderIdentity(),
+		LeaseDurationSeconds: s.GetLeaseDurationSeconds(),
+		AcquireTime:          microTimeFromProto(s.GetAcquireTime()),
+		RenewTime:            microTimeFromProto(s.GetRenewTime()),
+		LeaseTransitions:     s.GetLeaseTransitions(),
+		ConditionTypes:       copyStrings(s.GetConditionTypes()),
+	}
+	return out
+}
+
+// LeaseToProto converts a Lease into a wire Lease. Nil times are sent unset, which the
+// server fills.
+func LeaseToProto(l *Lease) *pb.Lease {
+	if l == nil {
+		return &pb.Lease{}
+	}
+	return &pb.Lease{
+		Metadata: ObjectMetaToProto(&l.ObjectMeta),
+		Spec: &pb.LeaseSpec{
+			HolderIdentity:       l.Spec.HolderIdentity,
+			LeaseDurationSeconds: l.Spec.LeaseDurationSeconds,
+			AcquireTime:          microTimeToProto(l.Spec.AcquireTime),
+			RenewTime:            microTimeToProto(l.Spec.RenewTime),
+			LeaseTransitions:     l.Spec.LeaseTransitions,
+			ConditionTypes:       copyStrings(l.Spec.ConditionTypes),
+		},
+	}
+}
+
+// LeaseListFromProto converts a wire LeaseList into a LeaseList.
+func LeaseListFromProto(m *pb.LeaseList) *LeaseList {
+	return &LeaseList{ListMeta: listMetaFromProto(m.GetMetadata()), Items: itemsFromProto(m.GetItems(), LeaseFromProto)}
+}
+
+// LeaseListToProto converts a LeaseList into a wire LeaseList.
+func LeaseListToProto(l *LeaseList) *pb.LeaseList {
+	return &pb.LeaseList{Metadata: listMetaToProto(&l.ListMeta), Items: itemsToProto(l.Items, LeaseToProto)}
+}
+
+// listMetaFromProto and listMetaToProto carry a list's revision, the one field of the
+// wire's ListMeta; shared by every kind.
+func listMetaFromProto(m *pb.ListMeta) metav1.ListMeta {
+	return metav1.ListMeta{ResourceVersion: m.GetResourceVersion()}
+}
+
+func listMetaToProto(m *metav1.ListMeta) *pb.ListMeta {
+	return &pb.ListMeta{ResourceVersion: m.ResourceVersion}
+}
+
+// itemsFromProto converts a list's items with the kind's conversion; nil when empty, as
+// a list decoded from JSON without items.
+func itemsFromProto[M any, O any](items []M, convert func(M) *O) []O {
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]O, len(items))
+	for i, item := range items {
+		out[i] = *convert(item)
+	}
+	return out
+}
+
+// itemsToProto converts a list's items to the wire; nil when empty.
+func itemsToProto[O any, M any](items []O, convert func(*O) M) []M {
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]M, len(items))
+	for i := range items {
+		out[i] = convert(&items[i])
 	}
 	return out
 }
@@ -171,6 +243,30 @@ func timeToProto(t metav1.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t.Time)
+}
+
+// microTimeFromProto keeps the wire's presence: an unset time is nil.
+func microTimeFromProto(t *timestamppb.Timestamp) *metav1.MicroTime {
+	if t == nil {
+		return nil
+	}
+	m := metav1.NewMicroTime(t.AsTime())
+	return &m
+}
+
+func microTimeToProto(t *metav1.MicroTime) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(t.Time)
+}
+
+// copyStrings copies a slice; nil when empty.
+func copyStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return append([]string(nil), s...)
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -24,12 +24,14 @@ var (
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
-// addKnownTypes is the one place a kind is registered: a new kind (Lease) adds its
-// object and list here.
+// addKnownTypes is the one place a kind is registered: a new kind adds its object and
+// list here.
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
 		&GPU{},
 		&GPUList{},
+		&Lease{},
+		&LeaseList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
@@ -121,5 +122,48 @@ func TestFakeClientsetReactorInjectsAPIErrors(t *testing.T) {
 	}
 	if n := len(cs.Actions()); n != 2 {
 		t.Fatalf("%d actions recorded, want 2", n)
+	}
+}
+
+// Leases on the fake clientset: an informer syncs the seeded lease, its lister follows
+// the fake client's writes, and Patch is the object tracker's.
+func TestFakeClientsetWithLeaseInformer(t *testing.T) {
+	seed := &devicev1alpha1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "nvml-provider", Namespace: "default"},
+		Spec: devicev1alpha1.LeaseSpec{HolderIdentity: "node-1", LeaseDurationSeconds: 40, ConditionTypes: []string{"NVMLReady"}}}
+	cs := fake.NewSimpleClientset(seed)
+	factory := externalversions.NewSharedInformerFactory(cs, 0)
+	leases := factory.Device().V1alpha1().Leases()
+	informer := leases.Informer()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); factory.Shutdown() }()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		t.Fatal("lease informer did not sync")
+	}
+	if l, err := leases.Lister().Leases("default").Get("nvml-provider"); err != nil || l.Spec.HolderIdentity != "node-1" {
+		t.Fatalf("lister after sync: %v %v", l, err)
+	}
+	client := cs.DeviceV1alpha1().Leases("default")
+	if _, err := client.Create(ctx, &devicev1alpha1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	patched, err := client.Patch(ctx, "nvml-provider", types.MergePatchType, []byte(`{"spec":{"holderIdentity":"node-2"}}`), metav1.PatchOptions{})
+	if err != nil || patched.Spec.HolderIdentity != "node-2" || patched.Spec.LeaseDurationSeconds != 40 {
+		t.Fatalf("fake patch: %v %+v", err, patched)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, _ := leases.Lister().List(labels.Everything())
+		l, err := leases.Lister().Leases("default").Get("nvml-provider")
+		if len(all) == 2 && err == nil && l.Spec.HolderIdentity == "node-2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lister did not follow the writes: %d leases, %v %v", len(all), l, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := cs.DeviceV1alpha1().Leases("other").Get(ctx, "nvml-provider", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("lease of another namespace: %v, want IsNotFound", err)
 	}
 }

@@ -6,11 +6,34 @@ package v1alpha1
 
 import (
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/listers"
 	"k8s.io/client-go/tools/cache"
 
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
 )
+
+// NamespaceLister reads the objects of one kind in one namespace.
+type NamespaceLister[T runtime.Object] interface {
+	// List lists the objects whose labels match selector.
+	List(selector labels.Selector) (ret []T, err error)
+	// Get returns the object named name, or an IsNotFound error.
+	Get(name string) (T, error)
+}
+
+// kindLister is the lister of one kind in every namespace, over an informer's indexer;
+// each kind's lister adds its namespace accessor (GPUs, Leases).
+type kindLister[T runtime.Object] struct {
+	listers.ResourceIndexer[T]
+}
+
+func newKindLister[T runtime.Object](indexer cache.Indexer, resource string) kindLister[T] {
+	return kindLister[T]{listers.New[T](indexer, devicev1alpha1.Resource(resource))}
+}
+
+func (s kindLister[T]) namespace(namespace string) NamespaceLister[T] {
+	return listers.NewNamespaced(s.ResourceIndexer, namespace)
+}
 
 // GPULister lists GPUs of every namespace, or of one with GPUs(namespace).
 type GPULister interface {
@@ -21,25 +44,15 @@ type GPULister interface {
 }
 
 // GPUNamespaceLister reads the GPUs of one namespace.
-type GPUNamespaceLister interface {
-	List(selector labels.Selector) (ret []*devicev1alpha1.GPU, err error)
-	// Get returns the GPU named name, or an IsNotFound error.
-	Get(name string) (*devicev1alpha1.GPU, error)
-}
+type GPUNamespaceLister = NamespaceLister[*devicev1alpha1.GPU]
 
 type gpuLister struct {
-	listers.ResourceIndexer[*devicev1alpha1.GPU]
+	kindLister[*devicev1alpha1.GPU]
 }
 
 // NewGPULister returns a lister over an informer's indexer.
 func NewGPULister(indexer cache.Indexer) GPULister {
-	return &gpuLister{listers.New[*devicev1alpha1.GPU](indexer, devicev1alpha1.Resource("gpu"))}
+	return gpuLister{newKindLister[*devicev1alpha1.GPU](indexer, "gpu")}
 }
 
-func (s *gpuLister) GPUs(namespace string) GPUNamespaceLister {
-	return gpuNamespaceLister{listers.NewNamespaced[*devicev1alpha1.GPU](s.ResourceIndexer, namespace)}
-}
-
-type gpuNamespaceLister struct {
-	listers.ResourceIndexer[*devicev1alpha1.GPU]
-}
+func (s gpuLister) GPUs(namespace string) GPUNamespaceLister { return s.namespace(namespace) }

@@ -2,16 +2,14 @@ package v1alpha1
 
 import (
 	"context"
-	"time"
+	"strings"
 
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
-	"github.com/nvidia/device-api-server/clients/go/internal/apierrs"
-	"github.com/nvidia/device-api-server/clients/go/internal/streamwatch"
 	"github.com/nvidia/device-api-server/clients/go/internal/wire"
 	"github.com/nvidia/device-api-server/clients/go/pb"
 )
@@ -38,120 +36,95 @@ type GPUInterface interface {
 	// Watch streams changes; see package streamwatch for how it ends. It waits for the
 	// connection to be (re-)established, so bound it with ctx.
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	// Patch applies data to the current GPU atomically on the server (PatchGpu, S31): no
+	// resourceVersion and no retry needed, so providers that own different conditions
+	// never lose each other's writes.
+	//
+	// pt is types.MergePatchType (RFC 7386: objects merge, null removes, arrays are
+	// replaced whole) or types.StrategicMergePatchType (the same, except that
+	// status.conditions merge by type and {"type": X, "$patch": "delete"} removes
+	// condition X). Other types are refused before anything is sent, with
+	// IsUnsupportedMediaType. data is JSON in the field names of this package's GPU, which
+	// are the wire's: {"metadata":{"labels":{"zone":"a"}}} or
+	// {"status":{"conditions":[{"type":"Ready","status":"False","reason":"XidError"}]}}.
+	//
+	// subresources: none patches labels, annotations and spec; "status" patches status
+	// only. A patch that touches anything else, a field the GPU does not have, malformed
+	// JSON or an invalid result is IsInvalid and changes nothing; a
+	// metadata.resourceVersion in data is a precondition (IsConflict when stale); a
+	// missing GPU is IsNotFound.
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions,
+		subresources ...string) (*devicev1alpha1.GPU, error)
 }
 
 type gpus struct {
-	client  pb.GpuServiceClient
-	ns      string
-	timeout time.Duration
+	client pb.GpuServiceClient
+	resource[*pb.Gpu, *devicev1alpha1.GPU]
 }
 
 var gpuResource = devicev1alpha1.Resource("gpus")
 
-// objectNamespace is the namespace of a single-object call: the object's own, else the
-// client's (the server defaults an empty one to "default").
-func (c *gpus) objectNamespace(gpu *devicev1alpha1.GPU) *pb.Gpu {
+// toProto is the wire form of a GPU in the namespace it is written to.
+func (c *gpus) toProto(gpu *devicev1alpha1.GPU) *pb.Gpu {
 	m := devicev1alpha1.GPUToProto(gpu)
-	if m.Metadata.Namespace == "" {
-		m.Metadata.Namespace = c.ns
-	}
+	c.namespace(m.Metadata)
 	return m
 }
 
 func (c *gpus) Create(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.CreateOptions) (*devicev1alpha1.GPU, error) {
-	o, err := wire.CreateOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	return c.write(ctx, gpu.Name, func(ctx context.Context) (*pb.Gpu, error) {
-		return c.client.CreateGpu(ctx, &pb.CreateGpuRequest{Gpu: c.objectNamespace(gpu), Opts: o})
+	return write(ctx, &c.resource, gpu.Name, opts, wire.CreateOptions, func(ctx context.Context, o *pb.CreateOptions) (*pb.Gpu, error) {
+		return c.client.CreateGpu(ctx, &pb.CreateGpuRequest{Gpu: c.toProto(gpu), Opts: o})
 	})
 }
 
 func (c *gpus) Update(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
-	o, err := wire.UpdateOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	return c.write(ctx, gpu.Name, func(ctx context.Context) (*pb.Gpu, error) {
-		return c.client.UpdateGpu(ctx, &pb.UpdateGpuRequest{Gpu: c.objectNamespace(gpu), Opts: o})
+	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
+		return c.client.UpdateGpu(ctx, &pb.UpdateGpuRequest{Gpu: c.toProto(gpu), Opts: o})
 	})
 }
 
 func (c *gpus) UpdateStatus(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
-	o, err := wire.UpdateOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	return c.write(ctx, gpu.Name, func(ctx context.Context) (*pb.Gpu, error) {
-		return c.client.UpdateGpuStatus(ctx, &pb.UpdateGpuStatusRequest{Gpu: c.objectNamespace(gpu), Opts: o})
+	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
+		return c.client.UpdateGpuStatus(ctx, &pb.UpdateGpuStatusRequest{Gpu: c.toProto(gpu), Opts: o})
 	})
 }
 
-// write runs one unary call that answers the object, under the default deadline.
-func (c *gpus) write(ctx context.Context, name string, call func(context.Context) (*pb.Gpu, error)) (*devicev1alpha1.GPU, error) {
-	ctx, cancel := unary(ctx, c.timeout)
-	defer cancel()
-	out, err := call(ctx)
-	if err != nil {
-		return nil, apierrs.From(err, gpuResource, name)
+func (c *gpus) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions,
+	subresources ...string) (*devicev1alpha1.GPU, error) {
+	if err := wire.PatchType(pt); err != nil {
+		return nil, err
 	}
-	return devicev1alpha1.GPUFromProto(out), nil
+	return write(ctx, &c.resource, name, opts, wire.PatchOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
+		// More than one subresource names a path the server does not have; it answers
+		// INVALID_ARGUMENT, as for any subresource but "status".
+		return c.client.PatchGpu(ctx, &pb.PatchGpuRequest{Name: name, Namespace: c.ns, PatchType: string(pt),
+			Data: data, Opts: o, Subresource: strings.Join(subresources, "/")})
+	})
 }
 
 func (c *gpus) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
-	o, err := wire.DeleteOptions(opts)
-	if err != nil {
+	return c.delete(ctx, name, opts, func(ctx context.Context, o *pb.DeleteOptions) error {
+		_, err := c.client.DeleteGpu(ctx, &pb.DeleteGpuRequest{Name: name, Namespace: c.ns, Opts: o})
 		return err
-	}
-	ctx, cancel := unary(ctx, c.timeout)
-	defer cancel()
-	_, err = c.client.DeleteGpu(ctx, &pb.DeleteGpuRequest{Name: name, Namespace: c.ns, Opts: o})
-	return apierrs.From(err, gpuResource, name)
+	})
 }
 
 func (c *gpus) Get(ctx context.Context, name string, opts metav1.GetOptions) (*devicev1alpha1.GPU, error) {
-	ctx, cancel := unary(ctx, c.timeout)
-	defer cancel()
-	out, err := c.client.GetGpu(ctx, &pb.GetGpuRequest{Name: name, Namespace: c.ns, Opts: wire.GetOptions(opts)})
-	if err != nil {
-		return nil, apierrs.From(err, gpuResource, name)
-	}
-	return devicev1alpha1.GPUFromProto(out.GetGpu()), nil
+	return c.get(ctx, name, opts, func(ctx context.Context, o *pb.GetOptions) (*pb.Gpu, error) {
+		out, err := c.client.GetGpu(ctx, &pb.GetGpuRequest{Name: name, Namespace: c.ns, Opts: o})
+		return out.GetGpu(), err
+	})
 }
 
 func (c *gpus) List(ctx context.Context, opts metav1.ListOptions) (*devicev1alpha1.GPUList, error) {
-	o, err := wire.ListOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := unary(ctx, c.timeout)
-	defer cancel()
-	out, err := c.client.ListGpus(ctx, &pb.ListGpusRequest{Namespace: c.ns, Opts: o})
-	if err != nil {
-		return nil, apierrs.From(err, gpuResource, "")
-	}
-	return devicev1alpha1.GPUListFromProto(out.GetGpuList()), nil
+	return list(ctx, &c.resource, opts, func(ctx context.Context, o *pb.ListOptions) (*pb.GpuList, error) {
+		out, err := c.client.ListGpus(ctx, &pb.ListGpusRequest{Namespace: c.ns, Opts: o})
+		return out.GetGpuList(), err
+	}, devicev1alpha1.GPUListFromProto)
 }
 
 func (c *gpus) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	o, err := wire.WatchOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	open := func() (func() (*pb.WatchGpusResponse, error), error) {
-		stream, err := c.client.WatchGpus(ctx, &pb.WatchGpusRequest{Namespace: c.ns, Opts: o}, grpc.WaitForReady(true))
-		if err != nil {
-			return nil, err
-		}
-		return stream.Recv, nil
-	}
-	recv, err := open()
-	if err != nil {
-		cancel()
-		return nil, apierrs.From(err, gpuResource, "")
-	}
-	return streamwatch.New(recv, open, func(m *pb.Gpu) runtime.Object { return devicev1alpha1.GPUFromProto(m) },
-		cancel, gpuResource), nil
+	return watchStream(ctx, &c.resource, opts, func(ctx context.Context, o *pb.ListOptions, co ...grpc.CallOption) (grpc.ServerStreamingClient[pb.WatchGpusResponse], error) {
+		return c.client.WatchGpus(ctx, &pb.WatchGpusRequest{Namespace: c.ns, Opts: o}, co...)
+	})
 }

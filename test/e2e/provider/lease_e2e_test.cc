@@ -3,6 +3,7 @@
 // duration + 1 s, seen by a watching consumer, while another provider's
 // condition stays; resuming or restarting the provider brings True back
 // through renewal.
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -120,6 +121,49 @@ TEST(LeaseE2E, KilledProviderTurnsUnknownAndRestartRenewsS28) {
   EXPECT_LT(std::chrono::steady_clock::now() - killed, kLeaseDuration + 1s);
   env.StartProvider(kLeaseFlags);
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 5s)) << env.ProviderLog();
+}
+
+// S28 across a server restart: leases are durable, and expiry is measured
+// from the later of the renew time and the server's start. A provider that
+// renews in time after the restart sees nothing turn Unknown: a watch resumed
+// from before the kill (S25) carries no NVMLReady other than True.
+TEST(LeaseE2E, ServerRestartWithAValidLeaseTurnsNothingUnknownS28) {
+  Env env("leaserestart");
+  env.StartServer(/*durable=*/true);
+  // 5 s: a start under ASan on a loaded machine has taken seconds.
+  env.StartProvider({"--lease-duration", "5s", "--lease-renew-period", "400ms"});
+  ASSERT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }));
+  auto list = env.client().List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  const std::string before_kill = list->metadata().resource_version();
+  deviceapi::LeaseClient leases(env.client());
+  auto held = leases.Get("nvml-provider");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+
+  env.KillServer();
+  env.StartServer(/*durable=*/true);
+  const auto restarted = google::protobuf::util::TimeUtil::GetCurrentTime();
+  deviceapi::WatchOptions o;
+  o.resource_version = before_kill;
+  o.timeout_seconds = 12;  // over two lease durations after the restart
+  auto watch = env.client().Watch(o);
+  deviceapi::WatchEvent event;
+  int events = 0;
+  while (watch->Next(&event)) {
+    ++events;
+    const auto* ready = deviceapi::FindCondition(event.object.status(), "NVMLReady");
+    ASSERT_NE(ready, nullptr);
+    EXPECT_EQ(ready->status(), "True") << event.object.metadata().name() << ": " << ready->reason() << " "
+                                       << ready->message();
+  }
+  const deviceapi::Status finished = watch->Finish();
+  EXPECT_TRUE(finished.ok()) << finished.ToString();  // ended by its timeout, not an error
+  auto renewed = leases.Get("nvml-provider");
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  EXPECT_EQ(renewed->spec().holder_identity(), held->spec().holder_identity());
+  EXPECT_GT(renewed->spec().renew_time(), restarted) << "the provider did not renew after the restart";
+  EXPECT_TRUE(AllReady(env, "True")) << env.ProviderLog();
+  std::printf("server restart with a 5 s lease: %d events in 12 s, none Unknown\n", events);
 }
 
 }  // namespace

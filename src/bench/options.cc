@@ -6,7 +6,7 @@ namespace deviceapi::bench {
 
 const std::vector<std::string>& KnownScenarios() {
   static const std::vector<std::string> kNames = {
-      "noop", "get", "list", "create", "update-status", "watch-fanout",
+      "noop", "get", "list", "create", "update-status", "patch-status", "watch-fanout",
       "mixed", "memory", "startup", "health-e2e"};
   return kNames;
 }

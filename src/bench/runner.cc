@@ -20,6 +20,7 @@ const std::map<std::string, ScenarioFn>& Scenarios() {
       {"list", RunList},
       {"create", RunCreate},
       {"update-status", RunUpdateStatus},
+      {"patch-status", RunPatchStatus},
       {"watch-fanout", RunWatchFanout},
       {"mixed", RunMixed},
       {"memory", RunMemory},

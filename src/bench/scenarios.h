@@ -36,6 +36,7 @@ std::vector<Result> RunGet(BenchContext& ctx);
 std::vector<Result> RunList(BenchContext& ctx);
 std::vector<Result> RunCreate(BenchContext& ctx);
 std::vector<Result> RunUpdateStatus(BenchContext& ctx);
+std::vector<Result> RunPatchStatus(BenchContext& ctx);
 std::vector<Result> RunWatchFanout(BenchContext& ctx);
 std::vector<Result> RunMixed(BenchContext& ctx);
 std::vector<Result> RunMemory(BenchContext& ctx);

@@ -184,4 +184,50 @@ std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
   return {r};
 }
 
+// The write update-status makes (condition 0's message), as a strategic
+// merge patch of status that names only that condition (S31): the server
+// merges it by type into the stored conditions, so the client sends one
+// condition instead of all of them and needs no resource version.
+std::vector<Result> RunPatchStatus(BenchContext& ctx) {
+  std::string error;
+  if (!ctx.EnsureSeeded(&error)) return {Unavailable("patch-status", "setup: " + error)};
+  const int gpus = ctx.options.gpus, conc = ctx.options.concurrency;
+  auto patch_of = [&](int index, const std::string& message) {
+    v1::PatchGpuRequest req;
+    req.set_name(GpuName(index));
+    req.set_namespace_(ctx.options.namespace_name);
+    req.set_patch_type("application/strategic-merge-patch+json");
+    req.set_subresource("status");
+    req.set_data(R"({"status":{"conditions":[{"type":"BenchProbe","status":"True","reason":"BenchWrite","message":")" +
+                 message + R"("}]}})");
+    return req;
+  };
+  {
+    grpc::ClientContext cctx;
+    SetDeadline(&cctx);
+    v1::Gpu out;
+    auto s = ctx.conn.gpus->PatchGpu(&cctx, patch_of(0, "bench probe"), &out);
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      return {Unavailable("patch-status", "the server has no PatchGpu (an extension of the contract)")};
+    }
+    if (!s.ok()) return {Unavailable("patch-status", "setup: " + Describe(s))};
+  }
+  Result r = RunClosedLoop(SpecFor(ctx, "patch-status"), [&](int w) -> Operation {
+    auto out = std::make_shared<v1::Gpu>();
+    return [&, w, out](std::uint64_t seq, std::string* error, std::int64_t*) {
+      const auto index = static_cast<int>((static_cast<std::uint64_t>(w) + seq * static_cast<std::uint64_t>(conc)) %
+                                          static_cast<std::uint64_t>(gpus));
+      const auto req = patch_of(index, "bench write " + std::to_string(w) + "." + std::to_string(seq));
+      grpc::ClientContext cctx;
+      SetDeadline(&cctx);
+      auto s = ctx.conn.gpus->PatchGpu(&cctx, req, out.get());
+      if (!s.ok()) *error = Describe(s);
+      return s.ok();
+    };
+  });
+  r.extra["conditions"] = ctx.options.conditions;
+  r.note = "one condition of --conditions patched by type (strategic merge, subresource status)";
+  return {r};
+}
+
 }  // namespace deviceapi::bench

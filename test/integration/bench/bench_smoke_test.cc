@@ -145,11 +145,11 @@ class BenchSmoke : public ::testing::Test {
 TEST_F(BenchSmoke, UnaryScenariosRunCleanAndReportRatiosToNoop) {
   StartServer();
   BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--duration", "1",
-                   "--warmup", "0.2", "noop", "get", "list", "create", "update-status"});
+                   "--warmup", "0.2", "noop", "get", "list", "create", "update-status", "patch-status"});
   EXPECT_EQ(run.exit_code, 0) << Context(run);
-  for (auto s : {"noop", "get", "list", "create", "update-status"}) ExpectClean(run, s);
+  for (auto s : {"noop", "get", "list", "create", "update-status", "patch-status"}) ExpectClean(run, s);
   // Ratios come from the noop run at the same concurrency in the same run.
-  for (auto s : {"get", "list", "create", "update-status"}) {
+  for (auto s : {"get", "list", "create", "update-status", "patch-status"}) {
     const json* r = run.Find(s);
     ASSERT_NE(r, nullptr);
     EXPECT_GT((*r)["p50_vs_noop"].get<double>(), 0.0) << r->dump();

@@ -15,11 +15,6 @@
 
 namespace deviceapi::apiserver {
 
-// FAILED_PRECONDITION (S29: a write an expired lease forbids). The store
-// never refuses a write for such a reason, so the code is the apiserver's
-// own, outside store::ErrorCode's values; status_mapping.cc maps it.
-inline constexpr auto kFailedPrecondition = static_cast<store::ErrorCode>(1000);
-
 template <typename Msg>
 class Admission {
  public:

@@ -173,7 +173,7 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
       }
     }
     if (expired != nullptr && !live_owner) {
-      return store::MakeError(kFailedPrecondition,
+      return store::MakeError(store::ErrorCode::kFailedPrecondition,
                               "lease " + expired->key + " expired: condition \"" + c.type() +
                                   "\" cannot be set True until its holder renews it");
     }

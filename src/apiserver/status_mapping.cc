@@ -15,9 +15,6 @@ grpc::Status InternalError(std::string_view method, std::string_view detail) {
 
 grpc::Status ToGrpcStatus(const store::Error& error, std::string_view method) {
   using store::ErrorCode;
-  if (error.code == kFailedPrecondition) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, error.message);
-  }
   switch (error.code) {
     case ErrorCode::kNotFound:
       return grpc::Status(grpc::StatusCode::NOT_FOUND, error.message);
@@ -44,6 +41,8 @@ grpc::Status ToGrpcStatus(const store::Error& error, std::string_view method) {
     }
     case ErrorCode::kResourceExhausted:
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, error.message);
+    case ErrorCode::kFailedPrecondition:
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, error.message);
     case ErrorCode::kUnavailable:
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           error.message.empty() ? kShuttingDownMessage : error.message);

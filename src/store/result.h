@@ -17,6 +17,8 @@ enum class ErrorCode {
   kExpired,            // revision no longer retained (410 Gone): "too old resource version"
   kTooLargeRevision,   // revision above the current one after waiting: "too large resource version"
   kResourceExhausted,  // a configured limit was hit (objects, watchers)
+  kFailedPrecondition, // a rule of the objects' own forbids the write (S29: an expired lease's
+                       // condition set True); raised by write callbacks, never by the store
   kUnavailable,        // store is shutting down
   kInternal,           // a bug or backend failure; message is for the log only
 };

@@ -95,12 +95,16 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
     out.exit_code = 2;
     return out;
   };
-  struct D { const char* flag; const std::string& text; std::chrono::milliseconds* into; };
-  for (const D& d : {D{"--reconcile-interval", reconcile, &cfg.reconcile_interval},
-                     D{"--warning-quiet-period", quiet, &cfg.warning_quiet_period},
-                     D{"--event-wait-timeout", wait, &cfg.event_wait_timeout},
-                     D{"--rpc-timeout", rpc_timeout, &cfg.rpc_timeout},
-                     D{"--backoff-max", backoff_max, &cfg.backoff_max}}) {
+  struct DurationFlag {
+    const char* flag;
+    const std::string& text;
+    std::chrono::milliseconds* into;
+  };
+  for (const DurationFlag& d : {DurationFlag{"--reconcile-interval", reconcile, &cfg.reconcile_interval},
+                                DurationFlag{"--warning-quiet-period", quiet, &cfg.warning_quiet_period},
+                                DurationFlag{"--event-wait-timeout", wait, &cfg.event_wait_timeout},
+                                DurationFlag{"--rpc-timeout", rpc_timeout, &cfg.rpc_timeout},
+                                DurationFlag{"--backoff-max", backoff_max, &cfg.backoff_max}}) {
     // The server's syntax (absl::ParseDuration): a unit is required.
     auto v = base::ParseDuration(d.text);
     if (!v || v->count() <= 0)

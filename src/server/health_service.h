@@ -1,6 +1,6 @@
 // grpc.health.v1.Health for the API listeners and the probe listener.
 //
-// One HealthState is shared by every server's HealthService: the process is
+// One ServingState is shared by every server's HealthService: the process is
 // serving or not as a whole. It starts NOT_SERVING, goes SERVING once the
 // readiness gate opens (S21) and back to NOT_SERVING for good at shutdown
 // (S22). Check() answers for "" and for each service name given at
@@ -20,9 +20,9 @@
 
 namespace deviceapi::server {
 
-class HealthState {
+class ServingState {
  public:
-  explicit HealthState(std::set<std::string> services) : services_(std::move(services)) {
+  explicit ServingState(std::set<std::string> services) : services_(std::move(services)) {
     services_.insert("");
   }
   // Ignored after Shutdown().
@@ -44,14 +44,14 @@ class HealthState {
 
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
-  explicit HealthService(const HealthState& state) : state_(state) {}
+  explicit HealthService(const ServingState& state) : state_(state) {}
 
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
                                   const grpc::health::v1::HealthCheckRequest* request,
                                   grpc::health::v1::HealthCheckResponse* response) override;
 
  private:
-  const HealthState& state_;
+  const ServingState& state_;
 };
 
 }  // namespace deviceapi::server

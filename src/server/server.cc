@@ -87,7 +87,7 @@ class Server::Impl {
   std::unique_ptr<apiserver::LeaseController> lease_controller_;
   std::unique_ptr<metrics::Registry> registry_;
   InflightCalls inflight_;
-  std::unique_ptr<HealthState> health_;
+  std::unique_ptr<ServingState> health_;
   std::unique_ptr<HealthService> api_health_, probe_health_;
   std::unique_ptr<UnixSocketFile> socket_;
   std::unique_ptr<grpc::Server> api_server_, probe_server_;
@@ -98,13 +98,13 @@ class Server::Impl {
   std::condition_variable cv_;
   bool shutdown_requested_ = false;
   bool started_ = false, stopped_ = false;
-  std::thread health_thread_;
+  std::thread housekeeping_thread_;
 
  private:
   bool StartApi(std::string* error);
   bool StartProbe(std::string* error);
   bool StartAdmin(std::string* error);
-  void HealthLoop();
+  void HousekeepingLoop();
   void LogStarted(std::chrono::steady_clock::time_point t0);
   void Teardown();  // releases whatever Start bound, on failure
 };
@@ -171,7 +171,7 @@ bool Server::Impl::Start(std::string* error) {
   };
   RegisterServerMetrics(*registry_, std::move(sources));
 
-  health_ = std::make_unique<HealthState>(std::set<std::string>{kGpuServiceName, kLeaseServiceName});
+  health_ = std::make_unique<ServingState>(std::set<std::string>{kGpuServiceName, kLeaseServiceName});
   api_health_ = std::make_unique<HealthService>(*health_);
   probe_health_ = std::make_unique<HealthService>(*health_);
 
@@ -180,7 +180,7 @@ bool Server::Impl::Start(std::string* error) {
     return false;
   }
   started_ = true;
-  health_thread_ = std::thread([this] { HealthLoop(); });
+  housekeeping_thread_ = std::thread([this] { HousekeepingLoop(); });
   LogStarted(t0);
   return true;
 }
@@ -285,9 +285,10 @@ bool Server::Impl::StartAdmin(std::string* error) {
   return true;
 }
 
-// Also the server's housekeeping: free heap memory goes back to the kernel
-// every --heap-release-interval (see heap_release.h).
-void Server::Impl::HealthLoop() {
+// Every kReadinessPoll (50 ms): readiness into gRPC health, storage fault probes
+// (S26, at most once a second), and free heap memory back to the kernel every
+// --heap-release-interval (heap_release.h).
+void Server::Impl::HousekeepingLoop() {
   bool last = false;
   std::string last_fault;
   auto next_probe = std::chrono::steady_clock::now();
@@ -375,7 +376,7 @@ void Server::Impl::Shutdown() {
   health_->Shutdown();  // NOT_SERVING before anything stops (S22)
   LogInfo("shutting down", {{"grace_period_ms", config_.shutdown_grace_period.count()}});
   readiness_->BeginShutdown();
-  if (health_thread_.joinable()) health_thread_.join();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   lease_controller_->Stop();  // no expiry writes while the stores go down
 
   // In-flight calls get most of the grace period; the rest is for tearing

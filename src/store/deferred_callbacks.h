@@ -1,5 +1,5 @@
-// Ready callbacks collected while locks are held and run after they are
-// released, so a consumer's callback never runs under a store lock.
+// Callbacks collected while locks are held and run after they are released,
+// so a consumer's callback never runs under a store lock.
 #pragma once
 
 #include <functional>
@@ -8,11 +8,11 @@
 
 namespace deviceapi::store {
 
-using ReadyCallback = std::shared_ptr<const std::function<void()>>;
+using DeferredCallback = std::shared_ptr<const std::function<void()>>;
 
-class ReadyList {
+class DeferredCallbacks {
  public:
-  void Add(ReadyCallback cb) {
+  void Add(DeferredCallback cb) {
     if (cb) callbacks_.push_back(std::move(cb));
   }
   void Run() {
@@ -21,7 +21,7 @@ class ReadyList {
   }
 
  private:
-  std::vector<ReadyCallback> callbacks_;
+  std::vector<DeferredCallback> callbacks_;
 };
 
 }  // namespace deviceapi::store

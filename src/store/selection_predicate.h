@@ -1,5 +1,6 @@
-// What one watcher wants to see: a namespace (exact match, S17) and a label
-// selector (S10), and how a store event looks through that filter.
+// A selection predicate (Kubernetes' name): a namespace (exact match, S17)
+// and a label selector (S10). What one List returns and what one watcher
+// sees; Transform says how a store event looks through it.
 #pragma once
 
 #include <string>
@@ -9,7 +10,7 @@
 
 namespace deviceapi::store {
 
-struct WatchFilter {
+struct SelectionPredicate {
   std::string namespace_name;  // empty: all namespaces
   labels::Selector selector;
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "store/history_ring.h"
-#include "store/ready_list.h"
+#include "store/deferred_callbacks.h"
 #include "store/revision_waiters.h"
 #include "store/rw_lock.h"
 #include "store/watch_hub.h"
@@ -131,7 +131,7 @@ class Store::Impl {
       std::unique_lock<WriterPreferringMutex> lock(rw);
       if (shutdown.exchange(true)) return;
     }
-    ReadyList ready;
+    DeferredCallbacks ready;
     hub->Shutdown(&ready);
     hub->StopTimer();
     waiters.Shutdown();
@@ -226,7 +226,7 @@ class Store::Impl {
 
   // Makes a committed event visible, all of it under the exclusive lock, so
   // no reader sees a partial write and no watcher misses or reorders it.
-  void Apply(Event event, std::vector<Event>* evicted, ReadyList* ready) {
+  void Apply(Event event, std::vector<Event>* evicted, DeferredCallbacks* ready) {
     RunWriteHook();
     const ObjectKey& key = event.object->key();
     switch (event.type) {
@@ -261,7 +261,7 @@ class Store::Impl {
   Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build,
                           Store::ByteBound bound = Store::ByteBound::kApplies) {
     if (backend->Durable()) return GroupWrite(kind, key, build, bound);
-    ReadyList ready;
+    DeferredCallbacks ready;
     // Events the history drops: freed after the lock is released, as
     // freeing an object costs about as much as building one.
     std::vector<Event> evicted;
@@ -368,7 +368,7 @@ class Store::Impl {
     l.unlock();
     auto committed = backend->Commit(events, history_start);
     events.clear();
-    ReadyList ready;
+    DeferredCallbacks ready;
     std::vector<Event> evicted;
     l.lock();
     if (committed.ok()) {
@@ -568,7 +568,7 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
   if (options.start) {
     if (auto reached = impl_->WaitForRevision(*options.start); !reached.ok()) return reached.error();
   }
-  WatchFilter filter{options.namespace_name, options.selector};
+  SelectionPredicate filter{options.namespace_name, options.selector};
   WatcherSettings settings;
   settings.queue_capacity =
       options.queue_capacity != 0 ? options.queue_capacity : impl_->options.watcher_queue_capacity;
@@ -624,7 +624,7 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
     }
     backlog.swap(matching);
   }
-  ReadyList ready;
+  DeferredCallbacks ready;
   impl_->hub->StartBacklog(*watcher, std::move(backlog), &ready);
   ready.Run();
   return watcher;

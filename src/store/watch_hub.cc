@@ -12,7 +12,7 @@ class HubWatcher final : public Watcher {
  public:
   using Clock = WatchHub::Clock;
 
-  HubWatcher(std::shared_ptr<WatchHub> hub, WatchFilter filter, const WatcherSettings& settings,
+  HubWatcher(std::shared_ptr<WatchHub> hub, SelectionPredicate filter, const WatcherSettings& settings,
              Clock::time_point now)
       : hub_(std::move(hub)),
         filter_(std::move(filter)),
@@ -22,13 +22,13 @@ class HubWatcher final : public Watcher {
     if (settings.timeout.count() > 0) deadline_ = now + settings.timeout;
   }
 
-  const WatchFilter& filter() const { return filter_; }
+  const SelectionPredicate& filter() const { return filter_; }
   bool allow_bookmarks() const { return allow_bookmarks_; }
   const std::optional<Clock::time_point>& deadline() const { return deadline_; }
 
   // Appends a live event. Returns false if this overflowed the queue: the
   // watcher is then over (kTooSlow) and must leave the registry.
-  bool Push(Event event, Clock::time_point now, ReadyList* ready) {
+  bool Push(Event event, Clock::time_point now, DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     if (end_ != End::kNone) return true;
     if (queue_.size() >= capacity_) {
@@ -50,7 +50,7 @@ class HubWatcher final : public Watcher {
 
   // The first events, before anything queued so far. Dropped if the watch
   // already ended (it overflowed, was cancelled or the store shut down).
-  void StartBacklog(std::vector<Event> backlog, ReadyList* ready) {
+  void StartBacklog(std::vector<Event> backlog, DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     backlog_pending_ = false;
     if (end_ == End::kNone) backlog_ = std::move(backlog);
@@ -60,7 +60,7 @@ class HubWatcher final : public Watcher {
   // Timer: a BOOKMARK if bookmarks are on and nothing was queued for
   // `interval`. Returns when the next bookmark may be due.
   Clock::time_point MaybeBookmark(Revision revision, Clock::time_point now, std::chrono::milliseconds interval,
-                                  ReadyList* ready) {
+                                  DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     if (end_ != End::kNone) return Clock::time_point::max();
     if (now - last_activity_ >= interval && queue_.size() < capacity_) {
@@ -77,7 +77,7 @@ class HubWatcher final : public Watcher {
 
   // Ends the watch from the store's side. kTimeout keeps what is queued so a
   // clean end still delivers everything up to it; kShutdown drops it.
-  void EndWith(End why, ReadyList* ready) {
+  void EndWith(End why, DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     if (end_ != End::kNone) return;
     end_ = why;
@@ -99,7 +99,7 @@ class HubWatcher final : public Watcher {
   }
 
   void SetReadyCallback(std::function<void()> ready) override {
-    ReadyCallback cb = ready ? std::make_shared<const std::function<void()>>(std::move(ready)) : nullptr;
+    DeferredCallback cb = ready ? std::make_shared<const std::function<void()>>(std::move(ready)) : nullptr;
     bool call_now;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -142,7 +142,7 @@ class HubWatcher final : public Watcher {
     backlog_pos_ = 0;
   }
 
-  void SignalLocked(ReadyList* ready) {
+  void SignalLocked(DeferredCallbacks* ready) {
     if (waiters_ > 0) cv_.notify_all();
     ready->Add(ready_);
   }
@@ -167,7 +167,7 @@ class HubWatcher final : public Watcher {
   }
 
   const std::shared_ptr<WatchHub> hub_;
-  const WatchFilter filter_;
+  const SelectionPredicate filter_;
   const std::size_t capacity_;
   const bool allow_bookmarks_;
   std::optional<Clock::time_point> deadline_;
@@ -180,7 +180,7 @@ class HubWatcher final : public Watcher {
   std::size_t backlog_pos_ = 0;
   std::deque<Event> queue_;
   End end_ = End::kNone;
-  ReadyCallback ready_;
+  DeferredCallback ready_;
   Revision last_revision_ = 0;
   Clock::time_point last_activity_;
 };
@@ -226,7 +226,7 @@ void WatchHub::KickTimer() {
   timer_cv_.notify_all();
 }
 
-Result<std::shared_ptr<Watcher>> WatchHub::Register(WatchFilter filter, const WatcherSettings& settings) {
+Result<std::shared_ptr<Watcher>> WatchHub::Register(SelectionPredicate filter, const WatcherSettings& settings) {
   bool needs_timer = settings.allow_bookmarks || settings.timeout.count() > 0;
   std::shared_ptr<HubWatcher> watcher;
   {
@@ -244,12 +244,12 @@ Result<std::shared_ptr<Watcher>> WatchHub::Register(WatchFilter filter, const Wa
   return std::shared_ptr<Watcher>(std::move(watcher));
 }
 
-void WatchHub::StartBacklog(Watcher& watcher, std::vector<Event> backlog, ReadyList* ready) {
+void WatchHub::StartBacklog(Watcher& watcher, std::vector<Event> backlog, DeferredCallbacks* ready) {
   // Every Watcher this hub hands out is a HubWatcher.
   static_cast<HubWatcher&>(watcher).StartBacklog(std::move(backlog), ready);
 }
 
-void WatchHub::Publish(const Event& event, ReadyList* ready) {
+void WatchHub::Publish(const Event& event, DeferredCallbacks* ready) {
   const auto now = Clock::now();
   std::lock_guard<std::mutex> l(mu_);
   revision_ = event.revision;
@@ -267,7 +267,7 @@ void WatchHub::Publish(const Event& event, ReadyList* ready) {
   }
 }
 
-void WatchHub::Shutdown(ReadyList* ready) {
+void WatchHub::Shutdown(DeferredCallbacks* ready) {
   std::vector<std::shared_ptr<HubWatcher>> ended;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -294,7 +294,7 @@ std::size_t WatchHub::active_watchers() const {
   return watchers_.size();
 }
 
-WatchHub::Clock::time_point WatchHub::Tick(Clock::time_point now, ReadyList* ready) {
+WatchHub::Clock::time_point WatchHub::Tick(Clock::time_point now, DeferredCallbacks* ready) {
   auto next = Clock::time_point::max();
   std::vector<std::shared_ptr<HubWatcher>> ended;
   std::lock_guard<std::mutex> l(mu_);
@@ -320,7 +320,7 @@ void WatchHub::TimerLoop() {
   while (!timer_stop_) {
     timer_kick_ = false;
     l.unlock();
-    ReadyList ready;
+    DeferredCallbacks ready;
     auto next = Tick(Clock::now(), &ready);
     ready.Run();
     l.lock();

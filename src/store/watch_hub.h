@@ -9,7 +9,7 @@
 // mutex guards the registry and each watcher has its own mutex guarding its
 // queue; order is store lock -> hub mutex -> watcher mutex. Publish only
 // appends to queues (O(1) per watcher) and never waits for a consumer (S16);
-// ready callbacks are collected into a ReadyList and run by the caller after
+// ready callbacks are collected into a DeferredCallbacks and run by the caller after
 // every lock is released.
 //
 // Lifetime: watchers hold a shared_ptr to the hub, so a consumer may keep its
@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "store/event.h"
-#include "store/ready_list.h"
+#include "store/deferred_callbacks.h"
 #include "store/result.h"
-#include "store/watch_filter.h"
+#include "store/selection_predicate.h"
 #include "store/watcher.h"
 
 namespace deviceapi::store {
@@ -61,19 +61,19 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   // while no Publish can run (the store holds its read lock). It delivers
   // nothing until StartBacklog hands it its first events; live events
   // published before that queue behind them.
-  Result<std::shared_ptr<Watcher>> Register(WatchFilter filter, const WatcherSettings& settings);
+  Result<std::shared_ptr<Watcher>> Register(SelectionPredicate filter, const WatcherSettings& settings);
 
   // Gives a watcher from Register its first events (synthetic ADDEDs or a
   // history replay, already filtered, not counted against its queue
   // capacity), after the store lock is released (S32). Once per watcher.
-  void StartBacklog(Watcher& watcher, std::vector<Event> backlog, ReadyList* ready);
+  void StartBacklog(Watcher& watcher, std::vector<Event> backlog, DeferredCallbacks* ready);
 
   // Hands `event` to every live watcher whose filter it passes. Called under
   // the store's write lock; never blocks on a consumer.
-  void Publish(const Event& event, ReadyList* ready);
+  void Publish(const Event& event, DeferredCallbacks* ready);
 
   // Ends every watch with kShutdown and refuses later registrations.
-  void Shutdown(ReadyList* ready);
+  void Shutdown(DeferredCallbacks* ready);
 
   // Takes a watcher out of the registry (its slot becomes free).
   void Remove(const HubWatcher* watcher);
@@ -87,7 +87,7 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   void TimerLoop();
   // One timer pass: bookmarks and timeouts due at `now`; returns when the
   // next one is due.
-  Clock::time_point Tick(Clock::time_point now, ReadyList* ready);
+  Clock::time_point Tick(Clock::time_point now, DeferredCallbacks* ready);
   void KickTimer();
 
   const std::size_t max_watchers_;

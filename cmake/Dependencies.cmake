@@ -18,8 +18,9 @@ find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 # DEVICEAPI_STATIC_GRPC (default ON) links Debian's static archives of them
 # into each binary; OpenSSL, zlib and the rest stay shared libraries. The
 # server then maps only the parts of gRPC it runs instead of whole shared
-# libraries: idle RSS 16 MiB instead of 20.5, start-up 2 ms instead of 14,
-# for binaries about 12 MiB larger. OFF links the shared libraries.
+# libraries, which takes less resident memory and starts faster (measured by
+# device-api-bench: docs/benchmarks.md), for binaries about 12 MiB larger. OFF
+# links the shared libraries.
 option(DEVICEAPI_STATIC_GRPC "Link gRPC, protobuf and Abseil statically" ON)
 add_library(deviceapi_rpc INTERFACE)
 if(DEVICEAPI_STATIC_GRPC)

@@ -1,7 +1,7 @@
-#pragma once
 // Waits for NVML events on one thread: Xid critical errors, single/double-bit
 // ECC, GPU unavailable and GPU recovery action (each masked by what the device
 // supports). Waits with a short timeout so Stop() returns promptly.
+#pragma once
 #include <atomic>
 #include <cstdint>
 #include <functional>

@@ -1,4 +1,3 @@
-#pragma once
 // Mapping between what NVML says about a GPU and the API object that
 // represents it. Pure functions over the SDK's message types.
 //
@@ -7,6 +6,7 @@
 // providers: it writes its own action when it is at least as severe as the
 // one present, and clears the field only when the value there is the one it
 // wrote (remembered inside its own condition's message).
+#pragma once
 #include <chrono>
 #include <optional>
 #include <string>

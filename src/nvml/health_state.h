@@ -1,4 +1,3 @@
-#pragma once
 // One GPU's health as the provider sees it: the set of active faults and the
 // recovery policy that clears them. Pure logic, no NVML and no I/O, so every
 // transition is unit-tested. Not thread-safe: the owner serializes access.
@@ -11,6 +10,7 @@
 //    lives in memory, NVML does not replay old events);
 //  * warning-class faults (RESTART_APP ...) clear after a quiet period with no
 //    new occurrence of that fault.
+#pragma once
 #include <chrono>
 #include <cstdint>
 #include <map>

@@ -1,8 +1,8 @@
-#pragma once
 // The subset of NVML's C ABI this project uses, declared here so that no NVML
 // header or library is needed at build time. Layouts and values follow
 // NVIDIA's nvml.h; only append, never reorder. The fake NVML in
 // tools/fake-nvml implements exactly these entry points.
+#pragma once
 #include <cstdint>
 
 extern "C" {

@@ -1,7 +1,7 @@
-#pragma once
 // NVML-backed device access: init/shutdown, enumeration of GPU attributes and
 // the health probe NVML needs at startup (it never replays events from before
 // registration). Thread-safe as NVML is; holds no mutable state after Open().
+#pragma once
 #include <memory>
 #include <optional>
 #include <string>

@@ -1,4 +1,3 @@
-#pragma once
 // Loads libnvidia-ml.so.1 at run time and resolves the entry points this
 // project uses. Search order: $driver_root/{usr/lib64, usr/lib/x86_64-linux-gnu,
 // usr/lib/aarch64-linux-gnu, usr/lib, lib64, lib}, then the dynamic loader's
@@ -8,6 +7,7 @@
 // be null: callers treat null as NVML_ERROR_FUNCTION_NOT_FOUND.
 //
 // Thread safety: immutable after Load(); NVML itself is thread-safe.
+#pragma once
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,4 +1,3 @@
-#pragma once
 // The nvml-provider process logic: opens NVML, enumerates GPUs, reads their
 // startup health, watches NVML events, and keeps the server's GPU objects in
 // step through the client SDK.
@@ -18,6 +17,7 @@
 // after --lease-duration, as it does when this process is killed or hangs.
 // Each (re)acquisition triggers a full reconcile, which writes NVMLReady
 // again where expiry set it Unknown. Stop() releases the lease.
+#pragma once
 #include <atomic>
 #include <condition_variable>
 #include <memory>

@@ -1,8 +1,8 @@
-#pragma once
 // Configuration of the nvml-provider process: flags, each with an environment
 // variable, plus the NVIDIA device plugin's DP_DISABLE_HEALTHCHECKS /
 // DP_ENABLE_HEALTHCHECKS. Parsing is pure (argv + an env lookup in, config or
 // error out) so it is unit-tested without a process.
+#pragma once
 #include <chrono>
 #include <functional>
 #include <optional>

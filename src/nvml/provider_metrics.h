@@ -1,5 +1,5 @@
-#pragma once
 // The provider's own Prometheus metrics (served on its /metrics).
+#pragma once
 #include <cstdint>
 #include <string>
 

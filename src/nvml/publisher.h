@@ -1,10 +1,10 @@
-#pragma once
 // Everything the provider says to the server, through the public client SDK
 // only: register a GPU (Create; AlreadyExists -> adopt), push its health
 // (read-modify-write of status with resource_version, retried on conflict, so
 // other providers' conditions survive), and prune objects this provider
 // created for GPUs NVML no longer reports. Thread-compatible: one caller at a
 // time (the provider's sync thread).
+#pragma once
 #include <chrono>
 #include <optional>
 #include <set>

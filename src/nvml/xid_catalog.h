@@ -1,7 +1,7 @@
-#pragma once
 // The NVIDIA Xid catalog (one row per Xid, 1..172), compiled into the binary
 // from the checked-in copy src/nvml/xid_catalog.tsv. Immutable after first
 // use; safe to read from any thread.
+#pragma once
 #include <cstdint>
 #include <optional>
 #include <string>

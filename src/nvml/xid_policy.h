@@ -1,9 +1,9 @@
-#pragma once
 // How an Xid affects a GPU's health: the catalog's immediate action mapped to a
 // severity and a recommended action, adjusted by operator configuration
 // (--ignore-xids, --fatal-xids, and the NVIDIA device plugin's
 // DP_DISABLE_HEALTHCHECKS / DP_ENABLE_HEALTHCHECKS). Pure logic; immutable
 // after construction, so it may be shared between threads.
+#pragma once
 #include <cstdint>
 #include <optional>
 #include <set>

@@ -19,12 +19,12 @@
 //   device_apiserver_watchers_evicted_total  watches ended as too slow (S16); alert when it grows
 //   device_apiserver_watches_expired_total   watches refused as "too old resource version" (S14)
 //   device_apiserver_gpus{condition,status}  GPUs per condition type and status
-//   device_apiserver_leases{state}           provider leases, state = live|expired (S28)
-//   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
-//   device_apiserver_gpus_recommended_action{action}  GPUs whose status.recommended_action
-//                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
 //                                            (True/False/Unknown), e.g.
 //                                            {condition="Ready",status="False"}
+//   device_apiserver_gpus_recommended_action{action}  GPUs whose status.recommended_action
+//                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
+//   device_apiserver_leases{state}           provider leases, state = live|expired (S28)
+//   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
 // plus the standard process_* metrics (metrics/process_metrics.h).
 #pragma once
 

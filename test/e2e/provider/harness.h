@@ -1,8 +1,8 @@
-#pragma once
 // Test harness for end-to-end provider tests: runs the real device-api-server
 // and nvml-provider binaries (against the fake libnvidia-ml.so.1 through
 // --driver-root) in a private temp dir, and talks to them the way users do:
 // the client SDK for the server, the fake's control socket for NVML.
+#pragma once
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>

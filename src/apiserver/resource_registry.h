@@ -50,10 +50,6 @@ class ResourceRegistry {
       return store::ObjectPtr(std::make_shared<Object>(std::move(arena), object, next));
     }));
   }
-  store::Result<ObjectPtr> Create(const Msg& object) const {
-    auto [arena, copy] = CopyOntoArena(object);
-    return Create(std::move(arena), copy);
-  }
 
   // Update: spec, labels, annotations (S4), precondition on
   // metadata.resource_version (S5). `request` lives on `arena`, which the
@@ -69,10 +65,6 @@ class ResourceRegistry {
       return !ResourceStrategy<Msg>::Unchanged(*updated, old);
     });
   }
-  store::Result<ObjectPtr> Update(const Msg& request) const {
-    auto [arena, copy] = CopyOntoArena(request);
-    return Update(std::move(arena), copy);
-  }
 
   // Status update: status only (S4, S6), precondition as Update (S5). The
   // request's status moves into the new object, built on `arena`.
@@ -86,10 +78,6 @@ class ResourceRegistry {
       strategy_.PrepareForStatusUpdate(request, old, now, updated);
       return !strategy_.StatusUnchanged(*updated, old);
     });
-  }
-  store::Result<ObjectPtr> UpdateStatus(const Msg& request) const {
-    auto [arena, copy] = CopyOntoArena(request);
-    return UpdateStatus(std::move(arena), copy);
   }
 
   // The update of (ns, name) that `mutate(old, updated)` builds from the
@@ -192,7 +180,6 @@ class ResourceRegistry {
   }
 
   store::Store& store() const { return store_; }
-  const ResourceStrategy<Msg>& strategy() const { return strategy_; }
 
  private:
   static google::protobuf::Timestamp Now() {

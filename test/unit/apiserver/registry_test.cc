@@ -26,13 +26,27 @@ v1::Gpu Gpu(const std::string& name, const std::string& ready) {
 class RegistryTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(store_.Open().ok()); }
+  // The registry's writes take a request on its own arena, as the service
+  // hands it over; these copy a test's message onto one.
+  auto Create(const v1::Gpu& gpu) {
+    auto [arena, copy] = CopyOntoArena(gpu);
+    return registry_.Create(std::move(arena), copy);
+  }
+  auto Update(const v1::Gpu& gpu) {
+    auto [arena, copy] = CopyOntoArena(gpu);
+    return registry_.Update(std::move(arena), copy);
+  }
+  auto UpdateStatus(const v1::Gpu& gpu) {
+    auto [arena, copy] = CopyOntoArena(gpu);
+    return registry_.UpdateStatus(std::move(arena), copy);
+  }
   store::Store store_;
   GpuStrategy strategy_;
   ResourceRegistry<v1::Gpu> registry_{store_, strategy_};
 };
 
 TEST_F(RegistryTest, DeleteEventStampedWithDeletionRevisionS7) {
-  auto created = registry_.Create(Gpu("gpu-a", "True"));
+  auto created = Create(Gpu("gpu-a", "True"));
   ASSERT_TRUE(created.ok());
   store::WatchOptions wo;
   wo.start = (*created)->revision();
@@ -62,7 +76,7 @@ TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
   junk(&gpu);
   junk(gpu.mutable_spec());
   junk(gpu.mutable_status()->mutable_conditions(0));
-  auto created = registry_.Create(gpu);
+  auto created = Create(gpu);
   ASSERT_TRUE(created.ok());
   EXPECT_EQ((*created)->Serialized().find("junk"), std::string::npos);
   const auto rev = store_.CurrentRevision();
@@ -70,12 +84,12 @@ TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
   v1::Gpu status = (*created)->message();
   junk(status.mutable_status());
   junk(status.mutable_status()->mutable_conditions(0)->mutable_last_transition_time());
-  auto same = registry_.UpdateStatus(status);
+  auto same = UpdateStatus(status);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(store_.CurrentRevision(), rev);
 
   status.mutable_status()->set_recommended_action("RESET_GPU");
-  auto updated = registry_.UpdateStatus(status);
+  auto updated = UpdateStatus(status);
   ASSERT_TRUE(updated.ok());
   EXPECT_GT(store_.CurrentRevision(), rev);
   EXPECT_EQ((*updated)->Serialized().find("junk"), std::string::npos);
@@ -83,22 +97,22 @@ TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
   v1::Gpu spec = (*updated)->message();
   junk(spec.mutable_spec());
   spec.mutable_spec()->set_uuid("GPU-0123abcd-4567-89ef-0123-456789abcde0");
-  auto respec = registry_.Update(spec);
+  auto respec = Update(spec);
   ASSERT_TRUE(respec.ok());
   EXPECT_EQ((*respec)->Serialized().find("junk"), std::string::npos);
 }
 
 TEST_F(RegistryTest, NoOpAndPreconditionsS1S5) {
-  auto created = registry_.Create(Gpu("gpu-a", "True"));
+  auto created = Create(Gpu("gpu-a", "True"));
   ASSERT_TRUE(created.ok());
   const auto rev = store_.CurrentRevision();
-  auto same = registry_.UpdateStatus((*created)->message());
+  auto same = UpdateStatus((*created)->message());
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(store_.CurrentRevision(), rev);  // S1: no revision for a no-op
   auto req = (*created)->message();
   req.mutable_metadata()->set_resource_version(std::to_string(rev - 1));
   req.mutable_status()->set_recommended_action("RESET_GPU");
-  auto stale = registry_.UpdateStatus(req);
+  auto stale = UpdateStatus(req);
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, store::ErrorCode::kConflict);  // S5
   v1::Preconditions pre;
@@ -108,13 +122,13 @@ TEST_F(RegistryTest, NoOpAndPreconditionsS1S5) {
 }
 
 TEST_F(RegistryTest, CountConditions) {
-  ASSERT_TRUE(registry_.Create(Gpu("gpu-a", "True")).ok());
-  ASSERT_TRUE(registry_.Create(Gpu("gpu-b", "False")).ok());
+  ASSERT_TRUE(Create(Gpu("gpu-a", "True")).ok());
+  ASSERT_TRUE(Create(Gpu("gpu-b", "False")).ok());
   auto c = Gpu("gpu-c", "False");
   auto* x = c.mutable_status()->add_conditions();
   x->set_type("nvidia.com/XidHealthy");
   x->set_status("Unknown");
-  ASSERT_TRUE(registry_.Create(c).ok());
+  ASSERT_TRUE(Create(c).ok());
   auto counts = CountConditions(store_);
   EXPECT_EQ(counts.size(), 3u);
   EXPECT_EQ((counts[{"Ready", "True"}]), 1u);
@@ -131,7 +145,7 @@ TEST_F(RegistryTest, CountRecommendedActions) {
   b.mutable_status()->set_recommended_action("RESET_GPU");
   auto c = Gpu("gpu-c", "False");
   c.mutable_status()->set_recommended_action("RESTART_BM");
-  for (const auto& g : {a, b, c, Gpu("gpu-d", "True")}) ASSERT_TRUE(registry_.Create(g).ok());
+  for (const auto& g : {a, b, c, Gpu("gpu-d", "True")}) ASSERT_TRUE(Create(g).ok());
   auto counts = CountRecommendedActions(store_);
   EXPECT_EQ(counts.size(), 2u);  // the healthy GPU's empty action is not a series
   EXPECT_EQ(counts["RESET_GPU"], 2u);

@@ -103,11 +103,6 @@ class ResourceStrategy {
     if (!errors.empty()) return ToError(errors);
     return true;
   }
-  store::Result<Msg> PrepareForCreate(Msg object, const google::protobuf::Timestamp& now) const {
-    auto prepared = PrepareForCreate(&object, now);
-    if (!prepared.ok()) return prepared.error();
-    return object;
-  }
 
   // Checks the parts of an UpdateGpu request that do not depend on the stored
   // object (namespace already defaulted), so the store lock is held briefly.
@@ -149,13 +144,6 @@ class ResourceStrategy {
     }
     return true;
   }
-  store::Result<Msg> PrepareForUpdate(const Msg& request, const Msg& old) const {
-    Msg in = request;
-    Msg out;
-    auto prepared = PrepareForUpdate(&in, old, &out);
-    if (!prepared.ok()) return prepared.error();
-    return out;
-  }
 
   // Checks an UpdateGpuStatus request: only name, namespace and status are
   // read (resource_version is the caller's precondition).
@@ -176,13 +164,6 @@ class ResourceStrategy {
     CopyAllBut(old, kStatus, out);
     out->mutable_status()->Swap(request->mutable_status());
     NormalizeStatus(out, &old, now);
-  }
-  Msg PrepareForStatusUpdate(const Msg& request, const Msg& old,
-                             const google::protobuf::Timestamp& now) const {
-    Msg in = request;
-    Msg out;
-    PrepareForStatusUpdate(&in, old, now, &out);
-    return out;
   }
 
   // A whole new state `updated`, built from `old` (a patch, S31), checked

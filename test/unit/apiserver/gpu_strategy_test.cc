@@ -30,12 +30,35 @@ google::protobuf::Timestamp At(std::int64_t seconds) {
   return ts;
 }
 
+// The strategy works in place on the request's arena, as the registry calls
+// it; these run it on copies and answer the result by value.
+store::Result<v1::Gpu> Created(const GpuStrategy& strategy, v1::Gpu object,
+                               const google::protobuf::Timestamp& now) {
+  auto prepared = strategy.PrepareForCreate(&object, now);
+  if (!prepared.ok()) return prepared.error();
+  return object;
+}
+
+store::Result<v1::Gpu> Updated(const GpuStrategy& strategy, v1::Gpu request, const v1::Gpu& old) {
+  v1::Gpu out;
+  auto prepared = strategy.PrepareForUpdate(&request, old, &out);
+  if (!prepared.ok()) return prepared.error();
+  return out;
+}
+
+v1::Gpu StatusUpdated(const GpuStrategy& strategy, v1::Gpu request, const v1::Gpu& old,
+                      const google::protobuf::Timestamp& now) {
+  v1::Gpu out;
+  strategy.PrepareForStatusUpdate(&request, old, now, &out);
+  return out;
+}
+
 TEST(GpuStrategyTest, CreateSetsServerFieldsS3) {
   GpuStrategy strategy;
   auto gpu = ValidGpu();
   gpu.mutable_metadata()->set_uid("client-chosen");
   gpu.mutable_metadata()->set_generation(42);
-  auto created = strategy.PrepareForCreate(gpu, At(1000));
+  auto created = Created(strategy, gpu, At(1000));
   ASSERT_TRUE(created.ok()) << created.error().message;
   const auto& meta = created->metadata();
   EXPECT_EQ(meta.namespace_(), "default");
@@ -46,7 +69,7 @@ TEST(GpuStrategyTest, CreateSetsServerFieldsS3) {
   EXPECT_EQ(meta.uid()[14], '4');  // UUID version 4
   // S6: empty transition time filled by the server.
   EXPECT_EQ(created->status().conditions(0).last_transition_time().seconds(), 1000);
-  auto again = strategy.PrepareForCreate(gpu, At(1000));
+  auto again = Created(strategy, gpu, At(1000));
   EXPECT_NE(again->metadata().uid(), meta.uid());
 }
 
@@ -54,7 +77,7 @@ TEST(GpuStrategyTest, CreateRefusesResourceVersion) {
   GpuStrategy strategy;
   auto gpu = ValidGpu();
   gpu.mutable_metadata()->set_resource_version("5");
-  auto created = strategy.PrepareForCreate(gpu, At(1));
+  auto created = Created(strategy, gpu, At(1));
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().code, store::ErrorCode::kInvalid);
   EXPECT_NE(created.error().message.find("gpu.metadata.resource_version"), std::string::npos);
@@ -146,7 +169,7 @@ TEST(GpuStrategyTest, HostileObjectsTableS19S20) {
   for (const auto& c : cases) {
     auto gpu = ValidGpu();
     c.mutate(&gpu);
-    auto created = strategy.PrepareForCreate(gpu, At(1));
+    auto created = Created(strategy, gpu, At(1));
     ASSERT_FALSE(created.ok()) << c.what;
     EXPECT_EQ(created.error().code, c.code) << c.what << ": " << created.error().message;
     EXPECT_NE(created.error().message.find(c.path), std::string::npos)
@@ -168,43 +191,43 @@ TEST(GpuStrategyTest, AcceptedEdgeCasesS20) {
     e->set_status("False");
     e->set_message(std::string(32 << 10, 'm'));
   }
-  auto created = strategy.PrepareForCreate(gpu, At(1));
+  auto created = Created(strategy, gpu, At(1));
   EXPECT_TRUE(created.ok()) << created.error().message;
 }
 
 TEST(GpuStrategyTest, UpdateChangesSpecAndLabelsNotStatusS4) {
   GpuStrategy strategy;
-  auto old = *strategy.PrepareForCreate(ValidGpu(), At(1));
+  auto old = *Created(strategy, ValidGpu(), At(1));
   auto request = old;
   request.mutable_status()->mutable_conditions(0)->set_status("False");
   (*request.mutable_metadata()->mutable_labels())["zone"] = "a";
-  auto updated = strategy.PrepareForUpdate(request, old);
+  auto updated = Updated(strategy, request, old);
   ASSERT_TRUE(updated.ok());
   EXPECT_EQ(updated->status().conditions(0).status(), "True");  // status kept
   EXPECT_EQ(updated->metadata().labels().at("zone"), "a");
   EXPECT_EQ(updated->metadata().generation(), 1);  // spec unchanged
 
   request.mutable_spec()->set_uuid("GPU-00000000-0000-0000-0000-000000000000");
-  updated = strategy.PrepareForUpdate(request, old);
+  updated = Updated(strategy, request, old);
   EXPECT_EQ(updated->metadata().generation(), 2);  // spec changed
   request.mutable_metadata()->set_generation(99);  // client value ignored
-  updated = strategy.PrepareForUpdate(request, old);
+  updated = Updated(strategy, request, old);
   EXPECT_EQ(updated->metadata().generation(), 2);
 }
 
 TEST(GpuStrategyTest, UpdateRefusesImmutablesS3) {
   GpuStrategy strategy;
-  auto old = *strategy.PrepareForCreate(ValidGpu(), At(1));
+  auto old = *Created(strategy, ValidGpu(), At(1));
   auto request = old;
   request.mutable_metadata()->set_uid("other");
-  auto r = strategy.PrepareForUpdate(request, old);
+  auto r = Updated(strategy, request, old);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, store::ErrorCode::kInvalid);
   EXPECT_NE(r.error().message.find("gpu.metadata.uid: field is immutable"), std::string::npos);
 
   request = old;
   request.mutable_metadata()->mutable_creation_timestamp()->set_seconds(5);
-  r = strategy.PrepareForUpdate(request, old);
+  r = Updated(strategy, request, old);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("gpu.metadata.creation_timestamp"), std::string::npos);
 
@@ -212,18 +235,18 @@ TEST(GpuStrategyTest, UpdateRefusesImmutablesS3) {
   request = old;
   request.mutable_metadata()->clear_uid();
   request.mutable_metadata()->clear_creation_timestamp();
-  EXPECT_TRUE(strategy.PrepareForUpdate(request, old).ok());
+  EXPECT_TRUE(Updated(strategy, request, old).ok());
 }
 
 TEST(GpuStrategyTest, StatusUpdateKeepsMetadataAndSpecS4) {
   GpuStrategy strategy;
-  auto old = *strategy.PrepareForCreate(ValidGpu(), At(1));
+  auto old = *Created(strategy, ValidGpu(), At(1));
   auto request = old;
   request.mutable_spec()->set_uuid("GPU-00000000-0000-0000-0000-000000000000");
   request.mutable_metadata()->set_uid("ignored");
   (*request.mutable_metadata()->mutable_labels())["ignored"] = "x";
   request.mutable_status()->set_recommended_action("RESET_GPU");
-  auto updated = strategy.PrepareForStatusUpdate(request, old, At(2));
+  auto updated = StatusUpdated(strategy, request, old, At(2));
   EXPECT_EQ(updated.spec().uuid(), kUuid);
   EXPECT_EQ(updated.metadata().uid(), old.metadata().uid());
   EXPECT_TRUE(updated.metadata().labels().empty());
@@ -233,26 +256,26 @@ TEST(GpuStrategyTest, StatusUpdateKeepsMetadataAndSpecS4) {
 
 TEST(GpuStrategyTest, TransitionTimeMovesOnlyOnStatusChangeS6) {
   GpuStrategy strategy;
-  auto old = *strategy.PrepareForCreate(ValidGpu(), At(100));
+  auto old = *Created(strategy, ValidGpu(), At(100));
   ASSERT_EQ(old.status().conditions(0).last_transition_time().seconds(), 100);
 
   // Same status, provider sends another time: kept.
   auto request = old;
   *request.mutable_status()->mutable_conditions(0)->mutable_last_transition_time() = At(500);
   request.mutable_status()->mutable_conditions(0)->set_message("still fine");
-  auto same = strategy.PrepareForStatusUpdate(request, old, At(200));
+  auto same = StatusUpdated(strategy, request, old, At(200));
   EXPECT_EQ(same.status().conditions(0).last_transition_time().seconds(), 100);
 
   // Status changes, provider leaves it empty: server's clock.
   request = old;
   request.mutable_status()->mutable_conditions(0)->set_status("False");
   request.mutable_status()->mutable_conditions(0)->clear_last_transition_time();
-  auto changed = strategy.PrepareForStatusUpdate(request, old, At(300));
+  auto changed = StatusUpdated(strategy, request, old, At(300));
   EXPECT_EQ(changed.status().conditions(0).last_transition_time().seconds(), 300);
 
   // Status changes, provider gives the time it observed: kept.
   *request.mutable_status()->mutable_conditions(0)->mutable_last_transition_time() = At(250);
-  changed = strategy.PrepareForStatusUpdate(request, old, At(300));
+  changed = StatusUpdated(strategy, request, old, At(300));
   EXPECT_EQ(changed.status().conditions(0).last_transition_time().seconds(), 250);
 
   // A new condition type: filled.
@@ -260,20 +283,20 @@ TEST(GpuStrategyTest, TransitionTimeMovesOnlyOnStatusChangeS6) {
   auto* added = request.mutable_status()->add_conditions();
   added->set_type("Throttled");
   added->set_status("False");
-  auto with_new = strategy.PrepareForStatusUpdate(request, old, At(400));
+  auto with_new = StatusUpdated(strategy, request, old, At(400));
   EXPECT_EQ(with_new.status().conditions(1).last_transition_time().seconds(), 400);
 }
 
 TEST(GpuStrategyTest, UnchangedDetectsNoOpS1) {
   GpuStrategy strategy;
-  auto old = *strategy.PrepareForCreate(ValidGpu(), At(100));
+  auto old = *Created(strategy, ValidGpu(), At(100));
   auto request = old;
   request.mutable_status()->mutable_conditions(0)->clear_last_transition_time();
-  auto same = strategy.PrepareForStatusUpdate(request, old, At(200));
+  auto same = StatusUpdated(strategy, request, old, At(200));
   EXPECT_TRUE(GpuStrategy::Unchanged(same, old));
   request.mutable_status()->mutable_conditions(0)->set_message("x");
   EXPECT_FALSE(
-      GpuStrategy::Unchanged(strategy.PrepareForStatusUpdate(request, old, At(200)), old));
+      GpuStrategy::Unchanged(StatusUpdated(strategy, request, old, At(200)), old));
 }
 
 // Map fields: equal contents inserted in another order are still a no-op;

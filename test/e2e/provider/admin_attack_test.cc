@@ -20,7 +20,7 @@ using deviceapi::testing::ProbeResult;
 
 class ProviderAdminAttack : public ::testing::TestWithParam<AttackCase> {};
 
-TEST_P(ProviderAdminAttack, S32_HealthzAnsweredDuringAttack) {
+TEST_P(ProviderAdminAttack, HealthzAnsweredDuringAttackS32) {
   Env env(std::string("attack-") + GetParam().name);
   env.StartServer();
   env.StartProvider();

@@ -12,7 +12,7 @@ namespace {
 
 class AdminAttack : public ::testing::TestWithParam<AttackCase> {};
 
-TEST_P(AdminAttack, S32_HealthzAnsweredDuringAttack) {
+TEST_P(AdminAttack, HealthzAnsweredDuringAttackS32) {
   TempDir dir;
   auto s = StartServer(dir.File("api.sock"));
   ASSERT_TRUE(s) << s.process->Stderr();

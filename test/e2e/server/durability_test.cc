@@ -114,7 +114,7 @@ class Durability : public ::testing::Test {
 // S24, S25: every acknowledged write survives SIGKILL, nothing is
 // half-applied, revisions only grow, and a watcher resuming from its last
 // revision after each restart sees every event exactly once, without relisting.
-TEST_F(Durability, S24_S25_SigkillDuringConcurrentWritesLosesNothing) {
+TEST_F(Durability, SigkillDuringConcurrentWritesLosesNothingS24S25) {
   Model model;
   std::set<std::uint64_t> seen;
   std::uint64_t watch_from = 0, last_list_revision = 0;
@@ -247,7 +247,7 @@ std::string NvmlReady(const std::shared_ptr<grpc::Channel>& channel, std::string
 // server was SIGKILLed and that never comes back still has its conditions
 // turned Unknown after the restart (a full lease duration after the start),
 // and while the restored lease is live it still owns its condition types (S30).
-TEST_F(Durability, S28_S30_LeasesSurviveSigkillAndStillExpire) {
+TEST_F(Durability, LeasesSurviveSigkillAndStillExpireS28S30) {
   std::string lease_rv;
   {
     auto server = Start();

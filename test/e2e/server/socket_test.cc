@@ -129,7 +129,7 @@ TEST(UnixSocket, LiveSocketIsNotStolen) {
 // S35: two servers started at the same instant on one path. A check-then-bind
 // lets both pass the check; the advisory lock next to the socket lets exactly
 // one through, every time, and the other exits 2 with one line.
-TEST(UnixSocket, S35_TwoServersStartedAtOnceExactlyOneServes) {
+TEST(UnixSocket, TwoServersStartedAtOnceExactlyOneServesS35) {
   constexpr int kTrials = 20;
   for (int trial = 0; trial < kTrials; ++trial) {
     TempDir dir;
@@ -157,7 +157,7 @@ TEST(UnixSocket, S35_TwoServersStartedAtOnceExactlyOneServes) {
 
 // The lock outlives nothing: after the holder exits (even SIGKILL) the next
 // server takes it, and the lock file itself is never a reason to refuse.
-TEST(UnixSocket, S35_LockIsReleasedWhenTheHolderDies) {
+TEST(UnixSocket, LockIsReleasedWhenTheHolderDiesS35) {
   TempDir dir;
   const std::string sock = dir.File("api.sock");
   {

@@ -104,7 +104,7 @@ void ExpectRefused(const ExitResult& r, const std::string& cause) {
 // S26: disk full. The write answers UNAVAILABLE "storage unavailable" and
 // changes nothing, /readyz says why, reads go on, and once space is back
 // the server recovers by itself.
-TEST(StorageFaults, S26_FullFileSystemRefusesWritesAndRecovers) {
+TEST(StorageFaults, FullFileSystemRefusesWritesAndRecoversS26) {
   TempDir dir;
   Tmpfs fs(dir.File("state"), "size=2m");
   if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << fs.error() << "); needs root";
@@ -149,7 +149,7 @@ TEST(StorageFaults, S26_FullFileSystemRefusesWritesAndRecovers) {
 // read-only while the server holds its database open for writing ("mount
 // point is busy"), so this is the fault as a restart meets it: exit 2 with
 // one line, never an empty start.
-TEST(StorageFaults, S26_ReadOnlyFileSystemRefusesToStart) {
+TEST(StorageFaults, ReadOnlyFileSystemRefusesToStartS26) {
   TempDir dir;
   Tmpfs fs(dir.File("state"), "size=8m");
   if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << fs.error() << "); needs root";
@@ -167,7 +167,7 @@ TEST(StorageFaults, S26_ReadOnlyFileSystemRefusesToStart) {
 }
 
 // S26: a database the server's user cannot read.
-TEST(StorageFaults, S26_UnreadableFileRefusesToStart) {
+TEST(StorageFaults, UnreadableFileRefusesToStartS26) {
   TempDir dir;
   ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);  // the unprivileged server needs its socket dir
   const std::string db = dir.File("state.db");
@@ -193,7 +193,7 @@ TEST(StorageFaults, S26_UnreadableFileRefusesToStart) {
 }
 
 // S26: a corrupted file: exit 2 and the documented recovery.
-TEST(StorageFaults, S26_CorruptedFileRefusesToStartWithRecovery) {
+TEST(StorageFaults, CorruptedFileRefusesToStartWithRecoveryS26) {
   TempDir dir;
   const std::string db = dir.File("state.db");
   {
@@ -216,7 +216,7 @@ TEST(StorageFaults, S26_CorruptedFileRefusesToStartWithRecovery) {
 }
 
 // S26: two servers never open one file.
-TEST(StorageFaults, S26_SecondServerOnOneFileExits2) {
+TEST(StorageFaults, SecondServerOnOneFileExits2S26) {
   TempDir dir;
   const std::string db = dir.File("state.db");
   auto first = StartServer(dir.File("api.sock"), Sqlite(db));
@@ -228,7 +228,7 @@ TEST(StorageFaults, S26_SecondServerOnOneFileExits2) {
 }
 
 // S26: a file from a newer server is refused, not rewritten.
-TEST(StorageFaults, S26_NewerSchemaRefusesToStart) {
+TEST(StorageFaults, NewerSchemaRefusesToStartS26) {
   TempDir dir;
   const std::string db = dir.File("state.db");
   {

@@ -91,7 +91,7 @@ TEST_F(TcpListener, TlsAcceptsTlsClientsAndRejectsPlaintext) {
 
 // S35: off loopback, server-only TLS authenticates nobody (any client could
 // create and delete GPUs): refused at start with one line, exit 2.
-TEST_F(TcpListener, S35_ServerOnlyTlsOffLoopbackIsRefused) {
+TEST_F(TcpListener, ServerOnlyTlsOffLoopbackIsRefusedS35) {
   for (const char* bind : {"0.0.0.0:0", ":0", "[::]:0"}) {
     auto args = BaseArgs(dir_.File("api.sock"));
     for (auto& f : TlsFlags(bind, false)) args.push_back(f);
@@ -104,7 +104,7 @@ TEST_F(TcpListener, S35_ServerOnlyTlsOffLoopbackIsRefused) {
 }
 
 // S35: with client certificates required, any address is fine.
-TEST_F(TcpListener, S35_MutualTlsAllowsNonLoopbackBind) {
+TEST_F(TcpListener, MutualTlsAllowsNonLoopbackBindS35) {
   auto s = StartServer(dir_.File("api.sock"), TlsFlags("0.0.0.0:0", true));
   ASSERT_TRUE(s) << s.process->Stderr();
   EXPECT_TRUE(ListGpus(TlsChannel(dir_.path(), s.tcp_port, "client")).ok());

@@ -113,7 +113,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 // future; meanwhile Get and List from another client are answered at their
 // usual latency, never held up by the waiting calls (which on a server that
 // parks a thread per waiting call stall everyone for the whole wait).
-TEST_F(WaitingReadsTest, S32_WaitingCallsHoldNoThreadAndDelayNobody) {
+TEST_F(WaitingReadsTest, WaitingCallsHoldNoThreadAndDelayNobodyS32) {
   ServerSetup setup;
   setup.store.future_revision_wait = std::chrono::milliseconds(2000);
   StartServer(setup);
@@ -165,7 +165,7 @@ TEST_F(WaitingReadsTest, S32_WaitingCallsHoldNoThreadAndDelayNobody) {
 // S9 over the wire: a watch from a future revision starts when the revision
 // arrives and delivers every event after it; a waiting Get answers with
 // the new state.
-TEST_F(WaitingReadsTest, S9_WaitingWatchAndGetStartWhenRevisionArrives) {
+TEST_F(WaitingReadsTest, WaitingWatchAndGetStartWhenRevisionArrivesS9) {
   ServerSetup setup;
   setup.store.future_revision_wait = std::chrono::milliseconds(10000);
   StartServer(setup);
@@ -191,7 +191,7 @@ TEST_F(WaitingReadsTest, S9_WaitingWatchAndGetStartWhenRevisionArrives) {
 
 // S33: past the bound, a waiting call is refused at once with
 // RESOURCE_EXHAUSTED and a clear message; the others keep waiting.
-TEST_F(WaitingReadsTest, S33_WaitingCallsAreBounded) {
+TEST_F(WaitingReadsTest, WaitingCallsAreBoundedS33) {
   ServerSetup setup;
   setup.store.future_revision_wait = std::chrono::milliseconds(10000);
   setup.store.max_revision_waiters = 4;

@@ -120,7 +120,7 @@ TEST(RequestOptionsTest, WatchOptionsS12S13S15S18) {
 
 // S33: a selector beyond the bounds is INVALID_ARGUMENT naming the limit, for
 // List and Watch alike; one exactly at the bounds is accepted.
-TEST(RequestOptionsTest, S33_SelectorBoundsNameTheLimit) {
+TEST(RequestOptionsTest, SelectorBoundsNameTheLimitS33) {
   const labels::SelectorLimits limits{.max_bytes = 100, .max_requirements = 4};
   v1::ListOptions opts;
   opts.set_label_selector("a,b,c,d");

@@ -202,7 +202,7 @@ HttpLimits Short() {
 // S32: the deadline covers the whole request, not each read: a client that
 // sends one byte every 100 ms never finishes its head and is cut off at
 // request_timeout, however steadily it trickles.
-TEST(HttpServerLimits, S32_SlowlorisIsCutOffAtTheRequestDeadline) {
+TEST(HttpServerLimits, SlowlorisIsCutOffAtTheRequestDeadlineS32) {
   HttpServer server(Echo, Short());
   ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
   int fd = Connect(server.port());
@@ -223,7 +223,7 @@ TEST(HttpServerLimits, S32_SlowlorisIsCutOffAtTheRequestDeadline) {
 
 // S32/S33: a flood of connections from one peer evicts its own oldest
 // connections; a new probe from that same peer is still answered.
-TEST(HttpServerLimits, S33_PerPeerCapEvictsTheLongestWaiting) {
+TEST(HttpServerLimits, PerPeerCapEvictsTheLongestWaitingS33) {
   HttpLimits limits;
   limits.max_connections_per_peer = 3;
   HttpServer server(Echo, limits);
@@ -239,7 +239,7 @@ TEST(HttpServerLimits, S33_PerPeerCapEvictsTheLongestWaiting) {
 }
 
 // S33: the total cap holds across peers too (here all on loopback).
-TEST(HttpServerLimits, S33_TotalCapEvicts) {
+TEST(HttpServerLimits, TotalCapEvictsS33) {
   HttpLimits limits;
   limits.max_connections = 2;
   HttpServer server(Echo, limits);
@@ -254,7 +254,7 @@ TEST(HttpServerLimits, S33_TotalCapEvicts) {
 // S32/S33: a client that pipelines requests and never reads holds one
 // response, not a growing pile, and is closed at the write deadline; others
 // are served meanwhile.
-TEST(HttpServerLimits, S32_PipeliningWithoutReadingIsBoundedAndClosed) {
+TEST(HttpServerLimits, PipeliningWithoutReadingIsBoundedAndClosedS32) {
   const std::string big(256 << 10, 'x');
   HttpServer server([&](const HttpRequest&) {
     HttpResponse r;
@@ -284,7 +284,7 @@ TEST(HttpServerLimits, S32_PipeliningWithoutReadingIsBoundedAndClosed) {
 // everyone else: each gets one answer per round, so a probe arriving
 // meanwhile waits for at most a round (one render per such client), not for
 // one client's whole pipeline.
-TEST(HttpServerLimits, S32_PipelinedRequestsTakeTurnsWithAProbe) {
+TEST(HttpServerLimits, PipelinedRequestsTakeTurnsWithAProbeS32) {
   std::atomic<int> renders{0}, renders_before_probe{-1};
   HttpServer server([&](const HttpRequest& req) {
     HttpResponse r;

@@ -22,7 +22,7 @@ Gpu LabelledGpu(const std::string& name, const std::string& key, const std::stri
 }
 
 // S10
-TEST(SelectorAgreement, S10_SdkAcceptsExactlyWhatTheServerAccepts) {
+TEST(SelectorAgreement, SdkAcceptsExactlyWhatTheServerAcceptsS10) {
   FakeClient client;
   const std::vector<std::string> selectors = {
       "zone=a", "Example.COM/zone=a", "a_b.com/x", "example.com/x", std::string(64, 'a') + ".com/zone",
@@ -43,7 +43,7 @@ TEST(SelectorAgreement, S10_SdkAcceptsExactlyWhatTheServerAccepts) {
 // S10: a key whose prefix has a part longer than 63 characters is a valid
 // label key (as in Kubernetes); the server stores it, so selectors on the
 // server and in the SDK must be able to name it.
-TEST(SelectorAgreement, S10_EveryStorableLabelIsSelectable) {
+TEST(SelectorAgreement, EveryStorableLabelIsSelectableS10) {
   FakeClient client;
   const std::string key = std::string(64, 'a') + ".example.com/zone";
   ASSERT_TRUE(client.Create(LabelledGpu("gpu-0", key, "a")).ok());

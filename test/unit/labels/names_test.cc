@@ -11,7 +11,7 @@
 namespace deviceapi::labels {
 namespace {
 
-TEST(Names, S20_Dns1123LabelAsKubernetes) {
+TEST(Names, Dns1123LabelAsKubernetesS20) {
   for (const std::string& ok : std::vector<std::string>{"a", "ab", "abc", "a1", "a-1", "a--1--2--b", "0", "01", "012", "1a",
                                "1-a", "1--a--b--2"}) {
     EXPECT_TRUE(IsDns1123Label(ok)) << ok;
@@ -25,7 +25,7 @@ TEST(Names, S20_Dns1123LabelAsKubernetes) {
   EXPECT_FALSE(IsDns1123Label(std::string(64, 'a')));
 }
 
-TEST(Names, S20_Dns1123SubdomainAsKubernetes) {
+TEST(Names, Dns1123SubdomainAsKubernetesS20) {
   for (const std::string ok :
        {"a", "ab", "abc", "a1", "a-1", "a--1--2--b", "0", "01", "012", "1a", "1-a", "1--a--b--2",
         "a.a", "ab.a", "abc.a", "a1.a", "a-1.a", "a--1--2--b.a", "a.1", "ab.1", "abc.1", "a1.1",
@@ -48,7 +48,7 @@ TEST(Names, S20_Dns1123SubdomainAsKubernetes) {
   EXPECT_FALSE(IsDns1123Subdomain(std::string(254, 'a')));
 }
 
-TEST(Names, S10_QualifiedNameAsKubernetes) {
+TEST(Names, QualifiedNameAsKubernetesS10) {
   for (const std::string ok :
        {"simple", "now-with-dashes", "1-starts-with-num", "1234", "simple/simple",
         "now-with-dashes/simple", "now-with-dashes/now-with-dashes", "now.with.dots/simple",
@@ -71,7 +71,7 @@ TEST(Names, S10_QualifiedNameAsKubernetes) {
   EXPECT_NE(QualifiedNameError("Example.com/abc").find("prefix"), std::string::npos);
 }
 
-TEST(Names, S10_LabelValueAsKubernetes) {
+TEST(Names, LabelValueAsKubernetesS10) {
   for (const std::string& ok : std::vector<std::string>{"simple", "now-with-dashes", "1-starts-with-num", "end-with-num-1", "1234",
                                std::string(63, 'a'), std::string()}) {
     EXPECT_TRUE(IsLabelValue(ok)) << ok;

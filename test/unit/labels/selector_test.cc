@@ -23,7 +23,7 @@ bool Match(const std::string& selector, const Set& labels) {
 
 // Kubernetes' TestSelectorParse: good strings round-trip through ToString
 // with their spaces removed; bad strings are refused.
-TEST(Selector, S10_ParsesAsKubernetes) {
+TEST(Selector, ParsesAsKubernetesS10) {
   for (const std::string& good : std::vector<std::string>{"x=a,y=b,z=c", "", "x!=a,y=b", "x=", "x= ", "x=,z= ", "x= ,z= ", "!x",
                                  "x>1", "x>1,z<5"}) {
     ParsedSelector s = Selector::Parse(good);
@@ -40,7 +40,7 @@ TEST(Selector, S10_ParsesAsKubernetes) {
 }
 
 // Kubernetes' TestSelectorMatches and TestRequirementSelectorMatching.
-TEST(Selector, S10_MatchesAsKubernetes) {
+TEST(Selector, MatchesAsKubernetesS10) {
   EXPECT_TRUE(Match("", {{"x", "y"}}));
   EXPECT_TRUE(Match("x=y", {{"x", "y"}}));
   EXPECT_TRUE(Match("x=y,z=w", {{"x", "y"}, {"z", "w"}}));
@@ -79,7 +79,7 @@ TEST(Selector, S10_MatchesAsKubernetes) {
 }
 
 // S17: exact matching, no prefixes.
-TEST(Selector, S17_MatchesValuesAndKeysExactly) {
+TEST(Selector, MatchesValuesAndKeysExactlyS17) {
   EXPECT_FALSE(Match("zone=a", {{"zone", "ab"}}));
   EXPECT_FALSE(Match("zone in (a)", {{"zone", "ab"}}));
   EXPECT_FALSE(Match("zon", {{"zone", "a"}}));
@@ -96,7 +96,7 @@ struct ParserCase {
 };
 
 // Kubernetes' TestSetSelectorParser, each valid case with its parsed form.
-TEST(Selector, S10_SetBasedSyntaxAsKubernetes) {
+TEST(Selector, SetBasedSyntaxAsKubernetesS10) {
   const std::vector<ParserCase> cases = {
       {"", "", true},
       {"\rx", "x", true},
@@ -143,7 +143,7 @@ TEST(Selector, S10_SetBasedSyntaxAsKubernetes) {
 }
 
 // The parsed form: requirements by key, values sorted and unique.
-TEST(Selector, S10_RequirementsInKeyOrder) {
+TEST(Selector, RequirementsInKeyOrderS10) {
   ParsedSelector s = Selector::Parse("f,b!=2,!g,a=1,c in (y,x,y),d notin (z),e==3,h>4,i<5");
   ASSERT_TRUE(s.ok()) << s.error();
   const auto r = s->requirements();
@@ -165,7 +165,7 @@ TEST(Selector, S10_RequirementsInKeyOrder) {
 }
 
 // Keys and values follow labels/names.h: exactly what validation stores.
-TEST(Selector, S10_KeysAndValuesAsValidation) {
+TEST(Selector, KeysAndValuesAsValidationS10) {
   // A prefix part longer than 63 is a valid subdomain, so a valid label key
   // that a selector must be able to name.
   const std::string long_prefix = std::string(64, 'a') + ".example.com/zone";
@@ -185,7 +185,7 @@ TEST(Selector, S10_KeysAndValuesAsValidation) {
 
 // Hostile input: refused with a message, never a crash, and a message that
 // never echoes a huge selector back.
-TEST(Selector, S10_RefusesMalformedInputBriefly) {
+TEST(Selector, RefusesMalformedInputBrieflyS10) {
   for (const std::string& bad : std::vector<std::string>{",", "a=b,", ",a=b", "a=b,,c=d", "=b", "!=b", "a=b=c", "a in", "a in (",
                                 "a in (b", "a in (b c)", "a in b", "a (b)", "a b", "!", "!!a", "a=b c",
                                 "a=(b)", "a in (b,c))", "a=b)", "a=\xff", std::string("a\0b", 3),
@@ -199,7 +199,7 @@ TEST(Selector, S10_RefusesMalformedInputBriefly) {
   EXPECT_LT(s.error().size(), 512u);
 }
 
-TEST(Selector, S10_IntegerComparisonsAsGoParseInt) {
+TEST(Selector, IntegerComparisonsAsGoParseIntS10) {
   EXPECT_EQ(ParseInt64("0"), 0);
   EXPECT_EQ(ParseInt64("-9223372036854775808"), INT64_MIN);
   EXPECT_EQ(ParseInt64("9223372036854775807"), INT64_MAX);
@@ -213,7 +213,7 @@ TEST(Selector, S10_IntegerComparisonsAsGoParseInt) {
 }
 
 // S33: the bounds for untrusted selectors name the limit.
-TEST(Selector, S33_LimitsBoundTextAndRequirements) {
+TEST(Selector, LimitsBoundTextAndRequirementsS33) {
   const SelectorLimits limits{64, 3};
   EXPECT_TRUE(Selector::Parse("a,b,c", limits).ok());
   ParsedSelector many = Selector::Parse("a,b,c,d", limits);
@@ -227,7 +227,7 @@ TEST(Selector, S33_LimitsBoundTextAndRequirements) {
 }
 
 // S33: the parsed form is compact: about the text, not a string per value.
-TEST(Selector, S33_ParsedFormIsCompact) {
+TEST(Selector, ParsedFormIsCompactS33) {
   std::string text = "k in (";
   for (int i = 0; i < 1000; ++i) text += (i ? "," : "") + std::to_string(i);
   text += ")";

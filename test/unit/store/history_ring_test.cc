@@ -19,7 +19,7 @@ Event MakeEvent(Revision r, std::size_t data) {
 }
 
 // S14
-TEST(HistoryRing, S14_BoundedByCount) {
+TEST(HistoryRing, BoundedByCountS14) {
   HistoryRing h(3, 1 << 20);
   h.Reset(10);
   EXPECT_EQ(h.Start(), 10u);
@@ -40,7 +40,7 @@ TEST(HistoryRing, S14_BoundedByCount) {
 }
 
 // S14
-TEST(HistoryRing, S14_BoundedByBytes) {
+TEST(HistoryRing, BoundedByBytesS14) {
   const std::size_t one = MakeEvent(1, 1000).object->ByteSize();
   HistoryRing h(1000, one * 4);
   h.Reset(0);
@@ -72,7 +72,7 @@ Event Modified(ObjectPtr object, ObjectPtr previous) {
 
 // S14: the bound covers every version the events hold, `previous` included,
 // each version once.
-TEST(HistoryRing, S14_CountsEachHeldVersionOnce) {
+TEST(HistoryRing, CountsEachHeldVersionOnceS14) {
   const std::size_t one = Version("a", 1)->ByteSize();
   HistoryRing h(1000, 1 << 20);
   h.Reset(10);
@@ -91,7 +91,7 @@ TEST(HistoryRing, S14_CountsEachHeldVersionOnce) {
 
 // S14: evicting the event that created a version another event still holds
 // keeps that version charged, so the bound stays true.
-TEST(HistoryRing, S14_ChargePassesOnWhenCreatorIsEvicted) {
+TEST(HistoryRing, ChargePassesOnWhenCreatorIsEvictedS14) {
   const std::size_t one = Version("a", 1)->ByteSize();
   HistoryRing h(2, 1 << 20);
   h.Reset(10);
@@ -110,7 +110,7 @@ TEST(HistoryRing, S14_ChargePassesOnWhenCreatorIsEvicted) {
 
 // S14: many objects each changed once: every event holds two versions, and
 // the byte bound admits half as many events as it would without them.
-TEST(HistoryRing, S14_ByteBoundCoversPreviousVersions) {
+TEST(HistoryRing, ByteBoundCoversPreviousVersionsS14) {
   const std::size_t one = Version("a", 1)->ByteSize();
   HistoryRing h(1000, 8 * one);
   h.Reset(100);

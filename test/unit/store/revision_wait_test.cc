@@ -46,7 +46,7 @@ struct Outcomes {
 };
 
 // S9/S32: a reached revision answers at once, on the caller's thread.
-TEST(RevisionWait, S32_ReachedRevisionFiresAtOnce) {
+TEST(RevisionWait, ReachedRevisionFiresAtOnceS32) {
   Outcomes out;  // outlives the store, whose shutdown may call back
   auto s = OpenStore();
   s->WaitForRevision(100, out.Callback());
@@ -62,7 +62,7 @@ TEST(RevisionWait, S32_ReachedRevisionFiresAtOnce) {
 // by the write that reaches the revision, on that writer's thread, after its
 // lock is released (the callback reads the store, which would deadlock
 // under the write lock).
-TEST(RevisionWait, S32_CommitFiresWaitersWithoutHoldingThreads) {
+TEST(RevisionWait, CommitFiresWaitersWithoutHoldingThreadsS32) {
   Outcomes out;  // outlives the store, whose shutdown may call back
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(30000);
@@ -93,7 +93,7 @@ TEST(RevisionWait, S32_CommitFiresWaitersWithoutHoldingThreads) {
 
 // S9: without the write, every waiter ends with "too large resource version"
 // after future_revision_wait, from the one timer thread.
-TEST(RevisionWait, S9_TimesOutWithTooLargeRevision) {
+TEST(RevisionWait, TimesOutWithTooLargeRevisionS9) {
   Outcomes out;  // outlives the store, whose shutdown may call back
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(100);
@@ -114,7 +114,7 @@ TEST(RevisionWait, S9_TimesOutWithTooLargeRevision) {
 }
 
 // S22/S32: shutdown answers every waiter at once with kUnavailable.
-TEST(RevisionWait, S32_ShutdownWakesAll) {
+TEST(RevisionWait, ShutdownWakesAllS32) {
   Outcomes out;  // outlives the store, whose shutdown may call back
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(30000);
@@ -138,7 +138,7 @@ TEST(RevisionWait, S32_ShutdownWakesAll) {
 
 // S33: the number of waiting calls is bounded; past it, RESOURCE_EXHAUSTED
 // at once, and a slot frees when a waiter is answered.
-TEST(RevisionWait, S33_WaitersAreBounded) {
+TEST(RevisionWait, WaitersAreBoundedS33) {
   Outcomes out;  // outlives the store, whose shutdown may call back
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(30000);
@@ -159,7 +159,7 @@ TEST(RevisionWait, S33_WaitersAreBounded) {
 // S9 under concurrency (TSan): writers and waiters race; every waiter is
 // answered exactly once, successfully, and none is lost between its check of
 // the revision and the commit that reaches it.
-TEST(RevisionWait, S9_NoLostWakeupUnderConcurrentWrites) {
+TEST(RevisionWait, NoLostWakeupUnderConcurrentWritesS9) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(30000);
   auto s = OpenStore(o);

@@ -18,7 +18,7 @@ void SpinUntil(Pred pred) {
 }
 
 // S8
-TEST(WriterPreferringMutex, S8_NewReaderWaitsBehindWaitingWriter) {
+TEST(WriterPreferringMutex, NewReaderWaitsBehindWaitingWriterS8) {
   WriterPreferringMutex mu;
   std::atomic<int> order{0};
   int writer_saw = -1, reader_saw = -1;

@@ -47,7 +47,7 @@ std::vector<Event> DrainAvailable(Watcher& w) {
   return out;
 }
 
-TEST_F(SqliteStore, S24_S25_RestartKeepsObjectsRevisionsAndHistory) {
+TEST_F(SqliteStore, RestartKeepsObjectsRevisionsAndHistoryS24S25) {
   Revision resume_from = 0, last = 0, deleted_at = 0;
   {
     auto s = Open();
@@ -112,7 +112,7 @@ TEST_F(SqliteStore, S24_S25_RestartKeepsObjectsRevisionsAndHistory) {
   EXPECT_EQ(e.revision, last + 1);
 }
 
-TEST_F(SqliteStore, S25_HistoryBoundsOfTheNewRunApplyAfterRestart) {
+TEST_F(SqliteStore, HistoryBoundsOfTheNewRunApplyAfterRestartS25) {
   Revision first = 0;
   {
     auto s = Open();
@@ -137,7 +137,7 @@ TEST_F(SqliteStore, S25_HistoryBoundsOfTheNewRunApplyAfterRestart) {
   EXPECT_EQ(DrainAvailable(**w).size(), 10u);
 }
 
-TEST_F(SqliteStore, S24_ConcurrentWritersAreAllDurableAndInRevisionOrder) {
+TEST_F(SqliteStore, ConcurrentWritersAreAllDurableAndInRevisionOrderS24) {
   constexpr int kWriters = 8, kEach = 200;
   std::vector<Revision> acked[kWriters];
   {
@@ -183,7 +183,7 @@ TEST_F(SqliteStore, S24_ConcurrentWritersAreAllDurableAndInRevisionOrder) {
   }
 }
 
-TEST_F(SqliteStore, S26_SecondOpenOfOneFileIsRefused) {
+TEST_F(SqliteStore, SecondOpenOfOneFileIsRefusedS26) {
   auto first = OpenSqlite(Path());
   ASSERT_TRUE(first);
   SqliteOptions o;
@@ -197,7 +197,7 @@ TEST_F(SqliteStore, S26_SecondOpenOfOneFileIsRefused) {
   EXPECT_TRUE(SqliteBackend::Open(o).ok());  // the lock dies with its holder
 }
 
-TEST_F(SqliteStore, S26_NewerSchemaIsRefused) {
+TEST_F(SqliteStore, NewerSchemaIsRefusedS26) {
   ASSERT_TRUE(OpenSqlite(Path()));
   Sql("PRAGMA user_version = " + std::to_string(SqliteBackend::kSchemaVersion + 1));
   SqliteOptions o;
@@ -208,7 +208,7 @@ TEST_F(SqliteStore, S26_NewerSchemaIsRefused) {
   EXPECT_NE(b.error().message.find("newer than this server's"), std::string::npos) << b.error().message;
 }
 
-TEST_F(SqliteStore, S26_OlderSchemaIsMigrated) {
+TEST_F(SqliteStore, OlderSchemaIsMigratedS26) {
   ASSERT_TRUE(SqliteBackend::CreateSchemaForTesting(Path(), 1).ok());
   // What a version-1 server left: one object at revision 700.
   std::string bytes = TestCodec().Encode(TestObject(Key("ns", "old"), {}, 700, "kept"));
@@ -230,7 +230,7 @@ TEST_F(SqliteStore, S26_OlderSchemaIsMigrated) {
   EXPECT_EQ((*u)->revision(), 701u);
 }
 
-TEST_F(SqliteStore, S26_CorruptedFileIsRefusedWithRecovery) {
+TEST_F(SqliteStore, CorruptedFileIsRefusedWithRecoveryS26) {
   {
     auto s = Open();
     ASSERT_TRUE(s);
@@ -260,7 +260,7 @@ TEST_F(SqliteStore, S26_CorruptedFileIsRefusedWithRecovery) {
 
 // S27: under a long write load the file stops growing once the history is
 // full: dropped events' pages are reused.
-TEST_F(SqliteStore, S27_FileStaysFlatOnceHistoryIsFull) {
+TEST_F(SqliteStore, FileStaysFlatOnceHistoryIsFullS27) {
   auto o = SmallOptions();
   o.history_max_events = 100;
   auto s = Open(o);

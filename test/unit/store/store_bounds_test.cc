@@ -24,7 +24,7 @@ std::unique_ptr<Store> BoundedStore(std::size_t objects) {
 }
 
 // S33
-TEST(StoreBounds, S33_TotalObjectBytesBoundCreates) {
+TEST(StoreBounds, TotalObjectBytesBoundCreatesS33) {
   auto s = BoundedStore(5);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Create(*s, Key("ns", std::to_string(i)), {}, std::string(kData, 'x')).ok());
   EXPECT_EQ(s->Stats().object_bytes, 5 * kObject);
@@ -57,7 +57,7 @@ TEST(StoreBounds, S33_TotalObjectBytesBoundCreates) {
 }
 
 // S33: 0 means no bound.
-TEST(StoreBounds, S33_ZeroMeansUnbounded) {
+TEST(StoreBounds, ZeroMeansUnboundedS33) {
   StoreOptions o = SmallOptions();
   o.max_total_object_bytes = 0;
   auto s = OpenStore(o);

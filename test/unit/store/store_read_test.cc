@@ -28,7 +28,7 @@ void SpinUntil(Pred pred) {
 // S8: a read that arrives while a write is being applied waits for it and
 // returns the new state, never the one before. Deterministic: the write is
 // held mid-apply by the test hook until the reader is provably blocked.
-TEST_P(StoreRead, S8_ReadArrivingDuringWriteWaitsAndSeesIt) {
+TEST_P(StoreRead, ReadArrivingDuringWriteWaitsAndSeesItS8) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "old").ok());
   std::latch entered(1), release(1);
@@ -69,7 +69,7 @@ TEST_P(StoreRead, S8_ReadArrivingDuringWriteWaitsAndSeesIt) {
 }
 
 // S8: a read that starts after a write was acknowledged sees it.
-TEST_P(StoreRead, S8_ReadAfterAcknowledgedWriteSeesIt) {
+TEST_P(StoreRead, ReadAfterAcknowledgedWriteSeesItS8) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "0").ok());
   std::atomic<int> acked{0};
@@ -89,7 +89,7 @@ TEST_P(StoreRead, S8_ReadAfterAcknowledgedWriteSeesIt) {
 }
 
 // S9
-TEST_P(StoreRead, S9_MinRevisionAtOrBelowCurrentServesCurrent) {
+TEST_P(StoreRead, MinRevisionAtOrBelowCurrentServesCurrentS9) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "v1").ok());
   ASSERT_TRUE(Update(*s, Key("ns", "a"), "v2").ok());
@@ -106,7 +106,7 @@ TEST_P(StoreRead, S9_MinRevisionAtOrBelowCurrentServesCurrent) {
 }
 
 // S9: a future revision is waited for; a write arriving during the wait satisfies it.
-TEST_P(StoreRead, S9_FutureRevisionWaitSucceedsWhenWriteArrives) {
+TEST_P(StoreRead, FutureRevisionWaitSucceedsWhenWriteArrivesS9) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(10000);
   auto s = OpenStore(o);
@@ -128,7 +128,7 @@ TEST_P(StoreRead, S9_FutureRevisionWaitSucceedsWhenWriteArrives) {
 }
 
 // S9: without that write the wait ends with "too large resource version".
-TEST_P(StoreRead, S9_FutureRevisionTimesOut) {
+TEST_P(StoreRead, FutureRevisionTimesOutS9) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(100);
   auto s = OpenStore(o);
@@ -147,7 +147,7 @@ TEST_P(StoreRead, S9_FutureRevisionTimesOut) {
 }
 
 // S9: exact lists rebuild the past state from history.
-TEST_P(StoreRead, S9_ExactListServesStateAtRevision) {
+TEST_P(StoreRead, ExactListServesStateAtRevisionS9) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a1").ok());  // 101
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, "b1").ok());  // 102
@@ -182,7 +182,7 @@ TEST_P(StoreRead, S9_ExactListServesStateAtRevision) {
 }
 
 // S9 + S14: once history is trimmed, exact lists before it are expired.
-TEST_P(StoreRead, S9_ExactListExpiredAfterTrim) {
+TEST_P(StoreRead, ExactListExpiredAfterTrimS9) {
   auto o = SmallOptions();
   o.history_max_events = 2;
   auto s = OpenStore(o);
@@ -201,7 +201,7 @@ TEST_P(StoreRead, S9_ExactListExpiredAfterTrim) {
 }
 
 // S10, S17
-TEST_P(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
+TEST_P(StoreRead, ListSortedFilteredAndAtSnapshotRevisionS10) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("b", "z"), {{"gpu", "h100"}}).ok());
   ASSERT_TRUE(Create(*s, Key("a", "y"), {{"gpu", "a100"}}).ok());
@@ -233,7 +233,7 @@ TEST_P(StoreRead, S10_ListSortedFilteredAndAtSnapshotRevision) {
 }
 
 // S11: results are immutable snapshots; later writes do not change them.
-TEST_P(StoreRead, S11_ReturnedObjectsNeverChange) {
+TEST_P(StoreRead, ReturnedObjectsNeverChangeS11) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "1"}}, "v1").ok());
   auto g = s->Get(Key("ns", "a"));

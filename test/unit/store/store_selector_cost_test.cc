@@ -74,7 +74,7 @@ Result<ObjectPtr> CreateGated(Store& s, const ObjectKey& key, const Gate* gate) 
 labels::Selector KEqualsV() { return *labels::Selector::Parse("k=v"); }
 
 // S32: a write completes while a List is still evaluating its selector.
-TEST(StoreSelectorCost, S32_ListFiltersAfterReleasingTheLock) {
+TEST(StoreSelectorCost, ListFiltersAfterReleasingTheLockS32) {
   auto s = OpenStore();
   Gate gate;
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
@@ -98,7 +98,7 @@ TEST(StoreSelectorCost, S32_ListFiltersAfterReleasingTheLock) {
 
 // S32, S13: a watch's initial events are filtered outside the lock; a write
 // that lands meanwhile comes after them, exactly once.
-TEST(StoreSelectorCost, S32_WatchFiltersInitialEventsAfterReleasingTheLock) {
+TEST(StoreSelectorCost, WatchFiltersInitialEventsAfterReleasingTheLockS32) {
   auto s = OpenStore();
   Gate gate;
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
@@ -137,7 +137,7 @@ TEST(StoreSelectorCost, S32_WatchFiltersInitialEventsAfterReleasingTheLock) {
 }
 
 // S32, S12: a watch resuming from history filters the replay outside the lock.
-TEST(StoreSelectorCost, S32_WatchFiltersHistoryReplayAfterReleasingTheLock) {
+TEST(StoreSelectorCost, WatchFiltersHistoryReplayAfterReleasingTheLockS32) {
   auto s = OpenStore();
   Gate gate;
   const Revision start = s->CurrentRevision();

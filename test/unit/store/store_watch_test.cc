@@ -41,7 +41,7 @@ WatchOptions From(Revision r) {
 }
 
 // S12
-TEST_P(StoreWatch, S12_WatchFromRevisionDeliversEachLaterEventOnce) {
+TEST_P(StoreWatch, WatchFromRevisionDeliversEachLaterEventOnceS12) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());        // 101
   ASSERT_TRUE(Create(*s, Key("ns", "b")).ok());        // 102
@@ -70,7 +70,7 @@ TEST_P(StoreWatch, S12_WatchFromRevisionDeliversEachLaterEventOnce) {
 }
 
 // S12: a start above the current revision waits for it like a read (S9).
-TEST_P(StoreWatch, S12_FutureStartWaitsThenTooLarge) {
+TEST_P(StoreWatch, FutureStartWaitsThenTooLargeS12) {
   auto o = SmallOptions();
   o.future_revision_wait = milliseconds(100);
   auto s = OpenStore(o);
@@ -92,7 +92,7 @@ TEST_P(StoreWatch, S12_FutureStartWaitsThenTooLarge) {
 }
 
 // S13
-TEST_P(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
+TEST_P(StoreWatch, WatchWithoutStartSendsCurrentStateThenLiveS13) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {{"gpu", "yes"}}).ok());
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"gpu", "yes"}}).ok());
@@ -115,7 +115,7 @@ TEST_P(StoreWatch, S13_WatchWithoutStartSendsCurrentStateThenLive) {
 // S13: writers running while watches start: for every watcher, the initial
 // state plus the live events replay to exactly the final state, and every
 // live event has a revision above the snapshot, in order, with no gap.
-TEST_P(StoreWatch, S13_NoGapOrDuplicateWithConcurrentWriters) {
+TEST_P(StoreWatch, NoGapOrDuplicateWithConcurrentWritersS13) {
   auto o = SmallOptions();
   o.watcher_queue_capacity = 1 << 20;
   auto s = OpenStore(o);
@@ -176,7 +176,7 @@ TEST_P(StoreWatch, S13_NoGapOrDuplicateWithConcurrentWriters) {
 }
 
 // S14
-TEST_P(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
+TEST_P(StoreWatch, WatchOlderThanHistoryIsExpiredS14) {
   auto o = SmallOptions();
   o.history_max_events = 3;
   auto s = OpenStore(o);
@@ -194,7 +194,7 @@ TEST_P(StoreWatch, S14_WatchOlderThanHistoryIsExpired) {
 }
 
 // S14: the byte bound trims history too.
-TEST_P(StoreWatch, S14_HistoryBoundedByBytes) {
+TEST_P(StoreWatch, HistoryBoundedByBytesS14) {
   auto o = SmallOptions();
   const std::size_t one = TestObject(Key("ns", "x"), {}, 1, std::string(10000, 'x')).ByteSize();
   // Five events of one object hold six versions: each event's new state,
@@ -214,7 +214,7 @@ TEST_P(StoreWatch, S14_HistoryBoundedByBytes) {
 }
 
 // S15: initial events end with a BOOKMARK marked initial_events_end.
-TEST_P(StoreWatch, S15_SendInitialEventsEndsWithBookmark) {
+TEST_P(StoreWatch, SendInitialEventsEndsWithBookmarkS15) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
   ASSERT_TRUE(Create(*s, Key("ns", "b")).ok());
@@ -239,7 +239,7 @@ TEST_P(StoreWatch, S15_SendInitialEventsEndsWithBookmark) {
 }
 
 // S15: idle bookmark-enabled watchers get periodic BOOKMARKs with the current revision.
-TEST_P(StoreWatch, S15_IdleWatchGetsPeriodicBookmarks) {
+TEST_P(StoreWatch, IdleWatchGetsPeriodicBookmarksS15) {
   auto o = SmallOptions();
   o.bookmark_interval = milliseconds(50);
   auto s = OpenStore(o);
@@ -277,7 +277,7 @@ TEST_P(StoreWatch, S15_IdleWatchGetsPeriodicBookmarks) {
 
 // S17, S10: namespace "a" never sees "ab"; selectors filter watches; a
 // MODIFIED leaving the selector is a DELETED, one entering it an ADDED.
-TEST_P(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
+TEST_P(StoreWatch, NamespaceAndSelectorMatchExactlyS17) {
   auto s = OpenStore();
   WatchOptions ns = From(100);
   ns.namespace_name = "a";
@@ -317,7 +317,7 @@ TEST_P(StoreWatch, S17_NamespaceAndSelectorMatchExactly) {
 }
 
 // S18
-TEST_P(StoreWatch, S18_TimeoutEndsWatch) {
+TEST_P(StoreWatch, TimeoutEndsWatchS18) {
   auto s = OpenStore();
   WatchOptions o = From(100);
   o.timeout = milliseconds(300);
@@ -342,7 +342,7 @@ TEST_P(StoreWatch, S18_TimeoutEndsWatch) {
 }
 
 // S18: shutdown ends every watch with kShutdown and wakes waiters.
-TEST_P(StoreWatch, S18_ShutdownEndsAllWatches) {
+TEST_P(StoreWatch, ShutdownEndsAllWatchesS18) {
   auto s = OpenStore();
   auto w1 = MustWatch(*s, From(100));
   auto w2 = MustWatch(*s, WatchOptions{});
@@ -362,7 +362,7 @@ TEST_P(StoreWatch, S18_ShutdownEndsAllWatches) {
 }
 
 // S19: watcher limit; Cancel frees the slot.
-TEST_P(StoreWatch, S19_WatcherLimitAndCancelFreesSlot) {
+TEST_P(StoreWatch, WatcherLimitAndCancelFreesSlotS19) {
   auto o = SmallOptions();
   o.max_watchers = 2;
   auto s = OpenStore(o);

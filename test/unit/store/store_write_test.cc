@@ -20,7 +20,7 @@ class StoreWrite : public BackendTest {};
 DEVICEAPI_ON_ALL_BACKENDS(StoreWrite);
 
 // S1
-TEST_P(StoreWrite, S1_EachWriteTakesTheNextRevision) {
+TEST_P(StoreWrite, EachWriteTakesTheNextRevisionS1) {
   auto s = OpenStore();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->CurrentRevision(), 100u);
@@ -48,7 +48,7 @@ TEST_P(StoreWrite, S1_EachWriteTakesTheNextRevision) {
 }
 
 // S1: a no-op update and a failed callback take no revision and emit no event.
-TEST_P(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
+TEST_P(StoreWrite, NoOpAndFailedWritesTakeNoRevisionS1) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "same").ok());
   WatchOptions wo;
@@ -85,7 +85,7 @@ TEST_P(StoreWrite, S1_NoOpAndFailedWritesTakeNoRevision) {
 
 // S2: the counter is seeded from the clock, so a second store (a restarted
 // process in memory mode) starts above everything the first one issued.
-TEST(StoreRevisionSeed, S2_RevisionsNeverRepeatAcrossStores) {
+TEST(StoreRevisionSeed, RevisionsNeverRepeatAcrossStoresS2) {
   Revision last_of_first = 0;
   {
     StoreOptions o;  // initial_revision 0: clock seed
@@ -117,7 +117,7 @@ TEST(StoreRevisionSeed, S2_RevisionsNeverRepeatAcrossStores) {
 }
 
 // S7
-TEST_P(StoreWrite, S7_DeletedEventCarriesLastStateAtDeletionRevision) {
+TEST_P(StoreWrite, DeletedEventCarriesLastStateAtDeletionRevisionS7) {
   auto s = OpenStore();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "last").ok());
   WatchOptions wo;
@@ -162,7 +162,7 @@ TEST_P(StoreWrite, ExistenceErrors) {
 }
 
 // S19
-TEST_P(StoreWrite, S19_ObjectLimitIsResourceExhausted) {
+TEST_P(StoreWrite, ObjectLimitIsResourceExhaustedS19) {
   auto o = SmallOptions();
   o.max_objects = 3;
   auto s = OpenStore(o);

@@ -111,7 +111,7 @@ void ExpectComplete(const RunResult& r) {
 // S16 (required): one watcher never reads while another reads every event;
 // the stuck one ends as too slow, the reader loses nothing, and writers keep
 // their pace.
-TEST_P(StoreWatchSlowConsumer, S16_StuckWatcherEvictedReaderCompleteWritersUnaffected) {
+TEST_P(StoreWatchSlowConsumer, StuckWatcherEvictedReaderCompleteWritersUnaffectedS16) {
   // Alternate the two set-ups and compare them round by round. On a shared
   // 2-core machine single runs vary by 2-3x (a consumer that keeps its queue
   // empty costs the writer a wake-up per event), so the check uses the best
@@ -143,7 +143,7 @@ TEST_P(StoreWatchSlowConsumer, S16_StuckWatcherEvictedReaderCompleteWritersUnaff
 
 // S16: the evicted consumer recovers by re-watching from last_revision() (S12)
 // and, across evictions, sees every event exactly once.
-TEST_P(StoreWatchSlowConsumer, S16_EvictedWatcherResumesWithoutLoss) {
+TEST_P(StoreWatchSlowConsumer, EvictedWatcherResumesWithoutLossS16) {
   auto o = SmallOptions();
   o.watcher_queue_capacity = 4;
   auto s = OpenStore(o);

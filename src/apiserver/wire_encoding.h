@@ -19,25 +19,21 @@
 #include <string_view>
 #include <vector>
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include "apiserver/proto_object.h"
 #include "store/event.h"
 
 namespace deviceapi::apiserver::wire {
 
+// Varints are protobuf's own (io::CodedOutputStream), appended to a string.
 inline void AppendVarint(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
+  std::uint8_t bytes[10];  // a varint takes at most 10 bytes
+  const std::uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(v, bytes);
+  out->append(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(end - bytes));
 }
 inline std::size_t VarintSize(std::uint64_t v) {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
+  return google::protobuf::io::CodedOutputStream::VarintSize64(v);
 }
 // Tag of a length-delimited field (wire type 2).
 inline void AppendLenTag(std::string* out, int field, std::uint64_t length) {

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <string_view>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/support/client_callback.h>
 #include <grpcpp/impl/rpc_method.h>
 
@@ -20,50 +22,28 @@ bool ParseRevision(std::string_view s, std::uint64_t* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-// Protobuf wire-format reader, just enough to find a length-delimited field.
-bool ReadVarint(std::string_view* in, std::uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    auto b = static_cast<unsigned char>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
 // The last occurrence of length-delimited field `field` in message `msg`
-// (protobuf's rule for a repeated non-repeated field); false if absent.
+// (protobuf's rule for a repeated non-repeated field); false if absent or
+// malformed. Protobuf's own coded stream reads the wire format.
 bool FindField(std::string_view msg, int field, std::string_view* out) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(msg.data()),
+                                            static_cast<int>(msg.size()));
   bool found = false;
-  while (!msg.empty()) {
-    std::uint64_t tag = 0, len = 0;
-    if (!ReadVarint(&msg, &tag)) return false;
-    switch (tag & 7) {
-      case 0:
-        if (!ReadVarint(&msg, &len)) return false;
-        break;
-      case 1:
-        if (msg.size() < 8) return false;
-        msg.remove_prefix(8);
-        break;
-      case 5:
-        if (msg.size() < 4) return false;
-        msg.remove_prefix(4);
-        break;
-      case 2:
-        if (!ReadVarint(&msg, &len) || len > msg.size()) return false;
-        if (static_cast<int>(tag >> 3) == field) {
-          *out = msg.substr(0, len);
-          found = true;
-        }
-        msg.remove_prefix(len);
-        break;
-      default:
-        return false;
+  while (true) {
+    const std::uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage() && found;  // the end, or not a tag
+    if (tag != WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+      continue;
     }
+    std::uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return false;
+    const auto begin = static_cast<std::size_t>(in.CurrentPosition());
+    if (!in.Skip(static_cast<int>(length))) return false;  // a negative count is refused too
+    *out = msg.substr(begin, length);
+    found = true;
   }
-  return found;
 }
 
 // WatchGpusResponse{type = 1, object = 2 {metadata = 1 {resource_version = 2}}},

@@ -1,70 +1,53 @@
 #include "client/health_codec.h"
 
-#include <vector>
-
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/support/slice.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace deviceapi {
-namespace {
 
-void PutVarint(std::string* out, unsigned long long v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
 
-bool GetVarint(const std::string& in, std::size_t* pos, unsigned long long* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*pos >= in.size()) return false;
-    unsigned char b = static_cast<unsigned char>(in[(*pos)++]);
-    *v |= static_cast<unsigned long long>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-}  // namespace
-
+// HealthCheckRequest { string service = 1; }, written with protobuf's own
+// varint coding: the SDK does not link the health protocol's generated code.
 grpc::ByteBuffer EncodeHealthCheckRequest(const std::string& service) {
   std::string bytes;
   if (!service.empty()) {
-    bytes.push_back(0x0a);  // field 1, length-delimited
-    PutVarint(&bytes, service.size());
+    std::uint8_t head[1 + 10];  // the tag and the length, a varint of at most 10 bytes
+    head[0] = 0x0a;             // field 1, length-delimited
+    const std::uint8_t* end = CodedOutputStream::WriteVarint64ToArray(service.size(), head + 1);
+    bytes.assign(reinterpret_cast<const char*>(head), static_cast<std::size_t>(end - head));
     bytes += service;
   }
   grpc::Slice slice(bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
+// HealthCheckResponse { ServingStatus status = 1; }: the status, skipping
+// unknown fields; -1 when the bytes are not a message.
 int DecodeHealthCheckResponse(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return -1;
   std::string in;
-  for (const auto& s : slices)
-    in.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  std::size_t pos = 0;
+  for (const auto& s : slices) in.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  CodedInputStream stream(reinterpret_cast<const std::uint8_t*>(in.data()), static_cast<int>(in.size()));
   int status = 0;
-  while (pos < in.size()) {
-    unsigned long long tag = 0, v = 0;
-    if (!GetVarint(in, &pos, &tag)) return -1;
-    switch (tag & 7) {
-      case 0:
-        if (!GetVarint(in, &pos, &v)) return -1;
-        if ((tag >> 3) == 1) status = static_cast<int>(v);
-        break;
-      case 2:
-        if (!GetVarint(in, &pos, &v) || v > in.size() - pos) return -1;
-        pos += v;
-        break;
-      case 1: if (in.size() - pos < 8) return -1; pos += 8; break;
-      case 5: if (in.size() - pos < 4) return -1; pos += 4; break;
-      default: return -1;
+  while (true) {
+    const std::uint32_t tag = stream.ReadTag();
+    if (tag == 0) return stream.ConsumedEntireMessage() ? status : -1;  // the end, or not a tag
+    if (tag == WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT)) {
+      std::uint64_t v = 0;
+      if (!stream.ReadVarint64(&v)) return -1;
+      status = static_cast<int>(v);
+    } else if (!WireFormatLite::SkipField(&stream, tag)) {
+      return -1;
     }
   }
-  return status;
 }
 
 }  // namespace deviceapi

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 
+#include "apiserver/validation.h"
 #include "labels/names.h"
 
 namespace deviceapi::apiserver {
@@ -13,19 +14,10 @@ store::Error Invalid(std::string message) {
   return store::MakeError(store::ErrorCode::kInvalid, std::move(message));
 }
 
-std::string Shown(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 32)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u >= 0x7f || c == '"') ? '?' : c;
-  }
-  return "\"" + out + (s.size() > 32 ? "...\"" : "\"");
-}
-
 // Namespace filters of list and watch: empty (all) or a DNS-1123 label.
 std::optional<store::Error> CheckNamespaceFilter(const std::string& ns) {
   if (ns.empty() || labels::IsDns1123Label(ns)) return std::nullopt;
-  return Invalid("namespace: " + Shown(ns) + ": must be a DNS-1123 label");
+  return Invalid("namespace: " + Quote(ns) + ": must be a DNS-1123 label");
 }
 
 // The label selector of list and watch (S10), within its bounds (S33).
@@ -45,11 +37,11 @@ store::Result<std::optional<store::Revision>> ParseResourceVersion(std::string_v
   store::Revision value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') {
-      return Invalid(path + ": " + Shown(text) + ": must be a decimal resource version");
+      return Invalid(path + ": " + Quote(text) + ": must be a decimal resource version");
     }
     const store::Revision digit = static_cast<store::Revision>(c - '0');
     if (value > (std::numeric_limits<store::Revision>::max() - digit) / 10) {
-      return Invalid(path + ": " + Shown(text) + ": resource version out of range");
+      return Invalid(path + ": " + Quote(text) + ": resource version out of range");
     }
     value = value * 10 + digit;
   }
@@ -79,7 +71,7 @@ store::Result<store::ListOptions> ToStoreListOptions(
           "opts.resource_version_match: \"NotOlderThan\" requires a resource_version");
     }
   } else if (!match.empty()) {
-    return Invalid("opts.resource_version_match: " + Shown(match) +
+    return Invalid("opts.resource_version_match: " + Quote(match) +
                    ": must be \"\", \"NotOlderThan\" or \"Exact\"");
   }
   if (opts.timeout_seconds() < 0) {
@@ -102,7 +94,7 @@ store::Result<store::WatchOptions> ToStoreWatchOptions(
   if (match == "Exact") {
     return Invalid("opts.resource_version_match: \"Exact\" is not supported for watch");
   } else if (!match.empty() && match != "NotOlderThan") {
-    return Invalid("opts.resource_version_match: " + Shown(match) +
+    return Invalid("opts.resource_version_match: " + Quote(match) +
                    ": must be \"\", \"NotOlderThan\" or \"Exact\"");
   }
   if (opts.send_initial_events() && out.start.has_value()) {

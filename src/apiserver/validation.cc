@@ -16,8 +16,8 @@ bool IsHex(char c, bool lowercase_only) {
   return !lowercase_only && c >= 'A' && c <= 'F';
 }
 
-// Printable form of a user string for error messages: bounded, so a 4 MiB
-// name does not come back as a 4 MiB error message.
+}  // namespace
+
 std::string Quote(std::string_view s) {
   constexpr std::size_t kMax = 64;
   std::string out = "\"";
@@ -36,8 +36,6 @@ std::string Quote(std::string_view s) {
   out += "\"";
   return out;
 }
-
-}  // namespace
 
 bool IsGpuUuid(std::string_view s, bool lowercase_only) {
   static constexpr std::size_t kGroups[] = {8, 4, 4, 4, 12};

@@ -12,6 +12,11 @@
 
 namespace deviceapi::apiserver {
 
+// The printable form of a user's string in an error message: in double
+// quotes, control characters, quotes and backslashes as \xNN, at most 64
+// bytes then "...", so that a 4 MiB name never comes back as a 4 MiB error.
+std::string Quote(std::string_view s);
+
 // Limits the service enforces on objects (S19); the server process may
 // override the defaults from its configuration.
 struct ServiceLimits {

@@ -176,6 +176,63 @@ store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::str
   return patch;
 }
 
+namespace {
+
+// The patch providers send on every health change: a strategic merge of
+// status.conditions alone, each element a type plus string fields among
+// status, reason and message. Such a patch is applied to the message
+// directly, with the result the JSON round trip below gives (MergeCondition
+// on the JSON form), without converting the whole object twice under the
+// store's write lock.
+bool IsConditionsOnly(const GpuPatch& patch) {
+  if (!patch.strategic || patch.document.size() != 1) return false;
+  auto status = patch.document.find("status");
+  if (status == patch.document.end() || !status->is_object() || status->size() != 1) return false;
+  auto conditions = status->find("conditions");
+  if (conditions == status->end() || !conditions->is_array()) return false;
+  for (const auto& element : *conditions) {
+    if (!element.is_object()) return false;
+    auto type = element.find("type");
+    if (type == element.end() || !type->is_string()) return false;
+    for (const auto& [key, value] : element.items()) {
+      if (!value.is_string() || (key != "type" && key != "status" && key != "reason" && key != "message")) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ApplyConditions(const json& conditions, nvidia::nvsentinel::v1alpha1::Gpu* updated) {
+  auto* list = updated->mutable_status()->mutable_conditions();
+  for (const auto& element : conditions) {
+    const std::string& type = element["type"].get_ref<const std::string&>();
+    nvidia::nvsentinel::v1alpha1::Condition* c = nullptr;
+    for (auto& existing : *list) {
+      if (existing.type() == type) {
+        c = &existing;
+        break;
+      }
+    }
+    if (c == nullptr) {
+      c = list->Add();
+      c->set_type(type);
+    }
+    auto field = element.find("status");
+    if (field != element.end()) {
+      const std::string& status = field->get_ref<const std::string&>();
+      // In the JSON form an empty string is an absent field, so giving any
+      // status where there was none changes it: the transition is stamped.
+      if (c->status().empty() || c->status() != status) c->clear_last_transition_time();
+      c->set_status(status);
+    }
+    if ((field = element.find("reason")) != element.end()) c->set_reason(field->get<std::string>());
+    if ((field = element.find("message")) != element.end()) c->set_message(field->get<std::string>());
+  }
+}
+
+}  // namespace
+
 store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::v1alpha1::Gpu& old,
                                nvidia::nvsentinel::v1alpha1::Gpu* updated) {
   if (patch.resource_version && !patch.resource_version->empty() &&
@@ -187,6 +244,10 @@ store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::
             old.metadata().resource_version() + ")");
   }
   if (patch.document.empty()) return false;
+  if (IsConditionsOnly(patch)) {
+    ApplyConditions(patch.document["status"]["conditions"], updated);  // `updated` starts as `old`
+    return true;
+  }
   std::string current;
   if (!pbjson::MessageToJsonString(old, &current).ok()) {
     return store::MakeError(store::ErrorCode::kInternal, "stored GPU does not convert to JSON");

@@ -1,0 +1,85 @@
+// PatchGpu's documents (S31): the patch providers send on every health
+// change (conditions only, string fields) is applied to the message directly;
+// every such document must give exactly what the general path, the JSON
+// round trip, gives. The same document with a no-op directive added
+// ($setElementOrder/conditions, which the merge skips) takes the general path.
+#include "apiserver/gpu_patch.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace deviceapi::apiserver {
+namespace {
+
+namespace v1 = nvidia::nvsentinel::v1alpha1;
+
+v1::Gpu Stored() {
+  v1::Gpu gpu;
+  gpu.mutable_metadata()->set_name("gpu-0");
+  gpu.mutable_metadata()->set_namespace_("default");
+  gpu.mutable_metadata()->set_resource_version("42");
+  gpu.mutable_spec()->set_uuid("GPU-0123abcd-4567-89ef-0123-456789abcdef");
+  auto add = [&](const std::string& type, const std::string& status, const std::string& reason,
+                 std::int64_t transition) {
+    auto* c = gpu.mutable_status()->add_conditions();
+    c->set_type(type);
+    c->set_status(status);
+    c->set_reason(reason);
+    c->set_message("since " + std::to_string(transition));
+    if (transition != 0) c->mutable_last_transition_time()->set_seconds(transition);
+  };
+  add("Ready", "True", "Probed", 100);
+  add("NVMLReady", "True", "Healthy", 200);
+  add("NoStatus", "", "Unset", 300);    // a condition with no status yet
+  add("NVMLReady", "False", "Dup", 400);  // a duplicate type: the first one is merged
+  return gpu;
+}
+
+v1::Gpu Apply(const std::string& document) {
+  auto patch = ParsePatch(kStrategicMergePatchType, document, "status");
+  EXPECT_TRUE(patch.ok()) << document;
+  v1::Gpu updated = Stored();
+  auto applied = ApplyPatch(*patch, Stored(), &updated);
+  EXPECT_TRUE(applied.ok()) << document << ": " << applied.error().message;
+  return updated;
+}
+
+TEST(GpuPatchConditions, DirectPathGivesWhatTheJsonRoundTripGivesS31) {
+  const std::vector<std::string> conditions = {
+      R"([{"type":"NVMLReady","status":"False","reason":"XidError","message":"Xid 79"}])",
+      R"([{"type":"NVMLReady","status":"True"}])",                 // same status: transition kept
+      R"([{"type":"NVMLReady","message":"only the message"}])",    // no status: transition kept
+      R"([{"type":"Ready","reason":"","message":""}])",            // fields emptied
+      R"([{"type":"NoStatus","status":""}])",                      // "" where there was none
+      R"([{"type":"NoStatus","status":"True","reason":"Now"}])",
+      R"([{"type":"New","status":"Unknown","reason":"Added","message":"m"}])",  // appended
+      R"([{"type":"New2"}])",                                      // a type alone
+      R"([{"type":"A","status":"True"},{"type":"A","status":"False"},{"type":"Ready","status":"False"}])",
+      R"([])",
+  };
+  for (const auto& list : conditions) {
+    const v1::Gpu direct = Apply(R"({"status":{"conditions":)" + list + "}}");
+    const v1::Gpu general =
+        Apply(R"({"status":{"$setElementOrder/conditions":[],"conditions":)" + list + "}}");
+    std::string diff;
+    google::protobuf::util::MessageDifferencer differ;
+    differ.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(differ.Compare(general, direct)) << list << "\n" << diff;
+  }
+}
+
+TEST(GpuPatchConditions, StatusChangeClearsTheTransitionForTheServerToStampS6) {
+  const v1::Gpu out = Apply(R"({"status":{"conditions":[{"type":"NVMLReady","status":"False"}]}})");
+  ASSERT_EQ(out.status().conditions_size(), 4);
+  EXPECT_EQ(out.status().conditions(1).status(), "False");
+  EXPECT_FALSE(out.status().conditions(1).has_last_transition_time());
+  EXPECT_EQ(out.status().conditions(1).reason(), "Healthy");  // not in the patch: kept
+  EXPECT_EQ(out.status().conditions(3).reason(), "Dup");      // the duplicate is untouched
+  EXPECT_TRUE(out.status().conditions(0).has_last_transition_time());
+}
+
+}  // namespace
+}  // namespace deviceapi::apiserver

@@ -109,15 +109,26 @@ class Attack {
 };
 
 // The attacks every admin port is tested against, with the sizes that
-// starved the old thread-per-connection server.
+// starved the old thread-per-connection server, and how many probes of a run
+// may go unanswered within 1 s.
+//
+// The idle flood comes from the probe's own address and re-opens every
+// connection the moment it is closed. When a probe's request reaches the
+// server later than the next 31 connections of that flood (the per-address
+// cap), its connection has sent nothing yet and is closed to make room like
+// theirs: nothing tells them apart. On a loaded 2-core machine under ASan that
+// happened to one probe of 20 in some runs. The kubelet restarts
+// a container only after failureThreshold (3) failed probes in a row, so one
+// miss in a run is allowed there; the other attacks allow none.
 struct AttackCase {
   const char* name;
   Attack::Kind kind;
   int connections;
+  int misses_allowed;
 };
-inline const AttackCase kAttackCases[] = {{"Slowloris", Attack::Kind::kSlowloris, 4},
-                                          {"IdleFlood", Attack::Kind::kIdleFlood, 100},
-                                          {"PipelineNoRead", Attack::Kind::kPipelineNoRead, 8}};
+inline const AttackCase kAttackCases[] = {{"Slowloris", Attack::Kind::kSlowloris, 4, 0},
+                                          {"IdleFlood", Attack::Kind::kIdleFlood, 100, 1},
+                                          {"PipelineNoRead", Attack::Kind::kPipelineNoRead, 8, 0}};
 inline std::string AttackCaseName(const AttackCase& c) { return c.name; }
 
 // GET /healthz on a fresh connection every `interval` for `how_long`; how

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
   openssl curl procps
   clang libclang-rt-dev
+  etcd-server  # tests only: the store behind the kube-apiserver of the node bridge's tests
 )
 
 missing=()

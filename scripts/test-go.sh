@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The Go client's tests (clients/go): unit tests, the staleness check of its generated code,
-# and its integration tests against the server binary of a build tree.
-# Usage: scripts/test-go.sh BUILD_DIR   (the tree holding cmd/device-api-server)
+# The Go module's tests (clients/go): unit tests, the staleness check of its generated code,
+# its integration tests against the server binary of a build tree, the device plugin's, and
+# the node bridge's end-to-end tests against a real etcd and kube-apiserver (with the
+# tree's nvml-provider on its fake NVML library).
+# Usage: scripts/test-go.sh BUILD_DIR   (the tree holding cmd/device-api-server,
+#        cmd/nvml-provider and fake-driver-root)
 # Installs Go when missing (scripts/install-go.sh). Modules come from the Go module proxy,
 # pinned by clients/go/go.sum (-mod=readonly); the build cache is Go's usual
 # ~/.cache/go-build, so reruns compile only what changed.
@@ -11,8 +14,14 @@ build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 go=$("$root/scripts/install-go.sh")
 export PATH="$(dirname "$go"):$PATH" GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 export DEVICE_API_SERVER_BIN="$build/cmd/device-api-server/device-api-server"
+# The control plane of the bridge's tests: etcd from Debian (scripts/install-deps.sh), the
+# kube-apiserver of the pinned release built from the Go module proxy and cached.
+export ETCD_BIN=${ETCD_BIN:-$(command -v etcd || true)}
+export KUBE_APISERVER_BIN=${KUBE_APISERVER_BIN:-$("$root/scripts/build-kube-apiserver.sh")}
+[ -x "$ETCD_BIN" ] || { echo "test-go: etcd not found (scripts/install-deps.sh installs etcd-server)" >&2; exit 1; }
 export KUBE_WATCHLIST_INCONSISTENCY_DETECTOR=1
 cd "$root/clients/go"
-# Every test that runs a server lives in one package (test/integration), so packages can
-# build and run in parallel without servers competing. The whole run is bounded.
+# Tests that run servers live in test/integration, test/deviceplugin and test/k8s; each
+# package's tests use their own sockets, ports and temporary directories, so packages run
+# in parallel. The whole run is bounded.
 exec go test -count=1 -timeout "${GO_TEST_TIMEOUT:-15m}" ./...

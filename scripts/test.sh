@@ -3,7 +3,9 @@
 #   1. normal build, every test (unit, integration, e2e);
 #   2. ASan+UBSan build, every test;
 #   3. TSan build, the store's tests (pure C++, no gRPC threads);
-#   4. go: the Go client (clients/go) against the normal build's server (scripts/test-go.sh);
+#   4. go: the Go module (clients/go: client, device plugin, node bridge) against the
+#      normal build's server and provider, and a real etcd and kube-apiserver
+#      (scripts/test-go.sh);
 #   5. fuzz: the libFuzzer targets of test/fuzz/ (clang, ASan+UBSan), each
 #      replaying its checked-in corpus, then fuzzing for FUZZ_SECONDS (30)
 #      from the fixed FUZZ_SEED (1), so that a finding reproduces.
@@ -82,8 +84,8 @@ for s in $suites; do
     tsan)   TARGETS=store_tests TSAN_OPTIONS=halt_on_error=1 \
             run_suite tsan "$root/build/tsan" store -DCMAKE_BUILD_TYPE=RelWithDebInfo \
               -DDEVICEAPI_SANITIZE=thread -DDEVICEAPI_BUILD_BENCHMARKS=OFF ;;
-    go)     echo "=== go: build ($root/build/test, the server only)"
-            TARGETS=device-api-server "$root/scripts/build.sh" "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    go)     echo "=== go: build ($root/build/test: the server, the provider, the fake NVML)"
+            TARGETS="device-api-server nvml-provider fake_nvml" "$root/scripts/build.sh" "$root/build/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
               || { status=1; note go "FAILED: build"; continue; }
             echo "=== go: test"
             mkdir -p "$root/build/test"

@@ -15,6 +15,15 @@ For each image (server; provider when its binary is built):
 - EXPOSE equals the ports the real binary listens on by default (its --help), USER is
   non-root 65534, ENTRYPOINT is the copied binary, and VERSION/COMMIT/BUILD_DATE build args
   reach the CMake cache variables cmake/BuildInfo.cmake defines.
+
+For the Go image (device-api-k8s-bridge, built from clients/go):
+- the golang builder image is at least the go (and toolchain) directive of go.mod, and
+  modules come from the Go module proxy;
+- every COPY from the build context exists, lies in the Go module and is not excluded by the
+  .dockerignore; the command built (CGO_ENABLED=0) is a main package of the module, and its
+  -o output is what the final stage copies;
+- the final stage is the same Debian 12 base as the other images and installs nothing;
+  EXPOSE is the chart's k8sBridge.healthPort, USER 65534, ENTRYPOINT the copied binary.
 """
 import fnmatch
 import os
@@ -34,6 +43,18 @@ BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libzstd1", "libl
 TEST_ONLY_DEV = {"libgtest-dev", "libgmock-dev", "libbenchmark-dev", "libclang-rt-dev"}
 # A sanitizer build (the CI's ASan+UBSan suite) links these; release images never do.
 SANITIZER_RUNTIME = re.compile(r"^lib(asan|ubsan|tsan|lsan|hwasan)\d+$")
+
+
+def copy_instructions(instrs):
+    """Yields (stage, sources, destination, --from stage or None) of each COPY."""
+    for stage, instr, rest in instrs:
+        if instr != "COPY":
+            continue
+        words = rest.split()
+        flags = [w for w in words if w.startswith("--")]
+        args = [w for w in words if not w.startswith("--")]
+        frm = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+        yield stage, args[:-1], args[-1], frm
 
 
 def parse_dockerfile(path):
@@ -75,14 +96,42 @@ def dockerignore_patterns(dockerfile):
     return [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
 
 
+def _dockerignore_regex(pattern):
+    """A .dockerignore pattern as a regular expression over slash-separated paths: * and ?
+    stay within one path element, ** spans any number of them (Go's filepath.Match plus **)."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")
+
+
 def ignored(rel, patterns):
-    rel = rel.rstrip("/")
+    """Whether the .dockerignore excludes rel. As Docker does: a pattern matches a path or any
+    of its parent directories, "!" re-includes, and the last matching pattern decides."""
+    parts = rel.strip("/").split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    excluded = False
     for p in patterns:
-        p = p.rstrip("/")
-        if fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(rel.split("/")[0], p) or \
-                (p.startswith("**/") and fnmatch.fnmatch(os.path.basename(rel), p[3:])):
-            return True
-    return False
+        negate = p.startswith("!")
+        rx = _dockerignore_regex((p[1:] if negate else p).strip("/"))
+        if any(rx.match(x) for x in prefixes):
+            excluded = not negate
+    return excluded
 
 
 def debian12():
@@ -171,14 +220,7 @@ def check_image(name, target, binary, binary_dir):
     rel_binary = os.path.relpath(binary, binary_dir) if binary else None
 
     copied_to = None
-    for stage, instr, rest in instrs:
-        if instr != "COPY":
-            continue
-        words = rest.split()
-        flags = [w for w in words if w.startswith("--")]
-        args = [w for w in words if not w.startswith("--")]
-        srcs, dest = args[:-1], args[-1]
-        frm = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+    for stage, srcs, dest, frm in copy_instructions(instrs):
         for src in srcs:
             if frm is None:
                 full = os.path.join(SOURCE_DIR, src)
@@ -245,6 +287,118 @@ def check_image(name, target, binary, binary_dir):
     build_args_reach_cmake(instrs, label)
 
 
+def go_version(text):
+    m = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?\S*", text)
+    return tuple(int(x or 0) for x in m.groups()) if m else None
+
+
+def check_go_image(name, module, command):
+    """A multi-stage image that builds one command of a Go module with a golang image."""
+    label = name + ".Dockerfile"
+    path = os.path.join(DOCKER_DIR, label)
+    if not F.check(os.path.isfile(path), "%s missing" % path):
+        return
+    F.check(os.path.isfile(path + ".dockerignore"), "%s.dockerignore missing" % path)
+    stages, instrs = parse_dockerfile(path)
+    if not F.check(len(stages) >= 2, "%s: expected a multi-stage build" % label):
+        return
+    final = stages[-1]
+    args = {}
+    for _, i, rest in instrs:
+        if i == "ARG" and "=" in rest:
+            k, v = rest.split("=", 1)
+            args[k] = v
+    froms = {stage: rest.split()[0] for stage, i, rest in instrs if i == "FROM"}
+    resolve = lambda img: re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), img)
+
+    # Builder: a golang image new enough for go.mod, modules from the module proxy.
+    mod_dir = os.path.join(SOURCE_DIR, module)
+    gomod = open(os.path.join(mod_dir, "go.mod")).read()
+    need = [go_version(v) for v in re.findall(r"^(?:go|toolchain)\s+(\S+)", gomod, re.M)]
+    F.check(need and all(need), "%s/go.mod: go directive missing or unreadable" % module)
+    builders = [resolve(froms[st]) for st in stages[:-1]]
+    for img in builders:
+        m = re.fullmatch(r"golang:(\d+\.\d+(?:\.\d+)?)(-\S+)?", img)
+        if not F.check(m, "%s: builder image %s is not a golang:<version> image" % (label, img)):
+            continue
+        have = go_version(m.group(1))
+        # golang:1.25 is the newest 1.25.x: only the minor version has to be new enough.
+        F.check(all(have[:2] >= n[:2] and (len(m.group(1).split(".")) == 2 or have >= n)
+                    for n in need if n),
+                "%s: %s is older than %s/go.mod needs (%s)" % (label, img, module, need))
+        F.check(m.group(2) in (None, "-bookworm"),
+                "%s: builder %s is not Debian 12 (bookworm) based like the other images" %
+                (label, img))
+    F.check(args.get("GOPROXY", "").startswith("https://proxy.golang.org"),
+            "%s: modules must come from the Go module proxy (ARG GOPROXY=https://proxy.golang.org...)"
+            % label)
+
+    # Final stage: the base the other images use, nothing installed (the binary is static).
+    F.check(re.match(r"debian:12", resolve(froms[final])),
+            "%s: final stage %s is not the Debian 12 base of the other images" %
+            (label, resolve(froms[final])))
+    F.check(not any(i == "RUN" and stage == final for stage, i, rest in instrs),
+            "%s: the final stage runs commands; a static binary needs nothing installed" % label)
+
+    # Sources: inside the module, present, not excluded.
+    patterns = dockerignore_patterns(path)
+    copied_from, copied_to = None, None
+    for stage, srcs, dest, frm in copy_instructions(instrs):
+        for src in srcs:
+            if frm is None:
+                F.check(os.path.exists(os.path.join(SOURCE_DIR, src)),
+                        "%s: COPY %s: not in the source tree" % (label, src))
+                F.check(src.rstrip("/") == module or src.startswith(module + "/"),
+                        "%s: COPY %s: outside the Go module %s" % (label, src, module))
+                F.check(not ignored(src, patterns),
+                        "%s: COPY %s: excluded by the .dockerignore" % (label, src))
+            else:
+                F.check(frm in stages[:-1], "%s: COPY --from=%s: no such stage" % (label, frm))
+                if stage == final:
+                    copied_from, copied_to = src, dest
+    F.check(copied_to is not None, "%s: the final stage copies no binary" % label)
+
+    # The build: CGO off, the command's main package, output where the final stage copies it.
+    build_text = " ".join(rest for stage, i, rest in instrs
+                          if stage != final and i in ("RUN", "ENV"))
+    F.check(re.search(r"\bCGO_ENABLED=0\b", build_text),
+            "%s: CGO_ENABLED=0 not set for the build" % label)
+    m = re.search(r"\bgo build\b(.*?)(?:&&|;|$)", build_text)
+    if F.check(m, "%s: no go build in the build stage" % label):
+        words = shlex.split(m.group(1))
+        pkgs = [w for w in words if w.startswith("./")]
+        F.check(pkgs == ["./cmd/" + command],
+                "%s: go build builds %s, want ./cmd/%s" % (label, pkgs, command))
+        out = words[words.index("-o") + 1] if "-o" in words else None
+        F.check(out and out == copied_from,
+                "%s: go build -o %s, but the final stage copies %s" % (label, out, copied_from))
+    cmd_dir = os.path.join(mod_dir, "cmd", command)
+    gofiles = [f for f in (os.listdir(cmd_dir) if os.path.isdir(cmd_dir) else [])
+               if f.endswith(".go") and not f.endswith("_test.go")]
+    F.check(any(re.search(r"^package main\b", open(os.path.join(cmd_dir, f)).read(), re.M)
+                for f in gofiles),
+            "%s: %s/cmd/%s has no main package (the image builds it)" % (label, module, command))
+
+    # Port, user, entrypoint, version labels.
+    import yaml
+    with open(os.path.join(SOURCE_DIR, "deploy", "helm", "device-api-server", "values.yaml")) as f:
+        health_port = yaml.safe_load(f)["k8sBridge"]["healthPort"]
+    exposed = set()
+    for stage, i, rest in instrs:
+        if i == "EXPOSE" and stage == final:
+            exposed |= {int(x.split("/")[0]) for x in rest.split()}
+    F.check(exposed == {health_port}, "%s: EXPOSE %s, the chart's k8sBridge.healthPort is %d" %
+            (label, sorted(exposed), health_port))
+    users = [rest for stage, i, rest in instrs if i == "USER" and stage == final]
+    F.check(users and users[-1].split(":")[0] == "65534", "%s: final USER must be 65534" % label)
+    eps = [rest for stage, i, rest in instrs if i == "ENTRYPOINT" and stage == final]
+    F.check(eps and copied_to and copied_to in eps[-1],
+            "%s: ENTRYPOINT %s does not run the copied %s" % (label, eps, copied_to))
+    for arg in ("VERSION", "COMMIT", "BUILD_DATE"):
+        F.check(any(i == "ARG" and stage == final and rest.split("=")[0] == arg
+                    for stage, i, rest in instrs), "%s: no ARG %s in the final stage" % (label, arg))
+
+
 def main():
     if not debian12():
         die("this test asks apt-cache about Debian 12 packages; run it on Debian 12")
@@ -263,6 +417,7 @@ def main():
         F.check("libnvidia-ml" not in linked, "nvml-provider must not link NVML at build time")
     else:
         die("NVML_PROVIDER_BINARY=%r not built" % provider)
+    check_go_image("device-api-k8s-bridge", "clients/go", "device-api-k8s-bridge")
     F.finish()
 
 

@@ -8,14 +8,18 @@
 - what the issue asks of the DaemonSet holds in the rendered objects: gRPC probes on the
   health port, securityContext, socket directory shared through hostPath with the socket
   group, GPU nodeSelector and toleration, preStop + terminationGracePeriodSeconds covering
-  --shutdown-grace-period, metrics Service / ServiceMonitor wiring.
+  --shutdown-grace-period, metrics Service / ServiceMonitor wiring;
+- device-api-k8s-bridge (k8sBridge): absent with no RBAC at all when disabled; when enabled
+  its ClusterRole holds exactly the rules it needs, bound to the pods' ServiceAccount, the
+  ServiceAccount token reaches the bridge container alone, NODE_NAME comes from spec.nodeName,
+  and every flag the chart passes is one the bridge's source defines.
 """
 import json
 import os
 import re
 
-from deploytest import (CHART, Failures, die, helm_template, load_yaml_docs, run, tool,
-                        TOOLS_DIR, temp_dir)
+from deploytest import (CHART, SOURCE_DIR, Failures, die, helm_template, load_yaml_docs, run,
+                        tool, TOOLS_DIR, temp_dir)
 
 F = Failures("helm_chart_test")
 
@@ -39,7 +43,25 @@ COMBINATIONS = {
                "priorityClassName=", "fullnameOverride=gpu-api",
                "imagePullSecrets[0].name=regcred", "image.tag=1.2.3"],
     "no-metrics-service": ["metrics.service.enabled=false"],
+    "k8s-bridge": ["k8sBridge.enabled=true"],
+    "k8s-bridge-node-taint": ["k8sBridge.enabled=true",
+                              "k8sBridge.nodeTaint=nvidia.com/gpu-unhealthy=true:NoSchedule",
+                              "k8sBridge.taintEffects=RESTART_BM=NoExecute\\,*=NoSchedule",
+                              "k8sBridge.kubeApiQps=2.5", "k8sBridge.kubeApiBurst=20",
+                              "k8sBridge.healthPort=9443", "k8sBridge.conditionType=GPUReady",
+                              "k8sBridge.extraArgs={--resync-period=10m}",
+                              "k8sBridge.image.tag=1.2.3",
+                              "metrics.serviceMonitor.enabled=true"],
+    "k8s-bridge-custom": ["k8sBridge.enabled=true", "k8sBridge.deviceTaintRules.enabled=false",
+                          "serviceAccount.create=false", "serviceAccount.name=gpu-health",
+                          "nvmlProvider.enabled=false", "socket.initPermissions=false",
+                          "socket.hostDir=/run/gpu-api", "fullnameOverride=gpu-api"],
 }
+
+# The ServiceAccount token directory client-go's in-cluster config reads.
+SA_TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+BRIDGE = "device-api-k8s-bridge"
+BRIDGE_SOURCE = os.path.join(SOURCE_DIR, "clients", "go")
 
 # Each must be refused; the text is a fragment of the expected error.
 INVALID = {
@@ -60,6 +82,14 @@ INVALID = {
     "provider port clash": (["nvmlProvider.metricsPort=50051"], "must differ"),
     "monitor without service": (["metrics.service.enabled=false",
                                  "metrics.serviceMonitor.enabled=true"], "metrics.service"),
+    "bridge bound to the default account": (["k8sBridge.enabled=true",
+                                             "serviceAccount.create=false"], "serviceAccount"),
+    "bridge port clash": (["k8sBridge.enabled=true", "k8sBridge.healthPort=8082"], "must differ"),
+    "bridge taint effect": (["k8sBridge.taintEffects=*=Evict"], "taintEffects"),
+    "bridge node taint": (["k8sBridge.nodeTaint=nvidia.com/gpu:Sometimes"], "nodeTaint"),
+    "bridge qps": (["k8sBridge.kubeApiQps=0"], "kubeApiQps"),
+    "bridge extra arg not a flag": (["k8sBridge.extraArgs={resync}"], "extraArgs"),
+    "unknown bridge key": (["k8sBridge.nodeName=x"], "nodeName"),
 }
 
 
@@ -72,8 +102,9 @@ def by_kind(docs):
 
 def kubeconform(path):
     schemas = os.path.join(TOOLS_DIR, "schemas")
-    if not os.path.isfile(os.path.join(schemas, "daemonset-apps-v1.json")):
-        die("schemas missing in %s: run scripts/install-test-tools.sh" % schemas)
+    for kind in ("daemonset-apps-v1", "clusterrole-rbac-v1", "clusterrolebinding-rbac-v1"):
+        if not os.path.isfile(os.path.join(schemas, kind + ".json")):
+            die("schema %s missing in %s: run scripts/install-test-tools.sh" % (kind, schemas))
     p = run([tool("kubeconform"), "-strict", "-summary", "-output", "text",
              "-schema-location", schemas + "/{{ .ResourceKind }}{{ .KindSuffix }}.json", path],
             check=False)
@@ -116,6 +147,7 @@ def check_daemonset(label, objs, sets):
     provider = container(ds, "nvml-provider")
     F.check((provider is not None) == provider_on,
             "%s: provider sidecar present=%s, want %s" % (label, provider is not None, provider_on))
+    bridge = container(ds, BRIDGE)
 
     # Scheduling on GPU nodes.
     F.check(pod.get("nodeSelector", {}).get("nvidia.com/gpu.present") == "true",
@@ -162,7 +194,7 @@ def check_daemonset(label, objs, sets):
                 (label, tgps, pre, sgp_s))
 
     # Security.
-    for c in [x for x in (server, provider) if x]:
+    for c in [x for x in (server, provider, bridge) if x]:
         sc = c.get("securityContext", {})
         F.check(sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0,
                 "%s/%s: must run as non-root: %s" % (label, c["name"], sc))
@@ -191,7 +223,7 @@ def check_daemonset(label, objs, sets):
     sock_name = s.get("socket.name", "device-api.sock")
     F.check(bind == "unix://%s/%s" % (host_dir, sock_name),
             "%s: --bind-address %s is not %s/%s" % (label, bind, host_dir, sock_name))
-    for c in [x for x in (server, provider) if x]:
+    for c in [x for x in (server, provider, bridge) if x]:
         mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
         F.check(mounts.get("socket-dir") == host_dir,
                 "%s/%s: socket dir mounted at %s, want %s" % (label, c["name"],
@@ -262,6 +294,189 @@ def check_daemonset(label, objs, sets):
         F.check(not svcs, "%s: Service rendered although disabled" % label)
 
 
+def fullname(sets, release):
+    s = dict(x.split("=", 1) for x in sets if "=" in x)
+    if s.get("fullnameOverride"):
+        return s["fullnameOverride"]
+    return release if "device-api-server" in release else release + "-device-api-server"
+
+
+def bridge_rules(node_taint, device_taint_rules):
+    """The ClusterRole rules the bridge needs: exactly these, nothing else."""
+    rules = [([""], ["nodes"], ["get", "list", "watch"]),
+             ([""], ["nodes/status"], ["patch"])]
+    if node_taint:
+        rules.append(([""], ["nodes"], ["update"]))
+    rules.append(([""], ["events"], ["create", "patch"]))
+    if device_taint_rules:
+        rules.append((["resource.k8s.io"], ["devicetaintrules"],
+                      ["list", "watch", "create", "patch", "delete"]))
+    return sorted((tuple(g), tuple(r), tuple(sorted(v))) for g, r, v in rules)
+
+
+def normalized_rules(role):
+    out = []
+    for r in role.get("rules", []):
+        F.check(set(r) <= {"apiGroups", "resources", "verbs"},
+                "%s: rule with more than apiGroups/resources/verbs: %s" %
+                (role["metadata"]["name"], r))
+        out.append((tuple(r.get("apiGroups", [])), tuple(r.get("resources", [])),
+                    tuple(sorted(r.get("verbs", [])))))
+    return sorted(out)
+
+
+def bridge_source_literals():
+    """String literals of the Go module's non-test sources: the bridge's flags and the
+    environment variables it reads are among them."""
+    lits = set()
+    for root, _, files in os.walk(BRIDGE_SOURCE):
+        for f in files:
+            if f.endswith(".go") and not f.endswith("_test.go"):
+                lits |= set(re.findall(r'"([^"\\\n]*)"', open(os.path.join(root, f)).read()))
+    return lits
+
+
+def check_bridge(label, objs, sets, release):
+    """device-api-k8s-bridge: the container, its token and its RBAC, or none of them."""
+    s = dict(x.split("=", 1) for x in sets if "=" in x)
+    enabled = s.get("k8sBridge.enabled", "false") == "true"
+    ds = objs["DaemonSet"][0]
+    pod = ds["spec"]["template"]["spec"]
+    bridge = container(ds, BRIDGE)
+    rbac = {k: objs.get(k, []) for k in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")}
+    token_vols = {v["name"] for v in pod.get("volumes", [])
+                  for src in v.get("projected", {}).get("sources", []) if "serviceAccountToken" in src}
+    all_containers = pod["containers"] + pod.get("initContainers", [])
+    mounting = {c["name"] for c in all_containers for m in c.get("volumeMounts", [])
+                if m["name"] in token_vols or m["mountPath"].rstrip("/") == SA_TOKEN_DIR}
+    # Whatever the bridge does, the pod as a whole never gets the automatic token.
+    F.check(pod.get("automountServiceAccountToken") is False,
+            "%s: the pod must not automount the ServiceAccount token" % label)
+    for sa in objs.get("ServiceAccount", []):
+        F.check(sa.get("automountServiceAccountToken") is False,
+                "%s: ServiceAccount %s automounts its token" % (label, sa["metadata"]["name"]))
+
+    if not enabled:
+        F.check(bridge is None, "%s: bridge container rendered although disabled" % label)
+        F.check(not any(rbac.values()), "%s: RBAC objects rendered without the bridge: %s" %
+                (label, {k: len(v) for k, v in rbac.items() if v}))
+        F.check(not token_vols and not mounting,
+                "%s: a ServiceAccount token is mounted without the bridge (%s)" % (label, mounting))
+        F.check(not any(p["name"] == "bridge-http" for svc in objs.get("Service", [])
+                        for p in svc["spec"]["ports"]),
+                "%s: the metrics Service has a bridge port without the bridge" % label)
+        return
+    if not F.check(bridge is not None, "%s: no %s container" % (label, BRIDGE)):
+        return
+
+    # RBAC: one ClusterRole with exactly the rules above, bound to the pods' ServiceAccount.
+    F.check(not rbac["Role"] and not rbac["RoleBinding"], "%s: unexpected Role/RoleBinding" % label)
+    name = fullname(sets, release) + "-k8s-bridge"
+    roles, bindings = rbac["ClusterRole"], rbac["ClusterRoleBinding"]
+    if F.check(len(roles) == 1 and roles[0]["metadata"]["name"] == name,
+               "%s: want one ClusterRole %s, got %s" %
+               (label, name, [r["metadata"]["name"] for r in roles])):
+        want = bridge_rules(s.get("k8sBridge.nodeTaint", ""),
+                            s.get("k8sBridge.deviceTaintRules.enabled", "true") == "true")
+        got = normalized_rules(roles[0])
+        F.check(got == want, "%s: ClusterRole rules\n  %s\nwant exactly\n  %s" %
+                (label, "\n  ".join(map(str, got)), "\n  ".join(map(str, want))))
+    sa_name = pod.get("serviceAccountName")
+    if s.get("serviceAccount.create", "true") == "true":
+        F.check(any(sa["metadata"]["name"] == sa_name for sa in objs.get("ServiceAccount", [])),
+                "%s: the pods' ServiceAccount %s is not rendered" % (label, sa_name))
+    F.check(sa_name not in (None, "", "default"),
+            "%s: the bridge would run as the namespace's default ServiceAccount" % label)
+    if F.check(len(bindings) == 1, "%s: want one ClusterRoleBinding, got %d" % (label, len(bindings))):
+        b = bindings[0]
+        F.check(b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                 "name": name}, "%s: binding roleRef %s" % (label, b["roleRef"]))
+        F.check(b.get("subjects") == [{"kind": "ServiceAccount", "name": sa_name,
+                                       "namespace": ds["metadata"]["namespace"]}],
+                "%s: binding subjects %s, want the pods' ServiceAccount %s" %
+                (label, b.get("subjects"), sa_name))
+
+    # The token: a projected volume mounted read-only into the bridge container alone.
+    F.check(len(token_vols) == 1, "%s: want one projected token volume, got %s" % (label, token_vols))
+    F.check(mounting == {BRIDGE}, "%s: the token reaches %s, want the bridge alone" %
+            (label, sorted(mounting)))
+    mounts = {m["mountPath"].rstrip("/"): m for m in bridge.get("volumeMounts", [])}
+    tm = mounts.get(SA_TOKEN_DIR, {})
+    F.check(tm.get("name") in token_vols and tm.get("readOnly") is True,
+            "%s: bridge mounts no read-only token volume at %s: %s" % (label, SA_TOKEN_DIR, tm))
+    for v in pod.get("volumes", []):
+        if v["name"] not in token_vols:
+            continue
+        srcs = v["projected"]["sources"]
+        tok = next(x["serviceAccountToken"] for x in srcs if "serviceAccountToken" in x)
+        F.check(tok.get("path") == "token" and 600 <= tok.get("expirationSeconds", 3607) <= 3600,
+                "%s: token must be at path token and live at most an hour: %s" % (label, tok))
+        F.check(any(x.get("configMap", {}).get("name") == "kube-root-ca.crt" and
+                    {"key": "ca.crt", "path": "ca.crt"} in x["configMap"].get("items", [])
+                    for x in srcs), "%s: token volume lacks ca.crt" % label)
+        F.check(any(i.get("path") == "namespace" and
+                    i.get("fieldRef", {}).get("fieldPath") == "metadata.namespace"
+                    for x in srcs for i in x.get("downwardAPI", {}).get("items", [])),
+                "%s: token volume lacks namespace" % label)
+
+    # The node comes from the downward API.
+    env = {e["name"]: e for e in bridge.get("env", [])}
+    F.check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            == "spec.nodeName", "%s: bridge NODE_NAME is not spec.nodeName: %s" %
+            (label, env.get("NODE_NAME")))
+    F.check(arg_value(bridge, "--node-name") is None,
+            "%s: --node-name would override NODE_NAME" % label)
+
+    # Flags from the values, probes on the health port.
+    want = {"--server": "unix://%s/%s" % (s.get("socket.hostDir", "/var/run/nvidia-device-api"),
+                                          s.get("socket.name", "device-api.sock")),
+            "--condition-type": s.get("k8sBridge.conditionType", "GpuHealthy"),
+            "--device-taint-rules": s.get("k8sBridge.deviceTaintRules.enabled", "true"),
+            "--dra-driver": "gpu.nvidia.com", "--uuid-attribute": "gpu.nvidia.com/uuid",
+            "--taint-effects": s.get("k8sBridge.taintEffects", "*=NoSchedule").replace("\\", ""),
+            "--node-taint": s.get("k8sBridge.nodeTaint") or None,
+            "--kube-api-qps": s.get("k8sBridge.kubeApiQps", "5"),
+            "--kube-api-burst": s.get("k8sBridge.kubeApiBurst", "10"),
+            "--health-probe-bind-address": ":" + s.get("k8sBridge.healthPort", "8083")}
+    for flag, value in want.items():
+        F.check(arg_value(bridge, flag) == value, "%s: bridge %s=%s, want %s" %
+                (label, flag, arg_value(bridge, flag), value))
+    port = int(s.get("k8sBridge.healthPort", "8083"))
+    ports = {p["name"]: p["containerPort"] for p in bridge.get("ports", [])}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = bridge.get(probe, {}).get("httpGet", {})
+        F.check(get.get("path") == path and ports.get(get.get("port")) == port,
+                "%s: bridge %s must GET %s on port %d: %s" % (label, probe, path, port, get))
+    extra = s.get("k8sBridge.extraArgs", "{}").strip("{}")
+    if extra:
+        F.check(extra in bridge["args"], "%s: k8sBridge.extraArgs not passed" % label)
+    # Its /metrics, on the same port, is scraped like the provider's.
+    svcs = objs.get("Service", [])
+    if svcs:
+        F.check(any(p["targetPort"] == get.get("port") and p["port"] == port
+                    for p in svcs[0]["spec"]["ports"]),
+                "%s: the metrics Service has no port for the bridge" % label)
+    for sm in objs.get("ServiceMonitor", []):
+        F.check(any(e["port"] == get.get("port") and e["path"] == "/metrics" and
+                    {"targetLabel": "job", "replacement": BRIDGE} in e.get("relabelings", [])
+                    for e in sm["spec"]["endpoints"]),
+                "%s: the ServiceMonitor does not scrape the bridge as job=%s" % (label, BRIDGE))
+    tag = s.get("k8sBridge.image.tag")
+    if tag:
+        F.check(bridge["image"] == "device-api-k8s-bridge:" + tag, "%s: k8sBridge.image.tag "
+                "ignored: %s" % (label, bridge["image"]))
+
+    # Every flag and environment variable the chart hands the bridge is one it reads.
+    lits = bridge_source_literals()
+    for a in bridge["args"]:
+        flag = a.split("=", 1)[0]
+        if flag in [x.split("=", 1)[0] for x in s.get("k8sBridge.extraArgs", "{}").strip("{}").split(",")]:
+            continue
+        F.check(flag.lstrip("-") in lits, "%s: the chart passes %s, which %s does not define "
+                "(no \"%s\" in %s)" % (label, flag, BRIDGE, flag.lstrip("-"), BRIDGE_SOURCE))
+    F.check("NODE_NAME" in lits, "%s: the bridge sources never read NODE_NAME" % label)
+
+
 def main():
     helm = tool("helm")
     tmp = temp_dir("helm-chart-test-")
@@ -285,6 +500,8 @@ def main():
         objs = by_kind(load_yaml_docs(r.stdout))
         print("%-22s lint ok, kubeconform: %s" % (label, summary))
         check_daemonset(label, objs, sets)
+        if objs.get("DaemonSet"):
+            check_bridge(label, objs, sets, "gpu" if label == "custom" else "device-api-server")
         if label == "monitoring":
             F.check(len(objs.get("ServiceMonitor", [])) == 1 and
                     len(objs.get("PrometheusRule", [])) == 1,

@@ -3,14 +3,17 @@
 
 Renders into a temporary directory with the real helm and compares byte for byte; on a
 difference prints a unified diff and the command that refreshes the committed files.
+The bridge's RBAC file holds its ClusterRole and the binding to the ServiceAccount of the
+static manifests, and nothing else.
 """
 import difflib
 import os
 
-from deploytest import SOURCE_DIR, Failures, run, temp_dir
+from deploytest import SOURCE_DIR, Failures, load_yaml_docs, run, temp_dir
 
 F = Failures("rendered_files_test")
-GENERATED = ["static/device-api-server.yaml", "prometheus/device-api-server.rules.yaml"]
+GENERATED = ["static/device-api-server.yaml", "static/device-api-k8s-bridge-rbac.yaml",
+             "prometheus/device-api-server.rules.yaml"]
 
 
 def main():
@@ -30,6 +33,27 @@ def main():
     static = open(os.path.join(SOURCE_DIR, "deploy", "static", "device-api-server.yaml")).read()
     for kind in ("kind: DaemonSet", "kind: ServiceAccount", "kind: Service"):
         F.check(kind in static, "static manifests lack %s" % kind)
+    static_docs = load_yaml_docs(static)
+    F.check(not any(d["kind"] in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+                    for d in static_docs),
+            "static/device-api-server.yaml (bridge off) must carry no RBAC")
+    rbac = load_yaml_docs(open(os.path.join(SOURCE_DIR, "deploy", "static",
+                                            "device-api-k8s-bridge-rbac.yaml")).read())
+    kinds = sorted(d["kind"] for d in rbac)
+    F.check(kinds == ["ClusterRole", "ClusterRoleBinding"],
+            "static/device-api-k8s-bridge-rbac.yaml holds %s, want a ClusterRole and its "
+            "ClusterRoleBinding only" % kinds)
+    sas = [d["metadata"] for d in static_docs if d["kind"] == "ServiceAccount"]
+    for d in rbac:
+        if d["kind"] == "ClusterRoleBinding":
+            role = next((r for r in rbac if r["kind"] == "ClusterRole"), {})
+            F.check(d["roleRef"]["name"] == role.get("metadata", {}).get("name"),
+                    "static bridge binding refers to %s, not the ClusterRole beside it" %
+                    d["roleRef"]["name"])
+            F.check([{"name": x["name"], "namespace": x["namespace"]} for x in d["subjects"]]
+                    == [{"name": x["name"], "namespace": x["namespace"]} for x in sas],
+                    "static bridge binding subjects %s are not the ServiceAccount of "
+                    "static/device-api-server.yaml %s" % (d["subjects"], sas))
     ns = os.path.join(SOURCE_DIR, "deploy", "static", "namespace.yaml")
     F.check(os.path.isfile(ns) and "name: nvidia-device-api" in open(ns).read(),
             "deploy/static/namespace.yaml must create the nvidia-device-api namespace")

@@ -1,0 +1,54 @@
+package k8sbridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+)
+
+// syncCondition makes the Node's condition say h, writing only when status, reason or
+// message differ, and records an event when the status changes.
+func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHealth) error {
+	var have *corev1.NodeCondition
+	for i := range node.Status.Conditions {
+		if string(node.Status.Conditions[i].Type) == b.cfg.ConditionType {
+			have = &node.Status.Conditions[i]
+		}
+	}
+	status := corev1.ConditionStatus(h.Status)
+	if have != nil && have.Status == status && have.Reason == h.Reason && have.Message == h.Message {
+		return nil
+	}
+	now := metav1.Now()
+	transition := now
+	if have != nil && have.Status == status {
+		transition = have.LastTransitionTime
+	}
+	// A strategic merge patch of status.conditions merges by type: the kubelet's and other
+	// controllers' conditions are left alone, and no resourceVersion is needed.
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []corev1.NodeCondition{{
+		Type: corev1.NodeConditionType(b.cfg.ConditionType), Status: status, Reason: h.Reason, Message: h.Message,
+		LastHeartbeatTime: now, LastTransitionTime: transition,
+	}}}})
+	if err != nil {
+		return err
+	}
+	if _, err := b.kube.CoreV1().Nodes().PatchStatus(ctx, b.cfg.NodeName, patch); err != nil {
+		return fmt.Errorf("patch node %s condition %s: %w", b.cfg.NodeName, b.cfg.ConditionType, err)
+	}
+	b.metrics.Writes.WithLabelValues("nodes/status", "patch").Inc()
+	if have == nil || have.Status != status {
+		klog.InfoS("node condition changed", "node", b.cfg.NodeName, "type", b.cfg.ConditionType,
+			"status", status, "reason", h.Reason, "message", h.Message)
+		kind := corev1.EventTypeWarning
+		if status == corev1.ConditionTrue {
+			kind = corev1.EventTypeNormal
+		}
+		b.recorder.Eventf(node, kind, h.Reason, "%s is %s: %s", b.cfg.ConditionType, status, h.Message)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package k8sbridge
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Config is what the bridge needs besides its clients.
+type Config struct {
+	// NodeName is the Node this bridge writes (from the downward API).
+	NodeName string
+	// ConditionType is the Node condition's type (default GpuHealthy).
+	ConditionType string
+	// DeviceTaintRules turns the DRA DeviceTaintRules on.
+	DeviceTaintRules bool
+	// DRADriver is the DRA driver that publishes the node's GPUs (default gpu.nvidia.com).
+	DRADriver string
+	// UUIDAttribute is the device attribute holding the GPU UUID, as DOMAIN/NAME (default
+	// gpu.nvidia.com/uuid, what NVIDIA's DRA driver publishes).
+	UUIDAttribute string
+	// TaintEffects maps a GPU's recommended action to the DeviceTaintRule's effect.
+	TaintEffects EffectMap
+	// NodeTaint, when its key is set, is put on the Node while the condition is False.
+	NodeTaint corev1.Taint
+	// ResyncPeriod re-reconciles everything this often, repairing drift.
+	ResyncPeriod time.Duration
+	// ProbeInterval is how often the local server's health is checked.
+	ProbeInterval time.Duration
+	// FieldManager names the bridge in managedFields and events.
+	FieldManager string
+}
+
+// Defaults fills what is unset.
+func (c *Config) Defaults() {
+	if c.ConditionType == "" {
+		c.ConditionType = "GpuHealthy"
+	}
+	if c.DRADriver == "" {
+		c.DRADriver = "gpu.nvidia.com"
+	}
+	if c.UUIDAttribute == "" {
+		c.UUIDAttribute = "gpu.nvidia.com/uuid"
+	}
+	if c.TaintEffects == nil {
+		c.TaintEffects = EffectMap{"*": EffectNoSchedule}
+	}
+	if c.ResyncPeriod == 0 {
+		c.ResyncPeriod = 5 * time.Minute
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = time.Second
+	}
+	if c.FieldManager == "" {
+		c.FieldManager = "device-api-k8s-bridge"
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	if c.NodeName == "" {
+		return fmt.Errorf("the node name is required (--node-name or $NODE_NAME)")
+	}
+	if errs := validation.IsQualifiedName(c.ConditionType); len(errs) > 0 {
+		return fmt.Errorf("condition type %q: %s", c.ConditionType, strings.Join(errs, "; "))
+	}
+	if _, _, err := c.uuidAttribute(); err != nil {
+		return err
+	}
+	if c.NodeTaint.Key != "" {
+		if errs := validation.IsQualifiedName(c.NodeTaint.Key); len(errs) > 0 {
+			return fmt.Errorf("node taint key %q: %s", c.NodeTaint.Key, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// uuidAttribute splits UUIDAttribute into its domain and name.
+func (c *Config) uuidAttribute() (domain, name string, err error) {
+	i := strings.LastIndex(c.UUIDAttribute, "/")
+	if i <= 0 || i == len(c.UUIDAttribute)-1 {
+		return "", "", fmt.Errorf("uuid attribute %q: want DOMAIN/NAME, e.g. gpu.nvidia.com/uuid", c.UUIDAttribute)
+	}
+	domain, name = c.UUIDAttribute[:i], c.UUIDAttribute[i+1:]
+	if errs := validation.IsDNS1123Subdomain(domain); len(errs) > 0 {
+		return "", "", fmt.Errorf("uuid attribute domain %q: %s", domain, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsCIdentifier(name); len(errs) > 0 {
+		return "", "", fmt.Errorf("uuid attribute name %q: %s", name, strings.Join(errs, "; "))
+	}
+	return domain, name, nil
+}
+
+// Effect is a DeviceTaint's effect, or EffectNone for no rule at all.
+type Effect string
+
+const (
+	EffectNoSchedule Effect = "NoSchedule"
+	EffectNoExecute  Effect = "NoExecute"
+	EffectNone       Effect = "None"
+)
+
+// EffectMap maps a recommended action (e.g. RESET_GPU) to an effect; "*" is the default
+// for every other action, including none.
+type EffectMap map[string]Effect
+
+// For returns the effect for a GPU with this recommended action.
+func (m EffectMap) For(action string) Effect {
+	if e, ok := m[action]; ok && action != "" {
+		return e
+	}
+	if e, ok := m["*"]; ok {
+		return e
+	}
+	return EffectNoSchedule
+}
+
+// ParseEffectMap parses "ACTION=EFFECT,..." (e.g. "RESET_GPU=NoExecute,*=NoSchedule").
+func ParseEffectMap(s string) (EffectMap, error) {
+	m := EffectMap{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("taint effect %q: want ACTION=EFFECT", item)
+		}
+		switch e := Effect(v); e {
+		case EffectNoSchedule, EffectNoExecute, EffectNone:
+			m[k] = e
+		default:
+			return nil, fmt.Errorf("taint effect %q: effect must be NoSchedule, NoExecute or None", item)
+		}
+	}
+	if _, ok := m["*"]; !ok {
+		m["*"] = EffectNoSchedule
+	}
+	return m, nil
+}
+
+// ParseNodeTaint parses KEY[=VALUE]:EFFECT; empty means no node taint.
+func ParseNodeTaint(s string) (corev1.Taint, error) {
+	if s == "" {
+		return corev1.Taint{}, nil
+	}
+	kv, effect, ok := strings.Cut(s, ":")
+	if !ok {
+		return corev1.Taint{}, fmt.Errorf("node taint %q: want KEY[=VALUE]:EFFECT", s)
+	}
+	key, value, _ := strings.Cut(kv, "=")
+	t := corev1.Taint{Key: key, Value: value, Effect: corev1.TaintEffect(effect)}
+	switch t.Effect {
+	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+	default:
+		return corev1.Taint{}, fmt.Errorf("node taint %q: effect must be NoSchedule, PreferNoSchedule or NoExecute", s)
+	}
+	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
+		return corev1.Taint{}, fmt.Errorf("node taint key %q: %s", key, strings.Join(errs, "; "))
+	}
+	if value != "" {
+		if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+			return corev1.Taint{}, fmt.Errorf("node taint value %q: %s", value, strings.Join(errs, "; "))
+		}
+	}
+	return t, nil
+}

@@ -17,6 +17,7 @@ package k8sbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -239,6 +240,7 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	defer func() { b.metrics.ReconcileSeconds.Observe(time.Since(start).Seconds()) }()
 	b.metrics.Reconciles.Inc()
 
+	more := false
 	health, available := b.assess()
 	b.metrics.SetNodeStatus(health.Status)
 	node, err := b.node()
@@ -256,7 +258,9 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 			// Fail-safe: what the bridge cannot see, it does not clear.
 		} else if !b.ruleInformer.HasSynced() {
 			return fmt.Errorf("DeviceTaintRules (%s) not listed yet: is the DRADeviceTaints feature and API version enabled?", DeviceTaintRuleGVR)
-		} else if err := b.syncRules(ctx, health); err != nil {
+		} else if err := b.syncRules(ctx, health, b.cfg.WritesPerPass); errors.Is(err, errMoreWork) {
+			more = true
+		} else if err != nil {
 			return err
 		}
 	}
@@ -264,6 +268,10 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 		if err := b.syncNodeTaint(ctx, health.Status); err != nil {
 			return err
 		}
+	}
+	if more {
+		// Normal progress, not a failure: the rate limiter paces the next pass.
+		b.queue.Add(queueKey)
 	}
 	return nil
 }

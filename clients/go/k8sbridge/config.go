@@ -32,6 +32,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// FieldManager names the bridge in managedFields and events.
 	FieldManager string
+	// WritesPerPass bounds the rule writes of one reconcile pass (default 10); the next
+	// pass starts from the newest GPU state.
+	WritesPerPass int
 }
 
 // Defaults fills what is unset.
@@ -53,6 +56,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = time.Second
+	}
+	if c.WritesPerPass <= 0 {
+		c.WritesPerPass = 10
 	}
 	if c.FieldManager == "" {
 		c.FieldManager = "device-api-k8s-bridge"

@@ -2,7 +2,9 @@ package k8sbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,9 +32,19 @@ func (b *Bridge) desiredRules(h NodeHealth) (want map[string]DesiredRule, keep m
 	return want, keep
 }
 
+// errMoreWork says a pass used its write budget before the rules were in step.
+var errMoreWork = errors.New("more rules to write")
+
 // syncRules applies missing or outdated rules and deletes the node's rules that select no
 // unhealthy GPU: those of GPUs that recovered or are gone, also from before a restart.
-func (b *Bridge) syncRules(ctx context.Context, h NodeHealth) error {
+//
+// One pass writes at most budget rules, then returns errMoreWork: the caller queues the
+// next pass, which starts from the GPUs' newest state. Under a storm of changes the bridge
+// therefore never spends minutes writing rules that are already obsolete, and the node
+// condition (written before the rules) is never older than one pass. Rules of unhealthy
+// GPUs are written before deletions, and in UUID order, so progress is fair and a GPU that
+// fails is tainted before one that recovered is untainted.
+func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error {
 	want, keep := b.desiredRules(h)
 	have := map[string]*unstructured.Unstructured{}
 	for _, obj := range b.ruleInformer.GetStore().List() {
@@ -47,9 +59,21 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth) error {
 			firstErr = err
 		}
 	}
-	for name, r := range want {
+	writes := 0
+	spend := func() bool {
+		if writes == budget {
+			return false
+		}
+		writes++
+		return true
+	}
+	for _, name := range sortedKeys(want) {
+		r := want[name]
 		if cur, ok := have[name]; ok && r.Matches(&b.cfg, cur) {
 			continue
+		}
+		if !spend() {
+			return errMoreWork
 		}
 		_, err := rules.Apply(ctx, name, r.Object(&b.cfg), metav1.ApplyOptions{FieldManager: b.cfg.FieldManager, Force: true})
 		if err != nil {
@@ -59,9 +83,13 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth) error {
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "apply").Inc()
 		klog.InfoS("device taint rule applied", "rule", name, "gpu", r.UUID, "effect", r.Effect, "value", r.Value)
 	}
-	for name, cur := range have {
+	for _, name := range sortedKeys(have) {
+		cur := have[name]
 		if _, wanted := want[name]; wanted || keep[name] {
 			continue
+		}
+		if !spend() {
+			return errMoreWork
 		}
 		// Only the node's own rules are listed (label selector); the precondition keeps a
 		// rule that was re-created meanwhile from being deleted by a stale view.
@@ -76,4 +104,13 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth) error {
 	}
 	b.metrics.Rules.Set(float64(len(want)))
 	return firstErr
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -138,6 +138,8 @@ func parseFlags(args []string) (*options, error) {
 	default:
 		return nil, fmt.Errorf("--log-level %q: want info or debug", o.logLevel)
 	}
+	// A pass writes no more rules than one burst of the rate limiter allows at once.
+	o.cfg.WritesPerPass = o.burst
 	o.cfg.Defaults()
 	return o, o.cfg.Validate()
 }

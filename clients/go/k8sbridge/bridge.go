@@ -253,21 +253,27 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	if available {
 		b.gpuEvents(node, health)
 	}
+	// The rules and the node taint are independent: a failure of one must not hold the
+	// other back (a cluster without the DeviceTaintRule API still gets its node taint).
+	var errs []error
 	if b.cfg.DeviceTaintRules {
 		if !available {
 			// Fail-safe: what the bridge cannot see, it does not clear.
 		} else if !b.ruleInformer.HasSynced() {
-			return fmt.Errorf("DeviceTaintRules (%s) not listed yet: is the DRADeviceTaints feature and API version enabled?", DeviceTaintRuleGVR)
+			errs = append(errs, fmt.Errorf("DeviceTaintRules (%s) not listed yet: is the DRADeviceTaints feature and API version enabled?", DeviceTaintRuleGVR))
 		} else if err := b.syncRules(ctx, health, b.cfg.WritesPerPass); errors.Is(err, errMoreWork) {
 			more = true
 		} else if err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
 	if b.cfg.NodeTaint.Key != "" {
 		if err := b.syncNodeTaint(ctx, health.Status); err != nil {
-			return err
+			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	if more {
 		// Normal progress, not a failure: the rate limiter paces the next pass.
@@ -289,7 +295,7 @@ func (b *Bridge) node() (*corev1.Node, error) {
 }
 
 // gpuEvents records an event on the Node for each GPU that changed state since the last
-// reconcile. The first reconcile only records the GPUs that are unhealthy.
+// reconcile. The first reconcile records only the GPUs that are not healthy.
 func (b *Bridge) gpuEvents(node *corev1.Node, h NodeHealth) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -59,6 +59,15 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			firstErr = err
 		}
 	}
+	b.metrics.Rules.Set(float64(len(want)))
+	// A pass that ran out of budget reports a failed write first: errMoreWork would re-queue
+	// it at once, without back-off, and the failure would never be logged.
+	moreWork := func() error {
+		if firstErr != nil {
+			return firstErr
+		}
+		return errMoreWork
+	}
 	writes := 0
 	spend := func() bool {
 		if writes == budget {
@@ -73,7 +82,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			continue
 		}
 		if !spend() {
-			return errMoreWork
+			return moreWork()
 		}
 		_, err := rules.Apply(ctx, name, r.Object(&b.cfg), metav1.ApplyOptions{FieldManager: b.cfg.FieldManager, Force: true})
 		if err != nil {
@@ -89,7 +98,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			continue
 		}
 		if !spend() {
-			return errMoreWork
+			return moreWork()
 		}
 		// Only the node's own rules are listed (label selector); the precondition keeps a
 		// rule that was re-created meanwhile from being deleted by a stale view.
@@ -102,7 +111,6 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "delete").Inc()
 		klog.InfoS("device taint rule deleted", "rule", name, "gpu", cur.GetAnnotations()[UUIDAnnotation])
 	}
-	b.metrics.Rules.Set(float64(len(want)))
 	return firstErr
 }
 

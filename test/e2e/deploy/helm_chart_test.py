@@ -369,6 +369,14 @@ def check_bridge(label, objs, sets, release):
     if not F.check(bridge is not None, "%s: no %s container" % (label, BRIDGE)):
         return
 
+    # The pods tolerate the bridge's own node taint (any value and effect), else it would
+    # evict or keep out the pod that removes it; without a node taint, no such toleration.
+    taint_key = re.split("[=:]", s.get("k8sBridge.nodeTaint", ""))[0]
+    tolerated = {t.get("key") for t in pod.get("tolerations", []) if t.get("operator") == "Exists"
+                 and "effect" not in t}
+    if taint_key:
+        F.check(taint_key in tolerated, "%s: the pods do not tolerate the node taint %s" % (label, taint_key))
+
     # RBAC: one ClusterRole with exactly the rules above, bound to the pods' ServiceAccount.
     F.check(not rbac["Role"] and not rbac["RoleBinding"], "%s: unexpected Role/RoleBinding" % label)
     name = fullname(sets, release) + "-k8s-bridge"

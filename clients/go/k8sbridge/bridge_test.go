@@ -1,0 +1,737 @@
+package k8sbridge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
+	devicefake "github.com/nvidia/device-api-server/clients/go/clientset/versioned/fake"
+	"github.com/nvidia/device-api-server/clients/go/informers/externalversions"
+)
+
+const uuid3 = "GPU-33333333-1111-2222-3333-444444444444"
+
+// testEnv is a Bridge built with New over fake clientsets: client-go's for Nodes and
+// events, client-go's dynamic one for DeviceTaintRules, and the module's for the GPUs.
+type testEnv struct {
+	t        *testing.T
+	ctx      context.Context
+	b        *Bridge
+	kube     *kubefake.Clientset
+	dyn      *dynamicfake.FakeDynamicClient
+	devices  *devicefake.Clientset
+	recorder *record.FakeRecorder
+}
+
+func node(name string, conds ...corev1.NodeCondition) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Conditions: conds}}
+}
+
+// ruleFor is a DeviceTaintRule as the bridge of nodeName would have written it for uuid.
+func ruleFor(nodeName, uuid, uid string) *unstructured.Unstructured {
+	c := validConfig()
+	c.NodeName = nodeName
+	u := DesiredRule{Name: RuleName(uuid), UUID: uuid, Node: nodeName, Effect: EffectNoSchedule, Value: "GPULost"}.Object(&c)
+	u.SetUID(types.UID(uid))
+	return u
+}
+
+// newTestEnv builds the bridge with New and starts its informers: gpus seed the Device API,
+// kubeObjs the kube clientset (Nodes), rules the DeviceTaintRules. The probe has not
+// answered yet: call serving(nil) for a reachable server.
+func newTestEnv(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs []runtime.Object, rules ...*unstructured.Unstructured) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+
+	var seed []runtime.Object
+	for _, g := range gpus {
+		seed = append(seed, g)
+	}
+	devices := devicefake.NewSimpleClientset(seed...)
+	factory := externalversions.NewSharedInformerFactory(devices, 0)
+	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
+
+	kube := kubefake.NewClientset(kubeObjs...)
+	var ruleObjs []runtime.Object
+	for _, r := range rules {
+		ruleObjs = append(ruleObjs, r)
+	}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{DeviceTaintRuleGVR: "DeviceTaintRuleList"}, ruleObjs...)
+	// The fake's tracker only applies to objects that exist: create on the first apply, as
+	// the API server does, with a UID for the delete precondition.
+	uids := 0
+	dyn.PrependReactor("patch", "devicetaintrules", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		pa := a.(clienttesting.PatchAction)
+		if pa.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal(pa.GetPatch(), &u.Object); err != nil {
+			return true, nil, err
+		}
+		tr := dyn.Tracker()
+		cur, err := tr.Get(DeviceTaintRuleGVR, "", pa.GetName())
+		switch {
+		case apierrors.IsNotFound(err):
+			uids++
+			u.SetUID(types.UID(fmt.Sprintf("uid-%d", uids)))
+			err = tr.Create(DeviceTaintRuleGVR, u, "")
+		case err == nil:
+			u.SetUID(cur.(*unstructured.Unstructured).GetUID())
+			err = tr.Update(DeviceTaintRuleGVR, u, "")
+		}
+		if err != nil {
+			return true, nil, err
+		}
+		obj, err := tr.Get(DeviceTaintRuleGVR, "", pa.GetName())
+		return true, obj, err
+	})
+
+	b, err := New(cfg, kube, dyn, gpuInformer, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record.NewFakeRecorder(100)
+	b.recorder = rec
+
+	factory.Start(ctx.Done())
+	b.kubeFactory.Start(ctx.Done())
+	synced := []cache.InformerSynced{gpuInformer.HasSynced, b.nodeInformer.HasSynced}
+	if b.ruleFactory != nil {
+		b.ruleFactory.Start(ctx.Done())
+		synced = append(synced, b.ruleInformer.HasSynced)
+	}
+	// Shutdown waits for the informers, which stop when ctx ends: cancel first.
+	t.Cleanup(func() {
+		cancel()
+		factory.Shutdown()
+		b.kubeFactory.Shutdown()
+		if b.ruleFactory != nil {
+			b.ruleFactory.Shutdown()
+		}
+	})
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		t.Fatal("informers did not sync")
+	}
+	return &testEnv{t: t, ctx: ctx, b: b, kube: kube, dyn: dyn, devices: devices, recorder: rec}
+}
+
+// serving makes the bridge's last probe say the server is up (err nil) or down.
+func (e *testEnv) serving(err error) {
+	e.b.mu.Lock()
+	e.b.probeErr = err
+	e.b.mu.Unlock()
+}
+
+func (e *testEnv) waitFor(what string, ok func() bool) {
+	e.t.Helper()
+	for !ok() {
+		if e.ctx.Err() != nil {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// setGPU writes a GPU's status on the fake Device API and waits until the bridge sees it.
+func (e *testEnv) setGPU(uuid, action string, conds ...metav1.Condition) {
+	e.t.Helper()
+	gpus := e.devices.DeviceV1alpha1().GPUs("default")
+	g, err := gpus.Get(e.ctx, strings.ToLower(uuid), metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	g.Status.Conditions, g.Status.RecommendedAction = conds, action
+	g, err = gpus.UpdateStatus(e.ctx, g, metav1.UpdateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// The fake's tracker keeps no resource versions: compare the status itself.
+	e.waitFor("the GPU informer", func() bool {
+		obj, ok, _ := e.b.gpuInformer.GetStore().GetByKey("default/" + g.Name)
+		return ok && equality.Semantic.DeepEqual(obj.(*devicev1alpha1.GPU).Status, g.Status)
+	})
+}
+
+// syncCaches waits until the bridge's Node and rule informers hold what the fakes hold, as
+// they would before the next reconcile in a running bridge.
+func (e *testEnv) syncCaches() {
+	e.t.Helper()
+	n, err := e.kube.CoreV1().Nodes().Get(e.ctx, e.b.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("the node informer", func() bool {
+		cur, err := e.b.node()
+		return err == nil && equality.Semantic.DeepEqual(cur.Status, n.Status) && equality.Semantic.DeepEqual(cur.Spec, n.Spec)
+	})
+	if e.b.ruleInformer == nil {
+		return
+	}
+	e.waitFor("the rule informer", func() bool {
+		want := e.ruleNames(NodeLabelValue(e.b.cfg.NodeName))
+		var have []string
+		for _, obj := range e.b.ruleInformer.GetStore().List() {
+			have = append(have, obj.(*unstructured.Unstructured).GetName())
+		}
+		slices.Sort(have)
+		return slices.Equal(have, want)
+	})
+}
+
+func (e *testEnv) reconcile() {
+	e.t.Helper()
+	if err := e.b.reconcile(e.ctx); err != nil {
+		e.t.Fatalf("reconcile: %v", err)
+	}
+}
+
+// ruleNames lists the rules in the fake API with this node label ("" = all), sorted.
+func (e *testEnv) ruleNames(nodeLabel string) []string {
+	e.t.Helper()
+	l, err := e.dyn.Resource(DeviceTaintRuleGVR).List(e.ctx, metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, u := range l.Items {
+		if nodeLabel == "" || u.GetLabels()[NodeLabel] == nodeLabel {
+			names = append(names, u.GetName())
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (e *testEnv) rule(name string) *unstructured.Unstructured {
+	e.t.Helper()
+	u, err := e.dyn.Resource(DeviceTaintRuleGVR).Get(e.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+func (e *testEnv) node() *corev1.Node {
+	e.t.Helper()
+	n, err := e.kube.CoreV1().Nodes().Get(e.ctx, e.b.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func (e *testEnv) condition() corev1.NodeCondition {
+	e.t.Helper()
+	for _, c := range e.node().Status.Conditions {
+		if string(c.Type) == e.b.cfg.ConditionType {
+			return c
+		}
+	}
+	e.t.Fatalf("node has no %s condition", e.b.cfg.ConditionType)
+	return corev1.NodeCondition{}
+}
+
+// setTransitionTime rewrites the stored condition's lastTransitionTime, so that whether a
+// reconcile keeps or moves it does not depend on the clock's second.
+func (e *testEnv) setTransitionTime(ts time.Time) {
+	e.t.Helper()
+	n := e.node().DeepCopy()
+	for i := range n.Status.Conditions {
+		if string(n.Status.Conditions[i].Type) == e.b.cfg.ConditionType {
+			n.Status.Conditions[i].LastTransitionTime = metav1.NewTime(ts)
+		}
+	}
+	if _, err := e.kube.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.syncCaches()
+}
+
+// events drains the recorded events.
+func (e *testEnv) events() []string {
+	var out []string
+	for {
+		select {
+		case ev := <-e.recorder.Events:
+			out = append(out, ev)
+		default:
+			slices.Sort(out)
+			return out
+		}
+	}
+}
+
+// writes counts the write actions the fakes saw.
+func (e *testEnv) writes() (kube, rules int) {
+	isWrite := func(a clienttesting.Action) bool {
+		switch a.GetVerb() {
+		case "create", "update", "patch", "delete":
+			return true
+		}
+		return false
+	}
+	for _, a := range e.kube.Actions() {
+		if isWrite(a) {
+			kube++
+		}
+	}
+	for _, a := range e.dyn.Actions() {
+		if isWrite(a) {
+			rules++
+		}
+	}
+	return kube, rules
+}
+
+func counter(t *testing.T, m *Metrics, resource, verb string) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Writes.WithLabelValues(resource, verb).Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.GetCounter().GetValue()
+}
+
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
+}
+
+func lost(uuid string) *devicev1alpha1.GPU {
+	return newGPU(uuid, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "fallen off the bus"))
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	informer := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0).Device().V1alpha1().GPUs().Informer()
+	_, err := New(Config{UUIDAttribute: "no-slash"}, kubefake.NewClientset(), nil, informer, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "node name is required") {
+		t.Errorf("New without a node name: %v", err)
+	}
+	_, err = New(Config{NodeName: "n", UUIDAttribute: "no-slash"}, kubefake.NewClientset(), nil, informer, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "want DOMAIN/NAME") {
+		t.Errorf("New with a bad uuid attribute: %v", err)
+	}
+}
+
+func TestDesiredRules(t *testing.T) {
+	effects, err := ParseEffectMap("RESET_GPU=NoExecute,CONTACT_SUPPORT=None")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpus := []*devicev1alpha1.GPU{
+		lost(uuid0), // RESTART_BM: "*" = NoSchedule
+		newGPU(uuid1, "", cond("NVMLReady", metav1.ConditionUnknown, "ProviderLeaseExpired", "")),                                         // unknown: kept
+		newGPU(uuid2, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")),                                                         // healthy: none
+		newGPU(uuid3, "RESET_GPU", cond("NVMLReady", metav1.ConditionFalse, "EccDoubleBitError", "dbe")),                                  // NoExecute
+		newGPU("GPU-44444444-1111-2222-3333-444444444444", "CONTACT_SUPPORT", cond("NVMLReady", metav1.ConditionFalse, "UnknownXid", "")), // None: no rule
+		newGPU("GPU-55555555-1111-2222-3333-444444444444", "", cond("NVMLReady", metav1.ConditionFalse, "not a label value", "")),         // no action: "*"
+		newGPU("GPU-66666666-1111-2222-3333-444444444444", ""),                                                                            // no conditions: unknown, kept
+	}
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, TaintEffects: effects}, gpus,
+		[]runtime.Object{node("node-a")})
+
+	// Until the server answers its probe, the bridge knows nothing.
+	h, available := e.b.assess()
+	if available || h.Status != metav1.ConditionUnknown || h.Reason != ReasonServerUnavailable ||
+		h.Message != "the node's Device API server is unavailable: not probed yet" {
+		t.Fatalf("before the first probe: %v %+v", available, h)
+	}
+	e.serving(nil)
+	h, available = e.b.assess()
+	if !available || h.Status != metav1.ConditionFalse || len(h.GPUs) != len(gpus) {
+		t.Fatalf("assess: %v %s %s, %d GPUs", available, h.Status, h.Reason, len(h.GPUs))
+	}
+
+	want, keep := e.b.desiredRules(h)
+	wantRules := map[string]DesiredRule{
+		RuleName(strings.ToLower(uuid0)): {Name: RuleName(strings.ToLower(uuid0)), UUID: uuid0, Node: "node-a", Effect: EffectNoSchedule, Value: "GPULost"},
+		RuleName(strings.ToLower(uuid3)): {Name: RuleName(strings.ToLower(uuid3)), UUID: uuid3, Node: "node-a", Effect: EffectNoExecute, Value: "EccDoubleBitError"},
+		"gpu-health-gpu-55555555-1111-2222-3333-444444444444": {Name: "gpu-health-gpu-55555555-1111-2222-3333-444444444444",
+			UUID: "GPU-55555555-1111-2222-3333-444444444444", Node: "node-a", Effect: EffectNoSchedule, Value: "Unhealthy"},
+	}
+	if len(want) != len(wantRules) {
+		t.Errorf("desired rules %v, want %v", want, wantRules)
+	}
+	for name, w := range wantRules {
+		if got, ok := want[name]; !ok || got != w {
+			t.Errorf("rule %s = %+v (present %v), want %+v", name, got, ok, w)
+		}
+	}
+	wantKeep := map[string]bool{RuleName(strings.ToLower(uuid1)): true, "gpu-health-gpu-66666666-1111-2222-3333-444444444444": true}
+	if len(keep) != len(wantKeep) {
+		t.Errorf("kept rules %v, want %v", keep, wantKeep)
+	}
+	for name := range wantKeep {
+		if !keep[name] {
+			t.Errorf("rule %s of an unknown GPU is not kept", name)
+		}
+	}
+
+	// "*=None" turns every rule off; unknown GPUs are still kept.
+	e.b.cfg.TaintEffects = EffectMap{"*": EffectNone}
+	want, keep = e.b.desiredRules(h)
+	if len(want) != 0 || len(keep) != 2 {
+		t.Errorf("*=None: want %v, keep %v", want, keep)
+	}
+	// "*=NoExecute" applies to every action not named.
+	e.b.cfg.TaintEffects = EffectMap{"*": EffectNoExecute, "RESTART_BM": EffectNoSchedule}
+	want, _ = e.b.desiredRules(h)
+	if len(want) != 4 || want[RuleName(strings.ToLower(uuid0))].Effect != EffectNoSchedule ||
+		want[RuleName(strings.ToLower(uuid3))].Effect != EffectNoExecute ||
+		want["gpu-health-gpu-44444444-1111-2222-3333-444444444444"].Effect != EffectNoExecute {
+		t.Errorf("*=NoExecute,RESTART_BM=NoSchedule: %v", want)
+	}
+}
+
+func TestAssessBeforeTheGPUListIsRead(t *testing.T) {
+	informer := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0).Device().V1alpha1().GPUs().Informer()
+	b, err := New(Config{NodeName: "node-a"}, kubefake.NewClientset(), nil, informer, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.probeErr = nil
+	h, available := b.assess()
+	if available || h.Status != metav1.ConditionUnknown || h.Reason != ReasonServerUnavailable ||
+		h.Message != "the node's Device API server is unavailable: the GPU list has not been read yet" {
+		t.Errorf("assess before the informer synced: %v %+v", available, h)
+	}
+	if err := b.Ready(); err == nil {
+		t.Error("Ready before the node informer synced")
+	}
+}
+
+// TestReconcile walks one node through the states the bridge distinguishes, checking what
+// it writes to the (fake) Kubernetes API at each step.
+func TestReconcile(t *testing.T) {
+	nodeTaint, err := ParseNodeTaint("nvidia.com/gpu-unhealthy=true:NoSchedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	effects, _ := ParseEffectMap("RESET_GPU=NoExecute")
+	metrics := NewMetrics(nil)
+	old := metav1.NewTime(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	kubelet := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastTransitionTime: old}
+	others := corev1.Taint{Key: "example.com/other", Effect: corev1.TaintEffectNoSchedule}
+	n := node("node-a", kubelet, corev1.NodeCondition{Type: "GpuHealthy", Status: corev1.ConditionTrue,
+		Reason: ReasonAllHealthy, Message: "all 4 GPUs healthy", LastTransitionTime: old})
+	n.Spec.Taints = []corev1.Taint{others}
+	gpus := []*devicev1alpha1.GPU{
+		lost(uuid0),
+		newGPU(uuid1, "", cond("NVMLReady", metav1.ConditionUnknown, "ProviderLeaseExpired", "")),
+		newGPU(uuid2, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")),
+		newGPU(uuid3, "RESET_GPU", cond("NVMLReady", metav1.ConditionFalse, "EccDoubleBitError", "dbe")),
+	}
+	stale := ruleFor("node-a", strings.ToLower(uuid2), "stale")     // from before a restart; its GPU is healthy now
+	unknown := ruleFor("node-a", strings.ToLower(uuid1), "unknown") // its GPU's health is unknown now
+	otherNode := ruleFor("node-b", "gpu-77777777-1111-2222-3333-444444444444", "other")
+	cfg := Config{NodeName: "node-a", DeviceTaintRules: true, TaintEffects: effects, NodeTaint: nodeTaint}
+	e := newTestEnv(t, cfg, gpus, []runtime.Object{n}, stale, unknown, otherNode)
+	e.b.metrics = metrics
+	rule0, rule1, rule2, rule3 := RuleName(strings.ToLower(uuid0)), RuleName(strings.ToLower(uuid1)),
+		RuleName(strings.ToLower(uuid2)), RuleName(strings.ToLower(uuid3))
+
+	// 1. The server has not answered: Unknown, and nothing is removed or added.
+	e.reconcile()
+	c := e.condition()
+	if c.Status != corev1.ConditionUnknown || c.Reason != ReasonServerUnavailable || !c.LastTransitionTime.After(old.Time) {
+		t.Errorf("server unavailable: condition %+v", c)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName(), rule1, rule2)) {
+		t.Errorf("server unavailable: rules %v, want all three kept", got)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 1 || taints[0].Key != others.Key {
+		t.Errorf("server unavailable: taints %v", taints)
+	}
+	if ev := e.events(); !slices.Equal(ev, []string{
+		"Warning DeviceAPIUnavailable GpuHealthy is Unknown: the node's Device API server is unavailable: not probed yet"}) {
+		t.Errorf("server unavailable: events %q", ev)
+	}
+	if kw, rw := e.writes(); kw != 1 || rw != 0 {
+		t.Errorf("server unavailable: %d node writes, %d rule writes; want 1 and 0", kw, rw)
+	}
+
+	// 2. The server answers: False; a rule per unhealthy GPU, the stale one deleted, the
+	// unknown GPU's kept, the other node's untouched; the node taint added.
+	e.syncCaches()
+	e.setTransitionTime(old.Time)
+	e.serving(nil)
+	e.reconcile()
+	c = e.condition()
+	wantMsg := "2 of 4 GPUs unhealthy: " + uuid0 + " NVMLReady=False GPULost (action RESTART_BM), " +
+		uuid3 + " NVMLReady=False EccDoubleBitError (action RESET_GPU); 1 unknown: " + uuid1 + " NVMLReady=Unknown ProviderLeaseExpired"
+	if c.Status != corev1.ConditionFalse || c.Reason != ReasonUnhealthy || c.Message != wantMsg || !c.LastTransitionTime.After(old.Time) {
+		t.Errorf("unhealthy: condition %+v\nwant message %q", c, wantMsg)
+	}
+	if got := e.node().Status.Conditions; len(got) != 2 || got[0].Type != corev1.NodeReady || got[0].Reason != "KubeletReady" {
+		t.Errorf("the kubelet's condition was not kept: %+v", got)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName(), rule0, rule1, rule3)) {
+		t.Errorf("unhealthy: rules %v", got)
+	}
+	for name, want := range map[string][2]string{rule0: {"NoSchedule", "GPULost"}, rule3: {"NoExecute", "EccDoubleBitError"}} {
+		u := e.rule(name)
+		effect, _, _ := unstructured.NestedString(u.Object, "spec", "taint", "effect")
+		value, _, _ := unstructured.NestedString(u.Object, "spec", "taint", "value")
+		if effect != want[0] || value != want[1] || u.GetLabels()[NodeLabel] != "node-a" {
+			t.Errorf("rule %s: effect %s value %s labels %v; want %v", name, effect, value, u.GetLabels(), want)
+		}
+	}
+	if got := e.rule(rule1).GetUID(); got != "unknown" {
+		t.Errorf("the unknown GPU's rule was replaced (uid %s)", got)
+	}
+	taints := e.node().Spec.Taints
+	if len(taints) != 2 || taints[0] != others || taints[1].Key != nodeTaint.Key || taints[1].Value != "true" ||
+		taints[1].Effect != corev1.TaintEffectNoSchedule || taints[1].TimeAdded == nil {
+		t.Errorf("unhealthy: taints %+v", taints)
+	}
+	wantEvents := []string{
+		"Warning GpuFault GPU " + uuid0 + ": NVMLReady=False GPULost: fallen off the bus (action RESTART_BM)",
+		"Warning GpuFault GPU " + uuid3 + ": NVMLReady=False EccDoubleBitError: dbe (action RESET_GPU)",
+		"Warning GpuUnhealthy GpuHealthy is False: " + wantMsg,
+		"Warning GpuUnknown GPU " + uuid1 + ": health unknown (NVMLReady ProviderLeaseExpired)",
+	}
+	if ev := e.events(); !slices.Equal(ev, wantEvents) {
+		t.Errorf("unhealthy: events\n%q\nwant\n%q", ev, wantEvents)
+	}
+	if got := counter(t, metrics, "devicetaintrules", "apply"); got != 2 {
+		t.Errorf("%v rule applies counted, want 2", got)
+	}
+	if got := counter(t, metrics, "devicetaintrules", "delete"); got != 1 {
+		t.Errorf("%v rule deletes counted, want 1", got)
+	}
+
+	// 3. Nothing changed: no write at all.
+	e.syncCaches()
+	kw, rw := e.writes()
+	e.reconcile()
+	if kw2, rw2 := e.writes(); kw2 != kw || rw2 != rw {
+		t.Errorf("an unchanged node cost %d node writes and %d rule writes", kw2-kw, rw2-rw)
+	}
+	if ev := e.events(); len(ev) != 0 {
+		t.Errorf("unchanged: events %q", ev)
+	}
+
+	// 4. One GPU recovers: its rule goes, the condition stays False (transition time kept).
+	e.setTransitionTime(old.Time)
+	e.setGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e.reconcile()
+	c = e.condition()
+	if c.Status != corev1.ConditionFalse || !c.LastTransitionTime.Equal(&old) ||
+		c.Message != "1 of 4 GPUs unhealthy: "+uuid3+" NVMLReady=False EccDoubleBitError (action RESET_GPU); 1 unknown: "+uuid1+" NVMLReady=Unknown ProviderLeaseExpired" {
+		t.Errorf("one recovered: condition %+v", c)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName(), rule1, rule3)) {
+		t.Errorf("one recovered: rules %v", got)
+	}
+	if ev := e.events(); !slices.Equal(ev, []string{"Normal GpuRecovered GPU " + uuid0 + " is healthy again"}) {
+		t.Errorf("one recovered: events %q", ev)
+	}
+
+	// 5. The last unhealthy GPU recovers while one is unknown: Unknown, the node taint stays.
+	e.syncCaches()
+	e.setGPU(uuid3, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e.reconcile()
+	if c = e.condition(); c.Status != corev1.ConditionUnknown || c.Reason != ReasonUnknown {
+		t.Errorf("unknown: condition %+v", c)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName(), rule1)) {
+		t.Errorf("unknown: rules %v", got)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 2 {
+		t.Errorf("unknown: the node taint changed: %+v", taints)
+	}
+
+	// 6. All healthy: True, every rule of the node gone, the node taint removed, others' kept.
+	e.syncCaches()
+	e.setGPU(uuid1, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e.reconcile()
+	if c = e.condition(); c.Status != corev1.ConditionTrue || c.Reason != ReasonAllHealthy || c.Message != "all 4 GPUs healthy" {
+		t.Errorf("healthy: condition %+v", c)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName())) {
+		t.Errorf("healthy: rules %v", got)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 1 || taints[0] != others {
+		t.Errorf("healthy: taints %+v", taints)
+	}
+	ev := e.events()
+	if !slices.Contains(ev, "Normal AllGpusHealthy GpuHealthy is True: all 4 GPUs healthy") ||
+		!slices.Contains(ev, "Normal GpuRecovered GPU "+uuid1+" is healthy again") {
+		t.Errorf("healthy: events %q", ev)
+	}
+	if _, rule2Exists := slices.BinarySearch(e.ruleNames(""), rule2); rule2Exists {
+		t.Errorf("stale rule %s is back", rule2)
+	}
+
+	// 6b. A new healthy GPU is no news: the message counts it, no event is recorded and the
+	// condition's transition time stays.
+	e.syncCaches()
+	e.setTransitionTime(old.Time)
+	g := newGPU("GPU-88888888-1111-2222-3333-444444444444", "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	if _, err := e.devices.DeviceV1alpha1().GPUs("default").Create(e.ctx, g, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the new GPU", func() bool { return len(e.b.GPUs()) == 5 })
+	e.reconcile()
+	if c = e.condition(); c.Status != corev1.ConditionTrue || c.Message != "all 5 GPUs healthy" || !c.LastTransitionTime.Equal(&old) {
+		t.Errorf("new GPU: condition %+v", c)
+	}
+	if ev := e.events(); len(ev) != 0 {
+		t.Errorf("new healthy GPU: events %q", ev)
+	}
+
+	// 6c. A new unhealthy GPU is.
+	e.syncCaches()
+	uuid9 := "GPU-99999999-1111-2222-3333-444444444444"
+	if _, err := e.devices.DeviceV1alpha1().GPUs("default").Create(e.ctx, lost(uuid9), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the new GPU", func() bool { return len(e.b.GPUs()) == 6 })
+	e.reconcile()
+	if ev := e.events(); len(ev) != 2 || ev[0] != "Warning GpuFault GPU "+uuid9+": NVMLReady=False GPULost: fallen off the bus (action RESTART_BM)" ||
+		!strings.HasPrefix(ev[1], "Warning GpuUnhealthy GpuHealthy is False: 1 of 6 GPUs unhealthy: "+uuid9) {
+		t.Errorf("new unhealthy GPU: events %q", ev)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(otherNode.GetName(), RuleName(strings.ToLower(uuid9)))) {
+		t.Errorf("new unhealthy GPU: rules %v", got)
+	}
+
+	// 7. The server goes away: Unknown, and the node taint is not touched.
+	e.syncCaches()
+	e.setGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", ""))
+	e.serving(fmt.Errorf("health check: connection refused"))
+	kw, rw = e.writes()
+	e.reconcile()
+	if c = e.condition(); c.Status != corev1.ConditionUnknown || c.Reason != ReasonServerUnavailable ||
+		c.Message != "the node's Device API server is unavailable: health check: connection refused" {
+		t.Errorf("server gone: condition %+v", c)
+	}
+	if kw2, rw2 := e.writes(); kw2 != kw+1 || rw2 != rw {
+		t.Errorf("server gone: %d node writes and %d rule writes; want only the condition", kw2-kw, rw2-rw)
+	}
+}
+
+func TestReconcileWaitsForTheRuleAPI(t *testing.T) {
+	e := newTestEnv(t, Config{NodeName: "node-a"}, []*devicev1alpha1.GPU{lost(uuid0)}, []runtime.Object{node("node-a")})
+	// An informer that never lists stands for an API server without the DeviceTaintRule API.
+	e.b.cfg.DeviceTaintRules = true
+	e.b.ruleInformer = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListFunc: func(metav1.ListOptions) (runtime.Object, error) { return nil, fmt.Errorf("not found") },
+	}, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	e.serving(nil)
+	err := e.b.reconcile(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "DeviceTaintRules (resource.k8s.io/v1alpha3, Resource=devicetaintrules) not listed yet") {
+		t.Errorf("reconcile: %v", err)
+	}
+	// The condition is written before the rules are needed.
+	if c := e.condition(); c.Status != corev1.ConditionFalse {
+		t.Errorf("condition %+v", c)
+	}
+}
+
+func TestReady(t *testing.T) {
+	e := newTestEnv(t, Config{NodeName: "node-a"}, nil, []runtime.Object{node("node-b")})
+	if err := e.b.Ready(); err == nil || err.Error() != `node "node-a" not found` {
+		t.Errorf("Ready without the node: %v", err)
+	}
+	if _, err := e.kube.CoreV1().Nodes().Create(e.ctx, node("node-a"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("Ready", func() bool { return e.b.Ready() == nil })
+
+	// Without rules, no DeviceTaintRule is read or written; no GPU is NoGpusRegistered.
+	e.serving(nil)
+	e.reconcile()
+	if c := e.condition(); c.Status != corev1.ConditionUnknown || c.Reason != ReasonNoGPUs {
+		t.Errorf("condition %+v", c)
+	}
+	if a := e.dyn.Actions(); len(a) != 0 {
+		t.Errorf("DeviceTaintRules off, yet %d rule requests", len(a))
+	}
+}
+
+// One pass writes at most WritesPerPass rules, those of unhealthy GPUs first and in UUID
+// order, then deletions, and says so (errMoreWork) when work is left; reconcile treats that
+// as progress, not as a failure, and writes the condition on every pass.
+func TestRuleWritesPerPass(t *testing.T) {
+	uuid4 := "GPU-44444444-1111-2222-3333-444444444444"
+	gpus := []*devicev1alpha1.GPU{lost(uuid3), lost(uuid1), lost(uuid0), lost(uuid4),
+		newGPU(uuid2, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))}
+	stale := ruleFor("node-a", strings.ToLower(uuid2), "stale")
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, WritesPerPass: 2}, gpus,
+		[]runtime.Object{node("node-a")}, stale)
+	e.serving(nil)
+	rule := func(uuid string) string { return RuleName(strings.ToLower(uuid)) }
+	h, _ := e.b.assess()
+
+	// syncRules itself: the budget, the order, and what it returns.
+	for i, want := range []struct {
+		rules []string
+		err   error
+	}{
+		{[]string{rule(uuid0), rule(uuid1), stale.GetName()}, errMoreWork},
+		{[]string{rule(uuid0), rule(uuid1), rule(uuid3), rule(uuid4), stale.GetName()}, errMoreWork},
+		{[]string{rule(uuid0), rule(uuid1), rule(uuid3), rule(uuid4)}, nil},
+		{[]string{rule(uuid0), rule(uuid1), rule(uuid3), rule(uuid4)}, nil},
+	} {
+		e.syncCaches()
+		_, before := e.writes()
+		err := e.b.syncRules(e.ctx, h, 2)
+		_, after := e.writes()
+		if err != want.err || after-before > 2 {
+			t.Errorf("pass %d: %v after %d writes, want %v after at most 2", i+1, err, after-before, want.err)
+		}
+		if got := e.ruleNames(""); !slices.Equal(got, sorted(want.rules...)) {
+			t.Errorf("pass %d: rules %v, want %v", i+1, got, sorted(want.rules...))
+		}
+	}
+	// Through reconcile: the same budget, no error, the condition on the first pass.
+	for _, name := range e.ruleNames("") {
+		if err := e.dyn.Resource(DeviceTaintRuleGVR).Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.syncCaches()
+	_, before := e.writes()
+	e.reconcile()
+	if _, after := e.writes(); after-before != 2 {
+		t.Errorf("reconcile: %d rule writes, want 2", after-before)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(rule(uuid0), rule(uuid1))) {
+		t.Errorf("reconcile: rules %v", got)
+	}
+	if c := e.condition(); c.Status != corev1.ConditionFalse || !strings.HasPrefix(c.Message, "4 of 5 GPUs unhealthy") {
+		t.Errorf("condition %+v", c)
+	}
+	if e.b.queue.Len() != 1 {
+		t.Errorf("the next pass is not queued")
+	}
+	e.syncCaches()
+	e.reconcile()
+	if got := e.ruleNames(""); !slices.Equal(got, sorted(rule(uuid0), rule(uuid1), rule(uuid3), rule(uuid4))) {
+		t.Errorf("second pass: rules %v", got)
+	}
+}

@@ -2,9 +2,11 @@
 // prefix, build examples/health-gate against it with find_package(deviceapi),
 // and run it against the real server while a GPU's health changes.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "process.h"
 
@@ -57,16 +59,24 @@ TEST(SdkInstall, ExampleBuildsAgainstInstalledPackageAndRuns) {
   ASSERT_EQ(ctl({"create", "-f", dir + "/gpu.yaml"}).code, 0);
   ASSERT_EQ(ctl({"set-condition", "gpu", "gpu-0", "NVMLReady=True", "--reason", "DriverReady"}).code, 0);
 
-  CommandResult gate;
+  // The fault is injected only once the gate has synced (it prints "synced:"), however
+  // long an instrumented build takes to start; the gate then runs 5 s more.
+  const std::string gate_out = dir + "/gate.out", gate_err = dir + "/gate.err";
+  int gate_status = -1;
   std::thread t([&] {
-    gate = RunCommand(dir, {dir + "/build/health-gate", "--server", server.target(), "--duration", "3"});
+    gate_status = std::system((Quote(dir + "/build/health-gate") + " --server " + Quote(server.target()) +
+                               " --duration 5 > " + Quote(gate_out) + " 2> " + Quote(gate_err) + " < /dev/null")
+                                  .c_str());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  ASSERT_EQ(ctl({"set-condition", "gpu", "gpu-0", "NVMLReady=False", "--reason", "XidCritical"}).code, 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Slurp(gate_out).find("synced:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(Slurp(gate_out).find("synced:"), std::string::npos) << Slurp(gate_err);
+  EXPECT_EQ(ctl({"set-condition", "gpu", "gpu-0", "NVMLReady=False", "--reason", "XidCritical"}).code, 0);
   t.join();
-  EXPECT_EQ(gate.code, 0) << gate.err;
-  EXPECT_EQ(gate.out, "healthy: gpu-0\nsynced: 1 healthy of 1\nunhealthy: gpu-0 (XidCritical)\n")
-      << gate.err;
+  EXPECT_TRUE(WIFEXITED(gate_status) && WEXITSTATUS(gate_status) == 0) << Slurp(gate_err);
+  EXPECT_EQ(Slurp(gate_out), "healthy: gpu-0\nsynced: 1 healthy of 1\nunhealthy: gpu-0 (XidCritical)\n")
+      << Slurp(gate_err);
   server.Stop();
   std::filesystem::remove_all(dir);
 }

@@ -77,11 +77,11 @@ std::vector<Result> RunStartup(BenchContext& ctx) {
     std::vector<std::string> args = {o.server_binary, "--bind-address", "unix://" + sock,
                                      "--metrics-bind-address", "0",
                                      "--health-probe-bind-address", "0"};
-    if (!o.storage.empty()) {
-      args.push_back("--storage-type=" + o.storage);
-      // Before the caller's arguments: a --storage-endpoint there wins.
-      if (o.storage == "sqlite") args.push_back("--storage-endpoint=sqlite://" + dir + "/state.db");
-    }
+    if (!o.storage.empty()) args.push_back("--storage-type=" + o.storage);
+    // Always a database of its own, also when the server's default backend (sqlite) is
+    // used: the default file is the node's real state. Before the caller's arguments, so a
+    // --storage-endpoint there wins.
+    args.push_back("--storage-endpoint=sqlite://" + dir + "/state.db");
     args.insert(args.end(), o.server_args.begin(), o.server_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

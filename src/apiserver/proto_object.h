@@ -18,10 +18,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "store/backend.h"
@@ -124,10 +126,11 @@ class ProtoCodec final : public store::ObjectCodec {
     const auto* proto = dynamic_cast<const ProtoObject<Msg>*>(&object);
     return proto ? proto->Serialized() : std::string();
   }
-  store::Result<store::ObjectPtr> Decode(const std::string& bytes) const override {
+  store::Result<store::ObjectPtr> Decode(std::string_view bytes) const override {
     auto arena = NewMessageArena(bytes.size());
     Msg* message = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-    if (!message->ParseFromString(bytes)) {
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
+        !message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return store::MakeError(store::ErrorCode::kInternal, "stored object does not parse");
     }
     store::Revision revision = 0;

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/event.h"
@@ -20,7 +21,7 @@ class ObjectCodec {
  public:
   virtual ~ObjectCodec() = default;
   virtual std::string Encode(const Object& object) const = 0;
-  virtual Result<ObjectPtr> Decode(const std::string& bytes) const = 0;
+  virtual Result<ObjectPtr> Decode(std::string_view bytes) const = 0;
 };
 
 class Backend {

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 
 namespace deviceapi::store {
@@ -35,6 +37,18 @@ constexpr const char* kMigrations[] = {
     "INSERT INTO meta VALUES('history_start', 0);"
     // Scratch space for the recovery probe (see Probe).
     "CREATE TABLE probe(id INTEGER PRIMARY KEY, data BLOB);",
+    // 3: a commit writes one row per event. `objects` becomes each object as
+    // of the history's start (compaction carries dropped events into it), so
+    // an event's previous version is a retained event or that row, found by
+    // revision; `meta.revision` is written by compactions only. Events name
+    // their object so that compaction needs no decoding. Older events get
+    // their previous version's bytes now, as the index that found their
+    // referrers goes.
+    "ALTER TABLE events ADD COLUMN namespace TEXT;"
+    "ALTER TABLE events ADD COLUMN name TEXT;"
+    "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision)"
+    "  WHERE previous IS NULL AND prev_revision > 0;"
+    "DROP INDEX events_by_prev;",
 };
 static_assert(std::size(kMigrations) == SqliteBackend::kSchemaVersion);
 
@@ -69,11 +83,24 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-std::string ColumnBlob(sqlite3_stmt* s, int i) {
+// A column's bytes, valid until the statement steps again.
+std::string_view ColumnBytes(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);
-  return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
-           : std::string();
+  return p ? std::string_view(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string_view();
 }
+
+std::string ColumnText(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+// Compaction runs once this many events were dropped from the store's
+// history, or this many bytes were written, since the last one: deleting a
+// run of events costs little more than deleting one, and the file holds at
+// most that much beyond the store's history (S27).
+constexpr Revision kCompactEvents = 64;
+constexpr std::size_t kCompactBytes = 4u << 20;
 
 std::uint64_t FileSize(const std::string& path) {
   struct stat st {};
@@ -93,10 +120,10 @@ class SqliteBackend::Impl {
     commit_.reset();
     rollback_.reset();
     insert_event_.reset();
-    upsert_object_.reset();
+    dropped_events_.reset();
+    carry_object_.reset();
     delete_object_.reset();
     set_meta_.reset();
-    carry_previous_.reset();
     drop_events_.reset();
     probe_fill_.reset();
     probe_clear_.reset();
@@ -184,17 +211,19 @@ class SqliteBackend::Impl {
         {&*commit_, "COMMIT"},
         {&*rollback_, "ROLLBACK"},
         {&*insert_event_,
-         "INSERT INTO events(revision, type, data, prev_revision, previous) VALUES(?1, ?2, ?3, ?4, ?5)"},
-        {&*upsert_object_,
-         "INSERT INTO objects(namespace, name, revision, data) VALUES(?1, ?2, ?3, ?4) "
+         "INSERT INTO events(revision, type, data, prev_revision, namespace, name) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+        // The events compaction drops, for carrying them into `objects`.
+        // Events from before schema 3 name no object: `objects` already
+        // held their objects' later state when the schema was migrated.
+        {&*dropped_events_,
+         "SELECT type, namespace, name, revision FROM events "
+         "WHERE revision > ?1 AND revision <= ?2 AND namespace IS NOT NULL ORDER BY revision"},
+        {&*carry_object_,
+         "INSERT INTO objects(namespace, name, revision, data) "
+         "SELECT namespace, name, revision, data FROM events WHERE revision = ?1 "
          "ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data"},
         {&*delete_object_, "DELETE FROM objects WHERE namespace = ?1 AND name = ?2"},
         {&*set_meta_, "UPDATE meta SET value = ?2 WHERE key = ?1"},
-        // Before events up to ?2 go, a later event that refers to a version
-        // one of them created gets that version's bytes.
-        {&*carry_previous_,
-         "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision) "
-         "WHERE previous IS NULL AND prev_revision > 0 AND prev_revision > ?1 AND prev_revision <= ?2"},
         {&*drop_events_, "DELETE FROM events WHERE revision <= ?1"},
         {&*probe_fill_, "INSERT OR REPLACE INTO probe(id, data) VALUES(1, zeroblob(?1))"},
         {&*probe_clear_, "DELETE FROM probe"},
@@ -206,11 +235,16 @@ class SqliteBackend::Impl {
     return true;
   }
 
+  // One pass over each table. Every version is decoded once: an event's
+  // previous version is another retained event or a row of `objects`, and
+  // sharing it keeps the history's byte accounting what it was (S14).
+  // The current objects are `objects` with the retained events replayed
+  // over them in order.
   Result<Snapshot> Load() {
     std::lock_guard<std::mutex> lock(mu);
     Snapshot snapshot;
     int rc = SQLITE_OK;
-    auto step_all = [&](const char* sql, const std::function<Result<bool>(sqlite3_stmt*)>& row) -> Result<bool> {
+    auto step_all = [&](const char* sql, auto&& row) -> Result<bool> {
       Stmt q;
       if ((rc = q.Prepare(db, sql)) != SQLITE_OK) return OpenError(rc, "loading");
       while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
@@ -219,26 +253,25 @@ class SqliteBackend::Impl {
       if (rc != SQLITE_DONE) return OpenError(rc, "loading");
       return true;
     };
-    auto decode = [&](const std::string& bytes, const char* what) -> Result<ObjectPtr> {
-      auto object = options.codec->Decode(bytes);
+    auto decode = [&](sqlite3_stmt* s, int column, const char* what) -> Result<ObjectPtr> {
+      auto object = options.codec->Decode(ColumnBytes(s, column));
       if (!object.ok()) {
         return Fail(ErrorCode::kInternal, options.path + " is corrupted (" + what + ": " +
                                               object.error().message + ")" + kRecovery);
       }
       return object;
     };
+    Revision meta_revision = 0;
     auto meta = step_all("SELECT key, value FROM meta", [&](sqlite3_stmt* s) -> Result<bool> {
-      std::string key = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      const auto* key = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
       auto value = static_cast<Revision>(sqlite3_column_int64(s, 1));
-      if (key == "revision") snapshot.revision = value;
-      if (key == "history_start") snapshot.history_start = value;
+      if (key && std::strcmp(key, "revision") == 0) meta_revision = value;
+      if (key && std::strcmp(key, "history_start") == 0) snapshot.history_start = value;
       return true;
     });
     if (!meta.ok()) return meta.error();
-    // Every version is decoded once: an event's previous version and a
-    // current object are usually the object of a retained event, and
-    // sharing it keeps the history's byte accounting what it was (S14).
     std::unordered_map<Revision, ObjectPtr> versions;
+    std::vector<Revision> previous_of;  // per event: its previous version's revision (0: none or resolved)
     auto events = step_all(
         "SELECT revision, type, data, prev_revision, previous FROM events ORDER BY revision",
         [&](sqlite3_stmt* s) -> Result<bool> {
@@ -249,44 +282,74 @@ class SqliteBackend::Impl {
             return Fail(ErrorCode::kInternal, options.path + " is corrupted (an event of unknown type)" + kRecovery);
           }
           event.type = static_cast<EventType>(type);
-          auto object = decode(ColumnBlob(s, 2), "an event");
+          auto object = decode(s, 2, "an event");
           if (!object.ok()) return object.error();
           event.object = *object;
-          if (auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3)); prev != 0) {
+          auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3));
+          if (prev != 0) {
             if (auto it = versions.find(prev); it != versions.end()) {
               event.previous = it->second;
+              prev = 0;
             } else if (sqlite3_column_type(s, 4) == SQLITE_BLOB) {
-              auto previous = decode(ColumnBlob(s, 4), "an event's previous version");
+              // Carried by a server of schema 2.
+              auto previous = decode(s, 4, "an event's previous version");
               if (!previous.ok()) return previous.error();
               event.previous = *previous;
-            } else {
-              return Fail(ErrorCode::kInternal,
-                          options.path + " is corrupted (an event's previous version is missing)" + kRecovery);
+              prev = 0;
             }
           }
           if (event.type != EventType::kDeleted) versions[event.revision] = event.object;
+          previous_of.push_back(prev);
           snapshot.history.push_back(std::move(event));
           return true;
         });
     if (!events.ok()) return events.error();
+    std::map<ObjectKey, ObjectPtr> current;
+    Revision highest = meta_revision;
     auto objects = step_all("SELECT revision, data FROM objects", [&](sqlite3_stmt* s) -> Result<bool> {
       auto revision = static_cast<Revision>(sqlite3_column_int64(s, 0));
+      ObjectPtr object;
       if (auto it = versions.find(revision); it != versions.end()) {
-        snapshot.objects.push_back(it->second);
-        return true;
+        object = it->second;  // a file of schema 2 kept the current objects here
+      } else {
+        auto decoded = decode(s, 1, "an object");
+        if (!decoded.ok()) return decoded.error();
+        object = *decoded;
+        versions.emplace(revision, object);
       }
-      auto object = decode(ColumnBlob(s, 1), "an object");
-      if (!object.ok()) return object.error();
-      snapshot.objects.push_back(*object);
+      highest = std::max(highest, revision);
+      current.emplace(object->key(), std::move(object));
       return true;
     });
     if (!objects.ok()) return objects.error();
+    for (std::size_t i = 0; i < snapshot.history.size(); ++i) {
+      Event& event = snapshot.history[i];
+      if (previous_of[i] != 0) {
+        auto it = versions.find(previous_of[i]);
+        if (it == versions.end()) {
+          return Fail(ErrorCode::kInternal,
+                      options.path + " is corrupted (an event's previous version is missing)" + kRecovery);
+        }
+        event.previous = it->second;
+      }
+      if (event.type == EventType::kDeleted) {
+        current.erase(event.object->key());
+      } else {
+        current[event.object->key()] = event.object;
+      }
+      highest = std::max(highest, event.revision);
+    }
+    snapshot.revision = highest;
+    snapshot.objects.reserve(current.size());
+    for (auto& [key, object] : current) snapshot.objects.push_back(std::move(object));
     stored_history_start = snapshot.history_start;
     return snapshot;
   }
 
   // One transaction; called with mu held. Returns an SQLite code and leaves
-  // no transaction open.
+  // no transaction open. A commit inserts its events and nothing else;
+  // every kCompactEvents dropped events (or kCompactBytes written) one
+  // commit also carries the dropped ones into `objects` and deletes them.
   int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted) {
     batch_bytes = 0;
     int rc = begin_->Run();
@@ -295,56 +358,76 @@ class SqliteBackend::Impl {
       rollback_->Run();
       return code;
     };
-    Revision new_start = stored_history_start;
-    if (history_start > stored_history_start) {
-      carry_previous_->Int(1, static_cast<std::int64_t>(stored_history_start));
-      carry_previous_->Int(2, static_cast<std::int64_t>(history_start));
-      if ((rc = carry_previous_->Run()) != SQLITE_OK) return fail(rc);
-      drop_events_->Int(1, static_cast<std::int64_t>(history_start));
-      if ((rc = drop_events_->Run()) != SQLITE_OK) return fail(rc);
-      if ((rc = SetMeta("history_start", history_start)) != SQLITE_OK) return fail(rc);
-      new_start = history_start;
-      *compacted = true;
-    }
-    std::string data, previous;
     for (const Event& e : events) {
-      data = options.codec->Encode(*e.object);
-      const Revision prev = e.previous ? e.previous->revision() : 0;
+      const std::string data = options.codec->Encode(*e.object);
+      const ObjectKey& key = e.object->key();
       insert_event_->Int(1, static_cast<std::int64_t>(e.revision));
       insert_event_->Int(2, TypeCode(e.type));
       insert_event_->Blob(3, data);
-      insert_event_->Int(4, static_cast<std::int64_t>(prev));
-      batch_bytes += 2 * data.size();  // the event and the object row
-      if (prev != 0 && prev <= new_start) {
-        previous = options.codec->Encode(*e.previous);
-        batch_bytes += previous.size();
-        insert_event_->Blob(5, previous);
-      } else {
-        insert_event_->Null(5);
-      }
+      insert_event_->Int(4, static_cast<std::int64_t>(e.previous ? e.previous->revision() : 0));
+      insert_event_->Text(5, key.namespace_name);
+      insert_event_->Text(6, key.name);
+      batch_bytes += data.size();
       if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
-      const ObjectKey& key = e.object->key();
-      if (e.type == EventType::kDeleted) {
-        delete_object_->Text(1, key.namespace_name);
-        delete_object_->Text(2, key.name);
-        rc = delete_object_->Run();
-      } else {
-        upsert_object_->Text(1, key.namespace_name);
-        upsert_object_->Text(2, key.name);
-        upsert_object_->Int(3, static_cast<std::int64_t>(e.revision));
-        upsert_object_->Blob(4, data);
-        rc = upsert_object_->Run();
-      }
-      if (rc != SQLITE_OK) return fail(rc);
     }
-    if (!events.empty() && (rc = SetMeta("revision", events.back().revision)) != SQLITE_OK) return fail(rc);
+    const bool compact = history_start > stored_history_start &&
+                         (history_start - stored_history_start >= kCompactEvents ||
+                          uncompacted_bytes + batch_bytes >= kCompactBytes);
+    if (compact) {
+      if ((rc = Compact(history_start)) != SQLITE_OK) return fail(rc);
+      // The highest revision: the events that remain may not show it.
+      const Revision highest = events.empty() ? history_start : events.back().revision;
+      if ((rc = SetMeta("revision", highest)) != SQLITE_OK) return fail(rc);
+    }
     if ((rc = commit_->Run()) != SQLITE_OK) {
       // A failed COMMIT may leave the transaction open (SQLITE_BUSY, I/O).
       if (!sqlite3_get_autocommit(db)) rollback_->Run();
       return rc;
     }
-    stored_history_start = new_start;
+    if (compact) {
+      stored_history_start = history_start;
+      uncompacted_bytes = 0;
+      *compacted = true;
+    } else {
+      uncompacted_bytes += batch_bytes;
+    }
     return SQLITE_OK;
+  }
+
+  // Inside the transaction: each object's last event in (stored start,
+  // history_start] becomes its row in `objects` (or removes it), then those
+  // events go and their pages are reused (S27).
+  int Compact(Revision history_start) {
+    struct Last {
+      Revision revision;
+      bool deleted;
+    };
+    std::map<ObjectKey, Last> last;
+    sqlite3_stmt* q = dropped_events_->get();
+    sqlite3_bind_int64(q, 1, static_cast<std::int64_t>(stored_history_start));
+    sqlite3_bind_int64(q, 2, static_cast<std::int64_t>(history_start));
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+      ObjectKey key{ColumnText(q, 1), ColumnText(q, 2)};
+      last[std::move(key)] = {static_cast<Revision>(sqlite3_column_int64(q, 3)),
+                              sqlite3_column_int(q, 0) == TypeCode(EventType::kDeleted)};
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) return rc;
+    for (const auto& [key, event] : last) {
+      if (event.deleted) {
+        delete_object_->Text(1, key.namespace_name);
+        delete_object_->Text(2, key.name);
+        rc = delete_object_->Run();
+      } else {
+        carry_object_->Int(1, static_cast<std::int64_t>(event.revision));
+        rc = carry_object_->Run();
+      }
+      if (rc != SQLITE_OK) return rc;
+    }
+    drop_events_->Int(1, static_cast<std::int64_t>(history_start));
+    if ((rc = drop_events_->Run()) != SQLITE_OK) return rc;
+    return SetMeta("history_start", history_start);
   }
 
   int SetMeta(const char* key, Revision value) {
@@ -409,11 +492,12 @@ class SqliteBackend::Impl {
   std::string fault;
   std::uint64_t commits = 0, commit_errors = 0, compactions = 0;
   std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
+  std::size_t uncompacted_bytes = 0;  // committed since the last compaction
   std::size_t failed_bytes = 0;  // of the last one that failed
   std::unique_ptr<Stmt> begin_ = std::make_unique<Stmt>(), commit_ = std::make_unique<Stmt>(),
                         rollback_ = std::make_unique<Stmt>(), insert_event_ = std::make_unique<Stmt>(),
-                        upsert_object_ = std::make_unique<Stmt>(), delete_object_ = std::make_unique<Stmt>(),
-                        set_meta_ = std::make_unique<Stmt>(), carry_previous_ = std::make_unique<Stmt>(),
+                        dropped_events_ = std::make_unique<Stmt>(), carry_object_ = std::make_unique<Stmt>(),
+                        delete_object_ = std::make_unique<Stmt>(), set_meta_ = std::make_unique<Stmt>(),
                         drop_events_ = std::make_unique<Stmt>(), probe_fill_ = std::make_unique<Stmt>(),
                         probe_clear_ = std::make_unique<Stmt>();
 };

@@ -12,8 +12,10 @@
 // A failed Commit rolls back, answers kUnavailable and is remembered as
 // Fault() until a later Commit or Probe succeeds.
 //
-// Bounds (S27): Commit drops events the store's history no longer retains;
-// their pages go to SQLite's free list and are reused by later writes.
+// Bounds (S27): Commit drops events the store's history no longer retains,
+// a run of them at a time (at most 64 events or 4 MiB beyond the store's
+// history); their pages go to SQLite's free list and are reused by later
+// writes.
 //
 // Thread-safe: Commit, Probe and Stats may run concurrently.
 #pragma once
@@ -47,7 +49,7 @@ class SqliteBackend final : public Backend {
  public:
   // The schema this code writes. Older files are migrated on Open; newer ones
   // are refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens the file (creating it when missing), locks it against a second
   // server, and checks or migrates the schema. Errors are one line for the

@@ -230,6 +230,110 @@ TEST_F(SqliteStore, OlderSchemaIsMigratedS26) {
   EXPECT_EQ((*u)->revision(), 701u);
 }
 
+// Objects the history no longer covers come back after a restart as they
+// were last written (updated, untouched or deleted), and the history that
+// remains still rolls back to its start (S9 exact, S25).
+TEST_F(SqliteStore, CompactedHistoryRestartsWithEveryObjectS24S25) {
+  auto o = SmallOptions();
+  o.history_max_events = 10;
+  Revision oldest = 0;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Create(*s, Key("ns", "untouched"), {}, "u").ok());
+    ASSERT_TRUE(Create(*s, Key("ns", "gone"), {}, "g").ok());
+    ASSERT_TRUE(Create(*s, Key("ns", "busy"), {}, "0").ok());
+    ASSERT_TRUE(Delete(*s, Key("ns", "gone")).ok());
+    for (int i = 1; i <= 300; ++i) ASSERT_TRUE(Update(*s, Key("ns", "busy"), std::to_string(i)).ok());
+    oldest = s->CurrentRevision() - 10;
+  }
+  for (int restart = 0; restart < 2; ++restart) {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    auto busy = s->Get(Key("ns", "busy"));
+    ASSERT_TRUE(busy.ok());
+    EXPECT_EQ(As(*busy).data(), "300");
+    auto untouched = s->Get(Key("ns", "untouched"));
+    ASSERT_TRUE(untouched.ok());
+    EXPECT_EQ(As(*untouched).data(), "u");
+    EXPECT_FALSE(s->Get(Key("ns", "gone")).ok());
+    ListOptions lo;
+    lo.revision = oldest;
+    lo.exact = true;
+    auto list = s->List(lo);
+    ASSERT_TRUE(list.ok()) << list.error().message;
+    ASSERT_EQ(list->items.size(), 2u);
+    EXPECT_EQ(As(list->items[0]).data(), "290");
+    EXPECT_EQ(As(list->items[1]).data(), "u");
+    if (restart == 0) {
+      for (int i = 301; i <= 400; ++i) ASSERT_TRUE(Update(*s, Key("ns", "busy"), std::to_string(i - 100)).ok());
+      oldest = s->CurrentRevision() - 10;
+    }
+  }
+}
+
+// A file of schema 2 with history: events that refer to their previous
+// version by revision only, `objects` holding the current state. After the
+// migration the old events are compacted away and every version is still
+// found.
+TEST_F(SqliteStore, SchemaTwoHistoryIsMigratedAndCompactedS25S26) {
+  ASSERT_TRUE(SqliteBackend::CreateSchemaForTesting(Path(), 2).ok());
+  auto hex = [](const Object& object) {
+    std::string bytes = TestCodec().Encode(object), out;
+    for (unsigned char c : bytes) {
+      static const char* digits = "0123456789abcdef";
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+    return "x'" + out + "'";
+  };
+  const auto a = Key("ns", "a"), b = Key("ns", "b");
+  Sql("INSERT INTO events VALUES(500, 0, " + hex(TestObject(a, {}, 500, "a0")) + ", 0, NULL);"
+      "INSERT INTO events VALUES(501, 0, " + hex(TestObject(b, {}, 501, "b0")) + ", 0, NULL);"
+      "INSERT INTO events VALUES(502, 1, " + hex(TestObject(a, {}, 502, "a1")) + ", 500, NULL);"
+      "INSERT INTO objects VALUES('ns', 'a', 502, " + hex(TestObject(a, {}, 502, "a1")) + ");"
+      "INSERT INTO objects VALUES('ns', 'b', 501, " + hex(TestObject(b, {}, 501, "b0")) + ");"
+      "UPDATE meta SET value = 502 WHERE key = 'revision';"
+      "UPDATE meta SET value = 499 WHERE key = 'history_start';");
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->CurrentRevision(), 502u);
+    ListOptions lo;
+    lo.revision = 500;
+    lo.exact = true;
+    auto list = s->List(lo);
+    ASSERT_TRUE(list.ok()) << list.error().message;
+    ASSERT_EQ(list->items.size(), 1u);
+    EXPECT_EQ(As(list->items[0]).data(), "a0");
+  }
+  auto o = SmallOptions();
+  o.history_max_events = 5;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    for (int i = 2; i <= 100; ++i) ASSERT_TRUE(Update(*s, a, "a" + std::to_string(i)).ok());
+    auto stats = std::static_pointer_cast<SqliteBackend>(s->options().backend)->Stats();
+    EXPECT_GT(stats.compactions, 0u);
+  }
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), 601u);
+  auto got_a = s->Get(a), got_b = s->Get(b);
+  ASSERT_TRUE(got_a.ok());
+  ASSERT_TRUE(got_b.ok());
+  EXPECT_EQ(As(*got_a).data(), "a100");
+  EXPECT_EQ(As(*got_b).data(), "b0");
+  EXPECT_EQ((*got_b)->revision(), 501u);
+  ListOptions lo;
+  lo.revision = s->CurrentRevision() - 5;
+  lo.exact = true;
+  auto list = s->List(lo);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  ASSERT_EQ(list->items.size(), 2u);
+  EXPECT_EQ(As(list->items[0]).data(), "a95");
+}
+
 TEST_F(SqliteStore, CorruptedFileIsRefusedWithRecoveryS26) {
   {
     auto s = Open();

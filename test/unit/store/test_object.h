@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "store/sqlite_backend.h"
@@ -98,7 +99,7 @@ class TestCodec final : public ObjectCodec {
     }
     return out;
   }
-  Result<ObjectPtr> Decode(const std::string& bytes) const override {
+  Result<ObjectPtr> Decode(std::string_view bytes) const override {
     std::size_t at = 0;
     std::string fields[4];
     for (auto& f : fields) {
@@ -120,13 +121,13 @@ class TestCodec final : public ObjectCodec {
     out->append(reinterpret_cast<const char*>(&n), sizeof(n));
     out->append(s);
   }
-  static bool Get(const std::string& in, std::size_t* at, std::string* s) {
+  static bool Get(std::string_view in, std::size_t* at, std::string* s) {
     std::uint32_t n = 0;
     if (in.size() - *at < sizeof(n)) return false;
     std::memcpy(&n, in.data() + *at, sizeof(n));
     *at += sizeof(n);
     if (in.size() - *at < n) return false;
-    s->assign(in, *at, n);
+    s->assign(in.substr(*at, n));
     *at += n;
     return true;
   }

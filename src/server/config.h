@@ -81,6 +81,10 @@ struct Config {
   // (base/http_server.h: the longest-waiting one makes room for a new one).
   std::size_t admin_max_connections = 256;
   std::size_t admin_max_connections_per_peer = 32;
+  // Open connections on the health-probe port, in all and from one IP
+  // address (probe_listener.h: the oldest one makes room for a new one).
+  std::size_t probe_max_connections = 32;
+  std::size_t probe_max_connections_per_peer = 8;
 };
 
 // The effective configuration as JSON (listeners, limits; never key material)

@@ -102,6 +102,10 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "Open connections on the metrics/admin HTTP port; beyond it the longest-waiting one is closed");
   opt("--admin-max-connections-per-peer", raw.admin_max_connections_per_peer,
       "Open admin HTTP connections from one IP address; beyond it that peer's longest-waiting one is closed");
+  opt("--probe-max-connections", raw.probe_max_connections,
+      "Open connections on the health-probe port; beyond it the oldest one is closed");
+  opt("--probe-max-connections-per-peer", raw.probe_max_connections_per_peer,
+      "Open health-probe connections from one IP address; beyond it that peer's oldest one is closed");
   opt("--socket-group", raw.socket_group,
       "Group (name or gid) owning the API socket; the socket is mode 0660");
   opt("--tls-cert-file", raw.tls_cert_file, "PEM certificate for the TCP API listener");

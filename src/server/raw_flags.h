@@ -37,6 +37,8 @@ struct RawFlags {
   std::string heap_release_interval = "2s";
   std::string admin_max_connections = "256";
   std::string admin_max_connections_per_peer = "32";
+  std::string probe_max_connections = "32";
+  std::string probe_max_connections_per_peer = "8";
   std::string storage_type = "sqlite";
   std::string storage_endpoint = "sqlite:///var/lib/nvidia-device-api/state.db";
   std::string storage_sync = "normal";

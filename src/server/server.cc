@@ -6,6 +6,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
 
 #include <atomic>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "server/grpc_options.h"
 #include "server/health_service.h"
 #include "server/inflight_calls.h"
+#include "server/probe_listener.h"
 #include "base/logging.h"
 #include "server/server_metrics.h"
 #include "server/storage.h"
@@ -91,6 +93,9 @@ class Server::Impl {
   std::unique_ptr<HealthService> api_health_, probe_health_;
   std::unique_ptr<UnixSocketFile> socket_;
   std::unique_ptr<grpc::Server> api_server_, probe_server_;
+  // Accepts the probe port's connections and feeds them to probe_server_
+  // through an HTTP/2 guard (probe_listener.h); stopped before it.
+  std::unique_ptr<ProbeListener> probe_listener_;
   std::unique_ptr<AdminHttpServer> admin_;
   int tcp_port_ = 0, probe_port_ = 0, metrics_port_ = 0;
 
@@ -250,13 +255,28 @@ bool Server::Impl::StartProbe(std::string* error) {
   ApplyCommonOptions(config_, builder);
   builder.SetOption(WithoutReflection());
   builder.RegisterService(probe_health_.get());
-  builder.AddListeningPort(config_.health_probe->GrpcTarget(), grpc::InsecureServerCredentials(),
-                           &probe_port_);
+  // No listening port: gRPC 1.51 cannot defend itself against HTTP/2 rapid
+  // reset or stream floods (S33), so the probe port is accepted by
+  // ProbeListener, which checks every frame header before gRPC sees it and
+  // hands gRPC one end of a socketpair per connection.
   probe_server_ = builder.BuildAndStart();
-  if (!probe_server_ || probe_port_ == 0) {
-    *error = flag + ": cannot listen";
+  if (!probe_server_) {
+    *error = flag + ": cannot start the health-probe server";
     return false;
   }
+  ProbeListenerOptions options;
+  options.address = *config_.health_probe;
+  options.max_connections = config_.probe_max_connections;
+  options.max_connections_per_peer = config_.probe_max_connections_per_peer;
+  options.registry = registry_.get();
+  grpc::Server* probe = probe_server_.get();
+  options.serve = [probe](int fd) { grpc::AddInsecureChannelFromFd(probe, fd); };
+  probe_listener_ = std::make_unique<ProbeListener>(std::move(options));
+  if (std::string failed = probe_listener_->Start(); !failed.empty()) {
+    *error = flag + ": " + failed;
+    return false;
+  }
+  probe_port_ = probe_listener_->port();
   return true;
 }
 
@@ -357,10 +377,12 @@ void Server::Impl::LogStarted(std::chrono::steady_clock::time_point t0) {
 
 void Server::Impl::Teardown() {
   if (api_server_) api_server_->Shutdown(std::chrono::system_clock::now());
+  if (probe_listener_) probe_listener_->Stop();
   if (probe_server_) probe_server_->Shutdown(std::chrono::system_clock::now());
   if (admin_) admin_->Stop();
   if (store_) store_->Shutdown();
   api_server_.reset();
+  probe_listener_.reset();
   probe_server_.reset();
   if (socket_) socket_->Remove();
 }
@@ -404,6 +426,9 @@ void Server::Impl::Shutdown() {
   socket_->Remove();
   LogDebug("API listeners drained", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
 
+  // The guard's thread first: it closes every probe connection, so the probe
+  // server below has nothing left to wait for.
+  if (probe_listener_) probe_listener_->Stop();
   if (probe_server_) {
     probe_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     probe_server_->Wait();
@@ -420,6 +445,7 @@ Server::~Server() {
   impl_->Shutdown();
   // Members are destroyed in reverse: servers before the service and store.
   impl_->admin_.reset();
+  impl_->probe_listener_.reset();
   impl_->probe_server_.reset();
   impl_->api_server_.reset();
 }

@@ -25,7 +25,9 @@
 //                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
 //   device_apiserver_leases{state}           provider leases, state = live|expired (S28)
 //   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
-// plus the standard process_* metrics (metrics/process_metrics.h).
+// plus the standard process_* metrics (metrics/process_metrics.h), and
+//   device_apiserver_probe_connections_rejected_total{reason}, registered by
+//   the probe listener (probe_listener.h).
 #pragma once
 
 #include <cstddef>

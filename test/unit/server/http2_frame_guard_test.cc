@@ -1,0 +1,138 @@
+// The probe port's HTTP/2 frame guard (server/http2_frame_guard.h): frame
+// headers split anywhere, and each policy that keeps one connection from
+// growing the process (S33).
+#include "server/http2_frame_guard.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "http2_frames.h"
+
+namespace deviceapi::server {
+namespace {
+
+using Clock = Http2FrameGuard::Clock;
+
+std::string Frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, const std::string& payload = "") {
+  return deviceapi::testing::Http2Frame(type, flags, stream, payload);
+}
+
+std::string Headers(std::uint32_t stream) { return Frame(0x1, 0x4, stream, std::string(12, 'h')); }
+std::string Reset(std::uint32_t stream) { return Frame(0x3, 0, stream, std::string("\0\0\0\x8", 4)); }
+std::string Preface() { return std::string(kHttp2ClientPreface) + Frame(0x4, 0, 0); }
+
+TEST(Http2FrameReader, HeaderArrivingByteByByteS33) {
+  const std::string stream = std::string(kHttp2ClientPreface) + Frame(0x4, 0, 0, std::string(6, 's')) +
+                             Headers(1) + Frame(0x0, 0x1, 1, std::string(100, 'd')) + Reset(3);
+  std::vector<Http2FrameHeader> seen;
+  Http2FrameReader reader(true);
+  std::vector<std::uint64_t> boundaries;
+  for (char ch : stream) {
+    ASSERT_TRUE(reader.Feed(std::string_view(&ch, 1), [&](const Http2FrameHeader& h) {
+      seen.push_back(h);
+      return true;
+    }));
+    boundaries.push_back(reader.last_boundary());
+  }
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].type, 0x4);
+  EXPECT_EQ(seen[0].length, 6u);
+  EXPECT_EQ(seen[1].type, 0x1);
+  EXPECT_EQ(seen[1].flags, 0x4);
+  EXPECT_EQ(seen[1].stream_id, 1u);
+  EXPECT_EQ(seen[2].type, 0x0);
+  EXPECT_EQ(seen[2].length, 100u);
+  EXPECT_EQ(seen[3].type, 0x3);
+  EXPECT_EQ(seen[3].stream_id, 3u);
+  EXPECT_EQ(reader.last_boundary(), stream.size());
+  // Mid-frame, the boundary is the end of the previous frame.
+  EXPECT_EQ(boundaries[kHttp2ClientPreface.size() + 3], kHttp2ClientPreface.size());
+}
+
+TEST(Http2FrameReader, SplitAnywhereSameFramesS33) {
+  std::string stream = Preface();
+  for (std::uint32_t id = 1; id < 40; id += 2) stream += Headers(id) + Frame(0x0, 0x1, id, std::string(id * 7, 'x'));
+  auto headers_of = [&](std::size_t chunk) {
+    std::vector<std::uint32_t> ids;
+    Http2FrameReader reader(true);
+    for (std::size_t i = 0; i < stream.size(); i += chunk) {
+      reader.Feed(std::string_view(stream).substr(i, chunk), [&](const Http2FrameHeader& h) {
+        ids.push_back(h.type * 1000 + h.stream_id);
+        return true;
+      });
+    }
+    return ids;
+  };
+  const auto whole = headers_of(stream.size());
+  for (std::size_t chunk : {1, 2, 3, 5, 8, 9, 10, 17, 64}) EXPECT_EQ(headers_of(chunk), whole) << chunk;
+}
+
+TEST(Http2FrameGuard, BadPrefaceS33) {
+  Http2FrameGuard guard;
+  EXPECT_EQ(guard.Feed("PRI * HTTP/2.0\r\n"), Http2Violation::kNone);  // so far so good
+  EXPECT_EQ(guard.Feed("\r\nXX"), Http2Violation::kBadPreface);
+  Http2FrameGuard http1;
+  EXPECT_EQ(http1.Feed("GET / HTTP/1.1\r\n"), Http2Violation::kBadPreface);
+}
+
+TEST(Http2FrameGuard, FrameLargerThanMaxFrameSizeS33) {
+  Http2FrameGuard guard;
+  const auto t = Clock::now();
+  EXPECT_EQ(guard.Feed(Preface() + Frame(0x0, 0, 1, std::string(16384, 'x')), t), Http2Violation::kNone);
+  // Only the header is needed to know.
+  EXPECT_EQ(guard.Feed(Frame(0x0, 0, 1, std::string(16385, 'x')).substr(0, 9), t),
+            Http2Violation::kFrameTooLarge);
+}
+
+TEST(Http2FrameGuard, RapidResetS33) {
+  const auto t = Clock::now();
+  Http2FrameGuard guard({}, t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::uint32_t id = 1;
+  for (int i = 0; i < 10; ++i, id += 2) {
+    ASSERT_EQ(guard.Feed(Headers(id) + Reset(id), t + std::chrono::seconds(i)), Http2Violation::kNone) << i;
+  }
+  EXPECT_EQ(guard.Feed(Headers(id) + Reset(id), t + std::chrono::seconds(10)), Http2Violation::kResets);
+  EXPECT_EQ(guard.highest_stream_id(), id);
+  EXPECT_EQ(std::string(Http2ViolationName(guard.violation())), "rapid_reset");
+  // Sticky.
+  EXPECT_EQ(guard.Feed(Frame(0x4, 0, 0), t + std::chrono::seconds(11)), Http2Violation::kResets);
+}
+
+TEST(Http2FrameGuard, StreamRateBurstThenRefillS33) {
+  const auto t = Clock::now();
+  Http2FrameGuard guard({}, t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::uint32_t id = 1;
+  for (int i = 0; i < 20; ++i, id += 2) ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone) << i;
+  // 100 ms later: one more token (10/s).
+  ASSERT_EQ(guard.Feed(Headers(id), t + std::chrono::milliseconds(100)), Http2Violation::kNone);
+  id += 2;
+  // Trailers on an old stream open nothing.
+  ASSERT_EQ(guard.Feed(Headers(1), t + std::chrono::milliseconds(100)), Http2Violation::kNone);
+  EXPECT_EQ(guard.Feed(Headers(id), t + std::chrono::milliseconds(100)), Http2Violation::kStreamRate);
+  EXPECT_EQ(guard.streams_opened(), 22u);
+}
+
+TEST(Http2FrameGuard, SlowProbesNeverTripS33) {
+  // One probe stream a second for an hour on one connection.
+  const auto t = Clock::now();
+  Http2FrameGuard guard({}, t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  for (std::uint32_t i = 0; i < 3600; ++i) {
+    ASSERT_EQ(guard.Feed(Headers(2 * i + 1) + Frame(0x0, 0x1, 2 * i + 1, "12345"), t + std::chrono::seconds(i)),
+              Http2Violation::kNone);
+  }
+}
+
+TEST(Http2FrameGuard, GoAwayFrameLayout) {
+  const std::string f = Http2GoAwayFrame(7, kHttp2EnhanceYourCalm);
+  ASSERT_EQ(f.size(), 17u);
+  EXPECT_EQ(f.substr(0, 9), std::string("\0\0\x8\x7\0\0\0\0\0", 9));
+  EXPECT_EQ(f.substr(9), std::string("\0\0\0\x7\0\0\0\xb", 8));
+}
+
+}  // namespace
+}  // namespace deviceapi::server

@@ -27,9 +27,15 @@ bool ServerReads(const std::string& name) {
 
 ServerProcess::ServerProcess(std::vector<std::string> args, Env env, std::string binary) {
   std::vector<std::string> envs;
+  auto given = [&](const std::string& key) {
+    for (auto& [k, v] : env)
+      if (k == key) return true;
+    return false;
+  };
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv(*e);
-    if (!ServerReads(kv.substr(0, kv.find('=')))) envs.push_back(kv);
+    const std::string key = kv.substr(0, kv.find('='));
+    if (!ServerReads(key) && !given(key)) envs.push_back(kv);  // a variable in `env` replaces the test's
   }
   for (auto& [k, v] : env) envs.push_back(k + "=" + v);
   // The server gets a fresh, stateless store unless the test names another

@@ -32,7 +32,8 @@ struct ExitResult {
 class ServerProcess {
  public:
   // Spawns `binary args...`. The environment is the test's own minus every
-  // variable the server reads (DEVICE_API_*, NODE_NAME, LOG_FORMAT), plus `env`.
+  // variable the server reads (DEVICE_API_*, NODE_NAME, LOG_FORMAT), plus `env`, whose
+  // variables replace the test's own of the same name.
   explicit ServerProcess(std::vector<std::string> args, Env env = {},
                          std::string binary = ServerBinary());
   ~ServerProcess();  // SIGKILL if still running

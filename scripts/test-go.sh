@@ -16,8 +16,12 @@ export PATH="$(dirname "$go"):$PATH" GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 export DEVICE_API_SERVER_BIN="$build/cmd/device-api-server/device-api-server"
 # The control plane of the bridge's tests: etcd from Debian (scripts/install-deps.sh), the
 # kube-apiserver of the pinned release built from the Go module proxy and cached.
-export ETCD_BIN=${ETCD_BIN:-$(command -v etcd || true)}
-export KUBE_APISERVER_BIN=${KUBE_APISERVER_BIN:-$("$root/scripts/build-kube-apiserver.sh")}
+# (Assigned before exported: `export X=$(cmd)` would hide a failed build, and the bridge's
+# tests would then skip instead of fail.)
+etcd_bin=${ETCD_BIN:-$(command -v etcd || true)}
+kube_apiserver_bin=${KUBE_APISERVER_BIN:-}
+[ -n "$kube_apiserver_bin" ] || kube_apiserver_bin=$("$root/scripts/build-kube-apiserver.sh")
+export ETCD_BIN=$etcd_bin KUBE_APISERVER_BIN=$kube_apiserver_bin
 [ -x "$ETCD_BIN" ] || { echo "test-go: etcd not found (scripts/install-deps.sh installs etcd-server)" >&2; exit 1; }
 export KUBE_WATCHLIST_INCONSISTENCY_DETECTOR=1
 cd "$root/clients/go"

@@ -50,6 +50,18 @@ struct Pipe {
       sent = 0;
     }
   }
+  // Sends what it can to fd without blocking; false when the socket failed. Emptied once
+  // everything went.
+  bool SendTo(int fd) {
+    while (pending() > 0) {
+      const ssize_t w = ::send(fd, data.data() + sent, pending(), MSG_NOSIGNAL);
+      if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+      sent += static_cast<std::size_t>(w);
+    }
+    data.clear();
+    sent = 0;
+    return true;
+  }
 };
 
 struct Conn {
@@ -280,36 +292,22 @@ class ProbeListener::Impl {
 
   // Client -> gRPC.
   void FlushUp(Conn& c) {
-    while (c.pair >= 0 && c.up.pending() > 0) {
-      const ssize_t w = ::send(c.pair, c.up.data.data() + c.up.sent, c.up.pending(), MSG_NOSIGNAL);
-      if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        Drop(c);
-        return;
-      }
-      c.up.sent += static_cast<std::size_t>(w);
+    if (c.pair < 0) return;
+    if (!c.up.SendTo(c.pair)) {
+      Drop(c);
+      return;
     }
-    if (c.up.pending() == 0) {
-      c.up.data.clear();
-      c.up.sent = 0;
-      if (c.client_eof && c.pair >= 0) ::shutdown(c.pair, SHUT_WR);
-    }
+    if (c.up.pending() == 0 && c.client_eof) ::shutdown(c.pair, SHUT_WR);
   }
 
   // gRPC (or the guard's GOAWAY) -> client.
   void Flush(Conn& c) {
-    while (c.client >= 0 && c.down.pending() > 0) {
-      const ssize_t w = ::send(c.client, c.down.data.data() + c.down.sent, c.down.pending(), MSG_NOSIGNAL);
-      if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        Drop(c);
-        return;
-      }
-      c.down.sent += static_cast<std::size_t>(w);
+    if (c.client < 0) return;
+    if (!c.down.SendTo(c.client)) {
+      Drop(c);
+      return;
     }
-    if (c.client >= 0 && c.down.pending() == 0) {
-      c.down.data.clear();
-      c.down.sent = 0;
+    if (c.down.pending() == 0) {
       if (c.closing && !c.client_wr_shut) {
         ::shutdown(c.client, SHUT_WR);
         c.client_wr_shut = true;

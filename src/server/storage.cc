@@ -107,10 +107,11 @@ std::unique_ptr<Storage> OpenStorage(const Config& config, metrics::Registry& re
     *error = "--storage-endpoint \"" + config.storage_endpoint + "\": " + gpus.error().message;
     return nullptr;
   }
-  auto leases = OpenSqlite<nvidia::nvsentinel::v1alpha1::Lease>(config, LeasesPath(config.storage_path), latency);
+  const std::string leases_path = LeasesPath(config.storage_path);
+  auto leases = OpenSqlite<nvidia::nvsentinel::v1alpha1::Lease>(config, leases_path, latency);
   if (!leases.ok()) {
     *error = "--storage-endpoint \"" + config.storage_endpoint + "\" (its leases' file " +
-             LeasesPath(config.storage_path) + "): " + leases.error().message;
+             leases_path + "): " + leases.error().message;
     return nullptr;
   }
   RegisterMetrics(registry, *gpus, *leases);

@@ -148,13 +148,11 @@ class Store::Impl {
   // Checks and builds one write on `current` (null: no such object) with
   // revision `next`; `count` objects exist, taking `bytes` together. The
   // caller holds the lock that guards that state. Nothing changes here.
-  // `*refused_after_build` says whether a refusal came after the callback
-  // had built the object (the write-aborted hook must then run).
+  // A refusal after the callback built the object runs the write-aborted
+  // hook here, so callers never need to know which kind of refusal it was.
   template <typename Build>
   Result<Built> BuildWrite(WriteKind kind, const ObjectKey& key, const ObjectPtr& current, std::size_t count,
-                           std::size_t bytes, Revision next, const Build& build, Store::ByteBound bound,
-                           bool* refused_after_build) {
-    *refused_after_build = false;
+                           std::size_t bytes, Revision next, const Build& build, Store::ByteBound bound) {
     Built out;
     Event& event = out.event;
     event.revision = next;
@@ -185,8 +183,8 @@ class Store::Impl {
       event.object = std::move(built).value();
       event.previous = current;
     }
-    *refused_after_build = true;
     if (!event.object || !(event.object->key() == key) || event.object->revision() != next) {
+      RunWriteAbortedHook();
       return MakeError(ErrorCode::kInternal, "write callback for " + key.namespace_name + "/" + key.name +
                                                  " built no object, another key or a revision other than " +
                                                  std::to_string(next));
@@ -198,13 +196,13 @@ class Store::Impl {
     const std::size_t total = bytes - old_bytes + new_bytes;
     if (new_bytes > old_bytes && bound == Store::ByteBound::kApplies && options.max_total_object_bytes != 0 &&
         total > options.max_total_object_bytes) {
+      RunWriteAbortedHook();
       return MakeError(ErrorCode::kResourceExhausted,
                        "stored objects would take " + std::to_string(total) + " bytes, over the limit of " +
                            std::to_string(options.max_total_object_bytes) + " bytes (" + key.namespace_name + "/" +
                            key.name + " takes " + std::to_string(new_bytes) +
                            "); writes that do not grow objects are still accepted");
     }
-    *refused_after_build = false;
     return out;
   }
 
@@ -270,13 +268,9 @@ class Store::Impl {
       std::unique_lock<WriterPreferringMutex> lock(rw);
       if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
       auto it = objects.find(key);
-      bool refused_after_build = false;
       auto built = BuildWrite(kind, key, it == objects.end() ? nullptr : it->second, objects.size(),
-                              object_bytes, revision.load() + 1, build, bound, &refused_after_build);
-      if (!built.ok()) {
-        if (refused_after_build) RunWriteAbortedHook();
-        return built.error();
-      }
+                              object_bytes, revision.load() + 1, build, bound);
+      if (!built.ok()) return built.error();
       if (built->noop) return built->noop;
       if (auto committed = backend->Commit({built->event}, history.Start()); !committed.ok()) {
         RunWriteAbortedHook();
@@ -316,13 +310,8 @@ class Store::Impl {
     } else if (auto it = objects.find(key); it != objects.end()) {
       current = it->second;  // objects change only under stage_mu too
     }
-    bool refused_after_build = false;
-    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build, bound,
-                            &refused_after_build);
-    if (!built.ok()) {
-      if (refused_after_build) RunWriteAbortedHook();
-      return built.error();
-    }
+    auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build, bound);
+    if (!built.ok()) return built.error();
     if (built->noop) {
       // The state it matched may itself still be committing: answer only
       // once that is durable, like the write that made it.

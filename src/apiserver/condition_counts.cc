@@ -12,7 +12,8 @@ ConditionCounts CountConditions(const store::Store& store) {
   for (const auto& item : list->items) {
     auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
     if (!gpu) continue;
-    for (const auto& c : gpu->message().status().conditions()) {
+    auto parsed = gpu->Parse();
+    for (const auto& c : parsed->status().conditions()) {
       ++counts[{c.type(), c.status()}];
     }
   }
@@ -26,7 +27,8 @@ ActionCounts CountRecommendedActions(const store::Store& store) {
   for (const auto& item : list->items) {
     auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
     if (!gpu) continue;
-    const std::string& action = gpu->message().status().recommended_action();
+    auto parsed = gpu->Parse();
+    const std::string& action = parsed->status().recommended_action();
     if (!action.empty()) ++counts[action];
   }
   return counts;

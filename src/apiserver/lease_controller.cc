@@ -52,7 +52,7 @@ store::Result<bool> LeaseController::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& item : list->items) {
-      Entry e = MakeEntry(item->message());
+      Entry e = MakeEntry(*item->Parse());
       e.version = next_version_++;
       table_[e.key] = std::move(e);
     }
@@ -73,7 +73,7 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
     for (const auto& object : write_base) {
       auto lease = ProtoObject<Lease>::From(object);
       if (!lease) continue;
-      Entry e = MakeEntry(lease->message());
+      Entry e = MakeEntry(*lease->Parse());
       auto old = table_.find(e.key);
       // An unchanged lease keeps its version and whether its expiry was
       // applied; the timer thread matches on both.
@@ -242,10 +242,10 @@ bool LeaseController::Expire(const Entry& entry) {
   bool all_written = true;
   std::uint64_t written = 0;
   for (const auto& gpu : list->items) {
-    const auto& meta = gpu->message().metadata();
+    const store::ObjectKey& key = gpu->key();
     std::uint64_t changed_here = 0;
     auto result = gpus_.Mutate(
-        meta.namespace_(), meta.name(), Subresource::kStatus,
+        key.namespace_name, key.name, Subresource::kStatus,
         [&](const Gpu&, Gpu* updated) -> store::Result<bool> {
           changed_here = 0;
           // A renewal since the deadline was seen wins: nothing to do.
@@ -266,8 +266,8 @@ bool LeaseController::Expire(const Entry& entry) {
         },
         store::Store::ByteBound::kExempt);
     if (!result.ok() && result.error().code != store::ErrorCode::kNotFound) {
-      spdlog::error("lease expiry: writing GPU {}/{} failed (tried again in {} s): {}", meta.namespace_(),
-                    meta.name(), kExpiryRetryInterval.count(), result.error().message);
+      spdlog::error("lease expiry: writing GPU {}/{} failed (tried again in {} s): {}", key.namespace_name,
+                    key.name, kExpiryRetryInterval.count(), result.error().message);
       all_written = false;
       continue;
     }

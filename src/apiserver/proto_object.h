@@ -2,16 +2,18 @@
 // message (any kind with `ObjectMeta metadata = 1`). Generic, so a new kind
 // (NIC, NVSwitch) reuses it unchanged.
 //
-// The message lives on a protobuf Arena that the object owns: usually the
-// arena its write request was parsed onto, so the request's status or spec
-// becomes the stored object's by a pointer swap, an object is a few arena
-// blocks instead of hundreds of small allocations, and freeing it (when the
-// history drops it) is as cheap. The footprint used to bound the history
-// (S14) is what the arena really took, not an estimate of it.
+// Compact by design: an object keeps only its wire encoding, plus the key,
+// labels and revision the store indexes and filters on. Every reader that
+// answers a client (Get, List, Watch) sends those bytes as they are, so a
+// watch event fans out to N watchers with no serialization at all; the few
+// readers that need the fields (a write building the next version from the
+// current one, the lease controller, metrics) parse a copy on demand with
+// Parse(). A parsed message takes 4.5 to 5 times its encoding, and most
+// stored versions are read only as bytes (every history event, nearly every
+// object between two writes), so keeping them parsed cost most of the
+// server's memory.
 //
-// Immutable after construction (the store's contract, S11). The serialized
-// bytes are computed at most once, on first use, and shared by every reader:
-// a watch event fans out to N watchers with one serialization.
+// Immutable after construction (the store's contract, S11).
 #pragma once
 
 #include <google/protobuf/arena.h>
@@ -21,7 +23,6 @@
 #include <climits>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,10 +33,9 @@
 namespace deviceapi::apiserver {
 
 // An arena sized for a message of about `wire_bytes` encoded bytes. A parsed
-// Gpu takes 4.5 to 5 times its encoding on an arena (more for tiny ones), so
-// the first block holds all of it in one allocation; stored objects are
-// mostly that block, so its slack is what history and objects waste. Should
-// a message need more, further blocks stay small (an arena's next block
+// message takes 4.5 to 5 times its encoding on an arena (more for tiny
+// ones), so the first block holds all of it in one allocation. Should a
+// message need more, further blocks stay small (an arena's next block
 // doubles the last one up to max_block_size, which would waste half of it).
 inline std::unique_ptr<google::protobuf::Arena> NewMessageArena(std::size_t wire_bytes) {
   google::protobuf::ArenaOptions options;
@@ -47,56 +47,89 @@ inline std::unique_ptr<google::protobuf::Arena> NewMessageArena(std::size_t wire
   return std::make_unique<google::protobuf::Arena>(options);
 }
 
-// A copy of `message` on an arena of its own, sized for it.
+// A parsed message on an arena of its own.
 template <typename Msg>
-std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> CopyOntoArena(const Msg& message) {
-  auto arena = NewMessageArena(message.ByteSizeLong());
-  Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-  *copy = message;
-  return {std::move(arena), copy};
-}
+class ParsedMessage {
+ public:
+  ParsedMessage(std::unique_ptr<google::protobuf::Arena> arena, Msg* message)
+      : arena_(std::move(arena)), message_(message) {}
+  const Msg& operator*() const { return *message_; }
+  const Msg* operator->() const { return message_; }
+  Msg* mutable_message() { return message_; }
+
+ private:
+  std::unique_ptr<google::protobuf::Arena> arena_;  // owns *message_
+  Msg* message_;
+};
 
 template <typename Msg>
 class ProtoObject final : public store::Object {
  public:
-  // Adopts `message`, which must live on `arena`, and stamps
-  // metadata.resource_version with `revision`.
-  ProtoObject(std::unique_ptr<google::protobuf::Arena> arena, Msg* message, store::Revision revision)
-      : arena_(std::move(arena)), message_(message), revision_(revision) {
+  // Stamps metadata.resource_version of `message` with `revision` (in
+  // place: the caller's message is the new version's) and keeps its
+  // encoding. `message` may live on any arena; nothing points into it
+  // afterwards.
+  ProtoObject(Msg* message, store::Revision revision) : revision_(revision) {
     char digits[24];
     auto end = std::to_chars(digits, digits + sizeof(digits), revision).ptr;
-    message_->mutable_metadata()->set_resource_version(digits, static_cast<std::size_t>(end - digits));
-    key_.namespace_name = message_->metadata().namespace_();
-    key_.name = message_->metadata().name();
-    for (const auto& [k, v] : message_->metadata().labels()) labels_.emplace(k, v);
-    // What the arena holds, plus the encoded size twice: once as an upper
-    // bound of the string bytes that live outside the arena (a std::string
-    // on an arena keeps a long value on the heap), once for the serialized
-    // copy cached beside the message; plus the label index and key copied
-    // out of the message, and the object itself with its shared_ptr block.
-    byte_size_ = sizeof(*this) + 32 + arena_->SpaceAllocated() + 2 * message_->ByteSizeLong() +
-                 store::LabelsFootprint(labels_) + store::StringFootprint(key_.namespace_name) +
-                 store::StringFootprint(key_.name);
+    message->mutable_metadata()->set_resource_version(digits, static_cast<std::size_t>(end - digits));
+    message->SerializeToString(&bytes_);
+    Index(*message);
   }
 
-  // Copies `message` onto an arena of the object's own.
-  ProtoObject(const Msg& message, store::Revision revision)
-      : ProtoObject(CopyOntoArena(message), revision) {}
-  ProtoObject(std::pair<std::unique_ptr<google::protobuf::Arena>, Msg*> on_arena,
-              store::Revision revision)
-      : ProtoObject(std::move(on_arena.first), on_arena.second, revision) {}
+  // A copy of `message` stamped with `revision`; `message` is left as it is.
+  ProtoObject(const Msg& message, store::Revision revision) : revision_(revision) {
+    google::protobuf::Arena arena;
+    Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(&arena);
+    *copy = message;
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof(digits), revision).ptr;
+    copy->mutable_metadata()->set_resource_version(digits, static_cast<std::size_t>(end - digits));
+    copy->SerializeToString(&bytes_);
+    Index(*copy);
+  }
 
-  const Msg& message() const { return *message_; }
+  // An object from its stored encoding (resource_version included), or
+  // null when the bytes do not parse or carry no revision.
+  static std::shared_ptr<const ProtoObject> FromEncoding(std::string_view bytes) {
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return nullptr;
+    google::protobuf::Arena arena;
+    Msg* message = google::protobuf::Arena::CreateMessage<Msg>(&arena);
+    if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return nullptr;
+    const std::string& rv = message->metadata().resource_version();
+    store::Revision revision = 0;
+    auto [end, error] = std::from_chars(rv.data(), rv.data() + rv.size(), revision);
+    if (rv.empty() || error != std::errc() || end != rv.data() + rv.size()) return nullptr;
+    return std::shared_ptr<const ProtoObject>(new ProtoObject(std::string(bytes), *message, revision));
+  }
+
+  // The wire encoding of this version (resource_version included).
+  const std::string& Serialized() const { return bytes_; }
+
+  // A parsed copy on `arena` (the caller's, e.g. its request's), or null if
+  // parsing fails, which cannot happen for bytes this class encoded.
+  Msg* ParseOnto(google::protobuf::Arena* arena) const {
+    Msg* message = google::protobuf::Arena::CreateMessage<Msg>(arena);
+    if (!message->ParseFromArray(bytes_.data(), static_cast<int>(bytes_.size()))) return nullptr;
+    return message;
+  }
+  // A parsed copy on an arena of its own.
+  ParsedMessage<Msg> Parse() const {
+    auto arena = NewMessageArena(bytes_.size());
+    Msg* message = ParseOnto(arena.get());
+    if (message == nullptr) message = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
+    return ParsedMessage<Msg>(std::move(arena), message);
+  }
 
   const store::ObjectKey& key() const override { return key_; }
   const store::Labels& labels() const override { return labels_; }
   store::Revision revision() const override { return revision_; }
-  std::size_t ByteSize() const override { return byte_size_; }
-
-  // The wire encoding of message(), computed once (thread-safe).
-  const std::string& Serialized() const {
-    std::call_once(serialized_once_, [this] { message_->SerializeToString(&serialized_); });
-    return serialized_;
+  // What this version keeps alive: the object and its shared_ptr control
+  // block (one allocation with make_shared, plus malloc's header), the
+  // encoding, the key and the label index.
+  std::size_t ByteSize() const override {
+    return sizeof(*this) + 32 + store::StringFootprint(bytes_) + store::LabelsFootprint(labels_) +
+           store::StringFootprint(key_.namespace_name) + store::StringFootprint(key_.name);
   }
 
   // The payload of an object this layer put into the store; null if `object`
@@ -106,15 +139,21 @@ class ProtoObject final : public store::Object {
   }
 
  private:
-  // Declared first: destroyed last, after everything that points into it.
-  std::unique_ptr<google::protobuf::Arena> arena_;
-  Msg* message_;
+  ProtoObject(std::string bytes, const Msg& parsed, store::Revision revision)
+      : revision_(revision), bytes_(std::move(bytes)) {
+    Index(parsed);
+  }
+  void Index(const Msg& message) {
+    key_.namespace_name = message.metadata().namespace_();
+    key_.name = message.metadata().name();
+    for (const auto& [k, v] : message.metadata().labels()) labels_.emplace(k, v);
+    bytes_.shrink_to_fit();
+  }
+
   store::Revision revision_;
+  std::string bytes_;
   store::ObjectKey key_;
   store::Labels labels_;
-  std::size_t byte_size_ = 0;
-  mutable std::once_flag serialized_once_;
-  mutable std::string serialized_;
 };
 
 // Encodes ProtoObjects for a persistent store::Backend: the message's wire
@@ -127,19 +166,12 @@ class ProtoCodec final : public store::ObjectCodec {
     return proto ? proto->Serialized() : std::string();
   }
   store::Result<store::ObjectPtr> Decode(std::string_view bytes) const override {
-    auto arena = NewMessageArena(bytes.size());
-    Msg* message = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-    if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
-        !message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return store::MakeError(store::ErrorCode::kInternal, "stored object does not parse");
+    auto object = ProtoObject<Msg>::FromEncoding(bytes);
+    if (!object) {
+      return store::MakeError(store::ErrorCode::kInternal,
+                              "stored object does not parse or has no revision");
     }
-    store::Revision revision = 0;
-    try {
-      revision = std::stoull(message->metadata().resource_version());
-    } catch (const std::exception&) {
-      return store::MakeError(store::ErrorCode::kInternal, "stored object has no revision");
-    }
-    return store::ObjectPtr(std::make_shared<ProtoObject<Msg>>(std::move(arena), message, revision));
+    return store::ObjectPtr(std::move(object));
   }
 };
 

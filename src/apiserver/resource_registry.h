@@ -39,7 +39,8 @@ class ResourceRegistry {
   void SetAdmission(const Admission<Msg>* admission) { admission_ = admission; }
 
   // Create (S3). ALREADY_EXISTS on a taken key. `object` lives on `arena`
-  // (the request's); the stored object adopts both, so nothing is copied.
+  // (the request's) and becomes the stored version: it is stamped in place
+  // and encoded once.
   store::Result<ObjectPtr> Create(std::unique_ptr<google::protobuf::Arena> arena, Msg* object) const {
     DropUnknownFields(object);  // stored whole: nothing unknown is kept
     auto prepared = strategy_.PrepareForCreate(object, Now());
@@ -47,13 +48,13 @@ class ResourceRegistry {
     const store::ObjectKey key{object->metadata().namespace_(), object->metadata().name()};
     return Typed(store_.Create(key, [&](store::Revision next) -> store::Result<store::ObjectPtr> {
       if (auto refused = Admit(*object, nullptr)) return *refused;
-      return store::ObjectPtr(std::make_shared<Object>(std::move(arena), object, next));
+      return store::ObjectPtr(std::make_shared<Object>(object, next));
     }));
   }
 
   // Update: spec, labels, annotations (S4), precondition on
   // metadata.resource_version (S5). `request` lives on `arena`, which the
-  // new object is built on.
+  // new version is built on.
   store::Result<ObjectPtr> Update(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
     DropUnknownFields(request->mutable_spec());  // the part of the request that is stored
     DefaultNamespace(request);
@@ -67,7 +68,7 @@ class ResourceRegistry {
   }
 
   // Status update: status only (S4, S6), precondition as Update (S5). The
-  // request's status moves into the new object, built on `arena`.
+  // request's status moves into the new version, built on `arena`.
   store::Result<ObjectPtr> UpdateStatus(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
     DropUnknownFields(request->mutable_status());  // the part of the request that is stored
     DefaultNamespace(request);
@@ -126,14 +127,15 @@ class ResourceRegistry {
         {ns, name}, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
-          if (!uid.empty() && uid != old->message().metadata().uid()) {
+          auto last = old->Parse();
+          if (!uid.empty() && uid != last->metadata().uid()) {
             return store::MakeError(store::ErrorCode::kConflict,
                                     "precondition failed: uid in precondition: " + uid +
-                                        ", uid in object meta: " + old->message().metadata().uid());
+                                        ", uid in object meta: " + last->metadata().uid());
           }
           if (auto conflict = CheckRevision(rv, *old)) return *conflict;
-          if (admission_ != nullptr) admission_->Deleted(old->message());
-          return store::ObjectPtr(std::make_shared<Object>(old->message(), next));
+          if (admission_ != nullptr) admission_->Deleted(*last);
+          return store::ObjectPtr(std::make_shared<Object>(last.mutable_message(), next));
         }));
   }
 
@@ -205,8 +207,8 @@ class ResourceRegistry {
   }
   // The store update of `target`, under its precondition (S5): `build(old,
   // updated)` fills `updated` (on `arena`) and says whether it differs from
-  // `old`; when it does not, the write is a no-op (S1). The new object adopts
-  // the arena.
+  // `old`; when it does not, the write is a no-op (S1). The current version
+  // is parsed onto `arena` too, so the build allocates nothing else.
   template <typename Build>
   store::Result<ObjectPtr> UpdateOnArena(const Target& target,
                                          std::unique_ptr<google::protobuf::Arena>& arena, const Build& build,
@@ -216,12 +218,14 @@ class ResourceRegistry {
           auto old = Object::From(current);
           if (!old) return Internal();
           if (auto conflict = CheckRevision(target.expected, *old)) return *conflict;
+          const Msg* last = old->ParseOnto(arena.get());
+          if (last == nullptr) return Internal();
           Msg* updated = google::protobuf::Arena::CreateMessage<Msg>(arena.get());
-          auto changed = build(old->message(), updated);
+          auto changed = build(*last, updated);
           if (!changed.ok()) return changed.error();
           if (!*changed) return current;
-          if (auto refused = Admit(*updated, &old->message())) return *refused;
-          return store::ObjectPtr(std::make_shared<Object>(std::move(arena), updated, next));
+          if (auto refused = Admit(*updated, last)) return *refused;
+          return store::ObjectPtr(std::make_shared<Object>(updated, next));
         },
         bound));
   }

@@ -5,7 +5,7 @@
 namespace deviceapi::store {
 
 void HistoryRing::Append(Event event, std::vector<Event>* evicted) {
-  bytes_ += SizeOf(event.object);
+  bytes_ += kEventOverhead + SizeOf(event.object);
   bool charged = false;
   if (event.previous) {
     // A version's revision is that of the event that created it; events
@@ -25,6 +25,7 @@ void HistoryRing::Append(Event event, std::vector<Event>* evicted) {
     // can still be rebuilt or watched from.
     Event& front = events_.front();
     start_ = front.revision;
+    bytes_ -= kEventOverhead;
     if (charges_previous_.front()) bytes_ -= SizeOf(front.previous);
     auto held = held_as_previous_.find(front.object.get());
     if (held != held_as_previous_.end()) {

@@ -8,6 +8,8 @@
 // version no other event holds, and ignoring them would let the history take
 // twice its bound. When the event that created a version is evicted while a
 // later event still holds it as `previous`, the charge passes to that event.
+// Each event also pays for itself: its slot in the ring and its share of the
+// bookkeeping above.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +58,11 @@ class HistoryRing {
 
   std::size_t size() const { return events_.size(); }
   std::size_t bytes() const { return bytes_; }
+
+  // What an event costs besides the versions it holds: its slot in the ring
+  // and in charges_previous_, and a node of held_as_previous_ (most events
+  // create one) with its bucket.
+  static constexpr std::size_t kEventOverhead = sizeof(Event) + 1 + 64;
 
  private:
   static std::size_t SizeOf(const ObjectPtr& o) { return o ? o->ByteSize() : 0; }

@@ -278,7 +278,7 @@ TEST_P(SemanticsTest, ResultsAreCopiesS11) {
   v1::Gpu w = again;
   w.mutable_status()->set_recommended_action("RESET_GPU");
   ASSERT_TRUE(UpdateStatus(w).ok());
-  EXPECT_TRUE(MessageDifferencer::Equals(held_gpu->message(), snapshot));
+  EXPECT_TRUE(MessageDifferencer::Equals(*held_gpu->Parse(), snapshot));
   v1::ListGpusRequest req;
   req.mutable_opts()->set_resource_version(snapshot.metadata().resource_version());
   req.mutable_opts()->set_resource_version_match("Exact");

@@ -28,16 +28,22 @@ class RegistryTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(store_.Open().ok()); }
   // The registry's writes take a request on its own arena, as the service
   // hands it over; these copy a test's message onto one.
+  static std::pair<std::unique_ptr<google::protobuf::Arena>, v1::Gpu*> OnArena(const v1::Gpu& gpu) {
+    auto arena = NewMessageArena(gpu.ByteSizeLong());
+    auto* copy = google::protobuf::Arena::CreateMessage<v1::Gpu>(arena.get());
+    *copy = gpu;
+    return {std::move(arena), copy};
+  }
   auto Create(const v1::Gpu& gpu) {
-    auto [arena, copy] = CopyOntoArena(gpu);
+    auto [arena, copy] = OnArena(gpu);
     return registry_.Create(std::move(arena), copy);
   }
   auto Update(const v1::Gpu& gpu) {
-    auto [arena, copy] = CopyOntoArena(gpu);
+    auto [arena, copy] = OnArena(gpu);
     return registry_.Update(std::move(arena), copy);
   }
   auto UpdateStatus(const v1::Gpu& gpu) {
-    auto [arena, copy] = CopyOntoArena(gpu);
+    auto [arena, copy] = OnArena(gpu);
     return registry_.UpdateStatus(std::move(arena), copy);
   }
   store::Store store_;
@@ -55,13 +61,13 @@ TEST_F(RegistryTest, DeleteEventStampedWithDeletionRevisionS7) {
   auto deleted = registry_.Delete("", "gpu-a", {});
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ((*deleted)->revision(), store_.CurrentRevision());
-  EXPECT_EQ((*deleted)->message().metadata().resource_version(),
+  EXPECT_EQ((*deleted)->Parse()->metadata().resource_version(),
             std::to_string(store_.CurrentRevision()));
   store::Event ev;
   ASSERT_TRUE((*watcher)->WaitNext(&ev, std::chrono::seconds(5)));
   EXPECT_EQ(ev.type, store::EventType::kDeleted);
   EXPECT_EQ(ev.revision, store_.CurrentRevision());
-  EXPECT_EQ(ProtoObject<v1::Gpu>::From(ev.object)->message().metadata().resource_version(),
+  EXPECT_EQ(ProtoObject<v1::Gpu>::From(ev.object)->Parse()->metadata().resource_version(),
             std::to_string(ev.revision));
   (*watcher)->Cancel();
 }
@@ -81,7 +87,7 @@ TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
   EXPECT_EQ((*created)->Serialized().find("junk"), std::string::npos);
   const auto rev = store_.CurrentRevision();
 
-  v1::Gpu status = (*created)->message();
+  v1::Gpu status = *(*created)->Parse();
   junk(status.mutable_status());
   junk(status.mutable_status()->mutable_conditions(0)->mutable_last_transition_time());
   auto same = UpdateStatus(status);
@@ -94,7 +100,7 @@ TEST_F(RegistryTest, UnknownFieldsInStoredPartsAreDropped) {
   EXPECT_GT(store_.CurrentRevision(), rev);
   EXPECT_EQ((*updated)->Serialized().find("junk"), std::string::npos);
 
-  v1::Gpu spec = (*updated)->message();
+  v1::Gpu spec = *(*updated)->Parse();
   junk(spec.mutable_spec());
   spec.mutable_spec()->set_uuid("GPU-0123abcd-4567-89ef-0123-456789abcde0");
   auto respec = Update(spec);
@@ -106,10 +112,10 @@ TEST_F(RegistryTest, NoOpAndPreconditionsS1S5) {
   auto created = Create(Gpu("gpu-a", "True"));
   ASSERT_TRUE(created.ok());
   const auto rev = store_.CurrentRevision();
-  auto same = UpdateStatus((*created)->message());
+  auto same = UpdateStatus(*(*created)->Parse());
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(store_.CurrentRevision(), rev);  // S1: no revision for a no-op
-  auto req = (*created)->message();
+  v1::Gpu req = *(*created)->Parse();
   req.mutable_metadata()->set_resource_version(std::to_string(rev - 1));
   req.mutable_status()->set_recommended_action("RESET_GPU");
   auto stale = UpdateStatus(req);

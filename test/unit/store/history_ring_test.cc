@@ -40,8 +40,12 @@ TEST(HistoryRing, BoundedByCountS14) {
 }
 
 // S14
+// Every event pays for its own slot too (HistoryRing::kEventOverhead).
+constexpr std::size_t kEv = HistoryRing::kEventOverhead;
+
+// S14
 TEST(HistoryRing, BoundedByBytesS14) {
-  const std::size_t one = MakeEvent(1, 1000).object->ByteSize();
+  const std::size_t one = MakeEvent(1, 1000).object->ByteSize() + kEv;
   HistoryRing h(1000, one * 4);
   h.Reset(0);
   std::vector<Event> evicted;
@@ -79,13 +83,13 @@ TEST(HistoryRing, CountsEachHeldVersionOnceS14) {
   std::vector<Event> evicted;
   // b@5 predates the history: only this event holds it.
   h.Append(Modified(Version("b", 11), Version("b", 5)), &evicted);
-  EXPECT_EQ(h.bytes(), 2 * one);
+  EXPECT_EQ(h.bytes(), 2 * one + kEv);
   // A chain on one object: each version is the next event's previous.
   auto a12 = Version("a", 12), a13 = Version("a", 13), a14 = Version("a", 14);
   h.Append(Modified(a12, Version("a", 3)), &evicted);
   h.Append(Modified(a13, a12), &evicted);
   h.Append(Modified(a14, a13), &evicted);
-  EXPECT_EQ(h.bytes(), 2 * one + 4 * one);  // b@5 b@11, a@3 a@12 a@13 a@14
+  EXPECT_EQ(h.bytes(), 2 * one + 4 * one + 4 * kEv);  // b@5 b@11, a@3 a@12 a@13 a@14
   EXPECT_TRUE(evicted.empty());
 }
 
@@ -99,20 +103,20 @@ TEST(HistoryRing, ChargePassesOnWhenCreatorIsEvictedS14) {
   auto a11 = Version("a", 11), a12 = Version("a", 12), a13 = Version("a", 13);
   h.Append(Modified(a11, Version("a", 2)), &evicted);
   h.Append(Modified(a12, a11), &evicted);
-  EXPECT_EQ(h.bytes(), 3 * one);
+  EXPECT_EQ(h.bytes(), 3 * one + 2 * kEv);
   h.Append(Modified(a13, a12), &evicted);  // count bound 2: the a@11 event goes
   ASSERT_EQ(evicted.size(), 1u);
   // Held: a@11 (previous of the a@12 event), a@12, a@13. a@2 is released.
-  EXPECT_EQ(h.bytes(), 3 * one);
+  EXPECT_EQ(h.bytes(), 3 * one + 2 * kEv);
   h.Append(Modified(Version("a", 14), a13), &evicted);
-  EXPECT_EQ(h.bytes(), 3 * one);  // a@12, a@13, a@14
+  EXPECT_EQ(h.bytes(), 3 * one + 2 * kEv);  // a@12, a@13, a@14
 }
 
 // S14: many objects each changed once: every event holds two versions, and
 // the byte bound admits half as many events as it would without them.
 TEST(HistoryRing, ByteBoundCoversPreviousVersionsS14) {
   const std::size_t one = Version("a", 1)->ByteSize();
-  HistoryRing h(1000, 8 * one);
+  HistoryRing h(1000, 4 * (2 * one + kEv));
   h.Reset(100);
   std::vector<Event> evicted;
   for (Revision r = 101; r <= 120; ++r) {
@@ -120,8 +124,24 @@ TEST(HistoryRing, ByteBoundCoversPreviousVersionsS14) {
     h.Append(Modified(Version(name, r), Version(name, 1)), &evicted);
   }
   EXPECT_EQ(h.size(), 4u);
-  EXPECT_EQ(h.bytes(), 8 * one);
+  EXPECT_EQ(h.bytes(), 4 * (2 * one + kEv));
   EXPECT_EQ(h.Start(), 116u);
+}
+
+// S14: events of tiny objects are bounded by what the events themselves
+// take, not only by their count.
+TEST(HistoryRing, EventsPayForThemselvesS14) {
+  HistoryRing h(1'000'000, 100 * kEv);
+  h.Reset(0);
+  std::vector<Event> evicted;
+  for (Revision r = 1; r <= 1000; ++r) {
+    Event e;
+    e.type = EventType::kDeleted;
+    e.revision = r;
+    h.Append(std::move(e), &evicted);
+  }
+  EXPECT_EQ(h.size(), 100u);
+  EXPECT_EQ(h.bytes(), 100 * kEv);
 }
 
 }  // namespace

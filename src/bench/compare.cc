@@ -305,8 +305,8 @@ std::string CompareTable(const nlohmann::json& report, bool markdown) {
   std::vector<std::string> head = {"scenario", "metric"};
   for (auto& l : labels) head.push_back(l + " (median)");
   for (auto& l : others) {
-    head.push_back(l + "/" + base + " per round");
     head.push_back(l + "/" + base + " median [range]");
+    head.push_back(l + "/" + base + " per round");
   }
   rows.push_back(head);
   auto value = [](const nlohmann::json& j) { return j.is_number() ? j.get<double>() : kNaN; };
@@ -321,9 +321,9 @@ std::string CompareTable(const nlohmann::json& report, bool markdown) {
       const auto& r = m["ratio"][l];
       std::string per;
       for (auto& x : r["per_round"]) per.append(per.empty() ? "" : " ").append(Format(value(x)));
-      row.push_back(per);
       row.push_back(Format(value(r["median"])) + " [" + Format(value(r["min"])) + "–" +
                     Format(value(r["max"])) + "]");
+      row.push_back(per);
     }
     rows.push_back(row);
   }

@@ -7,6 +7,7 @@ machine, budget checks), or prints a saved file as tables.
   summarize.py --markdown latest.json     # the tables of docs/benchmarks.md
   summarize.py --update-doc docs/benchmarks.md latest.json
                                           # replaces the block between the RESULTS markers
+  summarize.py --compare report.json      # markdown table of `device-api-bench compare --json`
 """
 import argparse
 import datetime
@@ -228,6 +229,45 @@ def tables(doc, markdown):
     return "\n".join(out)
 
 
+def num(v):
+    """A compare figure: 3 significant digits, whole numbers from 100 up."""
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def compare_table(report):
+    """The markdown table of a `device-api-bench compare --json` report: each
+    server's median, then each server's ratio to the baseline, median with
+    the range over the rounds, then the ratio of each round."""
+    base = report["baseline"]
+    labels = [s["label"] for s in report["servers"]]
+    others = [l for l in labels if l != base]
+    head = ["scenario", "metric"] + [f"{l} (median)" for l in labels]
+    for l in others:
+        head += [f"{l}/{base} median [range]", f"{l}/{base} per round"]
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" if i < 2 else "--:" for i in range(len(head))) + "|"]
+    for m in report["metrics"]:
+        row = [m["scenario"], m["metric"]] + [num(m["median"].get(l)) for l in labels]
+        for l in others:
+            r = m.get("ratio", {}).get(l)
+            if not r or r["median"] is None:
+                row += ["-", "-"]
+                continue
+            row.append(f'{num(r["median"])} [{num(r["min"])}–{num(r["max"])}]')
+            row.append(" ".join(num(x) for x in r["per_round"]))
+        out.append("| " + " | ".join(row) + " |")
+    mach = report.get("machine", {})
+    loads = ", ".join(l.split()[0] for l in mach.get("load_per_round", []))
+    out.append("")
+    out.append(f'{report["rounds"]} rounds on {mach.get("nproc", "?")} CPUs; load average '
+               f'(1 min) before: {mach.get("load_before", "?").split()[0]}, after each round: {loads}.')
+    for p in report.get("problems", []):
+        out.append(f"Problem: {p}")
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("input")
@@ -235,7 +275,12 @@ def main():
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--update-doc", metavar="DOC")
+    ap.add_argument("--compare", action="store_true")
     a = ap.parse_args()
+    if a.compare:
+        with open(a.input) as f:
+            sys.stdout.write(compare_table(json.load(f)))
+        return 0
     if a.update_doc:
         with open(a.input) as f:
             doc = json.load(f)

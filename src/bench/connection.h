@@ -1,6 +1,6 @@
-// Channels and stubs to the server under test. Only the wire contract is
-// used (generated GpuService stubs and grpc.health.v1), so the bench runs
-// against any server that speaks it.
+// Channels and stubs to the server under test. Only the base wire contract
+// is used (generated GpuService stubs, and grpc.health.v1 where the server
+// has it), so the bench runs against any server that speaks it.
 #pragma once
 
 #include <chrono>
@@ -23,12 +23,22 @@ namespace v1 = nvidia::nvsentinel::v1alpha1;
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool own_connection = false,
                                            bool fast_reconnect = false);
 
+// The shape of UpdateGpuStatusRequest the server expects: the merged
+// contract's {gpu, opts}, or {name, status, resource_version, opts} of
+// NVSentinel's pull request #720 at its head (pr_head_shape.proto).
+enum class RequestShape { kMerged, kPrHead };
+
 struct Connection {
   explicit Connection(const std::string& target, bool own_connection = false,
-                      bool fast_reconnect = false);
+                      bool fast_reconnect = false, RequestShape shape = RequestShape::kMerged);
+  // UpdateGpuStatus in the connection's request shape; `req` is always the
+  // merged shape (the PR-head shape drops its namespace: the server's default).
+  grpc::Status UpdateGpuStatus(grpc::ClientContext* ctx, const v1::UpdateGpuStatusRequest& req,
+                               v1::Gpu* out);
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::GpuService::Stub> gpus;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  RequestShape shape;
 };
 
 // A context with a deadline, for one unary call.
@@ -38,6 +48,8 @@ void SetDeadline(grpc::ClientContext* ctx, std::chrono::milliseconds timeout = s
 bool CheckServing(Connection& c, std::chrono::milliseconds timeout, std::string* error = nullptr);
 
 // Waits up to `timeout` for SERVING (reads answer UNAVAILABLE before it, S21).
+// A server without grpc.health.v1 (UNIMPLEMENTED) is ready once a ListGpus
+// of all namespaces succeeds.
 bool WaitServing(Connection& c, std::chrono::milliseconds timeout, std::string* error);
 
 // "CODE: message" of a failed call.

@@ -5,12 +5,6 @@
 
 namespace deviceapi::bench {
 
-std::string GpuName(int index) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "bench-gpu-%04d", index);
-  return buf;
-}
-
 std::string GpuUuid(std::uint64_t index) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "GPU-%08llx-0000-4000-8000-%012llx",
@@ -18,6 +12,8 @@ std::string GpuUuid(std::uint64_t index) {
                 static_cast<unsigned long long>(index & 0xffffffffffffULL));
   return buf;
 }
+
+std::string GpuName(int index) { return GpuUuid(static_cast<std::uint64_t>(index)); }
 
 void FillStatus(v1::GpuStatus* status, int conditions, std::uint64_t seq) {
   status->clear_conditions();
@@ -68,6 +64,22 @@ void NextStatusWrite(v1::UpdateGpuStatusRequest* req, int worker, int workers, s
       "bench write " + std::to_string(worker) + "." + std::to_string(seq));
 }
 
+v1::WatchGpusRequest WatchRequest(const std::string& ns, const std::string& revision) {
+  v1::WatchGpusRequest req;
+  req.set_namespace_(ns);
+  req.mutable_opts()->set_resource_version(revision);
+  return req;
+}
+
+prhead::UpdateGpuStatusRequest ToPrHeadShape(const v1::UpdateGpuStatusRequest& req) {
+  prhead::UpdateGpuStatusRequest old;
+  old.set_name(req.gpu().metadata().name());
+  old.set_resource_version(req.gpu().metadata().resource_version());
+  *old.mutable_status() = req.gpu().status();
+  if (req.has_opts()) *old.mutable_opts() = req.opts();
+  return old;
+}
+
 std::string CurrentRevision(Connection& c, const std::string& ns, std::string* error) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
@@ -88,8 +100,7 @@ bool SeedGpus(Connection& c, const std::string& ns, int gpus, int conditions, st
       grpc::ClientContext ctx;
       SetDeadline(&ctx);
       v1::CreateGpuRequest req;
-      *req.mutable_gpu() = MakeGpu(ns, GpuName(i), GpuUuid(static_cast<std::uint64_t>(i)),
-                                   conditions, 0);
+      *req.mutable_gpu() = MakeGpu(ns, GpuName(i), GpuName(i), conditions, 0);
       v1::Gpu out;
       auto s = c.gpus->CreateGpu(&ctx, req, &out);
       if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
@@ -102,7 +113,7 @@ bool SeedGpus(Connection& c, const std::string& ns, int gpus, int conditions, st
     SetDeadline(&ctx);
     auto req = MakeStatusUpdate(ns, i, conditions, 0);
     v1::Gpu out;
-    auto s = c.gpus->UpdateGpuStatus(&ctx, req, &out);
+    auto s = c.UpdateGpuStatus(&ctx, req, &out);
     if (!s.ok()) {
       *error = "seed status " + GpuName(i) + ": " + Describe(s);
       return false;

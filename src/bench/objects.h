@@ -6,11 +6,16 @@
 #include <string>
 
 #include "bench/connection.h"
+#include "pr_head_shape.pb.h"
 
 namespace deviceapi::bench {
 
-std::string GpuName(int index);           // "bench-gpu-0007"
-std::string GpuUuid(std::uint64_t index); // "GPU-0000002a-0000-4000-8000-00000000002a"
+// "GPU-0000002a-0000-4000-8000-00000000002a": lowercase hex, as NVML reports it.
+std::string GpuUuid(std::uint64_t index);
+// Seeded GPU `index`: its name is its UUID (spec.uuid holds the same), as a
+// provider names the GPUs it publishes. Servers of the base contract may
+// require that (NVSentinel's accepts only GPU-UUID names).
+std::string GpuName(int index);
 
 // `conditions` conditions: BenchProbe (message carries `seq`, so each write
 // is a real change and takes a revision, S1) then BenchCond1..N-1.
@@ -29,6 +34,14 @@ v1::UpdateGpuStatusRequest MakeStatusUpdate(const std::string& ns, int index, in
 // every write is a real change (S1).
 void NextStatusWrite(v1::UpdateGpuStatusRequest* req, int worker, int workers, std::uint64_t seq,
                      int gpus);
+
+// A watch of `ns` from `revision` ("": from now). Like every request the
+// bench builds, it sets fields of the base contract only.
+v1::WatchGpusRequest WatchRequest(const std::string& ns, const std::string& revision);
+
+// `req` in the PR-head shape (pr_head_shape.proto): name, status,
+// resource_version and opts; its namespace has no field there.
+prhead::UpdateGpuStatusRequest ToPrHeadShape(const v1::UpdateGpuStatusRequest& req);
 
 // Makes `ns` hold exactly GPUs 0..gpus-1, each with `conditions`
 // conditions (creating, updating and deleting as needed). Returns false

@@ -34,6 +34,26 @@ struct Options {
   // (sqlite: a database file in the run's temp dir unless --server-arg names one).
   std::string storage;
   bool progress = true;       // progress line on a TTY for long runs
+  // UpdateGpuStatusRequest as merged ("merged") or as NVSentinel's pull
+  // request #720 had it at its head ("pr-head": no namespace field, so the
+  // bench's objects live in "default").
+  std::string request_shape = "merged";
+
+  // compare mode (first positional argument "compare"): the servers to start,
+  // in the order given, and what the bench runs against each.
+  struct Server {
+    std::string label;
+    std::string binary;
+    std::vector<std::string> args;  // {socket}, {dir} and {port} expanded per start
+    std::string request_shape;      // as request_shape
+  };
+  bool compare = false;
+  std::vector<Server> servers;
+  std::string baseline;       // label ratios are relative to (default: the last server)
+  int rounds = 5;             // interleaved rounds
+  double burst_rate = 1000;   // burst: the fixed write rate every server gets
+  int memory_conditions = 32; // memory: conditions per GPU
+  bool markdown = false;      // compare: a markdown table instead of the text table
 };
 
 struct ParseOutcome {
@@ -48,5 +68,9 @@ ParseOutcome ParseOptions(int argc, const char* const* argv);
 
 // The scenario names this tool knows, in the standard order.
 const std::vector<std::string>& KnownScenarios();
+
+// The scenarios of compare mode (each a scenario above with fixed
+// parameters, see compare.h), in the standard order.
+const std::vector<std::string>& CompareScenarios();
 
 }  // namespace deviceapi::bench

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "bench/compare.h"
 #include "bench/scenarios.h"
 
 namespace deviceapi::bench {
@@ -66,7 +67,9 @@ int RunBench(int argc, char** argv) {
     return parsed.exit_code;
   }
   const Options& o = parsed.options;
-  Connection conn(o.target);
+  if (o.compare) return RunCompare(o);
+  Connection conn(o.target, false, false,
+                  o.request_shape == "pr-head" ? RequestShape::kPrHead : RequestShape::kMerged);
   BenchContext ctx(o, conn);
   std::vector<Result> results;
   for (auto& name : o.scenarios) {

@@ -23,9 +23,13 @@ class BenchContext {
   // (again when a scenario changed it) and waits until the server is ready.
   bool EnsureSeeded(std::string* error);
   void MarkDirty() { seeded_ = false; }
+  // Whether this server starts watches at a resource version (probed once,
+  // at `revision`); when not, the watch scenarios watch from now.
+  bool WatchFromRevision(const std::string& revision);
 
  private:
   bool seeded_ = false;
+  int watch_from_revision_ = -1;  // -1: not probed yet
 };
 
 // A row for a scenario that could not run (or failed to set up).

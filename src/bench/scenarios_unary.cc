@@ -127,13 +127,14 @@ std::vector<Result> RunCreate(BenchContext& ctx) {
   const std::uint64_t run_id = (static_cast<std::uint64_t>(getpid()) << 8) + run.fetch_add(1);
   Result r = RunClosedLoop(SpecFor(ctx, "create"), [&, run_id](int w) -> Operation {
     return [&, w, run_id](std::uint64_t seq, std::string* error, std::int64_t* latency_ns) {
-      std::string name = "bench-new-" + std::to_string(run_id) + "-" + std::to_string(w) + "-" +
-                         std::to_string(seq);
-      // Unique per run, worker and sequence number.
-      std::uint64_t uuid_index = (run_id << 40) ^ (static_cast<std::uint64_t>(w) << 32) ^ seq;
+      // A GPU UUID unique per run, worker and sequence number, never a
+      // seeded GPU's (bit 47 set; the UUID keeps 48 bits).
+      const std::uint64_t uuid_index = (1ULL << 47) | (((run_id + (run_id >> 8)) & 0x7f) << 40) |
+                                       (static_cast<std::uint64_t>(w & 0xff) << 32) |
+                                       (seq & 0xffffffffULL);
+      const std::string name = GpuUuid(uuid_index);
       v1::CreateGpuRequest req;
-      *req.mutable_gpu() = MakeGpu(ctx.options.namespace_name, name, GpuUuid(uuid_index),
-                                   ctx.options.conditions, seq);
+      *req.mutable_gpu() = MakeGpu(ctx.options.namespace_name, name, name, ctx.options.conditions, seq);
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
       v1::Gpu out;
@@ -175,7 +176,7 @@ std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
       NextStatusWrite(req.get(), w, conc, seq, gpus);
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
-      auto s = ctx.conn.gpus->UpdateGpuStatus(&cctx, *req, out.get());
+      auto s = ctx.conn.UpdateGpuStatus(&cctx, *req, out.get());
       if (!s.ok()) *error = Describe(s);
       return s.ok();
     };

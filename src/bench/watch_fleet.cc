@@ -9,6 +9,8 @@
 #include <grpcpp/support/client_callback.h>
 #include <grpcpp/impl/rpc_method.h>
 
+#include "bench/objects.h"
+
 namespace deviceapi::bench {
 
 namespace {
@@ -70,9 +72,10 @@ class WatchFleet::Watcher : public grpc::ClientReadReactor<grpc::ByteBuffer> {
     std::int64_t at_ns;
   };
 
-  void Begin(grpc::Channel* channel, const std::string& ns, const std::string& rv) {
-    request_.set_namespace_(ns);
-    request_.mutable_opts()->set_resource_version(rv);
+  void Begin(grpc::Channel* channel, const std::string& ns, const std::string& rv,
+             std::uint64_t floor) {
+    request_ = WatchRequest(ns, rv);
+    floor_ = floor;
     // The generated stub's call, with the response left as bytes.
     grpc::internal::RpcMethod method("/nvidia.nvsentinel.v1alpha1.GpuService/WatchGpus",
                                      grpc::internal::RpcMethod::SERVER_STREAMING);
@@ -92,6 +95,8 @@ class WatchFleet::Watcher : public grpc::ClientReadReactor<grpc::ByteBuffer> {
       std::lock_guard<std::mutex> lock(mu_);
       if (!decoded || type == "ERROR" || !ParseRevision(revision, &rev)) {
         ++bad_;
+      } else if (rev <= floor_) {
+        // The initial events of a watch from now: state, not a write of ours.
       } else {
         if (rev <= last_) ++duplicated_;
         else last_ = rev;
@@ -133,11 +138,26 @@ class WatchFleet::Watcher : public grpc::ClientReadReactor<grpc::ByteBuffer> {
   v1::WatchGpusRequest request_;
   grpc::ByteBuffer response_;
   std::string scratch_;
+  std::uint64_t floor_ = 0;
 };
 
+bool WatchResumesFromRevision(Connection& c, const std::string& ns, const std::string& revision,
+                              std::string* why) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, std::chrono::milliseconds(300));
+  auto reader = c.gpus->WatchGpus(&ctx, WatchRequest(ns, revision));
+  v1::WatchGpusResponse event;
+  const bool got_event = reader->Read(&event);
+  if (got_event) ctx.TryCancel();
+  const grpc::Status s = reader->Finish();
+  if (got_event || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return true;
+  *why = Describe(s);
+  return false;
+}
+
 WatchFleet::WatchFleet(const std::string& target, std::string ns, int count,
-                       std::string start_revision)
-    : ns_(std::move(ns)), start_revision_(std::move(start_revision)) {
+                       std::string start_revision, bool from_revision)
+    : ns_(std::move(ns)), start_revision_(std::move(start_revision)), from_revision_(from_revision) {
   int conns = (count + kWatchersPerConnection - 1) / kWatchersPerConnection;
   for (int i = 0; i < conns; ++i) connections_.push_back(std::make_unique<Connection>(target, true));
   for (int i = 0; i < count; ++i) watchers_.push_back(std::make_unique<Watcher>());
@@ -146,9 +166,11 @@ WatchFleet::WatchFleet(const std::string& target, std::string ns, int count,
 WatchFleet::~WatchFleet() { Stop(); }
 
 void WatchFleet::Start() {
+  std::uint64_t floor = 0;
+  ParseRevision(start_revision_, &floor);
   for (std::size_t i = 0; i < watchers_.size(); ++i) {
     auto& conn = connections_[i / kWatchersPerConnection];
-    watchers_[i]->Begin(conn->channel.get(), ns_, start_revision_);
+    watchers_[i]->Begin(conn->channel.get(), ns_, from_revision_ ? start_revision_ : "", floor);
   }
 }
 

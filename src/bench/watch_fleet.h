@@ -36,11 +36,22 @@ struct DeliveryReport {
   std::uint64_t errors() const { return lost + duplicated + ended_early + bad_revision; }
 };
 
+// Whether the server starts a watch at a given resource version (S12): a
+// watch from `revision` that neither fails nor ends within a short wait.
+// NVSentinel's in-memory store refuses it (OUT_OF_RANGE); `why` says so.
+bool WatchResumesFromRevision(Connection& c, const std::string& ns, const std::string& revision,
+                              std::string* why);
+
 class WatchFleet {
  public:
-  // `count` watches of namespace `ns` from `start_revision` (S12), spread
-  // over connections of their own (servers limit streams per connection).
-  WatchFleet(const std::string& target, std::string ns, int count, std::string start_revision);
+  // `count` watches of namespace `ns`, spread over connections of their own
+  // (servers limit streams per connection). `from_revision`: each watch
+  // starts at `start_revision` (S12); otherwise from now (an empty
+  // resource_version, for servers that cannot resume a watch), and the
+  // initial events such a watch may send first are skipped. Either way only
+  // events after `start_revision` count.
+  WatchFleet(const std::string& target, std::string ns, int count, std::string start_revision,
+             bool from_revision = true);
   ~WatchFleet();
   void Start();
   // Waits until every live watcher has seen `revision` (or ended).
@@ -57,6 +68,7 @@ class WatchFleet {
   std::vector<std::unique_ptr<Watcher>> watchers_;
   std::string ns_;
   std::string start_revision_;
+  bool from_revision_;
   bool stopped_ = false;
 };
 

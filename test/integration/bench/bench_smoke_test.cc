@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -242,6 +243,57 @@ TEST_F(BenchSmoke, UnreachableServerFailsFastWithErrors) {
   ASSERT_NE(get, nullptr);
   EXPECT_FALSE((*get)["available"].get<bool>());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
+}
+
+// compare mode with two of our servers (memory and sqlite): each started by
+// the bench per round, every compare scenario measured on both, a ratio per
+// round and their median for each figure.
+TEST_F(BenchSmoke, CompareReportsRatiosForEveryScenario) {
+  std::vector<std::string> args = {"compare", "--server", "mem=" + kServer, "--server", "db=" + kServer};
+  for (std::string label : {"mem", "db"}) {
+    for (std::string a : {"--metrics-bind-address=0", "--health-probe-bind-address=0",
+                          "--shutdown-grace-period=2s"})
+      args.push_back("--server-arg=" + label + "=" + a);
+  }
+  args.push_back("--server-arg=mem=--storage-type=memory");
+  args.push_back("--server-arg=db=--storage-type=sqlite");
+  args.push_back("--server-arg=db=--storage-endpoint=sqlite://{dir}/state.db");
+  for (std::string a : {"--rounds", "2", "--gpus", "8", "--conditions", "2", "--watchers", "3",
+                        "--rate", "50", "--burst-rate", "100", "--memory-conditions", "4",
+                        "--requests", "200", "--duration", "0.3", "--warmup", "0.1"})
+    args.push_back(a);
+  BenchRun run = Bench(args, false);
+  EXPECT_EQ(run.exit_code, 0) << Context(run);
+  json report;
+  try {
+    report = json::parse(run.raw);
+  } catch (const json::exception& e) {
+    FAIL() << e.what() << "\n" << Context(run);
+  }
+  EXPECT_EQ(report["baseline"], "db");
+  EXPECT_EQ(report["problems"].size(), 0u) << report["problems"].dump();
+  std::set<std::string> scenarios;
+  for (auto& m : report["metrics"]) {
+    scenarios.insert(m["scenario"].get<std::string>());
+    for (std::string label : {"mem", "db"}) {
+      ASSERT_EQ(m["values"][label].size(), 2u) << m.dump();
+    }
+    if (m["metric"] == "events lost") {
+      for (auto& v : m["values"]["db"]) EXPECT_EQ(v.get<double>(), 0.0) << m.dump();
+      continue;
+    }
+    // A few ms of CPU in 0.3 s can read as 0 ticks: no ratio then.
+    if (m["metric"] == "server CPU %") continue;
+    // Every other figure has a ratio per round and a median.
+    const auto& r = m["ratio"]["mem"];
+    ASSERT_EQ(r["per_round"].size(), 2u) << m.dump();
+    for (auto& x : r["per_round"]) EXPECT_TRUE(x.is_number()) << m.dump();
+    EXPECT_GT(r["median"].get<double>(), 0.0) << m.dump();
+    EXPECT_LE(r["min"].get<double>(), r["max"].get<double>()) << m.dump();
+  }
+  for (auto& name : deviceapi::bench::CompareScenarios())
+    EXPECT_TRUE(scenarios.count(name)) << name << " has no figures; " << report.dump();
+  EXPECT_EQ(report["machine"]["load_per_round"].size(), 2u);
 }
 
 TEST_F(BenchSmoke, BadFlagsAreRefused) {

@@ -71,5 +71,32 @@ class MedianRounds(unittest.TestCase):
         self.assertIn("p50_vs_noop=1.20 (1.10-1.90)", table)
 
 
+class CompareTable(unittest.TestCase):
+    def test_medians_ratio_range_and_rounds(self):
+        report = {
+            "baseline": "nvs", "rounds": 2,
+            "servers": [{"label": "ours"}, {"label": "nvs"}],
+            "machine": {"nproc": 2, "load_before": "1.5 1.0 0.5",
+                        "load_per_round": ["2.0 1.1 0.6", "3.0 1.2 0.7"]},
+            "metrics": [
+                {"scenario": "get", "metric": "p50 ms (1 client)",
+                 "median": {"ours": 0.1, "nvs": 0.25},
+                 "ratio": {"ours": {"median": 0.45, "min": 0.4, "max": 0.5,
+                                    "per_round": [0.4, 0.5]}}},
+                {"scenario": "burst", "metric": "events lost",
+                 "median": {"ours": 0, "nvs": 0},
+                 "ratio": {"ours": {"median": None, "min": None, "max": None,
+                                    "per_round": [None, None]}}},
+            ],
+            "problems": [],
+        }
+        out = summarize.compare_table(report)
+        self.assertIn("| scenario | metric | ours (median) | nvs (median) | "
+                      "ours/nvs median [range] | ours/nvs per round |", out)
+        self.assertIn("| get | p50 ms (1 client) | 0.1 | 0.25 | 0.45 [0.4–0.5] | 0.4 0.5 |", out)
+        self.assertIn("| burst | events lost | 0 | 0 | - | - |", out)
+        self.assertIn("load average (1 min) before: 1.5, after each round: 2.0, 3.0", out)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -116,13 +116,7 @@ void WatchReactor::PumpLocked() {
     }
     writing_ = true;
     counters_->events_sent.fetch_add(1, std::memory_order_relaxed);
-    // With another event already queued, gRPC may hold this message back
-    // and send both in one frame write: a watcher that fell behind in a
-    // burst catches up with one system call instead of one per event. The
-    // last queued event goes without the hint, which flushes them all.
-    grpc::WriteOptions options;
-    if (watcher_->HasNext()) options.set_buffer_hint();
-    StartWrite(&pending_, options);
+    StartWrite(&pending_);
     return;
   }
   FinishEnded(watcher_->end());

@@ -29,12 +29,6 @@ class Watcher {
   // dropped and end() becomes kTooSlow at once.
   virtual bool Next(Event* out) = 0;
 
-  // Whether Next would return an event now. A hint for batching (a reactor
-  // lets gRPC buffer a message when another one follows at once); events
-  // only arrive, so true stays true until Next takes them, unless the watch
-  // ends.
-  virtual bool HasNext() const = 0;
-
   // Blocks until an event is ready, the watch ends, or `timeout` passes.
   // For tests and simple consumers; reactors use Next + SetReadyCallback.
   virtual bool WaitNext(Event* out, std::chrono::milliseconds timeout) = 0;

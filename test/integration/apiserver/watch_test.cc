@@ -123,10 +123,9 @@ TEST_P(WatchTest, WatchFromListVersionS12) {
 }
 
 // S12, S13: a watch that starts far behind replays a backlog of several
-// MiB, much more than the transport buffers when the server lets gRPC hold
-// back a message that another one follows (it does while the watcher has
-// more queued), and every event arrives once, in order, with nothing held
-// back at the end: the last one comes without waiting for a later write.
+// MiB, far more than gRPC's flow-control window and write buffer, and every
+// event arrives once, in order, with nothing held back at the end: the last
+// one comes without waiting for a later write.
 TEST_P(WatchTest, LongBacklogArrivesWholeAndInOrderS12S13) {
   ASSERT_TRUE(Create(MakeGpu(1)).ok());
   v1::GpuList list;

@@ -77,18 +77,6 @@ class ProtoObject final : public store::Object {
     Index(*message);
   }
 
-  // A copy of `message` stamped with `revision`; `message` is left as it is.
-  ProtoObject(const Msg& message, store::Revision revision) : revision_(revision) {
-    google::protobuf::Arena arena;
-    Msg* copy = google::protobuf::Arena::CreateMessage<Msg>(&arena);
-    *copy = message;
-    char digits[24];
-    auto end = std::to_chars(digits, digits + sizeof(digits), revision).ptr;
-    copy->mutable_metadata()->set_resource_version(digits, static_cast<std::size_t>(end - digits));
-    copy->SerializeToString(&bytes_);
-    Index(*copy);
-  }
-
   // An object from its stored encoding (resource_version included), or
   // null when the bytes do not parse or carry no revision.
   static std::shared_ptr<const ProtoObject> FromEncoding(std::string_view bytes) {
@@ -147,7 +135,6 @@ class ProtoObject final : public store::Object {
     key_.namespace_name = message.metadata().namespace_();
     key_.name = message.metadata().name();
     for (const auto& [k, v] : message.metadata().labels()) labels_.emplace(k, v);
-    bytes_.shrink_to_fit();
   }
 
   store::Revision revision_;

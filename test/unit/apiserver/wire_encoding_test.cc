@@ -25,7 +25,7 @@ std::shared_ptr<const ProtoObject<v1::Gpu>> MakeGpu(const std::string& name, std
   gpu.mutable_metadata()->set_namespace_("default");
   (*gpu.mutable_metadata()->mutable_labels())["k"] = "v";
   gpu.mutable_status()->set_recommended_action(std::string(pad, 'x'));  // multi-byte lengths
-  return std::make_shared<ProtoObject<v1::Gpu>>(gpu, rev);
+  return std::make_shared<ProtoObject<v1::Gpu>>(&gpu, rev);
 }
 
 TEST(WireEncodingTest, ProtoObjectKeepsItsStampedEncoding) {

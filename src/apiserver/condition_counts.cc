@@ -5,33 +5,35 @@
 
 namespace deviceapi::apiserver {
 
-ConditionCounts CountConditions(const store::Store& store) {
-  ConditionCounts counts;
+GpuHealthCounts CountGpuHealth(const store::Store& store) {
+  GpuHealthCounts counts;
   auto list = store.List();
   if (!list.ok()) return counts;
+  counts.revision = list->revision;
   for (const auto& item : list->items) {
     auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
     if (!gpu) continue;
     auto parsed = gpu->Parse();
     for (const auto& c : parsed->status().conditions()) {
-      ++counts[{c.type(), c.status()}];
+      ++counts.conditions[{c.type(), c.status()}];
     }
+    const std::string& action = parsed->status().recommended_action();
+    if (!action.empty()) ++counts.actions[action];
   }
   return counts;
 }
 
-ActionCounts CountRecommendedActions(const store::Store& store) {
-  ActionCounts counts;
-  auto list = store.List();
-  if (!list.ok()) return counts;
-  for (const auto& item : list->items) {
-    auto gpu = ProtoObject<nvidia::nvsentinel::v1alpha1::Gpu>::From(item);
-    if (!gpu) continue;
-    auto parsed = gpu->Parse();
-    const std::string& action = parsed->status().recommended_action();
-    if (!action.empty()) ++counts[action];
+ConditionCounts CountConditions(const store::Store& store) { return CountGpuHealth(store).conditions; }
+
+ActionCounts CountRecommendedActions(const store::Store& store) { return CountGpuHealth(store).actions; }
+
+GpuHealthCounts GpuHealthCounter::Get() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!counted_ || store_.CurrentRevision() != last_.revision) {
+    last_ = CountGpuHealth(store_);
+    counted_ = true;
   }
-  return counts;
+  return last_;
 }
 
 }  // namespace deviceapi::apiserver

@@ -1,9 +1,11 @@
 // GPU health at a glance for the metrics endpoint: how many GPUs carry each
-// (condition type, condition status) pair, e.g. {("Ready","False"), 2}.
+// (condition type, condition status) pair, e.g. {("Ready","False"), 2}, and
+// each recommended action.
 #pragma once
 
 #include <cstddef>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -12,15 +14,38 @@
 namespace deviceapi::apiserver {
 
 using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_t>;
-
-// Counts over one consistent List of `store` (all namespaces). Objects that
-// are not GPUs are skipped. Empty when the store refuses the list (shut down).
-// Thread-safe; cost O(objects x conditions).
-ConditionCounts CountConditions(const store::Store& store);
-
 // recommended_action -> number of GPUs whose status carries it (GPUs with an
-// empty action are not counted). Same consistency and cost as CountConditions.
+// empty action are not counted).
 using ActionCounts = std::map<std::string, std::size_t>;
+
+struct GpuHealthCounts {
+  store::Revision revision = 0;  // of the List they were counted over
+  ConditionCounts conditions;
+  ActionCounts actions;
+};
+
+// Both counts over one consistent List of `store` (all namespaces), parsing
+// each GPU once. Objects that are not GPUs are skipped. Empty when the store
+// refuses the list (shut down). Thread-safe; cost O(objects x conditions).
+GpuHealthCounts CountGpuHealth(const store::Store& store);
+
+ConditionCounts CountConditions(const store::Store& store);
 ActionCounts CountRecommendedActions(const store::Store& store);
+
+// CountGpuHealth for a metrics scrape, which asks for both counts in turn:
+// the last counts are kept and reused while the store's revision has not
+// moved, so a scrape parses every GPU at most once and an idle store none.
+// Thread-safe.
+class GpuHealthCounter {
+ public:
+  explicit GpuHealthCounter(const store::Store& store) : store_(store) {}
+  GpuHealthCounts Get();
+
+ private:
+  const store::Store& store_;
+  std::mutex mu_;
+  bool counted_ = false;
+  GpuHealthCounts last_;
+};
 
 }  // namespace deviceapi::apiserver

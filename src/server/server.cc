@@ -167,8 +167,10 @@ bool Server::Impl::Start(std::string* error) {
   ServerMetricsSources sources;
   sources.store_stats = [store] { return store->Stats(); };
   sources.ready = [readiness] { return readiness->IsReady(); };
-  sources.gpu_conditions = [store] { return apiserver::CountConditions(*store); };
-  sources.gpu_recommended_actions = [store] { return apiserver::CountRecommendedActions(*store); };
+  // One count serves both families of a scrape (each parses every GPU).
+  auto gpu_health = std::make_shared<apiserver::GpuHealthCounter>(*store);
+  sources.gpu_conditions = [gpu_health] { return gpu_health->Get().conditions; };
+  sources.gpu_recommended_actions = [gpu_health] { return gpu_health->Get().actions; };
   apiserver::LeaseController* leases = lease_controller_.get();
   sources.leases = [leases] {
     const auto s = leases->GetStats();

@@ -144,6 +144,20 @@ TEST_F(RegistryTest, CountConditions) {
   EXPECT_TRUE(CountConditions(store_).empty());
 }
 
+// A scrape's two families share one count; a write since is seen at once.
+TEST_F(RegistryTest, GpuHealthCounterRecountsOnlyWhenTheStoreMoved) {
+  ASSERT_TRUE(Create(Gpu("gpu-a", "True")).ok());
+  GpuHealthCounter counter(store_);
+  auto first = counter.Get();
+  EXPECT_EQ(first.revision, store_.CurrentRevision());
+  EXPECT_EQ((first.conditions[{"Ready", "True"}]), 1u);
+  EXPECT_EQ(counter.Get().revision, first.revision);
+  ASSERT_TRUE(Create(Gpu("gpu-b", "False")).ok());
+  auto second = counter.Get();
+  EXPECT_EQ(second.revision, store_.CurrentRevision());
+  EXPECT_EQ((second.conditions[{"Ready", "False"}]), 1u);
+}
+
 TEST_F(RegistryTest, CountRecommendedActions) {
   auto a = Gpu("gpu-a", "False");
   a.mutable_status()->set_recommended_action("RESET_GPU");

@@ -52,7 +52,7 @@ TEST(WireEncodingTest, ProtoObjectKeepsItsStampedEncoding) {
 
 // What a version costs is what it keeps: its encoding plus a small, fixed
 // overhead, not a parsed message (which takes 4.5 to 5 times the encoding).
-TEST(WireEncodingTest, ProtoObjectFootprintIsItsEncodingPlusAFixedOverhead) {
+TEST(WireEncodingTest, ProtoObjectFootprintIsItsEncodingPlusAFixedOverheadS14S33) {
   auto obj = MakeGpu("a", 4000, 1);
   EXPECT_GT(obj->ByteSize(), obj->Serialized().size());
   EXPECT_LT(obj->ByteSize(), obj->Serialized().size() + 512);

@@ -81,8 +81,12 @@ struct Config {
   // (base/http_server.h: the longest-waiting one makes room for a new one).
   std::size_t admin_max_connections = 256;
   std::size_t admin_max_connections_per_peer = 32;
+  // Open connections to the API (Unix socket and plaintext TCP listener,
+  // each): beyond it a new connection is closed at once, so open ones (a
+  // consumer's watches) are never pushed out (guarded_listener.h).
+  std::size_t max_connections = 256;
   // Open connections on the health-probe port, in all and from one IP
-  // address (probe_listener.h: the oldest one makes room for a new one).
+  // address (guarded_listener.h: the oldest one makes room for a new one).
   std::size_t probe_max_connections = 32;
   std::size_t probe_max_connections_per_peer = 8;
 };

@@ -223,6 +223,7 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
   c.Count("--admin-max-connections", raw.admin_max_connections, &cfg.admin_max_connections, 1, 1u << 16);
   c.Count("--admin-max-connections-per-peer", raw.admin_max_connections_per_peer,
           &cfg.admin_max_connections_per_peer, 1, 1u << 16);
+  c.Count("--max-connections", raw.max_connections, &cfg.max_connections, 1, 1u << 16);
   c.Count("--probe-max-connections", raw.probe_max_connections, &cfg.probe_max_connections, 1, 1u << 12);
   c.Count("--probe-max-connections-per-peer", raw.probe_max_connections_per_peer,
           &cfg.probe_max_connections_per_peer, 1, 1u << 12);
@@ -336,6 +337,7 @@ nlohmann::json ConfigToJson(const Config& cfg) {
       {"watch_queue_size", cfg.watch_queue_size},
       {"admin_max_connections", cfg.admin_max_connections},
       {"admin_max_connections_per_peer", cfg.admin_max_connections_per_peer},
+      {"max_connections", cfg.max_connections},
       {"probe_max_connections", cfg.probe_max_connections},
       {"probe_max_connections_per_peer", cfg.probe_max_connections_per_peer},
       {"heap_release_interval", FormatDuration(cfg.heap_release_interval)},

@@ -102,6 +102,8 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "Open connections on the metrics/admin HTTP port; beyond it the longest-waiting one is closed");
   opt("--admin-max-connections-per-peer", raw.admin_max_connections_per_peer,
       "Open admin HTTP connections from one IP address; beyond it that peer's longest-waiting one is closed");
+  opt("--max-connections", raw.max_connections,
+      "Open connections to the API socket (and to the TCP listener); beyond it a new connection is closed at once");
   opt("--probe-max-connections", raw.probe_max_connections,
       "Open connections on the health-probe port; beyond it the oldest one is closed");
   opt("--probe-max-connections-per-peer", raw.probe_max_connections_per_peer,

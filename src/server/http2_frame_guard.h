@@ -1,31 +1,44 @@
-// An HTTP/2 frame guard for the health-probe listener: it reads the bytes a
-// client sends to gRPC, frame header by frame header, and says when the
+// An HTTP/2 frame guard for the listeners the server accepts itself
+// (guarded_listener.h): it reads the bytes a client sends to gRPC, frame
+// header by frame header, and those gRPC sends back, and says when the
 // client misbehaves in a way gRPC 1.51 cannot defend against itself.
 //
 // Why: gRPC 1.51 has no "rapid reset" mitigation (CVE-2023-44487) and does
-// not enforce SETTINGS_MAX_CONCURRENT_STREAMS against the client: one TCP
-// connection sending HEADERS then RST_STREAM in a loop grew the server by
-// GiBs in seconds (S33). The API Unix socket is not exposed to the pod
-// network and keeps its latency budget, so only the probe port goes through
-// this guard (probe_listener.h pumps the bytes).
+// not enforce SETTINGS_MAX_CONCURRENT_STREAMS against a client that never
+// acknowledges it: one connection sending HEADERS then RST_STREAM in a loop,
+// or HEADERS alone, grew the server by GiBs in seconds, on the probe port
+// and on the API socket alike (S33).
 //
 // What it parses: the 24-byte client connection preface, then 9-byte frame
-// headers (24-bit length, type, flags, 31-bit stream id); payloads are
-// skipped, never buffered, so a connection costs a few bytes of state
-// whatever it sends. Bytes may arrive split anywhere (even byte by byte).
+// headers (24-bit length, type, flags, 31-bit stream id) each way; payloads
+// are skipped, never buffered, so a connection costs a few bytes of state
+// plus one entry per open stream (bounded by max_open_streams). Bytes may
+// arrive split anywhere (even byte by byte).
 //
 // Policy (per connection), first violation wins and is sticky:
-//   kBadPreface     the first 24 bytes are not the HTTP/2 client preface
-//   kFrameTooLarge  a frame payload above max_frame_payload (gRPC never
-//                   raises SETTINGS_MAX_FRAME_SIZE above the 16 KiB default)
-//   kStreamRate     HEADERS opening new streams faster than a token bucket
-//                   allows (stream_burst, then streams_per_second): a
-//                   kubelet probe opens one stream, usually on a fresh
-//                   connection; this also bounds floods that ignore
-//                   MAX_CONCURRENT_STREAMS
-//   kResets         more than max_resets client RST_STREAM frames in the
-//                   connection's life: rapid reset; a client that cancels
-//                   that often simply reconnects
+//   kBadPreface      the first 24 bytes are not the HTTP/2 client preface
+//   kFrameTooLarge   a frame payload above max_frame_payload or, when gRPC
+//                    advertised more (it raises SETTINGS_MAX_FRAME_SIZE
+//                    with its bandwidth estimate), above that
+//   kStreamRate      HEADERS opening new streams faster than a token bucket
+//                    allows (stream_burst, then streams_per_second; off when
+//                    stream_burst is 0). The probe port: a kubelet probe
+//                    opens one stream, usually on a fresh connection.
+//   kResets          client RST_STREAM frames faster than a token bucket
+//                    allows (reset_burst, then resets_per_second; with a
+//                    rate of 0, reset_burst in the connection's life):
+//                    rapid reset. A client that cancels that often simply
+//                    reconnects.
+//   kOpenStreams     more than max_open_streams streams open at once: opened
+//                    by the client and not yet ended by gRPC (END_STREAM) or
+//                    reset by either side. gRPC advertises the same number
+//                    as MAX_CONCURRENT_STREAMS, so only a client that ignores
+//                    it trips this. 0: not tracked.
+//   kPendingStreams  more than max_pending_streams open streams whose request
+//                    the client has not finished (no END_STREAM from it):
+//                    each costs gRPC a call waiting for its message, and a
+//                    flood of them is the cheapest way to grow the server.
+//                    0: not tracked.
 //
 // Not thread-safe: one guard per connection, fed by one thread.
 #pragma once
@@ -36,6 +49,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace deviceapi::server {
 
@@ -73,7 +87,13 @@ class Http2FrameReader {
   // Returns false (and stays failed) when the preface does not match or
   // on_frame returns false; bytes after that are not looked at.
   template <typename OnFrame>
-  bool Feed(std::string_view bytes, OnFrame&& on_frame);
+  bool Feed(std::string_view bytes, OnFrame&& on_frame) {
+    return Feed(bytes, on_frame, [](std::string_view) {});
+  }
+  // The same, and on_payload(chunk) with the payload bytes of each frame as
+  // they pass, in order, after that frame's on_frame.
+  template <typename OnFrame, typename OnPayload>
+  bool Feed(std::string_view bytes, OnFrame&& on_frame, OnPayload&& on_payload);
 
   // Bytes fed so far that end exactly on a frame boundary (after the
   // preface): the offset, in the stream, of the end of the last complete
@@ -81,6 +101,8 @@ class Http2FrameReader {
   std::uint64_t last_boundary() const { return last_boundary_; }
   bool failed() const { return failed_; }
   bool preface_ok() const { return preface_left_ == 0; }
+  // No frame is partly read: the last one fed is complete, payload included.
+  bool at_boundary() const { return header_have_ == 0 && payload_left_ == 0; }
 
  private:
   std::size_t preface_left_;
@@ -92,18 +114,32 @@ class Http2FrameReader {
   bool failed_ = false;
 };
 
+// The defaults are the health-probe port's; the API's are ApiGuardLimits().
 struct Http2GuardLimits {
   std::uint32_t max_frame_payload = 16384;
-  double stream_burst = 20;
+  double stream_burst = 20;  // 0: no rate limit on new streams
   double streams_per_second = 10;
-  std::uint32_t max_resets = 10;
+  double reset_burst = 10;
+  double resets_per_second = 0;  // 0: reset_burst for the connection's life
+  std::uint32_t max_open_streams = 0;     // 0: not tracked
+  std::uint32_t max_pending_streams = 0;  // 0: not tracked
 };
 
-enum class Http2Violation { kNone, kBadPreface, kFrameTooLarge, kStreamRate, kResets };
+// The API listeners' policy: any rate of well-formed calls, open streams up
+// to what gRPC advertises (max_streams_per_connection), at most 32 requests
+// half-sent at once, and resets at 50 a second after a burst of 200 (a
+// client cancelling its watches and calls now and then never comes close).
+Http2GuardLimits ApiGuardLimits(std::uint32_t max_streams_per_connection);
 
-// "bad_preface", "frame_too_large", "stream_rate", "rapid_reset"; "" for kNone.
-// The metric's reason label (probe_listener.h).
+enum class Http2Violation { kNone, kBadPreface, kFrameTooLarge, kStreamRate, kResets, kOpenStreams, kPendingStreams };
+
+// "bad_preface", "frame_too_large", "stream_rate", "rapid_reset",
+// "open_streams", "pending_streams"; "" for kNone. The metric's reason label
+// (guarded_listener.h).
 const char* Http2ViolationName(Http2Violation v);
+inline constexpr Http2Violation kAllHttp2Violations[] = {
+    Http2Violation::kBadPreface, Http2Violation::kFrameTooLarge,  Http2Violation::kStreamRate,
+    Http2Violation::kResets,     Http2Violation::kOpenStreams, Http2Violation::kPendingStreams};
 
 class Http2FrameGuard {
  public:
@@ -112,6 +148,12 @@ class Http2FrameGuard {
 
   // Feeds client->server bytes; returns the first violation, or kNone.
   Http2Violation Feed(std::string_view bytes, Clock::time_point now = Clock::now());
+  // Feeds server->client bytes (gRPC's output): streams it ends or resets
+  // are no longer open.
+  void FeedServer(std::string_view bytes);
+  // The end of the last complete frame of gRPC's output, as an offset in
+  // it: where a GOAWAY may be put without cutting a frame.
+  std::uint64_t server_boundary() const { return server_reader_.last_boundary(); }
 
   Http2Violation violation() const { return violation_; }
   // The highest client stream id seen on a HEADERS frame (the GOAWAY's last
@@ -119,14 +161,34 @@ class Http2FrameGuard {
   std::uint32_t highest_stream_id() const { return highest_stream_; }
   std::uint64_t streams_opened() const { return streams_; }
   std::uint32_t resets() const { return resets_; }
+  std::size_t open_streams() const { return open_.size(); }
+  std::uint32_t pending_streams() const { return pending_; }
 
  private:
+  // A token bucket: `burst` tokens, refilled at `per_second`.
+  struct Bucket {
+    double tokens;
+    Clock::time_point refilled;
+    bool Take(double burst, double per_second, Clock::time_point now);
+  };
+
   bool OnFrame(const Http2FrameHeader& h, Clock::time_point now);
+  bool Tracking() const { return limits_.max_open_streams > 0 || limits_.max_pending_streams > 0; }
+  void Close(std::uint32_t stream_id);
 
   Http2GuardLimits limits_;
   Http2FrameReader reader_{true};
-  double tokens_;
-  Clock::time_point refilled_;
+  Http2FrameReader server_reader_{false};
+  Bucket stream_tokens_;
+  Bucket reset_tokens_;
+  // The largest SETTINGS_MAX_FRAME_SIZE gRPC has advertised, and the
+  // payload of the SETTINGS frame of its output being read.
+  std::uint32_t advertised_frame_size_ = 0;
+  bool in_settings_ = false;
+  std::string settings_;
+  // Open streams -> whether the client has finished its request.
+  std::unordered_map<std::uint32_t, bool> open_;
+  std::uint32_t pending_ = 0;
   std::uint32_t highest_stream_ = 0;
   std::uint64_t streams_ = 0;
   std::uint32_t resets_ = 0;
@@ -140,8 +202,8 @@ std::string Http2GoAwayFrame(std::uint32_t last_stream_id, std::uint32_t error_c
 
 // ---- implementation of the template ----
 
-template <typename OnFrame>
-bool Http2FrameReader::Feed(std::string_view bytes, OnFrame&& on_frame) {
+template <typename OnFrame, typename OnPayload>
+bool Http2FrameReader::Feed(std::string_view bytes, OnFrame&& on_frame, OnPayload&& on_payload) {
   std::size_t i = 0;
   while (!failed_ && i < bytes.size()) {
     if (preface_left_ > 0) {
@@ -159,10 +221,12 @@ bool Http2FrameReader::Feed(std::string_view bytes, OnFrame&& on_frame) {
     }
     if (payload_left_ > 0) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, bytes.size() - i));
+      const std::string_view chunk = bytes.substr(i, n);
       payload_left_ -= n;
       i += n;
       offset_ += n;
       if (payload_left_ == 0) last_boundary_ = offset_;
+      on_payload(chunk);
       continue;
     }
     header_[header_have_++] = static_cast<unsigned char>(bytes[i++]);

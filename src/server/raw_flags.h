@@ -37,6 +37,7 @@ struct RawFlags {
   std::string heap_release_interval = "2s";
   std::string admin_max_connections = "256";
   std::string admin_max_connections_per_peer = "32";
+  std::string max_connections = "256";
   std::string probe_max_connections = "32";
   std::string probe_max_connections_per_peer = "8";
   std::string storage_type = "sqlite";

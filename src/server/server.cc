@@ -21,9 +21,9 @@
 #include "apiserver/condition_counts.h"
 #include "server/grpc_metrics.h"
 #include "server/grpc_options.h"
+#include "server/guarded_listener.h"
 #include "server/health_service.h"
 #include "server/inflight_calls.h"
-#include "server/probe_listener.h"
 #include "base/logging.h"
 #include "server/server_metrics.h"
 #include "server/storage.h"
@@ -48,6 +48,11 @@ constexpr const char* kLeaseServiceName = "nvidia.nvsentinel.v1alpha1.LeaseServi
 // How often the readiness gate is polled for the health status. Cheap: once
 // ready, Readiness::IsReady() is an atomic load.
 constexpr std::chrono::milliseconds kReadinessPoll{50};
+// Threads pumping the API's connections through the HTTP/2 guard.
+constexpr std::size_t kApiListenerThreads = 1;
+// At shutdown, how long the API's last bytes may take to reach clients once
+// gRPC is done.
+constexpr std::chrono::milliseconds kListenerFlush{200};
 // How often a faulted storage is tried again when no client writes.
 constexpr std::chrono::milliseconds kStorageProbeInterval{1000};
 
@@ -93,9 +98,10 @@ class Server::Impl {
   std::unique_ptr<HealthService> api_health_, probe_health_;
   std::unique_ptr<UnixSocketFile> socket_;
   std::unique_ptr<grpc::Server> api_server_, probe_server_;
-  // Accepts the probe port's connections and feeds them to probe_server_
-  // through an HTTP/2 guard (probe_listener.h); stopped before it.
-  std::unique_ptr<ProbeListener> probe_listener_;
+  // Accept the connections and feed them to gRPC through an HTTP/2 guard
+  // (guarded_listener.h): the API socket and the plaintext TCP listener to
+  // api_server_, the probe port to probe_server_. Stopped after them.
+  std::unique_ptr<GuardedListener> api_listener_, tcp_listener_, probe_listener_;
   std::unique_ptr<AdminHttpServer> admin_;
   int tcp_port_ = 0, probe_port_ = 0, metrics_port_ = 0;
 
@@ -112,6 +118,7 @@ class Server::Impl {
   void HousekeepingLoop();
   void LogStarted(std::chrono::steady_clock::time_point t0);
   void Teardown();  // releases whatever Start bound, on failure
+  void StopListeners();
 };
 
 bool Server::Impl::Start(std::string* error) {
@@ -213,10 +220,14 @@ bool Server::Impl::StartApi(std::string* error) {
   builder.RegisterService(service_.get());
   builder.RegisterService(lease_service_.get());
   builder.RegisterService(api_health_.get());
-  builder.AddListeningPort("unix:" + config_.api_socket.path, grpc::InsecureServerCredentials());
-  if (config_.api_tcp) {
-    builder.AddListeningPort(config_.api_tcp->GrpcTarget(), TcpListenerCredentials(config_.tls),
-                             &tcp_port_);
+  // gRPC 1.51 cannot defend itself against HTTP/2 rapid reset or stream
+  // floods (S33): the Unix socket and a plaintext TCP listener are accepted
+  // by GuardedListener, which checks every frame header before gRPC sees
+  // it. TLS hides the frames, so a TLS listener stays gRPC's own (S35 makes
+  // it mutual off loopback).
+  const bool tcp_via_grpc = config_.api_tcp && config_.tls.enabled();
+  if (tcp_via_grpc) {
+    builder.AddListeningPort(config_.api_tcp->GrpcTarget(), TcpListenerCredentials(config_.tls), &tcp_port_);
   }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   // Declared services: their series exist from the start at zero, and paths
@@ -227,16 +238,49 @@ bool Server::Impl::StartApi(std::string* error) {
   interceptors.push_back(inflight_.NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
-  // The socket is created by bind() inside BuildAndStart: a umask makes it
-  // 0660 from its first instant, before the chmod below makes that explicit.
-  mode_t old_mask = umask(0117);
   api_server_ = builder.BuildAndStart();
-  umask(old_mask);
-  if (!api_server_ || (config_.api_tcp && tcp_port_ == 0)) {
-    *error = unix_flag + ": cannot start the API listener" +
-             (config_.api_tcp ? " (or " + Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ")"
-                              : std::string());
+  if (!api_server_ || (tcp_via_grpc && tcp_port_ == 0)) {
+    *error = tcp_via_grpc ? Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ": cannot start the API listener"
+                          : unix_flag + ": cannot start the API server";
     return false;
+  }
+  grpc::Server* api = api_server_.get();
+  auto api_options = [this, api](const char* name, const char* metric_prefix, const char* subject) {
+    GuardedListenerOptions o;
+    o.name = name;
+    o.metric_prefix = metric_prefix;
+    o.metric_subject = subject;
+    o.registry = registry_.get();
+    o.cap_policy = ConnectionCapPolicy::kRefuseNew;
+    o.back_off_peers = true;
+    o.max_connections = config_.max_connections;
+    o.threads = kApiListenerThreads;
+    o.guard = ApiGuardLimits(static_cast<std::uint32_t>(config_.max_streams_per_connection));
+    o.serve = [api](int fd) { grpc::AddInsecureChannelFromFd(api, fd); };
+    return o;
+  };
+  const int unix_fd = socket_->Listen(&why);
+  if (unix_fd < 0) {
+    *error = unix_flag + ": " + why;
+    return false;
+  }
+  GuardedListenerOptions unix_options = api_options("API", "device_apiserver_api", "the API socket");
+  unix_options.listen_fd = unix_fd;
+  api_listener_ = std::make_unique<GuardedListener>(std::move(unix_options));
+  if (std::string failed = api_listener_->Start(); !failed.empty()) {
+    *error = unix_flag + ": " + failed;
+    return false;
+  }
+  if (config_.api_tcp && !tcp_via_grpc) {
+    GuardedListenerOptions tcp_options =
+        api_options("API TCP", "device_apiserver_api_tcp", "the plaintext TCP API listener");
+    tcp_options.address = *config_.api_tcp;
+    tcp_listener_ = std::make_unique<GuardedListener>(std::move(tcp_options));
+    if (std::string failed = tcp_listener_->Start(); !failed.empty()) {
+      *error = Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ": " + failed;
+      return false;
+    }
+    tcp_port_ = tcp_listener_->port();
   }
   if (!socket_->Secure(config_.socket_gid, &why)) {
     *error = (config_.socket_gid ? Quote("--socket-group", config_.socket_group) : unix_flag) + ": " + why;
@@ -257,23 +301,22 @@ bool Server::Impl::StartProbe(std::string* error) {
   ApplyCommonOptions(config_, builder);
   builder.SetOption(WithoutReflection());
   builder.RegisterService(probe_health_.get());
-  // No listening port: gRPC 1.51 cannot defend itself against HTTP/2 rapid
-  // reset or stream floods (S33), so the probe port is accepted by
-  // ProbeListener, which checks every frame header before gRPC sees it and
-  // hands gRPC one end of a socketpair per connection.
+  // No listening port: the probe port is accepted by GuardedListener (as the
+  // API socket is), with the probe's stricter policy: a kubelet opens one
+  // stream at a time, and the port may be reachable from the pod network.
   probe_server_ = builder.BuildAndStart();
   if (!probe_server_) {
     *error = flag + ": cannot start the health-probe server";
     return false;
   }
-  ProbeListenerOptions options;
+  GuardedListenerOptions options;
   options.address = *config_.health_probe;
   options.max_connections = config_.probe_max_connections;
   options.max_connections_per_peer = config_.probe_max_connections_per_peer;
   options.registry = registry_.get();
   grpc::Server* probe = probe_server_.get();
   options.serve = [probe](int fd) { grpc::AddInsecureChannelFromFd(probe, fd); };
-  probe_listener_ = std::make_unique<ProbeListener>(std::move(options));
+  probe_listener_ = std::make_unique<GuardedListener>(std::move(options));
   if (std::string failed = probe_listener_->Start(); !failed.empty()) {
     *error = flag + ": " + failed;
     return false;
@@ -377,13 +420,21 @@ void Server::Impl::LogStarted(std::chrono::steady_clock::time_point t0) {
   LogInfo("device-api-server started", fields);
 }
 
+void Server::Impl::StopListeners() {
+  for (auto* listener : {&api_listener_, &tcp_listener_, &probe_listener_}) {
+    if (*listener) (*listener)->Stop();
+  }
+}
+
 void Server::Impl::Teardown() {
+  StopListeners();
   if (api_server_) api_server_->Shutdown(std::chrono::system_clock::now());
-  if (probe_listener_) probe_listener_->Stop();
   if (probe_server_) probe_server_->Shutdown(std::chrono::system_clock::now());
   if (admin_) admin_->Stop();
   if (store_) store_->Shutdown();
   api_server_.reset();
+  api_listener_.reset();
+  tcp_listener_.reset();
   probe_listener_.reset();
   probe_server_.reset();
   if (socket_) socket_->Remove();
@@ -408,9 +459,13 @@ void Server::Impl::Shutdown() {
   const auto grace = config_.shutdown_grace_period;
   const auto drain = grace - std::min<std::chrono::milliseconds>(grace / 5, std::chrono::seconds(2));
   const auto deadline = std::chrono::system_clock::now() + drain;
-  // Shutdown() stops accepting at once and then waits for running calls;
-  // the store's shutdown meanwhile ends every watch with UNAVAILABLE, so open
-  // watches never hold it up.
+  // No new connections; Shutdown() then sends GOAWAY and waits for running
+  // calls; the store's shutdown meanwhile ends every watch with UNAVAILABLE,
+  // so open watches never hold it up.
+  for (auto* listener : {&api_listener_, &tcp_listener_}) {
+    if (*listener) (*listener)->StopAccepting();
+  }
+  socket_->Remove();
   std::thread drainer([this, deadline] { api_server_->Shutdown(deadline); });
   store_->Shutdown();
   lease_store_->Shutdown();
@@ -421,11 +476,21 @@ void Server::Impl::Shutdown() {
     // Server::Shutdown holds its lock while it waits, so do what it does at
     // its deadline, from here.
     if (inflight_.WaitIdle(deadline)) grpc_server_cancel_all_calls(api_server_->c_server());
+    // gRPC's last bytes (trailers, GOAWAY) are in the socketpairs: let them
+    // reach the clients that read, then close whatever is left. A client
+    // that stopped reading leaves gRPC stuck in a write its shutdown waits
+    // for without end; closing the pair ends that write (S34).
+    const auto flush_deadline = std::chrono::steady_clock::now() + kListenerFlush;
+    for (auto* listener : {&api_listener_, &tcp_listener_}) {
+      if (*listener) (*listener)->WaitIdle(flush_deadline);
+    }
+    for (auto* listener : {&api_listener_, &tcp_listener_}) {
+      if (*listener) (*listener)->Stop();
+    }
   });
   drainer.join();
   early_end.join();
   api_server_->Wait();
-  socket_->Remove();
   LogDebug("API listeners drained", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
 
   // The guard's thread first: it closes every probe connection, so the probe
@@ -447,6 +512,8 @@ Server::~Server() {
   impl_->Shutdown();
   // Members are destroyed in reverse: servers before the service and store.
   impl_->admin_.reset();
+  impl_->api_listener_.reset();
+  impl_->tcp_listener_.reset();
   impl_->probe_listener_.reset();
   impl_->probe_server_.reset();
   impl_->api_server_.reset();

@@ -27,7 +27,7 @@
 //   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
 // plus the standard process_* metrics (metrics/process_metrics.h), and
 //   device_apiserver_probe_connections_rejected_total{reason}, registered by
-//   the probe listener (probe_listener.h).
+//   the probe listener (guarded_listener.h).
 #pragma once
 
 #include <cstddef>

@@ -116,6 +116,37 @@ bool UnixSocketFile::Prepare(std::string* error) {
   return true;
 }
 
+int UnixSocketFile::Listen(std::string* error) {
+  sockaddr_un addr{};
+  if (path_.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path longer than " + std::to_string(sizeof(addr.sun_path) - 1) + " bytes";
+    return -1;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = "cannot create socket: " + Errno(errno);
+    return -1;
+  }
+  const mode_t old_mask = umask(0117);
+  const int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  umask(old_mask);
+  if (bound != 0) {
+    *error = "cannot bind: " + Errno(bind_errno);
+    close(fd);
+    return -1;
+  }
+  if (listen(fd, SOMAXCONN) != 0) {
+    *error = "cannot listen: " + Errno(errno);
+    close(fd);
+    unlink(path_.c_str());
+    return -1;
+  }
+  return fd;
+}
+
 bool UnixSocketFile::Secure(std::optional<gid_t> gid, std::string* error) {
   struct stat st {};
   if (lstat(path_.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {

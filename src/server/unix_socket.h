@@ -13,7 +13,9 @@
 // is not a socket is never deleted. gRPC itself would silently unlink any
 // existing socket, so these checks must run first.
 //
-// After bind: mode 0660 and, when configured, the socket group.
+// Bind: Listen() here (the server accepts its connections itself,
+// guarded_listener.h). After bind: mode 0660 and, when configured, the
+// socket group.
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +34,11 @@ class UnixSocketFile {
 
   // Readies the path for bind(). False with a one-line reason otherwise.
   bool Prepare(std::string* error);
+
+  // Binds and listens on the path (after Prepare): a non-blocking,
+  // close-on-exec socket, mode 0660 from its first instant (a umask during
+  // bind). Returns the listening descriptor, or -1 with a one-line reason.
+  int Listen(std::string* error);
 
   // After bind(): chmod 0660, chgrp `gid`, and remember the file's identity so
   // that Remove() never deletes a socket another process bound later.

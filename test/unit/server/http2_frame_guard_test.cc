@@ -1,6 +1,7 @@
-// The probe port's HTTP/2 frame guard (server/http2_frame_guard.h): frame
-// headers split anywhere, and each policy that keeps one connection from
-// growing the process (S33).
+// The HTTP/2 frame guard of the server's own listeners
+// (server/http2_frame_guard.h): frame headers split anywhere, and each policy
+// that keeps one connection from growing the process (S33), with the probe
+// port's limits and with the API's.
 #include "server/http2_frame_guard.h"
 
 #include <gtest/gtest.h>
@@ -125,6 +126,124 @@ TEST(Http2FrameGuard, SlowProbesNeverTripS33) {
     ASSERT_EQ(guard.Feed(Headers(2 * i + 1) + Frame(0x0, 0x1, 2 * i + 1, "12345"), t + std::chrono::seconds(i)),
               Http2Violation::kNone);
   }
+}
+
+// ---- the API's limits: any rate of calls, bounded open and half-sent streams ----
+
+std::string Data(std::uint32_t stream, bool end) { return Frame(0x0, end ? 0x1 : 0x0, stream, "12345"); }
+std::string Trailers(std::uint32_t stream) { return Frame(0x1, 0x5, stream, std::string(8, 't')); }
+std::string ServerReset(std::uint32_t stream) { return Reset(stream); }
+
+TEST(Http2FrameGuardApi, ThousandsOfCallsASecondNeverTripS33) {
+  // 100,000 unary calls in one second on one connection, each answered.
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  for (std::uint32_t i = 0; i < 100000; ++i) {
+    const std::uint32_t id = 2 * i + 1;
+    ASSERT_EQ(guard.Feed(Headers(id) + Data(id, true), t + std::chrono::microseconds(10 * i)), Http2Violation::kNone)
+        << i;
+    guard.FeedServer(Frame(0x1, 0x4, id, "h") + Data(id, false) + Trailers(id));
+  }
+  EXPECT_EQ(guard.open_streams(), 0u);
+  EXPECT_EQ(guard.pending_streams(), 0u);
+}
+
+TEST(Http2FrameGuardApi, OpenStreamsBeyondTheAdvertisedLimitS33) {
+  // 250 watches (requests complete, answers streaming) are fine; the 251st
+  // open stream ignores MAX_CONCURRENT_STREAMS.
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::uint32_t id = 1;
+  for (int i = 0; i < 250; ++i, id += 2) {
+    ASSERT_EQ(guard.Feed(Headers(id) + Data(id, true), t), Http2Violation::kNone) << i;
+    guard.FeedServer(Frame(0x1, 0x4, id, "h") + Data(id, false));
+  }
+  EXPECT_EQ(guard.open_streams(), 250u);
+  // One ends (trailers), another is reset by gRPC: room for two more.
+  guard.FeedServer(Trailers(1) + ServerReset(3));
+  ASSERT_EQ(guard.Feed(Headers(id) + Data(id, true), t), Http2Violation::kNone);
+  id += 2;
+  ASSERT_EQ(guard.Feed(Headers(id) + Data(id, true), t), Http2Violation::kNone);
+  id += 2;
+  EXPECT_EQ(guard.Feed(Headers(id) + Data(id, true), t), Http2Violation::kOpenStreams);
+  EXPECT_EQ(std::string(Http2ViolationName(guard.violation())), "open_streams");
+}
+
+TEST(Http2FrameGuardApi, StreamsThatNeverSendTheirRequestS33) {
+  // HEADERS alone: each waits in gRPC for a message that never comes.
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::uint32_t id = 1;
+  for (int i = 0; i < 32; ++i, id += 2) ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone) << i;
+  EXPECT_EQ(guard.pending_streams(), 32u);
+  // A request finished (END_STREAM on its DATA) is no longer pending.
+  ASSERT_EQ(guard.Feed(Data(1, false) + Data(1, true), t), Http2Violation::kNone);
+  EXPECT_EQ(guard.pending_streams(), 31u);
+  ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone);
+  id += 2;
+  EXPECT_EQ(guard.Feed(Headers(id), t), Http2Violation::kPendingStreams);
+  EXPECT_EQ(std::string(Http2ViolationName(guard.violation())), "pending_streams");
+}
+
+TEST(Http2FrameGuardApi, ResetsPassAtARateThenTripS33) {
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::uint32_t id = 1;
+  // A burst of 200 cancels, then 50 a second for a minute.
+  for (int i = 0; i < 200; ++i, id += 2) ASSERT_EQ(guard.Feed(Headers(id) + Reset(id), t), Http2Violation::kNone) << i;
+  for (int i = 0; i < 3000; ++i, id += 2) {
+    ASSERT_EQ(guard.Feed(Headers(id) + Reset(id), t + std::chrono::milliseconds(20 * (i + 1))), Http2Violation::kNone)
+        << i;
+  }
+  EXPECT_EQ(guard.open_streams(), 0u);
+  // Then a rapid reset: at most a burst's worth passes.
+  const auto later = t + std::chrono::seconds(60);
+  Http2Violation v = Http2Violation::kNone;
+  int passed = 0;
+  for (; passed < 1000 && v == Http2Violation::kNone; ++passed, id += 2) v = guard.Feed(Headers(id) + Reset(id), later);
+  EXPECT_EQ(v, Http2Violation::kResets);
+  EXPECT_LE(passed, 202);
+}
+
+TEST(Http2FrameGuardApi, ServerOutputSplitAnywhereS33) {
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  std::string out = Frame(0x4, 0, 0, std::string(6, 's'));
+  for (std::uint32_t id = 1; id < 200; id += 2) {
+    ASSERT_EQ(guard.Feed(Headers(id) + Data(id, true), t), Http2Violation::kNone);
+    out += Frame(0x1, 0x4, id, "h") + Frame(0x0, 0, id, std::string(3000, 'd')) + Trailers(id);
+  }
+  EXPECT_EQ(guard.open_streams(), 100u);
+  for (std::size_t i = 0; i < out.size(); i += 7) guard.FeedServer(std::string_view(out).substr(i, 7));
+  EXPECT_EQ(guard.open_streams(), 0u);
+  EXPECT_EQ(guard.server_boundary(), out.size());
+}
+
+TEST(Http2FrameGuardApi, LargerFramesOnceGrpcAdvertisesThemS33) {
+  // gRPC raises SETTINGS_MAX_FRAME_SIZE with its bandwidth estimate; a client
+  // may then send frames that large, and no larger.
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  auto setting = [](std::uint16_t id, std::uint32_t v) {
+    std::string e(6, '\0');
+    e[0] = static_cast<char>(id >> 8);
+    e[1] = static_cast<char>(id & 0xff);
+    for (int i = 0; i < 4; ++i) e[2 + i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+    return e;
+  };
+  const std::string settings = Frame(0x4, 0, 0, setting(0x3, 250) + setting(0x5, 1 << 20) + setting(0x4, 65535));
+  // Split inside the payload, and an ACK (no payload) after it.
+  guard.FeedServer(settings.substr(0, 14));
+  guard.FeedServer(settings.substr(14) + Frame(0x4, 0x1, 0));
+  EXPECT_EQ(guard.Feed(Headers(1) + Frame(0x0, 0, 1, std::string(1 << 20, 'x')), t), Http2Violation::kNone);
+  EXPECT_EQ(guard.Feed(Frame(0x0, 0, 1, std::string((1 << 20) + 1, 'x')).substr(0, 9), t),
+            Http2Violation::kFrameTooLarge);
 }
 
 TEST(Http2FrameGuard, GoAwayFrameLayout) {

@@ -42,14 +42,22 @@ constexpr std::chrono::milliseconds kDeadlineTick{50};
 constexpr int kWarnLinesPerSecond = 5;
 constexpr int kMaxAcceptsPerRound = 64;
 constexpr int kMaxEvents = 128;
-constexpr std::size_t kReadChunk = 16 << 10;
+constexpr std::size_t kReadChunk = 64 << 10;
 
 // Bytes waiting to go one way. Appends at the end, sends from `sent`;
-// compacted when more than half is sent, so it never exceeds its cap.
+// compacted when more than half is sent, so it never exceeds its cap. Its
+// memory is handed back once empty: with hundreds of mostly idle watch
+// connections, a buffer each would otherwise stay at its high-water mark.
+constexpr std::size_t kKeptPipeCapacity = 4096;
 struct Pipe {
   std::string data;
   std::size_t sent = 0;
   std::size_t pending() const { return data.size() - sent; }
+  void Clear() {
+    sent = 0;
+    if (data.capacity() > kKeptPipeCapacity) std::string().swap(data);
+    else data.clear();
+  }
   void Compact() {
     if (sent > 0 && sent * 2 >= data.size()) {
       data.erase(0, sent);
@@ -64,8 +72,7 @@ struct Pipe {
       if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
       sent += static_cast<std::size_t>(w);
     }
-    data.clear();
-    sent = 0;
+    Clear();
     return true;
   }
 };
@@ -453,8 +460,6 @@ class GuardedListener::Impl {
           return;
         }
         const std::size_t taken = w > 0 ? static_cast<std::size_t>(w) : 0;
-        c.down.data.clear();
-        c.down.sent = 0;
         if (taken < bytes.size()) c.down.data.append(bytes.substr(taken));
         return;
       }
@@ -500,8 +505,7 @@ class GuardedListener::Impl {
       ::close(c.pair);
       c.pair = -1;
     }
-    c.up.data.clear();
-    c.up.sent = 0;
+    c.up.Clear();
     // The GOAWAY goes after the last complete frame of gRPC's output, if
     // that frame boundary has not been passed already (then the frame in
     // flight cannot be completed and the client just sees the close).
@@ -511,8 +515,7 @@ class GuardedListener::Impl {
       c.down.data.resize(c.down.sent + static_cast<std::size_t>(boundary - sent));
       c.down.data += Http2GoAwayFrame(c.guard.highest_stream_id(), kHttp2EnhanceYourCalm);
     } else {
-      c.down.data.clear();
-      c.down.sent = 0;
+      c.down.Clear();
     }
     c.closing = true;
     SetDeadline(loop, c, now + kLinger);

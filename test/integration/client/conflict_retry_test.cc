@@ -47,6 +47,10 @@ TEST(ConflictRetry, TwoProvidersWritingDifferentConditionsBothSurvive) {
         if (!g.ok()) return g.status();
         SetCondition(g->mutable_status(),
                      MakeCondition("ProviderB", StatusFor(i + 1), "Step", std::to_string(i)));
+        // A provider's read-modify-write takes time; without it the two
+        // loops can run in lockstep and never meet (the test would prove
+        // nothing, and says so below).
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
         Status s = client.UpdateStatus(*g).status();
         if (s.IsConflict()) ++conflicts;
         return s;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <absl/synchronization/mutex.h>
+#include <grpc/grpc.h>
 
 #include "server/flags.h"
 #include "base/logging.h"
@@ -65,6 +66,12 @@ int RunServer(int argc, char** argv) {
   InitLogging(logging);
 
   const std::chrono::milliseconds grace = flags.config.shutdown_grace_period;
+  // A reference on gRPC's library for the life of the process, never
+  // dropped: the last one dropped runs gRPC's global shutdown, which joins
+  // its executor threads, and one of them can sit in a poll of up to 10 s
+  // (the backup poller of a write a stalled client left pending). The
+  // server is fully stopped before that point; the exit does not need it.
+  grpc_init();
   Server server(std::move(flags.config));
   std::string error;
   if (!server.Start(&error)) {

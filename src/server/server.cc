@@ -53,6 +53,7 @@ constexpr std::size_t kApiListenerThreads = 1;
 // At shutdown, how long the API's last bytes may take to reach clients once
 // gRPC is done.
 constexpr std::chrono::milliseconds kListenerFlush{200};
+constexpr std::chrono::milliseconds kNoFlush{0};
 // How often a faulted storage is tried again when no client writes.
 constexpr std::chrono::milliseconds kStorageProbeInterval{1000};
 
@@ -475,12 +476,14 @@ void Server::Impl::Shutdown() {
   std::thread early_end([this, deadline] {
     // Server::Shutdown holds its lock while it waits, so do what it does at
     // its deadline, from here.
-    if (inflight_.WaitIdle(deadline)) grpc_server_cancel_all_calls(api_server_->c_server());
+    const bool idle = inflight_.WaitIdle(deadline);
+    if (idle) grpc_server_cancel_all_calls(api_server_->c_server());
     // gRPC's last bytes (trailers, GOAWAY) are in the socketpairs: let them
     // reach the clients that read, then close whatever is left. A client
     // that stopped reading leaves gRPC stuck in a write its shutdown waits
-    // for without end; closing the pair ends that write (S34).
-    const auto flush_deadline = std::chrono::steady_clock::now() + kListenerFlush;
+    // for without end; closing the pair ends that write (S34). Past the
+    // drain deadline nothing more is waited for.
+    const auto flush_deadline = std::chrono::steady_clock::now() + (idle ? kListenerFlush : kNoFlush);
     for (auto* listener : {&api_listener_, &tcp_listener_}) {
       if (*listener) (*listener)->WaitIdle(flush_deadline);
     }
@@ -497,7 +500,7 @@ void Server::Impl::Shutdown() {
   // server below has nothing left to wait for.
   if (probe_listener_) probe_listener_->Stop();
   if (probe_server_) {
-    probe_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    probe_server_->Shutdown(std::chrono::system_clock::now());
     probe_server_->Wait();
   }
   if (admin_) admin_->Stop();

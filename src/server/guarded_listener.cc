@@ -277,13 +277,7 @@ class GuardedListener::Impl {
           std::uint64_t v;
           while (::read(loop.wake_fd, &v, sizeof(v)) > 0) {
           }
-          if (!accepting_.load() && loop.listening) {
-            ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
-            loop.listening = false;
-            std::lock_guard<std::mutex> ack(ack_mu_);
-            ++acks_;
-            ack_cv_.notify_all();
-          }
+          if (!accepting_.load()) StopListening(loop);
           continue;
         }
         if (side == &loop.listen_side) {
@@ -305,6 +299,18 @@ class GuardedListener::Impl {
       }
       Settle(loop, now);
     }
+    // A loop that ends (Stop, or epoll failing) accepts no more either, so
+    // StopAccepting never waits for it.
+    StopListening(loop);
+  }
+
+  void StopListening(Loop& loop) {
+    if (!loop.listening) return;
+    ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    loop.listening = false;
+    std::lock_guard<std::mutex> ack(ack_mu_);
+    ++acks_;
+    ack_cv_.notify_all();
   }
 
   static void Touch(Loop& loop, Conn& c) {

@@ -1,6 +1,8 @@
 #include "server/guarded_listener.h"
 
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -22,6 +24,7 @@
 #include "base/logging.h"
 #include "base/tcp_listen.h"
 #include "metrics/registry.h"
+#include "server/tls_termination.h"
 
 namespace deviceapi::server {
 
@@ -43,6 +46,18 @@ constexpr int kWarnLinesPerSecond = 5;
 constexpr int kMaxAcceptsPerRound = 64;
 constexpr int kMaxEvents = 128;
 constexpr std::size_t kReadChunk = 64 << 10;
+constexpr const char* kTlsHandshake = "tls_handshake";
+// How long a client may take to finish its TLS handshake.
+constexpr std::chrono::seconds kHandshakeTimeout{10};
+
+// I/O results: bytes (>= 0; 0 from a read is the end), or one of these.
+constexpr ssize_t kWouldBlock = -1;
+constexpr ssize_t kFailed = -2;
+
+ssize_t PlainResult(ssize_t r) {
+  if (r >= 0) return r;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? kWouldBlock : kFailed;
+}
 
 // Bytes waiting to go one way. Appends at the end, sends from `sent`;
 // compacted when more than half is sent, so it never exceeds its cap. Its
@@ -64,16 +79,21 @@ struct Pipe {
       sent = 0;
     }
   }
-  // Sends what it can to fd without blocking; false when the socket failed. Emptied once
-  // everything went.
-  bool SendTo(int fd) {
+  // Sends what it can with write(bytes, n) (an I/O result) without
+  // blocking; false when the socket failed. Emptied once everything went.
+  template <typename Write>
+  bool SendWith(Write&& write) {
     while (pending() > 0) {
-      const ssize_t w = ::send(fd, data.data() + sent, pending(), MSG_NOSIGNAL);
-      if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+      const ssize_t w = write(data.data() + sent, pending());
+      if (w == kWouldBlock) return true;
+      if (w < 0) return false;
       sent += static_cast<std::size_t>(w);
     }
     Clear();
     return true;
+  }
+  bool SendTo(int fd) {
+    return SendWith([fd](const char* p, std::size_t n) { return PlainResult(::send(fd, p, n, MSG_NOSIGNAL)); });
   }
 };
 
@@ -98,6 +118,13 @@ struct Conn {
   bool closing = false;  // no more forwarding: send what `down` holds, then close
   bool client_wr_shut = false;
   Clock::time_point deadline{};  // closing (or half-closed) connections end by then
+  // TLS (a TLS listener only): the session on `client`; gRPC's end of the
+  // socketpair waits in `grpc_end` until the handshake is done, so a client
+  // that never completes it never reaches gRPC.
+  SSL* ssl = nullptr;
+  bool handshaking = false;
+  bool tls_wants_write = false;  // OpenSSL needs the socket writable to go on reading
+  int grpc_end = -1;
   // epoll bookkeeping: the masks registered, and whether this round's events
   // touched it (then its masks and end are looked at once after the round).
   Side client_side, pair_side;
@@ -133,6 +160,7 @@ class GuardedListener::Impl {
       for (auto v : kAllHttp2Violations) family.WithLabels({Http2ViolationName(v)});
       family.WithLabels({kConnectionLimit});
       if (o_.back_off_peers) family.WithLabels({kBackoff});
+      if (o_.tls) family.WithLabels({kTlsHandshake});
       rejected_ = &family;
       o_.registry->AddCallbackGauge(o_.metric_prefix + "_connections", "Open connections to " + o_.metric_subject,
                                     [live = live_] { return static_cast<double>(live->load()); });
@@ -165,7 +193,7 @@ class GuardedListener::Impl {
       loop->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
       loop->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       if (loop->epoll_fd < 0 || loop->wake_fd < 0 || !Add(*loop, loop->wake_fd, &loop->wake_side, EPOLLIN) ||
-          !Add(*loop, listen_fd_, &loop->listen_side, EPOLLIN | (o_.threads > 1 ? EPOLLEXCLUSIVE : 0))) {
+          !Add(*loop, listen_fd_, &loop->listen_side, EPOLLIN | (o_.threads > 1 ? static_cast<std::uint32_t>(EPOLLEXCLUSIVE) : 0u))) {
         const int err = errno;
         CloseLoop(*loop);
         for (auto& l : loops_) CloseLoop(*l);
@@ -231,6 +259,9 @@ class GuardedListener::Impl {
     std::thread thread;
     std::list<Conn> conns;  // stable addresses: epoll events point into them
     std::vector<Conn*> touched;
+    // TLS connections with decrypted bytes waiting inside OpenSSL, which
+    // epoll cannot see: read again next round without waiting.
+    std::vector<Conn*> again;
     std::size_t with_deadline = 0;
     bool listening = true;
   };
@@ -262,7 +293,9 @@ class GuardedListener::Impl {
     auto next_tick = Clock::now() + kDeadlineTick;
     while (!stop_.load()) {
       int timeout = -1;
-      if (loop.with_deadline > 0) {
+      if (!loop.again.empty()) {
+        timeout = 0;
+      } else if (loop.with_deadline > 0) {
         timeout = static_cast<int>(std::max<std::int64_t>(
             0, std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()).count()));
       }
@@ -271,6 +304,12 @@ class GuardedListener::Impl {
       if (stop_.load()) break;
       const auto now = Clock::now();
       bool accept = false;
+      std::vector<Conn*> again;
+      again.swap(loop.again);
+      for (Conn* c : again) {
+        OnClient(loop, *c, EPOLLIN, now);
+        Touch(loop, *c);
+      }
       for (int i = 0; i < n; ++i) {
         auto* side = static_cast<Side*>(events[i].data.ptr);
         if (side == &loop.wake_side) {
@@ -337,6 +376,9 @@ class GuardedListener::Impl {
         continue;
       }
       Rearm(loop, c);
+      if (c.ssl && !c.handshaking && (c.client_mask & EPOLLIN) != 0 && SSL_has_pending(c.ssl) == 1) {
+        loop.again.push_back(&c);
+      }
     }
     loop.touched.clear();
   }
@@ -344,12 +386,14 @@ class GuardedListener::Impl {
   void Rearm(Loop& loop, Conn& c) {
     const std::size_t cap = o_.buffer_bytes;
     std::uint32_t ce = 0, pe = 0;
-    if (c.closing) {
+    if (c.handshaking) {
+      ce |= EPOLLIN;
+    } else if (c.closing) {
       ce |= EPOLLIN;  // drained and dropped, so that close() sends FIN, not RST
     } else if (!c.client_eof && c.up.pending() < cap && c.down.pending() < cap) {
       ce |= EPOLLIN;
     }
-    if (c.down.pending() > 0) ce |= EPOLLOUT;
+    if ((c.down.pending() > 0 && !c.handshaking) || c.tls_wants_write) ce |= EPOLLOUT;
     if (ce != c.client_mask) {
       epoll_event ev{};
       ev.events = ce;
@@ -357,7 +401,7 @@ class GuardedListener::Impl {
       ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.client, &ev);
       c.client_mask = ce;
     }
-    if (c.pair >= 0) {
+    if (c.pair >= 0 && !c.handshaking) {
       if (c.down.pending() < cap) pe |= EPOLLIN;
       if (c.up.pending() > 0) pe |= EPOLLOUT;
       if (pe != c.pair_mask) {
@@ -375,11 +419,79 @@ class GuardedListener::Impl {
     c.deadline = at;
   }
 
+  static void ClearDeadline(Loop& loop, Conn& c) {
+    if (c.deadline == Clock::time_point{}) return;
+    --loop.with_deadline;
+    c.deadline = Clock::time_point{};
+  }
+
+  // The client's bytes: decrypted on a TLS listener. An I/O result.
+  static ssize_t ReadClient(Conn& c, char* buf, std::size_t n) {
+    if (!c.ssl) return PlainResult(::recv(c.client, buf, n, 0));
+    ERR_clear_error();
+    const int r = SSL_read(c.ssl, buf, static_cast<int>(std::min<std::size_t>(n, INT32_MAX)));
+    if (r > 0) return r;
+    switch (SSL_get_error(c.ssl, r)) {
+      case SSL_ERROR_WANT_READ: return kWouldBlock;
+      case SSL_ERROR_WANT_WRITE: c.tls_wants_write = true; return kWouldBlock;
+      case SSL_ERROR_ZERO_RETURN: return 0;
+      default: return kFailed;
+    }
+  }
+
+  // Bytes to the client: encrypted on a TLS listener. An I/O result.
+  static ssize_t WriteClient(Conn& c, const char* p, std::size_t n) {
+    if (!c.ssl) return PlainResult(::send(c.client, p, n, MSG_NOSIGNAL));
+    ERR_clear_error();
+    const int w = SSL_write(c.ssl, p, static_cast<int>(std::min<std::size_t>(n, INT32_MAX)));
+    if (w > 0) return w;
+    switch (SSL_get_error(c.ssl, w)) {
+      case SSL_ERROR_WANT_READ:
+      case SSL_ERROR_WANT_WRITE: return kWouldBlock;
+      default: return kFailed;
+    }
+  }
+
+  // One step of a TLS handshake; once it is done gRPC gets the connection.
+  void Handshake(Loop& loop, Conn& c, Clock::time_point now) {
+    c.tls_wants_write = false;
+    ERR_clear_error();
+    const int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+      c.handshaking = false;
+      ClearDeadline(loop, c);
+      const int fd = c.grpc_end;
+      c.grpc_end = -1;
+      o_.serve(fd);
+      return;
+    }
+    const int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ) return;
+    if (e == SSL_ERROR_WANT_WRITE) {
+      c.tls_wants_write = true;
+      return;
+    }
+    // A client without a trusted certificate, a plaintext client, a scanner.
+    char why[160] = {};
+    ERR_error_string_n(ERR_peek_error(), why, sizeof(why));
+    ERR_clear_error();
+    Count(kTlsHandshake);
+    Warn(c, kTlsHandshake, now, why);
+    Drop(c);
+  }
+
   void OnClient(Loop& loop, Conn& c, std::uint32_t revents, Clock::time_point now) {
     if (c.client < 0) return;
+    if (c.handshaking) {
+      Handshake(loop, c, now);
+      if (c.client < 0 || c.handshaking) return;
+      revents |= EPOLLIN;  // application data may have come with its end
+    }
+    const bool read_was_blocked = c.tls_wants_write && (revents & EPOLLOUT) != 0;
+    c.tls_wants_write = false;
     if (revents & EPOLLOUT) Flush(c);
     if (c.client < 0) return;
-    if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || read_was_blocked) {
       char buf[kReadChunk];
       const std::size_t room = c.closing ? sizeof(buf)
                                          : std::min(sizeof(buf), o_.buffer_bytes - std::min(o_.buffer_bytes, c.up.pending()));
@@ -390,9 +502,9 @@ class GuardedListener::Impl {
         if (revents & (EPOLLHUP | EPOLLERR)) Drop(c);
         return;
       }
-      const ssize_t r = ::recv(c.client, buf, room, 0);
+      const ssize_t r = ReadClient(c, buf, room);
       if (r < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) Drop(c);
+        if (r == kFailed) Drop(c);
         return;
       }
       if (r == 0) {
@@ -460,8 +572,8 @@ class GuardedListener::Impl {
       c.guard.FeedServer(bytes);
       c.down_in += bytes.size();
       if (c.down.pending() == 0 && c.client >= 0) {
-        const ssize_t w = ::send(c.client, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        const ssize_t w = WriteClient(c, bytes.data(), bytes.size());
+        if (w == kFailed) {
           Drop(c);
           return;
         }
@@ -494,12 +606,13 @@ class GuardedListener::Impl {
 
   // gRPC (or the guard's GOAWAY) -> client.
   void Flush(Conn& c) {
-    if (c.client < 0) return;
-    if (!c.down.SendTo(c.client)) {
+    if (c.client < 0 || c.handshaking) return;
+    if (!c.down.SendWith([&c](const char* p, std::size_t n) { return WriteClient(c, p, n); })) {
       Drop(c);
       return;
     }
     if (c.down.pending() == 0 && c.closing && !c.client_wr_shut) {
+      if (c.ssl) SSL_shutdown(c.ssl);  // close_notify, best effort
       ::shutdown(c.client, SHUT_WR);
       c.client_wr_shut = true;
     }
@@ -560,7 +673,7 @@ class GuardedListener::Impl {
     if (rejected_) rejected_->WithLabels({reason}).Inc();
   }
 
-  void Warn(const Conn& c, const char* reason, Clock::time_point now) {
+  void Warn(const Conn& c, const char* reason, Clock::time_point now, const char* detail = nullptr) {
     std::lock_guard<std::mutex> lock(warn_mu_);
     if (now - warn_window_ >= std::chrono::seconds(1)) {
       warn_window_ = now;
@@ -576,6 +689,7 @@ class GuardedListener::Impl {
                            {"streams", static_cast<std::uint64_t>(c.guard.streams_opened())},
                            {"open_streams", static_cast<std::uint64_t>(c.guard.open_streams())},
                            {"resets", static_cast<std::uint64_t>(c.guard.resets())}};
+    if (detail && *detail) fields.emplace_back("detail", detail);
     if (suppressed_ > 0) {
       fields.emplace_back("suppressed", suppressed_);
       suppressed_ = 0;
@@ -632,13 +746,21 @@ class GuardedListener::Impl {
       c.client_mask = EPOLLIN;
       c.pair_mask = EPOLLIN;
       live_->fetch_add(1);
-      if (!Add(loop, c.client, &c.client_side, c.client_mask) || !Add(loop, c.pair, &c.pair_side, c.pair_mask)) {
-        ::close(sv[1]);
+      if (o_.tls) {
+        c.ssl = o_.tls->NewSession(fd);
+        c.handshaking = true;
+        c.grpc_end = sv[1];
+        c.pair_mask = 0;  // gRPC is not told of the connection before the handshake is done
+        SetDeadline(loop, c, now + kHandshakeTimeout);
+      }
+      if ((o_.tls && !c.ssl) || !Add(loop, c.client, &c.client_side, c.client_mask) ||
+          !Add(loop, c.pair, &c.pair_side, c.pair_mask)) {
+        if (!o_.tls) ::close(sv[1]);
         CloseConn(c);
         Touch(loop, c);
         continue;
       }
-      o_.serve(sv[1]);
+      if (!o_.tls) o_.serve(sv[1]);
     }
   }
 
@@ -679,8 +801,11 @@ class GuardedListener::Impl {
 
   static void CloseConn(Conn& c) {
     if (c.pair >= 0) ::close(c.pair);
+    if (c.grpc_end >= 0) ::close(c.grpc_end);
     if (c.client >= 0) ::close(c.client);
-    c.pair = c.client = -1;
+    if (c.ssl) SSL_free(c.ssl);
+    c.ssl = nullptr;
+    c.pair = c.client = c.grpc_end = -1;
   }
 
   GuardedListenerOptions o_;

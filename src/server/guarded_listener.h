@@ -9,8 +9,7 @@
 // send their request). The guard cuts such a connection off before gRPC has
 // to keep state for it (S33), and the pumping threads never wait on a peer,
 // so other clients and probes keep being answered during an attack (S32).
-// The TLS listener cannot be guarded this way (the bytes are encrypted) and
-// stays gRPC's own; off loopback it requires client certificates (S35).
+// A TLS listener ends TLS here (`tls`), so its frames are guarded too.
 //
 // Contract:
 // - `threads` event loops (epoll) share the connections; none ever blocks
@@ -42,7 +41,7 @@
 //   gRPC's side is closed at once (it frees the connection's streams), and
 //   the client socket is closed once the GOAWAY is sent or after 500 ms.
 // - Each rejected connection increments `<metric_prefix>_connections_rejected_total{reason}`
-//   (reasons: Http2ViolationName()s, connection_limit, backoff) and logs one warn
+//   (reasons: Http2ViolationName()s, connection_limit, backoff, tls_handshake) and logs one warn
 //   line "<name> connection closed" with the peer, at most 5 such lines a
 //   second per listener (the next line says how many were suppressed).
 //   `<metric_prefix>_connections` is the gauge of open connections.
@@ -65,6 +64,8 @@ class Registry;
 
 namespace deviceapi::server {
 
+class TlsServerContext;
+
 enum class ConnectionCapPolicy { kEvictOldest, kRefuseNew };
 
 struct GuardedListenerOptions {
@@ -83,6 +84,11 @@ struct GuardedListenerOptions {
   std::size_t threads = 1;                   // kRefuseNew only may use more
   std::size_t buffer_bytes = 64 << 10;       // per direction per connection
   Http2GuardLimits guard;
+  // TLS on every connection (tls_termination.h), ended here so that the
+  // guard sees the frames; gRPC gets the plaintext. A client is handed to
+  // `serve` once its handshake is done, and must finish it within 10 s
+  // (else closed, counted as tls_handshake, as is a failed handshake).
+  std::shared_ptr<const TlsServerContext> tls;
   // Serves HTTP/2 on `fd` and owns it (grpc::AddInsecureChannelFromFd).
   std::function<void(int fd)> serve;
   // Where the metrics are registered; may be null.

@@ -47,6 +47,9 @@ void ExitAfterGracePeriod(std::chrono::milliseconds grace) {
 int RunServer(int argc, char** argv) {
   // Before any thread exists, so that only the SignalWaiter sees them.
   SignalWaiter::BlockShutdownSignals();
+  // A client that goes away while TLS writes to it (OpenSSL's socket writes
+  // do not pass MSG_NOSIGNAL) must cost an error, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
   // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
   // detection on: every lock gRPC takes updates a global lock-order graph
   // (about 3 % of the server's CPU under load). It only ever reports bugs

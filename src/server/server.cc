@@ -28,7 +28,7 @@
 #include "server/server_metrics.h"
 #include "server/storage.h"
 #include "server/tcp_bind_check.h"
-#include "server/tls_credentials.h"
+#include "server/tls_termination.h"
 #include "server/unix_socket.h"
 #include "store/store.h"
 
@@ -221,15 +221,10 @@ bool Server::Impl::StartApi(std::string* error) {
   builder.RegisterService(service_.get());
   builder.RegisterService(lease_service_.get());
   builder.RegisterService(api_health_.get());
-  // gRPC 1.51 cannot defend itself against HTTP/2 rapid reset or stream
-  // floods (S33): the Unix socket and a plaintext TCP listener are accepted
-  // by GuardedListener, which checks every frame header before gRPC sees
-  // it. TLS hides the frames, so a TLS listener stays gRPC's own (S35 makes
-  // it mutual off loopback).
-  const bool tcp_via_grpc = config_.api_tcp && config_.tls.enabled();
-  if (tcp_via_grpc) {
-    builder.AddListeningPort(config_.api_tcp->GrpcTarget(), TcpListenerCredentials(config_.tls), &tcp_port_);
-  }
+  // No listening port: gRPC 1.51 cannot defend itself against HTTP/2 rapid
+  // reset or stream floods (S33), so the Unix socket and the TCP listener
+  // are accepted by GuardedListener, which checks every frame header before
+  // gRPC sees it (and ends TLS itself to do so).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   // Declared services: their series exist from the start at zero, and paths
   // a client invents are counted under "unknown" instead of new series.
@@ -240,9 +235,8 @@ bool Server::Impl::StartApi(std::string* error) {
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   api_server_ = builder.BuildAndStart();
-  if (!api_server_ || (tcp_via_grpc && tcp_port_ == 0)) {
-    *error = tcp_via_grpc ? Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ": cannot start the API listener"
-                          : unix_flag + ": cannot start the API server";
+  if (!api_server_) {
+    *error = unix_flag + ": cannot start the API server";
     return false;
   }
   grpc::Server* api = api_server_.get();
@@ -272,10 +266,17 @@ bool Server::Impl::StartApi(std::string* error) {
     *error = unix_flag + ": " + failed;
     return false;
   }
-  if (config_.api_tcp && !tcp_via_grpc) {
-    GuardedListenerOptions tcp_options =
-        api_options("API TCP", "device_apiserver_api_tcp", "the plaintext TCP API listener");
+  if (config_.api_tcp) {
+    GuardedListenerOptions tcp_options = api_options("API TCP", "device_apiserver_api_tcp", "the TCP API listener");
     tcp_options.address = *config_.api_tcp;
+    if (config_.tls.enabled()) {
+      std::unique_ptr<TlsServerContext> tls = TlsServerContext::Create(config_.tls, &why);
+      if (!tls) {
+        *error = Quote("--tls-cert-file", config_.tls.cert_file) + ": " + why;
+        return false;
+      }
+      tcp_options.tls = std::move(tls);
+    }
     tcp_listener_ = std::make_unique<GuardedListener>(std::move(tcp_options));
     if (std::string failed = tcp_listener_->Start(); !failed.empty()) {
       *error = Quote("--tcp-bind-address", config_.api_tcp->ToString()) + ": " + failed;

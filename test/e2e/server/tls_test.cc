@@ -1,12 +1,24 @@
 // The optional TCP API listener: plaintext or server-only TLS only on
 // loopback, mTLS (a client CA configured) anywhere. Certificates are generated per test
 // with the openssl command into a temporary directory.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
+#include <thread>
 
+#include "admin_attack.h"
+#include "http2_frames.h"
 #include "test_support.h"
 
 namespace deviceapi::testing {
@@ -137,6 +149,119 @@ TEST_F(TcpListener, KeyNotMatchingCertificateFailsStartup) {
   }());
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("device-api-server: "), std::string::npos) << r.err;
+}
+
+// ---- the HTTP/2 guard behind TLS ----
+
+// An HTTP/2 rapid reset (HEADERS for GetGpu, then RST_STREAM, in a loop)
+// inside TLS, on one connection at a time, re-opened when closed.
+void TlsRapidReset(int port, const std::atomic<bool>& stop, std::atomic<int>& handshakes) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  static const unsigned char kAlpn[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof(kAlpn));
+  std::string block;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {":method", "POST"},
+           {":scheme", "https"},
+           {":path", "/nvidia.nvsentinel.v1alpha1.GpuService/GetGpu"},
+           {":authority", "localhost"},
+           {"content-type", "application/grpc"},
+           {"te", "trailers"}}) {
+    block += '\0';
+    block += static_cast<char>(name.size()) + name;
+    block += static_cast<char>(value.size()) + value;
+  }
+  while (!stop.load()) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{0, 200000};  // no call blocks for long: a refused peer is closed at once
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    SSL* ssl = nullptr;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      if (SSL_connect(ssl) == 1) {
+        ++handshakes;
+        std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Http2Frame(0x4, 0, 0);
+        std::uint32_t id = 1;
+        while (!stop.load()) {
+          for (int i = 0; i < 500; ++i, id += 2) {
+            out += Http2Frame(0x1, 0x4, id, block) + Http2Frame(0x3, 0, id, std::string("\0\0\0\x8", 4));
+          }
+          if (SSL_write(ssl, out.data(), static_cast<int>(out.size())) <= 0) break;
+          out.clear();
+        }
+      }
+      SSL_free(ssl);
+    }
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  SSL_CTX_free(ctx);
+}
+
+double TcpRejected(int metrics_port, const std::string& reason) {
+  std::string body;
+  if (HttpGet(metrics_port, "/metrics", &body) != 200) return -1;
+  std::smatch m;
+  const std::regex re("device_apiserver_api_tcp_connections_rejected_total\\{reason=\"" + reason +
+                      "\"\\} ([0-9.e+]+)");
+  return std::regex_search(body, m, re) ? std::stod(m[1]) : -1;
+}
+
+// S33 on the TLS listener: TLS is ended by the server's own listener, so
+// the frame guard sees a rapid reset inside it and cuts it off as it does on
+// the Unix socket; the process stays small and other clients are served.
+TEST_F(TcpListener, RapidResetInsideTlsIsCutOffS33) {
+  std::signal(SIGPIPE, SIG_IGN);  // the server closes the attacker's sockets under its writes
+  auto s = StartServer(dir_.File("api.sock"), TlsFlags("127.0.0.1:0", false));
+  ASSERT_TRUE(s) << s.process->Stderr();
+  auto consumer = v1::GpuService::NewStub(UnixChannel(s.socket));
+  ASSERT_TRUE(CreateGpu(UnixChannel(s.socket), "gpu-0").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> handshakes{0};
+  std::vector<std::thread> attackers;
+  for (int i = 0; i < 2; ++i) attackers.emplace_back([&] { TlsRapidReset(s.tcp_port, stop, handshakes); });
+  int ok = 0, failed = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < end) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    v1::GetGpuRequest req;
+    req.set_name("gpu-0");
+    v1::GetGpuResponse resp;
+    if (consumer->GetGpu(&ctx, req, &resp).ok()) ++ok;
+    else ++failed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop.store(true);
+  for (auto& t : attackers) t.join();
+  const std::size_t rss = PeakRssBytes(s.process->pid());
+  const double rejected = TcpRejected(s.metrics_port, "rapid_reset");
+  std::printf("[ TLS rapid reset ] peak RSS %.1f MiB; %d handshakes; rejected{rapid_reset} %.0f, {backoff} %.0f; "
+              "GetGpu on the socket %d ok, %d failed\n",
+              rss / 1048576.0, handshakes.load(), rejected, TcpRejected(s.metrics_port, "backoff"), ok, failed);
+  EXPECT_GT(handshakes.load(), 0);
+  EXPECT_GT(rejected, 0) << "the guard saw the frames inside TLS";
+  EXPECT_LT(rss, 256u << 20);
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 50);
+}
+
+// A client that does not finish its handshake (here: sends nothing) never
+// reaches gRPC, and a failed handshake is counted.
+TEST_F(TcpListener, FailedHandshakeCountedNeverReachesGrpc) {
+  auto s = StartServer(dir_.File("api.sock"), TlsFlags("127.0.0.1:0", true));
+  ASSERT_TRUE(s) << s.process->Stderr();
+  // No client certificate: the handshake fails.
+  EXPECT_FALSE(ListGpus(TlsChannel(dir_.path(), s.tcp_port)).ok());
+  EXPECT_GE(TcpRejected(s.metrics_port, "tls_handshake"), 1);
+  EXPECT_TRUE(ListGpus(TlsChannel(dir_.path(), s.tcp_port, "client")).ok()) << "the trusted client still gets in";
 }
 
 }  // namespace

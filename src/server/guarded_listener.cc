@@ -130,6 +130,7 @@ struct Conn {
   Side client_side, pair_side;
   std::uint32_t client_mask = 0, pair_mask = 0;
   bool touched = false;
+  std::uint64_t counted_pending = 0;  // this connection's share of the listener's total
   std::list<Conn>::iterator self;
   explicit Conn(Http2GuardLimits limits) : guard(limits), client_side{this, true}, pair_side{this, false} {}
 };
@@ -361,12 +362,14 @@ class GuardedListener::Impl {
   // After a round: each connection it touched is ended, or its epoll masks
   // are brought in line with its buffers.
   void Settle(Loop& loop, Clock::time_point now) {
+    if (o_.max_pending_bytes_total > 0) BoundPendingBytes(loop, now);
     for (Conn* cp : loop.touched) {
       Conn& c = *cp;
       c.touched = false;
       if (c.client >= 0 && c.deadline != Clock::time_point{} && now >= c.deadline) CloseConn(c);
       if (c.client >= 0 && c.closing && c.client_wr_shut && c.pair < 0 && c.client_eof) CloseConn(c);
       if (c.client < 0) {
+        CountPending(c);
         if (c.deadline != Clock::time_point{}) --loop.with_deadline;
         loop.conns.erase(c.self);
         if (live_->fetch_sub(1) == 1) {
@@ -381,6 +384,31 @@ class GuardedListener::Impl {
       }
     }
     loop.touched.clear();
+  }
+
+  // Brings `c`'s share of the half-sent request bytes up to date: what its
+  // guard counts while gRPC still holds the connection, else nothing.
+  void CountPending(Conn& c) {
+    const std::uint64_t now_pending = c.client >= 0 && c.pair >= 0 ? c.guard.pending_bytes() : 0;
+    if (now_pending == c.counted_pending) return;
+    pending_total_.fetch_add(static_cast<std::int64_t>(now_pending) - static_cast<std::int64_t>(c.counted_pending));
+    c.counted_pending = now_pending;
+  }
+
+  // Over the listener's cap on half-sent request bytes: the connection of
+  // this loop holding the most is closed, until the total is under it.
+  void BoundPendingBytes(Loop& loop, Clock::time_point now) {
+    for (Conn* c : loop.touched) CountPending(*c);
+    while (pending_total_.load() > static_cast<std::int64_t>(o_.max_pending_bytes_total)) {
+      Conn* hog = nullptr;
+      for (Conn& c : loop.conns) {
+        if (c.counted_pending > 0 && !c.closing && (!hog || c.counted_pending > hog->counted_pending)) hog = &c;
+      }
+      if (!hog) return;  // the bytes are another loop's
+      Reject(loop, *hog, Http2ViolationName(Http2Violation::kPendingBytes), now);
+      CountPending(*hog);
+      Touch(loop, *hog);
+    }
   }
 
   void Rearm(Loop& loop, Conn& c) {
@@ -824,6 +852,7 @@ class GuardedListener::Impl {
   std::vector<std::unique_ptr<Loop>> loops_;
   int listen_fd_ = -1, port_ = 0;
   std::atomic<std::uint64_t> next_seq_{0};
+  std::atomic<std::int64_t> pending_total_{0};
   struct Backoff {
     Clock::time_point until{}, last{};
     int strikes = 0;

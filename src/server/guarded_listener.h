@@ -28,6 +28,8 @@
 //   kRefuseNew: a new connection beyond `max_connections` is closed at
 //     once; the connections already open (a consumer's watches) are never
 //     touched. For the API, whose peers share one address.
+// - Half-sent requests are bounded in all (`max_pending_bytes_total`), on
+//   top of each connection's own cap in the guard.
 // - Back-off (`back_off_peers`): a peer (the process, by SO_PEERCRED, on a
 //   Unix socket; the IP address on TCP) whose connection broke the guard's
 //   rules has its new connections closed at accept for a while: 100 ms
@@ -81,6 +83,11 @@ struct GuardedListenerOptions {
   std::size_t max_connections = 32;
   std::size_t max_connections_per_peer = 8;  // kEvictOldest only
   bool back_off_peers = false;
+  // Bytes of half-sent requests (Http2FrameGuard::pending_bytes) across all
+  // connections: beyond it, the connection holding the most is closed
+  // (pending_bytes), so many connections each under the guard's own cap
+  // cannot add up. 0: no cap.
+  std::uint64_t max_pending_bytes_total = 0;
   std::size_t threads = 1;                   // kRefuseNew only may use more
   std::size_t buffer_bytes = 64 << 10;       // per direction per connection
   Http2GuardLimits guard;

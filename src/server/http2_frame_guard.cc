@@ -22,17 +22,19 @@ const char* Http2ViolationName(Http2Violation v) {
     case Http2Violation::kResets: return "rapid_reset";
     case Http2Violation::kOpenStreams: return "open_streams";
     case Http2Violation::kPendingStreams: return "pending_streams";
+    case Http2Violation::kPendingBytes: return "pending_bytes";
   }
   return "";
 }
 
-Http2GuardLimits ApiGuardLimits(std::uint32_t max_streams_per_connection) {
+Http2GuardLimits ApiGuardLimits(std::uint32_t max_streams_per_connection, std::uint64_t max_request_bytes) {
   Http2GuardLimits limits;
   limits.stream_burst = 0;
   limits.reset_burst = 200;
   limits.resets_per_second = 50;
   limits.max_open_streams = std::max<std::uint32_t>(1, max_streams_per_connection);
   limits.max_pending_streams = std::min<std::uint32_t>(32, limits.max_open_streams);
+  limits.max_pending_bytes = 2 * std::max<std::uint64_t>(max_request_bytes, 64 << 10);
   return limits;
 }
 
@@ -96,7 +98,10 @@ void Http2FrameGuard::FeedServer(std::string_view bytes) {
 void Http2FrameGuard::Close(std::uint32_t stream_id) {
   const auto it = open_.find(stream_id);
   if (it == open_.end()) return;
-  if (!it->second) --pending_;
+  if (!it->second.request_done) {
+    --pending_;
+    pending_bytes_ -= it->second.request_bytes;
+  }
   open_.erase(it);
 }
 
@@ -119,7 +124,7 @@ bool Http2FrameGuard::OnFrame(const Http2FrameHeader& h, Clock::time_point now) 
           return false;
         }
         if (Tracking()) {
-          open_.emplace(h.stream_id, end_stream);
+          open_.emplace(h.stream_id, OpenStream{end_stream, 0});
           if (!end_stream) ++pending_;
           if (limits_.max_open_streams > 0 && open_.size() > limits_.max_open_streams) {
             violation_ = Http2Violation::kOpenStreams;
@@ -134,11 +139,23 @@ bool Http2FrameGuard::OnFrame(const Http2FrameHeader& h, Clock::time_point now) 
       }
       [[fallthrough]];
     case Http2FrameType::kData:
-      if (end_stream && Tracking()) {
+      if (Tracking()) {
         const auto it = open_.find(h.stream_id);
-        if (it != open_.end() && !it->second) {
-          it->second = true;
+        if (it == open_.end() || it->second.request_done) break;
+        OpenStream& s = it->second;
+        if (static_cast<Http2FrameType>(h.type) == Http2FrameType::kData) {
+          s.request_bytes += h.length;
+          pending_bytes_ += h.length;
+          if (limits_.max_pending_bytes > 0 && pending_bytes_ > limits_.max_pending_bytes) {
+            violation_ = Http2Violation::kPendingBytes;
+            return false;
+          }
+        }
+        if (end_stream) {
+          s.request_done = true;
           --pending_;
+          pending_bytes_ -= s.request_bytes;
+          s.request_bytes = 0;
         }
       }
       break;

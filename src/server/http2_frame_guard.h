@@ -39,6 +39,9 @@
 //                    each costs gRPC a call waiting for its message, and a
 //                    flood of them is the cheapest way to grow the server.
 //                    0: not tracked.
+//   kPendingBytes    more than max_pending_bytes of DATA on those streams:
+//                    gRPC holds a request's bytes until its message is whole,
+//                    so half-sent large requests are memory too. 0: no cap.
 //
 // Not thread-safe: one guard per connection, fed by one thread.
 #pragma once
@@ -123,23 +126,36 @@ struct Http2GuardLimits {
   double resets_per_second = 0;  // 0: reset_burst for the connection's life
   std::uint32_t max_open_streams = 0;     // 0: not tracked
   std::uint32_t max_pending_streams = 0;  // 0: not tracked
+  std::uint64_t max_pending_bytes = 0;    // 0: no cap
 };
 
 // The API listeners' policy: any rate of well-formed calls, open streams up
 // to what gRPC advertises (max_streams_per_connection), at most 32 requests
-// half-sent at once, and resets at 50 a second after a burst of 200 (a
-// client cancelling its watches and calls now and then never comes close).
-Http2GuardLimits ApiGuardLimits(std::uint32_t max_streams_per_connection);
+// half-sent at once holding at most twice the largest request
+// (max_request_bytes) between them, and resets at 50 a second after a burst
+// of 200 (a client cancelling its watches and calls now and then never
+// comes close).
+Http2GuardLimits ApiGuardLimits(std::uint32_t max_streams_per_connection, std::uint64_t max_request_bytes);
 
-enum class Http2Violation { kNone, kBadPreface, kFrameTooLarge, kStreamRate, kResets, kOpenStreams, kPendingStreams };
+enum class Http2Violation {
+  kNone,
+  kBadPreface,
+  kFrameTooLarge,
+  kStreamRate,
+  kResets,
+  kOpenStreams,
+  kPendingStreams,
+  kPendingBytes,
+};
 
 // "bad_preface", "frame_too_large", "stream_rate", "rapid_reset",
-// "open_streams", "pending_streams"; "" for kNone. The metric's reason label
+// "open_streams", "pending_streams", "pending_bytes"; "" for kNone. The metric's reason label
 // (guarded_listener.h).
 const char* Http2ViolationName(Http2Violation v);
 inline constexpr Http2Violation kAllHttp2Violations[] = {
     Http2Violation::kBadPreface, Http2Violation::kFrameTooLarge,  Http2Violation::kStreamRate,
-    Http2Violation::kResets,     Http2Violation::kOpenStreams, Http2Violation::kPendingStreams};
+    Http2Violation::kResets,     Http2Violation::kOpenStreams,    Http2Violation::kPendingStreams,
+    Http2Violation::kPendingBytes};
 
 class Http2FrameGuard {
  public:
@@ -163,6 +179,7 @@ class Http2FrameGuard {
   std::uint32_t resets() const { return resets_; }
   std::size_t open_streams() const { return open_.size(); }
   std::uint32_t pending_streams() const { return pending_; }
+  std::uint64_t pending_bytes() const { return pending_bytes_; }
 
  private:
   // A token bucket: `burst` tokens, refilled at `per_second`.
@@ -186,9 +203,13 @@ class Http2FrameGuard {
   std::uint32_t advertised_frame_size_ = 0;
   bool in_settings_ = false;
   std::string settings_;
-  // Open streams -> whether the client has finished its request.
-  std::unordered_map<std::uint32_t, bool> open_;
+  struct OpenStream {
+    bool request_done = false;       // the client sent END_STREAM
+    std::uint64_t request_bytes = 0;  // DATA before that
+  };
+  std::unordered_map<std::uint32_t, OpenStream> open_;
   std::uint32_t pending_ = 0;
+  std::uint64_t pending_bytes_ = 0;
   std::uint32_t highest_stream_ = 0;
   std::uint64_t streams_ = 0;
   std::uint32_t resets_ = 0;

@@ -48,6 +48,10 @@ constexpr const char* kLeaseServiceName = "nvidia.nvsentinel.v1alpha1.LeaseServi
 // How often the readiness gate is polled for the health status. Cheap: once
 // ready, Readiness::IsReady() is an atomic load.
 constexpr std::chrono::milliseconds kReadinessPoll{50};
+// Half-sent requests held for all the API's clients together, a listener
+// each (guarded_listener.h); each connection may hold twice the largest
+// request (http2_frame_guard.h).
+constexpr std::uint64_t kMaxPendingRequestBytes = 64u << 20;
 // Threads pumping the API's connections through the HTTP/2 guard.
 constexpr std::size_t kApiListenerThreads = 1;
 // At shutdown, how long the API's last bytes may take to reach clients once
@@ -248,9 +252,10 @@ bool Server::Impl::StartApi(std::string* error) {
     o.registry = registry_.get();
     o.cap_policy = ConnectionCapPolicy::kRefuseNew;
     o.back_off_peers = true;
+    o.max_pending_bytes_total = kMaxPendingRequestBytes;
     o.max_connections = config_.max_connections;
     o.threads = kApiListenerThreads;
-    o.guard = ApiGuardLimits(static_cast<std::uint32_t>(config_.max_streams_per_connection));
+    o.guard = ApiGuardLimits(static_cast<std::uint32_t>(config_.max_streams_per_connection), config_.max_recv_msg_size);
     o.serve = [api](int fd) { grpc::AddInsecureChannelFromFd(api, fd); };
     return o;
   };

@@ -77,6 +77,7 @@ enum class AttackKind {
   kStreamFlood,   // HEADERS only, never the request
   kAckedFlood,    // the same after acknowledging the server's SETTINGS (which then apply in gRPC)
   kWatchFlood,    // complete, valid watches, ignoring MAX_CONCURRENT_STREAMS
+  kBigRequests,   // 16 UpdateGpuStatus requests of almost 4 MiB each, never finished
 };
 
 // Where an attack goes: the probe port, or the API socket.
@@ -133,7 +134,13 @@ int Connect(int port) {
 // socket takes it, reads (and parses) whatever the server sends, and opens a
 // new connection when the server closes this one.
 void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& stop, AttackStats& stats) {
-  const std::string block = CallHeaderBlock(kind == AttackKind::kWatchFlood ? kWatchGpusPath : target.method);
+  const std::string block =
+      CallHeaderBlock(kind == AttackKind::kWatchFlood     ? kWatchGpusPath
+                      : kind == AttackKind::kBigRequests ? "/nvidia.nvsentinel.v1alpha1.GpuService/UpdateGpuStatus"
+                                                          : target.method);
+  constexpr std::uint32_t kBigStreams = 16;
+  constexpr std::uint32_t kBigMessage = (4u << 20) - 64;
+  const std::string chunk(16000, 'x');
   while (!stop.load()) {
     const int fd = target.unix_path.empty() ? Connect(target.port) : ConnectUnix(target.unix_path);
     if (fd < 0) {
@@ -142,13 +149,35 @@ void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& 
     }
     ++stats.connections;
     std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Frame(0x4, 0, 0, "");
-    if (kind == AttackKind::kAckedFlood) out += Frame(0x4, 0x1, 0, "");  // SETTINGS ACK
+    if (kind == AttackKind::kAckedFlood || kind == AttackKind::kBigRequests) out += Frame(0x4, 0x1, 0, "");  // SETTINGS ACK
+    std::uint64_t data_frames = 0;
     std::string in;
     std::uint32_t next_stream = 1;
     bool open = true;
     while (open && !stop.load()) {
       // Keep ~64 KiB of frames queued.
       while (out.size() < (64 << 10) && next_stream < 0x7fff0000u) {
+        if (kind == AttackKind::kBigRequests) {
+          if (next_stream < 2 * kBigStreams) {
+            out += Frame(0x1, 0x4, next_stream, block);  // HEADERS, the request to follow
+            next_stream += 2;
+            ++stats.streams;
+            continue;
+          }
+          // DATA round-robin over the streams, never END_STREAM; each
+          // stream's first frame starts a message of almost 4 MiB.
+          const std::uint32_t stream = 1 + 2 * static_cast<std::uint32_t>(data_frames % kBigStreams);
+          std::string payload = chunk;
+          if (data_frames < kBigStreams) {
+            payload = std::string(1, '\0') + static_cast<char>(kBigMessage >> 24) +
+                      static_cast<char>((kBigMessage >> 16) & 0xff) + static_cast<char>((kBigMessage >> 8) & 0xff) +
+                      static_cast<char>(kBigMessage & 0xff) + chunk;
+          }
+          out += Frame(0x0, 0, stream, payload);
+          ++data_frames;
+          if (data_frames * chunk.size() > kBigStreams * (kBigMessage - 2 * chunk.size())) break;  // never finish one
+          continue;
+        }
         if (kind == AttackKind::kRapidReset) {
           out += Frame(0x1, 0x4, next_stream, block);                          // HEADERS, END_HEADERS
           out += Frame(0x3, 0, next_stream, std::string("\0\0\0\x8", 4));      // RST_STREAM CANCEL
@@ -468,7 +497,8 @@ INSTANTIATE_TEST_SUITE_P(Attacks, ApiAttack,
                          ::testing::Values(ApiAttackCase{"RapidReset", AttackKind::kRapidReset, "rapid_reset"},
                                            ApiAttackCase{"StreamFlood", AttackKind::kStreamFlood, "pending_streams"},
                                            ApiAttackCase{"AckedFlood", AttackKind::kAckedFlood, "pending_streams"},
-                                           ApiAttackCase{"WatchFlood", AttackKind::kWatchFlood, "open_streams"}),
+                                           ApiAttackCase{"WatchFlood", AttackKind::kWatchFlood, "open_streams"},
+                                           ApiAttackCase{"BigRequests", AttackKind::kBigRequests, "pending_bytes"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // S32/S33: beyond --max-connections a new API connection is closed at once
@@ -562,7 +592,9 @@ TEST_P(AttackBaseline, PeakRssOfOtherBinary) {
   ASSERT_TRUE(started) << process.Stderr();
   const int port = PortOf((*started)["health_probe"].get<std::string>());
   const std::string socket = dir.File("api.sock");
-  if (!on_probe) ASSERT_TRUE(CreateGpu(UnixChannel(socket), "gpu-0").ok());
+  if (!on_probe) {
+    ASSERT_TRUE(CreateGpu(UnixChannel(socket), "gpu-0").ok());
+  }
   std::size_t rss = 0;
   ApiLatency gets;
   const auto t0 = Clock::now();
@@ -593,7 +625,8 @@ INSTANTIATE_TEST_SUITE_P(Attacks, AttackBaseline,
                                            ApiAttackCase{"ApiRapidReset", AttackKind::kRapidReset, "api"},
                                            ApiAttackCase{"ApiStreamFlood", AttackKind::kStreamFlood, "api"},
                                            ApiAttackCase{"ApiAckedFlood", AttackKind::kAckedFlood, "api"},
-                                           ApiAttackCase{"ApiWatchFlood", AttackKind::kWatchFlood, "api"}),
+                                           ApiAttackCase{"ApiWatchFlood", AttackKind::kWatchFlood, "api"},
+                                           ApiAttackCase{"ApiBigRequests", AttackKind::kBigRequests, "api"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -137,7 +137,7 @@ std::string ServerReset(std::uint32_t stream) { return Reset(stream); }
 TEST(Http2FrameGuardApi, ThousandsOfCallsASecondNeverTripS33) {
   // 100,000 unary calls in one second on one connection, each answered.
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   for (std::uint32_t i = 0; i < 100000; ++i) {
     const std::uint32_t id = 2 * i + 1;
@@ -153,7 +153,7 @@ TEST(Http2FrameGuardApi, OpenStreamsBeyondTheAdvertisedLimitS33) {
   // 250 watches (requests complete, answers streaming) are fine; the 251st
   // open stream ignores MAX_CONCURRENT_STREAMS.
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   std::uint32_t id = 1;
   for (int i = 0; i < 250; ++i, id += 2) {
@@ -174,7 +174,7 @@ TEST(Http2FrameGuardApi, OpenStreamsBeyondTheAdvertisedLimitS33) {
 TEST(Http2FrameGuardApi, StreamsThatNeverSendTheirRequestS33) {
   // HEADERS alone: each waits in gRPC for a message that never comes.
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   std::uint32_t id = 1;
   for (int i = 0; i < 32; ++i, id += 2) ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone) << i;
@@ -188,9 +188,33 @@ TEST(Http2FrameGuardApi, StreamsThatNeverSendTheirRequestS33) {
   EXPECT_EQ(std::string(Http2ViolationName(guard.violation())), "pending_streams");
 }
 
+TEST(Http2FrameGuardApi, HalfSentRequestBytesAreBoundedS33) {
+  // Twice the largest request (here 64 KiB, so 128 KiB) may be half-sent at
+  // once; finished requests no longer count.
+  const auto t = Clock::now();
+  Http2FrameGuard guard(ApiGuardLimits(250, 64 << 10), t);
+  ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
+  const std::string chunk(16000, 'x');
+  for (std::uint32_t id = 1; id <= 7; id += 2) ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone);
+  // Streams 1..7: 2 frames each, 128,000 bytes in all.
+  for (std::uint32_t id = 1; id <= 7; id += 2) {
+    ASSERT_EQ(guard.Feed(Frame(0x0, 0, id, chunk) + Frame(0x0, 0, id, chunk), t), Http2Violation::kNone) << id;
+  }
+  EXPECT_EQ(guard.pending_bytes(), 128000u);
+  // Stream 1 finishes: its bytes leave the count; gRPC ending stream 3
+  // (trailers) takes its bytes away too.
+  ASSERT_EQ(guard.Feed(Frame(0x0, 0x1, 1, "x"), t), Http2Violation::kNone);
+  guard.FeedServer(Trailers(3));
+  EXPECT_EQ(guard.pending_bytes(), 64000u);
+  ASSERT_EQ(guard.Feed(Frame(0x0, 0, 5, chunk) + Frame(0x0, 0, 7, chunk) + Frame(0x0, 0, 5, chunk), t),
+            Http2Violation::kNone);
+  EXPECT_EQ(guard.Feed(Frame(0x0, 0, 7, chunk) + Frame(0x0, 0, 7, chunk), t), Http2Violation::kPendingBytes);
+  EXPECT_EQ(std::string(Http2ViolationName(guard.violation())), "pending_bytes");
+}
+
 TEST(Http2FrameGuardApi, ResetsPassAtARateThenTripS33) {
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   std::uint32_t id = 1;
   // A burst of 200 cancels, then 50 a second for a minute.
@@ -211,7 +235,7 @@ TEST(Http2FrameGuardApi, ResetsPassAtARateThenTripS33) {
 
 TEST(Http2FrameGuardApi, ServerOutputSplitAnywhereS33) {
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   std::string out = Frame(0x4, 0, 0, std::string(6, 's'));
   for (std::uint32_t id = 1; id < 200; id += 2) {
@@ -228,7 +252,7 @@ TEST(Http2FrameGuardApi, LargerFramesOnceGrpcAdvertisesThemS33) {
   // gRPC raises SETTINGS_MAX_FRAME_SIZE with its bandwidth estimate; a client
   // may then send frames that large, and no larger.
   const auto t = Clock::now();
-  Http2FrameGuard guard(ApiGuardLimits(250), t);
+  Http2FrameGuard guard(ApiGuardLimits(250, 4 << 20), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   auto setting = [](std::uint16_t id, std::uint32_t v) {
     std::string e(6, '\0');

@@ -366,7 +366,13 @@ class GuardedListener::Impl {
     for (Conn* cp : loop.touched) {
       Conn& c = *cp;
       c.touched = false;
-      if (c.client >= 0 && c.deadline != Clock::time_point{} && now >= c.deadline) CloseConn(c);
+      if (c.client >= 0 && c.deadline != Clock::time_point{} && now >= c.deadline) {
+        if (c.handshaking) {  // a TLS client that never finished its handshake
+          Count(kTlsHandshake);
+          Warn(c, kTlsHandshake, now, "handshake not finished in time");
+        }
+        CloseConn(c);
+      }
       if (c.client >= 0 && c.closing && c.client_wr_shut && c.pair < 0 && c.client_eof) CloseConn(c);
       if (c.client < 0) {
         CountPending(c);

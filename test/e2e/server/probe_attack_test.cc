@@ -340,22 +340,9 @@ void PrintTo(const ProbeAttackCase& c, std::ostream* os) { *os << c.name; }
 
 class ProbeAttack : public ::testing::TestWithParam<ProbeAttackCase> {};
 
-// The server's environment for a peak-RSS measurement. Under ASan, memory that is freed
-// waits in a quarantine of 256 MiB by default before it is reused, so an attack that churns
-// through connections would measure the quarantine, not the server; a small one keeps the
-// figure the server's own.
-Env RssEnv() {
-#if defined(__SANITIZE_ADDRESS__)
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  return {{"ASAN_OPTIONS", std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "quarantine_size_mb=8"}};
-#else
-  return {};
-#endif
-}
-
 TEST_P(ProbeAttack, GuardCutsOffAttackProbesAnsweredS33) {
   TempDir dir;
-  auto s = StartServer(dir.File("api.sock"), {}, RssEnv());
+  auto s = StartServer(dir.File("api.sock"), {}, RssMeasurementEnv());
   ASSERT_TRUE(s) << s.process->Stderr();
   ASSERT_GT(s.probe_port, 0);
   ASSERT_TRUE(WaitForHealth(TcpChannel(s.probe_port), grpc::health::v1::HealthCheckResponse::SERVING));
@@ -450,7 +437,7 @@ class ApiAttack : public ::testing::TestWithParam<ApiAttackCase> {};
 
 TEST_P(ApiAttack, GuardCutsOffAttackOtherClientsServedS33) {
   TempDir dir;
-  auto s = StartServer(dir.File("api.sock"), {}, RssEnv());
+  auto s = StartServer(dir.File("api.sock"), {}, RssMeasurementEnv());
   ASSERT_TRUE(s) << s.process->Stderr();
   ASSERT_TRUE(CreateGpu(UnixChannel(s.socket), "gpu-0").ok());
   EXPECT_EQ(Rejected(s.metrics_port, GetParam().reason, "api"), 0);

@@ -1,7 +1,7 @@
 #include "test_support.h"
 
-
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "http_client.h"
@@ -11,6 +11,15 @@ namespace deviceapi::testing {
 std::vector<std::string> BaseArgs(const std::string& socket) {
   return {"--bind-address=unix://" + socket, "--health-probe-bind-address=127.0.0.1:0",
           "--metrics-bind-address=127.0.0.1:0", "--shutdown-grace-period=5s"};
+}
+
+Env RssMeasurementEnv() {
+#if defined(__SANITIZE_ADDRESS__)
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {{"ASAN_OPTIONS", std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "quarantine_size_mb=8"}};
+#else
+  return {};
+#endif
 }
 
 RunningServer StartServer(const std::string& socket, std::vector<std::string> extra, Env env) {

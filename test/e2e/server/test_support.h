@@ -27,6 +27,12 @@ struct RunningServer {
 
 // Flags for a server on `socket` with every TCP listener on 127.0.0.1:0.
 std::vector<std::string> BaseArgs(const std::string& socket);
+// The server's environment for a peak-RSS measurement. Under ASan, memory that is freed
+// waits in a quarantine of 256 MiB by default before it is reused, so an attack that churns
+// through connections would measure the quarantine, not the server; a small one keeps the
+// figure the server's own.
+Env RssMeasurementEnv();
+
 // BaseArgs + `extra` (later flags win), waits for the start-up line.
 RunningServer StartServer(const std::string& socket, std::vector<std::string> extra = {},
                           Env env = {});

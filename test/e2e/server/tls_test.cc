@@ -219,7 +219,7 @@ double TcpRejected(int metrics_port, const std::string& reason) {
 // the Unix socket; the process stays small and other clients are served.
 TEST_F(TcpListener, RapidResetInsideTlsIsCutOffS33) {
   std::signal(SIGPIPE, SIG_IGN);  // the server closes the attacker's sockets under its writes
-  auto s = StartServer(dir_.File("api.sock"), TlsFlags("127.0.0.1:0", false));
+  auto s = StartServer(dir_.File("api.sock"), TlsFlags("127.0.0.1:0", false), RssMeasurementEnv());
   ASSERT_TRUE(s) << s.process->Stderr();
   auto consumer = v1::GpuService::NewStub(UnixChannel(s.socket));
   ASSERT_TRUE(CreateGpu(UnixChannel(s.socket), "gpu-0").ok());

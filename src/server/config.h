@@ -81,7 +81,7 @@ struct Config {
   // (base/http_server.h: the longest-waiting one makes room for a new one).
   std::size_t admin_max_connections = 256;
   std::size_t admin_max_connections_per_peer = 32;
-  // Open connections to the API (Unix socket and plaintext TCP listener,
+  // Open connections to the API (Unix socket and TCP listener,
   // each): beyond it a new connection is closed at once, so open ones (a
   // consumer's watches) are never pushed out (guarded_listener.h).
   std::size_t max_connections = 256;

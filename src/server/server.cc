@@ -104,7 +104,7 @@ class Server::Impl {
   std::unique_ptr<UnixSocketFile> socket_;
   std::unique_ptr<grpc::Server> api_server_, probe_server_;
   // Accept the connections and feed them to gRPC through an HTTP/2 guard
-  // (guarded_listener.h): the API socket and the plaintext TCP listener to
+  // (guarded_listener.h): the API socket and the TCP listener (TLS ended there) to
   // api_server_, the probe port to probe_server_. Stopped after them.
   std::unique_ptr<GuardedListener> api_listener_, tcp_listener_, probe_listener_;
   std::unique_ptr<AdminHttpServer> admin_;

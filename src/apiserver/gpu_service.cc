@@ -57,19 +57,16 @@ grpc::ServerUnaryReactor* GpuServiceImpl::DeleteGpu(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* GpuServiceImpl::PatchGpu(grpc::CallbackServerContext* ctx,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {
-  return service_.transport().Unary<detail::v1::PatchGpuRequest>(
-      ctx, "PatchGpu", ServiceTransport::Access::kWrite, request,
-      [this, response](const detail::v1::PatchGpuRequest& req, ArenaPtr&) {
+  return service_.transport().UnaryWrite<detail::v1::PatchGpuRequest>(
+      ctx, "PatchGpu", request,
+      [this, response](const detail::v1::PatchGpuRequest& req, ArenaPtr&, const ServiceTransport::Answer& answer) {
         auto patch = ParsePatch(req.patch_type(), req.data(), req.subresource());
-        if (!patch.ok()) return ToGrpcStatus(patch.error(), "PatchGpu");
-        auto result = service_.registry().Mutate(
+        if (!patch.ok()) return answer([&] { return ToGrpcStatus(patch.error(), "PatchGpu"); });
+        service_.registry().Mutate(
             req.namespace_(), req.name(), patch->part,
-            [&](const GpuKind::Object& old, GpuKind::Object* updated) {
-              return ApplyPatch(*patch, old, updated);
-            });
-        return ResourceService<GpuKind>::Reply(result, "PatchGpu", -1, response);
-      },
-      [](const auto&) { return std::optional<store::Revision>(); });  // never waits
+            [&](const GpuKind::Object& old, GpuKind::Object* updated) { return ApplyPatch(*patch, old, updated); },
+            store::Store::ByteBound::kApplies, ResourceService<GpuKind>::Replier("PatchGpu", response, answer));
+      });
 }
 
 }  // namespace deviceapi::apiserver

@@ -32,6 +32,8 @@
 
 namespace deviceapi::apiserver {
 
+using ArenaPtr = std::unique_ptr<google::protobuf::Arena>;
+
 // An arena sized for a message of about `wire_bytes` encoded bytes. A parsed
 // message takes 4.5 to 5 times its encoding on an arena (more for tiny
 // ones), so the first block holds all of it in one allocation. Should a

@@ -10,7 +10,9 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "apiserver/resource_strategy.h"
 #include "apiserver/unknown_fields.h"
 #include "device_api.pb.h"
+#include "store/await.h"
 #include "store/store.h"
 
 namespace deviceapi::apiserver {
@@ -38,47 +41,71 @@ class ResourceRegistry {
   // (null: none). Set before the registry serves; must outlive it.
   void SetAdmission(const Admission<Msg>* admission) { admission_ = admission; }
 
+  // Every write comes in two forms. The asynchronous one calls `done`
+  // exactly once, at once or from the store's committer once the write is
+  // durable (store::Store::UpdateAsync): a gRPC handler returns its thread
+  // meanwhile (S32). The synchronous one waits for that answer.
+  using Done = std::function<void(store::Result<ObjectPtr>)>;
+
   // Create (S3). ALREADY_EXISTS on a taken key. `object` lives on `arena`
   // (the request's) and becomes the stored version: it is stamped in place
-  // and encoded once.
-  store::Result<ObjectPtr> Create(std::unique_ptr<google::protobuf::Arena> arena, Msg* object) const {
+  // and encoded once, before the call returns.
+  void Create(ArenaPtr arena, Msg* object, Done done) const {
     DropUnknownFields(object);  // stored whole: nothing unknown is kept
     auto prepared = strategy_.PrepareForCreate(object, Now());
-    if (!prepared.ok()) return prepared.error();
+    if (!prepared.ok()) return done(prepared.error());
     const store::ObjectKey key{object->metadata().namespace_(), object->metadata().name()};
-    return Typed(store_.Create(key, [&](store::Revision next) -> store::Result<store::ObjectPtr> {
-      if (auto refused = Admit(*object, nullptr)) return *refused;
-      return store::ObjectPtr(std::make_shared<Object>(object, next));
-    }));
+    store_.CreateAsync(
+        key,
+        [&](store::Revision next) -> store::Result<store::ObjectPtr> {
+          if (auto refused = Admit(*object, nullptr)) return *refused;
+          return store::ObjectPtr(std::make_shared<Object>(object, next));
+        },
+        Typed(std::move(done)));
+  }
+  store::Result<ObjectPtr> Create(ArenaPtr arena, Msg* object) const {
+    return Await([&](Done done) { Create(std::move(arena), object, std::move(done)); });
   }
 
   // Update: spec, labels, annotations (S4), precondition on
   // metadata.resource_version (S5). `request` lives on `arena`, which the
   // new version is built on.
-  store::Result<ObjectPtr> Update(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+  void Update(ArenaPtr arena, Msg* request, Done done) const {
     DropUnknownFields(request->mutable_spec());  // the part of the request that is stored
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateUpdate(*request));
-    if (!target.ok()) return target.error();
-    return UpdateOnArena(*target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
-      auto prepared = strategy_.PrepareForUpdate(request, old, updated);
-      if (!prepared.ok()) return prepared.error();
-      return !ResourceStrategy<Msg>::Unchanged(*updated, old);
-    });
+    if (!target.ok()) return done(target.error());
+    UpdateOnArena(
+        *target, arena,
+        [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+          auto prepared = strategy_.PrepareForUpdate(request, old, updated);
+          if (!prepared.ok()) return prepared.error();
+          return !ResourceStrategy<Msg>::Unchanged(*updated, old);
+        },
+        store::Store::ByteBound::kApplies, std::move(done));
+  }
+  store::Result<ObjectPtr> Update(ArenaPtr arena, Msg* request) const {
+    return Await([&](Done done) { Update(std::move(arena), request, std::move(done)); });
   }
 
   // Status update: status only (S4, S6), precondition as Update (S5). The
   // request's status moves into the new version, built on `arena`.
-  store::Result<ObjectPtr> UpdateStatus(std::unique_ptr<google::protobuf::Arena> arena, Msg* request) const {
+  void UpdateStatus(ArenaPtr arena, Msg* request, Done done) const {
     DropUnknownFields(request->mutable_status());  // the part of the request that is stored
     DefaultNamespace(request);
     auto target = Addressed(*request, strategy_.ValidateStatusUpdate(*request));
-    if (!target.ok()) return target.error();
+    if (!target.ok()) return done(target.error());
     const auto now = Now();
-    return UpdateOnArena(*target, arena, [&](const Msg& old, Msg* updated) -> store::Result<bool> {
-      strategy_.PrepareForStatusUpdate(request, old, now, updated);
-      return !strategy_.StatusUnchanged(*updated, old);
-    });
+    UpdateOnArena(
+        *target, arena,
+        [&](const Msg& old, Msg* updated) -> store::Result<bool> {
+          strategy_.PrepareForStatusUpdate(request, old, now, updated);
+          return !strategy_.StatusUnchanged(*updated, old);
+        },
+        store::Store::ByteBound::kApplies, std::move(done));
+  }
+  store::Result<ObjectPtr> UpdateStatus(ArenaPtr arena, Msg* request) const {
+    return Await([&](Done done) { UpdateStatus(std::move(arena), request, std::move(done)); });
   }
 
   // The update of (ns, name) that `mutate(old, updated)` builds from the
@@ -90,16 +117,15 @@ class ResourceRegistry {
   // and stored unless nothing changed (S1). `bound`: kExempt only for the
   // server's own safety writes (store.h).
   template <typename MutateFn>
-  store::Result<ObjectPtr> Mutate(std::string ns, const std::string& name, Subresource part,
-                                  const MutateFn& mutate,
-                                  store::Store::ByteBound bound = store::Store::ByteBound::kApplies) const {
+  void Mutate(std::string ns, const std::string& name, Subresource part, const MutateFn& mutate,
+              store::Store::ByteBound bound, Done done) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
     FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
-    if (!errors.empty()) return ToError(errors);
+    if (!errors.empty()) return done(ToError(errors));
     const Target target{{ns, name}, std::nullopt};
     auto arena = NewMessageArena(kMutateArenaHint);
     const auto now = Now();
-    return UpdateOnArena(
+    UpdateOnArena(
         target, arena,
         [&](const Msg& old, Msg* updated) -> store::Result<bool> {
           *updated = old;
@@ -108,22 +134,28 @@ class ResourceRegistry {
           if (!*wanted) return false;
           return strategy_.PrepareForMutation(part, old, now, updated);
         },
-        bound);
+        bound, std::move(done));
+  }
+  template <typename MutateFn>
+  store::Result<ObjectPtr> Mutate(std::string ns, const std::string& name, Subresource part,
+                                  const MutateFn& mutate,
+                                  store::Store::ByteBound bound = store::Store::ByteBound::kApplies) const {
+    return Await([&](Done done) { Mutate(std::move(ns), name, part, mutate, bound, std::move(done)); });
   }
 
   // Delete with optional preconditions (S5); returns the DELETED state
   // stamped with the deletion's revision (S7).
-  store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
-                                  const nvidia::nvsentinel::v1alpha1::Preconditions& pre) const {
+  void Delete(std::string ns, const std::string& name, const nvidia::nvsentinel::v1alpha1::Preconditions& pre,
+              Done done) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
     FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
-    if (!errors.empty()) return ToError(errors);
+    if (!errors.empty()) return done(ToError(errors));
     auto expected = ParseResourceVersion(pre.resource_version(),
                                          "opts.preconditions.resource_version");
-    if (!expected.ok()) return expected.error();
+    if (!expected.ok()) return done(expected.error());
     const std::string uid = pre.uid();
     const auto rv = *expected;
-    return Typed(store_.Delete(
+    store_.DeleteAsync(
         {ns, name}, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
@@ -136,7 +168,12 @@ class ResourceRegistry {
           if (auto conflict = CheckRevision(rv, *old)) return *conflict;
           if (admission_ != nullptr) admission_->Deleted(*last);
           return store::ObjectPtr(std::make_shared<Object>(last.mutable_message(), next));
-        }));
+        },
+        Typed(std::move(done)));
+  }
+  store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
+                                  const nvidia::nvsentinel::v1alpha1::Preconditions& pre) const {
+    return Await([&](Done done) { Delete(std::move(ns), name, pre, std::move(done)); });
   }
 
   // Get (S9): resource_version "" / "0" current; "N" not older than N.
@@ -210,10 +247,9 @@ class ResourceRegistry {
   // `old`; when it does not, the write is a no-op (S1). The current version
   // is parsed onto `arena` too, so the build allocates nothing else.
   template <typename Build>
-  store::Result<ObjectPtr> UpdateOnArena(const Target& target,
-                                         std::unique_ptr<google::protobuf::Arena>& arena, const Build& build,
-                                         store::Store::ByteBound bound = store::Store::ByteBound::kApplies) const {
-    return Typed(store_.Update(
+  void UpdateOnArena(const Target& target, ArenaPtr& arena, const Build& build, store::Store::ByteBound bound,
+                     Done done) const {
+    store_.UpdateAsync(
         target.key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
@@ -227,7 +263,7 @@ class ResourceRegistry {
           if (auto refused = Admit(*updated, last)) return *refused;
           return store::ObjectPtr(std::make_shared<Object>(updated, next));
         },
-        bound));
+        bound, Typed(std::move(done)));
   }
   std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const {
     if (admission_ == nullptr) return std::nullopt;
@@ -253,6 +289,15 @@ class ResourceRegistry {
     auto typed = Object::From(*result);
     if (!typed) return Internal();
     return typed;
+  }
+  // `done` as the store's write callback.
+  static store::Store::WriteDone Typed(Done done) {
+    return [done = std::move(done)](store::Result<store::ObjectPtr> result) { done(Typed(std::move(result))); };
+  }
+  // Runs an asynchronous write and waits for its answer.
+  template <typename Start>
+  static store::Result<ObjectPtr> Await(const Start& start) {
+    return store::AwaitAnswer<ObjectPtr>(start);
   }
 
   store::Store& store_;

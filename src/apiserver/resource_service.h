@@ -44,6 +44,8 @@ class ResourceService {
  public:
   using Msg = typename Kind::Object;
   using Access = ServiceTransport::Access;
+  using Answer = ServiceTransport::Answer;
+  using ObjectPtr = typename ResourceRegistry<Msg>::ObjectPtr;
 
   ResourceService(store::Store& store, Readiness& readiness, const ResourceStrategy<Msg>& strategy)
       : transport_(readiness, store), registry_(store, strategy) {}
@@ -86,52 +88,57 @@ class ResourceService {
         [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
   }
 
+  // Writes answer from the store's callback (ResourceRegistry::Done): a
+  // write waiting for its durable commit holds no thread (S32).
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                    grpc::ByteBuffer* out) {
-    return transport_.Unary<typename Kind::CreateRequest>(
-        ctx, Kind::kCreate, Access::kWrite, in,
-        [this, out](auto& req, ArenaPtr& arena) {
-          return Reply(registry_.Create(std::move(arena), Kind::Body(req)), Kind::kCreate, -1, out);
-        },
-        kNeverWaits);
+    return transport_.UnaryWrite<typename Kind::CreateRequest>(
+        ctx, Kind::kCreate, in, [this, out](auto& req, ArenaPtr& arena, const Answer& answer) {
+          registry_.Create(std::move(arena), Kind::Body(req), Replier(Kind::kCreate, out, answer));
+        });
   }
 
   grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                    grpc::ByteBuffer* out) {
-    return transport_.Unary<typename Kind::UpdateRequest>(
-        ctx, Kind::kUpdate, Access::kWrite, in,
-        [this, out](auto& req, ArenaPtr& arena) {
-          return Reply(registry_.Update(std::move(arena), Kind::Body(req)), Kind::kUpdate, -1, out);
-        },
-        kNeverWaits);
+    return transport_.UnaryWrite<typename Kind::UpdateRequest>(
+        ctx, Kind::kUpdate, in, [this, out](auto& req, ArenaPtr& arena, const Answer& answer) {
+          registry_.Update(std::move(arena), Kind::Body(req), Replier(Kind::kUpdate, out, answer));
+        });
   }
 
   grpc::ServerUnaryReactor* UpdateStatus(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-    return transport_.Unary<typename Kind::UpdateStatusRequest>(
-        ctx, Kind::kUpdateStatus, Access::kWrite, in,
-        [this, out](auto& req, ArenaPtr& arena) {
-          return Reply(registry_.UpdateStatus(std::move(arena), Kind::Body(req)),
-                       Kind::kUpdateStatus, -1, out);
-        },
-        kNeverWaits);
+    return transport_.UnaryWrite<typename Kind::UpdateStatusRequest>(
+        ctx, Kind::kUpdateStatus, in, [this, out](auto& req, ArenaPtr& arena, const Answer& answer) {
+          registry_.UpdateStatus(std::move(arena), Kind::Body(req), Replier(Kind::kUpdateStatus, out, answer));
+        });
   }
 
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
                                    grpc::ByteBuffer* out) {
-    return transport_.Unary<typename Kind::DeleteRequest>(
-        ctx, Kind::kDelete, Access::kWrite, in,
-        [this, out](const auto& req, ArenaPtr&) {
-          auto result = registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions());
-          if (!result.ok()) return ToGrpcStatus(result.error(), Kind::kDelete);
-          *out = EmptyMessage();
-          return grpc::Status::OK;
-        },
-        kNeverWaits);
+    return transport_.UnaryWrite<typename Kind::DeleteRequest>(
+        ctx, Kind::kDelete, in, [this, out](const auto& req, ArenaPtr&, const Answer& answer) {
+          registry_.Delete(req.namespace_(), req.name(), req.opts().preconditions(),
+                           [out, answer](const store::Result<ObjectPtr>& result) {
+                             answer([&] {
+                               if (!result.ok()) return ToGrpcStatus(result.error(), Kind::kDelete);
+                               *out = EmptyMessage();
+                               return grpc::Status::OK;
+                             });
+                           });
+        });
+  }
+
+  // The registry's answer to a write, as the call's reply with the object.
+  static typename ResourceRegistry<Msg>::Done Replier(const char* method, grpc::ByteBuffer* out,
+                                                      const Answer& answer) {
+    return [method, out, answer](const store::Result<ObjectPtr>& result) {
+      answer([&] { return Reply(result, method, -1, out); });
+    };
   }
 
   // Answers a write or Get with the object (field < 0: the bare object).
-  static grpc::Status Reply(const store::Result<typename ResourceRegistry<Msg>::ObjectPtr>& result,
+  static grpc::Status Reply(const store::Result<ObjectPtr>& result,
                             const char* method, int field, grpc::ByteBuffer* out) {
     if (!result.ok()) return ToGrpcStatus(result.error(), method);
     *out = wire::EncodeObject<Msg>(*result, field);

@@ -67,8 +67,6 @@ grpc::Status Malformed(const google::protobuf::Message& message);
 // The encoding of google.protobuf.Empty.
 grpc::ByteBuffer EmptyMessage();
 
-using ArenaPtr = std::unique_ptr<google::protobuf::Arena>;
-
 class ServiceTransport {
  public:
   enum class Access { kRead, kWrite };
@@ -131,6 +129,51 @@ class ServiceTransport {
       }));
     });
     return reactor;
+  }
+
+  // How an asynchronous handler answers its call: `answer(body)` runs
+  // body() as Guarded does and finishes the call with the status it returns.
+  // Copyable; only the first answer of a call counts.
+  class Answer {
+   public:
+    Answer(ServiceTransport* transport, grpc::ServerUnaryReactor* reactor, const char* method)
+        : transport_(transport), reactor_(reactor), method_(method), answered_(std::make_shared<std::atomic<bool>>()) {}
+    template <typename Body>
+    void operator()(Body&& body) const {
+      Finish(transport_->Guarded(method_, std::forward<Body>(body)));
+    }
+    void Finish(const grpc::Status& status) const {
+      if (!answered_->exchange(true)) reactor_->Finish(status);
+    }
+    grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+
+   private:
+    ServiceTransport* transport_;
+    grpc::ServerUnaryReactor* reactor_;
+    const char* method_;
+    std::shared_ptr<std::atomic<bool>> answered_;
+  };
+
+  // Runs one unary write: gate, parse, then `handle(request, arena, answer)`
+  // starts the write, which `answer` finishes at once or later, from the
+  // store's committer once the write is durable: no thread waits for a
+  // commit (S32). A handler that throws answers INTERNAL unless it had
+  // answered already.
+  template <typename Request, typename Handler>
+  grpc::ServerUnaryReactor* UnaryWrite(grpc::CallbackServerContext* ctx, const char* method,
+                                       const grpc::ByteBuffer* in, Handler handle) {
+    Answer answer(this, ctx->DefaultReactor(), method);
+    grpc::Status refused = Guarded(method, [&]() -> grpc::Status {
+      grpc::Status gate = Gate(Access::kWrite);
+      if (!gate.ok()) return gate;
+      ArenaPtr arena = NewMessageArena(in->Valid() ? in->Length() : 0);
+      auto* request = google::protobuf::Arena::CreateMessage<Request>(arena.get());
+      if (!ParseRequest(*in, request)) return Malformed(*request);
+      handle(*request, arena, answer);
+      return grpc::Status::OK;
+    });
+    if (!refused.ok()) answer.Finish(refused);
+    return answer.reactor();
   }
 
   // Opens a watch stream: gate, parse, then `open(request)` opens the store

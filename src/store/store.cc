@@ -12,7 +12,9 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 
+#include "store/await.h"
 #include "store/history_ring.h"
 #include "store/deferred_callbacks.h"
 #include "store/revision_waiters.h"
@@ -75,7 +77,17 @@ class Store::Impl {
     options.backend = backend;
   }
 
-  ~Impl() { Shutdown(); }
+  ~Impl() {
+    Shutdown();
+    if (committer.joinable()) {
+      {
+        std::lock_guard<std::mutex> l(stage_mu);
+        stop_committer = true;  // after the queue it may still be draining
+      }
+      drain_cv.notify_one();
+      committer.join();
+    }
+  }
 
   Result<bool> Open() {
     std::unique_lock<WriterPreferringMutex> lock(rw);
@@ -106,6 +118,7 @@ class Store::Impl {
     staged_objects = objects.size();
     NoteIssued(start);
     hub->StartTimer();
+    if (backend->Durable()) committer = std::thread([this] { CommitterLoop(); });
     opened.store(true);
     return true;
   }
@@ -255,10 +268,24 @@ class Store::Impl {
     return true;
   }
 
+  // The synchronous form of a write: what WriteAsync answers, waited for.
   template <typename Build>
   Result<ObjectPtr> Write(WriteKind kind, const ObjectKey& key, const Build& build,
                           Store::ByteBound bound = Store::ByteBound::kApplies) {
-    if (backend->Durable()) return GroupWrite(kind, key, build, bound);
+    if (!backend->Durable()) return WriteInMemory(kind, key, build, bound);
+    return AwaitAnswer<ObjectPtr>([&](Store::WriteDone done) { GroupWrite(kind, key, build, bound, std::move(done)); });
+  }
+
+  template <typename Build>
+  void WriteAsync(WriteKind kind, const ObjectKey& key, const Build& build, Store::ByteBound bound,
+                  Store::WriteDone done) {
+    if (backend->Durable()) return GroupWrite(kind, key, build, bound, std::move(done));
+    done(WriteInMemory(kind, key, build, bound));
+  }
+
+  // The memory path: build, commit (a no-op) and apply under the write lock.
+  template <typename Build>
+  Result<ObjectPtr> WriteInMemory(WriteKind kind, const ObjectKey& key, const Build& build, Store::ByteBound bound) {
     DeferredCallbacks ready;
     // Events the history drops: freed after the lock is released, as
     // freeing an object costs about as much as building one.
@@ -289,20 +316,35 @@ class Store::Impl {
   // One write waiting for its batch to commit (group commit).
   struct PendingWrite {
     Event event;
-    bool done = false;
-    std::optional<Error> error;
+    Store::WriteDone done;
   };
+  // A no-op write that matched a state still committing: answered once
+  // that state is durable, like the write that made it.
+  struct NoopWait {
+    Revision wanted;
+    ObjectPtr object;
+    Store::WriteDone done;
+  };
+  using Answers = std::vector<std::pair<Store::WriteDone, Result<ObjectPtr>>>;
 
   // The durable path. Writers build against the staged state (visible
   // objects plus writes queued or being committed), take consecutive
-  // revisions and queue; whichever waiting writer finds no commit running
-  // commits everything queued in one Backend::Commit, then makes the batch
-  // visible in revision order and wakes its writers. A writer is answered
-  // only after its batch committed (S24); one fsync serves many writers.
+  // revisions and queue; a writer that finds no commit running commits the
+  // queue itself, and what queued meanwhile is committed by the committer
+  // thread, one batch after another, each as one Backend::Commit. A batch
+  // becomes visible in revision order, then its writers are answered (S24);
+  // one fsync serves many writers. No writer's thread waits for another's
+  // commit (S32): with gRPC's two callback threads on a 2-core node, a
+  // waiting writer held half the server.
   template <typename Build>
-  Result<ObjectPtr> GroupWrite(WriteKind kind, const ObjectKey& key, const Build& build, Store::ByteBound bound) {
+  void GroupWrite(WriteKind kind, const ObjectKey& key, const Build& build, Store::ByteBound bound,
+                  Store::WriteDone done) {
     std::unique_lock<std::mutex> l(stage_mu);
-    if (auto ok = CheckWritable(); !ok.ok()) return ok.error();
+    auto answer_now = [&](Result<ObjectPtr> answer) {
+      l.unlock();
+      done(std::move(answer));
+    };
+    if (auto ok = CheckWritable(); !ok.ok()) return answer_now(ok.error());
     auto staged_it = staged.find(key);
     ObjectPtr current;
     if (staged_it != staged.end()) {
@@ -311,18 +353,17 @@ class Store::Impl {
       current = it->second;  // objects change only under stage_mu too
     }
     auto built = BuildWrite(kind, key, current, staged_objects, staged_bytes, staged_revision + 1, build, bound);
-    if (!built.ok()) return built.error();
+    if (!built.ok()) return answer_now(built.error());
     if (built->noop) {
-      // The state it matched may itself still be committing: answer only
-      // once that is durable, like the write that made it.
       const Revision wanted = built->noop->revision();
-      const std::uint64_t failures_before = commit_failures;
-      stage_cv.wait(l, [&] { return revision.load() >= wanted || commit_failures != failures_before; });
-      if (revision.load() < wanted) return MakeError(ErrorCode::kUnavailable, "storage unavailable");
-      return built->noop;
+      if (revision.load() >= wanted) return answer_now(built->noop);
+      // The write that staged it is queued or committing: its batch answers this.
+      noop_waits.push_back({wanted, built->noop, std::move(done)});
+      return;
     }
-    auto pending = std::make_shared<PendingWrite>();
+    auto pending = std::make_unique<PendingWrite>();
     pending->event = std::move(built->event);
+    pending->done = std::move(done);
     staged_revision = pending->event.revision;
     staged_bytes = BytesAfter(staged_bytes, pending->event);
     if (pending->event.type == EventType::kDeleted) {
@@ -332,23 +373,40 @@ class Store::Impl {
       staged[key] = pending->event.object;
       if (pending->event.type == EventType::kAdded) ++staged_objects;
     }
-    queue.push_back(pending);
-    while (!pending->done) {
-      if (committing) {
-        stage_cv.wait(l);
-      } else {
-        CommitQueued(l);
-      }
+    queue.push_back(std::move(pending));
+    if (committing) return;  // the running commit's committer takes it next
+    committing = true;
+    CommitBatch(l);
+    if (queue.empty()) {
+      committing = false;
+    } else {
+      // What queued during this commit goes to the committer thread, so
+      // this thread returns to serving calls.
+      drain_requested = true;
+      drain_cv.notify_one();
     }
-    if (pending->error) return *pending->error;
-    return pending->event.object;
   }
 
-  // Commits every queued write as one batch. Called with stage_mu held and
-  // no commit running; releases it during the backend's I/O.
-  void CommitQueued(std::unique_lock<std::mutex>& l) {
-    committing = true;
-    std::vector<std::shared_ptr<PendingWrite>> batch(queue.begin(), queue.end());
+  // Commits whatever the inline committers leave queued, batch after batch.
+  void CommitterLoop() {
+    std::unique_lock<std::mutex> l(stage_mu);
+    for (;;) {
+      drain_cv.wait(l, [&] { return drain_requested || stop_committer; });
+      if (!drain_requested) return;
+      drain_requested = false;
+      while (!queue.empty()) CommitBatch(l);
+      committing = false;
+    }
+  }
+
+  // Commits every queued write as one batch, makes it visible and answers
+  // its writers. Called with stage_mu held and `committing` set; releases
+  // stage_mu during the backend's I/O and while answering, and holds it
+  // again on return.
+  void CommitBatch(std::unique_lock<std::mutex>& l) {
+    std::vector<std::unique_ptr<PendingWrite>> batch;
+    batch.reserve(queue.size());
+    for (auto& p : queue) batch.push_back(std::move(p));
     queue.clear();
     std::vector<Event> events;
     events.reserve(batch.size());
@@ -359,6 +417,8 @@ class Store::Impl {
     events.clear();
     DeferredCallbacks ready;
     std::vector<Event> evicted;
+    Answers answers;
+    answers.reserve(batch.size());
     l.lock();
     if (committed.ok()) {
       std::unique_lock<WriterPreferringMutex> lock(rw);
@@ -370,17 +430,23 @@ class Store::Impl {
         auto it = staged.find(key);
         ObjectPtr visible = p->event.type == EventType::kDeleted ? nullptr : p->event.object;
         if (it != staged.end() && it->second == visible) staged.erase(it);
+        answers.emplace_back(std::move(p->done), p->event.object);
       }
+      const Revision reached = revision.load();
+      std::erase_if(noop_waits, [&](NoopWait& w) {
+        if (w.wanted > reached) return false;
+        answers.emplace_back(std::move(w.done), std::move(w.object));
+        return true;
+      });
     } else {
       // Everything queued since was built on the failed batch: it fails
       // too, and the staged state falls back to the visible one.
       const Error error = CommitFailed(committed.error());
-      for (const auto& p : batch) p->error = error;
-      for (const auto& p : queue) {
-        p->error = error;
-        p->done = true;
-      }
+      for (auto& p : batch) answers.emplace_back(std::move(p->done), error);
+      for (auto& p : queue) answers.emplace_back(std::move(p->done), error);
+      for (auto& w : noop_waits) answers.emplace_back(std::move(w.done), MakeError(ErrorCode::kUnavailable, "storage unavailable"));
       queue.clear();
+      noop_waits.clear();
       staged.clear();
       staged_revision = revision.load();
       staged_objects = objects.size();
@@ -388,12 +454,12 @@ class Store::Impl {
       ++commit_failures;
       RunWriteAbortedHook();
     }
-    for (const auto& p : batch) p->done = true;
-    committing = false;
-    stage_cv.notify_all();
     l.unlock();
     if (committed.ok()) waiters.Reached(revision.load());
     ready.Run();
+    for (auto& [done, answer] : answers) done(std::move(answer));
+    answers.clear();
+    batch.clear();
     evicted.clear();
     l.lock();
   }
@@ -474,16 +540,20 @@ class Store::Impl {
 
   // Group commit (durable backends). Lock order: stage_mu, then rw.
   std::mutex stage_mu;
-  std::condition_variable stage_cv;
   // Writes queued or committing, by key; null: deleted. Lookups see these
   // first, then `objects`.
   std::map<ObjectKey, ObjectPtr> staged;
   Revision staged_revision = 0;     // the last revision handed to a write
   std::size_t staged_objects = 0;   // objects once everything staged is visible
   std::size_t staged_bytes = 0;     // their ByteSize() sum then (S33)
-  std::deque<std::shared_ptr<PendingWrite>> queue;
-  bool committing = false;
+  std::deque<std::unique_ptr<PendingWrite>> queue;
+  std::vector<NoopWait> noop_waits;
+  bool committing = false;          // a batch is being committed, or the committer has the queue
   std::uint64_t commit_failures = 0;
+  std::condition_variable drain_cv;  // wakes the committer thread
+  bool drain_requested = false;
+  bool stop_committer = false;
+  std::thread committer;             // durable backends only; joined by ~Impl
 
   const std::shared_ptr<WatchHub> hub;
 
@@ -512,6 +582,20 @@ Result<ObjectPtr> Store::Update(const ObjectKey& key, const UpdateFn& build, Byt
 
 Result<ObjectPtr> Store::Delete(const ObjectKey& key, const DeleteFn& build) {
   return impl_->Write(WriteKind::kDelete, key, build);
+}
+
+void Store::CreateAsync(const ObjectKey& key, const CreateFn& build, WriteDone done) {
+  impl_->WriteAsync(
+      WriteKind::kCreate, key, [&](const ObjectPtr&, Revision next) { return build(next); }, ByteBound::kApplies,
+      std::move(done));
+}
+
+void Store::UpdateAsync(const ObjectKey& key, const UpdateFn& build, ByteBound bound, WriteDone done) {
+  impl_->WriteAsync(WriteKind::kUpdate, key, build, bound, std::move(done));
+}
+
+void Store::DeleteAsync(const ObjectKey& key, const DeleteFn& build, WriteDone done) {
+  impl_->WriteAsync(WriteKind::kDelete, key, build, ByteBound::kApplies, std::move(done));
 }
 
 Result<ObjectPtr> Store::Get(const ObjectKey& key, const GetOptions& options) const {

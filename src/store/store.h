@@ -121,6 +121,20 @@ class Store {
   Result<ObjectPtr> Update(const ObjectKey& key, const UpdateFn& build, ByteBound bound = ByteBound::kApplies);
   Result<ObjectPtr> Delete(const ObjectKey& key, const DeleteFn& build);
 
+  // The writes in a form that holds no thread while a durable backend
+  // commits (S32). `build` runs on the calling thread before the call
+  // returns, so it may refer to the caller's locals. `done` is called exactly
+  // once with what the synchronous form would return:
+  //   - on this thread before the call returns, when the answer is known at
+  //     once (the memory backend; a refusal; a no-op on a durable state);
+  //   - else on the thread that commits the write's batch, once the batch is
+  //     durable and visible (S24), with no store lock held.
+  // `done` must be quick and must not block; it may call the store.
+  using WriteDone = std::function<void(Result<ObjectPtr>)>;
+  void CreateAsync(const ObjectKey& key, const CreateFn& build, WriteDone done);
+  void UpdateAsync(const ObjectKey& key, const UpdateFn& build, ByteBound bound, WriteDone done);
+  void DeleteAsync(const ObjectKey& key, const DeleteFn& build, WriteDone done);
+
   // Reads at a future revision block the calling thread up to
   // future_revision_wait (S9). A server that must not park a thread (S32)
   // calls WaitForRevision first: the read then finds the revision reached.

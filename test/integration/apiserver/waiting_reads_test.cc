@@ -1,7 +1,7 @@
-// Reads and watches waiting for a future revision (S9) hold no server thread
-// (S32): however many wait, other calls are answered at once; the waits end
-// when the revision comes, or OUT_OF_RANGE when it does not; their number is
-// bounded (S33).
+// Reads and watches waiting for a future revision (S9), and writes waiting
+// for a durable commit, hold no server thread (S32): however many wait,
+// other calls are answered at once; the waits end when the revision comes,
+// or OUT_OF_RANGE when it does not; their number is bounded (S33).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,6 +56,13 @@ class PendingCalls {
     req.mutable_opts()->set_resource_version_match("Exact");
     Start(call);
     stub_.async()->ListGpus(&call->ctx, &req, &call->response, [this, call](grpc::Status s) { Done(s); });
+  }
+  void UpdateStatus(const v1::Gpu& gpu) {
+    auto call = std::make_shared<Call<v1::Gpu>>();
+    v1::UpdateGpuStatusRequest req;
+    *req.mutable_gpu() = gpu;
+    Start(call);
+    stub_.async()->UpdateGpuStatus(&call->ctx, &req, &call->response, [this, call](grpc::Status s) { Done(s); });
   }
   // Waits until every call ended; the status codes seen.
   std::vector<StatusCode> WaitAll(std::chrono::seconds timeout) {
@@ -160,6 +167,108 @@ TEST_F(WaitingReadsTest, WaitingCallsHoldNoThreadAndDelayNobodyS32) {
     EXPECT_EQ(s.error_message().rfind("too large resource version", 0), 0u) << s.error_message();
   }
   EXPECT_EQ(store().Stats().revision_waiters, 0u);
+}
+
+// A durable backend whose commits wait while the gate is closed: a disk that
+// stalls (an fsync under --storage-sync=full on a busy disk).
+class StallingBackend final : public store::Backend {
+ public:
+  store::Result<Snapshot> Load() override { return Snapshot{}; }
+  store::Result<bool> Commit(const std::vector<store::Event>& events, store::Revision) override {
+    std::unique_lock<std::mutex> l(mu_);
+    ++commits_;
+    committed_events_ += events.size();
+    cv_.notify_all();
+    cv_.wait(l, [this] { return open_; });
+    return true;
+  }
+  bool Durable() const override { return true; }
+  const char* Name() const override { return "stalling"; }
+
+  void SetOpen(bool open) {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = open;
+    cv_.notify_all();
+  }
+  // Waits until a commit has started since the gate closed.
+  void AwaitCommits(std::size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return commits_ >= n; });
+  }
+  std::size_t commits() {
+    std::lock_guard<std::mutex> l(mu_);
+    return commits_;
+  }
+  std::size_t committed_events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return committed_events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  std::size_t commits_ = 0, committed_events_ = 0;
+};
+
+// S32 for writes: writes waiting for a durable commit hold no server thread.
+// While the disk stalls, 40 status updates are in flight (more than gRPC
+// has callback threads on any machine: 2 to 16); reads are answered
+// meanwhile, and once the disk recovers every write is acknowledged, the
+// ones that queued behind the stalled commit sharing one commit (S24).
+TEST_F(WaitingReadsTest, WritesWaitingForACommitHoldNoThreadS32) {
+  ServerSetup setup;
+  auto backend = std::make_shared<StallingBackend>();
+  setup.store.backend = backend;
+  StartServer(setup);
+  ASSERT_TRUE(Create(MakeGpu(1)).ok());
+  v1::Gpu gpu;
+  ASSERT_TRUE(Get(UuidFor(1), "", &gpu).ok());
+  const std::size_t commits_before = backend->commits();
+
+  backend->SetOpen(false);
+  PendingCalls pending(stub());
+  struct Reopen {
+    StallingBackend& backend;
+    ~Reopen() { backend.SetOpen(true); }  // before `pending` waits for its calls
+  } reopen{*backend};
+  constexpr int kWrites = 40;
+  for (int i = 0; i < kWrites; ++i) {
+    v1::Gpu update = gpu;
+    update.mutable_metadata()->clear_resource_version();
+    update.mutable_status()->mutable_conditions(0)->set_message("write " + std::to_string(i));
+    pending.UpdateStatus(update);
+  }
+  backend->AwaitCommits(commits_before + 1);  // the first write's commit stalls
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the rest reach the server
+
+  std::vector<double> latencies;
+  for (int i = 0; i < 20; ++i) {
+    auto start = Clock::now();
+    v1::Gpu seen;
+    auto g = Get(UuidFor(1), "", &seen);
+    latencies.push_back(Ms(Clock::now() - start));
+    ASSERT_TRUE(g.ok()) << g.error_code() << " " << g.error_message();
+    // Nothing uncommitted is visible.
+    EXPECT_EQ(seen.metadata().resource_version(), gpu.metadata().resource_version());
+    ASSERT_TRUE(List({}, nullptr).ok());
+  }
+  std::sort(latencies.begin(), latencies.end());
+  std::printf("GetGpu while %d writes wait for a stalled commit: p50 %.2f ms, max %.2f ms\n", kWrites,
+              latencies[latencies.size() / 2], latencies.back());
+  // A server that parks a thread per waiting write answers none of these
+  // until the disk recovers.
+  EXPECT_LT(latencies.back(), 1000.0);
+  EXPECT_EQ(pending.ended(), 0u) << "a write was answered before its commit";
+  EXPECT_EQ(backend->commits(), commits_before + 1) << "a second commit ran beside the stalled one";
+
+  backend->SetOpen(true);
+  auto codes = pending.WaitAll(std::chrono::seconds(10));
+  ASSERT_EQ(codes.size(), static_cast<std::size_t>(kWrites));
+  for (auto c : codes) EXPECT_EQ(c, StatusCode::OK);
+  // The writes that queued behind the stalled commit shared commits.
+  EXPECT_LT(backend->commits() - commits_before, static_cast<std::size_t>(kWrites));
+  EXPECT_EQ(store().Stats().updates, static_cast<std::uint64_t>(kWrites));
 }
 
 // S9 over the wire: a watch from a future revision starts when the revision

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "store/store.h"
@@ -273,6 +276,163 @@ TEST_P(StoreWriteAborted, HookSeesEveryWriteNotMadeAfterItsCallbackS26S33) {
   backend->fail_next = true;
   EXPECT_FALSE(Create(*s, Key("ns", "e")).ok());
   EXPECT_EQ(calls.size(), 3u);
+}
+
+// A durable backend whose commits wait while the gate is closed, and fail
+// when told to.
+class GatedBackend : public Backend {
+ public:
+  Result<Snapshot> Load() override { return Snapshot{}; }
+  Result<bool> Commit(const std::vector<Event>& events, Revision) override {
+    std::unique_lock<std::mutex> l(mu);
+    batches.emplace_back();
+    for (const Event& e : events) batches.back().push_back(e.revision);
+    cv.notify_all();
+    cv.wait(l, [this] { return open; });
+    if (fail) {
+      fail = false;  // the next commit succeeds
+      return MakeError(ErrorCode::kUnavailable, "disk full");
+    }
+    return true;
+  }
+  bool Durable() const override { return true; }
+  const char* Name() const override { return "gated"; }
+  void Set(bool is_open, bool fails) {
+    std::lock_guard<std::mutex> l(mu);
+    open = is_open;
+    fail = fails;
+    cv.notify_all();
+  }
+  void AwaitBatches(std::size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return batches.size() >= n; });
+  }
+  std::vector<std::vector<Revision>> Batches() {
+    std::lock_guard<std::mutex> l(mu);
+    return batches;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = true, fail = false;
+  std::vector<std::vector<Revision>> batches;
+};
+
+// The answers of asynchronous writes, in the order they came.
+struct Answers {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, Result<ObjectPtr>>> got;
+  Store::WriteDone For(std::string label) {
+    return [this, label](Result<ObjectPtr> r) {
+      std::lock_guard<std::mutex> l(mu);
+      got.emplace_back(label, std::move(r));
+      cv.notify_all();
+    };
+  }
+  std::size_t Count() {
+    std::lock_guard<std::mutex> l(mu);
+    return got.size();
+  }
+  void AwaitCount(std::size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return got.size() >= n; });
+  }
+};
+
+UpdateFn SetData(const ObjectKey& key, std::string data) {
+  return [key, data](const ObjectPtr& cur, Revision next) -> Result<ObjectPtr> {
+    if (As(cur).data() == data) return cur;
+    return ObjectPtr(std::make_shared<TestObject>(key, cur->labels(), next, data));
+  };
+}
+
+// S32, S24: with a durable backend, an asynchronous write returns at once
+// while an earlier commit runs; it is answered once its own batch committed
+// and became visible, its writers in revision order, the writes that queued
+// meanwhile sharing one commit. A no-op on a state still committing is
+// answered with that state once it is durable.
+TEST(StoreAsyncWrite, WritesQueuedBehindACommitAreAnsweredAfterTheirBatchS24S32) {
+  auto backend = std::make_shared<GatedBackend>();
+  auto o = SmallOptions();
+  o.backend = backend;
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(Create(*s, Key("ns", name)).ok());
+  const Revision base = s->CurrentRevision();
+  const std::size_t batches_before = backend->Batches().size();
+
+  backend->Set(false, false);
+  Answers answers;
+  // The first write commits on its own thread, which the stalled disk holds.
+  std::thread first([&] { s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "1"), Store::ByteBound::kApplies, answers.For("a1")); });
+  backend->AwaitBatches(batches_before + 1);
+  s->UpdateAsync(Key("ns", "b"), SetData(Key("ns", "b"), "1"), Store::ByteBound::kApplies, answers.For("b1"));
+  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2"));
+  s->UpdateAsync(Key("ns", "b"), SetData(Key("ns", "b"), "1"), Store::ByteBound::kApplies, answers.For("b1-noop"));
+  s->UpdateAsync(Key("ns", "missing"), SetData(Key("ns", "missing"), "1"), Store::ByteBound::kApplies, answers.For("missing"));
+  // Refusals are answered at once, on this thread; nothing else is.
+  ASSERT_EQ(answers.Count(), 1u);
+  EXPECT_EQ(answers.got[0].first, "missing");
+  EXPECT_EQ(answers.got[0].second.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(s->CurrentRevision(), base);  // nothing uncommitted is visible
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), "");
+
+  backend->Set(true, false);
+  answers.AwaitCount(5);
+  first.join();
+  std::vector<std::string> order;
+  for (const auto& [label, r] : answers.got) {
+    order.push_back(label);
+    if (label != "missing") {
+      ASSERT_TRUE(r.ok()) << label << ": " << r.error().message;
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"missing", "a1", "b1", "a2", "b1-noop"}));
+  EXPECT_EQ((*answers.got[1].second)->revision(), base + 1);
+  EXPECT_EQ((*answers.got[2].second)->revision(), base + 2);
+  EXPECT_EQ((*answers.got[3].second)->revision(), base + 3);
+  EXPECT_EQ(answers.got[4].second->get(), answers.got[2].second->get()) << "the no-op answers the state it matched";
+  auto batches = backend->Batches();
+  ASSERT_EQ(batches.size(), batches_before + 2);
+  EXPECT_EQ(batches[batches_before], std::vector<Revision>{base + 1});
+  EXPECT_EQ(batches[batches_before + 1], (std::vector<Revision>{base + 2, base + 3}));
+  EXPECT_EQ(s->CurrentRevision(), base + 3);
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), "2");
+}
+
+// S26: when the stalled commit fails, the writes queued behind it (built on
+// its state) and a no-op waiting for it fail too, UNAVAILABLE; nothing is
+// visible, and the next write succeeds from the last committed state.
+TEST(StoreAsyncWrite, WritesQueuedBehindAFailedCommitFailS26) {
+  auto backend = std::make_shared<GatedBackend>();
+  auto o = SmallOptions();
+  o.backend = backend;
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  const Revision base = s->CurrentRevision();
+  const std::size_t batches_before = backend->Batches().size();
+
+  backend->Set(false, true);
+  Answers answers;
+  std::thread first([&] { s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "1"), Store::ByteBound::kApplies, answers.For("a1")); });
+  backend->AwaitBatches(batches_before + 1);
+  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2"));
+  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2-noop"));
+  EXPECT_EQ(answers.Count(), 0u);
+  backend->Set(true, true);  // the stalled commit fails; later ones succeed
+  answers.AwaitCount(3);
+  first.join();
+  for (const auto& [label, r] : answers.got) {
+    ASSERT_FALSE(r.ok()) << label;
+    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << label;
+  }
+  EXPECT_EQ(s->CurrentRevision(), base);
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), "");
+  EXPECT_EQ(backend->Batches().size(), batches_before + 1) << "the queued write was never committed";
+  auto after = Update(*s, Key("ns", "a"), "3");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->revision(), base + 1);
 }
 
 TEST(StoreEventNames, EventTypeNames) {

@@ -259,18 +259,6 @@ bool Server::Impl::StartApi(std::string* error) {
     o.serve = [api](int fd) { grpc::AddInsecureChannelFromFd(api, fd); };
     return o;
   };
-  const int unix_fd = socket_->Listen(&why);
-  if (unix_fd < 0) {
-    *error = unix_flag + ": " + why;
-    return false;
-  }
-  GuardedListenerOptions unix_options = api_options("API", "device_apiserver_api", "the API socket");
-  unix_options.listen_fd = unix_fd;
-  api_listener_ = std::make_unique<GuardedListener>(std::move(unix_options));
-  if (std::string failed = api_listener_->Start(); !failed.empty()) {
-    *error = unix_flag + ": " + failed;
-    return false;
-  }
   if (config_.api_tcp) {
     GuardedListenerOptions tcp_options = api_options("API TCP", "device_apiserver_api_tcp", "the TCP API listener");
     tcp_options.address = *config_.api_tcp;
@@ -288,6 +276,20 @@ bool Server::Impl::StartApi(std::string* error) {
       return false;
     }
     tcp_port_ = tcp_listener_->port();
+  }
+  // The Unix socket last: once it answers, every listener accepts (a client
+  // that waited for the socket may dial the TCP port at once).
+  const int unix_fd = socket_->Listen(&why);
+  if (unix_fd < 0) {
+    *error = unix_flag + ": " + why;
+    return false;
+  }
+  GuardedListenerOptions unix_options = api_options("API", "device_apiserver_api", "the API socket");
+  unix_options.listen_fd = unix_fd;
+  api_listener_ = std::make_unique<GuardedListener>(std::move(unix_options));
+  if (std::string failed = api_listener_->Start(); !failed.empty()) {
+    *error = unix_flag + ": " + failed;
+    return false;
   }
   if (!socket_->Secure(config_.socket_gid, &why)) {
     *error = (config_.socket_gid ? Quote("--socket-group", config_.socket_group) : unix_flag) + ": " + why;

@@ -376,7 +376,7 @@ class Store::Impl {
     queue.push_back(std::move(pending));
     if (committing) return;  // the running commit's committer takes it next
     committing = true;
-    CommitBatch(l);
+    Committed committed = CommitBatch(l);
     if (queue.empty()) {
       committing = false;
     } else {
@@ -385,6 +385,8 @@ class Store::Impl {
       drain_requested = true;
       drain_cv.notify_one();
     }
+    l.unlock();
+    committed.Answer(waiters);
   }
 
   // Commits whatever the inline committers leave queued, batch after batch.
@@ -394,57 +396,90 @@ class Store::Impl {
       drain_cv.wait(l, [&] { return drain_requested || stop_committer; });
       if (!drain_requested) return;
       drain_requested = false;
-      while (!queue.empty()) CommitBatch(l);
-      committing = false;
+      // Holds `committing` until a batch leaves the queue empty, and gives it
+      // up before answering that batch: a write arriving from then on
+      // commits on its own thread again.
+      bool more = !queue.empty();
+      if (!more) committing = false;
+      while (more) {
+        Committed committed = CommitBatch(l);
+        more = !queue.empty();
+        if (!more) committing = false;
+        l.unlock();
+        committed.Answer(waiters);
+        l.lock();
+      }
     }
   }
 
-  // Commits every queued write as one batch, makes it visible and answers
-  // its writers. Called with stage_mu held and `committing` set; releases
-  // stage_mu during the backend's I/O and while answering, and holds it
-  // again on return.
-  void CommitBatch(std::unique_lock<std::mutex>& l) {
+  // A batch committed (or failed) and applied: what is left to do once
+  // stage_mu is released.
+  struct Committed {
+    Revision reached = 0;  // 0: the commit failed
+    DeferredCallbacks ready;
+    Answers answers;
     std::vector<std::unique_ptr<PendingWrite>> batch;
-    batch.reserve(queue.size());
-    for (auto& p : queue) batch.push_back(std::move(p));
+    std::vector<Event> evicted;
+    // Wakes the reads waiting for the batch's revisions and the watchers,
+    // answers the writers, and frees what the history dropped.
+    void Answer(RevisionWaiters& waiters) {
+      if (reached != 0) waiters.Reached(reached);
+      ready.Run();
+      for (auto& [done, answer] : answers) done(std::move(answer));
+      answers.clear();
+      batch.clear();
+      evicted.clear();
+    }
+  };
+
+  // Commits every queued write as one batch and makes it visible. Called
+  // with stage_mu held and `committing` set; releases stage_mu during the
+  // backend's I/O and holds it again on return. The caller decides who
+  // commits next before it answers the batch's writers (Committed::Answer,
+  // without stage_mu): a writer answered before that decision sends its
+  // next write into a commit that looks still running, and it would wait for
+  // the committer thread to wake.
+  Committed CommitBatch(std::unique_lock<std::mutex>& l) {
+    Committed out;
+    out.batch.reserve(queue.size());
+    for (auto& p : queue) out.batch.push_back(std::move(p));
     queue.clear();
     std::vector<Event> events;
-    events.reserve(batch.size());
-    for (const auto& p : batch) events.push_back(p->event);
+    events.reserve(out.batch.size());
+    for (const auto& p : out.batch) events.push_back(p->event);
     const Revision history_start = history.Start();  // changes only under stage_mu
     l.unlock();
     auto committed = backend->Commit(events, history_start);
     events.clear();
-    DeferredCallbacks ready;
-    std::vector<Event> evicted;
-    Answers answers;
-    answers.reserve(batch.size());
+    out.answers.reserve(out.batch.size());
     l.lock();
     if (committed.ok()) {
       std::unique_lock<WriterPreferringMutex> lock(rw);
-      for (const auto& p : batch) {
-        Apply(p->event, &evicted, &ready);
+      for (const auto& p : out.batch) {
+        Apply(p->event, &out.evicted, &out.ready);
         // The staged entry is now the visible state unless a later write
         // staged over it.
         const ObjectKey& key = p->event.object->key();
         auto it = staged.find(key);
         ObjectPtr visible = p->event.type == EventType::kDeleted ? nullptr : p->event.object;
         if (it != staged.end() && it->second == visible) staged.erase(it);
-        answers.emplace_back(std::move(p->done), p->event.object);
+        out.answers.emplace_back(std::move(p->done), p->event.object);
       }
-      const Revision reached = revision.load();
+      out.reached = revision.load();
       std::erase_if(noop_waits, [&](NoopWait& w) {
-        if (w.wanted > reached) return false;
-        answers.emplace_back(std::move(w.done), std::move(w.object));
+        if (w.wanted > out.reached) return false;
+        out.answers.emplace_back(std::move(w.done), std::move(w.object));
         return true;
       });
     } else {
       // Everything queued since was built on the failed batch: it fails
       // too, and the staged state falls back to the visible one.
       const Error error = CommitFailed(committed.error());
-      for (auto& p : batch) answers.emplace_back(std::move(p->done), error);
-      for (auto& p : queue) answers.emplace_back(std::move(p->done), error);
-      for (auto& w : noop_waits) answers.emplace_back(std::move(w.done), MakeError(ErrorCode::kUnavailable, "storage unavailable"));
+      for (auto& p : out.batch) out.answers.emplace_back(std::move(p->done), error);
+      for (auto& p : queue) out.answers.emplace_back(std::move(p->done), error);
+      for (auto& w : noop_waits) {
+        out.answers.emplace_back(std::move(w.done), MakeError(ErrorCode::kUnavailable, "storage unavailable"));
+      }
       queue.clear();
       noop_waits.clear();
       staged.clear();
@@ -454,14 +489,7 @@ class Store::Impl {
       ++commit_failures;
       RunWriteAbortedHook();
     }
-    l.unlock();
-    if (committed.ok()) waiters.Reached(revision.load());
-    ready.Run();
-    for (auto& [done, answer] : answers) done(std::move(answer));
-    answers.clear();
-    batch.clear();
-    evicted.clear();
-    l.lock();
+    return out;
   }
 
   // Blocks until the store reached `wanted` (S9), up to

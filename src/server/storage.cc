@@ -1,6 +1,8 @@
 #include "server/storage.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "apiserver/proto_object.h"
 #include "device_api.pb.h"
@@ -18,6 +20,10 @@ store::Result<std::shared_ptr<store::SqliteBackend>> OpenSqlite(const Config& co
   options.full_sync = config.storage_full_sync;
   options.codec = std::make_shared<apiserver::ProtoCodec<Msg>>();
   options.on_commit = [&latency](double seconds) { latency.Observe(seconds); };
+  // Half the history, within [64, 4096] events: a small history keeps a
+  // small file, a large one compacts in runs long enough to rewrite each
+  // object's row once for many of its events.
+  options.compact_events = std::clamp<std::uint64_t>(config.history_max_events / 2, 64, 4096);
   return store::SqliteBackend::Open(std::move(options));
 }
 

@@ -95,13 +95,6 @@ std::string ColumnText(sqlite3_stmt* s, int i) {
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
 }
 
-// Compaction runs once this many events were dropped from the store's
-// history, or this many bytes were written, since the last one: deleting a
-// run of events costs little more than deleting one, and the file holds at
-// most that much beyond the store's history (S27).
-constexpr Revision kCompactEvents = 64;
-constexpr std::size_t kCompactBytes = 4u << 20;
-
 std::uint64_t FileSize(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -371,8 +364,8 @@ class SqliteBackend::Impl {
       if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
     }
     const bool compact = history_start > stored_history_start &&
-                         (history_start - stored_history_start >= kCompactEvents ||
-                          uncompacted_bytes + batch_bytes >= kCompactBytes);
+                         (history_start - stored_history_start >= options.compact_events ||
+                          uncompacted_bytes + batch_bytes >= options.compact_bytes);
     if (compact) {
       if ((rc = Compact(history_start)) != SQLITE_OK) return fail(rc);
       // The highest revision: the events that remain may not show it.

@@ -13,9 +13,9 @@
 // Fault() until a later Commit or Probe succeeds.
 //
 // Bounds (S27): Commit drops events the store's history no longer retains,
-// a run of them at a time (at most 64 events or 4 MiB beyond the store's
-// history); their pages go to SQLite's free list and are reused by later
-// writes.
+// a run of them at a time (at most `compact_events` events or
+// `compact_bytes` beyond the store's history); their pages go to SQLite's
+// free list and are reused by later writes.
 //
 // Thread-safe: Commit, Probe and Stats may run concurrently.
 #pragma once
@@ -33,6 +33,13 @@ struct SqliteOptions {
   std::string path;        // the database file; its directory is created when missing
   bool full_sync = false;  // synchronous=FULL (power cut) instead of NORMAL (process crash)
   std::shared_ptr<const ObjectCodec> codec;
+  // Compaction runs once this many events were dropped from the store's
+  // history, or this many bytes were written, since the last one. A run
+  // rewrites each changed object's row once however often it changed, so
+  // long runs cost far less per write (each row of `objects` is a page write
+  // in the log); the file holds at most one run beyond the history.
+  std::uint64_t compact_events = 4096;
+  std::size_t compact_bytes = 4u << 20;
   // Called after every successful commit with its duration in seconds.
   std::function<void(double)> on_commit;
 };

@@ -391,5 +391,52 @@ TEST_F(SqliteStore, FileStaysFlatOnceHistoryIsFullS27) {
   EXPECT_LE(after.wal_bytes, 16u << 20);
 }
 
+// S27: compaction waits for a whole run of dropped events, then drops them
+// all in one commit; the file never holds more than one run beyond the
+// history.
+TEST_F(SqliteStore, CompactsOnceARunOfEventsWasDroppedS27) {
+  constexpr int kRun = 100, kHistory = 10;
+  auto o = SmallOptions();
+  o.history_max_events = kHistory;
+  o.backend = OpenSqlite(Path(), kRun);
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  auto backend = std::static_pointer_cast<SqliteBackend>(o.backend);
+  auto stored_events = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(Path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &q, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
+    const int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+  };
+  const auto a = Key("ns", "a");
+  ASSERT_TRUE(Create(*s, a, {}, "0").ok());
+  int written = 0;
+  std::vector<int> compacted_at;  // the updates whose commit compacted
+  for (int i = 0; i < 3 * kRun + kHistory; ++i) {
+    const auto before = backend->Stats().compactions;
+    ASSERT_TRUE(Update(*s, a, std::to_string(++written)).ok());
+    if (backend->Stats().compactions != before) {
+      compacted_at.push_back(written);
+      // The commit carries the start from before its own event evicted one.
+      EXPECT_LE(stored_events(), kHistory + 1) << "a compaction drops every event the history dropped";
+    }
+    ASSERT_LE(stored_events(), kHistory + kRun) << "after update " << written;
+  }
+  // Once the history is full, one compaction every kRun updates.
+  ASSERT_GE(compacted_at.size(), 3u);
+  for (std::size_t i = 1; i < compacted_at.size(); ++i) EXPECT_EQ(compacted_at[i] - compacted_at[i - 1], kRun);
+  s.reset();
+  backend.reset();
+  o.backend.reset();
+  auto reopened = Open(o);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(As(*reopened->Get(a)).data(), std::to_string(written));
+}
+
 }  // namespace
 }  // namespace deviceapi::store

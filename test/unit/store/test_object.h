@@ -156,10 +156,13 @@ class TempDir {
   std::string path_;
 };
 
-inline std::shared_ptr<SqliteBackend> OpenSqlite(const std::string& path) {
+// The tests' histories are short: compaction runs of 64 events by default
+// happen within them.
+inline std::shared_ptr<SqliteBackend> OpenSqlite(const std::string& path, std::uint64_t compact_events = 64) {
   SqliteOptions o;
   o.path = path;
   o.codec = std::make_shared<TestCodec>();
+  o.compact_events = compact_events;
   auto b = SqliteBackend::Open(std::move(o));
   EXPECT_TRUE(b.ok()) << (b.ok() ? "" : b.error().message);
   return b.ok() ? *b : nullptr;

@@ -1,6 +1,5 @@
 #include "apiserver/gpu_service.h"
 
-#include <optional>
 
 #include "apiserver/gpu_patch.h"
 

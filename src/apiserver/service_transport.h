@@ -109,11 +109,8 @@ class ServiceTransport {
     auto call = std::make_shared<Parsed<Request>>();
     std::optional<store::Revision> wait_for;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
-      grpc::Status gate = Gate(access);
-      if (!gate.ok()) return gate;
-      call->arena = NewMessageArena(in->Valid() ? in->Length() : 0);
-      call->request = google::protobuf::Arena::CreateMessage<Request>(call->arena.get());
-      if (!ParseRequest(*in, call->request)) return Malformed(*call->request);
+      grpc::Status admitted = Admit(access, in, &call->arena, &call->request);
+      if (!admitted.ok()) return admitted;
       wait_for = waits(*call->request);
       if (wait_for) return grpc::Status::OK;
       return handle(*call->request, call->arena);
@@ -164,11 +161,10 @@ class ServiceTransport {
                                        const grpc::ByteBuffer* in, Handler handle) {
     Answer answer(this, ctx->DefaultReactor(), method);
     grpc::Status refused = Guarded(method, [&]() -> grpc::Status {
-      grpc::Status gate = Gate(Access::kWrite);
-      if (!gate.ok()) return gate;
-      ArenaPtr arena = NewMessageArena(in->Valid() ? in->Length() : 0);
-      auto* request = google::protobuf::Arena::CreateMessage<Request>(arena.get());
-      if (!ParseRequest(*in, request)) return Malformed(*request);
+      ArenaPtr arena;
+      Request* request = nullptr;
+      grpc::Status admitted = Admit(Access::kWrite, in, &arena, &request);
+      if (!admitted.ok()) return admitted;
       handle(*request, arena, answer);
       return grpc::Status::OK;
     });
@@ -222,6 +218,18 @@ class ServiceTransport {
   ServiceStats Stats() const;
 
  private:
+  // The first steps of every unary call: the gate, then the request parsed
+  // onto an arena of its own, sized for it.
+  template <typename Request>
+  grpc::Status Admit(Access access, const grpc::ByteBuffer* in, ArenaPtr* arena, Request** request) {
+    grpc::Status gate = Gate(access);
+    if (!gate.ok()) return gate;
+    *arena = NewMessageArena(in->Valid() ? in->Length() : 0);
+    *request = google::protobuf::Arena::CreateMessage<Request>(arena->get());
+    if (!ParseRequest(*in, *request)) return Malformed(**request);
+    return grpc::Status::OK;
+  }
+
   template <typename Request>
   struct Parsed {
     ArenaPtr arena;

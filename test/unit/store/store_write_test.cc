@@ -347,30 +347,54 @@ UpdateFn SetData(const ObjectKey& key, std::string data) {
   };
 }
 
+// A store on a gated backend whose first asynchronous write is held in its
+// commit by a stalled disk, on a thread of its own.
+class StoreAsyncWrite : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto o = SmallOptions();
+    o.backend = backend;
+    s = OpenStore(o);
+    ASSERT_TRUE(s);
+  }
+  void TearDown() override {
+    if (first.joinable()) first.join();
+  }
+  // Starts an update that answers under `label`.
+  void Write(const std::string& name, const std::string& data, std::string label) {
+    s->UpdateAsync(Key("ns", name), SetData(Key("ns", name), data), Store::ByteBound::kApplies,
+                   answers.For(std::move(label)));
+  }
+  // Stalls the disk (its commit then fails if `fails`) and starts the first
+  // write, which commits on its own thread; returns once it is committing.
+  void StallFirstWrite(const std::string& name, const std::string& data, std::string label, bool fails) {
+    base = s->CurrentRevision();
+    batches_before = backend->Batches().size();
+    backend->Set(false, fails);
+    first = std::thread([this, name, data, label] { Write(name, data, label); });
+    backend->AwaitBatches(batches_before + 1);
+  }
+
+  std::shared_ptr<GatedBackend> backend = std::make_shared<GatedBackend>();
+  std::unique_ptr<Store> s;
+  Answers answers;
+  std::thread first;
+  Revision base = 0;
+  std::size_t batches_before = 0;
+};
+
 // S32, S24: with a durable backend, an asynchronous write returns at once
 // while an earlier commit runs; it is answered once its own batch committed
 // and became visible, in revision order within its batch, the writes that
 // queued meanwhile sharing one commit. A no-op on a state still committing is
 // answered with that state once it is durable.
-TEST(StoreAsyncWrite, WritesQueuedBehindACommitAreAnsweredAfterTheirBatchS24S32) {
-  auto backend = std::make_shared<GatedBackend>();
-  auto o = SmallOptions();
-  o.backend = backend;
-  auto s = OpenStore(o);
-  ASSERT_TRUE(s);
+TEST_F(StoreAsyncWrite, WritesQueuedBehindACommitAreAnsweredAfterTheirBatchS24S32) {
   for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(Create(*s, Key("ns", name)).ok());
-  const Revision base = s->CurrentRevision();
-  const std::size_t batches_before = backend->Batches().size();
-
-  backend->Set(false, false);
-  Answers answers;
-  // The first write commits on its own thread, which the stalled disk holds.
-  std::thread first([&] { s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "1"), Store::ByteBound::kApplies, answers.For("a1")); });
-  backend->AwaitBatches(batches_before + 1);
-  s->UpdateAsync(Key("ns", "b"), SetData(Key("ns", "b"), "1"), Store::ByteBound::kApplies, answers.For("b1"));
-  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2"));
-  s->UpdateAsync(Key("ns", "b"), SetData(Key("ns", "b"), "1"), Store::ByteBound::kApplies, answers.For("b1-noop"));
-  s->UpdateAsync(Key("ns", "missing"), SetData(Key("ns", "missing"), "1"), Store::ByteBound::kApplies, answers.For("missing"));
+  StallFirstWrite("a", "1", "a1", false);
+  Write("b", "1", "b1");
+  Write("a", "2", "a2");
+  Write("b", "1", "b1-noop");
+  Write("missing", "1", "missing");
   // Refusals are answered at once, on this thread; nothing else is.
   ASSERT_EQ(answers.Count(), 1u);
   EXPECT_EQ(answers.got[0].first, "missing");
@@ -409,22 +433,11 @@ TEST(StoreAsyncWrite, WritesQueuedBehindACommitAreAnsweredAfterTheirBatchS24S32)
 // S26: when the stalled commit fails, the writes queued behind it (built on
 // its state) and a no-op waiting for it fail too, UNAVAILABLE; nothing is
 // visible, and the next write succeeds from the last committed state.
-TEST(StoreAsyncWrite, WritesQueuedBehindAFailedCommitFailS26) {
-  auto backend = std::make_shared<GatedBackend>();
-  auto o = SmallOptions();
-  o.backend = backend;
-  auto s = OpenStore(o);
-  ASSERT_TRUE(s);
+TEST_F(StoreAsyncWrite, WritesQueuedBehindAFailedCommitFailS26) {
   ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
-  const Revision base = s->CurrentRevision();
-  const std::size_t batches_before = backend->Batches().size();
-
-  backend->Set(false, true);
-  Answers answers;
-  std::thread first([&] { s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "1"), Store::ByteBound::kApplies, answers.For("a1")); });
-  backend->AwaitBatches(batches_before + 1);
-  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2"));
-  s->UpdateAsync(Key("ns", "a"), SetData(Key("ns", "a"), "2"), Store::ByteBound::kApplies, answers.For("a2-noop"));
+  StallFirstWrite("a", "1", "a1", true);
+  Write("a", "2", "a2");
+  Write("a", "2", "a2-noop");
   EXPECT_EQ(answers.Count(), 0u);
   backend->Set(true, true);  // the stalled commit fails; later ones succeed
   answers.AwaitCount(3);

@@ -1,6 +1,5 @@
 #include "apiserver/gpu_service.h"
 
-
 #include "apiserver/gpu_patch.h"
 
 namespace deviceapi::apiserver {

@@ -201,13 +201,18 @@ TEST(ProviderE2E, OtherProvidersConditionsSurvive) {
       });
       if (r.ok()) ++writes;
       ++n;
+      // A writer that never pauses can starve any read-modify-write writer
+      // of the same object (each of our attempts reads, and it writes in
+      // between); a real provider polls. 2 ms still makes hundreds of
+      // writes a second, all racing our faults.
+      std::this_thread::sleep_for(2ms);
     }
   });
   for (uint64_t x : {8, 46, 48, 95, 79}) {
     env.InjectXid(1, x);
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_TRUE(env.WaitReady(1, "False", "GPULost"));
+  ASSERT_TRUE(env.WaitReady(1, "False", "GPULost")) << env.ProviderLog();
   // A few more rounds after our faults landed (a slow build may not have
   // had many during them).
   const int at_fault = writes.load();

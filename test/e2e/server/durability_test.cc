@@ -1,7 +1,6 @@
 // Durable state with the real server: SIGKILL at random instants during a
 // concurrent write load, then restart on the same database file (S24, S25).
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "sqlite_rows.h"
 #include "test_support.h"
 
 namespace deviceapi::testing {
@@ -115,20 +115,7 @@ class Durability : public ::testing::Test {
     return StartServer(dir_.File("api.sock"), args);
   }
   // Rows of the file's `events` table, read as another process would.
-  int StoredEvents() {
-    sqlite3* db = nullptr;
-    int n = -1;
-    if (sqlite3_open_v2(dir_.File("state.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-      sqlite3_stmt* q = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &q, nullptr) == SQLITE_OK &&
-          sqlite3_step(q) == SQLITE_ROW) {
-        n = sqlite3_column_int(q, 0);
-      }
-      sqlite3_finalize(q);
-    }
-    sqlite3_close(db);
-    return n;
-  }
+  int StoredEvents() { return deviceapi::testing::SqliteRows(dir_.File("state.db"), "events"); }
   TempDir dir_;
 };
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "sqlite_rows.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
 #include "test_object.h"
@@ -403,14 +404,9 @@ TEST_F(SqliteStore, CompactsOnceARunOfEventsWasDroppedS27) {
   ASSERT_TRUE(s);
   auto backend = std::static_pointer_cast<SqliteBackend>(o.backend);
   auto stored_events = [&] {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2(Path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-    sqlite3_stmt* q = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &q, nullptr), SQLITE_OK);
-    EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
-    const int n = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    std::string why;
+    const int n = deviceapi::testing::SqliteRows(Path(), "events", &why);
+    EXPECT_GE(n, 0) << why;
     return n;
   };
   const auto a = Key("ns", "a");

@@ -175,8 +175,12 @@ class SqliteBackend::Impl {
                                             ": run a newer device-api-server, or move the file aside");
     }
     if ((rc = Exec("PRAGMA journal_mode=WAL")) != SQLITE_OK) return OpenError(rc, "enabling WAL");
+    // secure_delete=FAST: Debian builds SQLite to zero every deleted byte,
+    // which makes each compaction write the pages it frees once more. GPU
+    // health is no secret; FAST zeroes only what is written anyway: 8 %
+    // fewer bytes written per update under load (docs/benchmarks.md).
     std::string pragmas = std::string("PRAGMA synchronous=") + (options.full_sync ? "FULL" : "NORMAL") +
-                          ";PRAGMA journal_size_limit=8388608;PRAGMA temp_store=MEMORY";
+                          ";PRAGMA journal_size_limit=8388608;PRAGMA temp_store=MEMORY;PRAGMA secure_delete=FAST";
     if ((rc = Exec(pragmas.c_str())) != SQLITE_OK) return OpenError(rc, "setting pragmas");
     if (auto migrated = Migrate(version, kSchemaVersion); !migrated.ok()) return migrated;
     return Prepare();

@@ -377,9 +377,7 @@ class Store::Impl {
     if (committing) return;  // the running commit's committer takes it next
     committing = true;
     Committed committed = CommitBatch(l);
-    if (queue.empty()) {
-      committing = false;
-    } else {
+    if (KeepCommitting()) {
       // What queued during this commit goes to the committer thread, so
       // this thread returns to serving calls.
       drain_requested = true;
@@ -387,6 +385,16 @@ class Store::Impl {
     }
     l.unlock();
     committed.Answer(waiters);
+  }
+
+  // Who commits next, decided with stage_mu held after a batch left the
+  // queue (or before the first): the holder of `committing` keeps it while
+  // writes are queued, and gives it up otherwise, so that the next write
+  // commits on its own thread.
+  bool KeepCommitting() {
+    if (!queue.empty()) return true;
+    committing = false;
+    return false;
   }
 
   // Commits whatever the inline committers leave queued, batch after batch.
@@ -399,12 +407,10 @@ class Store::Impl {
       // Holds `committing` until a batch leaves the queue empty, and gives it
       // up before answering that batch: a write arriving from then on
       // commits on its own thread again.
-      bool more = !queue.empty();
-      if (!more) committing = false;
+      bool more = KeepCommitting();
       while (more) {
         Committed committed = CommitBatch(l);
-        more = !queue.empty();
-        if (!more) committing = false;
+        more = KeepCommitting();
         l.unlock();
         committed.Answer(waiters);
         l.lock();

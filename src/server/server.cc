@@ -277,8 +277,10 @@ bool Server::Impl::StartApi(std::string* error) {
     }
     tcp_port_ = tcp_listener_->port();
   }
-  // The Unix socket last: once it answers, every listener accepts (a client
-  // that waited for the socket may dial the TCP port at once).
+  // The Unix socket after the TCP API listener: once it answers, both
+  // accept (a client that waited for the socket may dial the TCP port at
+  // once; test Listeners.TcpApiPortAcceptsOnceTheSocketDoes). The probe and
+  // metrics ports start after it.
   const int unix_fd = socket_->Listen(&why);
   if (unix_fd < 0) {
     *error = unix_flag + ": " + why;

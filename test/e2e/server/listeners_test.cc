@@ -2,16 +2,11 @@
 // the TCP API port accepting once the socket does, the probe listener
 // carries health and nothing else, and the readiness gate (S21) as seen by
 // gRPC health, reads and /readyz.
-#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <thread>
 
 #include "test_support.h"
@@ -35,47 +30,11 @@ void ExpectPortTaken(const std::string& flag, int port, const std::string& extra
   EXPECT_NE(access(dir.File("second.sock").c_str(), F_OK), 0) << "socket of the failed start removed";
 }
 
-// connect() to a Unix socket path or to 127.0.0.1:port; true when it is
-// accepted (listening is enough: the kernel queues it).
-bool Connects(const std::string& unix_path, int port = 0) {
-  const int fd = ::socket(unix_path.empty() ? AF_INET : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int rc;
-  if (unix_path.empty()) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  } else {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, unix_path.c_str(), sizeof(a.sun_path) - 1);
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  }
-  ::close(fd);
-  return rc == 0;
-}
-
-// A loopback port nobody listens on right now.
-int UnusedLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-// The API socket starts last: a client that waited for it may dial the TCP
-// API port at once. Each start is watched from the first instant: the socket
-// is dialled every 50 µs, and the moment it accepts, the TCP port must too
-// (a start that opened the socket first would leave a window between them).
+// The API socket starts after the TCP API listener: a client that waited
+// for it may dial the TCP port at once. Each start is watched from its first
+// instant: the socket is dialled every 50 µs, and the moment it accepts, the
+// TCP port must too (a start that opened the socket first would leave a
+// window between them).
 TEST(Listeners, TcpApiPortAcceptsOnceTheSocketDoes) {
   for (int start = 0; start < 10; ++start) {
     TempDir dir;
@@ -86,11 +45,14 @@ TEST(Listeners, TcpApiPortAcceptsOnceTheSocketDoes) {
     args.push_back("--tcp-bind-address=127.0.0.1:" + std::to_string(port));
     ServerProcess server(args);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!Connects(socket) && std::chrono::steady_clock::now() < deadline)
+    int unix_fd = -1;
+    while ((unix_fd = ConnectUnix(socket)) < 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::microseconds(50));
-    ASSERT_TRUE(Connects(socket)) << "the socket never accepted: " << server.Stderr();
-    EXPECT_TRUE(Connects("", port)) << "start " << start << ": the socket accepts, TCP port " << port
-                                    << " does not";
+    ASSERT_GE(unix_fd, 0) << "the socket never accepted: " << server.Stderr();
+    const int tcp_fd = ConnectLoopback(port);
+    EXPECT_GE(tcp_fd, 0) << "start " << start << ": the socket accepts, TCP port " << port << " does not";
+    ::close(unix_fd);
+    if (tcp_fd >= 0) ::close(tcp_fd);
     ASSERT_TRUE(server.WaitStarted()) << server.Stderr();
   }
 }

@@ -103,33 +103,6 @@ struct AttackStats {
   std::atomic<std::uint64_t> connections{0}, streams{0}, goaways{0}, calm_goaways{0};
 };
 
-int ConnectUnix(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int yes = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-  return fd;
-}
-
 // One attacking connection at a time until `stop`: writes as fast as the
 // socket takes it, reads (and parses) whatever the server sends, and opens a
 // new connection when the server closes this one.
@@ -142,7 +115,7 @@ void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& 
   constexpr std::uint32_t kBigMessage = (4u << 20) - 64;
   const std::string chunk(16000, 'x');
   while (!stop.load()) {
-    const int fd = target.unix_path.empty() ? Connect(target.port) : ConnectUnix(target.unix_path);
+    const int fd = target.unix_path.empty() ? ConnectLoopback(target.port) : ConnectUnix(target.unix_path);
     if (fd < 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
@@ -536,7 +509,7 @@ TEST(ProbeConnectionCaps, OldestClosedFreshProbeGetsInS33) {
   EXPECT_EQ(s.started.value("probe_max_connections_per_peer", 0), 3);
   std::vector<int> idle;
   for (int i = 0; i < 6; ++i) {
-    idle.push_back(Connect(s.probe_port));
+    idle.push_back(ConnectLoopback(s.probe_port));
     ASSERT_GE(idle.back(), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // accept order = connect order
   }

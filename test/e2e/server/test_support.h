@@ -52,6 +52,13 @@ grpc::Status CreateGpu(const std::shared_ptr<grpc::Channel>& channel, const std:
                        int index = 0);
 grpc::Status ListGpus(const std::shared_ptr<grpc::Channel>& channel, v1::ListGpusResponse* out = nullptr);
 
+// A raw connection (no HTTP/2): its descriptor, or -1 when nobody accepts it.
+// A listening socket is enough; the server need not have accepted yet.
+int ConnectUnix(const std::string& path);
+int ConnectLoopback(int port);  // 127.0.0.1:port, TCP_NODELAY
+// A loopback port nobody listens on right now (bound to port 0, then closed).
+int UnusedLoopbackPort();
+
 // HTTP GET http://127.0.0.1:port/path: status code (0 if unreachable).
 int HttpGet(int port, const std::string& path, std::string* body = nullptr);
 

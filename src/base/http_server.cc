@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -228,13 +230,37 @@ class HttpServer::Impl {
   // Closes the connection (of `peer`, or of anyone when "") making the least
   // progress: one that has sent nothing yet before one mid-request, and of
   // those the one that has been in its current step longest.
+  //
+  // "Sent nothing" is checked on the socket, not only on what the loop has
+  // read: a probe accepted before its request arrived, whose bytes are
+  // waiting behind a burst of accepts, is read (and answered) here instead
+  // of being closed as idle. Each connection gets that one chance per
+  // eviction, so a peer that keeps sending cannot keep the loop here.
   void EvictOldest(const std::string& peer) {
-    const Conn* oldest = nullptr;
     auto rank = [](const Conn& c) { return std::make_pair(c.step != Conn::Step::kIdle, c.since); };
-    for (const auto& [fd, c] : conns_) {
-      if ((peer.empty() || c.peer == peer) && (!oldest || rank(c) < rank(*oldest))) oldest = &c;
+    std::unordered_set<int> read_now;
+    for (;;) {
+      Conn* oldest = nullptr;
+      for (auto& [fd, c] : conns_) {
+        if ((peer.empty() || c.peer == peer) && (!oldest || rank(c) < rank(*oldest))) oldest = &c;
+      }
+      if (!oldest) return;
+      const int fd = oldest->fd;
+      if (oldest->step != Conn::Step::kIdle || !Readable(fd) || !read_now.insert(fd).second) {
+        Close(fd);
+        return;
+      }
+      if (!OnReady(*oldest, EPOLLIN)) {
+        Close(fd);  // it hung up: room made all the same
+        return;
+      }
     }
-    if (oldest) Close(oldest->fd);
+  }
+
+  // True when `fd` has bytes (or an end of stream) the loop has not read.
+  static bool Readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
   }
 
   void Close(int fd) {

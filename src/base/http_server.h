@@ -29,7 +29,9 @@
 // ("/x?q") or an absolute URL; anything else is answered 400. Connection caps: when a new connection would exceed
 // `max_connections_per_peer` (same IP address) or `max_connections`, a
 // connection of that peer (resp. of anyone) is closed to make room: one that
-// has sent nothing before one mid-request, the longest-waiting first. A new
+// has sent nothing before one mid-request, the longest-waiting first, and a
+// connection counts as having sent nothing only if its socket holds nothing
+// unread either (a request waiting there is read and answered instead). A new
 // connection's request is read at once, so a flood evicts itself and a fresh
 // probe still gets in. The socket never sets SO_REUSEPORT (a second server on
 // the port fails to bind instead of sharing it); IPv6 sockets accept IPv4.

@@ -113,13 +113,14 @@ class Attack {
 // may go unanswered within 1 s.
 //
 // The idle flood comes from the probe's own address and re-opens every
-// connection the moment it is closed. When a probe's request reaches the
-// server later than the next 31 connections of that flood (the per-address
-// cap), its connection has sent nothing yet and is closed to make room like
-// theirs: nothing tells them apart. On a loaded 2-core machine under ASan that
-// happened to one probe of 20 in some runs. The kubelet restarts
-// a container only after failureThreshold (3) failed probes in a row, so one
-// miss in a run is allowed there; the other attacks allow none.
+// connection the moment it is closed. The server reads a request waiting in
+// a socket before it evicts that connection as idle, but when the probe's
+// thread is descheduled between its connect and its send for as long as the
+// flood takes to open the next 31 connections (the per-address cap), its
+// connection has sent nothing yet and is closed to make room like theirs:
+// nothing tells them apart. The kubelet restarts a container only after
+// failureThreshold (3) failed probes in a row, so one miss in a run is
+// allowed there; the other attacks allow none.
 struct AttackCase {
   const char* name;
   Attack::Kind kind;

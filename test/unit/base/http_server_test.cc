@@ -238,6 +238,43 @@ TEST(HttpServerLimits, PerPeerCapEvictsTheLongestWaitingS33) {
   for (int fd : idle) ::close(fd);
 }
 
+// S32/S33: a probe accepted before its request arrived, whose request then
+// waits in its socket while a burst of connections from its own address is
+// accepted, is answered, not closed as the oldest idle connection. The loop
+// is held in a slow handler so that the burst and the probe's bytes are
+// ready together, the listener first (as when the loop is busy on a loaded
+// machine).
+TEST(HttpServerLimits, CapReadsAWaitingRequestBeforeEvictingItsConnectionS32S33) {
+  HttpLimits limits;
+  limits.max_connections_per_peer = 3;
+  std::atomic<bool> stalled{false};
+  HttpServer server([&](const HttpRequest& req) {
+    if (req.path == "/stall") {
+      stalled = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    return Echo(req);
+  }, limits);
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  const int probe = Connect(server.port());
+  ASSERT_GE(probe, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // accepted, idle
+  const int staller = Connect(server.port());
+  const std::string stall = "GET /stall HTTP/1.1\r\nConnection: close\r\n\r\n";
+  ::send(staller, stall.data(), stall.size(), MSG_NOSIGNAL);
+  while (!stalled) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<int> burst{Connect(server.port())};  // the listener is ready first
+  const std::string req = "GET /probe HTTP/1.1\r\nConnection: close\r\n\r\n";
+  ::send(probe, req.data(), req.size(), MSG_NOSIGNAL);
+  for (int i = 0; i < 3; ++i) burst.push_back(Connect(server.port()));
+  const std::string out = ReadAll(probe, std::chrono::seconds(3));
+  EXPECT_NE(out.find("GET /probe"), std::string::npos) << "the probe was closed unanswered: '" << out << "'";
+  EXPECT_TRUE(ClosedWithin(burst[0], std::chrono::milliseconds(500))) << "an idle one made room instead";
+  for (int fd : burst) ::close(fd);
+  ::close(staller);
+  ::close(probe);
+}
+
 // S33: the total cap holds across peers too (here all on loopback).
 TEST(HttpServerLimits, TotalCapEvictsS33) {
   HttpLimits limits;

@@ -113,9 +113,9 @@ def budget(results):
         checks.append({"what": what, "figure": key, "value": value, "limit": limit,
                        "cmp": cmp, "pass": ok})
 
-    add("get p50 / noop p50 (c=1)", find(results, "get", concurrency=1), "p50_vs_noop", 1.25)
+    add("get p50 / noop p50 (c=1)", find(results, "get", concurrency=1), "p50_vs_noop", 1.15)
     add("update-status p50 / noop p50 (c=1)", find(results, "update-status", concurrency=1),
-        "p50_vs_noop", 1.5)
+        "p50_vs_noop", 1.4)
     add("update-status ops/s / noop ops/s (c=8)", find(results, "update-status", concurrency=8),
         "throughput_vs_noop", 0.7, ">=")
     add("list p50, 1,024 GPUs x 8 conditions (ms)", find(results, "list"), "p50_ms", 5.0)

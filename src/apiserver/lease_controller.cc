@@ -240,7 +240,6 @@ bool LeaseController::Expire(const Entry& entry) {
     return false;
   }
   bool all_written = true;
-  std::uint64_t written = 0;
   for (const auto& gpu : list->items) {
     const store::ObjectKey& key = gpu->key();
     std::uint64_t changed_here = 0;
@@ -271,10 +270,12 @@ bool LeaseController::Expire(const Entry& entry) {
       all_written = false;
       continue;
     }
-    if (result.ok()) written += changed_here;
+    if (result.ok() && changed_here > 0) {
+      // Counted GPU by GPU, so that an expiry across many GPUs shows its progress.
+      std::lock_guard<std::mutex> lock(mu_);
+      conditions_set_unknown_ += changed_here;
+    }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  conditions_set_unknown_ += written;
   return all_written;
 }
 

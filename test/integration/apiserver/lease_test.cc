@@ -16,6 +16,17 @@ using google::protobuf::util::TimeUtil;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+// Polls `done` every 20 ms for up to `seconds`.
+template <typename Done>
+bool WaitFor(const Done& done, int seconds = 15) {
+  const auto deadline = steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
 class LeaseTest : public ServiceFixture {
  protected:
   // A GPU whose conditions are NVMLReady=True and DCGMHealthy=True.
@@ -157,6 +168,9 @@ TEST_F(LeaseTest, ExpirySetsOwnedConditionsUnknownS28) {
   // Nothing is deleted; the lease is still there; counters say what happened.
   ASSERT_TRUE(List({}, &list).ok());
   EXPECT_EQ(list.items_size(), 3);
+  // A watcher may see a GPU's write before the expiry's thread has counted
+  // it: the counter catches up within moments.
+  WaitFor([&] { return lease_controller().GetStats().conditions_set_unknown >= 3u; }, 2);
   auto stats = lease_controller().GetStats();
   EXPECT_EQ(stats.expired, 1u);
   EXPECT_EQ(stats.live, 0u);
@@ -259,17 +273,6 @@ class FaultyBackend final : public store::Backend {
   std::atomic<int> failures{0};
 };
 
-// Polls `done` every 20 ms for up to `seconds`.
-template <typename Done>
-bool WaitFor(const Done& done, int seconds = 15) {
-  const auto deadline = steady_clock::now() + std::chrono::seconds(seconds);
-  while (!done()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 // S26, S30: a lease write that admission saw but the store could not commit
 // leaves the lease table as it was: the lease that was never stored owns
 // nothing, and one that failed to be deleted still owns its types.
@@ -315,6 +318,7 @@ TEST_F(LeaseTest, ExpiryRefusedByAStorageFaultIsRetriedS26S28) {
   backend->failing = false;
   ASSERT_TRUE(WaitFor([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }));
   EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
+  WaitFor([&] { return lease_controller().GetStats().conditions_set_unknown >= 1u; }, 2);  // counted after the write
   EXPECT_EQ(lease_controller().GetStats().conditions_set_unknown, 1u);
 }
 

@@ -55,17 +55,6 @@ class LeaseKeeperTest : public ServiceFixture {
       if (c.type() == "NVMLReady") return c.status();
     return "";
   }
-  // Waits up to `limit` for `done`; true when it held.
-  template <typename F>
-  static bool Eventually(F done, milliseconds limit = milliseconds(5000)) {
-    const auto end = steady_clock::now() + limit;
-    while (!done()) {
-      if (steady_clock::now() > end) return false;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return true;
-  }
-
   std::unique_ptr<Client> client_;
   std::unique_ptr<LeaseClient> leases_;
   std::atomic<int> acquisitions_{0};

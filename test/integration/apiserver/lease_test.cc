@@ -14,18 +14,8 @@ namespace {
 using grpc::StatusCode;
 using google::protobuf::util::TimeUtil;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-// Polls `done` every 20 ms for up to `seconds`.
-template <typename Done>
-bool WaitFor(const Done& done, int seconds = 15) {
-  const auto deadline = steady_clock::now() + std::chrono::seconds(seconds);
-  while (!done()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
 
 class LeaseTest : public ServiceFixture {
  protected:
@@ -170,7 +160,7 @@ TEST_F(LeaseTest, ExpirySetsOwnedConditionsUnknownS28) {
   EXPECT_EQ(list.items_size(), 3);
   // A watcher may see a GPU's write before the expiry's thread has counted
   // it: the counter catches up within moments.
-  WaitFor([&] { return lease_controller().GetStats().conditions_set_unknown >= 3u; }, 2);
+  Eventually([&] { return lease_controller().GetStats().conditions_set_unknown >= 3u; }, seconds(2));
   auto stats = lease_controller().GetStats();
   EXPECT_EQ(stats.expired, 1u);
   EXPECT_EQ(stats.live, 0u);
@@ -181,10 +171,7 @@ TEST_F(LeaseTest, NoTrueWhileExpiredThenRenewalS29) {
   v1::Gpu gpu = CreateGpuWithConditions(1);
   ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
   // Wait for the expiry's write.
-  const auto until = steady_clock::now() + milliseconds(3000);
-  while (Find(Current(1), "NVMLReady")->status() != "Unknown" && steady_clock::now() < until) {
-    std::this_thread::sleep_for(milliseconds(20));
-  }
+  Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(3));
   v1::Gpu expired = Current(1);
   ASSERT_EQ(Find(expired, "NVMLReady")->status(), "Unknown");
   // S29: True refused, also through a create; False and other types allowed.
@@ -313,12 +300,12 @@ TEST_F(LeaseTest, ExpiryRefusedByAStorageFaultIsRetriedS26S28) {
   CreateGpuWithConditions(1);
   backend->failing = true;
   ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
-  ASSERT_TRUE(WaitFor([&] { return backend->failures.load() >= 2; })) << "the expiry was not tried again";
+  ASSERT_TRUE(Eventually([&] { return backend->failures.load() >= 2; }, seconds(15))) << "the expiry was not tried again";
   EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");  // nothing was written
   backend->failing = false;
-  ASSERT_TRUE(WaitFor([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }));
+  ASSERT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(15)));
   EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
-  WaitFor([&] { return lease_controller().GetStats().conditions_set_unknown >= 1u; }, 2);  // counted after the write
+  Eventually([&] { return lease_controller().GetStats().conditions_set_unknown >= 1u; }, seconds(2));  // counted after the write
   EXPECT_EQ(lease_controller().GetStats().conditions_set_unknown, 1u);
 }
 
@@ -351,7 +338,7 @@ TEST_F(LeaseTest, ExpiryIsNotRefusedByAFullStoreS28S33) {
   EXPECT_EQ(UpdateStatus(grown).error_code(), StatusCode::RESOURCE_EXHAUSTED) << "the store is not full";
 
   ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());  // the lease store is not full
-  ASSERT_TRUE(WaitFor([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }))
+  ASSERT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(15)))
       << "the expiry write was refused by the byte bound";
   EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
 }

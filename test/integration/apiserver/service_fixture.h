@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apiserver/gpu_service.h"
@@ -56,6 +57,17 @@ class ServiceFixture : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+
+  // Polls `done` every 20 ms for up to `limit`; true when it held.
+  template <typename Done>
+  static bool Eventually(const Done& done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
 
   // Starts (or restarts) the server; SetUp starts one with defaults.
   void StartServer(ServerSetup setup = {});

@@ -116,7 +116,16 @@ void WatchReactor::PumpLocked() {
     }
     writing_ = true;
     counters_->events_sent.fetch_add(1, std::memory_order_relaxed);
-    StartWrite(&pending_);
+    // With another event already queued, gRPC may keep this one in the
+    // stream's buffer (it completes the write at once) until a write
+    // without the hint or Finish: a backlog leaves in a few socket writes
+    // instead of one per event, which is what a burst to many watchers
+    // costs most (docs/benchmarks.md). The last queued event goes without
+    // the hint, and every way a watch ends calls Finish, so nothing stays
+    // buffered.
+    grpc::WriteOptions options;
+    if (watcher_->HasNext()) options.set_buffer_hint();
+    StartWrite(&pending_, options);
     return;
   }
   FinishEnded(watcher_->end());

@@ -90,6 +90,11 @@ class HubWatcher final : public Watcher {
     return TakeLocked(out);
   }
 
+  bool HasNext() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return AvailableLocked();
+  }
+
   bool WaitNext(Event* out, std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> l(mu_);
     ++waiters_;

@@ -29,6 +29,11 @@ class Watcher {
   // dropped and end() becomes kTooSlow at once.
   virtual bool Next(Event* out) = 0;
 
+  // Whether Next would return an event now. A consumer that writes events
+  // to a socket uses it to hold a write back while another one is already
+  // waiting, so that a backlog leaves in fewer, larger writes.
+  virtual bool HasNext() const = 0;
+
   // Blocks until an event is ready, the watch ends, or `timeout` passes.
   // For tests and simple consumers; reactors use Next + SetReadyCallback.
   virtual bool WaitNext(Event* out, std::chrono::milliseconds timeout) = 0;

@@ -122,19 +122,35 @@ TEST_P(WatchTest, WatchFromListVersionS12) {
   w.Drain();
 }
 
-// S12, S13: a watch that starts far behind replays a backlog of several
-// MiB, far more than gRPC's flow-control window and write buffer, and every
-// event arrives once, in order, with nothing held back at the end: the last
-// one comes without waiting for a later write.
-TEST_P(WatchTest, LongBacklogArrivesWholeAndInOrderS12S13) {
+// S12, S13: a watch that starts behind replays its backlog, every event
+// once, in order, with nothing held back at the end: the last one comes
+// without waiting for a later write. The server lets gRPC buffer an event
+// while another waits, so both shapes matter: a backlog of several MiB, far
+// more than gRPC's flow-control window and write buffer, and one of small
+// events that fits in the write buffer whole.
+class WatchBacklogTest : public ServiceFixture,
+                         public ::testing::WithParamInterface<std::tuple<Storage, std::size_t>> {
+ protected:
+  Storage storage() const override { return std::get<0>(GetParam()); }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, WatchBacklogTest,
+                         ::testing::Combine(AllStorages(), ::testing::Values(std::size_t{8000}, std::size_t{0})),
+                         [](const auto& info) {
+                           return StorageName({std::get<0>(info.param), info.index}) +
+                                  (std::get<1>(info.param) > 0 ? "_LargeEvents" : "_SmallEvents");
+                         });
+
+TEST_P(WatchBacklogTest, BacklogArrivesWholeAndInOrderS12S13) {
+  const std::size_t padding = std::get<1>(GetParam());
   ASSERT_TRUE(Create(MakeGpu(1)).ok());
   v1::GpuList list;
   ASSERT_TRUE(List({}, &list).ok());
   v1::Gpu gpu = list.items(0);
-  constexpr int kWrites = 600;  // 600 x ~8 KiB: about 5 MiB of backlog
+  // 600 x ~8 KiB: about 5 MiB; or 600 events of a few hundred bytes.
+  constexpr int kWrites = 600;
   ASSERT_GT(gpu.status().conditions_size(), 0);
   for (int i = 0; i < kWrites; ++i) {
-    gpu.mutable_status()->mutable_conditions(0)->set_message("A" + std::to_string(i) + std::string(8000, 'x'));
+    gpu.mutable_status()->mutable_conditions(0)->set_message("A" + std::to_string(i) + std::string(padding, 'x'));
     gpu.mutable_metadata()->clear_resource_version();
     ASSERT_TRUE(UpdateStatus(gpu).ok());
   }

@@ -432,5 +432,29 @@ TEST_P(StoreWatch, ReadyCallbackOnEmptyToNonEmpty) {
   EXPECT_EQ(st.events_delivered, 2u);
 }
 
+// HasNext says whether Next would return an event, without taking it: the
+// stream reactor holds a write back only while another one waits (S12).
+TEST_P(StoreWatch, HasNextTellsWhetherAnotherEventWaitsS12) {
+  auto s = OpenStore();
+  auto w = MustWatch(*s, From(100));
+  EXPECT_FALSE(w->HasNext());
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  ASSERT_TRUE(Create(*s, Key("ns", "b")).ok());
+  EXPECT_TRUE(w->HasNext());
+  EXPECT_TRUE(w->HasNext());  // asking takes nothing
+  Event e;
+  ASSERT_TRUE(w->Next(&e));
+  EXPECT_EQ(e.revision, 101u);
+  EXPECT_TRUE(w->HasNext());
+  ASSERT_TRUE(w->Next(&e));
+  EXPECT_EQ(e.revision, 102u);
+  EXPECT_FALSE(w->HasNext());
+  EXPECT_FALSE(w->Next(&e));
+  ASSERT_TRUE(Create(*s, Key("ns", "c")).ok());
+  EXPECT_TRUE(w->HasNext());
+  w->Cancel();
+  EXPECT_FALSE(w->HasNext());  // a cancelled watch has nothing left
+}
+
 }  // namespace
 }  // namespace deviceapi::store

@@ -122,9 +122,9 @@ void WatchReactor::PumpLocked() {
     // instead of one per event, which is what a burst to many watchers
     // costs most (docs/benchmarks.md). The last queued event goes without
     // the hint, and every way a watch ends calls Finish, so nothing stays
-    // buffered.
+    // buffered. Never on the first write (see wrote_once_).
     grpc::WriteOptions options;
-    if (watcher_->HasNext()) options.set_buffer_hint();
+    if (wrote_once_ && watcher_->HasNext()) options.set_buffer_hint();
     StartWrite(&pending_, options);
     return;
   }
@@ -160,6 +160,7 @@ void WatchReactor::FinishLocked(const grpc::Status& status) {
 void WatchReactor::OnWriteDone(bool ok) {
   std::lock_guard<std::mutex> lock(link_->mu);
   writing_ = false;
+  wrote_once_ = true;
   pending_.Clear();
   if (!ok) {
     // The stream is broken (client gone); OnCancel follows or already ran.

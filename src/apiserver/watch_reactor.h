@@ -94,6 +94,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::shared_ptr<WatchReactorLink> link_;
   grpc::ByteBuffer pending_;  // the buffer of the outstanding write
   bool writing_ = false;
+  // The stream's first write carries its initial metadata, and chttp2 sends
+  // that only when a write is initiated: a hinted first write would complete
+  // never, so the hint waits until one write has completed.
+  bool wrote_once_ = false;
   bool finished_ = false;
   bool cancelled_ = false;
 };

@@ -47,30 +47,8 @@ std::string Frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, c
   return deviceapi::testing::Http2Frame(type, flags, stream, payload);
 }
 
-// HPACK string literal, no Huffman (RFC 7541 5.2); lengths here are < 127.
-std::string HpackString(const std::string& s) { return static_cast<char>(s.size()) + s; }
-
 constexpr const char* kHealthCheckPath = "/grpc.health.v1.Health/Check";
 constexpr const char* kWatchGpusPath = "/nvidia.nvsentinel.v1alpha1.GpuService/WatchGpus";
-
-// Header block of a call to `path`: every field as "literal header field
-// without indexing, new name" (0x00, RFC 7541 6.2.2), so the server's HPACK
-// table never grows.
-std::string CallHeaderBlock(const std::string& path) {
-  std::string block;
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {":method", "POST"},
-           {":scheme", "http"},
-           {":path", path},
-           {":authority", "localhost"},
-           {"content-type", "application/grpc"},
-           {"te", "trailers"}}) {
-    block += '\0';
-    block += HpackString(name);
-    block += HpackString(value);
-  }
-  return block;
-}
 
 enum class AttackKind {
   kRapidReset,    // HEADERS, RST_STREAM, ...
@@ -108,7 +86,7 @@ struct AttackStats {
 // new connection when the server closes this one.
 void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& stop, AttackStats& stats) {
   const std::string block =
-      CallHeaderBlock(kind == AttackKind::kWatchFlood     ? kWatchGpusPath
+      GrpcCallHeaderBlock(kind == AttackKind::kWatchFlood     ? kWatchGpusPath
                       : kind == AttackKind::kBigRequests ? "/nvidia.nvsentinel.v1alpha1.GpuService/UpdateGpuStatus"
                                                           : target.method);
   constexpr std::uint32_t kBigStreams = 16;

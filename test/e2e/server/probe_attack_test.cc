@@ -155,15 +155,13 @@ void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& 
         if (r <= 0 && !(r < 0 && errno == EAGAIN)) open = false;
         if (r > 0) in.append(buf, static_cast<std::size_t>(r));
         // Whole frames: count GOAWAYs.
-        while (in.size() >= 9) {
-          const std::size_t len = (std::size_t(std::uint8_t(in[0])) << 16) | (std::size_t(std::uint8_t(in[1])) << 8) |
-                                  std::uint8_t(in[2]);
-          if (in.size() < 9 + len) break;
-          if (in[3] == 0x7 && len >= 8) {
+        Http2FrameIn frame;
+        while (TakeHttp2Frame(&in, &frame)) {
+          if (frame.type == 0x7 && frame.payload.size() >= 8) {
             ++stats.goaways;
-            if (std::uint8_t(in[16]) == 0xb && in[13] == 0 && in[14] == 0 && in[15] == 0) ++stats.calm_goaways;
+            // Error code ENHANCE_YOUR_CALM (0xb) after the last stream id.
+            if (frame.payload.compare(4, 4, std::string("\0\0\0\x0b", 4)) == 0) ++stats.calm_goaways;
           }
-          in.erase(0, 9 + len);
         }
       }
     }

@@ -22,12 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Http2FrameIn {
-  std::uint8_t type = 0, flags = 0;
-  std::uint32_t stream = 0;
-  std::string payload;
-};
-
 // Reads frames from `fd` until `deadline`; false when it passes first or the
 // connection ends.
 class FrameReader {
@@ -36,19 +30,7 @@ class FrameReader {
 
   bool Next(Http2FrameIn* out, Clock::time_point deadline) {
     while (true) {
-      if (buffer_.size() >= 9) {
-        const auto* b = reinterpret_cast<const unsigned char*>(buffer_.data());
-        const std::size_t length = (std::size_t{b[0]} << 16) | (std::size_t{b[1]} << 8) | b[2];
-        if (buffer_.size() >= 9 + length) {
-          out->type = b[3];
-          out->flags = b[4];
-          out->stream = ((std::uint32_t{b[5]} & 0x7f) << 24) | (std::uint32_t{b[6]} << 16) |
-                        (std::uint32_t{b[7]} << 8) | b[8];
-          out->payload = buffer_.substr(9, length);
-          buffer_.erase(0, 9 + length);
-          return true;
-        }
-      }
+      if (TakeHttp2Frame(&buffer_, out)) return true;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return false;
       pollfd p{fd_, POLLIN, 0};
@@ -118,15 +100,11 @@ TEST(WatchWire, InitialEventsReachAClientThatOnlyReadsS13S15) {
     if (frame.type == kHeaders) headers = true;
     if (frame.type != kData) continue;
     data += frame.payload;
-    while (data.size() >= 5) {
-      const auto* b = reinterpret_cast<const unsigned char*>(data.data());
-      const std::size_t length = (std::size_t{b[1]} << 24) | (std::size_t{b[2]} << 16) |
-                                 (std::size_t{b[3]} << 8) | b[4];
-      if (data.size() < 5 + length) break;
+    std::string message;
+    while (TakeGrpcMessage(&data, &message)) {
       v1::WatchGpusResponse event;
-      ASSERT_TRUE(event.ParseFromString(data.substr(5, length)));
+      ASSERT_TRUE(event.ParseFromString(message));
       (event.type() == "BOOKMARK" ? bookmarks : added) += 1;
-      data.erase(0, 5 + length);
     }
   }
   EXPECT_TRUE(headers);

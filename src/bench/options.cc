@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <set>
+
 namespace deviceapi::bench {
 
 const std::vector<std::string>& CompareScenarios() {
@@ -81,6 +83,11 @@ std::string CheckCompare(Options& o, const std::vector<std::string>& server_flag
 
 }  // namespace
 
+const std::vector<std::string>& InterleavableScenarios() {
+  static const std::vector<std::string> kNames = {"noop", "get", "list", "create", "update-status", "patch-status"};
+  return kNames;
+}
+
 const std::vector<std::string>& KnownScenarios() {
   static const std::vector<std::string> kNames = {
       "noop", "get", "list", "create", "update-status", "patch-status", "watch-fanout",
@@ -128,6 +135,13 @@ ParseOutcome ParseOptions(int argc, const char* const* argv) {
       ->capture_default_str()->check(CLI::Range(0.0, 1e7));
   app.add_option("--server-pid", o.server_pid, "Sample this process's RSS and CPU from /proc");
   app.add_flag("--json", o.json, "Print one JSON object per result instead of the table");
+  app.add_flag("--interleave", o.interleave,
+               "Run the scenarios (unary ones only: noop, get, list, create, update-status, patch-status) as "
+               "one closed loop for --duration in all, taking turns in slices of --slice seconds: every "
+               "scenario meets the same machine, so their ratios to noop do not drift with its load. Each "
+               "still reports its own row; its ops/s is its rate while it ran (concurrency / mean latency)");
+  app.add_option("--slice", o.slice_s, "--interleave: seconds of each scenario's turn")
+      ->capture_default_str()->check(CLI::Range(0.001, 60.0));
   auto* ns_flag = app.add_option("--namespace", o.namespace_name, "Namespace of the bench objects")
       ->capture_default_str();
   app.add_option("--fake-nvml-control", o.fake_nvml_control,
@@ -208,6 +222,17 @@ ParseOutcome ParseOptions(int argc, const char* const* argv) {
     if (item.find('=') != std::string::npos) return fail("--request-shape LABEL=SHAPE is for compare mode");
   for (auto& s : o.scenarios)
     if (!Contains(KnownScenarios(), s)) return fail("unknown scenario \"" + s + "\" (known: " + names + ")");
+  if (o.interleave) {
+    for (auto& s : o.scenarios)
+      if (!Contains(InterleavableScenarios(), s))
+        return fail("--interleave runs unary scenarios only (" + Join(InterleavableScenarios()) + "), not \"" + s +
+                    "\"");
+    std::set<std::string> seen;
+    for (auto& s : o.scenarios)
+      if (!seen.insert(s).second) return fail("--interleave: scenario \"" + s + "\" is named twice");
+    if (seen.count("list") && seen.count("create"))
+      return fail("--interleave: list checks the seeded GPUs, which create's GPUs would add to; run them apart");
+  }
   out.run = true;
   return out;
 }

@@ -21,6 +21,10 @@ struct Options {
   double rate = 200;          // writes per second (watch-fanout, mixed writers)
   int server_pid = 0;         // sample RSS and CPU of this process from /proc
   bool json = false;          // one JSON object per result line instead of a table
+  // Run the (unary) scenarios as one loop, each worker issuing one operation
+  // of each in turn, instead of one scenario after another.
+  bool interleave = false;
+  double slice_s = 0.025;     // --interleave: seconds per scenario's turn
   std::string namespace_name = "bench";
   // health-e2e: control socket of the fake NVML behind a provider that
   // publishes into --target.
@@ -68,6 +72,9 @@ ParseOutcome ParseOptions(int argc, const char* const* argv);
 
 // The scenario names this tool knows, in the standard order.
 const std::vector<std::string>& KnownScenarios();
+
+// The scenarios --interleave can run together (the closed-loop unary ones).
+const std::vector<std::string>& InterleavableScenarios();
 
 // The scenarios of compare mode (each a scenario above with fixed
 // parameters, see compare.h), in the standard order.

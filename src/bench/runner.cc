@@ -33,21 +33,26 @@ const std::map<std::string, ScenarioFn>& Scenarios() {
 
 // p50 and throughput relative to the noop run at the same concurrency in
 // this invocation: the budget is stated in these ratios, which cancel out
-// most of the machine's speed and load.
+// most of the machine's speed and load. The nearest noop run before the
+// row counts (the first one after it where none came before), so a list of
+// scenarios repeated in slices compares each slice with its own noop.
 void AddNoopRatios(std::vector<Result>* results) {
-  std::map<int, const Result*> noop;
-  for (auto& r : *results)
-    if (r.scenario == "noop" && r.available && r.ops > 0) noop[r.concurrency] = &r;
-  for (auto& r : *results) {
+  auto& rows = *results;
+  auto usable_noop = [](const Result& r) { return r.scenario == "noop" && r.available && r.ops > 0; };
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Result& r = rows[i];
     if (r.scenario == "noop" || !r.available || r.ops == 0) continue;
     if (r.scenario == "watch-fanout" || r.scenario == "mixed" || r.scenario == "memory" ||
         r.scenario == "startup" || r.scenario == "health-e2e")
       continue;
-    auto it = noop.find(r.concurrency);
-    if (it == noop.end()) continue;
-    const Result& n = *it->second;
-    if (n.latency.p50_ms > 0) r.extra["p50_vs_noop"] = r.latency.p50_ms / n.latency.p50_ms;
-    if (n.ops_per_s() > 0) r.extra["throughput_vs_noop"] = r.ops_per_s() / n.ops_per_s();
+    const Result* n = nullptr;
+    for (std::size_t j = i; j-- > 0 && !n;)
+      if (usable_noop(rows[j]) && rows[j].concurrency == r.concurrency) n = &rows[j];
+    for (std::size_t j = i + 1; j < rows.size() && !n; ++j)
+      if (usable_noop(rows[j]) && rows[j].concurrency == r.concurrency) n = &rows[j];
+    if (!n) continue;
+    if (n->latency.p50_ms > 0) r.extra["p50_vs_noop"] = r.latency.p50_ms / n->latency.p50_ms;
+    if (n->ops_per_s() > 0) r.extra["throughput_vs_noop"] = r.ops_per_s() / n->ops_per_s();
   }
 }
 
@@ -72,15 +77,21 @@ int RunBench(int argc, char** argv) {
                   o.request_shape == "pr-head" ? RequestShape::kPrHead : RequestShape::kMerged);
   BenchContext ctx(o, conn);
   std::vector<Result> results;
-  for (auto& name : o.scenarios) {
-    auto rows = Scenarios().at(name)(ctx);
+  auto add = [&](std::vector<Result> rows) {
     for (auto& r : rows) {
       if (r.concurrency == 0 && r.available) r.concurrency = o.concurrency;
       if (!o.storage.empty()) r.extra["storage"] = o.storage;
       results.push_back(std::move(r));
     }
-    // The memory scenario's writes change what other scenarios would list.
-    if (name == "memory") ctx.MarkDirty();
+  };
+  if (o.interleave) {
+    add(RunInterleaved(ctx, o.scenarios));
+  } else {
+    for (auto& name : o.scenarios) {
+      add(Scenarios().at(name)(ctx));
+      // The memory scenario's writes change what other scenarios would list.
+      if (name == "memory") ctx.MarkDirty();
+    }
   }
   AddNoopRatios(&results);
   if (o.json) {

@@ -47,4 +47,9 @@ std::vector<Result> RunMemory(BenchContext& ctx);
 std::vector<Result> RunStartup(BenchContext& ctx);
 std::vector<Result> RunHealthE2e(BenchContext& ctx);
 
+// Runs scenarios of InterleavableScenarios() as one loop in which each
+// worker issues one operation of each in turn (see RunInterleavedLoop). One
+// row per scenario, in the order given, each marked "interleaved".
+std::vector<Result> RunInterleaved(BenchContext& ctx, const std::vector<std::string>& scenarios);
+
 }  // namespace deviceapi::bench

@@ -1,8 +1,12 @@
 // Unary scenarios: noop (the transport's floor), get, list, create,
-// update-status. Closed loop, --concurrency workers on one shared channel.
+// update-status, patch-status. Closed loop, --concurrency workers on one
+// shared channel; each alone, or several interleaved in one loop.
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
 
 #include "bench/closed_loop.h"
 #include "bench/objects.h"
@@ -21,6 +25,7 @@ LoopSpec SpecFor(const BenchContext& ctx, const std::string& name) {
   spec.duration_s = ctx.options.duration_s;
   spec.requests = ctx.options.requests;
   spec.progress = ctx.options.progress;
+  spec.slice_s = ctx.options.slice_s;
   return spec;
 }
 
@@ -34,6 +39,26 @@ struct Rng {
     return s;
   }
 };
+
+// A unary scenario ready to run: its share of a loop and what it adds to
+// its result afterwards; or, when it cannot run here, the row that says why.
+struct Prepared {
+  std::optional<Result> unavailable;
+  LoopPart part;
+  std::function<void(Result&)> finish = [](Result&) {};
+};
+
+Prepared Part(const std::string& name, WorkerFactory factory) {
+  Prepared p;
+  p.part = {name, name, std::move(factory)};
+  return p;
+}
+
+Prepared CannotRun(const std::string& name, const std::string& why) {
+  Prepared p;
+  p.unavailable = Unavailable(name, why);
+  return p;
+}
 
 }  // namespace
 
@@ -61,19 +86,21 @@ Result Unavailable(const std::string& scenario, const std::string& why) {
   return r;
 }
 
-std::vector<Result> RunNoop(BenchContext& ctx) {
-  return {RunClosedLoop(SpecFor(ctx, "noop"), [&](int) -> Operation {
-    return [&](std::uint64_t, std::string* error, std::int64_t*) {
+namespace {
+
+Prepared PrepareNoop(BenchContext& ctx) {
+  return Part("noop", [&ctx](int) -> Operation {
+    return [&ctx](std::uint64_t, std::string* error, std::int64_t*) {
       return CheckServing(ctx.conn, std::chrono::seconds(10), error);
     };
-  })};
+  });
 }
 
-std::vector<Result> RunGet(BenchContext& ctx) {
+Prepared PrepareGet(BenchContext& ctx) {
   std::string error;
-  if (!ctx.EnsureSeeded(&error)) return {Unavailable("get", "setup: " + error)};
+  if (!ctx.EnsureSeeded(&error)) return CannotRun("get", "setup: " + error);
   const int gpus = ctx.options.gpus;
-  return {RunClosedLoop(SpecFor(ctx, "get"), [&](int w) -> Operation {
+  return Part("get", [&ctx, gpus](int w) -> Operation {
     auto rng = std::make_shared<Rng>(Rng{0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(w + 1)});
     auto req = std::make_shared<v1::GetGpuRequest>();
     req->set_namespace_(ctx.options.namespace_name);
@@ -81,7 +108,7 @@ std::vector<Result> RunGet(BenchContext& ctx) {
     // its sub-objects, so the client's allocator stays out of the figures
     // (a client that keeps what it reads allocates anyway).
     auto resp = std::make_shared<v1::GetGpuResponse>();
-    return [&, rng, req, resp](std::uint64_t, std::string* error, std::int64_t*) {
+    return [&ctx, gpus, rng, req, resp](std::uint64_t, std::string* error, std::int64_t*) {
       req->set_name(GpuName(static_cast<int>(rng->Next() % static_cast<std::uint64_t>(gpus))));
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
@@ -89,14 +116,14 @@ std::vector<Result> RunGet(BenchContext& ctx) {
       if (!s.ok()) *error = Describe(s);
       return s.ok();
     };
-  })};
+  });
 }
 
-std::vector<Result> RunList(BenchContext& ctx) {
+Prepared PrepareList(BenchContext& ctx) {
   std::string error;
-  if (!ctx.EnsureSeeded(&error)) return {Unavailable("list", "setup: " + error)};
-  Result r = RunClosedLoop(SpecFor(ctx, "list"), [&](int) -> Operation {
-    return [&](std::uint64_t, std::string* error, std::int64_t*) {
+  if (!ctx.EnsureSeeded(&error)) return CannotRun("list", "setup: " + error);
+  Prepared p = Part("list", [&ctx](int) -> Operation {
+    return [&ctx](std::uint64_t, std::string* error, std::int64_t*) {
       v1::ListGpusRequest req;
       req.set_namespace_(ctx.options.namespace_name);
       grpc::ClientContext cctx;
@@ -115,18 +142,20 @@ std::vector<Result> RunList(BenchContext& ctx) {
       return true;
     };
   });
-  r.extra["gpus"] = ctx.options.gpus;
-  r.extra["conditions"] = ctx.options.conditions;
-  return {r};
+  p.finish = [gpus = ctx.options.gpus, conditions = ctx.options.conditions](Result& r) {
+    r.extra["gpus"] = gpus;
+    r.extra["conditions"] = conditions;
+  };
+  return p;
 }
 
-std::vector<Result> RunCreate(BenchContext& ctx) {
+Prepared PrepareCreate(BenchContext& ctx) {
   std::string error;
-  if (!ctx.EnsureSeeded(&error)) return {Unavailable("create", "setup: " + error)};
+  if (!ctx.EnsureSeeded(&error)) return CannotRun("create", "setup: " + error);
   static std::atomic<std::uint64_t> run{0};
   const std::uint64_t run_id = (static_cast<std::uint64_t>(getpid()) << 8) + run.fetch_add(1);
-  Result r = RunClosedLoop(SpecFor(ctx, "create"), [&, run_id](int w) -> Operation {
-    return [&, w, run_id](std::uint64_t seq, std::string* error, std::int64_t* latency_ns) {
+  Prepared p = Part("create", [&ctx, run_id](int w) -> Operation {
+    return [&ctx, w, run_id](std::uint64_t seq, std::string* error, std::int64_t* latency_ns) {
       // A GPU UUID unique per run, worker and sequence number, never a
       // seeded GPU's (bit 47 set; the UUID keeps 48 bits).
       const std::uint64_t uuid_index = (1ULL << 47) | (((run_id + (run_id >> 8)) & 0x7f) << 40) |
@@ -160,19 +189,19 @@ std::vector<Result> RunCreate(BenchContext& ctx) {
       return true;
     };
   });
-  r.note = "ops/s counts create+delete pairs; latency is the create alone";
-  return {r};
+  p.finish = [](Result& r) { r.note = "ops/s counts create+delete pairs; latency is the create alone"; };
+  return p;
 }
 
-std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
+Prepared PrepareUpdateStatus(BenchContext& ctx) {
   std::string error;
-  if (!ctx.EnsureSeeded(&error)) return {Unavailable("update-status", "setup: " + error)};
+  if (!ctx.EnsureSeeded(&error)) return CannotRun("update-status", "setup: " + error);
   const int gpus = ctx.options.gpus, conc = ctx.options.concurrency;
-  Result r = RunClosedLoop(SpecFor(ctx, "update-status"), [&](int w) -> Operation {
+  Prepared p = Part("update-status", [&ctx, gpus, conc](int w) -> Operation {
     auto req = std::make_shared<v1::UpdateGpuStatusRequest>(
         MakeStatusUpdate(ctx.options.namespace_name, 0, ctx.options.conditions, 0));
     auto out = std::make_shared<v1::Gpu>();  // reused, as in get
-    return [&, w, req, out](std::uint64_t seq, std::string* error, std::int64_t*) {
+    return [&ctx, gpus, conc, w, req, out](std::uint64_t seq, std::string* error, std::int64_t*) {
       NextStatusWrite(req.get(), w, conc, seq, gpus);
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
@@ -181,44 +210,46 @@ std::vector<Result> RunUpdateStatus(BenchContext& ctx) {
       return s.ok();
     };
   });
-  r.extra["conditions"] = ctx.options.conditions;
-  return {r};
+  p.finish = [conditions = ctx.options.conditions](Result& r) { r.extra["conditions"] = conditions; };
+  return p;
 }
 
 // The write update-status makes (condition 0's message), as a strategic
 // merge patch of status that names only that condition (S31): the server
 // merges it by type into the stored conditions, so the client sends one
 // condition instead of all of them and needs no resource version.
-std::vector<Result> RunPatchStatus(BenchContext& ctx) {
+v1::PatchGpuRequest StatusPatch(const std::string& namespace_name, int index, const std::string& message) {
+  v1::PatchGpuRequest req;
+  req.set_name(GpuName(index));
+  req.set_namespace_(namespace_name);
+  req.set_patch_type("application/strategic-merge-patch+json");
+  req.set_subresource("status");
+  req.set_data(R"({"status":{"conditions":[{"type":"BenchProbe","status":"True","reason":"BenchWrite","message":")" +
+               message + R"("}]}})");
+  return req;
+}
+
+Prepared PreparePatchStatus(BenchContext& ctx) {
   std::string error;
-  if (!ctx.EnsureSeeded(&error)) return {Unavailable("patch-status", "setup: " + error)};
+  if (!ctx.EnsureSeeded(&error)) return CannotRun("patch-status", "setup: " + error);
   const int gpus = ctx.options.gpus, conc = ctx.options.concurrency;
-  auto patch_of = [&](int index, const std::string& message) {
-    v1::PatchGpuRequest req;
-    req.set_name(GpuName(index));
-    req.set_namespace_(ctx.options.namespace_name);
-    req.set_patch_type("application/strategic-merge-patch+json");
-    req.set_subresource("status");
-    req.set_data(R"({"status":{"conditions":[{"type":"BenchProbe","status":"True","reason":"BenchWrite","message":")" +
-                 message + R"("}]}})");
-    return req;
-  };
   {
     grpc::ClientContext cctx;
     SetDeadline(&cctx);
     v1::Gpu out;
-    auto s = ctx.conn.gpus->PatchGpu(&cctx, patch_of(0, "bench probe"), &out);
+    auto s = ctx.conn.gpus->PatchGpu(&cctx, StatusPatch(ctx.options.namespace_name, 0, "bench probe"), &out);
     if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      return {Unavailable("patch-status", "the server has no PatchGpu (an extension of the contract)")};
+      return CannotRun("patch-status", "the server has no PatchGpu (an extension of the contract)");
     }
-    if (!s.ok()) return {Unavailable("patch-status", "setup: " + Describe(s))};
+    if (!s.ok()) return CannotRun("patch-status", "setup: " + Describe(s));
   }
-  Result r = RunClosedLoop(SpecFor(ctx, "patch-status"), [&](int w) -> Operation {
+  Prepared p = Part("patch-status", [&ctx, gpus, conc](int w) -> Operation {
     auto out = std::make_shared<v1::Gpu>();
-    return [&, w, out](std::uint64_t seq, std::string* error, std::int64_t*) {
+    return [&ctx, gpus, conc, w, out](std::uint64_t seq, std::string* error, std::int64_t*) {
       const auto index = static_cast<int>((static_cast<std::uint64_t>(w) + seq * static_cast<std::uint64_t>(conc)) %
                                           static_cast<std::uint64_t>(gpus));
-      const auto req = patch_of(index, "bench write " + std::to_string(w) + "." + std::to_string(seq));
+      const auto req = StatusPatch(ctx.options.namespace_name, index,
+                                   "bench write " + std::to_string(w) + "." + std::to_string(seq));
       grpc::ClientContext cctx;
       SetDeadline(&cctx);
       auto s = ctx.conn.gpus->PatchGpu(&cctx, req, out.get());
@@ -226,9 +257,64 @@ std::vector<Result> RunPatchStatus(BenchContext& ctx) {
       return s.ok();
     };
   });
-  r.extra["conditions"] = ctx.options.conditions;
-  r.note = "one condition of --conditions patched by type (strategic merge, subresource status)";
+  p.finish = [conditions = ctx.options.conditions](Result& r) {
+    r.extra["conditions"] = conditions;
+    r.note = "one condition of --conditions patched by type (strategic merge, subresource status)";
+  };
+  return p;
+}
+
+using PrepareFn = Prepared (*)(BenchContext&);
+
+const std::map<std::string, PrepareFn>& UnaryScenarios() {
+  static const std::map<std::string, PrepareFn> kUnary = {
+      {"noop", PrepareNoop},     {"get", PrepareGet},
+      {"list", PrepareList},     {"create", PrepareCreate},
+      {"update-status", PrepareUpdateStatus}, {"patch-status", PreparePatchStatus},
+  };
+  return kUnary;
+}
+
+std::vector<Result> RunAlone(BenchContext& ctx, Prepared p) {
+  if (p.unavailable) return {*p.unavailable};
+  Result r = RunClosedLoop(SpecFor(ctx, p.part.scenario), p.part.factory);
+  p.finish(r);
   return {r};
+}
+
+}  // namespace
+
+std::vector<Result> RunNoop(BenchContext& ctx) { return RunAlone(ctx, PrepareNoop(ctx)); }
+std::vector<Result> RunGet(BenchContext& ctx) { return RunAlone(ctx, PrepareGet(ctx)); }
+std::vector<Result> RunList(BenchContext& ctx) { return RunAlone(ctx, PrepareList(ctx)); }
+std::vector<Result> RunCreate(BenchContext& ctx) { return RunAlone(ctx, PrepareCreate(ctx)); }
+std::vector<Result> RunUpdateStatus(BenchContext& ctx) { return RunAlone(ctx, PrepareUpdateStatus(ctx)); }
+std::vector<Result> RunPatchStatus(BenchContext& ctx) { return RunAlone(ctx, PreparePatchStatus(ctx)); }
+
+std::vector<Result> RunInterleaved(BenchContext& ctx, const std::vector<std::string>& scenarios) {
+  std::vector<Result> results(scenarios.size());
+  std::vector<Prepared> prepared;
+  std::vector<std::size_t> slot;  // prepared[i] answers results[slot[i]]
+  for (std::size_t i = 0; i < scenarios.size(); ++i) {
+    Prepared p = UnaryScenarios().at(scenarios[i])(ctx);
+    if (p.unavailable) {
+      results[i] = *p.unavailable;
+      continue;
+    }
+    prepared.push_back(std::move(p));
+    slot.push_back(i);
+  }
+  if (prepared.empty()) return results;
+  std::vector<LoopPart> parts;
+  for (auto& p : prepared) parts.push_back(p.part);
+  LoopSpec timing = SpecFor(ctx, "interleaved");
+  std::vector<Result> ran = RunInterleavedLoop(timing, parts);
+  for (std::size_t i = 0; i < prepared.size(); ++i) {
+    prepared[i].finish(ran[i]);
+    ran[i].extra["interleaved"] = true;
+    results[slot[i]] = std::move(ran[i]);
+  }
+  return results;
 }
 
 }  // namespace deviceapi::bench

@@ -160,6 +160,69 @@ TEST_F(BenchSmoke, UnaryScenariosRunCleanAndReportRatiosToNoop) {
   EXPECT_EQ((*run.Find("list"))["gpus"].get<int>(), 16);
 }
 
+// Interleaved: one loop whose workers take turns at the scenarios in short
+// slices of time; every scenario gets its own row with its ratio to the
+// noop of that loop.
+TEST_F(BenchSmoke, InterleavedScenariosShareOneLoopAndReportRowsOfTheirOwn) {
+  StartServer();
+  // Every unary scenario but create, which adds GPUs that list would count.
+  const std::vector<std::string> names = {"noop", "get", "list", "update-status", "patch-status"};
+  std::vector<std::string> args = {"--gpus", "16", "--conditions", "4", "--concurrency", "2",
+                                   "--duration", "1.5", "--warmup", "0.2", "--interleave"};
+  args.insert(args.end(), names.begin(), names.end());
+  BenchRun run = Bench(args);
+  EXPECT_EQ(run.exit_code, 0) << Context(run);
+  ASSERT_EQ(run.rows.size(), names.size()) << Context(run);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    ExpectClean(run, names[i]);
+    const json& r = run.rows[i];
+    EXPECT_EQ(r["scenario"], names[i]) << "rows come in the order given";
+    EXPECT_TRUE(r.value("interleaved", false)) << r.dump();
+    EXPECT_EQ(r["concurrency"].get<int>(), 2) << r.dump();
+    // Its rate while it ran: concurrency over its mean latency.
+    EXPECT_NEAR(r["ops_per_s"].get<double>(), 2 * 1e3 / r["mean_ms"].get<double>(),
+                0.01 * r["ops_per_s"].get<double>())
+        << r.dump();
+    if (names[i] != "noop") {
+      EXPECT_GT(r["p50_vs_noop"].get<double>(), 0.0) << r.dump();
+      EXPECT_DOUBLE_EQ(r["p50_vs_noop"].get<double>(),
+                       r["p50_ms"].get<double>() / (*run.Find("noop"))["p50_ms"].get<double>());
+    }
+  }
+  // --requests counts the loop's measured calls, whichever scenario made them.
+  BenchRun counted = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--requests", "3000",
+                            "--warmup", "0.1", "--slice", "0.005", "--interleave", "noop", "get"});
+  EXPECT_EQ(counted.exit_code, 0) << Context(counted);
+  ASSERT_EQ(counted.rows.size(), 2u) << Context(counted);
+  const auto total = counted.rows[0]["ops"].get<std::uint64_t>() + counted.rows[1]["ops"].get<std::uint64_t>();
+  EXPECT_GE(total, 3000u);
+  EXPECT_LE(total, 3002u);  // plus what each worker had in flight
+  ExpectClean(counted, "noop");
+  ExpectClean(counted, "get");
+
+  BenchRun creates = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--duration", "0.5",
+                            "--warmup", "0.1", "--interleave", "noop", "create"});
+  EXPECT_EQ(creates.exit_code, 0) << Context(creates);
+  ExpectClean(creates, "noop");
+  ExpectClean(creates, "create");
+}
+
+// A list of scenarios repeated in slices: each slice's ratio is to the
+// noop run just before it, not to the last noop of the invocation.
+TEST_F(BenchSmoke, RatiosAreToTheNearestNoopBefore) {
+  StartServer();
+  BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--duration", "0.3", "--warmup", "0.1", "noop",
+                        "get", "noop", "get", "noop", "get"});
+  EXPECT_EQ(run.exit_code, 0) << Context(run);
+  ASSERT_EQ(run.rows.size(), 6u) << Context(run);
+  for (std::size_t i = 1; i < 6; i += 2) {
+    ASSERT_EQ(run.rows[i]["scenario"], "get");
+    EXPECT_DOUBLE_EQ(run.rows[i]["p50_vs_noop"].get<double>(),
+                     run.rows[i]["p50_ms"].get<double>() / run.rows[i - 1]["p50_ms"].get<double>())
+        << "slice " << i / 2;
+  }
+}
+
 TEST_F(BenchSmoke, WatchFanoutDeliversEveryWriteToEveryWatcherOnce) {
   StartServer();
   BenchRun run = Bench({"--gpus", "16", "--conditions", "4", "--concurrency", "2", "--watchers", "8",
@@ -324,6 +387,10 @@ TEST_F(BenchSmoke, BadFlagsAreRefused) {
   EXPECT_EQ(Bench({"--concurrency", "0", "noop"}, false).exit_code, 2);
   EXPECT_EQ(Bench({"--duration", "-1", "noop"}, false).exit_code, 2);
   EXPECT_EQ(Bench({}, false).exit_code, 2);  // a scenario is required
+  // --interleave: unary scenarios only, each once.
+  EXPECT_EQ(Bench({"--interleave", "noop", "watch-fanout"}, false).exit_code, 2);
+  EXPECT_EQ(Bench({"--interleave", "noop", "get", "noop"}, false).exit_code, 2);
+  EXPECT_EQ(Bench({"--interleave", "list", "create"}, false).exit_code, 2);
 }
 
 TEST(BenchLatency, NearestRankPercentiles) {

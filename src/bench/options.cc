@@ -104,7 +104,7 @@ ParseOutcome ParseOptions(int argc, const char* const* argv) {
       "nvidia.nvsentinel.v1alpha1 GpuService contract.\nScenarios: " + names + ".\n"
       "noop is grpc.health.v1 Check on the same channel: the transport's floor; every other "
       "unary scenario reports its p50 and throughput as a ratio of the noop run at the same "
-      "concurrency in the same invocation.\n"
+      "concurrency in the same invocation (the nearest one before it).\n"
       "Only the base contract is sent (no labels, no extension fields of ListOptions); "
       "patch-status needs the PatchGpu extension and health-e2e the provider's device_info, "
       "and say so where the server lacks them.\n"

@@ -71,6 +71,43 @@ class MedianRounds(unittest.TestCase):
         self.assertIn("p50_vs_noop=1.10 (1.05-1.90)", table)
 
 
+class DurableAgainstMemory(unittest.TestCase):
+    """The sqlite/memory budgets divide each round's sqlite run by the same
+    round's memory run, never runs of different rounds."""
+
+    def rounds(self):
+        out = []
+        # Round 3's machine is twice as slow: both backends' p50 double. The
+        # median ratio to noop is memory's round 1 and sqlite's round 3.
+        for slow, ratios, ops in ((1.0, (1.35, 1.50), (25000, 16000)),
+                                  (1.0, (1.40, 1.70), (20000, 11000)),
+                                  (2.0, (1.30, 1.60), (30000, 15000))):
+            for storage, upd_ratio, upd_ops in (("memory", ratios[0], ops[0]), ("sqlite", ratios[1], ops[1])):
+                noop_p50 = 0.1 * slow
+                out.append(run("noop", 1, 10000 / slow, noop_p50, storage=storage))
+                out.append(run("update-status", 1, 8000 / slow, noop_p50 * upd_ratio,
+                               storage=storage, p50_vs_noop=upd_ratio))
+                out.append(run("update-status", 8, upd_ops, 0.3 * slow, storage=storage))
+        return out
+
+    def test_ratios_pair_the_rounds(self):
+        checks = {c["what"]: c for c in summarize.budget(self.rounds())}
+        p50 = checks["update-status p50, sqlite / memory (c=1)"]
+        # Per round 1.50/1.35, 1.70/1.40, 1.60/1.30; the median runs alone
+        # would divide round 3's sqlite p50 by round 1's memory p50 (2.37).
+        self.assertAlmostEqual(p50["value"], 1.70 / 1.40)
+        self.assertTrue(p50["pass"])
+        # Per round 0.64, 0.55, 0.50; the medians alone: 15000 / 25000 = 0.6.
+        ops = checks["update-status ops/s, sqlite / memory (c=8)"]
+        self.assertAlmostEqual(ops["value"], 0.55)
+        self.assertFalse(ops["pass"])
+
+    def test_unpaired_runs_fall_back_to_the_median_runs(self):
+        rounds = self.rounds()[:-3]  # round 3 has no sqlite run
+        checks = {c["what"]: c for c in summarize.budget(rounds)}
+        self.assertIsNotNone(checks["update-status p50, sqlite / memory (c=1)"]["value"])
+
+
 class CompareTable(unittest.TestCase):
     def test_medians_ratio_range_and_rounds(self):
         report = {

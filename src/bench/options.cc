@@ -83,11 +83,6 @@ std::string CheckCompare(Options& o, const std::vector<std::string>& server_flag
 
 }  // namespace
 
-const std::vector<std::string>& InterleavableScenarios() {
-  static const std::vector<std::string> kNames = {"noop", "get", "list", "create", "update-status", "patch-status"};
-  return kNames;
-}
-
 const std::vector<std::string>& KnownScenarios() {
   static const std::vector<std::string> kNames = {
       "noop", "get", "list", "create", "update-status", "patch-status", "watch-fanout",

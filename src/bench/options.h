@@ -73,7 +73,8 @@ ParseOutcome ParseOptions(int argc, const char* const* argv);
 // The scenario names this tool knows, in the standard order.
 const std::vector<std::string>& KnownScenarios();
 
-// The scenarios --interleave can run together (the closed-loop unary ones).
+// The scenarios --interleave can run together (the closed-loop unary ones;
+// defined beside them, in scenarios_unary.cc).
 const std::vector<std::string>& InterleavableScenarios();
 
 // The scenarios of compare mode (each a scenario above with fixed

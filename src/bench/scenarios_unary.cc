@@ -5,8 +5,9 @@
 
 #include <atomic>
 #include <functional>
-#include <map>
 #include <optional>
+#include <stdexcept>
+#include <utility>
 
 #include "bench/closed_loop.h"
 #include "bench/objects.h"
@@ -266,13 +267,21 @@ Prepared PreparePatchStatus(BenchContext& ctx) {
 
 using PrepareFn = Prepared (*)(BenchContext&);
 
-const std::map<std::string, PrepareFn>& UnaryScenarios() {
-  static const std::map<std::string, PrepareFn> kUnary = {
-      {"noop", PrepareNoop},     {"get", PrepareGet},
-      {"list", PrepareList},     {"create", PrepareCreate},
-      {"update-status", PrepareUpdateStatus}, {"patch-status", PreparePatchStatus},
-  };
-  return kUnary;
+// The unary scenarios, in the standard order: what --interleave accepts
+// (InterleavableScenarios) and how each is prepared.
+constexpr std::pair<const char*, PrepareFn> kUnaryScenarios[] = {
+    {"noop", PrepareNoop},
+    {"get", PrepareGet},
+    {"list", PrepareList},
+    {"create", PrepareCreate},
+    {"update-status", PrepareUpdateStatus},
+    {"patch-status", PreparePatchStatus},
+};
+
+PrepareFn PrepareFor(const std::string& scenario) {
+  for (const auto& [name, prepare] : kUnaryScenarios)
+    if (scenario == name) return prepare;
+  throw std::invalid_argument("not a unary scenario: " + scenario);  // options refuse it first
 }
 
 std::vector<Result> RunAlone(BenchContext& ctx, Prepared p) {
@@ -291,12 +300,21 @@ std::vector<Result> RunCreate(BenchContext& ctx) { return RunAlone(ctx, PrepareC
 std::vector<Result> RunUpdateStatus(BenchContext& ctx) { return RunAlone(ctx, PrepareUpdateStatus(ctx)); }
 std::vector<Result> RunPatchStatus(BenchContext& ctx) { return RunAlone(ctx, PreparePatchStatus(ctx)); }
 
+const std::vector<std::string>& InterleavableScenarios() {
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names;
+    for (const auto& entry : kUnaryScenarios) names.emplace_back(entry.first);
+    return names;
+  }();
+  return kNames;
+}
+
 std::vector<Result> RunInterleaved(BenchContext& ctx, const std::vector<std::string>& scenarios) {
   std::vector<Result> results(scenarios.size());
   std::vector<Prepared> prepared;
   std::vector<std::size_t> slot;  // prepared[i] answers results[slot[i]]
   for (std::size_t i = 0; i < scenarios.size(); ++i) {
-    Prepared p = UnaryScenarios().at(scenarios[i])(ctx);
+    Prepared p = PrepareFor(scenarios[i])(ctx);
     if (p.unavailable) {
       results[i] = *p.unavailable;
       continue;

@@ -24,6 +24,7 @@ store::Result<std::shared_ptr<store::SqliteBackend>> OpenSqlite(const Config& co
   // small file, a large one compacts in runs long enough to rewrite each
   // object's row once for many of its events.
   options.compact_events = std::clamp<std::uint64_t>(config.history_max_events / 2, 64, 4096);
+  options.history_max_events = config.history_max_events;
   return store::SqliteBackend::Open(std::move(options));
 }
 

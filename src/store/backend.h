@@ -39,9 +39,14 @@ class Backend {
   // Called once before the store serves anything. An error ends the start:
   // the store never turns an unreadable database into an empty one (S26).
   virtual Result<Snapshot> Load() = 0;
-  // Persists `events` (consecutive revisions, oldest first) all or nothing,
-  // and forgets persisted history at or below `history_start` (the store's
-  // history bounds, S14, S27). Returns once the batch is durable as far as the
+  // The most events one Commit receives: the store commits a longer queue
+  // as several batches. A backend may rely on it (SqliteBackend sizes its
+  // event slots with it).
+  static constexpr std::size_t kMaxCommitEvents = 256;
+
+  // Persists `events` (consecutive revisions, oldest first, at most
+  // kMaxCommitEvents) all or nothing, and forgets persisted history at or
+  // below `history_start` (the store's history bounds, S14, S27). Returns once the batch is durable as far as the
   // backend promises; only then do the writes become visible. An error means
   // nothing of the batch was persisted; the store answers kUnavailable.
   virtual Result<bool> Commit(const std::vector<Event>& events, Revision history_start) = 0;

@@ -49,6 +49,11 @@ constexpr const char* kMigrations[] = {
     "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision)"
     "  WHERE previous IS NULL AND prev_revision > 0;"
     "DROP INDEX events_by_prev;",
+    // 4: events in slots (revision modulo the slot count), rewritten in
+    // place once the history is full. LayOutSlots moves the events into the
+    // table of that layout whenever `slots` differs from this run's count,
+    // this first time included.
+    "INSERT INTO meta VALUES('slots', 0);",
 };
 static_assert(std::size(kMigrations) == SqliteBackend::kSchemaVersion);
 
@@ -106,7 +111,9 @@ int TypeCode(EventType t) { return static_cast<int>(t); }
 
 class SqliteBackend::Impl {
  public:
-  explicit Impl(SqliteOptions o) : options(std::move(o)) {}
+  explicit Impl(SqliteOptions o)
+      : options(std::move(o)),
+        slots(options.history_max_events + std::max<std::uint64_t>(options.compact_events, 1) + kMaxCommitEvents) {}
   ~Impl() {
     statements_ready = false;
     begin_.reset();
@@ -188,6 +195,7 @@ class SqliteBackend::Impl {
                           ";PRAGMA cache_size=-512";
     if ((rc = Exec(pragmas.c_str())) != SQLITE_OK) return OpenError(rc, "setting pragmas");
     if (auto migrated = Migrate(version, kSchemaVersion); !migrated.ok()) return migrated;
+    if (auto laid_out = LayOutSlots(); !laid_out.ok()) return laid_out;
     return Prepare();
   }
 
@@ -204,6 +212,78 @@ class SqliteBackend::Impl {
     return true;
   }
 
+  // Reads one integer (0 when the query returns no row or NULL).
+  Result<std::int64_t> QueryInt(const std::string& sql) {
+    Stmt q;
+    int rc = q.Prepare(db, sql.c_str());
+    if (rc == SQLITE_OK) rc = sqlite3_step(q.get());
+    if (rc == SQLITE_ROW) return sqlite3_column_int64(q.get(), 0);
+    if (rc == SQLITE_DONE) return std::int64_t{0};
+    return OpenError(rc, "reading the history's layout");
+  }
+
+  // Moves the retained events into a table laid out for this run's slot
+  // count, in one transaction, when the file was laid out for another count
+  // (or not yet: every file before schema 4). Events beyond this run's count
+  // bound are carried into `objects` first, as the store would drop them at
+  // load anyway (S14) and they would not fit their slots.
+  Result<bool> LayOutSlots() {
+    auto stored = QueryInt("SELECT value FROM meta WHERE key = 'slots'");
+    if (!stored.ok()) return stored.error();
+    if (static_cast<std::uint64_t>(*stored) == slots) return true;
+    if (int rc = Exec("BEGIN IMMEDIATE"); rc != SQLITE_OK) return OpenError(rc, "laying out the history");
+    auto fail = [&](int rc) -> Result<bool> {
+      Exec("ROLLBACK");
+      return OpenError(rc, "laying out the history");
+    };
+    auto start = QueryInt("SELECT value FROM meta WHERE key = 'history_start'");
+    auto counted = QueryInt("SELECT value FROM meta WHERE key = 'revision'");
+    auto newest_event = QueryInt("SELECT max(revision) FROM events");
+    if (!start.ok() || !counted.ok() || !newest_event.ok()) {
+      Exec("ROLLBACK");
+      return !start.ok() ? start.error() : !counted.ok() ? counted.error() : newest_event.error();
+    }
+    const auto newest = std::max(*counted, *newest_event);
+    const auto bound = static_cast<std::int64_t>(options.history_max_events);
+    const std::int64_t keep_after = std::max(*start, newest - bound);
+    // Each object's last event in (start, keep_after] becomes its row.
+    const std::string last_dropped =
+        "SELECT max(revision) FROM events WHERE revision > " + std::to_string(*start) +
+        " AND revision <= " + std::to_string(keep_after) + " AND namespace IS NOT NULL GROUP BY namespace, name";
+    const std::string deleted = std::to_string(TypeCode(EventType::kDeleted));
+    const std::string sql =
+        "INSERT INTO objects(namespace, name, revision, data) SELECT namespace, name, revision, data FROM events "
+        "WHERE revision IN (" + last_dropped + ") AND type != " + deleted +
+        " ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data;"
+        "DELETE FROM objects WHERE (namespace, name) IN (SELECT namespace, name FROM events WHERE revision IN (" +
+        last_dropped + ") AND type = " + deleted + ");"
+        "ALTER TABLE events RENAME TO events_before;"
+        "CREATE TABLE events(slot INTEGER PRIMARY KEY, revision INTEGER NOT NULL, type INTEGER NOT NULL,"
+        "  data BLOB NOT NULL, prev_revision INTEGER NOT NULL, previous BLOB, namespace TEXT, name TEXT);"
+        "INSERT INTO events(slot, revision, type, data, prev_revision, previous, namespace, name)"
+        "  SELECT revision % " + std::to_string(slots) + ", revision, type, data, prev_revision, previous, namespace,"
+        "  name FROM events_before WHERE revision > " + std::to_string(keep_after) + ";"
+        "DROP TABLE events_before;"
+        "UPDATE meta SET value = " + std::to_string(keep_after) + " WHERE key = 'history_start';"
+        "UPDATE meta SET value = " + std::to_string(newest) + " WHERE key = 'revision';"
+        "UPDATE meta SET value = " + std::to_string(slots) + " WHERE key = 'slots';"
+        "COMMIT;";
+    if (int rc = Exec(sql.c_str()); rc != SQLITE_OK) return fail(rc);
+    return true;
+  }
+
+  // The slots of revisions (after, upto]: at most two ranges, as they wrap.
+  std::vector<std::pair<std::int64_t, std::int64_t>> SlotRanges(Revision after, Revision upto) const {
+    if (upto <= after) return {};
+    const auto n = static_cast<std::int64_t>(slots);
+    if (upto - after >= slots) return {{0, n - 1}};
+    const auto lo = static_cast<std::int64_t>((after + 1) % slots), hi = static_cast<std::int64_t>(upto % slots);
+    if (lo <= hi) return {{lo, hi}};
+    return {{lo, n - 1}, {0, hi}};
+  }
+
+  std::int64_t SlotOf(Revision revision) const { return static_cast<std::int64_t>(revision % slots); }
+
   Result<bool> Prepare() {
     struct {
       Stmt* stmt;
@@ -212,21 +292,26 @@ class SqliteBackend::Impl {
         {&*begin_, "BEGIN IMMEDIATE"},
         {&*commit_, "COMMIT"},
         {&*rollback_, "ROLLBACK"},
+        // A slot's previous event was carried into `objects` before (Commit).
         {&*insert_event_,
-         "INSERT INTO events(revision, type, data, prev_revision, namespace, name) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
-        // The events compaction drops, for carrying them into `objects`.
-        // Events from before schema 3 name no object: `objects` already
-        // held their objects' later state when the schema was migrated.
+         "INSERT INTO events(slot, revision, type, data, prev_revision, namespace, name) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(slot) DO UPDATE SET revision = excluded.revision, "
+         "type = excluded.type, data = excluded.data, prev_revision = excluded.prev_revision, previous = NULL, "
+         "namespace = excluded.namespace, name = excluded.name"},
+        // The events compaction drops (a range of slots), for carrying them
+        // into `objects`. Events from before schema 3 name no object:
+        // `objects` already held their objects' later state when the schema
+        // was migrated.
         {&*dropped_events_,
          "SELECT type, namespace, name, revision FROM events "
-         "WHERE revision > ?1 AND revision <= ?2 AND namespace IS NOT NULL ORDER BY revision"},
+         "WHERE slot >= ?1 AND slot <= ?2 AND revision > ?3 AND revision <= ?4 AND namespace IS NOT NULL"},
         {&*carry_object_,
          "INSERT INTO objects(namespace, name, revision, data) "
-         "SELECT namespace, name, revision, data FROM events WHERE revision = ?1 "
+         "SELECT namespace, name, revision, data FROM events WHERE slot = ?1 AND revision = ?2 "
          "ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data"},
         {&*delete_object_, "DELETE FROM objects WHERE namespace = ?1 AND name = ?2"},
         {&*set_meta_, "UPDATE meta SET value = ?2 WHERE key = ?1"},
-        {&*drop_events_, "DELETE FROM events WHERE revision <= ?1"},
+        {&*drop_events_, "DELETE FROM events WHERE slot >= ?1 AND slot <= ?2 AND revision <= ?3"},
         {&*probe_fill_, "INSERT OR REPLACE INTO probe(id, data) VALUES(1, zeroblob(?1))"},
         {&*probe_clear_, "DELETE FROM probe"},
     };
@@ -246,9 +331,14 @@ class SqliteBackend::Impl {
     std::lock_guard<std::mutex> lock(mu);
     Snapshot snapshot;
     int rc = SQLITE_OK;
-    auto step_all = [&](const char* sql, auto&& row) -> Result<bool> {
+    // Runs `sql` with its ?1 and ?2 bound to `first` and `second`.
+    auto step_all = [&](const char* sql, auto&& row, std::int64_t first = 0, std::int64_t second = 0) -> Result<bool> {
       Stmt q;
       if ((rc = q.Prepare(db, sql)) != SQLITE_OK) return OpenError(rc, "loading");
+      if (sqlite3_bind_parameter_count(q.get()) > 0) {
+        q.Int(1, first);
+        q.Int(2, second);
+      }
       while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
         if (auto ok = row(q.get()); !ok.ok()) return ok;
       }
@@ -274,38 +364,49 @@ class SqliteBackend::Impl {
     if (!meta.ok()) return meta.error();
     std::unordered_map<Revision, ObjectPtr> versions;
     std::vector<Revision> previous_of;  // per event: its previous version's revision (0: none or resolved)
-    auto events = step_all(
-        "SELECT revision, type, data, prev_revision, previous FROM events ORDER BY revision",
-        [&](sqlite3_stmt* s) -> Result<bool> {
-          Event event;
-          event.revision = static_cast<Revision>(sqlite3_column_int64(s, 0));
-          int type = sqlite3_column_int(s, 1);
-          if (type < TypeCode(EventType::kAdded) || type > TypeCode(EventType::kDeleted)) {
-            return Fail(ErrorCode::kInternal, options.path + " is corrupted (an event of unknown type)" + kRecovery);
-          }
-          event.type = static_cast<EventType>(type);
-          auto object = decode(s, 2, "an event");
-          if (!object.ok()) return object.error();
-          event.object = *object;
-          auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3));
-          if (prev != 0) {
-            if (auto it = versions.find(prev); it != versions.end()) {
-              event.previous = it->second;
-              prev = 0;
-            } else if (sqlite3_column_type(s, 4) == SQLITE_BLOB) {
-              // Carried by a server of schema 2.
-              auto previous = decode(s, 4, "an event's previous version");
-              if (!previous.ok()) return previous.error();
-              event.previous = *previous;
-              prev = 0;
-            }
-          }
-          if (event.type != EventType::kDeleted) versions[event.revision] = event.object;
-          previous_of.push_back(prev);
-          snapshot.history.push_back(std::move(event));
-          return true;
-        });
-    if (!events.ok()) return events.error();
+    // The retained events in revision order: the slots from the one after
+    // the history's start to the end, then from 0 (S25).
+    auto event_row = [&](sqlite3_stmt* s) -> Result<bool> {
+      Event event;
+      event.revision = static_cast<Revision>(sqlite3_column_int64(s, 0));
+      if (!snapshot.history.empty() && event.revision <= snapshot.history.back().revision) {
+        return Fail(ErrorCode::kInternal, options.path + " is corrupted (events out of order)" + kRecovery);
+      }
+      int type = sqlite3_column_int(s, 1);
+      if (type < TypeCode(EventType::kAdded) || type > TypeCode(EventType::kDeleted)) {
+        return Fail(ErrorCode::kInternal, options.path + " is corrupted (an event of unknown type)" + kRecovery);
+      }
+      event.type = static_cast<EventType>(type);
+      auto object = decode(s, 2, "an event");
+      if (!object.ok()) return object.error();
+      event.object = *object;
+      auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3));
+      if (prev != 0) {
+        if (auto it = versions.find(prev); it != versions.end()) {
+          event.previous = it->second;
+          prev = 0;
+        } else if (sqlite3_column_type(s, 4) == SQLITE_BLOB) {
+          // Carried by a server of schema 2.
+          auto previous = decode(s, 4, "an event's previous version");
+          if (!previous.ok()) return previous.error();
+          event.previous = *previous;
+          prev = 0;
+        }
+      }
+      if (event.type != EventType::kDeleted) versions[event.revision] = event.object;
+      previous_of.push_back(prev);
+      snapshot.history.push_back(std::move(event));
+      return true;
+    };
+    const std::int64_t first_slot = SlotOf(snapshot.history_start + 1);
+    const auto start = static_cast<std::int64_t>(snapshot.history_start);
+    for (const char* sql : {"SELECT revision, type, data, prev_revision, previous FROM events "
+                            "WHERE slot >= ?1 AND revision > ?2 ORDER BY slot",
+                            "SELECT revision, type, data, prev_revision, previous FROM events "
+                            "WHERE slot < ?1 AND revision > ?2 ORDER BY slot"}) {
+      auto events = step_all(sql, event_row, first_slot, start);
+      if (!events.ok()) return events.error();
+    }
     std::map<ObjectKey, ObjectPtr> current;
     Revision highest = meta_revision;
     auto objects = step_all("SELECT revision, data FROM objects", [&](sqlite3_stmt* s) -> Result<bool> {
@@ -349,37 +450,52 @@ class SqliteBackend::Impl {
   }
 
   // One transaction; called with mu held. Returns an SQLite code and leaves
-  // no transaction open. A commit inserts its events and nothing else;
-  // every kCompactEvents dropped events (or kCompactBytes written) one
-  // commit also carries the dropped ones into `objects` and deletes them.
+  // no transaction open. A commit writes its events into their slots and
+  // nothing else; every kCompactEvents dropped events (or kCompactBytes
+  // written) one commit first carries the dropped ones into `objects`.
   int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted) {
+    if (events.size() > kMaxCommitEvents) return SQLITE_RANGE;  // the store never sends more
     batch_bytes = 0;
+    encoded.clear();
+    for (const Event& e : events) {
+      encoded.push_back(options.codec->Encode(*e.object));
+      batch_bytes += encoded.back().size();
+    }
+    const Revision newest = events.empty() ? history_start : events.back().revision;
+    Revision compact_to = history_start;
+    bool compact = history_start > stored_history_start &&
+                   (history_start - stored_history_start >= options.compact_events ||
+                    uncompacted_bytes + batch_bytes >= options.compact_bytes);
+    // The events whose slots this batch reuses must be in `objects` first.
+    // The slot count leaves a run and a batch beyond the store's history,
+    // so this adds nothing unless the store holds more than
+    // history_max_events.
+    if (const Revision reused = newest > slots ? newest - slots : 0; reused > stored_history_start) {
+      compact = true;
+      compact_to = std::max(compact_to, reused);
+    }
     int rc = begin_->Run();
     if (rc != SQLITE_OK) return rc;
     auto fail = [&](int code) {
       rollback_->Run();
       return code;
     };
-    for (const Event& e : events) {
-      const std::string data = options.codec->Encode(*e.object);
-      const ObjectKey& key = e.object->key();
-      insert_event_->Int(1, static_cast<std::int64_t>(e.revision));
-      insert_event_->Int(2, TypeCode(e.type));
-      insert_event_->Blob(3, data);
-      insert_event_->Int(4, static_cast<std::int64_t>(e.previous ? e.previous->revision() : 0));
-      insert_event_->Text(5, key.namespace_name);
-      insert_event_->Text(6, key.name);
-      batch_bytes += data.size();
-      if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
-    }
-    const bool compact = history_start > stored_history_start &&
-                         (history_start - stored_history_start >= options.compact_events ||
-                          uncompacted_bytes + batch_bytes >= options.compact_bytes);
     if (compact) {
-      if ((rc = Compact(history_start)) != SQLITE_OK) return fail(rc);
+      if ((rc = Compact(compact_to, newest)) != SQLITE_OK) return fail(rc);
       // The highest revision: the events that remain may not show it.
-      const Revision highest = events.empty() ? history_start : events.back().revision;
-      if ((rc = SetMeta("revision", highest)) != SQLITE_OK) return fail(rc);
+      if ((rc = SetMeta("revision", std::max(newest, compact_to))) != SQLITE_OK) return fail(rc);
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const Event& e = events[i];
+      const ObjectKey& key = e.object->key();
+      insert_event_->Int(1, SlotOf(e.revision));
+      insert_event_->Int(2, static_cast<std::int64_t>(e.revision));
+      insert_event_->Int(3, TypeCode(e.type));
+      insert_event_->Blob(4, encoded[i]);
+      insert_event_->Int(5, static_cast<std::int64_t>(e.previous ? e.previous->revision() : 0));
+      insert_event_->Text(6, key.namespace_name);
+      insert_event_->Text(7, key.name);
+      if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
     }
     if ((rc = commit_->Run()) != SQLITE_OK) {
       // A failed COMMIT may leave the transaction open (SQLITE_BUSY, I/O).
@@ -387,8 +503,8 @@ class SqliteBackend::Impl {
       return rc;
     }
     if (compact) {
-      stored_history_start = history_start;
-      uncompacted_bytes = 0;
+      stored_history_start = compact_to;
+      uncompacted_bytes = batch_bytes;
       *compacted = true;
     } else {
       uncompacted_bytes += batch_bytes;
@@ -397,38 +513,54 @@ class SqliteBackend::Impl {
   }
 
   // Inside the transaction: each object's last event in (stored start,
-  // history_start] becomes its row in `objects` (or removes it), then those
-  // events go and their pages are reused (S27).
-  int Compact(Revision history_start) {
+  // history_start] becomes its row in `objects` (or removes it). Their
+  // slots are rewritten by later commits; while the history holds fewer
+  // than half its count bound (its byte bound keeps it short) they are
+  // freed now, so that the file tracks the history (S27).
+  int Compact(Revision history_start, Revision newest) {
     struct Last {
       Revision revision;
       bool deleted;
     };
     std::map<ObjectKey, Last> last;
+    const auto ranges = SlotRanges(stored_history_start, history_start);
     sqlite3_stmt* q = dropped_events_->get();
-    sqlite3_bind_int64(q, 1, static_cast<std::int64_t>(stored_history_start));
-    sqlite3_bind_int64(q, 2, static_cast<std::int64_t>(history_start));
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-      ObjectKey key{ColumnText(q, 1), ColumnText(q, 2)};
-      last[std::move(key)] = {static_cast<Revision>(sqlite3_column_int64(q, 3)),
-                              sqlite3_column_int(q, 0) == TypeCode(EventType::kDeleted)};
+    int rc = SQLITE_DONE;
+    for (const auto& [lo, hi] : ranges) {
+      sqlite3_bind_int64(q, 1, lo);
+      sqlite3_bind_int64(q, 2, hi);
+      sqlite3_bind_int64(q, 3, static_cast<std::int64_t>(stored_history_start));
+      sqlite3_bind_int64(q, 4, static_cast<std::int64_t>(history_start));
+      while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const auto revision = static_cast<Revision>(sqlite3_column_int64(q, 3));
+        auto [it, added] = last.try_emplace(ObjectKey{ColumnText(q, 1), ColumnText(q, 2)}, Last{revision, false});
+        if (added || it->second.revision < revision) {
+          it->second = {revision, sqlite3_column_int(q, 0) == TypeCode(EventType::kDeleted)};
+        }
+      }
+      sqlite3_reset(q);
+      if (rc != SQLITE_DONE) return rc;
     }
-    sqlite3_reset(q);
-    if (rc != SQLITE_DONE) return rc;
     for (const auto& [key, event] : last) {
       if (event.deleted) {
         delete_object_->Text(1, key.namespace_name);
         delete_object_->Text(2, key.name);
         rc = delete_object_->Run();
       } else {
-        carry_object_->Int(1, static_cast<std::int64_t>(event.revision));
+        carry_object_->Int(1, SlotOf(event.revision));
+        carry_object_->Int(2, static_cast<std::int64_t>(event.revision));
         rc = carry_object_->Run();
       }
       if (rc != SQLITE_OK) return rc;
     }
-    drop_events_->Int(1, static_cast<std::int64_t>(history_start));
-    if ((rc = drop_events_->Run()) != SQLITE_OK) return rc;
+    if (2 * (newest - std::min(newest, history_start)) < options.history_max_events) {
+      for (const auto& [lo, hi] : ranges) {
+        drop_events_->Int(1, lo);
+        drop_events_->Int(2, hi);
+        drop_events_->Int(3, static_cast<std::int64_t>(history_start));
+        if ((rc = drop_events_->Run()) != SQLITE_OK) return rc;
+      }
+    }
     return SetMeta("history_start", history_start);
   }
 
@@ -493,6 +625,8 @@ class SqliteBackend::Impl {
   Revision stored_history_start = 0;
   std::string fault;
   std::uint64_t commits = 0, commit_errors = 0, compactions = 0;
+  std::uint64_t slots = 0;       // events live in slot revision % slots
+  std::vector<std::string> encoded;  // the batch being committed, encoded
   std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
   std::size_t uncompacted_bytes = 0;  // committed since the last compaction
   std::size_t failed_bytes = 0;  // of the last one that failed

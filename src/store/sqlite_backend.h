@@ -12,10 +12,16 @@
 // A failed Commit rolls back, answers kUnavailable and is remembered as
 // Fault() until a later Commit or Probe succeeds.
 //
-// Bounds (S27): Commit drops events the store's history no longer retains,
-// a run of them at a time (at most `compact_events` events or
-// `compact_bytes` beyond the store's history); their pages go to SQLite's
-// free list and are reused by later writes.
+// Bounds (S27): events live in a fixed number of slots (revision modulo
+// history_max_events + compact_events + Backend::kMaxCommitEvents), so that
+// once the history is full a commit rewrites one slot in place instead of
+// growing the table at one end and deleting at the other. Commit carries the
+// events the store's history no longer retains into `objects` a run at a
+// time (at most `compact_events` events or `compact_bytes` beyond the
+// history), always before their slots are reused. While the history is
+// held short by its byte bound, a run's slots are freed instead (their pages
+// go to SQLite's free list), so the file tracks the history, not the slots.
+// A file laid out for another number of slots is laid out again on Open.
 //
 // Thread-safe: Commit, Probe and Stats may run concurrently.
 #pragma once
@@ -40,6 +46,11 @@ struct SqliteOptions {
   // in the log); the file holds at most one run beyond the history.
   std::uint64_t compact_events = 4096;
   std::size_t compact_bytes = 4u << 20;
+  // The store's S14 count bound (StoreOptions::history_max_events): sizes
+  // the slots. A smaller value than the store's makes Commit drop persisted
+  // history the store still holds (a watch from it after a restart is then
+  // expired); a larger one costs only file space.
+  std::uint64_t history_max_events = 10000;
   // Called after every successful commit with its duration in seconds.
   std::function<void(double)> on_commit;
 };
@@ -56,7 +67,7 @@ class SqliteBackend final : public Backend {
  public:
   // The schema this code writes. Older files are migrated on Open; newer ones
   // are refused.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens the file (creating it when missing), locks it against a second
   // server, and checks or migrates the schema. Errors are one line for the

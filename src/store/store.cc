@@ -438,18 +438,23 @@ class Store::Impl {
     }
   };
 
-  // Commits every queued write as one batch and makes it visible. Called
-  // with stage_mu held and `committing` set; releases stage_mu during the
-  // backend's I/O and holds it again on return. The caller decides who
-  // commits next before it answers the batch's writers (Committed::Answer,
-  // without stage_mu): a writer answered before that decision sends its
-  // next write into a commit that looks still running, and it would wait for
-  // the committer thread to wake.
+  // Commits the queued writes (up to Backend::kMaxCommitEvents of them) as
+  // one batch and makes it visible. Called with stage_mu held and
+  // `committing` set; releases stage_mu during the backend's I/O and holds
+  // it again on return. The caller decides who commits next before it
+  // answers the batch's writers (Committed::Answer, without stage_mu): a
+  // writer answered before that decision sends its next write into a commit
+  // that looks still running, and it would wait for the committer thread to
+  // wake.
   Committed CommitBatch(std::unique_lock<std::mutex>& l) {
     Committed out;
-    out.batch.reserve(queue.size());
-    for (auto& p : queue) out.batch.push_back(std::move(p));
-    queue.clear();
+    // At most the backend's batch; the rest stays queued for the next one.
+    const std::size_t size = std::min(queue.size(), Backend::kMaxCommitEvents);
+    out.batch.reserve(size);
+    for (std::size_t i = 0; i < size; ++i) {
+      out.batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
     std::vector<Event> events;
     events.reserve(out.batch.size());
     for (const auto& p : out.batch) events.push_back(p->event);

@@ -212,14 +212,8 @@ TEST_F(SqliteStore, NewerSchemaIsRefusedS26) {
 TEST_F(SqliteStore, OlderSchemaIsMigratedS26) {
   ASSERT_TRUE(SqliteBackend::CreateSchemaForTesting(Path(), 1).ok());
   // What a version-1 server left: one object at revision 700.
-  std::string bytes = TestCodec().Encode(TestObject(Key("ns", "old"), {}, 700, "kept"));
-  std::string hex;
-  for (unsigned char c : bytes) {
-    static const char* digits = "0123456789abcdef";
-    hex += digits[c >> 4];
-    hex += digits[c & 15];
-  }
-  Sql("INSERT INTO objects VALUES('ns', 'old', 700, x'" + hex + "'); UPDATE meta SET value = 700 WHERE key = 'revision';");
+  Sql("INSERT INTO objects VALUES('ns', 'old', 700, " + SqlBlob(TestObject(Key("ns", "old"), {}, 700, "kept")) +
+      "); UPDATE meta SET value = 700 WHERE key = 'revision';");
   auto s = Open();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->CurrentRevision(), 700u);
@@ -279,21 +273,12 @@ TEST_F(SqliteStore, CompactedHistoryRestartsWithEveryObjectS24S25) {
 // found.
 TEST_F(SqliteStore, SchemaTwoHistoryIsMigratedAndCompactedS25S26) {
   ASSERT_TRUE(SqliteBackend::CreateSchemaForTesting(Path(), 2).ok());
-  auto hex = [](const Object& object) {
-    std::string bytes = TestCodec().Encode(object), out;
-    for (unsigned char c : bytes) {
-      static const char* digits = "0123456789abcdef";
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
-    return "x'" + out + "'";
-  };
   const auto a = Key("ns", "a"), b = Key("ns", "b");
-  Sql("INSERT INTO events VALUES(500, 0, " + hex(TestObject(a, {}, 500, "a0")) + ", 0, NULL);"
-      "INSERT INTO events VALUES(501, 0, " + hex(TestObject(b, {}, 501, "b0")) + ", 0, NULL);"
-      "INSERT INTO events VALUES(502, 1, " + hex(TestObject(a, {}, 502, "a1")) + ", 500, NULL);"
-      "INSERT INTO objects VALUES('ns', 'a', 502, " + hex(TestObject(a, {}, 502, "a1")) + ");"
-      "INSERT INTO objects VALUES('ns', 'b', 501, " + hex(TestObject(b, {}, 501, "b0")) + ");"
+  Sql("INSERT INTO events VALUES(500, 0, " + SqlBlob(TestObject(a, {}, 500, "a0")) + ", 0, NULL);"
+      "INSERT INTO events VALUES(501, 0, " + SqlBlob(TestObject(b, {}, 501, "b0")) + ", 0, NULL);"
+      "INSERT INTO events VALUES(502, 1, " + SqlBlob(TestObject(a, {}, 502, "a1")) + ", 500, NULL);"
+      "INSERT INTO objects VALUES('ns', 'a', 502, " + SqlBlob(TestObject(a, {}, 502, "a1")) + ");"
+      "INSERT INTO objects VALUES('ns', 'b', 501, " + SqlBlob(TestObject(b, {}, 501, "b0")) + ");"
       "UPDATE meta SET value = 502 WHERE key = 'revision';"
       "UPDATE meta SET value = 499 WHERE key = 'history_start';");
   {

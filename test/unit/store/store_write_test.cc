@@ -454,6 +454,32 @@ TEST_F(StoreAsyncWrite, WritesQueuedBehindAFailedCommitFailS26) {
   EXPECT_EQ((*after)->revision(), base + 1);
 }
 
+// A queue longer than the backend's batch (Backend::kMaxCommitEvents) is
+// committed as several batches, one after another, each in revision order;
+// every write is answered and the last state is visible (S24).
+TEST_F(StoreAsyncWrite, LongQueueIsCommittedInBatchesOfTheBackendsBoundS24) {
+  constexpr std::size_t kMax = Backend::kMaxCommitEvents;
+  const std::size_t queued = 2 * kMax + 10;
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  StallFirstWrite("a", "0", "first", false);
+  for (std::size_t i = 1; i <= queued; ++i) Write("a", std::to_string(i), "w" + std::to_string(i));
+  backend->Set(true, false);
+  answers.AwaitCount(queued + 1);
+  first.join();
+  for (const auto& [label, r] : answers.got) ASSERT_TRUE(r.ok()) << label << ": " << r.error().message;
+  auto batches = backend->Batches();
+  ASSERT_EQ(batches.size(), batches_before + 4);
+  std::vector<std::size_t> sizes;
+  Revision next = base + 1;
+  for (std::size_t b = batches_before; b < batches.size(); ++b) {
+    sizes.push_back(batches[b].size());
+    for (Revision r : batches[b]) EXPECT_EQ(r, next++);
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, kMax, kMax, 10}));
+  EXPECT_EQ(s->CurrentRevision(), base + queued + 1);
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), std::to_string(queued));
+}
+
 TEST(StoreEventNames, EventTypeNames) {
   EXPECT_STREQ(EventTypeName(EventType::kAdded), "ADDED");
   EXPECT_STREQ(EventTypeName(EventType::kModified), "MODIFIED");

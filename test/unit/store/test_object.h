@@ -139,6 +139,18 @@ inline std::string BackendName(const ::testing::TestParamInfo<BackendKind>& info
   return info.param == BackendKind::kMemory ? "memory" : "sqlite";
 }
 
+// An object's encoded bytes as an SQL blob literal (x'…'): for writing a
+// file the way an older server left it.
+inline std::string SqlBlob(const Object& object) {
+  static const char* digits = "0123456789abcdef";
+  std::string out = "x'";
+  for (unsigned char c : TestCodec().Encode(object)) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out + "'";
+}
+
 // A temporary directory, removed with everything in it.
 class TempDir {
  public:
@@ -158,11 +170,14 @@ class TempDir {
 
 // The tests' histories are short: compaction runs of 64 events by default
 // happen within them.
-inline std::shared_ptr<SqliteBackend> OpenSqlite(const std::string& path, std::uint64_t compact_events = 64) {
+// `history_max_events` is the store's (it sizes the event slots).
+inline std::shared_ptr<SqliteBackend> OpenSqlite(const std::string& path, std::uint64_t compact_events = 64,
+                                                 std::uint64_t history_max_events = 10000) {
   SqliteOptions o;
   o.path = path;
   o.codec = std::make_shared<TestCodec>();
   o.compact_events = compact_events;
+  o.history_max_events = history_max_events;
   auto b = SqliteBackend::Open(std::move(o));
   EXPECT_TRUE(b.ok()) << (b.ok() ? "" : b.error().message);
   return b.ok() ? *b : nullptr;

@@ -514,9 +514,10 @@ class SqliteBackend::Impl {
 
   // Inside the transaction: each object's last event in (stored start,
   // history_start] becomes its row in `objects` (or removes it). Their
-  // slots are rewritten by later commits; while the history holds fewer
-  // than half its count bound (its byte bound keeps it short) they are
-  // freed now, so that the file tracks the history (S27).
+  // slots are rewritten by later commits while the count bound is what
+  // limits the history; while its byte bound keeps it shorter (large
+  // objects) they are freed now, so that the file follows the history
+  // rather than the slot count (S27).
   int Compact(Revision history_start, Revision newest) {
     struct Last {
       Revision revision;
@@ -553,7 +554,7 @@ class SqliteBackend::Impl {
       }
       if (rc != SQLITE_OK) return rc;
     }
-    if (2 * (newest - std::min(newest, history_start)) < options.history_max_events) {
+    if (newest - std::min(newest, history_start) < options.history_max_events) {
       for (const auto& [lo, hi] : ranges) {
         drop_events_->Int(1, lo);
         drop_events_->Int(2, hi);

@@ -19,8 +19,9 @@
 // events the store's history no longer retains into `objects` a run at a
 // time (at most `compact_events` events or `compact_bytes` beyond the
 // history), always before their slots are reused. While the history is
-// held short by its byte bound, a run's slots are freed instead (their pages
-// go to SQLite's free list), so the file tracks the history, not the slots.
+// held under its count bound by its byte bound, a run's slots are freed
+// instead (their pages go to SQLite's free list), so the file follows the
+// history, not the slot count.
 // A file laid out for another number of slots is laid out again on Open.
 //
 // Thread-safe: Commit, Probe and Stats may run concurrently.

@@ -156,6 +156,34 @@ TEST_F(SqliteSlots, AnotherHistoryBoundLaysTheSlotsOutAgainS25) {
   ExpectState(*s, written, 30);
 }
 
+// S27: while the byte bound keeps the history well under its count bound
+// (large objects), compaction frees the slots it carried, so the file holds
+// the history and at most a run, not every slot.
+TEST_F(SqliteSlots, ByteBoundHistoryFreesItsSlotsS27) {
+  constexpr std::size_t kHistory = 1000;
+  std::map<std::string, std::string> written;
+  auto o = SmallOptions();
+  o.history_max_events = kHistory;
+  o.history_max_bytes = 64 << 10;
+  o.backend = OpenSqlite(Path(), kRun, kHistory);
+  std::size_t retained = 0;
+  {
+    auto s = OpenStore(o);
+    ASSERT_TRUE(s);
+    CreateObjects(*s, 10, &written);
+    WriteUpdates(*s, 3000, 10, &written);
+    retained = s->Stats().history_events;
+    ASSERT_LT(retained, kHistory / 2) << "the byte bound must be what limits this history";
+    EXPECT_LE(Sql("SELECT count(*) FROM events"), static_cast<long long>(retained + kRun + 1));
+  }
+  o.backend.reset();  // closes the file before it is opened again
+  o.backend = OpenSqlite(Path(), kRun, kHistory);
+  auto s = OpenStore(o);
+  ASSERT_TRUE(s);
+  ExpectState(*s, written, s->Stats().history_events);
+  EXPECT_GE(s->Stats().history_events, retained - 1);
+}
+
 // S24: a backend sized for a shorter history than the store's reuses slots
 // the store's history still holds; they are carried into `objects` first, so
 // nothing is lost, and after a restart the history is what the file kept.

@@ -244,7 +244,9 @@ TEST_F(SqliteSlots, SchemaThreeEventsAreLaidOutInSlotsS25S26) {
     Event e;
     while ((*w)->Next(&e)) {
       seen.push_back(As(e.object).data());
-      if (e.revision == 903) EXPECT_EQ(As(e.previous).data(), "a1");
+      if (e.revision == 903) {
+        EXPECT_EQ(As(e.previous).data(), "a1");
+      }
     }
     EXPECT_EQ(seen, (std::vector<std::string>{"a1", "b0", "a2"}));
   }

@@ -1,5 +1,6 @@
-// SqliteBackend: schema, load, batched commits and history compaction. See
-// sqlite_backend.h for the contract.
+// SqliteBackend: opening, load, batched commits and history compaction
+// (the file's layout is in sqlite_layout.cc). See sqlite_backend.h for the
+// contract.
 #include "store/sqlite_backend.h"
 
 #include <fcntl.h>
@@ -17,45 +18,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/sqlite_layout.h"
+
 namespace deviceapi::store {
 namespace {
-
-// Each step takes the schema from version i to i + 1. A new file runs them
-// all; a file an older server wrote runs the ones it lacks.
-constexpr const char* kMigrations[] = {
-    // 1: the current objects and the revision counter.
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    "INSERT INTO meta VALUES('revision', 0);"
-    "CREATE TABLE objects(namespace TEXT NOT NULL, name TEXT NOT NULL, revision INTEGER NOT NULL,"
-    "  data BLOB NOT NULL, PRIMARY KEY(namespace, name));",
-    // 2: the retained history, so watches resume across a restart. An event
-    // holds its previous version by revision (prev_revision) when the event
-    // that created that version is retained too, else as bytes (previous).
-    "CREATE TABLE events(revision INTEGER PRIMARY KEY, type INTEGER NOT NULL, data BLOB NOT NULL,"
-    "  prev_revision INTEGER NOT NULL, previous BLOB);"
-    "CREATE INDEX events_by_prev ON events(prev_revision) WHERE previous IS NULL AND prev_revision > 0;"
-    "INSERT INTO meta VALUES('history_start', 0);"
-    // Scratch space for the recovery probe (see Probe).
-    "CREATE TABLE probe(id INTEGER PRIMARY KEY, data BLOB);",
-    // 3: a commit writes one row per event. `objects` becomes each object as
-    // of the history's start (compaction carries dropped events into it), so
-    // an event's previous version is a retained event or that row, found by
-    // revision; `meta.revision` is written by compactions only. Events name
-    // their object so that compaction needs no decoding. Older events get
-    // their previous version's bytes now, as the index that found their
-    // referrers goes.
-    "ALTER TABLE events ADD COLUMN namespace TEXT;"
-    "ALTER TABLE events ADD COLUMN name TEXT;"
-    "UPDATE events SET previous = (SELECT p.data FROM events AS p WHERE p.revision = events.prev_revision)"
-    "  WHERE previous IS NULL AND prev_revision > 0;"
-    "DROP INDEX events_by_prev;",
-    // 4: events in slots (revision modulo the slot count), rewritten in
-    // place once the history is full. LayOutSlots moves the events into the
-    // table of that layout whenever `slots` differs from this run's count,
-    // this first time included.
-    "INSERT INTO meta VALUES('slots', 0);",
-};
-static_assert(std::size(kMigrations) == SqliteBackend::kSchemaVersion);
 
 constexpr const char* kRecovery =
     ": move the file aside and restart; providers register their GPUs again (docs/operations.md)";
@@ -194,82 +160,19 @@ class SqliteBackend::Impl {
                           ";PRAGMA journal_size_limit=8388608;PRAGMA temp_store=MEMORY;PRAGMA secure_delete=FAST"
                           ";PRAGMA cache_size=-512";
     if ((rc = Exec(pragmas.c_str())) != SQLITE_OK) return OpenError(rc, "setting pragmas");
-    if (auto migrated = Migrate(version, kSchemaVersion); !migrated.ok()) return migrated;
-    if (auto laid_out = LayOutSlots(); !laid_out.ok()) return laid_out;
+    if (auto migrated = Layout(sqlite_layout::Migrate(db, version, kSchemaVersion)); !migrated.ok()) {
+      return migrated;
+    }
+    if (auto laid_out = Layout(sqlite_layout::LayOutSlots(db, slots, options.history_max_events)); !laid_out.ok()) {
+      return laid_out;
+    }
     return Prepare();
   }
 
-  Result<bool> Migrate(int from, int to) {
-    for (int v = from; v < to; ++v) {
-      std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
-                        "PRAGMA user_version=" + std::to_string(v + 1) + ";COMMIT;";
-      int rc = Exec(sql.c_str());
-      if (rc != SQLITE_OK) {
-        Exec("ROLLBACK");
-        return OpenError(rc, "migrating the schema to version " + std::to_string(v + 1));
-      }
-    }
-    return true;
-  }
-
-  // Reads one integer (0 when the query returns no row or NULL).
-  Result<std::int64_t> QueryInt(const std::string& sql) {
-    Stmt q;
-    int rc = q.Prepare(db, sql.c_str());
-    if (rc == SQLITE_OK) rc = sqlite3_step(q.get());
-    if (rc == SQLITE_ROW) return sqlite3_column_int64(q.get(), 0);
-    if (rc == SQLITE_DONE) return std::int64_t{0};
-    return OpenError(rc, "reading the history's layout");
-  }
-
-  // Moves the retained events into a table laid out for this run's slot
-  // count, in one transaction, when the file was laid out for another count
-  // (or not yet: every file before schema 4). Events beyond this run's count
-  // bound are carried into `objects` first, as the store would drop them at
-  // load anyway (S14) and they would not fit their slots.
-  Result<bool> LayOutSlots() {
-    auto stored = QueryInt("SELECT value FROM meta WHERE key = 'slots'");
-    if (!stored.ok()) return stored.error();
-    if (static_cast<std::uint64_t>(*stored) == slots) return true;
-    if (int rc = Exec("BEGIN IMMEDIATE"); rc != SQLITE_OK) return OpenError(rc, "laying out the history");
-    auto fail = [&](int rc) -> Result<bool> {
-      Exec("ROLLBACK");
-      return OpenError(rc, "laying out the history");
-    };
-    auto start = QueryInt("SELECT value FROM meta WHERE key = 'history_start'");
-    auto counted = QueryInt("SELECT value FROM meta WHERE key = 'revision'");
-    auto newest_event = QueryInt("SELECT max(revision) FROM events");
-    if (!start.ok() || !counted.ok() || !newest_event.ok()) {
-      Exec("ROLLBACK");
-      return !start.ok() ? start.error() : !counted.ok() ? counted.error() : newest_event.error();
-    }
-    const auto newest = std::max(*counted, *newest_event);
-    const auto bound = static_cast<std::int64_t>(options.history_max_events);
-    const std::int64_t keep_after = std::max(*start, newest - bound);
-    // Each object's last event in (start, keep_after] becomes its row.
-    const std::string last_dropped =
-        "SELECT max(revision) FROM events WHERE revision > " + std::to_string(*start) +
-        " AND revision <= " + std::to_string(keep_after) + " AND namespace IS NOT NULL GROUP BY namespace, name";
-    const std::string deleted = std::to_string(TypeCode(EventType::kDeleted));
-    const std::string sql =
-        "INSERT INTO objects(namespace, name, revision, data) SELECT namespace, name, revision, data FROM events "
-        "WHERE revision IN (" + last_dropped + ") AND type != " + deleted +
-        " ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data;"
-        "DELETE FROM objects WHERE (namespace, name) IN (SELECT namespace, name FROM events WHERE revision IN (" +
-        last_dropped + ") AND type = " + deleted + ");"
-        "ALTER TABLE events RENAME TO events_before;"
-        "CREATE TABLE events(slot INTEGER PRIMARY KEY, revision INTEGER NOT NULL, type INTEGER NOT NULL,"
-        "  data BLOB NOT NULL, prev_revision INTEGER NOT NULL, previous BLOB, namespace TEXT, name TEXT);"
-        "INSERT INTO events(slot, revision, type, data, prev_revision, previous, namespace, name)"
-        "  SELECT revision % " + std::to_string(slots) + ", revision, type, data, prev_revision, previous, namespace,"
-        "  name FROM events_before WHERE revision > " + std::to_string(keep_after) + ";"
-        "DROP TABLE events_before;"
-        "UPDATE meta SET value = " + std::to_string(keep_after) + " WHERE key = 'history_start';"
-        "UPDATE meta SET value = " + std::to_string(newest) + " WHERE key = 'revision';"
-        "UPDATE meta SET value = " + std::to_string(slots) + " WHERE key = 'slots';"
-        "COMMIT;";
-    if (int rc = Exec(sql.c_str()); rc != SQLITE_OK) return fail(rc);
-    return true;
+  // Runs a layout step, turning its failure into the operator's line.
+  Result<bool> Layout(sqlite_layout::Failure failure) const {
+    if (failure.ok()) return true;
+    return OpenError(failure.rc, failure.doing);
   }
 
   // The slots of revisions (after, upto]: at most two ranges, as they wrap.
@@ -682,7 +585,7 @@ Result<bool> SqliteBackend::CreateSchemaForTesting(const std::string& path, int 
   int rc = sqlite3_open_v2(path.c_str(), &impl.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) return impl.OpenError(rc, "creating");
   impl.Exec("PRAGMA journal_mode=WAL");
-  return impl.Migrate(0, version);
+  return impl.Layout(sqlite_layout::Migrate(impl.db, 0, version));
 }
 
 }  // namespace deviceapi::store

@@ -9,6 +9,7 @@
 #include <grpcpp/server_posix.h>
 
 #include <atomic>
+#include <future>
 #include <vector>
 
 #include "apiserver/gpu_service.h"
@@ -58,6 +59,9 @@ constexpr std::size_t kApiListenerThreads = 1;
 // gRPC is done.
 constexpr std::chrono::milliseconds kListenerFlush{200};
 constexpr std::chrono::milliseconds kNoFlush{0};
+// How long every call having begun to send its status may take to let
+// gRPC's drain end by itself before what it holds is cancelled.
+constexpr std::chrono::milliseconds kStatusSend{100};
 // How often a faulted storage is tried again when no client writes.
 constexpr std::chrono::milliseconds kStorageProbeInterval{1000};
 
@@ -477,17 +481,27 @@ void Server::Impl::Shutdown() {
     if (*listener) (*listener)->StopAccepting();
   }
   socket_->Remove();
-  std::thread drainer([this, deadline] { api_server_->Shutdown(deadline); });
+  std::promise<void> drained;
+  auto drained_future = drained.get_future();
+  std::thread drainer([this, deadline, &drained] {
+    api_server_->Shutdown(deadline);
+    drained.set_value();
+  });
   store_->Shutdown();
   lease_store_->Shutdown();
   LogDebug("store shut down", {{"ms", Since(t0)}, {"watch_streams", service_->Stats().active_watch_streams}});
   // Once every call has sent its status, nothing is left to wait for: end
   // the drain now rather than at gRPC's deadline (see inflight_calls.h).
-  std::thread early_end([this, deadline] {
+  std::thread early_end([this, deadline, &drained_future] {
     // Server::Shutdown holds its lock while it waits, so do what it does at
-    // its deadline, from here.
+    // its deadline, from here. A call counts as answered when gRPC is about
+    // to send its status, not once it has: gRPC's own drain gets a moment to
+    // end by itself first, as cancelling earlier replaced a status on its
+    // way with CANCELLED (S22).
     const bool idle = inflight_.WaitIdle(deadline);
-    if (idle) grpc_server_cancel_all_calls(api_server_->c_server());
+    if (idle && drained_future.wait_for(kStatusSend) != std::future_status::ready) {
+      grpc_server_cancel_all_calls(api_server_->c_server());
+    }
     // gRPC's last bytes (trailers, GOAWAY) are in the socketpairs: let them
     // reach the clients that read, then close whatever is left. A client
     // that stopped reading leaves gRPC stuck in a write its shutdown waits

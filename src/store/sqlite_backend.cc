@@ -423,24 +423,23 @@ class SqliteBackend::Impl {
   // rather than the slot count (S27).
   int Compact(Revision history_start, Revision newest) {
     struct Last {
-      Revision revision;
-      bool deleted;
+      Revision revision = 0;
+      bool deleted = false;
     };
     std::map<ObjectKey, Last> last;
     const auto ranges = SlotRanges(stored_history_start, history_start);
     sqlite3_stmt* q = dropped_events_->get();
     int rc = SQLITE_DONE;
     for (const auto& [lo, hi] : ranges) {
-      sqlite3_bind_int64(q, 1, lo);
-      sqlite3_bind_int64(q, 2, hi);
-      sqlite3_bind_int64(q, 3, static_cast<std::int64_t>(stored_history_start));
-      sqlite3_bind_int64(q, 4, static_cast<std::int64_t>(history_start));
+      dropped_events_->Int(1, lo);
+      dropped_events_->Int(2, hi);
+      dropped_events_->Int(3, static_cast<std::int64_t>(stored_history_start));
+      dropped_events_->Int(4, static_cast<std::int64_t>(history_start));
       while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        // Slot order is not revision order where the ranges wrap.
         const auto revision = static_cast<Revision>(sqlite3_column_int64(q, 3));
-        auto [it, added] = last.try_emplace(ObjectKey{ColumnText(q, 1), ColumnText(q, 2)}, Last{revision, false});
-        if (added || it->second.revision < revision) {
-          it->second = {revision, sqlite3_column_int(q, 0) == TypeCode(EventType::kDeleted)};
-        }
+        Last& l = last[ObjectKey{ColumnText(q, 1), ColumnText(q, 2)}];
+        if (revision > l.revision) l = {revision, sqlite3_column_int(q, 0) == TypeCode(EventType::kDeleted)};
       }
       sqlite3_reset(q);
       if (rc != SQLITE_DONE) return rc;

@@ -94,7 +94,9 @@ bool IsEmptyCollection(const Json& v) {
 
 void Emit(const Json& v, int indent, std::ostringstream& out);
 
-void EmitValueAfterKey(const Json& v, int indent, std::ostringstream& out) {
+// `list_indent`: where the items of a list value go (kubectl writes them at
+// the key's own indent).
+void EmitValue(const Json& v, int indent, int list_indent, std::ostringstream& out) {
   if (IsEmptyCollection(v)) {
     out << (v.is_object() ? " {}\n" : " []\n");
   } else if (v.is_object()) {
@@ -102,27 +104,44 @@ void EmitValueAfterKey(const Json& v, int indent, std::ostringstream& out) {
     Emit(v, indent + 2, out);
   } else if (v.is_array()) {
     out << "\n";
-    Emit(v, indent, out);  // kubectl style: list items at the key's indent
+    Emit(v, list_indent, out);
   } else {
     out << " " << Scalar(v) << "\n";
+  }
+}
+
+// YAML limits an implicit key ("key: value") to 1024 characters on one
+// line, and yaml-cpp counts the quotes and escapes as written: "[" escaped
+// as "\u005b" makes a key of 200 characters 1200 long. Longer keys are
+// written explicitly ("? key" then ": value"), which has no such limit. The
+// bound counts bytes, never fewer than characters.
+constexpr std::size_t kLongestImplicitKey = 1000;
+
+// One mapping entry whose key starts after `lead` (its indent, or "- " for
+// a list item's first key) and whose other lines start at column `indent`.
+void EmitEntry(const std::string& lead, int indent, const std::string& key, const Json& value,
+               std::ostringstream& out) {
+  const std::string written = Scalar(Json(key));
+  if (written.size() <= kLongestImplicitKey) {
+    out << lead << written << ":";
+    EmitValue(value, indent, indent, out);
+  } else {
+    out << lead << "? " << written << "\n" << std::string(indent, ' ') << ":";
+    EmitValue(value, indent, indent + 2, out);
   }
 }
 
 void Emit(const Json& v, int indent, std::ostringstream& out) {
   std::string pad(indent, ' ');
   if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      out << pad << Scalar(Json(it.key())) << ":";
-      EmitValueAfterKey(it.value(), indent, out);
-    }
+    for (auto it = v.begin(); it != v.end(); ++it) EmitEntry(pad, indent, it.key(), it.value(), out);
   } else if (v.is_array()) {
     for (const auto& item : v) {
       if (item.is_object() && !item.empty()) {
         // First key on the dash line, the rest aligned under it.
         bool first = true;
         for (auto it = item.begin(); it != item.end(); ++it) {
-          out << (first ? pad + "- " : pad + "  ") << Scalar(Json(it.key())) << ":";
-          EmitValueAfterKey(it.value(), indent + 2, out);
+          EmitEntry(first ? pad + "- " : pad + "  ", indent + 2, it.key(), it.value(), out);
           first = false;
         }
       } else if (item.is_array() && !item.empty()) {

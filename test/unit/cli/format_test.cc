@@ -3,6 +3,9 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <string>
+#include <vector>
+
 #include "cli/format.h"
 #include "cli/sort_by.h"
 #include "cli/yaml.h"
@@ -318,6 +321,38 @@ TEST(Yaml, EmptyAndFlowDocumentsReadBack) {
   StatusOr<Json> keys = ParseYaml("- t[pe: Ready\n  s{x: b]\n");
   ASSERT_TRUE(keys.ok()) << keys.status().message();
   EXPECT_EQ(*keys, Json::parse(R"([{"t[pe": "Ready", "s{x": "b]"}])"));
+}
+
+// YAML allows an implicit key of at most 1024 characters as written, and
+// ToYaml's escapes can make a short key long: 200 "[" are written as 1200
+// characters (found by fuzzing). Long keys go out as explicit "? key" entries
+// wherever a key can stand, whatever value follows.
+TEST(Yaml, KeysTooLongForOneLineReadBack) {
+  const std::vector<std::string> keys = {
+      std::string(1000, 'k'), std::string(1023, 'k'), std::string(1024, 'k'),
+      std::string(1025, 'k'), "1" + std::string(1030, '0'), std::string(200, '['),
+      std::string(300, '\x01'), "\xc3\xa9" + std::string(1000, 'e'), std::string(100000, 'k')};
+  const std::vector<Json> values = {
+      Json(nullptr), Json("v"), Json::object(), Json::array(),
+      Json::object({{"inner", "x"}, {std::string(1100, 'i'), Json::array({"a", "b"})}}),
+      Json::array({"a", Json::object({{"k", "v"}}), Json::array({"b"})})};
+  for (const std::string& key : keys) {
+    for (const Json& value : values) {
+      Json doc = Json::object({{key, value}, {"next", "n"}});
+      Json in_list = Json::array({doc, Json::object({{"first", "f"}, {key, value}})});
+      Json nested = Json::object({{"outer", Json::object({{key, value}})}, {key, in_list}});
+      for (const Json& v : {doc, in_list, nested}) {
+        const std::string yaml = ToYaml(v);
+        StatusOr<Json> back = ParseYaml(yaml);
+        ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << yaml.substr(0, 2000);
+        EXPECT_EQ(*back, v) << yaml.substr(0, 2000);
+      }
+    }
+  }
+  // Short keys keep the implicit form.
+  EXPECT_EQ(ToYaml(Json::object({{std::string(1000, 'k'), "v"}})), std::string(1000, 'k') + ": v\n");
+  EXPECT_EQ(ToYaml(Json::object({{std::string(1001, 'k'), Json::array({"v"})}})),
+            "? " + std::string(1001, 'k') + "\n:\n  - v\n");
 }
 
 TEST(Yaml, QuotesWhatPlainStyleWouldChange) {

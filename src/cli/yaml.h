@@ -2,7 +2,9 @@
 //
 // Output: any JSON value as block-style YAML, lists at their key's indent
 // as kubectl prints them; strings are double-quoted whenever plain style
-// could be read back as something else.
+// could be read back as something else; a key longer than 1,000 bytes as
+// written (YAML's limit for "key: value" is 1024 characters) is written as
+// an explicit entry, "? key" then ": value".
 // Input: one YAML document (yaml-cpp): block and flow collections, plain,
 // quoted and block scalars, anchors and aliases, the standard tags (!!str,
 // !!int, !!bool, ...). Refused, with a message naming the line: invalid

@@ -348,7 +348,7 @@ class Store::Impl {
     auto staged_it = staged.find(key);
     ObjectPtr current;
     if (staged_it != staged.end()) {
-      current = staged_it->second;
+      current = staged_it->second.object;
     } else if (auto it = objects.find(key); it != objects.end()) {
       current = it->second;  // objects change only under stage_mu too
     }
@@ -367,10 +367,10 @@ class Store::Impl {
     staged_revision = pending->event.revision;
     staged_bytes = BytesAfter(staged_bytes, pending->event);
     if (pending->event.type == EventType::kDeleted) {
-      staged[key] = nullptr;
+      staged[key] = {nullptr, pending->event.revision};
       --staged_objects;
     } else {
-      staged[key] = pending->event.object;
+      staged[key] = {pending->event.object, pending->event.revision};
       if (pending->event.type == EventType::kAdded) ++staged_objects;
     }
     queue.push_back(std::move(pending));
@@ -469,11 +469,12 @@ class Store::Impl {
       for (const auto& p : out.batch) {
         Apply(p->event, &out.evicted, &out.ready);
         // The staged entry is now the visible state unless a later write
-        // staged over it.
+        // staged over it. By revision, not by object: every deletion
+        // stages null, and a delete, create, delete of one key in three
+        // batches must keep the last one staged until it is visible.
         const ObjectKey& key = p->event.object->key();
         auto it = staged.find(key);
-        ObjectPtr visible = p->event.type == EventType::kDeleted ? nullptr : p->event.object;
-        if (it != staged.end() && it->second == visible) staged.erase(it);
+        if (it != staged.end() && it->second.revision == p->event.revision) staged.erase(it);
         out.answers.emplace_back(std::move(p->done), p->event.object);
       }
       out.reached = revision.load();
@@ -523,8 +524,8 @@ class Store::Impl {
     for (const auto& [key, object] : objects) {
       if (staged.find(key) == staged.end()) base.push_back(object);
     }
-    for (const auto& [key, object] : staged) {
-      if (object) base.push_back(object);
+    for (const auto& [key, entry] : staged) {
+      if (entry.object) base.push_back(entry.object);
     }
     return base;
   }
@@ -579,9 +580,13 @@ class Store::Impl {
 
   // Group commit (durable backends). Lock order: stage_mu, then rw.
   std::mutex stage_mu;
-  // Writes queued or committing, by key; null: deleted. Lookups see these
-  // first, then `objects`.
-  std::map<ObjectKey, ObjectPtr> staged;
+  // The last write queued or committing, by key; object null: deleted.
+  // Lookups see these first, then `objects`.
+  struct Staged {
+    ObjectPtr object;
+    Revision revision = 0;  // of the write that staged it
+  };
+  std::map<ObjectKey, Staged> staged;
   Revision staged_revision = 0;     // the last revision handed to a write
   std::size_t staged_objects = 0;   // objects once everything staged is visible
   std::size_t staged_bytes = 0;     // their ByteSize() sum then (S33)

@@ -289,7 +289,8 @@ class GatedBackend : public Backend {
     batches.emplace_back();
     for (const Event& e : events) batches.back().push_back(e.revision);
     cv.notify_all();
-    cv.wait(l, [this] { return open; });
+    cv.wait(l, [this] { return open || allowed > 0; });
+    if (!open) --allowed;
     if (fail) {
       fail = false;  // the next commit succeeds
       return MakeError(ErrorCode::kUnavailable, "disk full");
@@ -304,6 +305,12 @@ class GatedBackend : public Backend {
     fail = fails;
     cv.notify_all();
   }
+  // While closed, lets the next `n` commits through.
+  void Allow(std::size_t n) {
+    std::lock_guard<std::mutex> l(mu);
+    allowed += n;
+    cv.notify_all();
+  }
   void AwaitBatches(std::size_t n) {
     std::unique_lock<std::mutex> l(mu);
     cv.wait(l, [&] { return batches.size() >= n; });
@@ -315,6 +322,7 @@ class GatedBackend : public Backend {
   std::mutex mu;
   std::condition_variable cv;
   bool open = true, fail = false;
+  std::size_t allowed = 0;
   std::vector<std::vector<Revision>> batches;
 };
 
@@ -452,6 +460,66 @@ TEST_F(StoreAsyncWrite, WritesQueuedBehindAFailedCommitFailS26) {
   auto after = Update(*s, Key("ns", "a"), "3");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)->revision(), base + 1);
+}
+
+// S1, S24: a key deleted, created and deleted again in three batches stays
+// deleted for every later write while the last delete is still committing,
+// though the first delete became visible and the create too: a write then
+// finds the object gone (Update: NotFound; Create: accepted), and no
+// update brings it back after the last delete.
+TEST_F(StoreAsyncWrite, KeyDeletedCreatedAndDeletedAcrossBatchesStaysDeletedS1S24) {
+  constexpr std::size_t kMax = Backend::kMaxCommitEvents;
+  const ObjectKey x = Key("ns", "x");
+  ASSERT_TRUE(Create(*s, x, {}, "old").ok());
+  ASSERT_TRUE(Create(*s, Key("ns", "filler")).ok());
+  base = s->CurrentRevision();
+  batches_before = backend->Batches().size();
+  auto create_x = [x](std::string data) {
+    return [x, data](Revision next) -> Result<ObjectPtr> {
+      return ObjectPtr(std::make_shared<TestObject>(x, Labels{}, next, data));
+    };
+  };
+  auto delete_x = [x](const ObjectPtr& cur, Revision next) -> Result<ObjectPtr> {
+    return ObjectPtr(std::make_shared<TestObject>(x, cur->labels(), next, As(cur).data()));
+  };
+  backend->Set(false, false);
+  first = std::thread([&] { s->DeleteAsync(x, delete_x, answers.For("delete-1")); });
+  backend->AwaitBatches(batches_before + 1);
+  // The next batch: the create and kMax - 1 updates; the one after it: the delete.
+  s->CreateAsync(x, create_x("again"), answers.For("create"));
+  for (std::size_t i = 1; i < kMax; ++i) {
+    s->UpdateAsync(Key("ns", "filler"), SetData(Key("ns", "filler"), std::to_string(i)),
+                   Store::ByteBound::kApplies, answers.For("filler"));
+  }
+  s->DeleteAsync(x, delete_x, answers.For("delete-2"));
+  backend->Allow(2);  // the first delete and the create's batch; the last delete waits
+  backend->AwaitBatches(batches_before + 3);
+  ASSERT_EQ(backend->Batches()[batches_before + 1].size(), kMax);
+  ASSERT_TRUE(s->Get(x).ok()) << "the create is visible, the last delete is not yet";
+
+  // Refusals are answered at once, on this thread.
+  s->UpdateAsync(x, SetData(x, "zombie"), Store::ByteBound::kApplies, answers.For("update"));
+  {
+    std::lock_guard<std::mutex> l(answers.mu);
+    auto update = std::find_if(answers.got.begin(), answers.got.end(), [](const auto& a) { return a.first == "update"; });
+    EXPECT_TRUE(update != answers.got.end() && !update->second.ok() &&
+                update->second.error().code == ErrorCode::kNotFound)
+        << "an update of an object whose delete is committing must find it gone";
+  }
+  s->CreateAsync(x, create_x("third"), answers.For("create-3"));
+  backend->Set(true, false);
+  answers.AwaitCount(kMax + 4);
+  first.join();
+  for (const auto& [label, r] : answers.got) {
+    if (label != "update") {
+      EXPECT_TRUE(r.ok()) << label << ": " << r.error().message;
+    }
+  }
+  auto now = s->Get(x);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(As(*now).data(), "third");
+  EXPECT_EQ((*now)->revision(), base + kMax + 3);
+  EXPECT_EQ(s->CurrentRevision(), base + kMax + 3);
 }
 
 // A queue longer than the backend's batch (Backend::kMaxCommitEvents) is

@@ -10,9 +10,20 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-LeaseController::Clock::time_point ToTimePoint(const google::protobuf::Timestamp& ts) {
-  return LeaseController::Clock::time_point(std::chrono::duration_cast<LeaseController::Clock::duration>(
+using Clock = LeaseController::Clock;
+
+// When a lease was last renewed, as expiry counts it (S28): its renew_time,
+// but never later than `seen`, when the server admitted or loaded it, and
+// never before the epoch. A renew_time in the future would keep the lease
+// alive after its holder stopped, and validation allows years up to 9999,
+// far beyond what the clock's nanoseconds hold (2262).
+Clock::time_point RenewedAt(const google::protobuf::Timestamp& ts, Clock::time_point seen) {
+  const auto seen_seconds = std::chrono::duration_cast<std::chrono::seconds>(seen.time_since_epoch()).count();
+  if (ts.seconds() < 0) return Clock::time_point{};
+  if (ts.seconds() > seen_seconds) return seen;
+  const auto at = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
       std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
+  return std::min(at, seen);
 }
 
 std::string Key(const nvidia::nvsentinel::v1alpha1::ObjectMeta& meta) {
@@ -40,7 +51,8 @@ LeaseController::Entry LeaseController::MakeEntry(const Lease& lease) const {
   e.holder = lease.spec().holder_identity();
   e.condition_types.assign(lease.spec().condition_types().begin(),
                            lease.spec().condition_types().end());
-  e.renewed = lease.spec().has_renew_time() ? ToTimePoint(lease.spec().renew_time()) : Clock::now();
+  const auto now = Clock::now();
+  e.renewed = lease.spec().has_renew_time() ? RenewedAt(lease.spec().renew_time(), now) : now;
   e.deadline = std::max(e.renewed, server_start_) +
                std::chrono::seconds(lease.spec().lease_duration_seconds());
   return e;

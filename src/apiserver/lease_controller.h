@@ -78,7 +78,7 @@ class LeaseController {
     std::string key;  // namespace/name
     std::string holder;
     std::vector<std::string> condition_types;
-    Clock::time_point renewed;   // renew_time (unset: the write's time)
+    Clock::time_point renewed;   // renew_time, at the latest when seen (unset: the write's time)
     Clock::time_point deadline;  // max(renewed, server start) + duration
     std::uint64_t version = 0;   // changes with every write of the lease
     bool handled = false;        // its expiry was applied (or is being applied)

@@ -3,6 +3,8 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 namespace deviceapi::apiserver {
@@ -65,7 +67,11 @@ void LeaseStrategy::PrepareSpec(Lease* lease, const Lease* old) const {
   if (!spec->has_renew_time()) *spec->mutable_renew_time() = now;
   const bool new_holder = old == nullptr || old->spec().holder_identity() != spec->holder_identity();
   if (old != nullptr && new_holder && !spec->holder_identity().empty()) {
-    spec->set_lease_transitions(old->spec().lease_transitions() + 1);
+    // Saturates: validation accepts any non-negative count, and a count
+    // that wrapped negative would make every later update invalid.
+    const auto transitions = old->spec().lease_transitions();
+    spec->set_lease_transitions(transitions < std::numeric_limits<std::int32_t>::max() ? transitions + 1
+                                                                                     : transitions);
   }
   if (new_holder && !spec->has_acquire_time()) *spec->mutable_acquire_time() = now;
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <thread>
 
 #include "service_fixture.h"
@@ -230,6 +232,67 @@ TEST_F(LeaseTest, ExpiryMeasuredFromServerStartS28) {
   ASSERT_TRUE(Renew("nvml").ok());
   std::this_thread::sleep_for(milliseconds(1500));
   EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+}
+
+// S28: a renew_time later than the server's clock counts from when the
+// write arrived, so a lease dated in the future (a hostile or broken clock)
+// still expires one duration after its last write; dates beyond what the
+// clock's nanoseconds hold (year 9999) and before the epoch neither wrap nor
+// expire the lease at once.
+TEST_F(LeaseTest, RenewTimeInTheFutureOrOutOfClockRangeStillExpiresS28) {
+  struct Case {
+    const char* name;
+    std::int64_t renew_seconds;
+  };
+  const std::int64_t now = TimeUtil::GetCurrentTime().seconds();
+  const Case cases[] = {
+      {"next-century", now + 100LL * 365 * 86400},
+      {"year-9999", TimeUtil::kTimestampMaxSeconds},
+      {"year-0001", TimeUtil::kTimestampMinSeconds},
+  };
+  int index = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string type = "Probe" + std::to_string(index);
+    v1::Gpu gpu = MakeGpu(index);
+    gpu.mutable_status()->clear_conditions();
+    auto* condition = gpu.mutable_status()->add_conditions();
+    condition->set_type(type);
+    condition->set_status("True");
+    condition->set_reason("Healthy");
+    ASSERT_TRUE(Create(gpu).ok());
+    v1::Lease lease = MakeLease(c.name, "node-1", 2, {type});
+    *lease.mutable_spec()->mutable_renew_time() = TimeUtil::SecondsToTimestamp(c.renew_seconds);
+    const auto created = steady_clock::now();
+    ASSERT_TRUE(CreateLease(lease).ok());
+    // A year-0001 renewal counts from the server's start (seconds ago
+    // here, so it may expire at once); the others from the lease's creation.
+    const bool from_creation = c.renew_seconds > 0;
+    if (from_creation) EXPECT_EQ(Find(Current(index), type)->status(), "True") << "expired at once";
+    ASSERT_TRUE(Eventually([&] { return Find(Current(index), type)->status() == "Unknown"; }, seconds(5)))
+        << "never expired";
+    if (from_creation) EXPECT_GE(steady_clock::now() - created, milliseconds(1900));
+    ++index;
+  }
+}
+
+// S29, S30: lease_transitions stops at the largest int32 instead of
+// wrapping negative, which would make every later update of the lease
+// invalid.
+TEST_F(LeaseTest, LeaseTransitionsSaturateS29S30) {
+  v1::Lease lease = MakeLease("nvml", "a", 30, {"NVMLReady"});
+  lease.mutable_spec()->set_lease_transitions(std::numeric_limits<std::int32_t>::max());
+  v1::Lease held;
+  ASSERT_TRUE(CreateLease(lease, &held).ok());
+  held.mutable_spec()->set_holder_identity("b");
+  held.mutable_spec()->clear_renew_time();
+  v1::Lease taken;
+  ASSERT_TRUE(UpdateLease(held, &taken).ok());
+  EXPECT_EQ(taken.spec().lease_transitions(), std::numeric_limits<std::int32_t>::max());
+  // A read-modify-write renewal still passes validation.
+  v1::Lease renewed;
+  ASSERT_TRUE(Renew("nvml", &renewed).ok());
+  EXPECT_EQ(renewed.spec().holder_identity(), "b");
 }
 
 TEST_F(LeaseTest, DeletedLeaseReleasesItsTypesS30) {

@@ -1,9 +1,13 @@
 #include "apiserver/gpu_patch.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <string>
 #include <utility>
+
+#include "apiserver/request_options.h"
 
 namespace deviceapi::apiserver {
 namespace {
@@ -65,6 +69,57 @@ std::optional<store::Error> CheckShape(const json& value, const std::string& pat
       }
       const std::string child = path.empty() ? key : path + "." + key;
       if (auto e = CheckShape(item, child, child == "status.conditions")) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks that every key of `value` names a field of `message` (its JSON or
+// proto name), recursing into message fields; keys of maps are free and `$`
+// directives are CheckShape's. Without it a key set to null would merge
+// into nothing and the patch would pass as a no-op (S31); any other unknown
+// key would be refused only after the object's JSON round trip.
+std::optional<store::Error> CheckFields(const json& value, const google::protobuf::Descriptor* message,
+                                        const std::string& path) {
+  if (!value.is_object()) return std::nullopt;
+  for (const auto& [key, item] : value.items()) {
+    if (!key.empty() && key[0] == '$') continue;
+    const std::string child = path.empty() ? key : path + "." + key;
+    const google::protobuf::FieldDescriptor* field = message->FindFieldByName(key);
+    for (int i = 0; field == nullptr && i < message->field_count(); ++i) {
+      if (message->field(i)->json_name() == key) field = message->field(i);
+    }
+    if (field == nullptr) return Invalid(child + ": no such field");
+    if (field->is_map() || field->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
+    const google::protobuf::Descriptor* type = field->message_type();
+    if (type->file()->package() == "google.protobuf") continue;  // well-known types are JSON scalars
+    if (item.is_array()) {
+      for (const auto& element : item) {
+        if (auto e = CheckFields(element, type, child + "[]")) return e;
+      }
+    } else if (auto e = CheckFields(item, type, child)) {
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+// The labels or annotations a patch sets (not removes) are at least as many
+// as the patched object has: more than the limit can never validate, and
+// converting them would cost the call seconds before validation says so.
+std::optional<store::Error> CheckMapSizes(const json& document, std::size_t max_entries) {
+  auto meta = document.find("metadata");
+  if (meta == document.end() || !meta->is_object()) return std::nullopt;
+  for (const char* name : {"labels", "annotations"}) {
+    auto map = meta->find(name);
+    if (map == meta->end() || !map->is_object()) continue;
+    std::size_t set = 0;
+    for (const auto& [key, entry] : map->items()) set += entry.is_null() ? 0 : 1;
+    if (set > max_entries) {  // as validation answers the result (S19)
+      return store::MakeError(store::ErrorCode::kResourceExhausted,
+                              std::string("gpu.metadata.") + name + ": must have at most " +
+                                  std::to_string(max_entries) + " entries (the patch sets " +
+                                  std::to_string(set) + ")");
     }
   }
   return std::nullopt;
@@ -140,7 +195,7 @@ std::optional<store::Error> StrategicMerge(json& target, const json& patch,
 }  // namespace
 
 store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::string& data,
-                                   const std::string& subresource) {
+                                   const std::string& subresource, std::size_t max_map_entries) {
   GpuPatch patch;
   if (patch_type == kStrategicMergePatchType) {
     patch.strategic = true;
@@ -162,13 +217,18 @@ store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::str
   if (patch.document.is_discarded()) return Invalid("malformed JSON");
   if (!patch.document.is_object()) return Invalid("must be a JSON object");
   if (auto e = CheckShape(patch.document, "", false)) return *e;
+  if (auto e = CheckFields(patch.document, nvidia::nvsentinel::v1alpha1::Gpu::descriptor(), "")) return *e;
+  if (auto e = CheckMapSizes(patch.document, max_map_entries)) return *e;
   auto meta = patch.document.find("metadata");
   if (meta != patch.document.end() && meta->is_object()) {
     auto rv = meta->find("resourceVersion");
     if (rv == meta->end()) rv = meta->find("resource_version");
     if (rv != meta->end()) {
       if (!rv->is_string()) return Invalid("metadata.resourceVersion: must be a string");
-      patch.resource_version = rv->get<std::string>();
+      // Compared as a revision, as UpdateGpu's: "" is no precondition.
+      auto precondition = ParseResourceVersion(rv->get_ref<const std::string&>(), "metadata.resourceVersion");
+      if (!precondition.ok()) return Invalid(precondition.error().message);
+      patch.resource_version = *precondition;
       meta->erase(rv);
       if (meta->empty()) patch.document.erase(meta);
     }
@@ -233,14 +293,15 @@ void ApplyConditions(const json& conditions, nvidia::nvsentinel::v1alpha1::Gpu* 
 
 }  // namespace
 
+bool AppliesInPlace(const GpuPatch& patch) { return patch.document.empty() || IsConditionsOnly(patch); }
+
 store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::v1alpha1::Gpu& old,
                                nvidia::nvsentinel::v1alpha1::Gpu* updated) {
-  if (patch.resource_version && !patch.resource_version->empty() &&
-      *patch.resource_version != old.metadata().resource_version()) {
+  if (patch.resource_version && std::to_string(*patch.resource_version) != old.metadata().resource_version()) {
     return store::MakeError(
         store::ErrorCode::kConflict,
         "the object has been modified; please apply your changes to the latest version and try "
-        "again (resource_version " + *patch.resource_version + ", current " +
+        "again (resource_version " + std::to_string(*patch.resource_version) + ", current " +
             old.metadata().resource_version() + ")");
   }
   if (patch.document.empty()) return false;

@@ -11,11 +11,14 @@
 // lastTransitionTime gets the server's clock (S6), as in UpdateGpuStatus.
 //
 // `metadata.resourceVersion` inside a patch is a precondition (ABORTED on
-// mismatch) and is not itself applied.
+// mismatch; INVALID_ARGUMENT when it is no decimal resource version) and
+// is not itself applied.
 //
-// ParsePatch runs before the store's lock: it bounds the document (size,
-// nesting, array lengths) and rejects what is malformed. ApplyPatch runs
-// under the lock, against the current object. Pure functions.
+// ParsePatch needs no stored object: it bounds the document (size,
+// nesting, array lengths, labels and annotations it sets) and rejects what
+// is malformed, including a key that names no field of a Gpu, even one
+// set to null (S31). ApplyPatch applies it to one version of the object.
+// Pure functions.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -24,7 +27,9 @@
 #include <string>
 
 #include "apiserver/resource_strategy.h"
+#include "apiserver/validation.h"
 #include "device_api.pb.h"
+#include "store/object.h"
 #include "store/result.h"
 
 namespace deviceapi::apiserver {
@@ -39,12 +44,21 @@ inline constexpr std::size_t kMaxPatchArrayItems = 1024;
 struct GpuPatch {
   bool strategic = false;
   Subresource part = Subresource::kMain;
-  nlohmann::json document;                     // without metadata.resourceVersion
-  std::optional<std::string> resource_version;  // the precondition, when given
+  nlohmann::json document;                         // without metadata.resourceVersion
+  std::optional<store::Revision> resource_version;  // the precondition, when given
 };
 
+// `max_map_entries`: the most labels, and annotations, an object may have
+// (ServiceLimits::max_labels); a patch that sets more is refused here.
 store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::string& data,
-                                   const std::string& subresource);
+                                   const std::string& subresource,
+                                   std::size_t max_map_entries = ServiceLimits{}.max_labels);
+
+// Whether ApplyPatch applies `patch` to the message directly (a strategic
+// merge of conditions' string fields, what providers send), in about the
+// time of a status update; any other patch converts the object to JSON and
+// back, so it is applied outside the store's lock first (PatchGpu).
+bool AppliesInPlace(const GpuPatch& patch);
 
 // Fills `updated` (a copy of `old` on entry) with `patch` applied to `old`.
 // Returns false when the patch leaves the object as it is, so the write is a

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "apiserver/gpu_strategy.h"
 #include "apiserver/readiness.h"
@@ -60,6 +61,8 @@ struct GpuKind {
   static Object* Body(UpdateStatusRequest& r) { return r.mutable_gpu(); }
 };
 
+struct GpuPatch;
+
 // Register with grpc::ServerBuilder::RegisterService(&service).
 class GpuServiceImpl final : public detail::GpuRawService {
  public:
@@ -95,6 +98,10 @@ class GpuServiceImpl final : public detail::GpuRawService {
                                      grpc::ByteBuffer* response) override;
 
  private:
+  // Applies a parsed PatchGpu document to (ns, name) and answers `done`.
+  void Patch(const std::string& ns, const std::string& name, const GpuPatch& patch,
+             ResourceRegistry<GpuKind::Object>::Done done);
+
   GpuStrategy strategy_;
   ResourceService<GpuKind> service_;
 };

@@ -180,8 +180,7 @@ class ResourceRegistry {
   store::Result<ObjectPtr> Get(std::string ns, const std::string& name,
                                const std::string& resource_version) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
-    FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
-    if (!errors.empty()) return ToError(errors);
+    if (auto key = CheckKey(ns, name); !key.ok()) return key.error();
     auto rv = ParseResourceVersion(resource_version, "opts.resource_version");
     if (!rv.ok()) return rv.error();
     store::GetOptions options;
@@ -210,6 +209,25 @@ class ResourceRegistry {
     }
     return typed;
   }
+  // What Get, List and Watch refuse before they read (S20, S10): the
+  // checks a read waiting for a future revision passes first.
+  store::Result<bool> CheckKey(std::string ns, const std::string& name) const {
+    if (ns.empty()) ns = std::string(kDefaultNamespace);
+    FieldErrors errors = strategy_.ValidateKey(ns, name, "namespace", "name");
+    if (!errors.empty()) return ToError(errors);
+    return true;
+  }
+  store::Result<bool> CheckList(const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
+    auto options = ToStoreListOptions(ns, opts, strategy_.limits().selector);
+    if (!options.ok()) return options.error();
+    return true;
+  }
+  store::Result<bool> CheckWatch(const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {
+    auto options = ToStoreWatchOptions(ns, opts, strategy_.limits().selector);
+    if (!options.ok()) return options.error();
+    return true;
+  }
+
   // Watch (S12-S18): events of `ns` (all when empty) as the options say.
   store::Result<std::shared_ptr<store::Watcher>> Watch(
       const std::string& ns, const nvidia::nvsentinel::v1alpha1::ListOptions& opts) const {

@@ -63,7 +63,11 @@ class ResourceService {
           auto result = registry_.Get(req.namespace_(), req.name(), req.opts().resource_version());
           return Reply(result, Kind::kGet, /*Get<Kind>Response.<kind>=*/1, out);
         },
-        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
+        [this](const auto& req) {
+          return transport_.FutureRevisionIfValid(req.opts().resource_version(), [&] {
+            return registry_.CheckKey(req.namespace_(), req.name());
+          });
+        });
   }
 
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
@@ -77,7 +81,11 @@ class ResourceService {
           return grpc::Status::OK;
         },
         // Exact lists too: a revision not reached yet is waited for first.
-        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
+        [this](const auto& req) {
+          return transport_.FutureRevisionIfValid(req.opts().resource_version(), [&] {
+            return registry_.CheckList(req.namespace_(), req.opts());
+          });
+        });
   }
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(grpc::CallbackServerContext*,
@@ -85,7 +93,11 @@ class ResourceService {
     return transport_.Stream<typename Kind::WatchRequest>(
         Kind::kWatch, in, &EncodeEvent,
         [this](const auto& req) { return registry_.Watch(req.namespace_(), req.opts()); },
-        [this](const auto& req) { return transport_.FutureRevision(req.opts().resource_version()); });
+        [this](const auto& req) {
+          return transport_.FutureRevisionIfValid(req.opts().resource_version(), [&] {
+            return registry_.CheckWatch(req.namespace_(), req.opts());
+          });
+        });
   }
 
   // Writes answer from the store's callback (ResourceRegistry::Done): a

@@ -98,20 +98,23 @@ class ServiceTransport {
   // may take the arena over (writes build the stored object on it).
   // `waits(request)` names the future revision a read must wait for, if
   // any: the call then waits in the store's waiter list and `handle` runs
-  // from its callback once the revision is reached (S9, S32).
+  // from its callback once the revision is reached (S9, S32). An error from
+  // `waits` (a request that would be refused anyway) answers at once.
   template <typename Request, typename Handler, typename Waits>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
                                   Access access, const grpc::ByteBuffer* in, Handler handle,
                                   Waits waits) {
-    static_assert(std::is_same_v<std::invoke_result_t<Waits, const Request&>, std::optional<store::Revision>>,
-                  "waits(request) names the revision to wait for, or nullopt");
+    static_assert(std::is_same_v<std::invoke_result_t<Waits, const Request&>, WaitFor>,
+                  "waits(request) names the revision to wait for, nullopt, or the request's error");
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto call = std::make_shared<Parsed<Request>>();
     std::optional<store::Revision> wait_for;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
       grpc::Status admitted = Admit(access, in, &call->arena, &call->request);
       if (!admitted.ok()) return admitted;
-      wait_for = waits(*call->request);
+      auto waiting = waits(*call->request);
+      if (!waiting.ok()) return ToGrpcStatus(waiting.error(), method);
+      wait_for = *waiting;
       if (wait_for) return grpc::Status::OK;
       return handle(*call->request, call->arena);
     });
@@ -175,7 +178,7 @@ class ServiceTransport {
   // Opens a watch stream: gate, parse, then `open(request)` opens the store
   // watcher that `encoder` serves. When `waits(request)` names a future
   // revision, the stream first waits for it in the store's waiter list and
-  // opens from its callback (S9, S32).
+  // opens from its callback (S9, S32); an error from it refuses the stream.
   template <typename Request, typename Open, typename Waits>
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Stream(const char* method, const grpc::ByteBuffer* in,
                                                      WatchReactor::Encoder encoder, Open open,
@@ -186,7 +189,9 @@ class ServiceTransport {
       if (!gate.ok()) return gate;
       auto request = std::make_shared<Request>();
       if (!ParseRequest(*in, request.get())) return Malformed(*request);
-      if (auto wait_for = waits(*request)) {
+      auto waiting = waits(*request);
+      if (!waiting.ok()) return ToGrpcStatus(waiting.error(), method);
+      if (auto wait_for = *waiting) {
         auto [pending_reactor, pending] = WatchReactor::StartPending(encoder, &watch_counters_);
         reactor = pending_reactor;
         store_.WaitForRevision(*wait_for, [this, method, pending = pending, request,
@@ -211,8 +216,24 @@ class ServiceTransport {
     return WatchReactor::Refuse(status, &watch_counters_);
   }
 
+  // What a read waits for before it is served: nothing, a revision the
+  // store has not reached yet, or the error that refuses the request.
+  using WaitFor = store::Result<std::optional<store::Revision>>;
+
   // The revision `rv` names when the store has not reached it yet.
   std::optional<store::Revision> FutureRevision(const std::string& rv) const;
+
+  // FutureRevision(rv), for a request that `check()` finds valid: only a
+  // request that would be served waits; one that would be refused is
+  // refused at once, with its own error rather than "too large resource
+  // version" after the wait, and holds no waiter (S9, S32).
+  template <typename Check>
+  WaitFor FutureRevisionIfValid(const std::string& rv, Check check) const {
+    auto wanted = FutureRevision(rv);
+    if (!wanted) return std::optional<store::Revision>{};
+    if (auto valid = check(); !valid.ok()) return valid.error();
+    return wanted;
+  }
 
   WatchCounters* watch_counters() { return &watch_counters_; }
   ServiceStats Stats() const;

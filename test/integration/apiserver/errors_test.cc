@@ -96,6 +96,47 @@ TEST_F(ErrorsTest, OutOfRangeTooLargeAndTooOldS9S14) {
   EXPECT_EQ(s.error_message().rfind("too old resource version", 0), 0u) << s.error_message();
 }
 
+// S9, S20, S32: a read that would be refused is refused at once with its
+// own error, also when it names a revision the store has not reached: it
+// neither waits for that revision nor answers "too large resource version"
+// after the wait, and it holds no waiter meanwhile.
+TEST_F(ErrorsTest, InvalidReadsAtAFutureRevisionAreRefusedAtOnceS9S20S32) {
+  ServerSetup setup;
+  setup.store.future_revision_wait = std::chrono::seconds(3);
+  StartServer(setup);
+  ASSERT_TRUE(Create(MakeGpu(1)).ok());
+  const std::string future = "99999999999999999";
+  const auto start = std::chrono::steady_clock::now();
+  auto s = Get("BAD_NAME", "", nullptr, future);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+  v1::ListGpusRequest list;
+  list.mutable_opts()->set_resource_version(future);
+  list.mutable_opts()->set_label_selector("a b c");
+  s = List(list, nullptr);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+  list.set_namespace_("Not_A_Namespace");
+  list.mutable_opts()->clear_label_selector();
+  s = List(list, nullptr);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+  for (const char* match : {"Exact", "NoSuchMatch"}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::WatchGpusRequest wreq;
+    wreq.mutable_opts()->set_resource_version(future);
+    wreq.mutable_opts()->set_resource_version_match(match);
+    auto reader = stub().WatchGpus(&ctx, wreq);
+    v1::WatchGpusResponse ev;
+    EXPECT_FALSE(reader->Read(&ev));
+    s = reader->Finish();
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << match << ": " << s.error_message();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "a refused read waited";
+  // A valid read at that revision still waits, then answers OUT_OF_RANGE (S9).
+  s = Get(UuidFor(1), "", nullptr, future);
+  EXPECT_EQ(s.error_code(), StatusCode::OUT_OF_RANGE) << s.error_message();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
 TEST_F(ErrorsTest, ResourceExhaustedLimitsS19) {
   ServerSetup setup;
   setup.store.max_objects = 2;

@@ -16,8 +16,9 @@ using grpc::StatusCode;
 constexpr const char* kMerge = "application/merge-patch+json";
 constexpr const char* kStrategic = "application/strategic-merge-patch+json";
 
-class PatchTest : public ServiceFixture {
+class PatchTest : public ServiceFixture, public ::testing::WithParamInterface<Storage> {
  protected:
+  Storage storage() const override { return GetParam(); }
   void SetUp() override {
     ServiceFixture::SetUp();
     v1::Gpu gpu = MakeGpu(1);
@@ -39,8 +40,9 @@ class PatchTest : public ServiceFixture {
   }
   v1::Gpu created_;
 };
+INSTANTIATE_TEST_SUITE_P(Backends, PatchTest, AllStorages(), StorageName);
 
-TEST_F(PatchTest, MergePatchOfLabelsAndSpecS31) {
+TEST_P(PatchTest, MergePatchOfLabelsAndSpecS31) {
   v1::Gpu out;
   ASSERT_TRUE(P(kMerge, R"({"metadata":{"labels":{"zone":"a","rack":"r1"}}})", "", &out).ok());
   EXPECT_EQ(out.metadata().labels().at("zone"), "a");
@@ -59,7 +61,7 @@ TEST_F(PatchTest, MergePatchOfLabelsAndSpecS31) {
   EXPECT_EQ(Snapshot(), before);
 }
 
-TEST_F(PatchTest, MergePatchReplacesConditionsS31) {
+TEST_P(PatchTest, MergePatchReplacesConditionsS31) {
   v1::Gpu out;
   ASSERT_TRUE(P(kMerge,
                 R"({"status":{"conditions":[{"type":"NVMLReady","status":"False","reason":"XidError"}]}})",
@@ -70,7 +72,7 @@ TEST_F(PatchTest, MergePatchReplacesConditionsS31) {
   EXPECT_TRUE(out.status().conditions(0).has_last_transition_time());
 }
 
-TEST_F(PatchTest, StrategicMergeOfConditionsByTypeS31) {
+TEST_P(PatchTest, StrategicMergeOfConditionsByTypeS31) {
   // Transition times have whole seconds (as Kubernetes'): step into the next.
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   v1::Gpu out;
@@ -110,7 +112,7 @@ TEST_F(PatchTest, StrategicMergeOfConditionsByTypeS31) {
                   .ok());
 }
 
-TEST_F(PatchTest, ResourceVersionInsideThePatchIsAPreconditionS31) {
+TEST_P(PatchTest, ResourceVersionInsideThePatchIsAPreconditionS31) {
   const std::string rv = created_.metadata().resource_version();
   const std::string before = Snapshot();
   auto s = P(kMerge, R"({"metadata":{"resourceVersion":"1"},"status":{"recommendedAction":"RESET"}})",
@@ -125,9 +127,25 @@ TEST_F(PatchTest, ResourceVersionInsideThePatchIsAPreconditionS31) {
                   .ok());
   EXPECT_EQ(out.status().recommended_action(), "RESET");
   EXPECT_GT(std::stoull(out.metadata().resource_version()), std::stoull(rv));
+  // S5: compared as a revision, as UpdateGpu's precondition is; one that is
+  // no resource version is INVALID_ARGUMENT, an empty one no precondition.
+  const std::string now = out.metadata().resource_version();
+  ASSERT_TRUE(P(kMerge, R"({"metadata":{"resourceVersion":"0)" + now + R"("},"status":{"recommendedAction":"A"}})",
+                "status", &out)
+                  .ok());
+  EXPECT_EQ(out.status().recommended_action(), "A");
+  const std::string after = Snapshot();
+  for (const char* bad : {"abc", "-1", " 1", "99999999999999999999999"}) {
+    s = P(kMerge, std::string(R"({"metadata":{"resourceVersion":")") + bad + R"("},"status":{"recommendedAction":"B"}})",
+          "status");
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << bad << ": " << s.error_message();
+  }
+  EXPECT_EQ(Snapshot(), after);
+  ASSERT_TRUE(P(kMerge, R"({"metadata":{"resourceVersion":""},"status":{"recommendedAction":"C"}})", "status", &out).ok());
+  EXPECT_EQ(out.status().recommended_action(), "C");
 }
 
-TEST_F(PatchTest, NoOpPatchTakesNoRevisionS1) {
+TEST_P(PatchTest, NoOpPatchTakesNoRevisionS1) {
   v1::Gpu out;
   ASSERT_TRUE(P(kStrategic, R"({"status":{"conditions":[{"type":"NVMLReady","status":"True"}]}})",
                 "status", &out)
@@ -139,7 +157,7 @@ TEST_F(PatchTest, NoOpPatchTakesNoRevisionS1) {
   EXPECT_EQ(out.metadata().resource_version(), created_.metadata().resource_version());
 }
 
-TEST_F(PatchTest, MalformedAndHostileDocumentsChangeNothingS31) {
+TEST_P(PatchTest, MalformedAndHostileDocumentsChangeNothingS31) {
   const std::string before = Snapshot();
   std::string deep(10000, '[');
   std::string deep_object;
@@ -167,6 +185,13 @@ TEST_F(PatchTest, MalformedAndHostileDocumentsChangeNothingS31) {
       {kStrategic, R"({"status":{"$patch":"replace"}})", "status"},
       {kMerge, R"({"status":{"conditions":[{"type":"X","$patch":"delete"}]}})", "status"},
       {kMerge, R"({"status":{"noSuchField":1}})", "status"},
+      // A field the object does not have, even set to null (S31).
+      {kMerge, R"({"noSuchTop":null})", ""},
+      {kMerge, R"({"spec":{"noSuchField":null}})", ""},
+      {kMerge, R"({"metadata":{"noSuchField":null}})", ""},
+      {kStrategic, R"({"status":{"noSuchField":null}})", "status"},
+      {kStrategic, R"({"status":{"conditions":[{"type":"NVMLReady","noSuchField":null}]}})", "status"},
+      {kMerge, R"({"spec":{"uuid":{"nested":null}}})", ""},
       {kMerge, R"({"status":{"conditions":[{"type":"bad type","status":"True"}]}})", "status"},
       {kMerge, R"({"status":{"conditions":[{"type":"A","status":"Maybe"}]}})", "status"},
       {kMerge, R"({"metadata":{"uid":"00000000-0000-4000-8000-000000000000"}})", ""},
@@ -181,12 +206,22 @@ TEST_F(PatchTest, MalformedAndHostileDocumentsChangeNothingS31) {
     EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT)
         << c.data.substr(0, 80) << " -> " << s.error_message();
   }
+  // More labels than an object may have: refused before the object is
+  // converted (S19, S32), also when the patch is nearly 4 MiB of them.
+  for (int count : {65, 200000}) {
+    std::string labels = R"({"metadata":{"labels":{)";
+    for (int i = 0; i < count; ++i) labels += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
+    labels += "}}}";
+    auto s = P(kMerge, labels, "");
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << count << " labels: " << s.error_message();
+    EXPECT_NE(s.error_message().find("at most 64"), std::string::npos) << s.error_message();
+  }
   EXPECT_EQ(Snapshot(), before);
   // A missing object is NOT_FOUND.
   EXPECT_EQ(Patch(UuidFor(9), kMerge, "{}", "").error_code(), StatusCode::NOT_FOUND);
 }
 
-TEST_F(PatchTest, ConcurrentProvidersNeverLoseAConditionS31) {
+TEST_P(PatchTest, ConcurrentProvidersNeverLoseAConditionS31) {
   // Two providers patch their own condition, with no resource_version and
   // no retries: every acknowledged write is in the final object.
   constexpr int kRounds = 100;
@@ -207,6 +242,48 @@ TEST_F(PatchTest, ConcurrentProvidersNeverLoseAConditionS31) {
   EXPECT_EQ(Find(got, "ProviderA")->message(), "round 99");
   EXPECT_EQ(Find(got, "ProviderB")->message(), "round 99");
   EXPECT_EQ(Find(got, "NVMLReady")->status(), "True");
+}
+
+// S31, S32: patches that convert the object to JSON are applied outside
+// the store's lock, to the version they read; one whose GPU moved on
+// meanwhile is applied again, so that racing writers (other such patches,
+// providers' condition patches, status updates) lose nothing.
+TEST_P(PatchTest, PatchesAppliedOutsideTheLockLoseNoRacingWriteS31S32) {
+  constexpr int kLabelsEach = 20, kRounds = 60;
+  auto labeller = [&](char prefix) {
+    for (int i = 0; i < kLabelsEach; ++i) {
+      const std::string doc = std::string(R"({"metadata":{"labels":{")") + prefix + std::to_string(i) +
+                              R"(":"v"}},"spec":{"uuid":")" + UuidFor(1) + R"("}})";
+      ASSERT_TRUE(P(kMerge, doc, "").ok());
+    }
+  };
+  auto provider = [&] {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string doc = R"({"status":{"conditions":[{"type":"NVMLReady","status":"True","message":"round )" +
+                              std::to_string(i) + R"("}]}})";
+      ASSERT_TRUE(P(kStrategic, doc, "status").ok());
+    }
+  };
+  auto actions = [&] {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string doc = R"({"status":{"recommendedAction":"A)" + std::to_string(i) + R"("}})";
+      ASSERT_TRUE(P(kMerge, doc, "status").ok());
+    }
+  };
+  std::thread a(labeller, 'a'), b(labeller, 'b'), c(provider), d(actions);
+  a.join();
+  b.join();
+  c.join();
+  d.join();
+  v1::Gpu got;
+  ASSERT_TRUE(Get(UuidFor(1), "", &got).ok());
+  for (char prefix : {'a', 'b'}) {
+    for (int i = 0; i < kLabelsEach; ++i) {
+      EXPECT_EQ(got.metadata().labels().count(prefix + std::to_string(i)), 1u) << prefix << i;
+    }
+  }
+  EXPECT_EQ(Find(got, "NVMLReady")->message(), "round " + std::to_string(kRounds - 1));
+  EXPECT_EQ(got.status().recommended_action(), "A" + std::to_string(kRounds - 1));
 }
 
 }  // namespace

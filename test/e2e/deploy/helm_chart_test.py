@@ -75,6 +75,9 @@ INVALID = {
     "relative socket dir": (["socket.hostDir=run/x"], "hostDir"),
     "xid list": (["nvmlProvider.ignoreXids=13;rm"], "ignoreXids"),
     "unknown top-level key": (["serverr.verbosity=1"], "serverr"),
+    # The chart derives the startup probe's threshold from the grace period; a value for it
+    # would be silently ignored.
+    "startup probe threshold": (["server.startupProbe.failureThreshold=10"], "failureThreshold"),
     "min gpus without grace": (["server.readinessMinGpus=8"], "readinessGracePeriodSeconds"),
     "grace period too short": (["terminationGracePeriodSeconds=20"],
                                "terminationGracePeriodSeconds"),

@@ -8,14 +8,18 @@ real binaries.
 - `systemd-analyze security --offline=true`: overall exposure at most 2.5 ("OK") for each unit;
 - required settings: RuntimeDirectory for the socket directory, hardening options, restart
   policy, stop timeout covering --shutdown-grace-period, no restart on exit code 2;
-- every flag ExecStart passes is one the real binary's --help lists; server and provider
-  name the same socket; the sysusers file creates the user and group the units run as.
+- the units' own settings are Environment= defaults, not flags: ExecStart passes nothing but
+  the *_ARGS variable, since a flag would win over the same variable set in
+  /etc/default/<unit> (EnvironmentFile=, which overrides Environment=); every variable a unit
+  sets is one its binary reads; server and provider name the same socket; the sysusers file
+  creates the user and group the units run as.
 
 Without systemd-analyze (a container without systemd) the test exits 77, which CTest reports
 as Skipped: the only tool the deployment tests may skip for.
 """
 import os
 import re
+import shlex
 import shutil
 
 from deploytest import SOURCE_DIR, Failures, die, run, temp_dir
@@ -56,9 +60,31 @@ def seconds(text):
     return total
 
 
+def environment(unit):
+    """{name: value} of the unit's Environment= assignments, the later one winning."""
+    env = {}
+    for k, v in unit.get("Service", []):
+        if k == "Environment":
+            for item in shlex.split(v):
+                name, _, value = item.partition("=")
+                env[name] = value
+    return env
+
+
 def help_flags(binary):
     out = run([binary, "--help"]).stdout
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", out))
+
+
+def read_variables(name, binary):
+    """The environment variables the binary reads: --help's (Env:X) and (env X), and for the
+    provider also those its configuration code reads."""
+    out = run([binary, "--help"]).stdout
+    names = set(re.findall(r"\((?:Env:|env )(\w+)", out))
+    if name == "nvml-provider":
+        src = open(os.path.join(SOURCE_DIR, "src", "nvml", "provider_config.cc")).read()
+        names |= set(re.findall(r'envor\("(\w+)"', src))
+    return names
 
 
 def main():
@@ -113,6 +139,16 @@ def main():
         for flag in re.findall(r"(--[a-z][a-z0-9-]*)", exec_start):
             F.check(flag in known, "%s: ExecStart passes %s, which %s --help does not list" %
                     (n, flag, n))
+        args_var = n.upper().replace("-", "_") + "_ARGS"
+        F.check(exec_start.split()[1:] == ["$" + args_var],
+                "%s: ExecStart must pass only $%s (a flag there would win over its variable in "
+                "/etc/default/%s): %s" % (n, args_var, n, exec_start))
+        F.check(get(u, "Service", "EnvironmentFile") == "-/etc/default/" + n,
+                "%s: EnvironmentFile=-/etc/default/%s expected" % (n, n))
+        readable = read_variables(n, binaries[n])
+        for var in environment(u):
+            F.check(var == args_var or var in readable,
+                    "%s: Environment= sets %s, which %s does not read" % (n, var, n))
 
     s = units.get("device-api-server")
     if s:
@@ -123,30 +159,33 @@ def main():
         # leaves writable for it.
         F.check(get(s, "Service", "StateDirectory") == "nvidia-device-api",
                 "server: StateDirectory=nvidia-device-api expected")
-        db = re.search(r"--storage-endpoint=sqlite://(\S+)", get(s, "Service", "ExecStart") or "")
+        senv = environment(s)
+        F.check(senv.get("DEVICE_API_STORAGE_TYPE") == "sqlite",
+                "server: DEVICE_API_STORAGE_TYPE=sqlite expected")
+        db = re.match(r"sqlite://(\S+)$", senv.get("DEVICE_API_STORAGE_ENDPOINT", ""))
         F.check(db and db.group(1).startswith("/var/lib/nvidia-device-api/"),
                 "server: the database must live in the StateDirectory")
-        exec_start = get(s, "Service", "ExecStart")
-        sock = re.search(r"--bind-address=unix://(\S+)", exec_start)
+        sock = re.match(r"unix://(\S+)$", senv.get("DEVICE_API_BIND_ADDRESS", ""))
         F.check(sock and sock.group(1).startswith("/run/nvidia-device-api/"),
                 "server: socket must live in the RuntimeDirectory")
-        grace = re.search(r"--shutdown-grace-period=(\S+)", exec_start)
+        grace = senv.get("DEVICE_API_SHUTDOWN_GRACE_PERIOD")
         stop = get(s, "Service", "TimeoutStopSec")
-        F.check(grace and stop and seconds(stop) >= seconds(grace.group(1)) + 5,
-                "server: TimeoutStopSec %s must exceed --shutdown-grace-period %s by 5s" %
-                (stop, grace and grace.group(1)))
+        F.check(grace and stop and seconds(stop) >= seconds(grace) + 5,
+                "server: TimeoutStopSec %s must exceed DEVICE_API_SHUTDOWN_GRACE_PERIOD %s by 5s" %
+                (stop, grace))
         F.check("2" in (get(s, "Service", "RestartPreventExitStatus") or "").split(),
                 "server: exit code 2 (configuration error) must not restart")
-        group = re.search(r"--socket-group=(\S+)", exec_start)
+        group = senv.get("DEVICE_API_SOCKET_GROUP")
         sysusers = open(os.path.join(UNITS, "nvidia-device-api.sysusers.conf")).read()
-        F.check(group and re.search(r"^g\s+%s\b" % re.escape(group.group(1)), sysusers, re.M),
-                "server: --socket-group must be a group the sysusers file creates")
+        F.check(group and re.search(r"^g\s+%s\b" % re.escape(group), sysusers, re.M),
+                "server: DEVICE_API_SOCKET_GROUP must be a group the sysusers file creates")
         F.check(re.search(r"^u\s+%s\b" % re.escape(get(s, "Service", "User")), sysusers, re.M),
                 "server: User must be created by the sysusers file")
         p = units.get("nvml-provider")
         if p and sock:
-            F.check(sock.group(1) in (get(p, "Service", "ExecStart") or ""),
-                    "provider: must connect to the server's socket %s" % sock.group(1))
+            F.check(environment(p).get("DEVICE_API_SERVER") == "unix://" + sock.group(1),
+                    "provider: DEVICE_API_SERVER must name the server's socket unix://%s" %
+                    sock.group(1))
             F.check("device-api-server.service" in (get(p, "Unit", "After") or ""),
                     "provider: After=device-api-server.service expected")
     F.finish()

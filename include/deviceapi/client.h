@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,9 +46,18 @@ struct TlsOptions {
   std::string server_name;  // overrides the name checked in the server certificate
 };
 
+// The largest response a client accepts by default. gRPC's own default,
+// 4 MiB, is less than a List of the largest nodes (1,024 GPUs with 32
+// conditions of 200-byte messages: about 7.3 MiB), which would then fail on
+// every try; this is four times the server's default --max-send-msg-size.
+inline constexpr std::size_t kDefaultMaxReceiveMessageBytes = 64u << 20;
+
 struct ClientOptions {
   // Empty: $DEVICE_API_SERVER, else kDefaultServerTarget.
   std::string target;
+  // The largest response accepted (a List, a watch event); larger ones fail
+  // with RESOURCE_EXHAUSTED.
+  std::size_t max_receive_message_bytes = kDefaultMaxReceiveMessageBytes;
   TlsOptions tls;
   // Deadline of each unary call that does not set its own.
   std::chrono::milliseconds default_timeout{10000};

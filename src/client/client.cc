@@ -1,9 +1,11 @@
 // Client: one channel, one stub; each unary call gets its own deadline.
 #include "deviceapi/client.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -83,6 +85,8 @@ Client::Client(ClientOptions options)
   } else {
     creds = grpc::InsecureChannelCredentials();
   }
+  args.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<std::size_t>(options_.max_receive_message_bytes, std::numeric_limits<int>::max())));
   channel_ = grpc::CreateCustomChannel(target_, creds, args);
   stub_ = v1alpha1::GpuService::NewStub(channel_);
 }

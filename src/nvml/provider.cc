@@ -157,6 +157,7 @@ void Provider::Connect() {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, std::max(max_ms, 100));
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetUserAgentPrefix("nvml-provider");
+  args.SetMaxReceiveMessageSize(static_cast<int>(kDefaultMaxReceiveMessageBytes));  // lists of a large node
   ClientOptions co;
   co.target = server_target_;
   co.default_timeout = cfg_.rpc_timeout;

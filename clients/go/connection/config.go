@@ -25,6 +25,11 @@ const (
 	// DefaultKeepaliveTimeout is how long an unanswered ping may take before the
 	// connection is considered dead.
 	DefaultKeepaliveTimeout = 10 * time.Second
+	// DefaultMaxRecvMsgSize is the largest response a client accepts. gRPC's own default,
+	// 4 MiB, is less than a List of the largest nodes (1,024 GPUs with 32 conditions of
+	// 200-byte messages: about 7.3 MiB), which would fail on every relist; this is four
+	// times the server's default --max-send-msg-size.
+	DefaultMaxRecvMsgSize = 64 << 20
 )
 
 // Config says how to reach a Device API Server. The zero value connects to the node's
@@ -43,6 +48,9 @@ type Config struct {
 	// above, negative KeepaliveTime: no pings.
 	KeepaliveTime    time.Duration
 	KeepaliveTimeout time.Duration
+	// MaxRecvMsgSize is the largest response accepted (a List, a watch event); larger
+	// ones fail with ResourceExhausted. 0: DefaultMaxRecvMsgSize.
+	MaxRecvMsgSize int
 }
 
 // TLSConfig is the client side of TLS: the CA that signs the server's certificate and, for

@@ -30,7 +30,8 @@ func Dial(c *Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// DialOptions are the gRPC dial options for c: credentials, keepalive and user agent.
+// DialOptions are the gRPC dial options for c: credentials, keepalive, user agent and the
+// largest response accepted.
 func DialOptions(c *Config) ([]grpc.DialOption, error) {
 	creds := insecure.NewCredentials()
 	if c.TLS != nil {
@@ -44,7 +45,12 @@ func DialOptions(c *Config) ([]grpc.DialOption, error) {
 	if ua == "" {
 		ua = DefaultUserAgent()
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithUserAgent(ua)}
+	maxRecv := c.MaxRecvMsgSize
+	if maxRecv <= 0 {
+		maxRecv = DefaultMaxRecvMsgSize
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithUserAgent(ua),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv))}
 	if c.KeepaliveTime >= 0 {
 		kp := keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout}
 		if c.KeepaliveTime > 0 {

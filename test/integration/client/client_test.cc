@@ -44,6 +44,34 @@ TEST_F(ClientTest, CreateGetListRoundTrip) {
   EXPECT_FALSE(list->metadata().resource_version().empty());
 }
 
+// S19: a List larger than gRPC's default 4 MiB receive limit, as on a node
+// with 1,024 GPUs of 32 conditions, arrives whole; a client whose limit is
+// set below the response gets RESOURCE_EXHAUSTED.
+TEST_F(ClientTest, ListLargerThanGrpcsDefaultReceiveLimitArrives) {
+  constexpr int kGpus = 48;
+  for (int i = 0; i < kGpus; ++i) {
+    Gpu gpu = MakeGpu("gpu-" + std::to_string(i), i);
+    for (int c = 0; c < 32; ++c) {
+      auto* condition = gpu.mutable_status()->add_conditions();
+      condition->set_type("Check" + std::to_string(c));
+      condition->set_status("True");
+      condition->set_reason("Healthy");
+      condition->set_message(std::string(3000, 'm'));
+    }
+    ASSERT_TRUE(client_->Create(gpu).ok()) << i;
+  }
+  StatusOr<GpuList> list = client_->List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(list->items_size(), kGpus);
+  EXPECT_GT(list->ByteSizeLong(), std::size_t{4} << 20);
+  ClientOptions small = Opts(server_->target());
+  small.max_receive_message_bytes = 1 << 20;
+  Client limited(small);
+  StatusOr<GpuList> refused = limited.List();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.status().ToString();
+}
+
 TEST_F(ClientTest, StatusPredicatesMatchTheContract) {
   EXPECT_TRUE(client_->Get("missing").status().IsNotFound());
   EXPECT_TRUE(client_->Delete("missing").IsNotFound());

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
+	"github.com/nvidia/device-api-server/clients/go/clientset/versioned"
+	"github.com/nvidia/device-api-server/clients/go/connection"
 	"github.com/nvidia/device-api-server/clients/go/internal/testserver"
 )
 
@@ -138,4 +142,39 @@ func names(l *devicev1alpha1.GPUList) []string {
 		out = append(out, g.Namespace+"/"+g.Name)
 	}
 	return out
+}
+
+// S19: a List larger than gRPC's default 4 MiB receive limit (as on a node with 1,024 GPUs
+// of 32 conditions) arrives whole through a connection made from a Config; one dialled
+// with a smaller MaxRecvMsgSize fails instead.
+func TestListLargerThanGrpcDefaultReceiveLimitS19(t *testing.T) {
+	srv := testserver.Start(t)
+	gpus := srv.Client().DeviceV1alpha1().GPUs("")
+	ctx := ctxT(t)
+	const count = 48
+	for i := 0; i < count; i++ {
+		g := newGPU(fmt.Sprintf("gpu-%d", i), i)
+		for c := 0; c < 32; c++ {
+			g.Status.Conditions = append(g.Status.Conditions, metav1.Condition{Type: fmt.Sprintf("Check%d", c),
+				Status: metav1.ConditionTrue, Reason: "Healthy", Message: strings.Repeat("m", 3000)})
+		}
+		if _, err := gpus.Create(ctx, g, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := gpus.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list of more than 4 MiB: %v", err)
+	}
+	if len(list.Items) != count {
+		t.Fatalf("listed %d GPUs, want %d", len(list.Items), count)
+	}
+	conn, err := connection.Dial(&connection.Config{Target: srv.Target(), MaxRecvMsgSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := versioned.NewForConn(conn, nil).DeviceV1alpha1().GPUs("").List(ctx, metav1.ListOptions{}); err == nil {
+		t.Fatal("a list larger than MaxRecvMsgSize was accepted")
+	}
 }

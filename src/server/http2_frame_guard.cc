@@ -6,6 +6,7 @@ namespace deviceapi::server {
 
 namespace {
 constexpr std::uint8_t kEndStream = 0x1;
+constexpr std::uint8_t kEndHeaders = 0x4;
 constexpr std::uint8_t kAck = 0x1;
 constexpr std::uint16_t kSettingsMaxFrameSize = 0x5;
 constexpr std::size_t kSettingsEntryBytes = 6;
@@ -23,6 +24,7 @@ const char* Http2ViolationName(Http2Violation v) {
     case Http2Violation::kOpenStreams: return "open_streams";
     case Http2Violation::kPendingStreams: return "pending_streams";
     case Http2Violation::kPendingBytes: return "pending_bytes";
+    case Http2Violation::kHeaderBlock: return "header_block";
   }
   return "";
 }
@@ -105,11 +107,37 @@ void Http2FrameGuard::Close(std::uint32_t stream_id) {
   open_.erase(it);
 }
 
+bool Http2FrameGuard::HeaderBlock(const Http2FrameHeader& h) {
+  const auto type = static_cast<Http2FrameType>(h.type);
+  const bool continuation = type == Http2FrameType::kContinuation;
+  if (in_header_block_ != continuation || (continuation && h.stream_id != header_block_stream_)) {
+    violation_ = Http2Violation::kHeaderBlock;  // out of sequence
+    return false;
+  }
+  if (continuation) {
+    header_block_bytes_ += h.length;
+    ++continuations_;
+  } else if (type == Http2FrameType::kHeaders) {
+    header_block_stream_ = h.stream_id;
+    header_block_bytes_ = h.length;
+    continuations_ = 0;
+  } else {
+    return true;
+  }
+  if (header_block_bytes_ > limits_.max_header_block_bytes || continuations_ > limits_.max_continuation_frames) {
+    violation_ = Http2Violation::kHeaderBlock;
+    return false;
+  }
+  in_header_block_ = (h.flags & kEndHeaders) == 0;
+  return true;
+}
+
 bool Http2FrameGuard::OnFrame(const Http2FrameHeader& h, Clock::time_point now) {
   if (h.length > std::max(limits_.max_frame_payload, advertised_frame_size_)) {
     violation_ = Http2Violation::kFrameTooLarge;
     return false;
   }
+  if (!HeaderBlock(h)) return false;
   const bool end_stream = (h.flags & kEndStream) != 0;
   switch (static_cast<Http2FrameType>(h.type)) {
     case Http2FrameType::kHeaders:

@@ -42,6 +42,14 @@
 //   kPendingBytes    more than max_pending_bytes of DATA on those streams:
 //                    gRPC holds a request's bytes until its message is whole,
 //                    so half-sent large requests are memory too. 0: no cap.
+//   kHeaderBlock     a header block (HEADERS and its CONTINUATION frames)
+//                    above max_header_block_bytes or in more than
+//                    max_continuation_frames CONTINUATIONs, a CONTINUATION
+//                    outside a header block, or another frame inside one
+//                    (RFC 9113 6.10). gRPC 1.51 buffers a header block until
+//                    it ends, without a bound, and parses it in quadratic
+//                    time (CVE-2023-33953): each frame under the frame size,
+//                    one connection grew the server by 270 MB in 2 s.
 //
 // Not thread-safe: one guard per connection, fed by one thread.
 #pragma once
@@ -127,6 +135,11 @@ struct Http2GuardLimits {
   std::uint32_t max_open_streams = 0;     // 0: not tracked
   std::uint32_t max_pending_streams = 0;  // 0: not tracked
   std::uint64_t max_pending_bytes = 0;    // 0: no cap
+  // gRPC refuses metadata over 8 KiB (its default GRPC_ARG_MAX_METADATA_SIZE)
+  // once it has it all; a block of twice that, in a frame or two, is more
+  // than any client of this server sends.
+  std::uint32_t max_header_block_bytes = 16384;
+  std::uint32_t max_continuation_frames = 16;
 };
 
 // The API listeners' policy: any rate of well-formed calls, open streams up
@@ -146,16 +159,17 @@ enum class Http2Violation {
   kOpenStreams,
   kPendingStreams,
   kPendingBytes,
+  kHeaderBlock,
 };
 
 // "bad_preface", "frame_too_large", "stream_rate", "rapid_reset",
-// "open_streams", "pending_streams", "pending_bytes"; "" for kNone. The metric's reason label
-// (guarded_listener.h).
+// "open_streams", "pending_streams", "pending_bytes", "header_block"; "" for
+// kNone. The metric's reason label (guarded_listener.h).
 const char* Http2ViolationName(Http2Violation v);
 inline constexpr Http2Violation kAllHttp2Violations[] = {
-    Http2Violation::kBadPreface, Http2Violation::kFrameTooLarge,  Http2Violation::kStreamRate,
-    Http2Violation::kResets,     Http2Violation::kOpenStreams,    Http2Violation::kPendingStreams,
-    Http2Violation::kPendingBytes};
+    Http2Violation::kBadPreface,     Http2Violation::kFrameTooLarge, Http2Violation::kStreamRate,
+    Http2Violation::kResets,         Http2Violation::kOpenStreams,   Http2Violation::kPendingStreams,
+    Http2Violation::kPendingBytes,   Http2Violation::kHeaderBlock};
 
 class Http2FrameGuard {
  public:
@@ -190,6 +204,8 @@ class Http2FrameGuard {
   };
 
   bool OnFrame(const Http2FrameHeader& h, Clock::time_point now);
+  // Follows header blocks across frames; false on a kHeaderBlock violation.
+  bool HeaderBlock(const Http2FrameHeader& h);
   bool Tracking() const { return limits_.max_open_streams > 0 || limits_.max_pending_streams > 0; }
   void Close(std::uint32_t stream_id);
 
@@ -213,6 +229,11 @@ class Http2FrameGuard {
   std::uint32_t highest_stream_ = 0;
   std::uint64_t streams_ = 0;
   std::uint32_t resets_ = 0;
+  // The header block being read: its stream, bytes and CONTINUATIONs so far.
+  bool in_header_block_ = false;
+  std::uint32_t header_block_stream_ = 0;
+  std::uint64_t header_block_bytes_ = 0;
+  std::uint32_t continuations_ = 0;
   Http2Violation violation_ = Http2Violation::kNone;
 };
 

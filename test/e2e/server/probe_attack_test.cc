@@ -56,7 +56,23 @@ enum class AttackKind {
   kAckedFlood,    // the same after acknowledging the server's SETTINGS (which then apply in gRPC)
   kWatchFlood,    // complete, valid watches, ignoring MAX_CONCURRENT_STREAMS
   kBigRequests,   // 16 UpdateGpuStatus requests of almost 4 MiB each, never finished
+  kContinuation,  // one HEADERS without END_HEADERS, then CONTINUATIONs of valid headers forever
 };
+
+// An HPACK integer with a 7-bit prefix (the string lengths, Huffman off).
+std::string HpackLength(std::size_t n) {
+  if (n < 127) return std::string(1, static_cast<char>(n));
+  std::string out(1, '\x7f');
+  for (n -= 127; n >= 128; n >>= 7) out += static_cast<char>((n & 0x7f) | 0x80);
+  return out + static_cast<char>(n);
+}
+
+// A literal header field without indexing, new name: what gRPC 1.51 buffers
+// until the header block ends (CVE-2023-33953).
+std::string LiteralHeader(const std::string& name, std::size_t value_bytes) {
+  return std::string(1, '\0') + HpackLength(name.size()) + name + HpackLength(value_bytes) +
+         std::string(value_bytes, 'v');
+}
 
 // Where an attack goes: the probe port, or the API socket.
 struct Target {
@@ -92,6 +108,7 @@ void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& 
   constexpr std::uint32_t kBigStreams = 16;
   constexpr std::uint32_t kBigMessage = (4u << 20) - 64;
   const std::string chunk(16000, 'x');
+  const std::string header_field = LiteralHeader("x-a", 15000);
   while (!stop.load()) {
     const int fd = target.unix_path.empty() ? ConnectLoopback(target.port) : ConnectUnix(target.unix_path);
     if (fd < 0) {
@@ -127,6 +144,15 @@ void AttackLoop(AttackKind kind, const Target& target, const std::atomic<bool>& 
           out += Frame(0x0, 0, stream, payload);
           ++data_frames;
           if (data_frames * chunk.size() > kBigStreams * (kBigMessage - 2 * chunk.size())) break;  // never finish one
+          continue;
+        }
+        if (kind == AttackKind::kContinuation) {
+          if (next_stream == 1) {
+            out += Frame(0x1, 0, 1, block);  // HEADERS, no END_HEADERS
+            next_stream = 3;
+            ++stats.streams;
+          }
+          out += Frame(0x9, 0, 1, header_field);  // CONTINUATION, no END_HEADERS
           continue;
         }
         if (kind == AttackKind::kRapidReset) {
@@ -334,7 +360,8 @@ TEST_P(ProbeAttack, GuardCutsOffAttackProbesAnsweredS33) {
 
 INSTANTIATE_TEST_SUITE_P(Attacks, ProbeAttack,
                          ::testing::Values(ProbeAttackCase{"RapidReset", AttackKind::kRapidReset, "rapid_reset"},
-                                           ProbeAttackCase{"StreamFlood", AttackKind::kStreamFlood, "stream_rate"}),
+                                           ProbeAttackCase{"StreamFlood", AttackKind::kStreamFlood, "stream_rate"},
+                                           ProbeAttackCase{"Continuation", AttackKind::kContinuation, "header_block"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- the API socket ----
@@ -434,7 +461,8 @@ INSTANTIATE_TEST_SUITE_P(Attacks, ApiAttack,
                                            ApiAttackCase{"StreamFlood", AttackKind::kStreamFlood, "pending_streams"},
                                            ApiAttackCase{"AckedFlood", AttackKind::kAckedFlood, "pending_streams"},
                                            ApiAttackCase{"WatchFlood", AttackKind::kWatchFlood, "open_streams"},
-                                           ApiAttackCase{"BigRequests", AttackKind::kBigRequests, "pending_bytes"}),
+                                           ApiAttackCase{"BigRequests", AttackKind::kBigRequests, "pending_bytes"},
+                                           ApiAttackCase{"Continuation", AttackKind::kContinuation, "header_block"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // S32/S33: beyond --max-connections a new API connection is closed at once
@@ -562,7 +590,9 @@ INSTANTIATE_TEST_SUITE_P(Attacks, AttackBaseline,
                                            ApiAttackCase{"ApiStreamFlood", AttackKind::kStreamFlood, "api"},
                                            ApiAttackCase{"ApiAckedFlood", AttackKind::kAckedFlood, "api"},
                                            ApiAttackCase{"ApiWatchFlood", AttackKind::kWatchFlood, "api"},
-                                           ApiAttackCase{"ApiBigRequests", AttackKind::kBigRequests, "api"}),
+                                           ApiAttackCase{"ApiBigRequests", AttackKind::kBigRequests, "api"},
+                                           ApiAttackCase{"ProbeContinuation", AttackKind::kContinuation, "probe"},
+                                           ApiAttackCase{"ApiContinuation", AttackKind::kContinuation, "api"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -87,6 +87,45 @@ TEST(Http2FrameGuard, FrameLargerThanMaxFrameSizeS33) {
             Http2Violation::kFrameTooLarge);
 }
 
+// S33: a header block split over CONTINUATION frames passes while it stays
+// small; one that grows past the bound, or over too many frames, is cut off
+// (gRPC 1.51 buffers it without a bound: CVE-2023-33953), as are
+// CONTINUATIONs out of sequence, on the probe port and the API alike.
+TEST(Http2FrameGuard, HeaderBlocksAreBoundedAndInSequenceS33) {
+  const auto t = Clock::now();
+  for (const Http2GuardLimits& limits : {Http2GuardLimits{}, ApiGuardLimits(250, 4 << 20)}) {
+    Http2FrameGuard ok(limits, t);
+    // HEADERS without END_HEADERS, two CONTINUATIONs, the last ending it.
+    EXPECT_EQ(ok.Feed(Preface() + Frame(0x1, 0, 1, std::string(4000, 'h')) + Frame(0x9, 0, 1, std::string(4000, 'c')) +
+                          Frame(0x9, 0x4, 1, std::string(4000, 'c')) + Frame(0x0, 0x1, 1, "12345"),
+                      t),
+              Http2Violation::kNone);
+    EXPECT_EQ(ok.Feed(Headers(3) + Frame(0x0, 0x1, 3, "12345"), t), Http2Violation::kNone);
+
+    Http2FrameGuard big(limits, t);
+    std::string flood = Preface() + Frame(0x1, 0, 1, std::string(100, 'h'));
+    for (int i = 0; i < 3; ++i) flood += Frame(0x9, 0, 1, std::string(8000, 'c'));
+    EXPECT_EQ(big.Feed(flood, t), Http2Violation::kHeaderBlock) << "header block past 16 KiB";
+
+    Http2FrameGuard many(limits, t);
+    flood = Preface() + Frame(0x1, 0, 1, "h");
+    for (int i = 0; i < 17; ++i) flood += Frame(0x9, 0, 1, "c");
+    EXPECT_EQ(many.Feed(flood, t), Http2Violation::kHeaderBlock) << "17 CONTINUATIONs of one byte";
+
+    Http2FrameGuard stray(limits, t);
+    EXPECT_EQ(stray.Feed(Preface() + Headers(1) + Frame(0x9, 0x4, 1, "c"), t), Http2Violation::kHeaderBlock)
+        << "CONTINUATION after a finished block";
+    Http2FrameGuard other_stream(limits, t);
+    EXPECT_EQ(other_stream.Feed(Preface() + Frame(0x1, 0, 1, "h") + Frame(0x9, 0x4, 3, "c"), t),
+              Http2Violation::kHeaderBlock);
+    Http2FrameGuard interleaved(limits, t);
+    EXPECT_EQ(interleaved.Feed(Preface() + Frame(0x1, 0, 1, "h") + Frame(0x6, 0, 0, std::string(8, 'p')), t),
+              Http2Violation::kHeaderBlock)
+        << "a PING inside a header block";
+  }
+  EXPECT_STREQ(Http2ViolationName(Http2Violation::kHeaderBlock), "header_block");
+}
+
 TEST(Http2FrameGuard, RapidResetS33) {
   const auto t = Clock::now();
   Http2FrameGuard guard({}, t);

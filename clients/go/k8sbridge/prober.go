@@ -39,3 +39,16 @@ func (p GRPCHealthProber) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Probers checks each prober in turn: the first error, or nil when all pass.
+type Probers []Prober
+
+// Check implements Prober.
+func (ps Probers) Check(ctx context.Context) error {
+	for _, p := range ps {
+		if err := p.Check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

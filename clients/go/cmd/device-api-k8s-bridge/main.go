@@ -34,6 +34,7 @@ import (
 
 	"github.com/nvidia/device-api-server/clients/go/clientset/versioned"
 	"github.com/nvidia/device-api-server/clients/go/connection"
+	"github.com/nvidia/device-api-server/clients/go/freshness"
 	"github.com/nvidia/device-api-server/clients/go/informers/externalversions"
 	"github.com/nvidia/device-api-server/clients/go/k8sbridge"
 )
@@ -187,7 +188,10 @@ func serve(ctx context.Context, o *options) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	b, err := k8sbridge.New(o.cfg, kube, dyn, gpuInformer, k8sbridge.GRPCHealthProber{Conn: conn}, k8sbridge.NewMetrics(reg))
+	// The server must be serving, and the GPU cache must have caught up with it since it
+	// was last unavailable, before the bridge writes anything from that cache.
+	prober := k8sbridge.Probers{k8sbridge.GRPCHealthProber{Conn: conn}, freshness.New(devices.DeviceV1alpha1().GPUs(""), gpuInformer)}
+	b, err := k8sbridge.New(o.cfg, kube, dyn, gpuInformer, prober, k8sbridge.NewMetrics(reg))
 	if err != nil {
 		return err
 	}

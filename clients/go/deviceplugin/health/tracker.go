@@ -25,9 +25,10 @@ type Tracker struct {
 	reg     cache.ResourceEventHandlerRegistration
 	updates chan []Health
 
-	mu      sync.Mutex
-	devices []Device // sorted by ID, one per ID
-	current []Health // sorted by ID; never modified once published
+	mu        sync.Mutex
+	devices   []Device // sorted by ID, one per ID
+	serverErr error    // SetServerError's; non-nil: every device is Unhealthy
+	current   []Health // sorted by ID; never modified once published
 }
 
 // NewTracker tracks devices (a device declared twice counts once, the last declaration
@@ -84,6 +85,18 @@ func (t *Tracker) SetDevices(devices []Device) {
 	t.publishLocked(t.compute())
 }
 
+// SetServerError says whether the informer's cache can be trusted (package freshness):
+// nil when it follows the server, else why not. While it is not nil every device is
+// Unhealthy with that reason, since a cache that stopped following its server keeps
+// reporting a GPU healthy after a provider said otherwise. When the snapshot changes it is
+// sent on Updates.
+func (t *Tracker) SetServerError(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.serverErr = err
+	t.publishLocked(t.compute())
+}
+
 // refresh recomputes the snapshot after an informer event.
 func (t *Tracker) refresh() {
 	t.mu.Lock()
@@ -108,6 +121,13 @@ func (t *Tracker) publishLocked(next []Health) {
 // compute derives the declared devices' health from the informer's cache. It reads
 // t.devices: callers hold t.mu, except NewTracker before the tracker is shared.
 func (t *Tracker) compute() []Health {
+	if t.serverErr != nil {
+		out := make([]Health, len(t.devices))
+		for i, d := range t.devices {
+			out[i] = Health{ID: d.ID, Reason: "health unknown: " + t.serverErr.Error()}
+		}
+		return out
+	}
 	// UUID -> "" (healthy) or a reason. The server does not make UUIDs unique: should
 	// two objects carry one, either being unhealthy makes the GPU unhealthy.
 	verdicts := map[string]string{}

@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +242,25 @@ func TestSetDevicesUsesTheCache(t *testing.T) {
 		}
 	default:
 		t.Fatal("SetDevices sent no snapshot")
+	}
+}
+
+// While the cache cannot be trusted (SetServerError) every device is Unhealthy with that
+// reason, whatever the cache holds; once it can, each device has its own health again, and
+// each change is sent on Updates.
+func TestServerErrorMakesEveryDeviceUnhealthyUntilCleared(t *testing.T) {
+	devices := []health.Device{{ID: uuidA}, {ID: uuidB}}
+	e := newEnv(t, devices, gpu("gpu-a", uuidA, metav1.ConditionTrue), gpu("gpu-b", uuidB, metav1.ConditionFalse))
+	e.tracker.SetServerError(errors.New("device API server: connection refused"))
+	got := e.await("both unhealthy", func(m map[string]health.Health) bool { return !m[uuidA].Healthy && !m[uuidB].Healthy })
+	for _, h := range got {
+		if !strings.Contains(h.Reason, "connection refused") {
+			t.Errorf("%s: reason %q does not say why", h.ID, h.Reason)
+		}
+	}
+	e.tracker.SetServerError(nil)
+	got = e.await("A healthy again", func(m map[string]health.Health) bool { return m[uuidA].Healthy })
+	if b := byID(got)[uuidB]; b.Healthy || !strings.Contains(b.Reason, "NVMLReady=False") {
+		t.Errorf("B after the server returned: %+v, want its own condition", b)
 	}
 }

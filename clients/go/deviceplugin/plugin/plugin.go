@@ -14,6 +14,7 @@ import (
 	"log"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/cache"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
@@ -21,6 +22,7 @@ import (
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
 	"github.com/nvidia/device-api-server/clients/go/clientset/versioned"
 	"github.com/nvidia/device-api-server/clients/go/deviceplugin/health"
+	"github.com/nvidia/device-api-server/clients/go/freshness"
 	"github.com/nvidia/device-api-server/clients/go/informers/externalversions"
 )
 
@@ -29,6 +31,9 @@ const (
 	DefaultResourceName  = "nvidia.com/gpu"
 	DefaultKubeletSocket = pluginapi.KubeletSocket
 	DefaultPluginSocket  = pluginapi.DevicePluginPath + "device-api-gpu.sock"
+	// DefaultServerCheckInterval and DefaultUnknownAfter: see Options.
+	DefaultServerCheckInterval = time.Second
+	DefaultUnknownAfter        = 5 * time.Second
 )
 
 // Options configure Run. Zero values take the defaults.
@@ -44,6 +49,12 @@ type Options struct {
 	PluginSocket string
 	// Logf logs what the plugin does (default log.Printf).
 	Logf func(format string, args ...any)
+	// ServerCheckInterval is how often the plugin checks that its GPU cache follows the
+	// Device API server (package freshness); default DefaultServerCheckInterval.
+	ServerCheckInterval time.Duration
+	// UnknownAfter is how long the cache may fail that check before every device is
+	// reported Unhealthy (a server restart takes seconds); default DefaultUnknownAfter.
+	UnknownAfter time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -61,6 +72,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logf == nil {
 		o.Logf = log.Printf
+	}
+	if o.ServerCheckInterval <= 0 {
+		o.ServerCheckInterval = DefaultServerCheckInterval
+	}
+	if o.UnknownAfter <= 0 {
+		o.UnknownAfter = DefaultUnknownAfter
 	}
 	var err error
 	if o.KubeletSocket, err = filepath.Abs(o.KubeletSocket); err != nil {
@@ -100,10 +117,49 @@ func Run(ctx context.Context, o Options) error {
 	if !cache.WaitForCacheSync(ctx.Done(), discReg.HasSynced, tracker.HasSynced) {
 		return nil // ctx ended first
 	}
+	go checkServer(ctx, freshness.New(o.Client.DeviceV1alpha1().GPUs(""), informer), tracker, o)
 	srv := newServer(tracker, ctx.Done(), o.Logf)
 	o.Logf("GPUs: %s", summary(srv.snapshot()))
 	go srv.follow(ctx)
 	return serve(ctx, srv, o)
+}
+
+// checkServer reports every device Unhealthy once the GPU cache has failed to follow the
+// server for o.UnknownAfter (the server is down or not ready, or the cache has not caught
+// up since it returned), and their own health again once it follows, until ctx ends.
+func checkServer(ctx context.Context, checker *freshness.Checker, tracker *health.Tracker, o Options) {
+	ticker := time.NewTicker(o.ServerCheckInterval)
+	defer ticker.Stop()
+	var failingSince time.Time
+	unknown := false
+	for {
+		err := checker.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
+			if unknown {
+				o.Logf("GPU health follows the Device API again")
+				unknown = false
+				tracker.SetServerError(nil)
+			}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case !unknown && time.Since(failingSince) >= o.UnknownAfter:
+			o.Logf("every device Unhealthy: %v", err)
+			unknown = true
+			tracker.SetServerError(err)
+		case unknown:
+			tracker.SetServerError(err) // the newest reason
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // discovery declares every GPU the informer has seen to the tracker, so GPUs added after

@@ -98,6 +98,7 @@ func (k *fakeKubelet) awaitRegistration(t *testing.T, endpoint string) {
 // node is a server, a fake kubelet and the plugin running in-process, in one directory.
 type node struct {
 	ctx          context.Context
+	srv          *testserver.Server
 	cs           versioned.Interface
 	kubelet      *fakeKubelet
 	pluginSocket string
@@ -109,7 +110,8 @@ func startNode(t *testing.T, gpus int) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	cs := testserver.Start(t).Client()
+	srv := testserver.Start(t)
+	cs := srv.Client()
 	for i := range gpus {
 		setReady(t, ctx, cs, i, metav1.ConditionTrue, true)
 	}
@@ -120,13 +122,14 @@ func startNode(t *testing.T, gpus int) *node {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	kubeletSocket := filepath.Join(dir, "kubelet.sock")
-	n := &node{ctx: ctx, cs: cs, kubelet: startKubelet(t, kubeletSocket), pluginSocket: filepath.Join(dir, "device-api-gpu.sock")}
+	n := &node{ctx: ctx, srv: srv, cs: cs, kubelet: startKubelet(t, kubeletSocket), pluginSocket: filepath.Join(dir, "device-api-gpu.sock")}
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- plugin.Run(runCtx, plugin.Options{Client: cs, ResourceName: resourceName,
-			KubeletSocket: kubeletSocket, PluginSocket: n.pluginSocket, Logf: t.Logf})
+			KubeletSocket: kubeletSocket, PluginSocket: n.pluginSocket, Logf: t.Logf,
+			ServerCheckInterval: 100 * time.Millisecond, UnknownAfter: unknownAfter})
 	}()
 	stopped := false
 	var result error
@@ -263,4 +266,48 @@ func TestDevicePluginAddsGPUsAndSurvivesKubeletRestart(t *testing.T) {
 	}
 	n.kubelet.awaitRegistration(t, filepath.Base(n.pluginSocket))
 	await(t, n.listAndWatch(t), 5*time.Second, map[string]string{uuid(0): pluginapi.Healthy, uuid(1): pluginapi.Unhealthy})
+}
+
+// unknownAfter is the plugin's Options.UnknownAfter in these tests.
+const unknownAfter = time.Second
+
+// A GPU cache that stops following the server is not trusted: with the server killed,
+// every device turns Unhealthy within UnknownAfter (plus a check or two), not the Healthy
+// the cache still holds; with the server back, each device has its own health again.
+func TestDevicePluginReportsUnhealthyWhileTheServerIsGone(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, 2)
+	n.kubelet.awaitRegistration(t, filepath.Base(n.pluginSocket))
+	lw := n.listAndWatch(t)
+	await(t, lw, 5*time.Second, map[string]string{uuid(0): pluginapi.Healthy, uuid(1): pluginapi.Healthy})
+
+	killed := time.Now()
+	n.srv.Kill()
+	await(t, lw, unknownAfter+3*time.Second, map[string]string{uuid(0): pluginapi.Unhealthy, uuid(1): pluginapi.Unhealthy})
+	if since := time.Since(killed); since < unknownAfter {
+		t.Errorf("devices Unhealthy %v after the kill, before UnknownAfter (%v): a brief outage should not flap them", since, unknownAfter)
+	}
+
+	// Memory storage: the restarted server is empty until a provider registers the GPUs.
+	n.srv.Restart()
+	for i := 0; i < 2; i++ {
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			gpus := n.cs.DeviceV1alpha1().GPUs("")
+			g, err := gpus.Create(n.ctx, &devicev1alpha1.GPU{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-%d", i)},
+				Spec:       devicev1alpha1.GPUSpec{UUID: uuid(i)},
+			}, metav1.CreateOptions{})
+			if err == nil {
+				g.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Probed"}}
+				_, err = gpus.UpdateStatus(n.ctx, g, metav1.UpdateOptions{})
+			}
+			if err == nil {
+				break
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("no create after the restart: %v", err)
+			}
+		}
+	}
+	await(t, lw, 60*time.Second, map[string]string{uuid(0): pluginapi.Healthy, uuid(1): pluginapi.Healthy})
 }

@@ -27,12 +27,12 @@ int Ms(std::chrono::milliseconds d) {
 
 }  // namespace
 
-void ApplyCommonOptions(const Config& config, grpc::ServerBuilder& builder) {
+void ApplyCommonOptions(const Config& config, grpc::ServerBuilder& builder, std::uint32_t max_streams) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_recv_msg_size));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_send_msg_size));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             static_cast<int>(config.max_streams_per_connection));
+                             static_cast<int>(max_streams > 0 ? max_streams : config.max_streams_per_connection));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(config.grpc_keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(config.grpc_keepalive_timeout));
   // Watch streams are long and mostly quiet: let clients keep idle

@@ -5,11 +5,15 @@
 
 #include <grpcpp/server_builder.h>
 
+#include <cstdint>
+
 #include "server/config.h"
 
 namespace deviceapi::server {
 
-void ApplyCommonOptions(const Config& config, grpc::ServerBuilder& builder);
+// `max_streams`: MAX_CONCURRENT_STREAMS advertised per connection; 0: the
+// configured --max-streams-per-connection (the API's).
+void ApplyCommonOptions(const Config& config, grpc::ServerBuilder& builder, std::uint32_t max_streams = 0);
 
 // Drops the reflection plugin from one builder. gRPC registers reflection
 // for every builder of the process once the plugin is initialised; the probe

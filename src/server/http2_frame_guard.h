@@ -125,6 +125,11 @@ class Http2FrameReader {
   bool failed_ = false;
 };
 
+// The streams a health-probe connection may have open (the probe server
+// advertises it as MAX_CONCURRENT_STREAMS): a kubelet probe opens one, a
+// monitor may keep a few health Watch streams.
+inline constexpr std::uint32_t kProbeMaxOpenStreams = 8;
+
 // The defaults are the health-probe port's; the API's are ApiGuardLimits().
 struct Http2GuardLimits {
   std::uint32_t max_frame_payload = 16384;
@@ -132,8 +137,10 @@ struct Http2GuardLimits {
   double streams_per_second = 10;
   double reset_burst = 10;
   double resets_per_second = 0;  // 0: reset_burst for the connection's life
-  std::uint32_t max_open_streams = 0;     // 0: not tracked
-  std::uint32_t max_pending_streams = 0;  // 0: not tracked
+  // On the probe port too: streams opened slowly enough for the rate limit
+  // but never finished grew the server by 8 KB each, without a bound.
+  std::uint32_t max_open_streams = kProbeMaxOpenStreams;  // 0: not tracked
+  std::uint32_t max_pending_streams = 4;                  // 0: not tracked
   std::uint64_t max_pending_bytes = 0;    // 0: no cap
   // gRPC refuses metadata over 8 KiB (its default GRPC_ARG_MAX_METADATA_SIZE)
   // once it has it all; a block of twice that, in a frame or two, is more

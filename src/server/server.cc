@@ -313,7 +313,7 @@ bool Server::Impl::StartProbe(std::string* error) {
     return false;
   }
   grpc::ServerBuilder builder;
-  ApplyCommonOptions(config_, builder);
+  ApplyCommonOptions(config_, builder, kProbeMaxOpenStreams);
   builder.SetOption(WithoutReflection());
   builder.RegisterService(probe_health_.get());
   // No listening port: the probe port is accepted by GuardedListener (as the

@@ -360,7 +360,7 @@ TEST_P(ProbeAttack, GuardCutsOffAttackProbesAnsweredS33) {
 
 INSTANTIATE_TEST_SUITE_P(Attacks, ProbeAttack,
                          ::testing::Values(ProbeAttackCase{"RapidReset", AttackKind::kRapidReset, "rapid_reset"},
-                                           ProbeAttackCase{"StreamFlood", AttackKind::kStreamFlood, "stream_rate"},
+                                           ProbeAttackCase{"StreamFlood", AttackKind::kStreamFlood, "pending_streams"},
                                            ProbeAttackCase{"Continuation", AttackKind::kContinuation, "header_block"}),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -141,9 +141,17 @@ TEST(Http2FrameGuard, RapidResetS33) {
   EXPECT_EQ(guard.Feed(Frame(0x4, 0, 0), t + std::chrono::seconds(11)), Http2Violation::kResets);
 }
 
+// The probe's limits without its stream tracking: the rate limit alone.
+Http2GuardLimits RateOnly() {
+  Http2GuardLimits limits;
+  limits.max_open_streams = 0;
+  limits.max_pending_streams = 0;
+  return limits;
+}
+
 TEST(Http2FrameGuard, StreamRateBurstThenRefillS33) {
   const auto t = Clock::now();
-  Http2FrameGuard guard({}, t);
+  Http2FrameGuard guard(RateOnly(), t);
   ASSERT_EQ(guard.Feed(Preface(), t), Http2Violation::kNone);
   std::uint32_t id = 1;
   for (int i = 0; i < 20; ++i, id += 2) ASSERT_EQ(guard.Feed(Headers(id), t), Http2Violation::kNone) << i;
@@ -164,7 +172,34 @@ TEST(Http2FrameGuard, SlowProbesNeverTripS33) {
   for (std::uint32_t i = 0; i < 3600; ++i) {
     ASSERT_EQ(guard.Feed(Headers(2 * i + 1) + Frame(0x0, 0x1, 2 * i + 1, "12345"), t + std::chrono::seconds(i)),
               Http2Violation::kNone);
+    // gRPC answers: response headers, the message, trailers ending the stream.
+    guard.FeedServer(Frame(0x1, 0x4, 2 * i + 1, "h") + Frame(0x0, 0, 2 * i + 1, "12345") +
+                     Frame(0x1, 0x5, 2 * i + 1, "t"));
   }
+}
+
+// S33: on the probe port too, streams opened under the rate limit but never
+// finished (no END_STREAM) are bounded (4), and so are open ones (8, what
+// the probe server advertises): each cost gRPC about 8 KB, and 32
+// connections opening 2 a second grew the server by 84 MB in 100 s.
+TEST(Http2FrameGuard, ProbeStreamsNeverFinishedAreBoundedS33) {
+  const auto t = Clock::now();
+  Http2FrameGuard pending({}, t);
+  ASSERT_EQ(pending.Feed(Preface(), t), Http2Violation::kNone);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    ASSERT_EQ(pending.Feed(Headers(2 * i + 1), t + std::chrono::seconds(i)), Http2Violation::kNone) << i;
+  }
+  EXPECT_EQ(pending.Feed(Headers(9), t + std::chrono::seconds(4)), Http2Violation::kPendingStreams);
+
+  Http2FrameGuard open({}, t);
+  ASSERT_EQ(open.Feed(Preface(), t), Http2Violation::kNone);
+  for (std::uint32_t i = 0; i < kProbeMaxOpenStreams; ++i) {  // health Watch streams: requests sent, never ended
+    ASSERT_EQ(open.Feed(Headers(2 * i + 1) + Frame(0x0, 0x1, 2 * i + 1, "12345"), t + std::chrono::seconds(i)),
+              Http2Violation::kNone)
+        << i;
+  }
+  EXPECT_EQ(open.Feed(Headers(2 * kProbeMaxOpenStreams + 1), t + std::chrono::seconds(10)),
+            Http2Violation::kOpenStreams);
 }
 
 // ---- the API's limits: any rate of calls, bounded open and half-sent streams ----

@@ -300,6 +300,9 @@ class HttpServer::Impl {
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
     c.in.append(chunk, static_cast<std::size_t>(n));
+    if (c.in.size() > http_wire::kMaxUnansweredBytes) {
+      return Answer(c, http_wire::ErrorResponse(429, "too many pipelined requests"));
+    }
     return Process(c);
   }
 

@@ -317,6 +317,45 @@ TEST(HttpServerLimits, PipeliningWithoutReadingIsBoundedAndClosedS32) {
   ::close(fd);
 }
 
+// S33: a client that pipelines requests faster than they are answered
+// (one per round) while reading every answer is closed (429) once its
+// unanswered bytes pass kMaxUnansweredBytes: its buffer no longer grows for
+// as long as it sends (96 MB sent grew the server by 125 MB before).
+TEST(HttpServerLimits, PipeliningAheadOfTheAnswersIsBoundedS33) {
+  HttpServer server([](const HttpRequest&) { return HttpResponse{}; }, Short());
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  std::string block;
+  while (block.size() < (16 << 10)) block += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string received;
+  std::size_t sent = 0;
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!closed && sent < (64u << 20) && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t w = ::send(fd, block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) sent += static_cast<std::size_t>(w);
+    if (w < 0 && errno != EAGAIN) closed = true;
+    char buf[65536];
+    for (ssize_t r; (r = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) != 0;) {
+      if (r < 0) {
+        if (errno != EAGAIN) closed = true;
+        break;
+      }
+      received.append(buf, static_cast<std::size_t>(r));
+    }
+    if (received.size() > (1 << 20)) received.erase(0, received.size() - (1 << 20));  // keep the tail
+  }
+  if (!closed) received += ReadAll(fd, std::chrono::seconds(2));
+  ::close(fd);
+  EXPECT_TRUE(closed) << "never closed; " << sent << " bytes sent";
+  // The 429 is written, but closing a socket with unread input resets it, so
+  // the client may not see it; what it sent is bounded by the socket buffers.
+  EXPECT_LT(sent, 16u << 20);
+  // The server still answers others.
+  EXPECT_EQ(Exchange(server.port(), "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200 ", 0), 0u);
+}
+
 // S32: clients pipelining slow requests without reading take turns with
 // everyone else: each gets one answer per round, so a probe arriving
 // meanwhile waits for at most a round (one render per such client), not for

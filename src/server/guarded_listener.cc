@@ -754,7 +754,11 @@ class GuardedListener::Impl {
         continue;
       }
       if (o_.cap_policy == ConnectionCapPolicy::kRefuseNew) {
-        if (live_->load() >= o_.max_connections) {
+        if (live_->load() >= o_.max_connections && EvictOldestHandshake(loop, now)) {
+          // Room made: a client that has not finished its TLS handshake has
+          // not authenticated, so it gives way to a new one rather than
+          // holding the cap against clients that do (up to 10 s each).
+        } else if (live_->load() >= o_.max_connections) {
           Count(kConnectionLimit);
           Conn refused(o_.guard);
           refused.peer = std::move(peer);
@@ -828,6 +832,21 @@ class GuardedListener::Impl {
     }
     Drop(*victim);
     Touch(loop, *victim);
+  }
+
+  // Closes the connection of this loop that has waited longest in its TLS
+  // handshake; false when none is handshaking.
+  bool EvictOldestHandshake(Loop& loop, Clock::time_point now) {
+    Conn* oldest = nullptr;
+    for (Conn& c : loop.conns) {
+      if (c.client >= 0 && c.handshaking && (!oldest || c.seq < oldest->seq)) oldest = &c;
+    }
+    if (!oldest) return false;
+    Count(kTlsHandshake);
+    Warn(*oldest, kTlsHandshake, now, "handshake not finished when the connection cap was reached");
+    Drop(*oldest);
+    Touch(loop, *oldest);  // Settle removes it and uncounts it: until then one over the cap
+    return true;
   }
 
   // Closes both sides now; Settle removes it.

@@ -16,6 +16,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "admin_attack.h"
 #include "http2_frames.h"
@@ -251,6 +252,28 @@ TEST_F(TcpListener, RapidResetInsideTlsIsCutOffS33) {
   EXPECT_LT(rss, 256u << 20);
   EXPECT_EQ(failed, 0);
   EXPECT_GT(ok, 50);
+}
+
+// S32: clients that open TCP connections and never start their handshake
+// cannot hold --max-connections against clients that authenticate: at the
+// cap, the connection waiting longest in its handshake gives way to the new
+// one (before, the trusted client was refused until the holders' 10 s
+// handshake deadline passed).
+TEST_F(TcpListener, UnfinishedHandshakesGiveWayAtTheConnectionCapS32) {
+  auto flags = TlsFlags("127.0.0.1:0", true);
+  flags.push_back("--max-connections=4");
+  auto s = StartServer(dir_.File("api.sock"), flags);
+  ASSERT_TRUE(s) << s.process->Stderr();
+  std::vector<int> holders;
+  for (int i = 0; i < 4; ++i) holders.push_back(ConnectLoopback(s.tcp_port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all accepted, all handshaking
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status st = ListGpus(TlsChannel(dir_.path(), s.tcp_port, "client"));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_GE(TcpRejected(s.metrics_port, "tls_handshake"), 1) << "a holder was closed";
+  EXPECT_EQ(TcpRejected(s.metrics_port, "connection_limit"), 0) << "the trusted client was never refused";
+  for (int fd : holders) ::close(fd);
 }
 
 // A client that does not finish its handshake (here: sends nothing) never

@@ -22,7 +22,7 @@ func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatu
 	if err != nil {
 		return err
 	}
-	if hasTaint(node, b.cfg.NodeTaint) == want {
+	if taintInSync(node, b.cfg.NodeTaint, want) {
 		return nil
 	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -30,7 +30,7 @@ func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatu
 		if err != nil {
 			return err
 		}
-		if hasTaint(n, b.cfg.NodeTaint) == want {
+		if taintInSync(n, b.cfg.NodeTaint, want) {
 			return nil
 		}
 		n = n.DeepCopy()
@@ -60,11 +60,21 @@ func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatu
 	return nil
 }
 
-func hasTaint(n *corev1.Node, t corev1.Taint) bool {
+// taintInSync says whether n's taints with t's key and effect are what the bridge wants:
+// exactly t when want, none when not. A taint with the key and effect but another value
+// (left by a configuration with another value) is replaced, or removed.
+func taintInSync(n *corev1.Node, t corev1.Taint, want bool) bool {
+	same, exact := 0, 0
 	for _, have := range n.Spec.Taints {
-		if have.Key == t.Key && have.Effect == t.Effect && have.Value == t.Value {
-			return true
+		if have.Key == t.Key && have.Effect == t.Effect {
+			same++
+			if have.Value == t.Value {
+				exact++
+			}
 		}
 	}
-	return false
+	if want {
+		return same == 1 && exact == 1
+	}
+	return same == 0
 }

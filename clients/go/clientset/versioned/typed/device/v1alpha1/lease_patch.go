@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -109,6 +110,11 @@ func applyLeasePatch(cur *devicev1alpha1.Lease, pt types.PatchType, data []byte)
 	meta := cur.ObjectMeta.DeepCopy()
 	meta.Labels, meta.Annotations = next.Labels, next.Annotations
 	next.TypeMeta, next.ObjectMeta = cur.TypeMeta, *meta
+	// So are the times the patch left as they were: their JSON form has microseconds,
+	// the server keeps what a writer gave, nanoseconds included, and a patch that
+	// changes nothing must not rewrite them (nor take a revision, S1).
+	next.Spec.AcquireTime = keepUnchangedTime(cur.Spec.AcquireTime, next.Spec.AcquireTime)
+	next.Spec.RenewTime = keepUnchangedTime(cur.Spec.RenewTime, next.Spec.RenewTime)
 	if equality.Semantic.DeepEqual(next, cur) {
 		return nil, nil
 	}
@@ -128,4 +134,13 @@ func fixedPart(obj map[string]any) (string, bool) {
 	rv, ok := meta["resourceVersion"].(string)
 	delete(meta, "resourceVersion")
 	return rv, ok
+}
+
+// keepUnchangedTime is cur when patched is cur's time as its JSON form carries it (to the
+// microsecond), else patched.
+func keepUnchangedTime(cur, patched *metav1.MicroTime) *metav1.MicroTime {
+	if cur != nil && patched != nil && cur.Truncate(time.Microsecond).Equal(patched.Time) {
+		return cur.DeepCopy()
+	}
+	return patched
 }

@@ -75,3 +75,27 @@ func TestApplyLeasePatch(t *testing.T) {
 		}
 	}
 }
+
+// S1, S31: a lease's times keep their nanoseconds through a patch that does not change
+// them (their JSON form has microseconds), so a patch that changes nothing is no write and
+// takes no revision, and one that changes something else leaves them exactly as stored.
+func TestLeasePatchKeepsTimesItDoesNotChange(t *testing.T) {
+	cur := storedLease()
+	exact := metav1.NewMicroTime(time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC))
+	cur.Spec.AcquireTime, cur.Spec.RenewTime = exact.DeepCopy(), exact.DeepCopy()
+	if next, err := applyLeasePatch(cur, types.MergePatchType, []byte(`{"metadata":{"labels":{"keep":"1"}}}`)); err != nil || next != nil {
+		t.Fatalf("a patch that changes nothing: %v %+v", err, next)
+	}
+	next, err := applyLeasePatch(cur, types.MergePatchType, []byte(`{"metadata":{"labels":{"zone":"a"}}}`))
+	if err != nil || next == nil {
+		t.Fatalf("label patch: %v %+v", err, next)
+	}
+	if next.Spec.RenewTime.Nanosecond() != 123456789 || next.Spec.AcquireTime.Nanosecond() != 123456789 {
+		t.Errorf("times rewritten: renew %v, acquire %v", next.Spec.RenewTime, next.Spec.AcquireTime)
+	}
+	later := `{"spec":{"renewTime":"2026-01-02T03:04:06.000001Z"}}`
+	if next, err := applyLeasePatch(cur, types.MergePatchType, []byte(later)); err != nil || next == nil ||
+		!next.Spec.RenewTime.Equal(&metav1.MicroTime{Time: time.Date(2026, 1, 2, 3, 4, 6, 1000, time.UTC)}) {
+		t.Fatalf("a renewal: %v %+v", err, next)
+	}
+}

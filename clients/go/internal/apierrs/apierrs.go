@@ -39,8 +39,9 @@ import (
 const ReasonFailedPrecondition metav1.StatusReason = "FailedPrecondition"
 
 // From converts an error of a gRPC call on resource gr (object name, "" for lists and
-// watches) into an API error. nil stays nil; a cancelled or expired context gives the
-// context's error, as client-go's REST client does.
+// watches) into an API error. nil stays nil; a cancelled context gives context.Canceled,
+// as client-go's REST client does; an expired deadline (DEADLINE_EXCEEDED) is a 504
+// StatusError, for which apierrors.IsTimeout holds.
 func From(err error, gr schema.GroupResource, name string) error {
 	if err == nil {
 		return nil

@@ -61,6 +61,7 @@ struct Conn {
   std::size_t out_sent = 0;
   bool close_after_write = false;
   bool queued = false;  // in Impl::ready_: a complete request waits in `in`
+  bool paused = false;  // not read from: `in` holds kMaxUnansweredBytes
 };
 
 }  // namespace
@@ -293,6 +294,7 @@ class HttpServer::Impl {
       return Process(c);  // requests pipelined behind the one just answered
     }
     if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) == 0) return true;
+    if (c.paused) return (events & (EPOLLERR | EPOLLHUP)) == 0;  // reported whatever the interest
     char chunk[16 << 10];
     // One read per readiness: a fast sender cannot monopolise the loop.
     ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
@@ -300,8 +302,12 @@ class HttpServer::Impl {
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     if (c.step == Conn::Step::kIdle) Enter(c, Conn::Step::kReading);
     c.in.append(chunk, static_cast<std::size_t>(n));
-    if (c.in.size() > http_wire::kMaxUnansweredBytes) {
-      return Answer(c, http_wire::ErrorResponse(429, "too many pipelined requests"));
+    if (c.in.size() >= http_wire::kMaxUnansweredBytes) {
+      // Requests are answered one per round: a client sending faster than
+      // that is not read from until they are, so its bytes wait in the
+      // kernel's buffers, and then in its own, instead of in ours.
+      c.paused = true;
+      Watch(c.fd, 0, EPOLL_CTL_MOD);
     }
     return Process(c);
   }
@@ -330,6 +336,10 @@ class HttpServer::Impl {
     const std::size_t request_end = end + 4 + static_cast<std::size_t>(head.content_length);
     if (c.in.size() < request_end) return true;
     c.in.erase(0, request_end);
+    if (c.paused && c.in.size() < http_wire::kMaxUnansweredBytes / 2) {
+      c.paused = false;
+      if (c.step != Conn::Step::kWriting) Watch(c.fd, EPOLLIN, EPOLL_CTL_MOD);
+    }
     HttpResponse res;
     try {
       res = handler_(head.request);
@@ -387,7 +397,7 @@ class HttpServer::Impl {
     std::string().swap(c.out);  // a large /metrics body is not kept per idle connection
     c.out_sent = 0;
     if (c.step == Conn::Step::kWriting) {
-      Watch(c.fd, EPOLLIN, EPOLL_CTL_MOD);
+      Watch(c.fd, c.paused ? 0 : EPOLLIN, EPOLL_CTL_MOD);
       Enter(c, c.in.empty() ? Conn::Step::kIdle : Conn::Step::kReading);
     }
     return true;

@@ -11,10 +11,11 @@ namespace deviceapi::base::http_wire {
 
 inline constexpr std::size_t kMaxHeadBytes = 16 << 10;
 inline constexpr std::size_t kMaxBodyBytes = 64 << 10;
-// Request bytes a connection may have sent ahead of its answers: two of the
-// largest requests. A client pipelining more, even one that reads what it
-// is sent, is closed (429): requests are answered one per round, so its
-// unanswered bytes would otherwise grow for as long as it sends.
+// Request bytes the server holds for a connection ahead of their answers:
+// two of the largest requests. Requests are answered one per round, so a
+// client pipelining faster than that, even one that reads what it is sent,
+// would otherwise grow them for as long as it sends; past this the
+// connection is not read from until half of them are answered.
 inline constexpr std::size_t kMaxUnansweredBytes = 2 * (kMaxHeadBytes + kMaxBodyBytes);
 
 // A parsed request head (up to, without, the blank line); ok == false means

@@ -317,23 +317,26 @@ TEST(HttpServerLimits, PipeliningWithoutReadingIsBoundedAndClosedS32) {
   ::close(fd);
 }
 
-// S33: a client that pipelines requests faster than they are answered
-// (one per round) while reading every answer is closed (429) once its
-// unanswered bytes pass kMaxUnansweredBytes: its buffer no longer grows for
-// as long as it sends (96 MB sent grew the server by 125 MB before).
-TEST(HttpServerLimits, PipeliningAheadOfTheAnswersIsBoundedS33) {
+// S33: a client that pipelines requests faster than they are answered (one
+// per round) while reading every answer is not read from past
+// kMaxUnansweredBytes until they are answered: what it sent ahead of its
+// answers waits in socket buffers, not in the server, and every request is
+// still answered (96 MB sent grew the server by 125 MB before).
+TEST(HttpServerLimits, PipeliningAheadOfTheAnswersIsHeldBackS33) {
   HttpServer server([](const HttpRequest&) { return HttpResponse{}; }, Short());
   ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
   int fd = Connect(server.port());
   ASSERT_GE(fd, 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   std::string block;
-  while (block.size() < (16 << 10)) block += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-  std::string received;
-  std::size_t sent = 0;
+  while (block.size() < (16 << 10)) block += request;
+  std::size_t sent = 0, answered = 0, most_ahead = 0;
   bool closed = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!closed && sent < (64u << 20) && std::chrono::steady_clock::now() < deadline) {
-    const ssize_t w = ::send(fd, block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  std::string tail;  // of what was received, for counting answers split across reads
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!closed && std::chrono::steady_clock::now() < end) {
+    const std::size_t at = sent % block.size();  // a partial send goes on where it stopped
+    const ssize_t w = ::send(fd, block.data() + at, block.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w > 0) sent += static_cast<std::size_t>(w);
     if (w < 0 && errno != EAGAIN) closed = true;
     char buf[65536];
@@ -342,18 +345,20 @@ TEST(HttpServerLimits, PipeliningAheadOfTheAnswersIsBoundedS33) {
         if (errno != EAGAIN) closed = true;
         break;
       }
-      received.append(buf, static_cast<std::size_t>(r));
+      tail.append(buf, static_cast<std::size_t>(r));
+      for (std::size_t at; (at = tail.find("HTTP/1.1 200 ")) != std::string::npos;) {
+        ++answered;
+        tail.erase(0, at + 1);
+      }
     }
-    if (received.size() > (1 << 20)) received.erase(0, received.size() - (1 << 20));  // keep the tail
+    most_ahead = std::max(most_ahead, sent / request.size() - std::min(sent / request.size(), answered));
   }
-  if (!closed) received += ReadAll(fd, std::chrono::seconds(2));
   ::close(fd);
-  EXPECT_TRUE(closed) << "never closed; " << sent << " bytes sent";
-  // The 429 is written, but closing a socket with unread input resets it, so
-  // the client may not see it; what it sent is bounded by the socket buffers.
-  EXPECT_LT(sent, 16u << 20);
-  // The server still answers others.
-  EXPECT_EQ(Exchange(server.port(), "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200 ", 0), 0u);
+  EXPECT_FALSE(closed) << "a client that reads its answers is served";
+  EXPECT_GT(answered, 100u);
+  // Requests sent but not answered: at most the server's bound plus what the
+  // kernel buffers on both sides (a few MiB on loopback), not all it sent.
+  EXPECT_LT(most_ahead * request.size(), 16u << 20) << sent << " bytes sent, " << answered << " answered";
 }
 
 // S32: clients pipelining slow requests without reading take turns with

@@ -47,7 +47,7 @@ TEST_F(ClientTest, CreateGetListRoundTrip) {
 // S19: a List larger than gRPC's default 4 MiB receive limit, as on a node
 // with 1,024 GPUs of 32 conditions, arrives whole; a client whose limit is
 // set below the response gets RESOURCE_EXHAUSTED.
-TEST_F(ClientTest, ListLargerThanGrpcsDefaultReceiveLimitArrives) {
+TEST_F(ClientTest, ListLargerThanGrpcsDefaultReceiveLimitArrivesS19) {
   constexpr int kGpus = 48;
   for (int i = 0; i < kGpus; ++i) {
     Gpu gpu = MakeGpu("gpu-" + std::to_string(i), i);

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
@@ -36,6 +37,14 @@ func uuid(i int) string { return fmt.Sprintf("GPU-%08x-1111-2222-3333-4444444444
 // create is set, as a provider does.
 func setReady(t *testing.T, ctx context.Context, cs versioned.Interface, i int, status metav1.ConditionStatus, create bool) {
 	t.Helper()
+	if err := writeReady(ctx, cs, i, status, create); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeReady is setReady returning its error; with create, a GPU that exists already (a
+// retried registration) is updated.
+func writeReady(ctx context.Context, cs versioned.Interface, i int, status metav1.ConditionStatus, create bool) error {
 	gpus := cs.DeviceV1alpha1().GPUs("")
 	name := fmt.Sprintf("gpu-%d", i)
 	var g *devicev1alpha1.GPU
@@ -45,16 +54,16 @@ func setReady(t *testing.T, ctx context.Context, cs versioned.Interface, i int, 
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec:       devicev1alpha1.GPUSpec{UUID: uuid(i)},
 		}, metav1.CreateOptions{})
-	} else {
+	}
+	if !create || apierrors.IsAlreadyExists(err) {
 		g, err = gpus.Get(ctx, name, metav1.GetOptions{})
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	g.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: status, Reason: "Probe" + string(status)}}
-	if _, err := gpus.UpdateStatus(ctx, g, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = gpus.UpdateStatus(ctx, g, metav1.UpdateOptions{})
+	return err
 }
 
 // fakeKubelet serves the Registration service and hands over every request.
@@ -292,15 +301,7 @@ func TestDevicePluginReportsUnhealthyWhileTheServerIsGone(t *testing.T) {
 	n.srv.Restart()
 	for i := 0; i < 2; i++ {
 		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
-			gpus := n.cs.DeviceV1alpha1().GPUs("")
-			g, err := gpus.Create(n.ctx, &devicev1alpha1.GPU{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-%d", i)},
-				Spec:       devicev1alpha1.GPUSpec{UUID: uuid(i)},
-			}, metav1.CreateOptions{})
-			if err == nil {
-				g.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Probed"}}
-				_, err = gpus.UpdateStatus(n.ctx, g, metav1.UpdateOptions{})
-			}
+			err := writeReady(n.ctx, n.cs, i, metav1.ConditionTrue, true)
 			if err == nil {
 				break
 			}

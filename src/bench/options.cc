@@ -1,8 +1,10 @@
 #include "bench/options.h"
 
 #include <CLI/CLI.hpp>
-
+#include <algorithm>
 #include <set>
+
+#include "base/command_line.h"
 
 namespace deviceapi::bench {
 
@@ -174,7 +176,9 @@ ParseOutcome ParseOptions(int argc, const char* const* argv) {
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "No progress line even on a TTY");
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = base::CommandLineArgs(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
+    app.parse(args);
   } catch (const CLI::CallForHelp&) {
     out.output = app.help();
     return out;

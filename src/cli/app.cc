@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/command_line.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "deviceapi/build_info.h"
@@ -149,7 +150,8 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   version_cmd->add_flag("--client", client_only, "Only devicectl's version; no server call");
   version_cmd->add_option("-o,--output", version_output, "Output format: json or yaml");
 
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  const std::vector<std::string> expanded = base::ExpandEmptyAssignments(args);
+  std::vector<std::string> reversed(expanded.rbegin(), expanded.rend());
   try {
     app.parse(reversed);
   } catch (const CLI::CallForHelp&) {

@@ -1,10 +1,12 @@
 #include "nvml/provider_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
 
 #include "base/build_info.h"
+#include "base/command_line.h"
 #include "base/logging.h"
 #include "base/units.h"
 
@@ -74,7 +76,9 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   app.add_flag("--no-deep-bind", no_deep_bind, "dlopen NVML without RTLD_DEEPBIND");
   app.add_flag("--version", show_version, "Print version information as JSON and exit");
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = base::CommandLineArgs(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
+    app.parse(args);
   } catch (const CLI::CallForHelp&) {
     out.output = app.help();
     out.exit_code = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "base/command_line.h"
 #include "server/config_builder.h"
 #include "server/server_metrics.h"
 
@@ -116,12 +117,10 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "PEM CA bundle: require and verify client certificates on the TCP listener (mTLS)");
   app.add_flag("--version", version, "Print version information as JSON and exit");
 
+  std::vector<std::string> args = base::CommandLineArgs(argc, argv);
   // klog's "-v=4" spelling: CLI11 short options take "-v 4" or "-v4" only.
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
+  for (auto& a : args) {
     if (a.rfind("-v=", 0) == 0) a = "--v=" + a.substr(3);
-    args.push_back(std::move(a));
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
   try {

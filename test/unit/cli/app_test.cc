@@ -128,6 +128,18 @@ TEST_F(DevicectlTest, ServerFlagThenEnvThenDefault) {
   EXPECT_EQ(last_target_, "unix:///tmp/flag.sock");
 }
 
+// "--server=" is the empty value, as kubectl reads it: the next argument stays an argument.
+TEST_F(DevicectlTest, EmptyAssignmentDoesNotSwallowTheNextArgument) {
+  CreateSample("gpu-0", 0);
+  Result r = Run({"--server=", "get", "gpus", "-o", "name"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "gpu/gpu-0\n");
+  EXPECT_EQ(last_target_, kDefaultServerTarget);
+  r = Run({"get", "gpus", "--selector=", "-o", "name"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "gpu/gpu-0\n");
+}
+
 TEST_F(DevicectlTest, DescribeShowsConditionsWithAges) {
   CreateSample("gpu-0", 0);
   Result set = Run({"set-condition", "gpu", "gpu-0", "Ready=False", "--reason", "XidCritical",

@@ -36,6 +36,15 @@ TEST(ProviderFlags, DurationsUseTheServerSyntax) {
   }
 }
 
+// "--admin-address=" is the empty value (admin off), as the docs and Go's flag package read
+// it; it must not take the next argument as the address.
+TEST(ProviderFlags, EmptyAssignmentIsTheEmptyValue) {
+  auto o = Parse({"--admin-address=", "--driver-root", "/opt/driver"});
+  ASSERT_TRUE(o.config) << o.output;
+  EXPECT_EQ(o.config->admin_address, "");
+  EXPECT_EQ(o.config->driver_root, "/opt/driver");
+}
+
 TEST(ProviderFlags, Defaults) {
   auto o = Parse({});
   ASSERT_TRUE(o.config) << o.output;

@@ -156,7 +156,9 @@ bool UnixSocketFile::Secure(std::optional<gid_t> gid, std::string* error) {
   bound_ = true;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
-  if (gid && chown(path_.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
+  // A socket created with the wanted group already (the service's own group, as the systemd
+  // unit runs it) needs no chown, which a sandbox's system call filter may refuse.
+  if (gid && st.st_gid != *gid && chown(path_.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
     *error = "cannot set socket group to " + std::to_string(*gid) + ": " + Errno(errno);
     return false;
   }

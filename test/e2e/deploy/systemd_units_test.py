@@ -12,7 +12,9 @@ real binaries.
   the *_ARGS variable, since a flag would win over the same variable set in
   /etc/default/<unit> (EnvironmentFile=, which overrides Environment=); every variable a unit
   sets is one its binary reads; server and provider name the same socket; the sysusers file
-  creates the user and group the units run as.
+  creates the user and group the units run as;
+- the units' SystemCallFilter= allows every system call whose libc wrapper the binary imports
+  (a refused call fails with EPERM: the server's chown of its socket made it exit 2 at start).
 
 Without systemd-analyze (a container without systemd) the test exits 77, which CTest reports
 as Skipped: the only tool the deployment tests may skip for.
@@ -87,6 +89,60 @@ def read_variables(name, binary):
     return names
 
 
+def syscall_group(analyze, name, cache={}):
+    """The system calls of a systemd group (@name, expanded) or of a single call."""
+    if not name.startswith("@"):
+        return {name}
+    if name not in cache:
+        out = run([analyze, "syscall-filter", name]).stdout
+        calls = set()
+        for line in out.splitlines()[1:]:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            calls |= syscall_group(analyze, line) if line.startswith("@") else {line}
+        cache[name] = calls
+    return cache[name]
+
+
+def allowed_syscalls(analyze, unit):
+    """What the unit's SystemCallFilter= lines leave allowed, in systemd's order: the first
+    line is the allow list, a later "~" line removes calls and a later plain line adds them
+    back (systemd.exec(5))."""
+    allowed = None
+    for k, v in unit.get("Service", []):
+        if k != "SystemCallFilter":
+            continue
+        deny = v.startswith("~")
+        calls = set()
+        for item in v.lstrip("~").split():
+            calls |= syscall_group(analyze, item)
+        if allowed is None:
+            if deny:
+                return None  # a deny list first: everything else allowed; not used here
+            allowed = set(calls)
+        elif deny:
+            allowed -= calls
+        else:
+            allowed |= calls
+    return allowed
+
+
+def imported_syscalls(analyze, binary):
+    """Names the binary imports from libc that are system calls systemd knows."""
+    known = set()
+    for line in run([analyze, "syscall-filter"]).stdout.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("@", "#")):
+            known.add(line)
+    out = run(["nm", "-D", "--undefined-only", binary]).stdout
+    names = {m.group(1) for m in re.finditer(r"\bU (\w+?)(?:@\S+)?$", out, re.M)}
+    # libc functions that share a name with a system call but do not make it on Linux/x86-64
+    # and arm64 (gethostname reads uname(), getpagesize the auxiliary vector), and syscall(),
+    # whose calls nm cannot name.
+    return (names & known) - {"gethostname", "getpagesize", "syscall"}
+
+
 def main():
     analyze = shutil.which("systemd-analyze")
     if not analyze:
@@ -149,6 +205,14 @@ def main():
         for var in environment(u):
             F.check(var == args_var or var in readable,
                     "%s: Environment= sets %s, which %s does not read" % (n, var, n))
+
+    for n, u in units.items():
+        allowed = allowed_syscalls(analyze, u)
+        if not F.check(allowed is not None, "%s: SystemCallFilter= allow list expected" % n):
+            continue
+        refused = sorted(imported_syscalls(analyze, binaries[n]) - allowed)
+        F.check(not refused, "%s: SystemCallFilter= refuses %s, which the binary calls" %
+                (n, ", ".join(refused)))
 
     s = units.get("device-api-server")
     if s:

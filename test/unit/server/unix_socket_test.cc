@@ -1,16 +1,24 @@
 // UnixSocketFile: directory creation, stale and live sockets, removal.
 #include "server/unix_socket.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace deviceapi::server {
 namespace {
@@ -97,6 +105,48 @@ TEST_F(UnixSocketFileTest, SecureSetsModeAndGroupAndRemoveUnlinks) {
   file.Remove();
   EXPECT_NE(access(path.c_str(), F_OK), 0);
   close(fd);
+}
+
+// Installs a filter that fails chown, fchown, lchown and fchownat with EPERM, as systemd's
+// SystemCallFilter=~@privileged does. Irreversible: only in a forked child.
+bool DenyChown() {
+  std::vector<sock_filter> f = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
+  for (int nr : {SYS_chown, SYS_fchown, SYS_lchown, SYS_fchownat}) {
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1));
+    f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+  }
+  f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// The systemd unit's filter refuses chown; a socket that has the configured group from its
+// creation (the service's own group) must not need one, or the server cannot start there.
+TEST_F(UnixSocketFileTest, SocketGroupThatIsAlreadyTheOwnNeedsNoChown) {
+  const std::string path = dir_ + "/api.sock";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!DenyChown()) _exit(10);
+    if (chown(dir_.c_str(), static_cast<uid_t>(-1), getegid()) == 0 || errno != EPERM) _exit(11);
+    UnixSocketFile file(path);
+    std::string error;
+    if (!file.Prepare(&error)) _exit(12);
+    const int fd = Bind(path, true);
+    if (!file.Secure(getegid(), &error)) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      _exit(13);
+    }
+    // Another group still needs the chown, and its refusal is reported.
+    if (file.Secure(getegid() + 1, &error) || error.find("Operation not permitted") == std::string::npos) _exit(14);
+    close(fd);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no seccomp, 11: filter not applied, 13: Secure called chown";
 }
 
 TEST_F(UnixSocketFileTest, RemoveLeavesAReplacementAlone) {

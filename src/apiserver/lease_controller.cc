@@ -36,6 +36,24 @@ std::string FormatTime(LeaseController::Clock::time_point t) {
   return TimeUtil::ToString(TimeUtil::SecondsToTimestamp(seconds.count()));
 }
 
+// The condition as it was before expiry, appended to the expiry message: what the stopped
+// provider last said stays readable (an operator's first question), and a provider that
+// restarts after its lease expired finds the fault it had reported (NVML never replays
+// events). Long messages keep their end, where providers put what matters most.
+std::string PreviousState(const nvidia::nvsentinel::v1alpha1::Condition& c) {
+  constexpr std::size_t kMaxPreviousMessage = 1024;
+  std::string message = c.message();
+  if (message.size() > kMaxPreviousMessage) {
+    std::size_t cut = message.size() - kMaxPreviousMessage;
+    while (cut < message.size() && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) ++cut;
+    message = "..." + message.substr(cut);
+  }
+  std::string out = std::string(kPreviousStateMarker) + c.status() + " " +
+                    (c.reason().empty() ? "-" : c.reason());
+  if (c.has_last_transition_time()) out += " since " + TimeUtil::ToString(c.last_transition_time());
+  return out + ": " + message;
+}
+
 }  // namespace
 
 LeaseController::LeaseController(const ResourceRegistry<Gpu>& gpus,
@@ -267,9 +285,9 @@ bool LeaseController::Expire(const Entry& entry) {
               continue;
             }
             if (c.status() == "Unknown" && c.reason() == kLeaseExpiredReason) continue;
+            c.set_message(message + PreviousState(c));
             c.set_status("Unknown");
             c.set_reason(kLeaseExpiredReason);
-            c.set_message(message);
             c.clear_last_transition_time();  // S6: the server stamps the transition
             ++changed_here;
           }

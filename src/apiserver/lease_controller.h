@@ -3,7 +3,8 @@
 //   - S28: when a lease is not renewed within lease_duration_seconds of the
 //     later of its renew_time and the server's start, every owned condition
 //     of every GPU turns status Unknown, reason ProviderLeaseExpired, with a
-//     message naming the holder and when it was last renewed. These are
+//     message naming the holder, when it was last renewed and what the
+//     condition said before (kPreviousStateMarker). These are
 //     ordinary writes through the GPU registry (revision, event, transition
 //     time); expiry never deletes anything nor touches other conditions.
 //   - S29: while every lease that owns a condition type is expired, a GPU
@@ -43,6 +44,9 @@
 namespace deviceapi::apiserver {
 
 inline constexpr const char* kLeaseExpiredReason = "ProviderLeaseExpired";
+// Expiry's message ends with the condition as it was: "<message>; before: STATUS REASON
+// since TIME: MESSAGE" (REASON "-" when empty; "since TIME" only when the time was set).
+inline constexpr const char* kPreviousStateMarker = "; before: ";
 
 class LeaseController {
  public:

@@ -14,7 +14,47 @@ namespace deviceapi::nvml {
 
 namespace {
 constexpr const char* kActionTag = " [recommended action: ";
+// The server's lease expiry (docs/api.md, "Leases"): NVMLReady turns Unknown with this reason,
+// and its message ends with the condition as it was.
+constexpr const char* kLeaseExpiredReason = "ProviderLeaseExpired";
+constexpr const char* kPreviousStateMarker = "; before: ";
+
+// The condition as it was before the server's lease expiry rewrote it: status, reason,
+// transition time and message, parsed from the expiry's message
+// ("...; before: STATUS REASON since TIME: MESSAGE"). nullopt for any other condition.
+std::optional<Condition> BeforeLeaseExpiry(const Condition& c) {
+  if (c.status() != kConditionUnknown || c.reason() != kLeaseExpiredReason) return std::nullopt;
+  const std::string& m = c.message();
+  auto pos = m.find(kPreviousStateMarker);
+  if (pos == std::string::npos) return std::nullopt;
+  pos += std::string(kPreviousStateMarker).size();
+  auto colon = m.find(": ", pos);
+  if (colon == std::string::npos) return std::nullopt;
+  std::istringstream head(m.substr(pos, colon - pos));
+  std::string status, reason, since_word, since;
+  head >> status >> reason >> since_word >> since;
+  if (status.empty() || reason.empty()) return std::nullopt;
+  Condition before;
+  before.set_type(c.type());
+  before.set_status(status);
+  if (reason != "-") before.set_reason(reason);
+  if (since_word == "since") {
+    google::protobuf::Timestamp t;
+    if (google::protobuf::util::TimeUtil::FromString(since, &t)) *before.mutable_last_transition_time() = t;
+  }
+  before.set_message(m.substr(colon + 2));
+  return before;
 }
+
+// NVMLReady as this provider last wrote it: the condition itself, or what it was before the
+// server expired the provider's lease.
+const Condition* OwnReadyCondition(const GpuStatus& st, std::optional<Condition>* storage) {
+  const Condition* c = FindCondition(st, kReadyCondition);
+  if (!c) return nullptr;
+  *storage = BeforeLeaseExpiry(*c);
+  return *storage ? &**storage : c;
+}
+}  // namespace
 
 std::string ObjectName(const std::string& uuid) {
   std::string n = uuid;
@@ -48,7 +88,8 @@ Gpu NewGpuObject(const GpuInfo& g, const std::string& namespace_name, const std:
 }
 
 std::string OwnRecordedAction(const GpuStatus& st) {
-  const Condition* c = FindCondition(st, kReadyCondition);
+  std::optional<Condition> before;
+  const Condition* c = OwnReadyCondition(st, &before);
   if (!c) return "";
   const std::string& m = c->message();
   auto pos = m.rfind(kActionTag);
@@ -87,7 +128,8 @@ bool ApplyHealth(GpuStatus* st, const HealthVerdict& v, const DeviceInfo& info,
 }
 
 std::optional<Fault> CarriedOverFault(const GpuStatus& st, std::chrono::system_clock::time_point boot_time) {
-  const Condition* c = FindCondition(st, kReadyCondition);
+  std::optional<Condition> before;
+  const Condition* c = OwnReadyCondition(st, &before);
   if (!c || c->status() != kConditionFalse) return std::nullopt;
   auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(
       google::protobuf::util::TimeUtil::TimestampToMicroseconds(c->last_transition_time())));

@@ -38,7 +38,10 @@ std::string OwnRecordedAction(const GpuStatus& st);
 // A fault this provider reported before it restarted, still in force when the
 // node has not rebooted since (the condition turned False after `boot_time`).
 // NVML never replays events, so this is how reset/reboot-class faults survive
-// a provider restart until the GPU is reset.
+// a provider restart until the GPU is reset. When the provider was away long
+// enough for the server to expire its lease, NVMLReady is Unknown and the fault
+// is read from what the expiry's message says the condition was before (the
+// same holds for OwnRecordedAction).
 std::optional<Fault> CarriedOverFault(const GpuStatus& st, std::chrono::system_clock::time_point boot_time);
 
 // Boot time of this machine from /proc/stat (epoch when unknown).

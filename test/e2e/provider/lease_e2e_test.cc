@@ -123,6 +123,36 @@ TEST(LeaseE2E, KilledProviderTurnsUnknownAndRestartRenewsS28) {
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 5s)) << env.ProviderLog();
 }
 
+// S28 without forgetting a fault: stopping the provider turns NVMLReady Unknown at once (its
+// lease is released), which rewrites the condition that held the fault. NVML never replays
+// the Xid, so a provider started after the expiry must find the fault in what the expiry's
+// message says the condition was, and keep the GPU False; a warning's action, also its own,
+// is cleared when it writes the GPU healthy.
+TEST(LeaseE2E, FaultSurvivesAProviderAwayLongerThanItsLeaseS28) {
+  Env env("leasefault");
+  env.StartServer();
+  env.StartProvider(kLeaseFlags);
+  ASSERT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }));
+  env.InjectXid(2, 119);
+  env.InjectXid(5, 8);
+  ASSERT_TRUE(env.WaitReady(2, "False", "XidError"));
+  ASSERT_TRUE(env.WaitReady(5, "True", "XidWarning"));
+  ASSERT_EQ(env.GpuAt(5)->status().recommended_action(), "RESTART_APP");
+  env.provider()->Signal(SIGTERM);
+  env.provider()->Wait(10s);
+  ASSERT_TRUE(env.WaitReady(2, "Unknown", "ProviderLeaseExpired", kLeaseDuration + 3s));
+  const std::string expired = env.Ready(*env.GpuAt(2))->message();
+  EXPECT_NE(expired.find("; before: False XidError since "), std::string::npos) << expired;
+  std::this_thread::sleep_for(kLeaseDuration);  // well past the lease, as after a long outage
+  env.StartProvider(kLeaseFlags);
+  ASSERT_TRUE(env.WaitReady(2, "False", "XidError")) << env.ProviderLog();
+  EXPECT_EQ(env.GpuAt(2)->status().recommended_action(), "RESET_GPU");
+  EXPECT_NE(env.Ready(*env.GpuAt(2))->message().find("reported before provider restart"), std::string::npos);
+  ASSERT_TRUE(env.WaitReady(5, "True", "Healthy")) << env.ProviderLog();
+  EXPECT_TRUE(WaitUntil([&] { return env.GpuAt(5)->status().recommended_action().empty(); }))
+      << "the warning's action was this provider's own";
+}
+
 // S28 across a server restart: leases are durable, and expiry is measured
 // from the later of the renew time and the server's start. A provider that
 // renews in time after the restart sees nothing turn Unknown: a watch resumed

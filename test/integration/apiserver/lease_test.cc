@@ -145,6 +145,9 @@ TEST_F(LeaseTest, ExpirySetsOwnedConditionsUnknownS28) {
     EXPECT_EQ(c->reason(), "ProviderLeaseExpired");
     EXPECT_NE(c->message().find("node-1"), std::string::npos) << c->message();
     EXPECT_NE(c->message().find("default/nvml"), std::string::npos) << c->message();
+    // What the condition said before stays readable at the message's end (a provider restarted
+    // after the expiry reads its fault from there).
+    EXPECT_NE(c->message().find("; before: True Healthy since "), std::string::npos) << c->message();
     // Transition time moved (S6); the condition the lease does not own stays.
     EXPECT_GT(TimeUtil::TimestampToMilliseconds(c->last_transition_time()),
               TimeUtil::TimestampToMilliseconds(lease.spec().renew_time()));

@@ -85,5 +85,51 @@ TEST(GpuObject, CarriedOverFaultOnlyWithoutReboot) {
   EXPECT_FALSE(CarriedOverFault(healthy, {}));
 }
 
+// S28 and NVML's lack of replay: the server's lease expiry rewrites NVMLReady to Unknown and
+// keeps what it was at the end of its message; a provider that restarts after that still
+// carries its fault (and still knows which recommended action is its own).
+GpuStatus ExpiredByServer(const std::string& before) {
+  GpuStatus st;
+  SetCondition(&st, MakeCondition(kReadyCondition, "Unknown", "ProviderLeaseExpired",
+                                  "lease default/nvml-provider held by \"node-1\" expired; last renewed "
+                                  "2026-12-04T05:00:00Z; before: " + before));
+  return st;
+}
+
+TEST(GpuObject, FaultCarriedOverAfterTheLeaseExpiredS28) {
+  auto since = std::chrono::system_clock::now() - std::chrono::minutes(5);
+  const std::string t = google::protobuf::util::TimeUtil::ToString(
+      google::protobuf::util::TimeUtil::TimeTToTimestamp(std::chrono::system_clock::to_time_t(since)));
+  GpuStatus st = ExpiredByServer("False XidError since " + t +
+                                 ": Xid 119 (GSP RPC timeout) [recommended action: RESET_GPU]");
+  st.set_recommended_action("RESET_GPU");
+  auto f = CarriedOverFault(st, since - std::chrono::hours(1));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->reason, "XidError");
+  EXPECT_EQ(f->action, "RESET_GPU");
+  EXPECT_EQ(f->message, "reported before provider restart: Xid 119 (GSP RPC timeout)");
+  EXPECT_FALSE(CarriedOverFault(st, since + std::chrono::minutes(1))) << "rebooted since the fault";
+  EXPECT_EQ(OwnRecordedAction(st), "RESET_GPU");
+
+  // A warning (True, with an action) is not carried over, but its action is still ours to clear.
+  GpuStatus warned = ExpiredByServer("True XidWarning since " + t +
+                                     ": Xid 8 [recommended action: RESTART_APP]");
+  warned.set_recommended_action("RESTART_APP");
+  EXPECT_FALSE(CarriedOverFault(warned, {}));
+  EXPECT_TRUE(ApplyHealth(&warned, HealthVerdict{}, {}));
+  EXPECT_EQ(warned.recommended_action(), "");
+  EXPECT_TRUE(IsConditionTrue(warned, kReadyCondition));
+
+  // Never rewritten by this provider's protocol: an expiry message without the previous state,
+  // or someone else's Unknown, carries nothing.
+  GpuStatus old_server;
+  SetCondition(&old_server, MakeCondition(kReadyCondition, "Unknown", "ProviderLeaseExpired",
+                                          "lease default/x held by \"h\" expired; last renewed T"));
+  EXPECT_FALSE(CarriedOverFault(old_server, {}));
+  GpuStatus other = ExpiredByServer("False XidError since " + t + ": Xid 79");
+  FindCondition(&other, kReadyCondition)->set_reason("SomethingElse");
+  EXPECT_FALSE(CarriedOverFault(other, {}));
+}
+
 }  // namespace
 }  // namespace deviceapi::nvml

@@ -49,13 +49,15 @@ std::string ReadString(Fn fn, nvmlDevice_t dev, unsigned int size) {
 }
 }  // namespace
 
-std::vector<GpuInfo> NvmlDevices::Enumerate(std::vector<std::string>* warnings) const {
+std::vector<GpuInfo> NvmlDevices::Enumerate(std::vector<std::string>* warnings, Gaps* gaps) const {
   const NvmlApi& a = api();
   std::vector<GpuInfo> out;
+  if (gaps) *gaps = Gaps{};
   unsigned int count = 0;
   nvmlReturn_t r = a.DeviceGetCount(&count);
   if (r != NVML_SUCCESS) {
     if (warnings) warnings->push_back("nvmlDeviceGetCount_v2: " + lib_->ErrorString(r));
+    if (gaps) gaps->count_failed = true;
     return out;
   }
   std::string driver, cuda;
@@ -73,11 +75,13 @@ std::vector<GpuInfo> NvmlDevices::Enumerate(std::vector<std::string>* warnings) 
     r = a.DeviceGetHandleByIndex(i, &g.handle);
     if (r != NVML_SUCCESS) {
       if (warnings) warnings->push_back("GPU " + std::to_string(i) + ": nvmlDeviceGetHandleByIndex_v2: " + lib_->ErrorString(r));
+      if (gaps) ++gaps->unidentified;
       continue;
     }
     g.uuid = ReadString(a.DeviceGetUUID, g.handle, NVML_DEVICE_UUID_V2_BUFFER_SIZE);
     if (g.uuid.empty()) {
       if (warnings) warnings->push_back("GPU " + std::to_string(i) + ": no UUID (lost or unsupported); skipped");
+      if (gaps) ++gaps->unidentified;
       continue;
     }
     g.name = ReadString(a.DeviceGetName, g.handle, NVML_DEVICE_NAME_V2_BUFFER_SIZE);

@@ -34,9 +34,17 @@ class NvmlDevices {
   static std::unique_ptr<NvmlDevices> Open(std::unique_ptr<NvmlLibrary> lib, std::string* error);
   ~NvmlDevices();
 
-  // All GPUs NVML reports now. A GPU whose UUID cannot be read is skipped and
-  // named in *warnings.
-  std::vector<GpuInfo> Enumerate(std::vector<std::string>* warnings) const;
+  // What an enumeration could not see: the list it returns then does not say
+  // which GPUs are gone.
+  struct Gaps {
+    bool count_failed = false;      // nvmlDeviceGetCount failed: no GPU listed at all
+    unsigned unidentified = 0;      // GPUs counted whose handle or UUID could not be read
+    bool complete() const { return !count_failed && unidentified == 0; }
+  };
+  // All GPUs NVML reports now. A GPU whose handle or UUID cannot be read (a
+  // lost GPU answers GPU_IS_LOST) is skipped and named in *warnings, and
+  // counted in *gaps (when given).
+  std::vector<GpuInfo> Enumerate(std::vector<std::string>* warnings, Gaps* gaps = nullptr) const;
   // Startup / post-reset probe of one GPU. Unsupported queries count as clean.
   // Returns nullopt with *lost=true when NVML says the GPU is lost.
   std::optional<ProbeResult> Probe(nvmlDevice_t dev, bool* lost) const;

@@ -34,10 +34,11 @@ bool Provider::Start(std::string* error) {
   if (!nvml_) return false;
 
   std::vector<std::string> warnings;
-  auto gpus = nvml_->Enumerate(&warnings);
+  auto gpus = nvml_->Enumerate(&warnings, &enumeration_gaps_);
   for (auto& w : warnings) {
     spdlog::warn("enumerate: {}", w);
     metrics_.nvml_errors.WithLabels({"enumerate"}).Inc();
+    enumeration_gap_ += (enumeration_gap_.empty() ? "" : "; ") + w;
   }
   metrics_.gpus.Get().Set(static_cast<double>(gpus.size()));
   auto now = Clock::now();
@@ -327,6 +328,17 @@ bool Provider::Reconcile() {
   }
   if (!PushDirty()) return false;
   if (!list.ok()) return true;  // prune on the next round, once reads are served
+  if (!enumeration_gaps_.complete()) {
+    // NVML could not say which GPUs are gone. Objects without a GPU of ours are marked
+    // lost rather than deleted (a lost GPU has no readable UUID, and its object holds its
+    // fault); when NVML could not even count them, they are left to the lease.
+    if (enumeration_gaps_.count_failed) return true;
+    auto marked = publisher_->MarkUnidentified(
+        *list, keep, "NVML lists a GPU it cannot identify (" + enumeration_gap_ + ")");
+    NoteServer(marked.status());
+    if (!marked.ok()) spdlog::warn("mark unidentified: {}", marked.status().ToString());
+    return marked.ok() || !(marked.status().IsUnavailable() || marked.status().IsDeadlineExceeded());
+  }
   auto pruned = publisher_->Prune(*list, keep);
   NoteServer(pruned.status());
   if (!pruned.ok()) spdlog::warn("prune: {}", pruned.status().ToString());

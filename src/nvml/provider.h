@@ -87,6 +87,10 @@ class Provider {
   std::unique_ptr<LeaseClient> lease_client_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;
   std::chrono::system_clock::time_point boot_time_;
+  // Set at start when NVML listed GPUs it could not identify (or could not count
+  // them): objects without a GPU are then not deleted (Reconcile).
+  NvmlDevices::Gaps enumeration_gaps_;
+  std::string enumeration_gap_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

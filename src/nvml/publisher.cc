@@ -64,6 +64,37 @@ StatusOr<GpuList> Publisher::ListAll() {
   return list;
 }
 
+StatusOr<std::vector<std::string>> Publisher::MarkUnidentified(const GpuList& list,
+                                                                const std::set<std::string>& keep,
+                                                                const std::string& detail) {
+  HealthVerdict lost;
+  lost.ready = false;
+  lost.reason = "GPULost";
+  lost.message = "GPU is lost: " + detail;
+  lost.recommended_action = "RESTART_BM";
+  std::vector<std::string> marked;
+  for (const auto& item : list.items()) {
+    auto label = item.metadata().labels().find(kManagedByLabel);
+    if (label == item.metadata().labels().end() || label->second != provider_) continue;
+    if (keep.count(item.metadata().name())) continue;
+    auto r = UpdateStatusWithRetry(
+        client_, item.metadata().name(),
+        [&](GpuStatus* st) {
+          const DeviceInfo info = st->device_info();  // NVML cannot read it now: keep the last known
+          return ApplyHealth(st, lost, info);
+        },
+        Get());
+    Count("update_status", r.status());
+    if (r.ok()) {
+      spdlog::error("gpu={} uuid={} marked lost: {}", item.metadata().name(), item.spec().uuid(), detail);
+      marked.push_back(item.metadata().name());
+    } else if (!r.status().IsNotFound()) {
+      return r.status();
+    }
+  }
+  return marked;
+}
+
 StatusOr<std::vector<std::string>> Publisher::Prune(const GpuList& list, const std::set<std::string>& keep) {
   std::vector<std::string> deleted;
   for (const auto& item : list.items()) {

@@ -2,7 +2,8 @@
 // only: register a GPU (Create; AlreadyExists -> adopt), push its health
 // (read-modify-write of status with resource_version, retried on conflict, so
 // other providers' conditions survive), and prune objects this provider
-// created for GPUs NVML no longer reports. Thread-compatible: one caller at a
+// created for GPUs NVML no longer reports (or mark them lost while NVML cannot
+// say which GPUs those are). Thread-compatible: one caller at a
 // time (the provider's sync thread).
 #pragma once
 #include <chrono>
@@ -39,6 +40,13 @@ class Publisher {
   // Deletes the objects of `list` labelled as created by this provider whose
   // name is not in `keep` (with a uid precondition). Returns the names deleted.
   StatusOr<std::vector<std::string>> Prune(const GpuList& list, const std::set<std::string>& keep);
+  // Instead of Prune when NVML lists GPUs it cannot identify (a lost GPU has no
+  // readable UUID): the objects Prune would delete are set NVMLReady=False,
+  // reason GPULost, action RESTART_BM, with `detail`, since one of them is most
+  // likely that GPU and deleting it would erase its fault. Returns the names
+  // marked (already marked ones are not written again).
+  StatusOr<std::vector<std::string>> MarkUnidentified(const GpuList& list, const std::set<std::string>& keep,
+                                                      const std::string& detail);
 
  private:
   void Count(const char* op, const Status& s);

@@ -140,6 +140,37 @@ TEST(ProviderE2E, GpuLost) {
   }
 }
 
+// A GPU lost while the provider was down has no readable UUID at its next start, so the
+// provider cannot name it: its object must stay, marked lost, not be deleted as a GPU that
+// left the node (which would erase the fault and its RESTART_BM).
+TEST(ProviderE2E, GpuLostBeforeARestartIsMarkedNotDeleted) {
+  Env env("lostrestart");
+  env.StartServer();
+  env.StartProvider();
+  ASSERT_EQ(env.Ctl(R"({"op":"lost","gpu":6})"), "ok");
+  ASSERT_TRUE(env.WaitReady(6, "False", "GPULost")) << env.ProviderLog();
+  const std::string name = env.GpuAt(6)->metadata().name();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  auto sc = env.dir() / "scenario.json";
+  std::ofstream(sc) << R"({"gpus":[{},{},{},{},{},{},{"lost":true},{}]})";
+  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});
+  const auto log_has = [&](const char* what) { return env.ProviderLog().find(what) != std::string::npos; };
+  ASSERT_TRUE(WaitUntil([&] { return log_has("marked lost"); }, 10s)) << env.ProviderLog();
+  std::this_thread::sleep_for(1500ms);  // another reconcile: still not deleted
+  EXPECT_FALSE(log_has("no longer reports it")) << env.ProviderLog();
+  ASSERT_EQ(env.Gpus().size(), 8u);
+  auto gpu = env.GpuAt(6);
+  ASSERT_TRUE(gpu);
+  EXPECT_EQ(gpu->metadata().name(), name);
+  EXPECT_EQ(env.Ready(*gpu)->status(), "False");
+  EXPECT_EQ(env.Ready(*gpu)->reason(), "GPULost");
+  EXPECT_EQ(gpu->status().recommended_action(), "RESTART_BM");
+  for (int i = 0; i < 8; ++i) {
+    if (i != 6) EXPECT_TRUE(env.WaitReady(i, "True")) << i;
+  }
+}
+
 TEST(ProviderE2E, StartupProbeSeesFaultsFromBeforeRegistration) {
   Env env("startup");
   auto sc = env.dir() / "scenario.json";

@@ -93,11 +93,15 @@ bool HealthState::OnRecoveryAction(RecoveryAction a, Clock::time_point now) {
 
 bool HealthState::OnProbe(const ProbeResult& p, bool after_reset, Clock::time_point now) {
   bool changed = false;
+  // The signal is used up by this probe either way: left set after an unclean one, a later
+  // NONE could let a clean probe wipe faults that arrived after it.
+  if (after_reset) reset_signalled_ = false;
   if (after_reset && p.clean()) {
-    // The GPU was reset and looks clean: every reset/reboot-class fault goes.
+    // The GPU was reset and looks clean: every reset/reboot-class fault goes, and so do the
+    // warnings that only a reset ends (pending remap or retirement: the probe shows none now).
     std::vector<std::string> drop;
     for (auto& [k, f] : faults_)
-      if (f.severity == Severity::kFatal) drop.push_back(k);
+      if (f.severity == Severity::kFatal || k == "remap/pending" || k == "retirement/pending") drop.push_back(k);
     for (auto& k : drop) changed |= Erase(k);
     reset_signalled_ = false;
     return changed;

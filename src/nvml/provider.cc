@@ -211,13 +211,26 @@ void Provider::OnEvent(const NvmlEvent& e) {
   if (e.gpu >= slots_.size()) return;
   Slot& s = slots_[e.gpu];
   bool changed = false;
+  // After the driver stops asking for a recovery action: probe; clean means the GPU was reset.
+  const auto check_reset = [&] {
+    if (!s.health.reset_signalled()) return;
+    bool lost = false;
+    auto p = nvml_->Probe(s.info.handle, &lost);
+    if (p) changed |= s.health.OnProbe(*p, /*after_reset=*/true, now);
+    spdlog::info("reset check gpu={} uuid={} clean={} ready={}", s.info.index, s.info.uuid, p && p->clean(),
+                 s.health.Verdict().ready);
+  };
   switch (e.kind) {
     case NvmlEvent::Kind::kXid: {
       auto v = policy_.Classify(static_cast<uint32_t>(e.data));
       spdlog::warn("event gpu={} uuid={} xid={} mnemonic={} severity={} action={}", s.info.index, s.info.uuid,
                    e.data, v.mnemonic, SeverityName(v.severity), v.recommended_action);
       if (v.severity == Severity::kFollowRecoveryAction) {
-        if (auto ra = nvml_->ReadRecoveryAction(s.info.handle)) changed = s.health.OnRecoveryAction(*ra, now);
+        // Drivers without the recovery-action event say it only through this Xid.
+        if (auto ra = nvml_->ReadRecoveryAction(s.info.handle)) {
+          changed = s.health.OnRecoveryAction(*ra, now);
+          check_reset();
+        }
       } else {
         changed = s.health.OnXid(static_cast<uint32_t>(e.data), v, now);
       }
@@ -244,14 +257,7 @@ void Provider::OnEvent(const NvmlEvent& e) {
       auto a = static_cast<RecoveryAction>(e.data <= 4 ? e.data : 1);
       spdlog::warn("event gpu={} uuid={} recovery_action={}", s.info.index, s.info.uuid, RecoveryActionName(a));
       changed = s.health.OnRecoveryAction(a, now);
-      if (s.health.reset_signalled()) {
-        // The driver no longer asks for recovery: probe; clean means the GPU was reset.
-        bool lost = false;
-        auto p = nvml_->Probe(s.info.handle, &lost);
-        if (p) changed |= s.health.OnProbe(*p, /*after_reset=*/true, now);
-        spdlog::info("reset check gpu={} uuid={} clean={} ready={}", s.info.index, s.info.uuid, p && p->clean(),
-                     s.health.Verdict().ready);
-      }
+      check_reset();
       break;
     }
   }

@@ -200,6 +200,25 @@ TEST(ProviderE2E, ResetClearsFatalFaults) {
   EXPECT_EQ(env.GpuAt(2)->status().recommended_action(), "");
 }
 
+// A driver without the recovery-action event says "reset done" only through Xid 154 (the
+// recovery action field back to NONE): that path must run the same reset check.
+TEST(ProviderE2E, ResetSignalledThroughXid154ClearsFatalFaults) {
+  Env env("reset154");
+  auto sc = env.dir() / "scenario.json";
+  std::ofstream(sc) << R"({"gpus":4,"supported_events":["xid","dbe","sbe","unavailable"]})";
+  env.StartServer();
+  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});
+  env.InjectXid(1, 119);
+  ASSERT_TRUE(env.WaitReady(1, "False", "XidError"));
+  ASSERT_EQ(env.Ctl(R"({"op":"recovery","gpu":1,"action":1})"), "ok");
+  env.InjectXid(1, 154);  // the driver asks for a reset
+  ASSERT_TRUE(WaitUntil([&] { return env.GpuAt(1)->status().recommended_action() == "RESET_GPU"; }));
+  ASSERT_EQ(env.Ctl(R"({"op":"reset","gpu":1})"), "ok");
+  env.InjectXid(1, 154);  // the field is NONE again
+  ASSERT_TRUE(env.WaitReady(1, "True", "Healthy")) << env.ProviderLog();
+  EXPECT_EQ(env.GpuAt(1)->status().recommended_action(), "");
+}
+
 TEST(ProviderE2E, WarningsClearAfterQuietPeriod) {
   Env env("quiet");
   env.StartServer();

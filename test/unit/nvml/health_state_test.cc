@@ -74,6 +74,36 @@ TEST_F(HealthStateTest, RecoveryActionNoneAfterActionPlusCleanProbeClearsFatal) 
   EXPECT_EQ(s_.Verdict(), HealthVerdict{});
 }
 
+// A reset ends what only a reset ends: pending remaps and retirements go with the fatal faults
+// once the post-reset probe is clean (they asked for that reset).
+TEST_F(HealthStateTest, CleanResetAlsoEndsPendingRemapAndRetirement) {
+  ProbeResult pending;
+  pending.row_remap_pending = true;
+  pending.retired_pages_pending = true;
+  s_.OnProbe(pending, false, t0_);
+  ASSERT_EQ(s_.Verdict().recommended_action, "RESET_GPU");
+  s_.OnRecoveryAction(RecoveryAction::kGpuReset, t0_ + seconds(1));
+  s_.OnRecoveryAction(RecoveryAction::kNone, t0_ + seconds(2));
+  ASSERT_TRUE(s_.reset_signalled());
+  EXPECT_TRUE(s_.OnProbe(ProbeResult{}, true, t0_ + seconds(3)));
+  EXPECT_EQ(s_.Verdict(), HealthVerdict{});
+}
+
+// The reset signal is spent by its probe: after an unclean one, a later clean probe (without a
+// new action/NONE cycle) must not wipe a fatal fault that arrived in between.
+TEST_F(HealthStateTest, UncleanResetProbeSpendsTheSignal) {
+  s_.OnRecoveryAction(RecoveryAction::kGpuReset, t0_);
+  s_.OnRecoveryAction(RecoveryAction::kNone, t0_ + seconds(1));
+  ProbeResult dirty;
+  dirty.volatile_uncorrected_ecc = 1;
+  s_.OnProbe(dirty, true, t0_ + seconds(2));
+  EXPECT_FALSE(s_.reset_signalled());
+  s_.OnXid(95, policy_.Classify(95), t0_ + seconds(3));
+  s_.OnRecoveryAction(RecoveryAction::kNone, t0_ + seconds(4));  // no action asked since: no reset
+  EXPECT_FALSE(s_.reset_signalled());
+  EXPECT_FALSE(s_.Verdict().ready);
+}
+
 TEST_F(HealthStateTest, WorstFaultWins) {
   s_.OnXid(8, policy_.Classify(8), t0_);    // warning, RESTART_APP
   s_.OnXid(95, policy_.Classify(95), t0_);  // fatal, RESET_GPU

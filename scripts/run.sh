@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build/run}
-run=${RUN_DIR:-$root/run}
+run=$(realpath -m "${RUN_DIR:-$root/run}")  # absolute: the server takes only absolute paths
 gpus=${FAKE_GPUS:-8}
 socket=$run/device-api.sock
 fake_socket=$run/fake-nvml.sock

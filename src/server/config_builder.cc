@@ -247,7 +247,12 @@ bool BuildConfig(const RawFlags& raw, Config* config, std::string* error) {
       c.Fail("--storage-endpoint", raw.storage_endpoint, "must be sqlite:///path/to/file.db");
     } else {
       cfg.storage_path = raw.storage_endpoint.substr(kScheme.size());
-      if (cfg.storage_path.back() == '/') {
+      if (cfg.storage_path.front() != '/') {
+        // Also what keeps SQLite from reading the path as a URI ("file:state.db?nolock=1"),
+        // which would open a file other than the one locked against a second server.
+        c.Fail("--storage-endpoint", raw.storage_endpoint,
+               "must name an absolute path: sqlite:///path/to/file.db");
+      } else if (cfg.storage_path.back() == '/') {
         c.Fail("--storage-endpoint", raw.storage_endpoint, "names a directory, not a database file");
       }
     }

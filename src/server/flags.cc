@@ -96,7 +96,7 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "How often free heap memory is returned to the kernel (0: never)");
   opt("--storage-type", raw.storage_type,
       "Where the state lives: sqlite (a database file; survives restarts) or memory (lost on exit; for tests)");
-  opt("--storage-endpoint", raw.storage_endpoint, "The sqlite database file: sqlite:///path/to/state.db");
+  opt("--storage-endpoint", raw.storage_endpoint, "The sqlite database file, an absolute path: sqlite:///path/to/state.db");
   opt("--storage-sync", raw.storage_sync,
       "normal: a committed write survives a process crash; full: also a power cut (slower)");
   opt("--admin-max-connections", raw.admin_max_connections,

@@ -283,6 +283,10 @@ class SqliteBackend::Impl {
       auto object = decode(s, 2, "an event");
       if (!object.ok()) return object.error();
       event.object = *object;
+      if (event.object->revision() != event.revision) {
+        return Fail(ErrorCode::kInternal,
+                    options.path + " is corrupted (an event's object is of another revision)" + kRecovery);
+      }
       auto prev = static_cast<Revision>(sqlite3_column_int64(s, 3));
       if (prev != 0) {
         if (auto it = versions.find(prev); it != versions.end()) {
@@ -324,7 +328,15 @@ class SqliteBackend::Impl {
         versions.emplace(revision, object);
       }
       highest = std::max(highest, revision);
-      current.emplace(object->key(), std::move(object));
+      if (object->revision() != revision) {
+        return Fail(ErrorCode::kInternal,
+                    options.path + " is corrupted (an object is of another revision than its row)" + kRecovery);
+      }
+      // The primary key makes a second row of one object impossible unless its index is damaged,
+      // and then the older row could win: refuse instead of serving a rolled-back version.
+      if (!current.emplace(object->key(), std::move(object)).second) {
+        return Fail(ErrorCode::kInternal, options.path + " is corrupted (an object stored twice)" + kRecovery);
+      }
       return true;
     });
     if (!objects.ok()) return objects.error();

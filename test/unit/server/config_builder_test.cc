@@ -67,7 +67,12 @@ TEST(BuildConfig, StorageFlags) {
            {&RawFlags::storage_type, "etcd", "--storage-type \"etcd\": must be sqlite or memory"},
            {&RawFlags::storage_sync, "always", "--storage-sync \"always\": must be normal or full"},
            {&RawFlags::storage_endpoint, "/var/lib/x.db", "--storage-endpoint \"/var/lib/x.db\": must be sqlite:///path/to/file.db"},
-           {&RawFlags::storage_endpoint, "sqlite:///var/lib/", "names a directory"}}) {
+           {&RawFlags::storage_endpoint, "sqlite:///var/lib/", "names a directory"},
+           // S26: SQLite reads "file:..." as a URI and would open another file than the one
+           // locked against a second server (or none, with ?nolock=1).
+           {&RawFlags::storage_endpoint, "sqlite://file:state.db", "must name an absolute path"},
+           {&RawFlags::storage_endpoint, "sqlite://file:///var/lib/x.db?nolock=1", "must name an absolute path"},
+           {&RawFlags::storage_endpoint, "sqlite://state.db", "must name an absolute path"}}) {
     RawFlags bad;
     bad.*field = value;
     Config out;

@@ -38,6 +38,16 @@ class SqliteStore : public ::testing::Test {
     sqlite3_free(err);
     sqlite3_close(db);
   }
+  // Why the backend refuses the file, at Open or at Load ("" when it takes it).
+  std::string OpenOrLoadError() {
+    SqliteOptions o;
+    o.path = Path();
+    o.codec = std::make_shared<TestCodec>();
+    auto b = SqliteBackend::Open(o);
+    if (!b.ok()) return b.error().message;
+    auto loaded = (*b)->Load();
+    return loaded.ok() ? "" : loaded.error().message;
+  }
   TempDir dir_;
 };
 
@@ -332,24 +342,64 @@ TEST_F(SqliteStore, CorruptedFileIsRefusedWithRecoveryS26) {
     f.seekp(0);
     f << std::string(4096, '\x5a');  // the header and the first page
   }
-  SqliteOptions o;
-  o.path = Path();
-  o.codec = std::make_shared<TestCodec>();
-  auto b = SqliteBackend::Open(o);
-  std::string message;
-  if (b.ok()) {
-    auto loaded = (*b)->Load();
-    ASSERT_FALSE(loaded.ok());
-    message = loaded.error().message;
-  } else {
-    message = b.error().message;
-  }
+  const std::string message = OpenOrLoadError();
   EXPECT_NE(message.find("is corrupted"), std::string::npos) << message;
   EXPECT_NE(message.find("move the file aside"), std::string::npos) << message;
 }
 
 // S27: under a long write load the file stops growing once the history is
 // full: dropped events' pages are reused.
+// S24/S26: a damaged index on `objects` lets an upsert add a second row for an object instead of
+// replacing the first; a later start must refuse the file, not serve whichever row comes first
+// (an acknowledged update rolled back). The damage is injected as a disk would: the index's
+// first leaf page claims fewer cells than it holds.
+TEST_F(SqliteStore, ObjectStoredTwiceIsRefusedAsCorruptedS24S26) {
+  auto o = SmallOptions();
+  o.history_max_events = 10;
+  const int kObjects = 150;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    for (int i = 0; i < kObjects; ++i) ASSERT_TRUE(Create(*s, Key("ns", "o" + std::to_string(i)), {}, "v0").ok());
+    for (int i = 0; i < kObjects; ++i) ASSERT_TRUE(Update(*s, Key("ns", "o" + std::to_string(i)), "v1").ok());
+  }
+  int leaf = 0;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_objects_1' "
+                                 "AND pagetype = 'leaf' ORDER BY pageno LIMIT 1",
+                                 -1, &q, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    if (sqlite3_step(q) == SQLITE_ROW) leaf = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+  ASSERT_GT(leaf, 1) << "the objects index has a leaf page of its own";
+  {
+    std::fstream f(Path(), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekp(static_cast<std::streamoff>(leaf - 1) * 4096 + 3);  // the leaf's cell count
+    f.put('\0').put('\1');
+  }
+  int updated = 0;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s) << "the damage is not visible at start";
+    for (int round = 2; round <= 4; ++round) {
+      for (int i = 0; i < kObjects; ++i) {
+        updated += Update(*s, Key("ns", "o" + std::to_string(i)), "v" + std::to_string(round)).ok() ? 1 : 0;
+      }
+    }
+  }
+  const std::string message = OpenOrLoadError();
+  EXPECT_NE(message.find("is corrupted"), std::string::npos)
+      << updated << " updates acknowledged on the damaged file; " << message;
+}
+
 TEST_F(SqliteStore, FileStaysFlatOnceHistoryIsFullS27) {
   auto o = SmallOptions();
   o.history_max_events = 100;

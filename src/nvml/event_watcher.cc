@@ -72,6 +72,7 @@ bool EventWatcher::Start(std::string* error) {
       if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) accepted_[i] |= bit;
     }
   }
+  last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
   thread_ = std::thread([this] { Run(); });
   return true;
 }
@@ -88,6 +89,9 @@ void EventWatcher::Run() {
   while (!stop_) {
     nvmlEventData_t d{};
     nvmlReturn_t r = a.EventSetWait(set_, &d, wait_ms_);
+    if (r == NVML_SUCCESS || r == NVML_ERROR_TIMEOUT || r == NVML_ERROR_GPU_IS_LOST) {
+      last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    }
     if (r == NVML_ERROR_TIMEOUT) continue;
     if (r == NVML_ERROR_GPU_IS_LOST) {
       // The wait does not say which GPU: ask each one.

@@ -3,6 +3,7 @@
 // supports). Waits with a short timeout so Stop() returns promptly.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,6 +38,12 @@ class EventWatcher {
   bool Start(std::string* error);
   void Stop();
 
+  // When the last wait answered (an event, or its timeout): a wait that keeps
+  // failing means faults are no longer seen. Meaningful after Start() succeeded.
+  std::chrono::steady_clock::time_point LastAnsweredWait() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answered_.load()));
+  }
+
   // Event types each GPU accepted, in GPU order (for logs and gpu-check).
   const std::vector<unsigned long long>& accepted() const { return accepted_; }
   static std::string MaskNames(unsigned long long mask);
@@ -51,6 +58,7 @@ class EventWatcher {
   unsigned int wait_ms_;
   nvmlEventSet_t set_ = nullptr;
   std::vector<unsigned long long> accepted_;
+  std::atomic<std::chrono::steady_clock::rep> last_answered_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

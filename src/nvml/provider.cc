@@ -13,6 +13,11 @@
 namespace deviceapi::nvml {
 
 namespace {
+// An event wait failing this long (two lease renewals, or this without a lease) means the
+// provider no longer sees faults: its health check fails and it stops renewing its lease,
+// so its GPUs turn Unknown (S28).
+constexpr std::chrono::milliseconds kEventLoopStallWithoutLease{30000};
+
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -86,11 +91,7 @@ bool Provider::Start(std::string* error) {
     admin.registry = &registry_;
     admin.limits.max_connections = cfg_.admin_max_connections;
     admin.limits.max_connections_per_peer = cfg_.admin_max_connections_per_peer;
-    admin.health_checks.push_back({"nvml-events", [this]() -> std::string {
-                                     if (watcher_ && !events_running_ && !slots_.empty())
-                                       return "NVML event loop not running";
-                                     return "";
-                                   }});
+    admin.health_checks.push_back({"nvml-events", [this] { return EventLoopProblem(); }});
     admin.ready_checks.push_back({"server-sync", [this]() -> std::string {
                                     return synced_once_ ? "" : "not yet synced with the device API server";
                                   }});
@@ -102,6 +103,15 @@ bool Provider::Start(std::string* error) {
   sync_thread_ = std::thread([this] { SyncLoop(); });
   if (cfg_.lease_duration.count() > 0) StartLease();
   return true;
+}
+
+std::string Provider::EventLoopProblem() const {
+  if (!events_running_ || !watcher_) return "";
+  const auto stall = cfg_.lease_duration.count() > 0 ? 2 * cfg_.lease_renew_period : kEventLoopStallWithoutLease;
+  const auto silent = std::chrono::steady_clock::now() - watcher_->LastAnsweredWait();
+  if (silent < stall) return "";
+  return "NVML event wait failing for " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(silent).count()) + "s";
 }
 
 bool Provider::NvmlAnswers() const {
@@ -128,9 +138,10 @@ void Provider::StartLease() {
   lo.duration = std::chrono::duration_cast<std::chrono::seconds>(cfg_.lease_duration);
   lo.renew_period = cfg_.lease_renew_period;
   lo.renew_if = [this] {
-    if (NvmlAnswers()) return true;
+    std::string problem = NvmlAnswers() ? EventLoopProblem() : "NVML unreadable";
+    if (problem.empty()) return true;
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
-    spdlog::error("NVML unreadable: not renewing lease {}; NVMLReady turns Unknown", cfg_.lease_name);
+    spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
     return false;
   };
   lo.on_acquired = [this, holder = lo.holder] {

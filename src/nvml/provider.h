@@ -72,6 +72,10 @@ class Provider {
   bool SleepFor(std::chrono::milliseconds d);  // false when stopping
   void StartLease();
   bool NvmlAnswers() const;
+  // Why faults may go unseen ("" when they are seen): the event wait has been failing
+  // for two lease renew periods (30 s without a lease). A GPU without event support at all is not this
+  // (logged at start; restarting would not change it).
+  std::string EventLoopProblem() const;
 
   ProviderConfig cfg_;
   XidPolicy policy_;

@@ -117,7 +117,8 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
     *d.into = *v;
   }
   if (cfg.event_wait_timeout > std::chrono::seconds(10)) return fail("--event-wait-timeout: at most 10s");
-  if (lease_duration == "0" || lease_duration == "0s") {
+  if (lease_duration == "0" || lease_duration == "0s" || lease_duration == "0ms" || lease_duration == "0m" ||
+      lease_duration == "0h") {
     cfg.lease_duration = std::chrono::milliseconds(0);
   } else {
     auto duration = base::ParseDuration(lease_duration);
@@ -125,8 +126,10 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
     if (!duration || duration->count() % 1000 != 0 || *duration < std::chrono::seconds(1) ||
         *duration > std::chrono::hours(1))
       return fail("--lease-duration: whole seconds from 1s to 1h, or 0: '" + lease_duration + "'");
-    if (!renew || renew->count() <= 0 || *renew >= *duration)
-      return fail("--lease-renew-period: a positive duration shorter than --lease-duration: '" +
+    // A renewal may come 10 % late and then wait for the server: at more than half the
+    // duration a healthy provider's lease would expire now and then, its GPUs turning Unknown.
+    if (!renew || renew->count() <= 0 || *renew * 2 > *duration)
+      return fail("--lease-renew-period: a positive duration at most half of --lease-duration: '" +
                   lease_renew + "'");
     cfg.lease_duration = *duration;
     cfg.lease_renew_period = *renew;

@@ -262,6 +262,7 @@ NVML_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t
   std::unique_lock<std::mutex> lk(m.mu);
   FakeEventSet* s = FindSet(m, set);
   if (!s || !data) return NVML_ERROR_INVALID_ARGUMENT;
+  if (m.Unsupported("nvmlEventSetWait_v2")) return NVML_ERROR_NOT_SUPPORTED;  // a wait that keeps failing
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (s->queue.empty()) {
     if (m.cv.wait_until(lk, deadline) == std::cv_status::timeout && s->queue.empty()) return NVML_ERROR_TIMEOUT;

@@ -153,6 +153,21 @@ TEST(LeaseE2E, FaultSurvivesAProviderAwayLongerThanItsLeaseS28) {
       << "the warning's action was this provider's own";
 }
 
+// S28: a provider whose NVML event wait keeps failing no longer sees faults, so it must not
+// keep vouching for its GPUs: it stops renewing, and they turn Unknown; /healthz says why.
+// When the wait answers again, the lease is renewed and NVMLReady is True again.
+TEST(LeaseE2E, FailingEventWaitStopsRenewalS28) {
+  Env env("leasewait");
+  env.StartServer();
+  env.StartProvider(kLeaseFlags);
+  ASSERT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }));
+  ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2"})"), "ok");
+  EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+  EXPECT_NE(env.ProviderLog().find("NVML event wait failing"), std::string::npos);
+  ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2","on":false})"), "ok");
+  EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+}
+
 // S28 across a server restart: leases are durable, and expiry is measured
 // from the later of the renew time and the server's start. A provider that
 // renews in time after the restart sees nothing turn Unknown: a watch resumed

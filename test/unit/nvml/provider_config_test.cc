@@ -95,13 +95,19 @@ TEST(ProviderFlags, LeaseFlags) {
   EXPECT_EQ(o.config->lease_duration, std::chrono::seconds(2));
   EXPECT_EQ(o.config->lease_renew_period, std::chrono::milliseconds(400));
   EXPECT_EQ(o.config->lease_holder, "pod-7");
-  auto off = Parse({"--lease-duration", "0"});
-  ASSERT_TRUE(off.config) << off.output;
-  EXPECT_EQ(off.config->lease_duration.count(), 0);
+  for (const char* zero : {"0", "0s", "0ms", "0m"}) {
+    auto off = Parse({"--lease-duration", zero});
+    ASSERT_TRUE(off.config) << zero << ": " << off.output;
+    EXPECT_EQ(off.config->lease_duration.count(), 0);
+  }
+  // Half the duration is the longest renew period: with a renewal up to 10 % late and a call
+  // to the server, more lets a healthy provider's lease expire now and then.
+  EXPECT_TRUE(Parse({"--lease-duration", "2s", "--lease-renew-period", "1s"}).config);
   for (auto args : std::vector<std::vector<std::string>>{{"--lease-duration", "1500ms"},
                                                          {"--lease-duration", "2h"},
                                                          {"--lease-duration", "soon"},
                                                          {"--lease-duration", "10s", "--lease-renew-period", "10s"},
+                                                         {"--lease-duration", "2s", "--lease-renew-period", "1900ms"},
                                                          {"--lease-renew-period", "0s"}}) {
     auto bad = Parse(args);
     EXPECT_FALSE(bad.config) << args[0] << " " << args[1];

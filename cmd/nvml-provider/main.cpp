@@ -7,6 +7,8 @@
 #include <atomic>
 #include <future>
 
+#include <spdlog/spdlog.h>
+
 #include "base/logging.h"
 #include "base/signal_waiter.h"
 #include "nvml/provider.h"
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   base::LoggingOptions logging;
   logging.level = base::ParseLogLevel(parsed.config->log_level);
   base::InitLogging(logging);
+  for (const auto& warning : parsed.warnings) spdlog::warn("{}", warning);
 
   nvml::Provider provider(*parsed.config);
   std::string error;

@@ -137,8 +137,8 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   std::string err;
   if (!XidPolicyConfig::ParseXidList(ignore, &cfg.xids.ignore, &err)) return fail("--ignore-xids: " + err);
   if (!XidPolicyConfig::ParseXidList(fatal, &cfg.xids.fatal, &err)) return fail("--fatal-xids: " + err);
-  if (!cfg.xids.ApplyDevicePluginEnv(envor("DP_DISABLE_HEALTHCHECKS", ""), envor("DP_ENABLE_HEALTHCHECKS", ""), &err))
-    return fail("DP_DISABLE_HEALTHCHECKS/DP_ENABLE_HEALTHCHECKS: " + err);
+  cfg.xids.ApplyDevicePluginEnv(envor("DP_DISABLE_HEALTHCHECKS", ""), envor("DP_ENABLE_HEALTHCHECKS", ""),
+                                &out.warnings);
   cfg.xids.use_default_ignores = !no_default_ignores;
   if (!base::ParseLogLevel(level))
     return fail("--log-level: one of trace, debug, info, warn, error");

@@ -43,6 +43,7 @@ struct ParseOutcome {
   std::optional<ProviderConfig> config;
   int exit_code = 0;    // when no config: 0 for --help/--version, 2 for usage errors
   std::string output;   // help text or error message
+  std::vector<std::string> warnings;  // settings read with a part skipped; to log once logging is up
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

@@ -1,5 +1,6 @@
 #include "nvml/xid_policy.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace deviceapi::nvml {
@@ -69,28 +70,45 @@ bool XidPolicyConfig::ParseXidList(std::string_view text, std::set<uint32_t>* ou
   return true;
 }
 
-bool XidPolicyConfig::ApplyDevicePluginEnv(std::string_view disable, std::string_view enable, std::string* error) {
-  // Device plugin meaning: "all" or anything containing "xids" disables every
-  // Xid check; otherwise a comma list of Xids ignored in addition to the defaults.
-  disable = Trim(disable);
-  if (!disable.empty()) {
-    if (disable == "all" || disable.find("xids") != std::string_view::npos) {
-      ignore_all = true;
-    } else if (!ParseXidList(disable, &ignore, error)) {
-      return false;
+namespace {
+// The device plugin's reading of one of its variables: lower-cased, comma-separated; a token
+// "all" or "xids" means every Xid; a token that is not an Xid number is skipped (it logs and
+// goes on). Returns true for "every Xid"; skipped tokens go to *skipped.
+bool ReadDevicePluginList(std::string_view text, std::set<uint32_t>* xids, const char* variable,
+                          std::vector<std::string>* skipped) {
+  std::string lower(text);
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string_view all(lower);
+  bool every = false;
+  for (size_t start = 0; start <= all.size();) {
+    size_t end = all.find(',', start);
+    if (end == std::string_view::npos) end = all.size();
+    const auto tok = Trim(all.substr(start, end - start));
+    start = end + 1;
+    if (tok == "all" || tok == "xids") {
+      every = true;
+    } else if (!tok.empty()) {
+      std::set<uint32_t> one;
+      std::string why;
+      if (XidPolicyConfig::ParseXidList(tok, &one, &why)) {
+        xids->insert(one.begin(), one.end());
+      } else if (skipped) {
+        skipped->push_back(std::string(variable) + ": skipped '" + std::string(tok) + "' (not an Xid)");
+      }
     }
   }
-  // DP_ENABLE_HEALTHCHECKS: Xids named here override every ignore, "all"
-  // turns off the default ignore list too.
-  enable = Trim(enable);
-  if (!enable.empty()) {
-    if (enable == "all") {
-      enable_all = true;
-    } else if (!ParseXidList(enable, &force_enable, error)) {
-      return false;
-    }
-  }
-  return true;
+  return every;
+}
+}  // namespace
+
+void XidPolicyConfig::ApplyDevicePluginEnv(std::string_view disable, std::string_view enable,
+                                           std::vector<std::string>* skipped) {
+  // DP_DISABLE_HEALTHCHECKS: "all" or "xids" ignores every Xid; otherwise the Xids listed are
+  // ignored in addition to the defaults.
+  if (ReadDevicePluginList(disable, &ignore, "DP_DISABLE_HEALTHCHECKS", skipped)) ignore_all = true;
+  // DP_ENABLE_HEALTHCHECKS: Xids named here override every ignore; "all" (or "xids") turns
+  // off the default ignore list too.
+  if (ReadDevicePluginList(enable, &force_enable, "DP_ENABLE_HEALTHCHECKS", skipped)) enable_all = true;
 }
 
 XidPolicy::XidPolicy(XidPolicyConfig cfg, const XidCatalog* catalog) : cfg_(std::move(cfg)), catalog_(catalog) {}

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nvml/xid_catalog.h"
 
@@ -42,8 +43,11 @@ struct XidPolicyConfig {
 
   // Parses "13,31, 43" into *out. Returns false (and names the bad token) on junk.
   static bool ParseXidList(std::string_view text, std::set<uint32_t>* out, std::string* error);
-  // Applies DP_DISABLE_HEALTHCHECKS / DP_ENABLE_HEALTHCHECKS values (empty = unset).
-  bool ApplyDevicePluginEnv(std::string_view disable, std::string_view enable, std::string* error);
+  // Applies DP_DISABLE_HEALTHCHECKS / DP_ENABLE_HEALTHCHECKS values (empty = unset) as NVIDIA's
+  // device plugin reads them: case-insensitive, "all" or "xids" for every Xid, and a token that
+  // is not an Xid skipped (named in *skipped) rather than refused, so a setting copied from the
+  // plugin never stops the provider from starting.
+  void ApplyDevicePluginEnv(std::string_view disable, std::string_view enable, std::vector<std::string>* skipped);
 };
 
 struct XidVerdict {

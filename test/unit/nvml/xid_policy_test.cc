@@ -81,24 +81,24 @@ TEST(XidPolicy, ParseXidList) {
 
 // Same meaning as NVIDIA's k8s-device-plugin.
 TEST(XidPolicy, DevicePluginEnvironment) {
-  std::string err;
+  std::vector<std::string> err;
   {
     XidPolicyConfig c;
-    ASSERT_TRUE(c.ApplyDevicePluginEnv("all", "", &err));
+    c.ApplyDevicePluginEnv("all", "", &err);
     XidPolicy p(c);
     EXPECT_EQ(p.Classify(95).severity, Severity::kIgnore);
     EXPECT_EQ(p.Classify(79).severity, Severity::kIgnore);
   }
   {
     XidPolicyConfig c;
-    ASSERT_TRUE(c.ApplyDevicePluginEnv("xids", "48", &err));
+    c.ApplyDevicePluginEnv("xids", "48", &err);
     XidPolicy p(c);
     EXPECT_EQ(p.Classify(95).severity, Severity::kIgnore);
     EXPECT_EQ(p.Classify(48).severity, Severity::kFatal);
   }
   {
     XidPolicyConfig c;
-    ASSERT_TRUE(c.ApplyDevicePluginEnv("11,95", "95", &err));  // enable overrides disable
+    c.ApplyDevicePluginEnv("11,95", "95", &err);  // enable overrides disable
     XidPolicy p(c);
     EXPECT_EQ(p.Classify(11).severity, Severity::kIgnore);
     EXPECT_EQ(p.Classify(95).severity, Severity::kFatal);
@@ -106,19 +106,43 @@ TEST(XidPolicy, DevicePluginEnvironment) {
   }
   {
     XidPolicyConfig c;
-    ASSERT_TRUE(c.ApplyDevicePluginEnv("", "all", &err));  // nothing ignored, not even defaults
+    c.ApplyDevicePluginEnv("", "all", &err);  // nothing ignored, not even defaults
     XidPolicy p(c);
     EXPECT_NE(p.Classify(13).severity, Severity::kIgnore);
     EXPECT_NE(p.Classify(63).severity, Severity::kIgnore);
   }
   {
     XidPolicyConfig c;
-    ASSERT_TRUE(c.ApplyDevicePluginEnv("", "13", &err));  // enabled = marks unhealthy
+    c.ApplyDevicePluginEnv("", "13", &err);  // enabled = marks unhealthy
     EXPECT_EQ(XidPolicy(c).Classify(13).severity, Severity::kFatal);
   }
+  EXPECT_TRUE(err.empty());
+  // As the plugin reads them: any case, "all"/"xids" as one token of a list, and a token that
+  // is not an Xid skipped (and named) instead of stopping the provider.
+  {
+    XidPolicyConfig c;
+    c.ApplyDevicePluginEnv("ALL", "", &err);
+    EXPECT_EQ(XidPolicy(c).Classify(95).severity, Severity::kIgnore);
+  }
+  {
+    XidPolicyConfig c;
+    c.ApplyDevicePluginEnv("13, Xids", "", &err);
+    EXPECT_EQ(XidPolicy(c).Classify(79).severity, Severity::kIgnore);
+  }
+  {
+    XidPolicyConfig c;
+    c.ApplyDevicePluginEnv("", "xids", &err);
+    EXPECT_NE(XidPolicy(c).Classify(13).severity, Severity::kIgnore);
+  }
+  EXPECT_TRUE(err.empty());
   XidPolicyConfig bad;
-  EXPECT_FALSE(bad.ApplyDevicePluginEnv("13,x", "", &err));
-  EXPECT_FALSE(bad.ApplyDevicePluginEnv("", "1;2", &err));
+  bad.ApplyDevicePluginEnv("13,x", "1;2,95", &err);
+  ASSERT_EQ(err.size(), 2u);
+  EXPECT_NE(err[0].find("DP_DISABLE_HEALTHCHECKS: skipped 'x'"), std::string::npos) << err[0];
+  EXPECT_NE(err[1].find("DP_ENABLE_HEALTHCHECKS: skipped '1;2'"), std::string::npos) << err[1];
+  XidPolicy p(bad);
+  EXPECT_EQ(p.Classify(13).severity, Severity::kIgnore);
+  EXPECT_EQ(p.Classify(95).severity, Severity::kFatal);
 }
 
 TEST(XidPolicy, ActionRankOrdersWorstLast) {

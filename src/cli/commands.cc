@@ -9,10 +9,11 @@
 namespace deviceapi::cli {
 namespace {
 
+// Line breaks as blanks, any other control character escaped (Printable).
 std::string OneLine(std::string s) {
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
-  return s;
+  return Printable(s);
 }
 
 const char* ReasonOf(grpc::StatusCode code) {

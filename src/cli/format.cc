@@ -44,7 +44,70 @@ std::string LabelsText(const Gpu& gpu) {
   return OrNone(out);
 }
 
+// Length of the well-formed UTF-8 sequence at text[i] (2 to 4 bytes, as
+// Unicode's table 3-7 allows: no overlongs, surrogates or code points past
+// U+10FFFF), 0 when there is none.
+std::size_t Utf8Length(std::string_view text, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char b = byte(i);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  if (b >= 0xC2 && b <= 0xDF) {
+    n = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    n = 3;
+    if (b == 0xE0) lo = 0xA0;  // overlong
+    if (b == 0xED) hi = 0x9F;  // surrogates
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    n = 4;
+    if (b == 0xF0) lo = 0x90;  // overlong
+    if (b == 0xF4) hi = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
 }  // namespace
+
+std::string Printable(std::string_view text) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    if (b >= 0x20 && b < 0x7F) {
+      out += text[i++];
+      continue;
+    }
+    if (b == '\n' || b == '\r' || b == '\t') {
+      out += b == '\n' ? "\\n" : b == '\r' ? "\\r" : "\\t";
+      ++i;
+      continue;
+    }
+    const std::size_t n = b < 0x80 ? 0 : Utf8Length(text, i);
+    if (n == 0) {  // another C0 control, DEL, or a byte that is not UTF-8
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+      ++i;
+      continue;
+    }
+    const unsigned char second = static_cast<unsigned char>(text[i + 1]);
+    if (b == 0xC2 && second <= 0x9F) {  // U+0080-U+009F: C1 controls (0x9B is a CSI)
+      out += "\\u00";
+      out += kHex[second >> 4];
+      out += kHex[second & 15];
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
 
 std::string HumanAge(std::chrono::seconds age) {
   long long s = age.count();
@@ -114,7 +177,7 @@ std::vector<std::string> TableHeader(const TableOptions& o) {
   for (const auto& key : o.label_columns) {
     std::string head = key.substr(key.rfind('/') + 1);
     for (char& c : head) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    h.push_back(head);
+    h.push_back(Printable(head));
   }
   if (o.wide || o.show_labels) h.push_back("LABELS");
   return h;
@@ -148,6 +211,8 @@ std::vector<std::string> TableRow(const Gpu& gpu, const TableOptions& o, const s
     r.push_back(it == meta.labels().end() ? "" : it->second);
   }
   if (o.wide || o.show_labels) r.push_back(LabelsText(gpu));
+  // Before any width is measured: the escapes are what is printed.
+  for (std::string& cell : r) cell = Printable(cell);
   return r;
 }
 
@@ -275,7 +340,8 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
   const auto& m = gpu.metadata();
   auto field = [&](const std::string& k, const std::string& v) {
     std::string label = k + ":";
-    out << label << std::string(label.size() < 20 ? 20 - label.size() : 1, ' ') << v << "\n";
+    out << label << std::string(label.size() < 20 ? 20 - label.size() : 1, ' ') << Printable(v)
+        << "\n";
   };
   auto map_field = [&](const std::string& k,
                        const google::protobuf::Map<std::string, std::string>& map) {
@@ -284,7 +350,8 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
     std::sort(kv.begin(), kv.end());
     if (kv.empty()) return field(k, "<none>");
     field(k, kv[0]);
-    for (std::size_t i = 1; i < kv.size(); ++i) out << std::string(20, ' ') << kv[i] << "\n";
+    for (std::size_t i = 1; i < kv.size(); ++i)
+      out << std::string(20, ' ') << Printable(kv[i]) << "\n";
   };
   field("Name", m.name());
   field("Namespace", OrNone(m.namespace_()));
@@ -305,7 +372,8 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
     auto info = [&](const std::string& k, const std::string& v) {
       if (v.empty()) return;
       std::string label = "  " + k + ":";
-      out << label << std::string(label.size() < 24 ? 24 - label.size() : 1, ' ') << v << "\n";
+      out << label << std::string(label.size() < 24 ? 24 - label.size() : 1, ' ') << Printable(v)
+          << "\n";
     };
     info("Product Name", d.product_name());
     info("Architecture", d.architecture());
@@ -327,8 +395,8 @@ std::string FormatDescribe(const Gpu& gpu, TimePoint now) {
     out << "Conditions:\n";
     std::vector<std::vector<std::string>> rows = {{"TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}};
     for (const auto& c : gpu.status().conditions())
-      rows.push_back({c.type(), c.status(), OrNone(c.reason()),
-                      AgeOf(c.last_transition_time(), now), c.message()});
+      rows.push_back({Printable(c.type()), Printable(c.status()), Printable(OrNone(c.reason())),
+                      AgeOf(c.last_transition_time(), now), Printable(c.message())});
     std::vector<std::size_t> w(5, 0);
     for (const auto& r : rows)
       for (std::size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size());

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/yaml.h"
@@ -13,6 +14,14 @@
 namespace deviceapi::cli {
 
 using TimePoint = std::chrono::system_clock::time_point;
+
+// `text` as one line of plain characters, for every human-readable cell
+// (tables, describe, leases, error lines): C0 controls, DEL and C1 controls
+// (U+0080-U+009F) become escapes (\n, \r, \t, \x1b, \u009b), and so do bytes
+// that are not UTF-8 (\xff). Any client may write messages, annotations and
+// device info; printed raw, a newline would forge rows and an ESC would drive
+// the terminal. Other characters, non-ASCII ones included, are kept.
+std::string Printable(std::string_view text);
 
 // kubectl's HumanDuration: "12s", "3m4s", "5h", "2d3h", "1y30d".
 std::string HumanAge(std::chrono::seconds age);

@@ -59,6 +59,8 @@ std::string Table(const std::vector<Lease>& leases, const GetArgs& args, TimePoi
         spec.has_renew_time() ? AgeOf(spec.renew_time(), now) + " ago" : "<never>",
         State(lease, now), Joined(spec.condition_types())};
     if (args.all_namespaces) row.insert(row.begin(), lease.metadata().namespace_());
+    // The holder is whatever the provider sent: escaped before widths are measured.
+    for (std::string& cell : row) cell = Printable(cell);
     rows.push_back(std::move(row));
   }
   std::vector<std::size_t> widths(header.size(), 0);

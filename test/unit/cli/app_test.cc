@@ -232,6 +232,71 @@ TEST_F(DevicectlTest, GetLeasesShowsHolderStateAndOwnedConditions) {
   ExpectOneLineError(Run({"get", "leases", "-w"}), 2, "leases support");
 }
 
+// Any client may write messages, annotations, device info and lease holders:
+// what the server stores is printed escaped, so a newline cannot add a row and
+// an ESC cannot reach the terminal, in every human-readable output.
+TEST_F(DevicectlTest, WrittenControlCharactersArePrintedEscaped) {
+  CreateSample("gpu-0", 0);
+  const std::string forged = "\ngpu-evil   GPU-00000009-1111-2222-3333-444444444444   True";
+  StatusOr<Gpu> g = fake_.Get("gpu-0");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  (*g->mutable_metadata()->mutable_annotations())["example.com/note"] = "x" + forged;
+  g = fake_.Update(*g);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  auto* st = g->mutable_status();
+  st->set_recommended_action("RESET_GPU" + forged + "\x1b[2J");
+  st->mutable_device_info()->set_product_name("H100\x1b]0;owned\x07\xc2\x9b" "31m");
+  auto* c = st->add_conditions();
+  c->set_type("Ready");
+  c->set_status("False");
+  c->set_message("bus\r" + forged);
+  ASSERT_TRUE(fake_.UpdateStatus(*g).ok());
+  LeaseClient leases(fake_);
+  Lease lease;
+  lease.mutable_metadata()->set_name("nvml-provider");
+  lease.mutable_spec()->set_holder_identity("node-a" + forged + "\x1b[31m");
+  lease.mutable_spec()->set_lease_duration_seconds(40);
+  ASSERT_TRUE(leases.Create(lease).ok());
+
+  // `lines`: header and rows of a table (0: not a table).
+  auto expect_clean = [](const Result& r, std::size_t lines) {
+    EXPECT_EQ(r.code, 0) << r.err;
+    if (lines != 0) {
+      EXPECT_EQ(static_cast<std::size_t>(std::count(r.out.begin(), r.out.end(), '\n')), lines)
+          << r.out;
+    }
+    EXPECT_EQ(r.out.find("\ngpu-evil"), std::string::npos) << r.out;
+    for (char ch : r.out) {
+      unsigned char b = static_cast<unsigned char>(ch);
+      EXPECT_FALSE((b < 0x20 && b != '\n') || b == 0x7f) << "raw byte " << int(b) << ":\n" << r.out;
+    }
+    EXPECT_EQ(r.out.find("\xc2\x9b"), std::string::npos) << r.out;
+  };
+  Result table = Run({"get", "gpus"});
+  expect_clean(table, 2);
+  EXPECT_NE(table.out.find("RESET_GPU\\ngpu-evil"), std::string::npos) << table.out;
+  expect_clean(Run({"get", "gpus", "-o", "wide"}), 2);
+  expect_clean(Run({"get", "gpus", "-w", "--watch-timeout", "1"}), 2);
+  Result describe = Run({"describe", "gpu", "gpu-0"});
+  expect_clean(describe, 0);
+  EXPECT_NE(describe.out.find("bus\\r\\ngpu-evil"), std::string::npos) << describe.out;
+  EXPECT_NE(describe.out.find("H100\\x1b]0;owned\\x07\\u009b31m"), std::string::npos)
+      << describe.out;
+  Result lease_table = Run({"get", "leases"});
+  expect_clean(lease_table, 2);
+  EXPECT_NE(lease_table.out.find("node-a\\ngpu-evil"), std::string::npos) << lease_table.out;
+  // JSON keeps the value itself, escaped the JSON way.
+  Result json = Run({"get", "lease", "nvml-provider", "-o", "json"});
+  EXPECT_EQ(Json::parse(json.out)["spec"]["holderIdentity"], "node-a" + forged + "\x1b[31m");
+}
+
+// Error lines stay one line, and control characters in a message are escaped.
+TEST(ErrorLine, OneLineWithoutControlCharacters) {
+  const Status st(grpc::StatusCode::NOT_FOUND, "gpu \"x\x1b[2J\" not found\r\nnext\t\x7f");
+  EXPECT_EQ(ErrorLine(st, "unix:///run/x.sock"),
+            "Error from server (NotFound): gpu \"x\\x1b[2J\" not found  next\\t\\x7f");
+}
+
 TEST_F(DevicectlTest, LabelAddsOverwritesRemoves) {
   CreateSample("gpu-0", 0);
   Result add = Run({"label", "gpu", "gpu-0", "rack=12", "drained=yes"});

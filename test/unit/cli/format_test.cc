@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,86 @@ TEST(Golden, TableColorOnlyWhenAsked) {
   std::string colored = FormatTable(SampleGpus(), o);
   EXPECT_NE(colored.find("\033[32mTrue\033[0m"), std::string::npos);
   EXPECT_NE(colored.find("\033[31mFalse\033[0m"), std::string::npos);
+}
+
+// Every control byte the terminal could act on: C0 but the line feed ending
+// each line, DEL, and the C1 controls as UTF-8 (C2 80 - C2 9F).
+std::string RawControls(const std::string& text) {
+  std::string found;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    unsigned char b = static_cast<unsigned char>(text[i]);
+    if ((b < 0x20 && b != '\n') || b == 0x7f ||
+        (b == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9f))
+      found += "@" + std::to_string(i) + " ";
+  }
+  return found;
+}
+
+TEST(Printable, EscapesControlsKeepsText) {
+  EXPECT_EQ(Printable("plain text: a=b, <none>"), "plain text: a=b, <none>");
+  EXPECT_EQ(Printable("a\nb\rc\td"), "a\\nb\\rc\\td");
+  EXPECT_EQ(Printable(std::string("\0\x1b[31m\x07\x7f", 8)), "\\x00\\x1b[31m\\x07\\x7f");
+  // C1 controls: NEL, CSI, OSC, ST.
+  EXPECT_EQ(Printable("\xc2\x85\xc2\x9b\xc2\x9d\xc2\x9c"), "\\u0085\\u009b\\u009d\\u009c");
+  EXPECT_EQ(Printable("\xc2\x80\xc2\x9f"), "\\u0080\\u009f");
+  // Text outside ASCII stays: U+00A0 (the first after C1), é, CJK, an emoji.
+  EXPECT_EQ(Printable("\xc2\xa0\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"),
+            "\xc2\xa0\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80");
+  // Bytes that are not UTF-8, one escape each: a lone CSI byte, a stray
+  // continuation, a truncated sequence, an overlong NUL, a surrogate.
+  EXPECT_EQ(Printable("\x9b" "1m"), "\\x9b1m");
+  EXPECT_EQ(Printable("\xff\x80"), "\\xff\\x80");
+  EXPECT_EQ(Printable("\xe2\x82"), "\\xe2\\x82");
+  EXPECT_EQ(Printable("\xc0\x80"), "\\xc0\\x80");
+  EXPECT_EQ(Printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+  EXPECT_EQ(Printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+  EXPECT_EQ(RawControls(Printable(std::string("\x01\x1b\x7f\xc2\x9b\n", 6))), "");
+}
+
+// A GPU whose free-text fields try to forge a row ("gpu-evil ... True") and
+// to drive the terminal (colour, window title, cursor moves, C1 CSI).
+Gpu HostileGpu() {
+  Gpu g = SampleGpus()[1];
+  const std::string forged = "\ngpu-evil   GPU-00000009-1111-2222-3333-444444444444   True    ";
+  g.mutable_status()->set_recommended_action("RESET_GPU" + forged + "DriverReady");
+  auto* d = g.mutable_status()->mutable_device_info();
+  d->set_product_name("H100\x1b]0;owned\x07\x1b[2J");
+  d->set_pci_bus_id("00000000:11:00.0\rgpu-evil");
+  d->set_driver_version("550\xc2\x9b" "31m\x7f");
+  d->set_serial(std::string("1\0" "2", 3));
+  (*g.mutable_metadata()->mutable_annotations())["example.com/note"] = "a\r\nb\x1b[A";
+  (*g.mutable_metadata()->mutable_labels())["zone"] = "b\x1b[8m";
+  g.mutable_status()->mutable_conditions(0)->set_message("bus" + forged + "\xc2\x85x");
+  return g;
+}
+
+TEST(Golden, HostileValuesCannotForgeRowsOrReachTheTerminal) {
+  const std::vector<Gpu> gpus = {SampleGpus()[0], HostileGpu()};
+  TableOptions o;
+  o.now = GoldenNow();
+  o.label_columns = {"zone"};
+  o.show_labels = true;
+  std::string table = FormatTable(gpus, o);
+  o.wide = true;
+  std::string wide = FormatTable(gpus, o);
+  o.color = true;  // the colours are devicectl's own escapes, around READY only
+  std::string colored = FormatTable(gpus, o);
+  std::string describe = FormatDescribe(HostileGpu(), GoldenNow());
+  for (const std::string* out : {&table, &wide}) {
+    EXPECT_EQ(std::count(out->begin(), out->end(), '\n'), 3) << *out;  // header + 2 rows
+    EXPECT_EQ(out->find("\ngpu-evil"), std::string::npos) << *out;
+    EXPECT_EQ(RawControls(*out), "") << *out;
+  }
+  EXPECT_EQ(std::count(colored.begin(), colored.end(), '\033'), 4) << colored;
+  EXPECT_EQ(RawControls(describe), "") << describe;
+  EXPECT_EQ(describe.find("\ngpu-evil"), std::string::npos) << describe;
+  ExpectGolden("hostile_table.txt", table);
+  ExpectGolden("hostile_wide.txt", wide);
+  ExpectGolden("hostile_describe.txt", describe);
+  // Watch rows: the widths of the first page come from the escaped cells too.
+  std::vector<std::size_t> widths = ColumnWidths(gpus, o);
+  std::vector<std::string> row = TableRow(HostileGpu(), o);
+  for (std::size_t i = 0; i < row.size(); ++i) EXPECT_LE(row[i].size(), widths[i]) << i;
 }
 
 GpuList SampleList() {

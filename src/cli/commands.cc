@@ -16,6 +16,9 @@ std::string OneLine(std::string s) {
   return Printable(s);
 }
 
+// kubectl's reason for the gRPC code. Kubernetes has none for a write refused
+// because a provider lease expired (FAILED_PRECONDITION): FailedPrecondition,
+// as the Go client calls it; nor for a cancelled call: Canceled.
 const char* ReasonOf(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::NOT_FOUND: return "NotFound";
@@ -29,7 +32,9 @@ const char* ReasonOf(grpc::StatusCode code) {
     case grpc::StatusCode::PERMISSION_DENIED: return "Forbidden";
     case grpc::StatusCode::UNAUTHENTICATED: return "Unauthorized";
     case grpc::StatusCode::UNIMPLEMENTED: return "NotImplemented";
-    default: return "InternalError";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::StatusCode::CANCELLED: return "Canceled";
+    default: return "InternalError";  // INTERNAL, UNKNOWN, DATA_LOSS
   }
 }
 

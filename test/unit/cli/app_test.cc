@@ -297,6 +297,41 @@ TEST(ErrorLine, OneLineWithoutControlCharacters) {
             "Error from server (NotFound): gpu \"x\\x1b[2J\" not found  next\\t\\x7f");
 }
 
+// kubectl's reasons; the codes Kubernetes has none for get the Go client's.
+TEST(ErrorLine, ReasonOfEachCode) {
+  auto line = [](grpc::StatusCode code) { return ErrorLine(Status(code, "m"), "t"); };
+  EXPECT_EQ(line(grpc::StatusCode::FAILED_PRECONDITION),
+            "Error from server (FailedPrecondition): m");
+  EXPECT_EQ(line(grpc::StatusCode::CANCELLED), "Error from server (Canceled): m");
+  EXPECT_EQ(line(grpc::StatusCode::ABORTED), "Error from server (Conflict): m");
+  EXPECT_EQ(line(grpc::StatusCode::NOT_FOUND), "Error from server (NotFound): m");
+  EXPECT_EQ(line(grpc::StatusCode::DEADLINE_EXCEEDED), "Error from server (Timeout): m");
+  for (auto code : {grpc::StatusCode::INTERNAL, grpc::StatusCode::UNKNOWN,
+                    grpc::StatusCode::DATA_LOSS})
+    EXPECT_EQ(line(code), "Error from server (InternalError): m");
+}
+
+// S29 through devicectl: a condition owned by an expired provider lease
+// cannot be set True, and the error says why.
+TEST_F(DevicectlTest, WriteRefusedByAnExpiredLeaseIsFailedPrecondition) {
+  CreateSample("gpu-0", 0);
+  LeaseClient leases(fake_);
+  Lease lease;
+  lease.mutable_metadata()->set_name("nvml");
+  lease.mutable_spec()->set_holder_identity("node-a");
+  lease.mutable_spec()->set_lease_duration_seconds(1);
+  lease.mutable_spec()->add_condition_types("NVMLReady");
+  ASSERT_TRUE(leases.Create(lease).ok());
+  Result r;
+  for (int i = 0; i < 50; ++i) {  // the server expires it about a second later
+    r = Run({"set-condition", "gpu", "gpu-0", "NVMLReady=True"});
+    if (r.code != kExitOk) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ExpectOneLineError(r, kExitError,
+                     "Error from server (FailedPrecondition): lease default/nvml expired");
+}
+
 TEST_F(DevicectlTest, LabelAddsOverwritesRemoves) {
   CreateSample("gpu-0", 0);
   Result add = Run({"label", "gpu", "gpu-0", "rack=12", "drained=yes"});

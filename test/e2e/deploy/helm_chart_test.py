@@ -8,7 +8,8 @@
 - what the issue asks of the DaemonSet holds in the rendered objects: gRPC probes on the
   health port, securityContext, socket directory shared through hostPath with the socket
   group, GPU nodeSelector and toleration, preStop + terminationGracePeriodSeconds covering
-  --shutdown-grace-period, metrics Service / ServiceMonitor wiring;
+  --shutdown-grace-period, metrics Service / ServiceMonitor wiring, each scraped port's job the
+  one the alerts and the dashboard select on (also under nameOverride / fullnameOverride);
 - device-api-k8s-bridge (k8sBridge): absent with no RBAC at all when disabled; when enabled
   its ClusterRole holds exactly the rules it needs, bound to the pods' ServiceAccount, the
   ServiceAccount token reaches the bridge container alone, NODE_NAME comes from spec.nodeName,
@@ -42,6 +43,13 @@ COMBINATIONS = {
                "socket.initPermissions=false", "serviceAccount.create=false",
                "priorityClassName=", "fullnameOverride=gpu-api",
                "imagePullSecrets[0].name=regcred", "image.tag=1.2.3"],
+    # Renamed objects: the series keep the job names the alerts and the dashboard select on.
+    "monitoring-name-override": ["metrics.serviceMonitor.enabled=true",
+                                 "prometheusRule.enabled=true", "k8sBridge.enabled=true",
+                                 "nameOverride=gpu-api"],
+    "monitoring-fullname-override": ["metrics.serviceMonitor.enabled=true",
+                                     "prometheusRule.enabled=true",
+                                     "fullnameOverride=gpu-api"],
     "no-metrics-service": ["metrics.service.enabled=false"],
     "k8s-bridge": ["k8sBridge.enabled=true"],
     "k8s-bridge-node-taint": ["k8sBridge.enabled=true",
@@ -134,6 +142,49 @@ def arg_value(c, flag):
         if a.startswith(flag + "="):
             return a.split("=", 1)[1]
     return None
+
+
+# The job each scraped port's series get: the alerts and the dashboard select on these.
+JOBS = {"metrics": "device-api-server", "provider-http": "nvml-provider",
+        "bridge-http": BRIDGE}
+DASHBOARD = os.path.join(SOURCE_DIR, "deploy", "grafana", "device-api-server.json")
+
+
+def scraped_job(sm, svc, endpoint):
+    """The job label Prometheus Operator gives an endpoint's series: the Service label named
+    by jobLabel (else the Service's name), then the endpoint's relabelings that set job."""
+    job = svc["metadata"]["name"]
+    job_label = sm["spec"].get("jobLabel")
+    if job_label and job_label in svc["metadata"].get("labels", {}):
+        job = svc["metadata"]["labels"][job_label]
+    for r in endpoint.get("relabelings", []):
+        if r.get("targetLabel") == "job" and r.get("action", "replace") == "replace" \
+                and not r.get("sourceLabels"):
+            job = r.get("replacement", "$1")
+    return job
+
+
+def selected_jobs(text):
+    return set(re.findall(r'job\s*=\s*\\?"([^"\\]+)\\?"', text))
+
+
+def check_jobs(label, objs, svc):
+    """Every series scraped has the job the alerts and the dashboard select on."""
+    for sm in objs.get("ServiceMonitor", []):
+        for e in sm["spec"]["endpoints"]:
+            job = scraped_job(sm, svc, e)
+            F.check(job == JOBS.get(e["port"]), "%s: port %s is scraped as job=%s, want %s"
+                    % (label, e["port"], job, JOBS.get(e["port"])))
+    # And those are the jobs the alerts and the dashboard select on.
+    known = set(JOBS.values())
+    for rule in objs.get("PrometheusRule", []):
+        wanted = selected_jobs(json.dumps(rule["spec"]))
+        F.check(wanted and wanted <= known, "%s: the alerts select jobs %s, the chart scrapes %s"
+                % (label, sorted(wanted), sorted(known)))
+    with open(DASHBOARD) as f:
+        wanted = selected_jobs(f.read())
+    F.check(wanted and wanted <= known, "the dashboard selects jobs %s, the chart scrapes %s"
+            % (sorted(wanted), sorted(known)))
 
 
 def check_daemonset(label, objs, sets):
@@ -293,6 +344,7 @@ def check_daemonset(label, objs, sets):
                 eps = {e["port"] for e in sm["spec"]["endpoints"]}
                 F.check(eps <= {p["name"] for p in svc["spec"]["ports"]},
                         "%s: ServiceMonitor endpoints %s not on the Service" % (label, eps))
+            check_jobs(label, objs, svc)
     else:
         F.check(not svcs, "%s: Service rendered although disabled" % label)
 
@@ -301,7 +353,8 @@ def fullname(sets, release):
     s = dict(x.split("=", 1) for x in sets if "=" in x)
     if s.get("fullnameOverride"):
         return s["fullnameOverride"]
-    return release if "device-api-server" in release else release + "-device-api-server"
+    name = s.get("nameOverride") or "device-api-server"
+    return release if name in release else release + "-" + name
 
 
 def bridge_rules(node_taint, device_taint_rules):

@@ -28,6 +28,9 @@ COMBINATIONS = {
     "defaults": [],
     "provider-disabled": ["nvmlProvider.enabled=false"],
     "stateless": ["storage.type=memory"],
+    # Without a database the state directory is not mounted: it may be the socket's.
+    "stateless-state-dir-unused": ["storage.type=memory",
+                                   "storage.hostDir=/var/run/nvidia-device-api"],
     "state-elsewhere": ["storage.hostDir=/data/device-api", "storage.sync=full"],
     "provider-driver-root": ["nvmlProvider.driverRoot=/run/nvidia/driver",
                              "nvmlProvider.ignoreXids=13\\,31", "nvmlProvider.fatalXids=43",
@@ -81,6 +84,15 @@ INVALID = {
     "extra arg not a flag": (["server.extraArgs={max-objects=1}"], "extraArgs"),
     "socket group 0": (["socket.groupId=0"], "groupId"),
     "relative socket dir": (["socket.hostDir=run/x"], "hostDir"),
+    # One directory mounted twice (the API refuses duplicate mountPaths), and the database's
+    # mode 0700 would lock the socket group out; also written differently.
+    "state dir is the socket dir": (["storage.hostDir=/var/run/nvidia-device-api/"],
+                                    "storage.hostDir must differ from socket.hostDir"),
+    "socket dir is the state dir": (["socket.hostDir=/var//lib/nvidia-device-api"],
+                                    "storage.hostDir must differ from socket.hostDir"),
+    # "/" renders mountPath "" and would hand the host's root to the socket group.
+    "socket dir is the root": (["socket.hostDir=/"], "socket.hostDir must be a directory below /"),
+    "state dir is the root": (["storage.hostDir=//"], "storage.hostDir must be a directory below /"),
     "xid list": (["nvmlProvider.ignoreXids=13;rm"], "ignoreXids"),
     "unknown top-level key": (["serverr.verbosity=1"], "serverr"),
     # The chart derives the startup probe's threshold from the grace period; a value for it

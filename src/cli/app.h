@@ -40,7 +40,9 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
         const Environment& env);
 
 // One-line error text for a failed call: the server's message, kubectl style:
-// "Error from server (NotFound): gpu \"x\" not found".
+// "Error from server (NotFound): gpu \"x\" not found"; when gRPC could not get
+// the call to the server at all (no socket, connection refused, name not
+// resolved), "error: cannot reach the server at <target>: <why>".
 std::string ErrorLine(const Status& status, const std::string& target);
 
 }  // namespace deviceapi::cli

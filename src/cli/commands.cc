@@ -2,6 +2,7 @@
 // commands that change nothing: health and version.
 #include "cli/commands.h"
 
+#include <cctype>
 #include <iostream>
 
 #include "deviceapi/build_info.h"
@@ -38,6 +39,37 @@ const char* ReasonOf(grpc::StatusCode code) {
   }
 }
 
+// Whether an UNAVAILABLE status is gRPC's own on this side: the call never
+// reached the server (nothing listens on the socket, the name does not
+// resolve, the connection was refused or broke). The server's own UNAVAILABLE
+// answers ("not ready: ...", "server shutting down", "storage unavailable" on
+// a disk fault) say nothing of the kind: they are errors from the server.
+bool NeverReachedServer(const Status& status) {
+  if (!status.IsUnavailable()) return false;
+  static const char* const kTransport[] = {
+      "failed to connect",                    // gRPC before 1.52: "... to all addresses"
+      "connections to all backends failing",  // later gRPC
+      "dns resolution failed",
+      "name resolution",
+      "empty address list",
+      "connection refused",
+      "connection reset",
+      "connection timed out",
+      "no such file or directory",  // a unix socket that is not there
+      "permission denied",          // one this user may not open
+      "network is unreachable",
+      "no route to host",
+      "socket closed",
+      "broken pipe",
+      "handshake failed",  // TLS
+  };
+  std::string text = status.message();
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* needle : kTransport)
+    if (text.find(needle) != std::string::npos) return true;
+  return false;
+}
+
 Json VersionJson(const std::string& version, const std::string& commit, const std::string& date) {
   Json j = Json::object();
   j["version"] = version;
@@ -49,7 +81,7 @@ Json VersionJson(const std::string& version, const std::string& commit, const st
 }  // namespace
 
 std::string ErrorLine(const Status& status, const std::string& target) {
-  if (status.IsUnavailable() && status.message().find("not ready") == std::string::npos)
+  if (NeverReachedServer(status))
     return "error: cannot reach the server at " + target + ": " + OneLine(status.message());
   return std::string("Error from server (") + ReasonOf(status.code()) +
          "): " + OneLine(status.message());

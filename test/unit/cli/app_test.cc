@@ -332,6 +332,46 @@ TEST_F(DevicectlTest, WriteRefusedByAnExpiredLeaseIsFailedPrecondition) {
                      "Error from server (FailedPrecondition): lease default/nvml expired");
 }
 
+// "cannot reach" only when gRPC never got the call to the server; the
+// server's own UNAVAILABLE answers are errors from the server.
+TEST(ErrorLine, UnavailableFromTheServerOrFromTheTransport) {
+  const std::string target = "unix:///run/x.sock";
+  auto line = [&](const std::string& message) {
+    return ErrorLine(Status(grpc::StatusCode::UNAVAILABLE, message), target);
+  };
+  for (const char* transport : {
+           "failed to connect to all addresses; last error: UNKNOWN: unix:/run/x.sock: No such "
+           "file or directory",
+           "connections to all backends failing; last error: UNAVAILABLE: ipv4:127.0.0.1:1: "
+           "Connection refused",
+           "DNS resolution failed for nosuchhost:50051: C-ares status is not ARES_SUCCESS",
+           "Socket closed",
+           "failed to connect to all addresses; last error: UNKNOWN: unix:/run/x.sock: "
+           "Permission denied"})
+    EXPECT_EQ(line(transport), "error: cannot reach the server at " + target + ": " + transport);
+  for (const char* server : {"storage unavailable", "not ready: waiting for providers",
+                             "server shutting down", "store is shutting down"})
+    EXPECT_EQ(line(server), std::string("Error from server (ServiceUnavailable): ") + server);
+}
+
+// The messages of this build's gRPC for a socket nobody listens on and a
+// refused TCP port both read as "cannot reach".
+TEST(ErrorLine, RealConnectionFailuresCannotReach) {
+  char tmpl[] = "/tmp/devicectl-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  Environment env = ProcessEnvironment();
+  env.server_env.clear();
+  for (const std::string& target : {"unix://" + dir + "/none.sock", std::string("127.0.0.1:1")}) {
+    std::ostringstream out, err;
+    const std::vector<std::string> args = {"--server", target, "--request-timeout", "5s",
+                                           "get", "gpus"};
+    EXPECT_EQ(cli::Run(args, out, err, env), kExitError);
+    EXPECT_EQ(err.str().rfind("error: cannot reach the server at " + target + ": ", 0), 0u)
+        << err.str();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(DevicectlTest, LabelAddsOverwritesRemoves) {
   CreateSample("gpu-0", 0);
   Result add = Run({"label", "gpu", "gpu-0", "rack=12", "drained=yes"});

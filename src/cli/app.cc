@@ -81,9 +81,13 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       ->type_name("SECONDS");
   get_cmd->add_flag("--no-headers", get.no_headers, "Tables without their header line");
   get_cmd->add_flag("--show-labels", get.show_labels, "Add a LABELS column");
+  // One value per -L (split at commas), so that "-L zone gpu-1" leaves gpu-1 a name.
   get_cmd->add_option("-L,--label-columns", get.label_columns,
                       "Add a column with the value of this label (repeat, or key1,key2)")
       ->delimiter(',')
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->type_name("KEY");
   get_cmd->add_option("--sort-by", get.sort_by,
                       "Sort by a field, as a JSONPath: .metadata.name, "

@@ -540,6 +540,28 @@ TEST_F(DevicectlTest, TableColumnsAndSorting) {
   EXPECT_LT(sorted_json.out.find("\"gpu-2\""), sorted_json.out.find("\"gpu-1\""));
 }
 
+// Each -L takes one value (key1,key2 for several): a name after it stays a name.
+TEST_F(DevicectlTest, LabelColumnsTakeOneValueEach) {
+  CreateSample("gpu-0", 0, "    rack: \"12\"\n");
+  CreateSample("gpu-1", 1, "    rack: \"7\"\n");
+  Result one = Run({"get", "gpus", "-L", "zone", "gpu-1"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_NE(one.out.find("   ZONE\n"), std::string::npos) << one.out;
+  EXPECT_EQ(one.out.find("GPU-1"), std::string::npos) << one.out;  // no column named after it
+  EXPECT_EQ(one.out.find("gpu-0"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("\ngpu-1 "), std::string::npos) << one.out;
+  Result two = Run({"get", "gpus", "-L", "zone,rack", "gpu-0", "-L", "rack", "gpu-1"});
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_NE(two.out.find("   ZONE   RACK   RACK\n"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("   a      12     12\n"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("   b      7      7\n"), std::string::npos) << two.out;
+  Result assigned = Run({"get", "gpus", "--label-columns=rack", "gpu-0", "-o", "wide"});
+  ASSERT_EQ(assigned.code, 0) << assigned.err;
+  EXPECT_EQ(assigned.out.find("gpu-1"), std::string::npos) << assigned.out;
+  EXPECT_NE(assigned.out.find("   RACK   LABELS\n"), std::string::npos) << assigned.out;
+  ExpectOneLineError(Run({"get", "gpus", "-L"}), kExitUsage, "error:");
+}
+
 TEST_F(DevicectlTest, RequestTimeoutIsADuration) {
   Run({"get", "gpus"});
   EXPECT_EQ(last_timeout_, std::chrono::seconds(10));

@@ -7,9 +7,10 @@
 // Thread safety: a Client is safe to use from any number of threads at once;
 // it holds one gRPC channel that all calls share. Every call has a deadline
 // (CallOptions::timeout, else ClientOptions::default_timeout), except Watch,
-// which runs until the server ends it, the caller cancels it or its optional
-// timeout passes. No call throws; errors are Status values carrying the
-// server's code and message (see status.h).
+// which runs until the server ends it, the caller cancels it, its optional
+// timeout passes or its connection stops answering keepalive pings
+// (ClientOptions::keepalive_time). No call throws; errors are Status values
+// carrying the server's code and message (see status.h).
 //
 // FakeClient (fake_client.h) derives from Client, so code written against
 // `Client&` runs unchanged in unit tests.
@@ -63,6 +64,17 @@ struct ClientOptions {
   std::chrono::milliseconds default_timeout{10000};
   // Appended to the gRPC user agent, e.g. "nvml-provider/0.1.0".
   std::string user_agent;
+  // Keepalive: a ping every keepalive_time, with or without calls open; a
+  // ping not answered within keepalive_timeout closes the connection, which
+  // fails its open calls (watches included) with UNAVAILABLE, and the next
+  // call connects anew. So a connection that died without being closed (a
+  // peer or proxy that stopped forwarding but keeps the socket open) ends a
+  // watch instead of stalling it forever. The server closes connections that
+  // ping more often than its --grpc-keepalive-min-time (default 10 s), so
+  // keepalive_time must not be shorter. 0: no pings. Only the Client built
+  // from a target applies these; a channel passed in keeps its own settings.
+  std::chrono::milliseconds keepalive_time{30000};
+  std::chrono::milliseconds keepalive_timeout{10000};
 };
 
 // Resolves the target ClientOptions would connect to.
@@ -166,7 +178,8 @@ class WatchStream {
   virtual ~WatchStream() = default;
   // Blocks for the next event. False when the stream is over; then Finish()
   // says why (OK after timeout_seconds or Cancel(); UNAVAILABLE on server
-  // shutdown; RESOURCE_EXHAUSTED when the server evicted a too-slow watcher;
+  // shutdown or when the connection stopped answering keepalive pings;
+  // RESOURCE_EXHAUSTED when the server evicted a too-slow watcher;
   // OUT_OF_RANGE when the start revision is too old).
   virtual bool Next(WatchEvent* event) = 0;
   // Call once after Next() returned false.
@@ -180,7 +193,9 @@ class Client {
   // call reports an unreachable server as IsUnavailable(). A TLS file that
   // cannot be read makes every call fail with INVALID_ARGUMENT.
   explicit Client(ClientOptions options = {});
-  // Uses an existing channel (in-process servers, custom credentials).
+  // Uses an existing channel (in-process servers, custom credentials) as it
+  // was built: ClientOptions' target, TLS, message size and keepalive
+  // settings do not apply to it.
   Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
   virtual ~Client();
   Client(const Client&) = delete;

@@ -4,7 +4,9 @@
 // It lists, then watches from the list's resource version (with bookmarks),
 // so no change falls between the two. After a disconnect, a server restart or
 // an eviction as a too-slow watcher (RESOURCE_EXHAUSTED) it re-watches from
-// the last revision it saw, which loses nothing and needs no relist. Only when
+// the last revision it saw, which loses nothing and needs no relist. So does
+// a watch that receives nothing, not even a bookmark, for watch_idle_timeout.
+// Only when
 // the server no longer retains that revision (IsExpired) does it relist, and
 // then reconciles: objects gone from the new list produce OnDelete, changed
 // ones OnUpdate, new ones OnAdd. Reconnects back off exponentially with
@@ -48,8 +50,19 @@ struct InformerOptions {
   Backoff backoff{.steps = 0, .initial = std::chrono::milliseconds(100),
                   .factor = 2.0, .jitter = 0.5, .max = std::chrono::milliseconds(5000)};
   // Ask the server to end each watch after this long (it is then resumed from
-  // the last revision), so a half-dead connection cannot stall forever.
+  // the last revision). The server ends it, so this renews healthy streams
+  // but cannot end one whose connection stopped delivering: see
+  // watch_idle_timeout and ClientOptions::keepalive_time for that.
   std::int64_t watch_timeout_seconds = 300;
+  // > 0: a watch that receives nothing for this long, neither an event nor
+  // a bookmark, is cancelled and resumed from the last revision (no relist).
+  // The informer asks for bookmarks, which the server sends on an idle watch
+  // every --bookmark-interval (default 60 s), so keep this above that
+  // interval. This catches a stream that stalls while its connection still
+  // answers pings; a connection that stops answering them is closed by the
+  // client's keepalive (ClientOptions::keepalive_time), and the watch then
+  // resumes on a new one. 0: no limit.
+  std::chrono::milliseconds watch_idle_timeout{120000};
 };
 
 // Counters for tests and metrics.
@@ -59,6 +72,7 @@ struct InformerStats {
   std::uint64_t events = 0;    // watch events applied (bookmarks excluded)
   std::uint64_t bookmarks = 0;
   std::uint64_t errors = 0;    // failed lists / watches ended with an error
+  std::uint64_t idle_timeouts = 0;  // watches cancelled after watch_idle_timeout
   std::string last_resource_version;
 };
 

@@ -30,6 +30,10 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
+int ClampMs(std::chrono::milliseconds d) {
+  return static_cast<int>(std::clamp<std::int64_t>(d.count(), 1, std::numeric_limits<int>::max()));
+}
+
 }  // namespace
 
 using client_internal::NamespaceOrDefault;
@@ -70,6 +74,17 @@ Client::Client(ClientOptions options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  // Keepalive: a watch reads nothing for long stretches, so only pings tell
+  // a live connection from one that stopped forwarding without closing.
+  // Pings go on without calls and without data frames of ours (a watch sends
+  // none after its request); the server permits both (no more often than its
+  // --grpc-keepalive-min-time).
+  if (options_.keepalive_time.count() > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ClampMs(options_.keepalive_time));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ClampMs(options_.keepalive_timeout));
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (options_.tls.enabled) {
     grpc::SslCredentialsOptions ssl;

@@ -1,6 +1,7 @@
 // Informer = reflector thread (list, watch, re-watch, relist) feeding the
 // cache and a FIFO of notifications, plus a dispatch thread that runs the
-// handlers from that FIFO in order.
+// handlers from that FIFO in order, plus (with watch_idle_timeout) a
+// watchdog thread that cancels a watch that has been silent too long.
 #include "deviceapi/informer.h"
 
 #include <atomic>
@@ -44,6 +45,8 @@ class Informer::Impl {
     started_ = true;
     dispatcher_ = std::thread([this] { DispatchLoop(); });
     reflector_ = std::thread([this] { ReflectLoop(); });
+    if (options_.watch_idle_timeout.count() > 0)
+      watchdog_ = std::thread([this] { WatchdogLoop(); });
   }
 
   void Stop() {
@@ -55,11 +58,13 @@ class Informer::Impl {
       if (watch_ != nullptr) watch_->Cancel();
     }
     cv_.notify_all();
+    watchdog_cv_.notify_all();
     sync_cv_.notify_all();  // WaitForSync returns false once stopped
     { std::lock_guard l(queue_mu_); }  // no lost wakeup of the dispatcher
     queue_cv_.notify_all();
     reflector_.join();
     dispatcher_.join();
+    if (watchdog_.joinable()) watchdog_.join();
     stopped_ = true;
   }
 
@@ -105,8 +110,11 @@ class Informer::Impl {
         std::lock_guard lock(mu_);
         if (stop_) return;
         watch_ = stream.get();
+        watch_idle_ = false;
+        last_message_ = std::chrono::steady_clock::now();
         ++stats_.watches;
       }
+      watchdog_cv_.notify_all();
       bool progressed = false;
       bool relist = false;
       WatchEvent ev;
@@ -118,9 +126,11 @@ class Informer::Impl {
         progressed = true;
         Apply(ev, &last_rv);
       }
+      bool idle = false;  // the watchdog cancelled it: nothing arrived in time
       {
         std::lock_guard lock(mu_);
         watch_ = nullptr;
+        idle = watch_idle_;
       }
       if (relist) stream->Cancel();
       Status st = stream->Finish();
@@ -135,12 +145,13 @@ class Informer::Impl {
         if (!progressed && !WaitBackoff(attempt++)) return;
         continue;
       }
-      if (st.ok()) {  // clean end (timeout_seconds): resume at once
+      if (st.ok() && !idle) {  // clean end (timeout_seconds): resume at once
         attempt = 0;
         continue;
       }
-      // Disconnect, restart, eviction as too slow (RESOURCE_EXHAUSTED): the
-      // server still has our revision, so resume from it after a pause.
+      // Disconnect, restart, eviction as too slow (RESOURCE_EXHAUSTED), a
+      // stream silent for watch_idle_timeout: the server still has our
+      // revision, so resume from it after a pause.
       CountError();
       if (progressed) attempt = 0;
       if (!WaitBackoff(attempt++)) return;
@@ -193,6 +204,7 @@ class Informer::Impl {
     *last_rv = ev.resource_version();
     if (ev.type == EventType::kBookmark) {
       std::lock_guard lock(mu_);
+      last_message_ = std::chrono::steady_clock::now();
       ++stats_.bookmarks;
       stats_.last_resource_version = *last_rv;
       return;
@@ -215,10 +227,33 @@ class Informer::Impl {
     }
     {
       std::lock_guard lock(mu_);
+      last_message_ = std::chrono::steady_clock::now();
       ++stats_.events;
       stats_.last_resource_version = *last_rv;
     }
     Enqueue(std::move(out));
+  }
+
+  // Cancels the open watch once nothing (event or bookmark) has arrived on
+  // it for watch_idle_timeout. Next() may be blocked on a connection that
+  // stopped delivering without closing; the reflector then resumes from its
+  // last revision.
+  void WatchdogLoop() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      if (watch_ == nullptr || watch_idle_) {
+        watchdog_cv_.wait(lock);
+        continue;
+      }
+      const auto deadline = last_message_ + options_.watch_idle_timeout;
+      if (std::chrono::steady_clock::now() < deadline) {
+        watchdog_cv_.wait_until(lock, deadline);
+        continue;
+      }
+      watch_idle_ = true;
+      ++stats_.idle_timeouts;
+      watch_->Cancel();
+    }
   }
 
   bool Stopping() const {
@@ -316,12 +351,16 @@ class Informer::Impl {
   bool stopped_ = false;
   std::thread reflector_;
   std::thread dispatcher_;
+  std::thread watchdog_;
 
-  mutable std::mutex mu_;  // stop_, watch_, stats_, synced_ transitions
+  mutable std::mutex mu_;  // stop_, watch_*, last_message_, stats_, synced_ transitions
   std::condition_variable cv_;
+  std::condition_variable watchdog_cv_;
   mutable std::condition_variable sync_cv_;
   bool stop_ = false;
   WatchStream* watch_ = nullptr;
+  bool watch_idle_ = false;  // the watchdog cancelled watch_
+  std::chrono::steady_clock::time_point last_message_;  // on watch_
   InformerStats stats_;
   std::atomic<bool> synced_{false};
 

@@ -1,6 +1,7 @@
 // A byte-forwarding Unix socket proxy whose connections a test can cut at
 // will: what a client sees when the network or the server's side of the
-// connection dies mid-watch.
+// connection dies mid-watch. It can also stall them: stop forwarding while
+// keeping them open, what a client sees when a peer or middlebox hangs.
 #pragma once
 
 #include <poll.h>
@@ -9,7 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -52,10 +56,38 @@ class FaultProxy {
     ++cuts_;
   }
 
+  // Stops forwarding on every open connection, in both directions, and
+  // keeps it open: nothing arrives, nothing fails. Connections accepted
+  // later forward normally.
+  // Once it returns, not one more byte passes.
+  void StallOpen() {
+    std::lock_guard lock(mu_);
+    for (auto& [fd, gate] : gates_) {
+      std::lock_guard g(gate->mu);
+      gate->stalled = true;
+    }
+  }
+
+  // Resumes forwarding on stalled connections; what they buffered flows on.
+  void Heal() {
+    std::lock_guard lock(mu_);
+    for (auto& [fd, gate] : gates_) {
+      std::lock_guard g(gate->mu);
+      gate->stalled = false;
+    }
+  }
+
   std::string target() const { return "unix://" + listen_path_; }
   int cuts() const { return cuts_; }
+  int accepted() const { return accepted_; }
 
  private:
+  // Held while a pump forwards, so a stall takes effect between two writes.
+  struct Gate {
+    std::mutex mu;
+    bool stalled = false;
+  };
+
   static sockaddr_un Addr(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -80,15 +112,24 @@ class FaultProxy {
       std::lock_guard lock(mu_);
       open_fds_.push_back(client);
       open_fds_.push_back(upstream);
-      pumps_.emplace_back([this, client, upstream] { Pump(client, upstream); });
+      auto gate = std::make_shared<Gate>();
+      gates_[client] = gate;
+      ++accepted_;
+      pumps_.emplace_back([this, client, upstream, gate] { Pump(client, upstream, *gate); });
     }
   }
 
-  void Pump(int a, int b) {
+  void Pump(int a, int b, Gate& gate) {
     char buf[16384];
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     while (!stop_) {
       if (poll(fds, 2, 100) < 0) break;
+      std::unique_lock forwarding(gate.mu);
+      if (gate.stalled) {
+        forwarding.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       bool done = false;
       for (int i = 0; i < 2 && !done; ++i) {
         if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -107,6 +148,7 @@ class FaultProxy {
     std::lock_guard lock(mu_);
     std::erase(open_fds_, a);
     std::erase(open_fds_, b);
+    gates_.erase(a);
     close(a);
     close(b);
   }
@@ -117,8 +159,10 @@ class FaultProxy {
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<int> open_fds_;
+  std::map<int, std::shared_ptr<Gate>> gates_;  // by client fd
   std::vector<std::thread> pumps_;
   std::atomic<int> cuts_{0};
+  std::atomic<int> accepted_{0};
 };
 
 }  // namespace deviceapi::testing

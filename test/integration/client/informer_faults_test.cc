@@ -68,6 +68,128 @@ TEST(InformerFaults, ConnectionsCutMidWatchLoseNothing) {
   informer.Stop();
 }
 
+// Writes `rounds` status changes to each of gpu-0 .. gpu-(n-1).
+void WriteRounds(Client& client, int n, int rounds) {
+  for (int r = 0; r < rounds; ++r)
+    for (int i = 0; i < n; ++i) {
+      Gpu g = MakeGpu(Writers::Name(i), i);
+      SetCondition(g.mutable_status(),
+                   MakeCondition("Ready", kConditionTrue, "Counting", "round " + std::to_string(r)));
+      ASSERT_TRUE(client.UpdateStatus(g).ok());
+    }
+}
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// S12: a connection that stops forwarding without closing (a hung peer or
+// middlebox) must not leave the informer's cache stale while HasSynced()
+// stays true. Keepalive pings go unanswered, the client closes the
+// connection within keepalive_time + keepalive_timeout, and the informer
+// re-watches from its last revision over a new connection: it catches up
+// with what was written meanwhile and does not relist.
+TEST(InformerFaults, StalledConnectionIsClosedByKeepaliveAndTheWatchResumed) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.PermitPingsEvery(100ms);
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  Client direct(Opts(server.target()));
+  ClientOptions co = Opts(proxy.target());
+  co.keepalive_time = 300ms;
+  co.keepalive_timeout = 300ms;
+  Client via_proxy(co);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(direct.Create(MakeGpu(Writers::Name(i), i)).ok());
+
+  Recorder recorder;
+  InformerOptions o = FastOptions();
+  o.watch_idle_timeout = 0ms;  // keepalive alone
+  Informer informer(via_proxy, o);
+  informer.AddEventHandlers(recorder.Handlers());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  ASSERT_TRUE(Eventually([&] { return informer.Stats().watches >= 1; }, 5s));
+  // Several keepalive rounds on a healthy connection cost nothing.
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(informer.Stats().watches, 1u);
+  EXPECT_EQ(proxy.accepted(), 1);
+
+  proxy.StallOpen();
+  const auto stalled = std::chrono::steady_clock::now();
+  WriteRounds(direct, 4, 3);
+  ExpectConverged(direct, informer, recorder, 10s);
+  const auto caught_up = std::chrono::steady_clock::now() - stalled;
+  EXPECT_TRUE(informer.HasSynced());
+  EXPECT_LT(caught_up, 4s) << "ping 300 ms + answer 300 ms + reconnect";
+  EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
+  InformerStats stats = informer.Stats();
+  EXPECT_EQ(stats.lists, 1u) << "the revision is retained: resume, do not relist";
+  EXPECT_GE(stats.watches, 2u);
+  EXPECT_GE(proxy.accepted(), 2) << "the stalled connection was replaced";
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(recorder.Versions(Writers::Name(i)).size(), 4u);
+  informer.Stop();
+}
+
+// S12, S15: a watch stream that goes silent although its connection still
+// counts as alive (keepalive off here; in the field: a middlebox that
+// answers pings itself). The informer asks for bookmarks, so after
+// watch_idle_timeout without any message it cancels the stream and
+// re-watches from its last revision; once the path delivers again it
+// catches up without relisting. A healthy idle watch is kept alive by the
+// bookmarks and never times out.
+TEST(InformerFaults, SilentWatchIsResumedAfterTheIdleTimeout) {
+  TempDir dir;
+  store::StoreOptions so;
+  so.bookmark_interval = 50ms;
+  TestServer server(dir.File("s.sock"), so);
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  Client direct(Opts(server.target()));
+  ClientOptions co = Opts(proxy.target());
+  co.keepalive_time = 0ms;  // the idle timeout alone
+  Client via_proxy(co);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(direct.Create(MakeGpu(Writers::Name(i), i)).ok());
+
+  Recorder recorder;
+  InformerOptions o = FastOptions();
+  o.watch_idle_timeout = 1s;
+  Informer informer(via_proxy, o);
+  informer.AddEventHandlers(recorder.Handlers());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  std::this_thread::sleep_for(2500ms);  // idle, but bookmarks arrive
+  InformerStats idle = informer.Stats();
+  EXPECT_GE(idle.bookmarks, 10u);
+  EXPECT_EQ(idle.idle_timeouts, 0u);
+  EXPECT_EQ(idle.watches, 1u);
+
+  proxy.StallOpen();
+  const auto stalled = std::chrono::steady_clock::now();
+  WriteRounds(direct, 4, 3);
+  ASSERT_TRUE(Eventually([&] { return informer.Stats().watches >= 2; }, 5s))
+      << "a watch silent for longer than watch_idle_timeout was not replaced";
+  EXPECT_LT(std::chrono::steady_clock::now() - stalled, 3s);
+  EXPECT_GE(informer.Stats().idle_timeouts, 1u);
+  EXPECT_EQ(informer.lister().Get(Writers::Name(0))->status().conditions_size(), 0)
+      << "nothing arrived while stalled";
+
+  proxy.Heal();
+  ExpectConverged(direct, informer, recorder, 10s);
+  EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
+  InformerStats stats = informer.Stats();
+  EXPECT_EQ(stats.lists, 1u) << "the revision is retained: resume, do not relist";
+  EXPECT_EQ(proxy.accepted(), 1) << "resumed on the same, healed connection";
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(recorder.Versions(Writers::Name(i)).size(), 4u);
+  informer.Stop();
+}
+
 // S16: the server ends a too-slow watcher with RESOURCE_EXHAUSTED; the
 // informer re-watches from its last revision and loses nothing.
 TEST(InformerFaults, EvictedAsTooSlowResumesWithoutGaps) {

@@ -62,6 +62,13 @@ class TestServer {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix:" + path_, grpc::InsecureServerCredentials());
+    if (min_ping_interval_.count() > 0) {
+      // The real server's keepalive enforcement, with a test's minimum.
+      builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                                 static_cast<int>(min_ping_interval_.count()));
+      builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+    }
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     if (!server_) std::abort();
@@ -85,6 +92,11 @@ class TestServer {
     Start();
   }
 
+  // Before Start(): accept client keepalive pings as often as `interval`,
+  // as the real server does with --grpc-keepalive-min-time (gRPC's own
+  // default closes a connection pinged more often than every 5 minutes).
+  void PermitPingsEvery(std::chrono::milliseconds interval) { min_ping_interval_ = interval; }
+
   std::string target() const { return "unix://" + path_; }
   store::Store& store() { return *store_; }
   apiserver::GpuServiceImpl& service() { return *service_; }
@@ -93,6 +105,7 @@ class TestServer {
  private:
   std::string path_;
   store::StoreOptions options_;
+  std::chrono::milliseconds min_ping_interval_{0};
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<apiserver::Readiness> readiness_;
   std::unique_ptr<apiserver::GpuServiceImpl> service_;

@@ -85,7 +85,10 @@ class Informer {
   Informer& operator=(const Informer&) = delete;
 
   // Handlers added before Start() see every object as OnAdd; handlers added
-  // later see only later changes.
+  // later see only changes the informer takes in after this call, not those
+  // still queued for the handlers added earlier. The informer keeps
+  // `handlers` and calls these very functions, never copies of them, so a
+  // stateful (mutable) handler's state carries from one event to the next.
   void AddEventHandlers(EventHandlers handlers);
 
   // Starts the list/watch and dispatch threads. Idempotent.

@@ -19,10 +19,17 @@ namespace {
 
 enum class Kind { kAdd, kUpdate, kDelete, kSynced };
 
+// Each handler set lives once and is called in place: a handler's state
+// persists from one event to the next, and nothing is copied per event.
+using HandlerList = std::vector<std::shared_ptr<const EventHandlers>>;
+
 struct Notification {
   Kind kind;
   GpuPtr old_obj;
   GpuPtr new_obj;
+  // The handlers registered when the change was queued: one added later
+  // sees only later changes.
+  std::shared_ptr<const HandlerList> handlers;
 };
 
 }  // namespace
@@ -35,8 +42,11 @@ class Informer::Impl {
   ~Impl() { Stop(); }
 
   void AddEventHandlers(EventHandlers h) {
-    std::lock_guard lock(handlers_mu_);
-    handlers_.push_back(std::move(h));
+    auto added = std::make_shared<const EventHandlers>(std::move(h));
+    std::lock_guard lock(queue_mu_);
+    auto list = std::make_shared<HandlerList>(*handlers_);
+    list->push_back(std::move(added));
+    handlers_ = std::move(list);
   }
 
   void Start() {
@@ -279,7 +289,10 @@ class Informer::Impl {
     if (items.empty()) return;
     {
       std::lock_guard lock(queue_mu_);
-      for (auto& n : items) queue_.push_back(std::move(n));
+      for (auto& n : items) {
+        n.handlers = handlers_;
+        queue_.push_back(std::move(n));
+      }
     }
     queue_cv_.notify_one();
   }
@@ -291,6 +304,7 @@ class Informer::Impl {
     while (true) {
       Notification n;
       bool do_resync = false;
+      std::shared_ptr<const HandlerList> handlers;
       {
         std::unique_lock lock(queue_mu_);
         auto ready = [&] { return !queue_.empty() || Stopping(); };
@@ -303,12 +317,14 @@ class Informer::Impl {
         if (!do_resync) {
           n = std::move(queue_.front());
           queue_.pop_front();
+        } else {
+          handlers = handlers_;
         }
       }
       if (do_resync) {
         next_resync = Clock::now() + options_.resync_period;
         if (synced_.load())
-          for (const GpuPtr& g : cache_.Snapshot()) Deliver({Kind::kUpdate, g, g});
+          for (const GpuPtr& g : cache_.Snapshot()) Deliver({Kind::kUpdate, g, g, handlers});
         continue;
       }
       if (n.kind == Kind::kSynced) {
@@ -324,17 +340,12 @@ class Informer::Impl {
   }
 
   void Deliver(const Notification& n) {
-    std::vector<EventHandlers> handlers;
-    {
-      std::lock_guard lock(handlers_mu_);
-      handlers = handlers_;
-    }
-    for (const auto& h : handlers) {
+    for (const auto& h : *n.handlers) {
       switch (n.kind) {
-        case Kind::kAdd: if (h.on_add) h.on_add(n.new_obj); break;
-        case Kind::kUpdate: if (h.on_update) h.on_update(n.old_obj, n.new_obj); break;
+        case Kind::kAdd: if (h->on_add) h->on_add(n.new_obj); break;
+        case Kind::kUpdate: if (h->on_update) h->on_update(n.old_obj, n.new_obj); break;
         case Kind::kDelete:
-          if (h.on_delete) h.on_delete(n.new_obj ? n.new_obj : n.old_obj);
+          if (h->on_delete) h->on_delete(n.new_obj ? n.new_obj : n.old_obj);
           break;
         case Kind::kSynced: break;
       }
@@ -364,12 +375,10 @@ class Informer::Impl {
   InformerStats stats_;
   std::atomic<bool> synced_{false};
 
-  std::mutex queue_mu_;
+  std::mutex queue_mu_;  // queue_, handlers_
   std::condition_variable queue_cv_;
   std::deque<Notification> queue_;
-
-  std::mutex handlers_mu_;
-  std::vector<EventHandlers> handlers_;
+  std::shared_ptr<const HandlerList> handlers_ = std::make_shared<const HandlerList>();
 };
 
 Informer::Informer(Client& client, InformerOptions options)

@@ -44,7 +44,11 @@ struct InformerOptions {
   std::string namespace_name;  // empty: all namespaces
   std::string label_selector;
   // > 0: every period, OnUpdate(obj, obj) for every cached object, so
-  // level-triggered consumers can re-check their state.
+  // level-triggered consumers can re-check their state. A resync is queued
+  // in order with the changes: it comes after the notifications of every
+  // version it repeats, never before an object's OnAdd, and it is due on
+  // time even while changes keep the queue busy. While one is still queued
+  // (slow handlers) the next is skipped.
   std::chrono::milliseconds resync_period{0};
   // Reconnect pacing after errors; reset after a watch delivered events.
   Backoff backoff{.steps = 0, .initial = std::chrono::milliseconds(100),

@@ -30,6 +30,7 @@ struct Notification {
   // The handlers registered when the change was queued: one added later
   // sees only later changes.
   std::shared_ptr<const HandlerList> handlers;
+  bool resync = false;  // OnUpdate(obj, obj) of a resync
 };
 
 }  // namespace
@@ -177,36 +178,38 @@ class Informer::Impl {
       CountError();
       return false;
     }
-    std::set<ListerCache::Key> seen;
-    std::vector<Notification> out;
-    for (auto& item : *list->mutable_items()) {
-      auto gpu = std::make_shared<const Gpu>(std::move(item));
-      seen.insert(ListerCache::KeyOf(*gpu));
-      GpuPtr old = cache_.Upsert(gpu);
-      if (old == nullptr) {
-        out.push_back({Kind::kAdd, nullptr, gpu});
-      } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
-        out.push_back({Kind::kUpdate, old, gpu});
-      }
-    }
-    for (const GpuPtr& cached : cache_.Snapshot()) {
-      auto key = ListerCache::KeyOf(*cached);
-      if (seen.count(key) == 0) {
-        cache_.Remove(key);
-        out.push_back({Kind::kDelete, cached, nullptr});
-      }
-    }
-    if (!synced_once_) {
-      out.push_back({Kind::kSynced, nullptr, nullptr});
-      synced_once_ = true;
-    }
     *last_rv = list->metadata().resource_version();
     {
       std::lock_guard lock(mu_);
       ++stats_.lists;
       stats_.last_resource_version = *last_rv;
     }
-    Enqueue(std::move(out));
+    std::set<ListerCache::Key> seen;
+    {
+      std::lock_guard lock(queue_mu_);  // cache and queue change together
+      for (auto& item : *list->mutable_items()) {
+        auto gpu = std::make_shared<const Gpu>(std::move(item));
+        seen.insert(ListerCache::KeyOf(*gpu));
+        GpuPtr old = cache_.Upsert(gpu);
+        if (old == nullptr) {
+          QueueLocked({Kind::kAdd, nullptr, gpu});
+        } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+          QueueLocked({Kind::kUpdate, old, gpu});
+        }
+      }
+      for (const GpuPtr& cached : cache_.Snapshot()) {
+        auto key = ListerCache::KeyOf(*cached);
+        if (seen.count(key) == 0) {
+          cache_.Remove(key);
+          QueueLocked({Kind::kDelete, cached, nullptr});
+        }
+      }
+      if (!synced_once_) {
+        QueueLocked({Kind::kSynced, nullptr, nullptr});
+        synced_once_ = true;
+      }
+    }
+    queue_cv_.notify_one();
     return true;
   }
 
@@ -219,29 +222,33 @@ class Informer::Impl {
       stats_.last_resource_version = *last_rv;
       return;
     }
-    std::vector<Notification> out;
-    if (ev.type == EventType::kDeleted) {
-      GpuPtr old = cache_.Remove(ListerCache::KeyOf(ev.object));
-      // The DELETED event carries the last state (with the deletion's
-      // revision); hand that to the handler.
-      if (old != nullptr)
-        out.push_back({Kind::kDelete, nullptr, std::make_shared<const Gpu>(std::move(ev.object))});
-    } else {
-      auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
-      GpuPtr old = cache_.Upsert(gpu);
-      if (old == nullptr) {
-        out.push_back({Kind::kAdd, nullptr, gpu});
-      } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
-        out.push_back({Kind::kUpdate, old, gpu});
-      }
-    }
     {
       std::lock_guard lock(mu_);
       last_message_ = std::chrono::steady_clock::now();
       ++stats_.events;
       stats_.last_resource_version = *last_rv;
     }
-    Enqueue(std::move(out));
+    {
+      std::lock_guard lock(queue_mu_);  // cache and queue change together
+      if (ev.type == EventType::kDeleted) {
+        GpuPtr old = cache_.Remove(ListerCache::KeyOf(ev.object));
+        // The DELETED event carries the last state (with the deletion's
+        // revision); hand that to the handler.
+        if (old == nullptr) return;
+        QueueLocked({Kind::kDelete, nullptr, std::make_shared<const Gpu>(std::move(ev.object))});
+      } else {
+        auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
+        GpuPtr old = cache_.Upsert(gpu);
+        if (old == nullptr) {
+          QueueLocked({Kind::kAdd, nullptr, gpu});
+        } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+          QueueLocked({Kind::kUpdate, old, gpu});
+        } else {
+          return;
+        }
+      }
+    }
+    queue_cv_.notify_one();
   }
 
   // Cancels the open watch once nothing (event or bookmark) has arrived on
@@ -285,16 +292,25 @@ class Informer::Impl {
 
   // ---- dispatch --------------------------------------------------------
 
-  void Enqueue(std::vector<Notification> items) {
-    if (items.empty()) return;
-    {
-      std::lock_guard lock(queue_mu_);
-      for (auto& n : items) {
-        n.handlers = handlers_;
-        queue_.push_back(std::move(n));
-      }
+  // The reflector changes the cache and queues the matching notifications
+  // under queue_mu_, and a resync snapshots the cache under it: so a
+  // resync's OnUpdate(obj, obj) follows every notification of obj it
+  // reflects, and its version is the last one the handlers were given.
+
+  void QueueLocked(Notification n) {
+    n.handlers = handlers_;
+    queue_.push_back(std::move(n));
+  }
+
+  // Queues OnUpdate(obj, obj) for every cached object behind what is
+  // queued already; not before the initial list is delivered, and not while
+  // the previous resync is still queued (slow handlers get one at a time).
+  void QueueResyncLocked() {
+    if (!synced_.load() || resyncs_queued_ > 0) return;
+    for (const GpuPtr& g : cache_.Snapshot()) {
+      QueueLocked({Kind::kUpdate, g, g, nullptr, /*resync=*/true});
+      ++resyncs_queued_;
     }
-    queue_cv_.notify_one();
   }
 
   void DispatchLoop() {
@@ -303,29 +319,26 @@ class Informer::Impl {
     auto next_resync = Clock::now() + options_.resync_period;
     while (true) {
       Notification n;
-      bool do_resync = false;
-      std::shared_ptr<const HandlerList> handlers;
       {
         std::unique_lock lock(queue_mu_);
-        auto ready = [&] { return !queue_.empty() || Stopping(); };
-        if (resync) {
-          if (!queue_cv_.wait_until(lock, next_resync, ready)) do_resync = true;
-        } else {
-          queue_cv_.wait(lock, ready);
+        while (true) {
+          if (Stopping()) return;
+          // A deadline, checked between notifications too: a queue that
+          // never drains does not hold resyncs back.
+          if (resync && Clock::now() >= next_resync) {
+            QueueResyncLocked();
+            next_resync = Clock::now() + options_.resync_period;
+          }
+          if (!queue_.empty()) break;
+          if (resync) {
+            queue_cv_.wait_until(lock, next_resync);
+          } else {
+            queue_cv_.wait(lock);
+          }
         }
-        if (Stopping()) return;
-        if (!do_resync) {
-          n = std::move(queue_.front());
-          queue_.pop_front();
-        } else {
-          handlers = handlers_;
-        }
-      }
-      if (do_resync) {
-        next_resync = Clock::now() + options_.resync_period;
-        if (synced_.load())
-          for (const GpuPtr& g : cache_.Snapshot()) Deliver({Kind::kUpdate, g, g, handlers});
-        continue;
+        n = std::move(queue_.front());
+        queue_.pop_front();
+        if (n.resync) --resyncs_queued_;
       }
       if (n.kind == Kind::kSynced) {
         {
@@ -375,9 +388,10 @@ class Informer::Impl {
   InformerStats stats_;
   std::atomic<bool> synced_{false};
 
-  std::mutex queue_mu_;  // queue_, handlers_
+  std::mutex queue_mu_;  // queue_, resyncs_queued_, handlers_; cache_ writes
   std::condition_variable queue_cv_;
   std::deque<Notification> queue_;
+  std::size_t resyncs_queued_ = 0;
   std::shared_ptr<const HandlerList> handlers_ = std::make_shared<const HandlerList>();
 };
 

@@ -1,17 +1,20 @@
 // How the informer hands changes to its handlers, over a FakeClient: each
 // handler is one object called in place (its state persists, its captures
-// are not copied per event), and a handler added late sees only later
-// changes.
+// are not copied per event), a handler added late sees only later changes,
+// and resyncs go through the same ordered queue as the changes, on time
+// even while that queue is busy.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
 #include "deviceapi/informer.h"
 
@@ -113,6 +116,108 @@ TEST(InformerDispatch, HandlerAddedAfterStartSeesOnlyLaterChanges) {
   informer.Stop();
   std::lock_guard lock(mu);
   EXPECT_EQ(late_seen, std::vector<std::string>{"new-0"});
+}
+
+// Resync re-delivers what the handlers were already told: never an object
+// before its add, never a version other than the last one delivered.
+TEST(InformerDispatch, ResyncNeverOvertakesQueuedChanges) {
+  FakeClient client;
+  InformerOptions o;
+  o.resync_period = 1ms;
+  Informer informer(client, o);
+  std::mutex mu;
+  std::map<std::string, std::string> delivered;  // name -> last rv handed out
+  std::vector<std::string> problems;
+  std::atomic<int> resyncs{0}, adds{0};
+  EventHandlers h;
+  h.on_add = [&](const GpuPtr& g) {
+    std::lock_guard lock(mu);
+    delivered[g->metadata().name()] = g->metadata().resource_version();
+    ++adds;
+  };
+  h.on_update = [&](const GpuPtr& old_obj, const GpuPtr& g) {
+    std::lock_guard lock(mu);
+    const std::string& name = g->metadata().name();
+    auto it = delivered.find(name);
+    if (it == delivered.end()) {
+      if (problems.size() < 5) problems.push_back("update of " + name + " before its add");
+    } else if (it->second != old_obj->metadata().resource_version()) {
+      if (problems.size() < 5)
+        problems.push_back("update of " + name + " from rv " + old_obj->metadata().resource_version() +
+                           " but rv " + it->second + " was delivered last");
+    }
+    if (old_obj == g) ++resyncs;
+    delivered[name] = g->metadata().resource_version();
+  };
+  informer.AddEventHandlers(h);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  constexpr int kObjects = 3000;
+  for (int i = 0; i < kObjects; ++i) {
+    ASSERT_TRUE(client.Create(MakeGpu("gpu-" + std::to_string(i), i)).ok());
+    if (i % 3 == 0) {
+      Gpu g = MakeGpu("gpu-" + std::to_string(i), i);
+      SetCondition(g.mutable_status(), MakeCondition("Ready", kConditionTrue, "Fine"));
+      ASSERT_TRUE(client.UpdateStatus(g).ok());
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return adds.load() == kObjects; }, 30s));
+  informer.Stop();
+  EXPECT_GT(resyncs.load(), 0);
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
+// Resync keeps its period while the queue never drains: it is a deadline,
+// not something done when there is nothing else to do.
+TEST(InformerDispatch, ResyncIsNotStarvedByABusyQueue) {
+  FakeClient client;
+  ASSERT_TRUE(client.Create(MakeGpu("gpu-0", 0)).ok());
+  InformerOptions o;
+  o.resync_period = 20ms;
+  Informer informer(client, o);
+  std::atomic<int> resyncs{0};
+  std::atomic<std::uint64_t> updates{0};
+  EventHandlers h;
+  h.on_update = [&](const GpuPtr& old_obj, const GpuPtr& g) {
+    if (old_obj == g) {
+      ++resyncs;
+      return;
+    }
+    ++updates;
+    std::this_thread::sleep_for(2ms);
+  };
+  informer.AddEventHandlers(h);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  ASSERT_TRUE(Eventually([&] { return resyncs.load() >= 1; }));
+  // Keeps a few changes queued at all times: the queue never drains, and
+  // what is queued takes the handler about 10 ms.
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> min_backlog{1000};
+  std::thread writer([&] {
+    for (int n = 0; !stop; ++n) {
+      std::uint64_t backlog = informer.Stats().events - updates.load();
+      if (n > 20 && backlog < min_backlog) min_backlog = backlog;
+      if (backlog >= 5) {
+        std::this_thread::sleep_for(200us);
+        continue;
+      }
+      Gpu g = MakeGpu("gpu-0", 0);
+      SetCondition(g.mutable_status(),
+                   MakeCondition("Ready", kConditionTrue, "Counting", std::to_string(n)));
+      (void)client.UpdateStatus(g);
+    }
+  });
+  ASSERT_TRUE(Eventually([&] { return updates.load() >= 10; }));
+  const int before = resyncs.load();
+  std::this_thread::sleep_for(500ms);  // 25 periods
+  const int during = resyncs.load() - before;
+  stop = true;
+  writer.join();
+  informer.Stop();
+  EXPECT_GE(during, 5) << "resyncs while the queue was busy (fewest changes queued: "
+                       << min_backlog.load() << ")";
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ class ClientContext;
 
 namespace deviceapi {
 
+class LeaseClient;
+
 // Where the server listens by default on a node.
 inline constexpr const char* kDefaultServerTarget =
     "unix:///var/run/nvidia-device-api/device-api.sock";
@@ -240,6 +242,8 @@ class Client {
   StatusOr<ServerVersion> GetServerVersion(const CallOptions& call = {});
 
  private:
+  friend class LeaseClient;  // shares the channel and its configuration error
+
   void SetDeadline(grpc::ClientContext* context, const CallOptions& call) const;
   StatusOr<Gpu> SendPatch(std::string_view name, PatchType type, std::string_view patch,
                           const char* subresource, const PatchOptions& options);

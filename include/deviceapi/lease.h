@@ -43,8 +43,10 @@ using LeaseSpec = v1alpha1::LeaseSpec;
 
 class LeaseClient {
  public:
-  // Shares `client`'s channel (target, TLS); each unary call without its
-  // own CallOptions::timeout gets `default_timeout`.
+  // Shares `client`'s channel (target, TLS) and its configuration error: a
+  // TLS file the Client could not read fails every call with the Client's
+  // INVALID_ARGUMENT. Each unary call without its own CallOptions::timeout
+  // gets `default_timeout`.
   explicit LeaseClient(const Client& client,
                        std::chrono::milliseconds default_timeout = std::chrono::seconds(10));
 
@@ -57,6 +59,7 @@ class LeaseClient {
 
  private:
   std::chrono::milliseconds default_timeout_;
+  Status channel_error_;
   std::unique_ptr<v1alpha1::LeaseService::Stub> stub_;
 };
 

@@ -29,9 +29,12 @@ bool Expired(const Lease& lease) {
 }  // namespace
 
 LeaseClient::LeaseClient(const Client& client, std::chrono::milliseconds default_timeout)
-    : default_timeout_(default_timeout), stub_(v1alpha1::LeaseService::NewStub(client.channel())) {}
+    : default_timeout_(default_timeout),
+      channel_error_(client.channel_error_),
+      stub_(v1alpha1::LeaseService::NewStub(client.channel())) {}
 
 StatusOr<Lease> LeaseClient::Get(std::string_view name, const GetOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
   v1alpha1::GetLeaseRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));
@@ -42,6 +45,7 @@ StatusOr<Lease> LeaseClient::Get(std::string_view name, const GetOptions& option
 }
 
 StatusOr<LeaseList> LeaseClient::List(const ListOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
   v1alpha1::ListLeasesRequest req;
   req.set_namespace_(options.namespace_name);
   req.mutable_opts()->set_resource_version(options.resource_version);
@@ -53,18 +57,21 @@ StatusOr<LeaseList> LeaseClient::List(const ListOptions& options) {
 }
 
 StatusOr<Lease> LeaseClient::Create(const Lease& lease, const CreateOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
   v1alpha1::CreateLeaseRequest req;
   *req.mutable_lease() = lease;
   return UnaryCall(*stub_, &Stub::CreateLease, req, options.call, default_timeout_);
 }
 
 StatusOr<Lease> LeaseClient::Update(const Lease& lease, const UpdateOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
   v1alpha1::UpdateLeaseRequest req;
   *req.mutable_lease() = lease;
   return UnaryCall(*stub_, &Stub::UpdateLease, req, options.call, default_timeout_);
 }
 
 Status LeaseClient::Delete(std::string_view name, const DeleteOptions& options) {
+  if (!channel_error_.ok()) return channel_error_;
   v1alpha1::DeleteLeaseRequest req;
   req.set_name(std::string(name));
   req.set_namespace_(NamespaceOrDefault(options.namespace_name));

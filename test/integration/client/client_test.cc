@@ -7,6 +7,7 @@
 
 #include "deviceapi/client.h"
 #include "deviceapi/conditions.h"
+#include "deviceapi/lease.h"
 #include "gpu_fixtures.h"
 #include "test_server.h"
 
@@ -185,6 +186,32 @@ TEST(ClientTls, UnreadableFilesFailEveryCallClearly) {
   WatchEvent ev;
   EXPECT_FALSE(w->Next(&ev));
   EXPECT_TRUE(w->Finish().IsInvalid());
+}
+
+// LeaseClient shares the Client's channel, so it fails the same way, not
+// with the UNAVAILABLE of a channel that never connects.
+TEST(ClientTls, LeaseClientReportsTheClientsConfigurationError) {
+  ClientOptions o;
+  o.target = "localhost:1";
+  o.tls.enabled = true;
+  o.tls.ca_file = "/nonexistent/ca.pem";
+  Client client(o);
+  const Status want = client.Get("gpu-0").status();
+  ASSERT_TRUE(want.IsInvalid()) << want.ToString();
+  LeaseClient leases(client, 200ms);
+  Lease lease;
+  lease.mutable_metadata()->set_name("l");
+  for (const Status& s : {leases.Get("l").status(), leases.List().status(),
+                          leases.Create(lease).status(), leases.Update(lease).status(),
+                          leases.Delete("l")}) {
+    EXPECT_EQ(s.code(), want.code()) << s.ToString();
+    EXPECT_EQ(s.message(), want.message());
+  }
+  LeaseKeeperOptions ko;
+  ko.name = "l";
+  ko.holder = "me";
+  LeaseKeeper keeper(leases, ko);
+  EXPECT_TRUE(keeper.RenewOnce().IsInvalid());
 }
 
 TEST_F(ClientTest, HealthIsServing) { EXPECT_TRUE(client_->CheckHealth().ok()); }

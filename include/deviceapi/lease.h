@@ -20,7 +20,9 @@
 // stops renewals without releasing, for a provider that can no longer see
 // what it reports.
 //
-// Thread-safe.
+// Thread-safe. The callbacks run on the keeper's thread without its lock:
+// they may call Last(), Held(), SetRenewing() and Stop(), but must not
+// destroy the keeper.
 #pragma once
 
 #include <atomic>
@@ -90,7 +92,12 @@ class LeaseKeeper {
 
   // Starts the renewal thread (the first attempt is immediate).
   void Start();
-  // Stops the thread and releases the lease if held; idempotent.
+  // Stops the thread and releases the lease if held; returns once that is
+  // done. Idempotent; concurrent calls all wait for the one release.
+  // Waits for a callback in progress to return, except when called from a
+  // callback: then it returns at once and the thread releases the lease as
+  // it ends (Start() works again after a Stop() from another thread, or
+  // the destructor, has joined it).
   void Stop();
   // false: stop renewing (the lease then expires), true: renew again.
   void SetRenewing(bool renewing);
@@ -105,6 +112,7 @@ class LeaseKeeper {
 
  private:
   void Run();
+  bool Stopping() const;
   Status Release();
   Lease Desired(const Lease* current) const;
 
@@ -114,7 +122,9 @@ class LeaseKeeper {
   std::atomic<bool> renewing_{true};
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable stop_cv_;
   bool stop_ = false;
+  bool stopping_ = false;  // a Stop() is joining and releasing
   Lease last_;
   std::thread thread_;
 };

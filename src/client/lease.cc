@@ -152,31 +152,40 @@ void LeaseKeeper::SetRenewing(bool renewing) {
 
 void LeaseKeeper::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
+  if (thread_.joinable() || stopping_) return;
   stop_ = false;
   thread_ = std::thread([this] { Run(); });
+}
+
+bool LeaseKeeper::Stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_;
 }
 
 void LeaseKeeper::Run() {
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
-  std::unique_lock<std::mutex> lock(mu_);
   std::string last_error;
-  while (!stop_) {
+  // The callbacks (renew_if, on_acquired, on_error) run without mu_: they
+  // may call Last(), Held(), SetRenewing() and Stop().
+  while (!Stopping()) {
     if (renewing_.load() && (!options_.renew_if || options_.renew_if())) {
-      lock.unlock();
+      if (Stopping()) break;
       Status status = RenewOnce();
       const std::string error = status.ok() ? "" : status.ToString();
       if (!error.empty() && error != last_error && options_.on_error) options_.on_error(status);
       last_error = error;
-      lock.lock();
     } else {
       held_ = false;  // it will expire: the next renewal counts as an acquisition
     }
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         options_.renew_period * spread(rng));
+    std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, wait, [this] { return stop_; });
   }
+  // Stopped, perhaps by a callback, which cannot wait for its own thread:
+  // release here, before the thread ends.
+  (void)Release();
 }
 
 Status LeaseKeeper::Release() {
@@ -194,14 +203,22 @@ Status LeaseKeeper::Release() {
 }
 
 void LeaseKeeper::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ && !thread_.joinable()) return;
-    stop_ = true;
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  stop_ = true;
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  (void)Release();
+  // From a callback on the keeper's own thread, which cannot join itself:
+  // Run() releases the lease once the callback returns.
+  if (thread_.get_id() == std::this_thread::get_id()) return;
+  // One caller joins and releases; others wait until it is done.
+  stop_cv_.wait(lock, [this] { return !stopping_; });
+  stopping_ = true;
+  std::thread thread = std::move(thread_);
+  lock.unlock();
+  if (thread.joinable()) thread.join();
+  (void)Release();  // a no-op when the thread released it already
+  lock.lock();
+  stopping_ = false;
+  stop_cv_.notify_all();
 }
 
 }  // namespace deviceapi

@@ -14,9 +14,11 @@
 // lease_transitions), or renews it. After any acquisition or a renewal that
 // follows an expiry, `on_acquired` runs (on the keeper's thread), so the
 // provider writes its conditions again: the server set them Unknown. Stop()
-// releases the lease (holder cleared, duration 1 s), so the conditions turn
-// Unknown at once instead of after a full duration (the release waits at
-// most 2 s for the server). SetRenewing(false)
+// releases the lease (holder cleared, duration 1 s) whenever the server's
+// copy, as this keeper last read or wrote it, names this holder, also after
+// renewals stopped or failed: so the conditions turn Unknown at once instead
+// of up to a full duration later (the release waits at most 2 s for the
+// server, and never clears another holder's lease). SetRenewing(false)
 // stops renewals without releasing, for a provider that can no longer see
 // what it reports.
 //
@@ -92,8 +94,8 @@ class LeaseKeeper {
 
   // Starts the renewal thread (the first attempt is immediate).
   void Start();
-  // Stops the thread and releases the lease if held; returns once that is
-  // done. Idempotent; concurrent calls all wait for the one release.
+  // Stops the thread and releases the lease (see above); returns once that
+  // is done. Idempotent; concurrent calls all wait for the one release.
   // Waits for a callback in progress to return, except when called from a
   // callback: then it returns at once and the thread releases the lease as
   // it ends (Start() works again after a Stop() from another thread, or
@@ -106,8 +108,12 @@ class LeaseKeeper {
   // holder holds the lease afterwards; FAILED_PRECONDITION when another
   // live holder has it; the server's error otherwise.
   Status RenewOnce();
+  // Whether the last attempt acquired or renewed the lease. False after a
+  // failed or skipped renewal, while the server may still hold the lease in
+  // this holder's name until it runs out.
   bool Held() const { return held_.load(); }
-  // The last lease the server returned to this keeper.
+  // The lease as the server returned it from this keeper's last successful
+  // acquisition or renewal.
   Lease Last() const;
 
  private:
@@ -115,6 +121,8 @@ class LeaseKeeper {
   bool Stopping() const;
   Status Release();
   Lease Desired(const Lease* current) const;
+  // Records what the server returned (null: no such lease).
+  void Saw(const Lease* lease);
 
   LeaseClient& leases_;
   const LeaseKeeperOptions options_;
@@ -126,6 +134,7 @@ class LeaseKeeper {
   bool stop_ = false;
   bool stopping_ = false;  // a Stop() is joining and releasing
   Lease last_;
+  Lease seen_;  // the last lease the server returned, read or written
   std::thread thread_;
 };
 

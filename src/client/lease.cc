@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <random>
 
 #include "client/request_options.h"
@@ -102,8 +103,16 @@ Lease LeaseKeeper::Desired(const Lease* current) const {
   return lease;
 }
 
+void LeaseKeeper::Saw(const Lease* lease) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (lease != nullptr) seen_ = *lease;
+  else seen_.Clear();
+}
+
 Status LeaseKeeper::RenewOnce() {
   auto current = leases_.Get(options_.name, {options_.namespace_name, "", {}});
+  if (current.ok()) Saw(&*current);
+  else if (current.status().IsNotFound()) Saw(nullptr);
   StatusOr<Lease> written = Status(grpc::StatusCode::UNKNOWN, "");
   bool acquired = false;
   if (current.status().IsNotFound()) {
@@ -134,6 +143,7 @@ Status LeaseKeeper::RenewOnce() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_ = *written;
+    seen_ = *written;
   }
   held_ = true;
   if (acquired && options_.on_acquired) options_.on_acquired();
@@ -189,17 +199,49 @@ void LeaseKeeper::Run() {
 }
 
 Status LeaseKeeper::Release() {
-  Lease lease = Last();
-  if (!held_.load() || lease.metadata().name().empty()) return Status();
-  // Holder cleared and a duration of 1 s: the owned conditions turn Unknown
-  // now, and the next holder takes over without waiting.
-  lease.mutable_spec()->set_holder_identity("");
-  lease.mutable_spec()->set_lease_duration_seconds(1);
-  lease.mutable_spec()->clear_renew_time();
+  Lease lease;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease = seen_;
+  }
   held_ = false;
-  UpdateOptions options;
-  options.call.timeout = std::chrono::seconds(2);
-  return leases_.Update(lease, options).status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto remaining = [&] {
+    return std::max(std::chrono::milliseconds(1),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()));
+  };
+  for (int attempt = 0;; ++attempt) {
+    // Whether or not this keeper still renews it: a lease the server holds
+    // in this holder's name keeps the owned conditions standing until it
+    // runs out.
+    if (lease.metadata().name().empty() || lease.spec().holder_identity() != options_.holder)
+      return Status();
+    // Holder cleared and a duration of 1 s: the owned conditions turn
+    // Unknown now, and the next holder takes over without waiting.
+    // Conditional on the version seen, so it never clears another holder.
+    lease.mutable_spec()->set_holder_identity("");
+    lease.mutable_spec()->set_lease_duration_seconds(1);
+    lease.mutable_spec()->clear_renew_time();
+    UpdateOptions options;
+    options.call.timeout = remaining();
+    StatusOr<Lease> released = leases_.Update(lease, options);
+    if (released.ok()) {
+      Saw(&*released);
+      return Status();
+    }
+    // Changed since this keeper saw it (e.g. a renewal whose answer was
+    // lost, or another writer): look again, once.
+    if (!released.status().IsConflict() || attempt > 0) return released.status();
+    GetOptions get;
+    get.namespace_name = options_.namespace_name;
+    get.call.timeout = remaining();
+    StatusOr<Lease> current = leases_.Get(options_.name, get);
+    if (current.status().IsNotFound()) return Status();
+    if (!current.ok()) return current.status();
+    Saw(&*current);
+    lease = *current;
+  }
 }
 
 void LeaseKeeper::Stop() {

@@ -1,7 +1,8 @@
-// LeaseKeeper's threading over a FakeClient (the real LeaseService and
-// LeaseController in-process): its callbacks run outside its lock, so they
-// may call back into the keeper, and Stop() is safe from them and from
-// several threads at once.
+// LeaseKeeper over a FakeClient (the real LeaseService and LeaseController
+// in-process): its callbacks run outside its lock, so they may call back
+// into the keeper; Stop() is safe from them and from several threads at
+// once, and releases whatever lease the server still holds in the keeper's
+// name, renewing or not, but never another holder's.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
 #include "deviceapi/lease.h"
 
@@ -200,6 +202,88 @@ TEST(LeaseKeeper, ConcurrentStopsAllReturnAfterTheRelease) {
   go = true;
   for (auto& t : stoppers) t.join();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(holder_after[i], "") << "Stop() " << i << " returned early";
+}
+
+// A GPU whose NVMLReady the lease named "nvml-provider" owns.
+void CreateHealthyGpu(Client& client) {
+  Gpu gpu;
+  gpu.mutable_metadata()->set_name("gpu-0");
+  gpu.mutable_spec()->set_uuid("GPU-00000000-0000-4000-8000-000000000000");
+  SetCondition(gpu.mutable_status(), MakeCondition("NVMLReady", kConditionTrue, "Healthy"));
+  ASSERT_TRUE(client.Create(gpu).ok());
+}
+
+std::string NvmlReady(Client& client) {
+  StatusOr<Gpu> gpu = client.Get("gpu-0");
+  const Condition* c = gpu.ok() ? FindCondition(gpu->status(), "NVMLReady") : nullptr;
+  return c != nullptr ? c->status() : "";
+}
+
+// S28: renewals that stop (renew_if false, SetRenewing(false)) leave the
+// lease live on the server in this holder's name; Stop() still releases
+// it, so the owned condition turns Unknown within about a second instead of
+// up to a lease duration (30 s here) later.
+TEST(LeaseKeeper, StopReleasesALeaseItNoLongerRenewsS28) {
+  for (const bool via_renew_if : {true, false}) {
+    SCOPED_TRACE(via_renew_if ? "renew_if false" : "SetRenewing(false)");
+    FakeClient client;
+    LeaseClient leases(client);
+    CreateHealthyGpu(client);
+    std::atomic<bool> renew{true};
+    LeaseKeeperOptions o = Options("node-a");
+    if (via_renew_if) o.renew_if = [&] { return renew.load(); };
+    LeaseKeeper keeper(leases, o);
+    keeper.Start();
+    ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+    if (via_renew_if) renew = false;
+    else keeper.SetRenewing(false);
+    ASSERT_TRUE(Eventually([&] { return !keeper.Held(); }));
+    ASSERT_EQ(HolderOnServer(leases), "node-a");
+    EXPECT_EQ(NvmlReady(client), "True");
+
+    const auto stopped = std::chrono::steady_clock::now();
+    keeper.Stop();
+    EXPECT_EQ(HolderOnServer(leases), "");
+    EXPECT_TRUE(Eventually([&] { return NvmlReady(client) == "Unknown"; }));
+    EXPECT_LT(std::chrono::steady_clock::now() - stopped, 5s);
+  }
+}
+
+// The lease changed on the server since the keeper last wrote it (here
+// another writer's annotation; in the field, a renewal whose answer was
+// lost): the release looks again and still releases it.
+TEST(LeaseKeeper, StopReleasesALeaseThatChangedSinceItsLastRenewal) {
+  FakeClient client;
+  LeaseClient leases(client);
+  LeaseKeeperOptions o = Options("node-a");
+  o.renew_period = 1h;  // one acquisition, then quiet
+  LeaseKeeper keeper(leases, o);
+  keeper.Start();
+  ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+  StatusOr<Lease> lease = leases.Get("nvml-provider");
+  ASSERT_TRUE(lease.ok());
+  (*lease->mutable_metadata()->mutable_annotations())["note"] = "edited";
+  ASSERT_TRUE(leases.Update(*lease).ok());
+  ASSERT_NE(HolderOnServer(leases), "");
+  keeper.Stop();
+  EXPECT_EQ(HolderOnServer(leases), "");
+}
+
+// S29: after this keeper's lease ran out and another holder took it over,
+// Stop() leaves the new holder's lease alone.
+TEST(LeaseKeeper, StopNeverReleasesAnotherHoldersLeaseS29) {
+  FakeClient client;
+  LeaseClient leases(client);
+  LeaseKeeperOptions o = Options("node-a");
+  o.duration = 1s;
+  LeaseKeeper keeper(leases, o);
+  keeper.Start();
+  ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+  keeper.SetRenewing(false);
+  LeaseKeeper other(leases, Options("node-b"));
+  ASSERT_TRUE(Eventually([&] { return other.RenewOnce().ok(); }));
+  keeper.Stop();
+  EXPECT_EQ(HolderOnServer(leases), "node-b");
 }
 
 }  // namespace

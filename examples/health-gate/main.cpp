@@ -46,8 +46,9 @@ int main(int argc, char** argv) {
   deviceapi::ClientOptions options;
   options.target = server;  // empty: $DEVICE_API_SERVER, else the node's socket
   deviceapi::Client client(options);
-  deviceapi::Informer informer(client);
 
+  // Declared before the informer: its handlers use these until ~Informer
+  // (or Stop()) has ended its dispatch thread, also on an early return.
   std::mutex mu;
   std::set<std::string> healthy;
   // Runs on the informer's dispatch thread, one event at a time, in order.
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   handlers.on_add = [&](const deviceapi::GpuPtr& g) { observe(g, false); };
   handlers.on_update = [&](const deviceapi::GpuPtr&, const deviceapi::GpuPtr& g) { observe(g, false); };
   handlers.on_delete = [&](const deviceapi::GpuPtr& g) { observe(g, true); };
+  deviceapi::Informer informer(client);
   informer.AddEventHandlers(handlers);
   informer.Start();
 

@@ -18,11 +18,13 @@
 #include "apiserver/lease_service.h"
 #include "apiserver/readiness.h"
 #include "device_api.grpc.pb.h"
+#include "eventually.h"
 #include "store/store.h"
 
 namespace deviceapi::apiserver::testing {
 
 namespace v1 = nvidia::nvsentinel::v1alpha1;
+using ::deviceapi::testing::Eventually;
 
 struct ServerSetup {
   store::StoreOptions store;  // the GPU store's; the lease store's too, but for its backend
@@ -57,17 +59,6 @@ class ServiceFixture : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
-
-  // Polls `done` every 20 ms for up to `limit`; true when it held.
-  template <typename Done>
-  static bool Eventually(const Done& done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
 
   // Starts (or restarts) the server; SetUp starts one with defaults.
   void StartServer(ServerSetup setup = {});

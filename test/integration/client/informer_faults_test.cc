@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "deviceapi/informer.h"
+#include "eventually.h"
 #include "fault_proxy.h"
 #include "informer_harness.h"
 #include "test_server.h"
@@ -77,16 +78,6 @@ void WriteRounds(Client& client, int n, int rounds) {
                    MakeCondition("Ready", kConditionTrue, "Counting", "round " + std::to_string(r)));
       ASSERT_TRUE(client.UpdateStatus(g).ok());
     }
-}
-
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 // S12: a connection that stops forwarding without closing (a hung peer or

@@ -11,6 +11,7 @@
 #include "deviceapi/fake_client.h"
 #include "deviceapi/informer.h"
 #include "deviceapi/retry.h"
+#include "eventually.h"
 
 namespace deviceapi {
 namespace {
@@ -29,15 +30,7 @@ Gpu MakeGpu(const std::string& name, int i, const std::string& ns = "",
   return g;
 }
 
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using deviceapi::testing::Eventually;
 
 // S1, S3, S5
 TEST(FakeClient, SameSemanticsAsTheServer) {

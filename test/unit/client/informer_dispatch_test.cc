@@ -17,6 +17,7 @@
 #include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
 #include "deviceapi/informer.h"
+#include "eventually.h"
 
 namespace deviceapi {
 namespace {
@@ -32,15 +33,7 @@ Gpu MakeGpu(const std::string& name, int i) {
   return g;
 }
 
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using deviceapi::testing::Eventually;
 
 // Counts how often it is copied.
 struct CopyCounter {

@@ -16,21 +16,14 @@
 #include "deviceapi/conditions.h"
 #include "deviceapi/fake_client.h"
 #include "deviceapi/lease.h"
+#include "eventually.h"
 
 namespace deviceapi {
 namespace {
 
 using namespace std::chrono_literals;
 
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using deviceapi::testing::Eventually;
 
 // Runs `f` on a thread of its own, so a test can tell whether it returns in
 // time without hanging when it does not.

@@ -36,7 +36,9 @@ TEST(SelectorAgreement, SdkAcceptsExactlyWhatTheServerAcceptsS10) {
     StatusOr<GpuList> server = client.List(options);
     EXPECT_EQ(sdk, server.ok()) << "selector \"" << text << "\": SDK " << (sdk ? "accepts" : "refuses")
                                 << ", server " << (server.ok() ? "accepts" : server.status().message());
-    if (!server.ok()) EXPECT_TRUE(server.status().IsInvalid()) << text;
+    if (!server.ok()) {
+      EXPECT_TRUE(server.status().IsInvalid()) << text;
+    }
   }
 }
 

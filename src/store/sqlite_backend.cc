@@ -494,6 +494,7 @@ class SqliteBackend::Impl {
       ++commit_errors;
       fault = "cannot commit to " + options.path + ": " + Describe(rc);
       failed_bytes = batch_bytes;
+      if (statements_ready) SealLog();
       return Fail(ErrorCode::kUnavailable, fault);
     }
     ++commits;
@@ -506,6 +507,30 @@ class SqliteBackend::Impl {
     return true;
   }
 
+  // One statement in a transaction of its own; called with mu held.
+  int RunAlone(Stmt& stmt) {
+    int rc = begin_->Run();
+    if (rc == SQLITE_OK) rc = stmt.Run();
+    if (rc == SQLITE_OK) rc = commit_->Run();
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(db)) rollback_->Run();
+    return rc;
+  }
+
+  // A COMMIT can fail after its log frames were written whole: an fsync
+  // that failed (--storage-sync=full) or a log index that could not grow.
+  // SQLite then takes the log to end before them, and the next transaction
+  // writes over them; but a crash before that would let the recovery at the
+  // next start replay a write the client was told failed (S24, S26). So
+  // before the failure is answered, a one-row transaction writes its frame
+  // over the first of them, which ends the chain of checksums that recovery
+  // follows. Writing where the log already has space needs no new blocks,
+  // so this works where the sync or the growth did not; when it commits it
+  // changes only `probe`. Called with mu held.
+  void SealLog() {
+    probe_fill_->Int(1, 0);
+    if (RunAlone(*probe_fill_) == SQLITE_OK) RunAlone(*probe_clear_);
+  }
+
   // Commits as many bytes as the write that failed, then frees them: a
   // tiny write could fit into space the log already holds while real writes
   // still fail, and readiness would flap.
@@ -513,16 +538,9 @@ class SqliteBackend::Impl {
     std::lock_guard<std::mutex> lock(mu);
     if (fault.empty() || !statements_ready) return;
     const auto bytes = static_cast<std::int64_t>(std::clamp<std::size_t>(failed_bytes, 64 << 10, 8 << 20));
-    auto transaction = [&](Stmt& stmt) {
-      int rc = begin_->Run();
-      if (rc == SQLITE_OK) rc = stmt.Run();
-      if (rc == SQLITE_OK) rc = commit_->Run();
-      if (rc != SQLITE_OK && !sqlite3_get_autocommit(db)) rollback_->Run();
-      return rc;
-    };
     probe_fill_->Int(1, bytes);
-    int rc = transaction(*probe_fill_);
-    if (rc == SQLITE_OK) rc = transaction(*probe_clear_);
+    int rc = RunAlone(*probe_fill_);
+    if (rc == SQLITE_OK) rc = RunAlone(*probe_clear_);
     if (rc == SQLITE_OK) {
       fault.clear();
     } else {

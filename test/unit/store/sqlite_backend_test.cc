@@ -6,11 +6,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "failing_sync_vfs.h"
 #include "sqlite_rows.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
@@ -192,6 +194,56 @@ TEST_F(SqliteStore, ConcurrentWritersAreAllDurableAndInRevisionOrderS24) {
     EXPECT_EQ(As(*g).data(), std::to_string(kEach - 1));
     EXPECT_EQ((*g)->revision(), acked[t].back());
   }
+}
+
+// S24, S26: a write answered UNAVAILABLE changes nothing, also when the
+// process dies right after the answer. With --storage-sync=full a COMMIT
+// whose fsync fails has written its log frames whole already; SQLite's
+// recovery at the next start replays whatever whole frames the log holds.
+// The crash here is a copy of the files as they are right after the answer,
+// with the disk still failing.
+TEST_F(SqliteStore, WriteWhoseSyncFailedIsNotReplayedAfterACrashS24S26) {
+  FailingSyncVfs disk;
+  SqliteOptions so;
+  so.path = Path();
+  so.codec = std::make_shared<TestCodec>();
+  so.full_sync = true;
+  auto backend = SqliteBackend::Open(so);
+  ASSERT_TRUE(backend.ok()) << backend.error().message;
+  StoreOptions o = SmallOptions();
+  o.backend = *backend;
+  auto s = OpenStore(std::move(o));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a1").ok());
+  ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, "b1").ok());
+  const Revision acknowledged = s->CurrentRevision();
+
+  disk.FailLogSyncs(true);
+  auto failed = Update(*s, Key("ns", "a"), "a2, answered UNAVAILABLE");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable) << failed.error().message;
+  ASSERT_GT(disk.failed_syncs(), 0);
+
+  TempDir crashed;
+  const std::string copy = crashed.path() + "/state.db";
+  for (const char* suffix : {"", "-wal"}) {
+    std::filesystem::copy_file(Path() + suffix, copy + suffix);
+  }
+  disk.FailLogSyncs(false);
+  StoreOptions after = SmallOptions();
+  after.backend = OpenSqlite(copy);
+  auto restarted = OpenStore(std::move(after));
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(restarted->CurrentRevision(), acknowledged);
+  auto a = restarted->Get(Key("ns", "a"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(As(*a).data(), "a1");
+  EXPECT_TRUE(restarted->Get(Key("ns", "b")).ok());
+
+  // The disk is back: the server that answered UNAVAILABLE writes again.
+  auto next = Update(*s, Key("ns", "a"), "a3");
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ((*next)->revision(), acknowledged + 1);
 }
 
 TEST_F(SqliteStore, SecondOpenOfOneFileIsRefusedS26) {

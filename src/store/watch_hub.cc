@@ -49,11 +49,13 @@ class HubWatcher final : public Watcher {
   }
 
   // The first events, before anything queued so far. Dropped if the watch
-  // already ended (it overflowed, was cancelled or the store shut down).
+  // already ended (it overflowed, was cancelled or the store shut down);
+  // kept after a timeout, which keeps the live events queued behind them:
+  // those alone would skip the backlog (S12).
   void StartBacklog(std::vector<Event> backlog, DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     backlog_pending_ = false;
-    if (end_ == End::kNone) backlog_ = std::move(backlog);
+    if (end_ == End::kNone || end_ == End::kTimeout) backlog_ = std::move(backlog);
     if (AvailableLocked() || end_ != End::kNone) SignalLocked(ready);
   }
 
@@ -63,23 +65,26 @@ class HubWatcher final : public Watcher {
                                   DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     if (end_ != End::kNone) return Clock::time_point::max();
-    if (now - last_activity_ >= interval && queue_.size() < capacity_) {
-      bool was_empty = !AvailableLocked();
-      Event bookmark;
-      bookmark.type = EventType::kBookmark;
-      bookmark.revision = revision;
-      queue_.push_back(std::move(bookmark));
-      last_activity_ = now;
-      if (was_empty) SignalLocked(ready);
-    }
+    if (now - last_activity_ < interval) return last_activity_ + interval;
+    // Due, but the queue is full (its client stopped reading): try again
+    // an interval later, not at once, which would spin the timer.
+    if (queue_.size() >= capacity_) return now + interval;
+    bool was_empty = !AvailableLocked();
+    Event bookmark;
+    bookmark.type = EventType::kBookmark;
+    bookmark.revision = revision;
+    queue_.push_back(std::move(bookmark));
+    last_activity_ = now;
+    if (was_empty) SignalLocked(ready);
     return last_activity_ + interval;
   }
 
   // Ends the watch from the store's side. kTimeout keeps what is queued so a
-  // clean end still delivers everything up to it; kShutdown drops it.
+  // clean end still delivers everything up to it; kShutdown drops it, also
+  // from a watch that timed out and is still delivering (S18).
   void EndWith(End why, DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
-    if (end_ != End::kNone) return;
+    if (end_ != End::kNone && !(end_ == End::kTimeout && why == End::kShutdown)) return;
     end_ = why;
     if (why != End::kTimeout) DropLocked();
     SignalLocked(ready);
@@ -93,6 +98,12 @@ class HubWatcher final : public Watcher {
   bool HasNext() const override {
     std::lock_guard<std::mutex> l(mu_);
     return AvailableLocked();
+  }
+
+  // Events still to deliver, or a backlog still to come.
+  bool Holding() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return backlog_pending_ || AvailableLocked();
   }
 
   bool WaitNext(Event* out, std::chrono::milliseconds timeout) override {
@@ -125,6 +136,8 @@ class HubWatcher final : public Watcher {
       if (end_ == End::kNone) {
         end_ = End::kCancelled;
         DropLocked();
+      } else if (end_ == End::kTimeout) {
+        DropLocked();  // nobody will take what it still holds
       }
       if (waiters_ > 0) cv_.notify_all();
     }
@@ -237,7 +250,7 @@ Result<std::shared_ptr<Watcher>> WatchHub::Register(SelectionPredicate filter, c
   {
     std::lock_guard<std::mutex> l(mu_);
     if (shutdown_) return MakeError(ErrorCode::kUnavailable, "store is shutting down");
-    if (watchers_.size() >= max_watchers_) {
+    if (watchers_.size() + CountTimedOutLocked() >= max_watchers_) {
       return MakeError(ErrorCode::kResourceExhausted,
                        "too many watchers: the limit of " + std::to_string(max_watchers_) +
                            " concurrent watches is reached");
@@ -278,6 +291,10 @@ void WatchHub::Shutdown(DeferredCallbacks* ready) {
     std::lock_guard<std::mutex> l(mu_);
     shutdown_ = true;
     ended.swap(watchers_);
+    for (const auto& weak : timed_out_) {
+      if (auto w = weak.lock()) ended.push_back(std::move(w));
+    }
+    timed_out_.clear();
     for (auto& w : ended) w->EndWith(Watcher::End::kShutdown, ready);
   }
   // `ended` may hold the last references; they go here, outside the lock.
@@ -292,11 +309,20 @@ void WatchHub::Remove(const HubWatcher* watcher) {
     *it = std::move(watchers_.back());
     watchers_.pop_back();
   }
+  std::erase_if(timed_out_, [&](const auto& w) { return w.expired() || w.lock().get() == watcher; });
+}
+
+std::size_t WatchHub::CountTimedOutLocked() const {
+  std::erase_if(timed_out_, [](const auto& weak) {
+    auto w = weak.lock();
+    return !w || !w->Holding();
+  });
+  return timed_out_.size();
 }
 
 std::size_t WatchHub::active_watchers() const {
   std::lock_guard<std::mutex> l(mu_);
-  return watchers_.size();
+  return watchers_.size() + CountTimedOutLocked();
 }
 
 WatchHub::Clock::time_point WatchHub::Tick(Clock::time_point now, DeferredCallbacks* ready) {
@@ -306,8 +332,12 @@ WatchHub::Clock::time_point WatchHub::Tick(Clock::time_point now, DeferredCallba
   for (std::size_t i = 0; i < watchers_.size();) {
     HubWatcher& w = *watchers_[i];
     if (w.deadline() && now >= *w.deadline()) {
-      // S18: timeout_seconds passed; the consumer ends the stream with OK.
+      // S18: timeout_seconds passed; the consumer ends the stream with OK
+      // once it has taken what is queued. Until then its queue is still a
+      // watcher's memory: it keeps its slot (S19, S33), and shutdown still
+      // ends it.
       w.EndWith(Watcher::End::kTimeout, ready);
+      if (w.Holding()) timed_out_.push_back(watchers_[i]);
       ended.push_back(std::move(watchers_[i]));
       watchers_[i] = std::move(watchers_.back());
       watchers_.pop_back();

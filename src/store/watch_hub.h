@@ -93,8 +93,13 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   const std::size_t max_watchers_;
   const std::chrono::milliseconds bookmark_interval_;
 
+  // Watches that timed out with events still queued, pruned when they have
+  // been taken; called with mu_ held.
+  std::size_t CountTimedOutLocked() const;
+
   mutable std::mutex mu_;  // guards the fields below
   std::vector<std::shared_ptr<HubWatcher>> watchers_;
+  mutable std::vector<std::weak_ptr<HubWatcher>> timed_out_;  // see CountTimedOutLocked
   Revision revision_ = 0;
   bool shutdown_ = false;
 

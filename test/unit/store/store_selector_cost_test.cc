@@ -166,5 +166,37 @@ TEST(StoreSelectorCost, WatchFiltersHistoryReplayAfterReleasingTheLockS32) {
   watcher->Cancel();
 }
 
+// S12, S18: a watch whose timeout passes while its history replay is still
+// being filtered ends cleanly after the replay and the events queued behind
+// it, never with the live events alone (the client would resume after them
+// and never see the replay).
+TEST(StoreSelectorCost, TimeoutDuringTheReplayKeepsTheReplayS12S18) {
+  auto s = OpenStore();
+  Gate gate;
+  const Revision start = s->CurrentRevision();
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
+  ASSERT_TRUE(CreateGated(*s, Key("ns", "slow"), &gate).ok());
+  std::shared_ptr<Watcher> watcher;
+  std::thread watching([&] {
+    WatchOptions o;
+    o.selector = KEqualsV();
+    o.start = start;
+    o.timeout = 20ms;
+    auto w = s->Watch(o);
+    if (w.ok()) watcher = *w;
+  });
+  gate.WaitEntered();
+  ASSERT_TRUE(Update(*s, Key("ns", "a"), "1").ok());
+  std::this_thread::sleep_for(200ms);  // the timeout passes meanwhile
+  gate.Open();
+  watching.join();
+  ASSERT_NE(watcher, nullptr);
+  std::vector<std::string> seen;
+  Event e;
+  while (watcher->WaitNext(&e, 200ms)) seen.push_back(std::string(EventTypeName(e.type)) + " " + e.object->key().name);
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED a", "ADDED slow", "MODIFIED a"}));
+  EXPECT_EQ(watcher->end(), Watcher::End::kTimeout);
+}
+
 }  // namespace
 }  // namespace deviceapi::store

@@ -1,6 +1,7 @@
 // Watch: resume from a revision (S12), initial state (S13), history bounds
 // (S14), bookmarks (S15), filters (S17, S10), ends (S18), limits (S19).
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -355,6 +356,73 @@ TEST_P(StoreWatch, TimeoutEndsWatchS18) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(4000));
   EXPECT_EQ(s->Stats().active_watchers, 0u);
   EXPECT_EQ(s->Stats().watchers_evicted, 0u);
+}
+
+// S18, S19, S33: a watch that timed out with events still queued delivers
+// them, and until they are taken it holds its watcher slot (its queue is a
+// watcher's memory); shutdown ends it with kShutdown like every other watch.
+TEST_P(StoreWatch, TimedOutWatchHoldsItsSlotUntilDrainedS18S19S33) {
+  auto o = SmallOptions();
+  o.max_watchers = 1;
+  auto s = OpenStore(o);
+  WatchOptions wo = From(100);
+  wo.timeout = milliseconds(30);
+  auto w = MustWatch(*s, wo);
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  for (int i = 0; i < 5000 && w->end() != Watcher::End::kTimeout; ++i) std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_EQ(w->end(), Watcher::End::kTimeout);
+  EXPECT_EQ(s->Stats().active_watchers, 1u);
+  auto refused = s->Watch({});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  Event e;
+  ASSERT_TRUE(w->Next(&e));
+  EXPECT_EQ(e.revision, 101u);
+  EXPECT_EQ(s->Stats().active_watchers, 0u);
+  EXPECT_TRUE(s->Watch({}).ok());
+}
+
+TEST_P(StoreWatch, ShutdownEndsATimedOutWatchStillDeliveringS18) {
+  auto s = OpenStore();
+  WatchOptions wo = From(100);
+  wo.timeout = milliseconds(30);
+  auto w = MustWatch(*s, wo);
+  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
+  for (int i = 0; i < 5000 && w->end() != Watcher::End::kTimeout; ++i) std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_EQ(w->end(), Watcher::End::kTimeout);
+  std::atomic<int> ready_calls{0};
+  w->SetReadyCallback([&] { ready_calls++; });
+  const int before = ready_calls.load();  // 1: it has an event
+  s->Shutdown();
+  EXPECT_EQ(w->end(), Watcher::End::kShutdown);
+  EXPECT_EQ(ready_calls.load(), before + 1);  // the stream is told
+  Event e;
+  EXPECT_FALSE(w->Next(&e));
+}
+
+// S15, S32: a watcher whose queue is full of bookmarks (its client stopped
+// reading on a quiet node) costs the timer nothing: it waits for the next
+// interval instead of trying again at once, forever.
+TEST_P(StoreWatch, FullQueueOfBookmarksDoesNotSpinTheTimerS15S32) {
+  auto o = SmallOptions();
+  o.bookmark_interval = milliseconds(5);
+  o.watcher_queue_capacity = 2;
+  auto s = OpenStore(o);
+  WatchOptions wo = From(100);
+  wo.allow_bookmarks = true;
+  auto w = MustWatch(*s, wo);  // never read
+  std::this_thread::sleep_for(milliseconds(100));  // two bookmarks fill the queue
+  auto cpu = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return milliseconds(t.tv_sec * 1000 + t.tv_nsec / 1000000);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_LT(cpu() - before, milliseconds(100)) << "the store's timer thread spun";
+  Event e;
+  ASSERT_TRUE(w->Next(&e));
+  EXPECT_EQ(e.type, EventType::kBookmark);
 }
 
 // S18: shutdown ends every watch with kShutdown and wakes waiters.

@@ -25,21 +25,23 @@ class ServingState {
   explicit ServingState(std::set<std::string> services) : services_(std::move(services)) {
     services_.insert("");
   }
-  // Ignored after Shutdown().
+  // Ignored after Shutdown(), also when the two race: one state, changed
+  // only while it is not kShutDown, so the housekeeping thread that follows
+  // readiness cannot say SERVING again just after shutdown said otherwise.
   void SetServing(bool serving) {
-    if (!shut_down_.load()) serving_.store(serving);
+    State now = state_.load();
+    while (now != State::kShutDown &&
+           !state_.compare_exchange_weak(now, serving ? State::kServing : State::kNotServing)) {
+    }
   }
-  void Shutdown() {
-    shut_down_.store(true);
-    serving_.store(false);
-  }
-  bool serving() const { return serving_.load(); }
+  void Shutdown() { state_.store(State::kShutDown); }
+  bool serving() const { return state_.load() == State::kServing; }
   bool Knows(const std::string& service) const { return services_.count(service) != 0; }
 
  private:
+  enum class State { kNotServing, kServing, kShutDown };
   std::set<std::string> services_;
-  std::atomic<bool> serving_{false};
-  std::atomic<bool> shut_down_{false};
+  std::atomic<State> state_{State::kNotServing};
 };
 
 class HealthService final : public grpc::health::v1::Health::CallbackService {

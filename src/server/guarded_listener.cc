@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,10 @@ constexpr std::chrono::milliseconds kLinger{500};
 constexpr std::chrono::milliseconds kDeadlineTick{50};
 constexpr int kWarnLinesPerSecond = 5;
 constexpr int kMaxAcceptsPerRound = 64;
+// How long a loop leaves the listening socket alone when the process is out
+// of file descriptors, and how often it says so.
+constexpr std::chrono::milliseconds kAcceptPause{100};
+constexpr std::chrono::seconds kFdLimitWarningEvery{10};
 constexpr int kMaxEvents = 128;
 constexpr std::size_t kReadChunk = 64 << 10;
 constexpr const char* kTlsHandshake = "tls_handshake";
@@ -194,7 +199,7 @@ class GuardedListener::Impl {
       loop->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
       loop->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
       if (loop->epoll_fd < 0 || loop->wake_fd < 0 || !Add(*loop, loop->wake_fd, &loop->wake_side, EPOLLIN) ||
-          !Add(*loop, listen_fd_, &loop->listen_side, EPOLLIN | (o_.threads > 1 ? static_cast<std::uint32_t>(EPOLLEXCLUSIVE) : 0u))) {
+          !Add(*loop, listen_fd_, &loop->listen_side, ListenEvents())) {
         const int err = errno;
         CloseLoop(*loop);
         for (auto& l : loops_) CloseLoop(*l);
@@ -265,6 +270,10 @@ class GuardedListener::Impl {
     std::vector<Conn*> again;
     std::size_t with_deadline = 0;
     bool listening = true;
+    // Out of file descriptors: the listening socket is out of the epoll set
+    // until then (PauseAccepting).
+    bool accept_paused = false;
+    Clock::time_point resume_accepting_at{};
   };
 
   static void CloseLoop(Loop& loop) {
@@ -300,11 +309,16 @@ class GuardedListener::Impl {
         timeout = static_cast<int>(std::max<std::int64_t>(
             0, std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()).count()));
       }
+      if (loop.accept_paused) {
+        const int until_resume = static_cast<int>(std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(loop.resume_accepting_at - Clock::now()).count()));
+        timeout = timeout < 0 ? until_resume : std::min(timeout, until_resume);
+      }
       const int n = ::epoll_wait(loop.epoll_fd, events, kMaxEvents, timeout);
       if (n < 0 && errno != EINTR) break;
       if (stop_.load()) break;
       const auto now = Clock::now();
-      bool accept = false;
+      bool accept = ResumeAccepting(loop, now);
       std::vector<Conn*> again;
       again.swap(loop.again);
       for (Conn* c : again) {
@@ -344,9 +358,50 @@ class GuardedListener::Impl {
     StopListening(loop);
   }
 
+  std::uint32_t ListenEvents() const {
+    return EPOLLIN | (o_.threads > 1 ? static_cast<std::uint32_t>(EPOLLEXCLUSIVE) : 0u);
+  }
+
+  // accept() failed for want of file descriptors (a container's low limit):
+  // the connection stays pending and the listening socket readable, so epoll
+  // would wake this loop again at once, forever. The loop leaves the socket
+  // alone for a moment instead; pending connections wait in the backlog,
+  // and the connections it has are served meanwhile (S32).
+  void PauseAccepting(Loop& loop, Clock::time_point now, int error) {
+    if (!loop.listening || loop.accept_paused) return;
+    ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    loop.accept_paused = true;
+    loop.resume_accepting_at = now + kAcceptPause;
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    std::int64_t last = last_fd_warning_ms_.load();
+    if (now_ms - last >= std::chrono::milliseconds(kFdLimitWarningEvery).count() &&
+        last_fd_warning_ms_.compare_exchange_strong(last, now_ms)) {
+      base::LogWarn(o_.name + " listener out of file descriptors; new connections wait",
+                    {{"error", std::strerror(error)},
+                     {"connections", static_cast<std::uint64_t>(live_->load())},
+                     {"pause_ms", static_cast<std::uint64_t>(kAcceptPause.count())}});
+    }
+  }
+
+  // True when the loop watches the listening socket again and should try
+  // accepting now.
+  bool ResumeAccepting(Loop& loop, Clock::time_point now) {
+    if (!loop.accept_paused || now < loop.resume_accepting_at) return false;
+    if (!loop.listening) {
+      loop.accept_paused = false;
+      return false;
+    }
+    if (!Add(loop, listen_fd_, &loop.listen_side, ListenEvents())) {
+      loop.resume_accepting_at = now + kAcceptPause;  // out of memory for epoll: later
+      return false;
+    }
+    loop.accept_paused = false;
+    return true;
+  }
+
   void StopListening(Loop& loop) {
     if (!loop.listening) return;
-    ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    if (!loop.accept_paused) ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
     loop.listening = false;
     std::lock_guard<std::mutex> ack(ack_mu_);
     ++acks_;
@@ -736,7 +791,10 @@ class GuardedListener::Impl {
       sockaddr_storage ss{};
       socklen_t len = sizeof(ss);
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a connection that went away; epoll says when to retry
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) PauseAccepting(loop, now, errno);
+        return;  // EAGAIN, or a connection that went away; epoll says when to retry
+      }
       std::string peer;
       if (tcp_) {
         int yes = 1;
@@ -888,6 +946,7 @@ class GuardedListener::Impl {
   Clock::time_point warn_window_{};
   int warn_lines_ = 0;
   std::uint64_t suppressed_ = 0;
+  std::atomic<std::int64_t> last_fd_warning_ms_{std::numeric_limits<std::int64_t>::min() / 2};
 };
 
 GuardedListener::GuardedListener(GuardedListenerOptions options)

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -137,32 +138,50 @@ TEST(StoreSelectorCost, WatchFiltersInitialEventsAfterReleasingTheLockS32) {
 }
 
 // S32, S12: a watch resuming from history filters the replay outside the lock.
-TEST(StoreSelectorCost, WatchFiltersHistoryReplayAfterReleasingTheLockS32) {
-  auto s = OpenStore();
-  Gate gate;
-  const Revision start = s->CurrentRevision();
-  ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
-  ASSERT_TRUE(CreateGated(*s, Key("ns", "slow"), &gate).ok());
+// Watches k=v from `start` (with `timeout`, 0 for none) on a thread of its
+// own while the gate holds its history replay on the "slow" object; runs
+// `meanwhile` with the flag that says whether Watch returned, then opens the
+// gate and returns the watcher.
+std::shared_ptr<Watcher> WatchWhileReplayHeld(Store& s, Gate& gate, Revision start, std::chrono::milliseconds timeout,
+                                              const std::function<void(const std::atomic<bool>&)>& meanwhile) {
   std::atomic<bool> registered{false};
   std::shared_ptr<Watcher> watcher;
   std::thread watching([&] {
     WatchOptions o;
     o.selector = KEqualsV();
     o.start = start;
-    auto w = s->Watch(o);
+    o.timeout = timeout;
+    auto w = s.Watch(o);
     if (w.ok()) watcher = *w;
     registered = true;
   });
   gate.WaitEntered();
-  ASSERT_TRUE(Update(*s, Key("ns", "a"), "1").ok());
-  EXPECT_FALSE(registered.load()) << "the write waited for the replay's label filtering";
+  meanwhile(registered);
   gate.Open();
   watching.join();
-  ASSERT_NE(watcher, nullptr);
+  return watcher;
+}
+
+// "TYPE name" of each event until the watch is quiet for 200 ms.
+std::vector<std::string> Seen(Watcher& watcher) {
   std::vector<std::string> seen;
   Event e;
-  while (watcher->WaitNext(&e, 200ms)) seen.push_back(std::string(EventTypeName(e.type)) + " " + e.object->key().name);
-  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED a", "ADDED slow", "MODIFIED a"}));
+  while (watcher.WaitNext(&e, 200ms)) seen.push_back(std::string(EventTypeName(e.type)) + " " + e.object->key().name);
+  return seen;
+}
+
+TEST(StoreSelectorCost, WatchFiltersHistoryReplayAfterReleasingTheLockS32) {
+  auto s = OpenStore();
+  Gate gate;
+  const Revision start = s->CurrentRevision();
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
+  ASSERT_TRUE(CreateGated(*s, Key("ns", "slow"), &gate).ok());
+  auto watcher = WatchWhileReplayHeld(*s, gate, start, 0ms, [&](const std::atomic<bool>& registered) {
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "1").ok());
+    EXPECT_FALSE(registered.load()) << "the write waited for the replay's label filtering";
+  });
+  ASSERT_NE(watcher, nullptr);
+  EXPECT_EQ(Seen(*watcher), (std::vector<std::string>{"ADDED a", "ADDED slow", "MODIFIED a"}));
   watcher->Cancel();
 }
 
@@ -176,25 +195,12 @@ TEST(StoreSelectorCost, TimeoutDuringTheReplayKeepsTheReplayS12S18) {
   const Revision start = s->CurrentRevision();
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {{"k", "v"}}, "0").ok());
   ASSERT_TRUE(CreateGated(*s, Key("ns", "slow"), &gate).ok());
-  std::shared_ptr<Watcher> watcher;
-  std::thread watching([&] {
-    WatchOptions o;
-    o.selector = KEqualsV();
-    o.start = start;
-    o.timeout = 20ms;
-    auto w = s->Watch(o);
-    if (w.ok()) watcher = *w;
+  auto watcher = WatchWhileReplayHeld(*s, gate, start, 20ms, [&](const std::atomic<bool>&) {
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "1").ok());
+    std::this_thread::sleep_for(200ms);  // the timeout passes meanwhile
   });
-  gate.WaitEntered();
-  ASSERT_TRUE(Update(*s, Key("ns", "a"), "1").ok());
-  std::this_thread::sleep_for(200ms);  // the timeout passes meanwhile
-  gate.Open();
-  watching.join();
   ASSERT_NE(watcher, nullptr);
-  std::vector<std::string> seen;
-  Event e;
-  while (watcher->WaitNext(&e, 200ms)) seen.push_back(std::string(EventTypeName(e.type)) + " " + e.object->key().name);
-  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED a", "ADDED slow", "MODIFIED a"}));
+  EXPECT_EQ(Seen(*watcher), (std::vector<std::string>{"ADDED a", "ADDED slow", "MODIFIED a"}));
   EXPECT_EQ(watcher->end(), Watcher::End::kTimeout);
 }
 

@@ -361,15 +361,22 @@ TEST_P(StoreWatch, TimeoutEndsWatchS18) {
 // S18, S19, S33: a watch that timed out with events still queued delivers
 // them, and until they are taken it holds its watcher slot (its queue is a
 // watcher's memory); shutdown ends it with kShutdown like every other watch.
+// A watch from 100 that timed out with the event of "a"'s creation queued.
+std::shared_ptr<Watcher> TimedOutWithAnEventQueued(Store& s) {
+  WatchOptions wo = From(100);
+  wo.timeout = milliseconds(30);
+  auto w = MustWatch(s, wo);
+  EXPECT_TRUE(Create(s, Key("ns", "a")).ok());
+  for (int i = 0; i < 5000 && w->end() != Watcher::End::kTimeout; ++i) std::this_thread::sleep_for(milliseconds(1));
+  EXPECT_EQ(w->end(), Watcher::End::kTimeout);
+  return w;
+}
+
 TEST_P(StoreWatch, TimedOutWatchHoldsItsSlotUntilDrainedS18S19S33) {
   auto o = SmallOptions();
   o.max_watchers = 1;
   auto s = OpenStore(o);
-  WatchOptions wo = From(100);
-  wo.timeout = milliseconds(30);
-  auto w = MustWatch(*s, wo);
-  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
-  for (int i = 0; i < 5000 && w->end() != Watcher::End::kTimeout; ++i) std::this_thread::sleep_for(milliseconds(1));
+  auto w = TimedOutWithAnEventQueued(*s);
   ASSERT_EQ(w->end(), Watcher::End::kTimeout);
   EXPECT_EQ(s->Stats().active_watchers, 1u);
   auto refused = s->Watch({});
@@ -384,11 +391,7 @@ TEST_P(StoreWatch, TimedOutWatchHoldsItsSlotUntilDrainedS18S19S33) {
 
 TEST_P(StoreWatch, ShutdownEndsATimedOutWatchStillDeliveringS18) {
   auto s = OpenStore();
-  WatchOptions wo = From(100);
-  wo.timeout = milliseconds(30);
-  auto w = MustWatch(*s, wo);
-  ASSERT_TRUE(Create(*s, Key("ns", "a")).ok());
-  for (int i = 0; i < 5000 && w->end() != Watcher::End::kTimeout; ++i) std::this_thread::sleep_for(milliseconds(1));
+  auto w = TimedOutWithAnEventQueued(*s);
   ASSERT_EQ(w->end(), Watcher::End::kTimeout);
   std::atomic<int> ready_calls{0};
   w->SetReadyCallback([&] { ready_calls++; });

@@ -188,12 +188,18 @@ func (b *Bridge) processNext(ctx context.Context) bool {
 	return true
 }
 
+// probeTimeout bounds one check of the local server, all probers together: a server that
+// hangs is reported unavailable after this long, however many probers ask it.
+const probeTimeout = 2 * time.Second
+
 // probeLoop checks the local server and queues a reconcile whenever the answer changes.
 func (b *Bridge) probeLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.ProbeInterval)
 	defer t.Stop()
 	for {
-		err := b.prober.Check(ctx)
+		checkCtx, cancel := context.WithTimeout(ctx, probeTimeout)
+		err := b.prober.Check(checkCtx)
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}

@@ -40,15 +40,21 @@ func (p GRPCHealthProber) Check(ctx context.Context) error {
 	return nil
 }
 
-// Probers checks each prober in turn: the first error, or nil when all pass.
+// Probers checks every prober, each time: the first error, or nil when all pass.
+//
+// None is skipped after a failure: a prober may keep state across checks (the GPU cache's
+// freshness checker must see each outage to distrust the cache until the informer has
+// caught up), and an outage that only an earlier prober reported would otherwise go
+// unnoticed by it.
 type Probers []Prober
 
 // Check implements Prober.
 func (ps Probers) Check(ctx context.Context) error {
+	var first error
 	for _, p := range ps {
-		if err := p.Check(ctx); err != nil {
-			return err
+		if err := p.Check(ctx); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }

@@ -192,7 +192,9 @@ func (b *Bridge) processNext(ctx context.Context) bool {
 // hangs is reported unavailable after this long, however many probers ask it.
 const probeTimeout = 2 * time.Second
 
-// probeLoop checks the local server and queues a reconcile whenever the answer changes.
+// probeLoop checks the local server and queues a reconcile whenever the answer changes:
+// availability, and also the reason it is unavailable, which the condition's message names
+// (connection refused, NOT_SERVING, the GPU cache catching up).
 func (b *Bridge) probeLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.ProbeInterval)
 	defer t.Stop()
@@ -204,7 +206,7 @@ func (b *Bridge) probeLoop(ctx context.Context) {
 			return
 		}
 		b.mu.Lock()
-		changed := (err == nil) != (b.probeErr == nil)
+		changed := (err == nil) != (b.probeErr == nil) || (err != nil && err.Error() != b.probeErr.Error())
 		b.probeErr = err
 		b.mu.Unlock()
 		if changed {

@@ -104,3 +104,54 @@ func TestProbeLoopBoundsAHangingCheck(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The condition's message says why the server cannot be trusted; when the reason changes
+// (not probed yet, then connection refused, then NOT_SERVING, then the cache catching up) a
+// reconcile is queued, so the message follows, not only when availability flips.
+func TestProbeLoopQueuesAReconcileWhenTheReasonChanges(t *testing.T) {
+	informer := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0).Device().V1alpha1().GPUs().Informer()
+	asking, answers := make(chan struct{}), make(chan error)
+	p := proberFunc(func(ctx context.Context) error {
+		select {
+		case asking <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-answers:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	b, err := New(Config{NodeName: "node-a", ProbeInterval: time.Millisecond}, kubefake.NewClientset(), nil, informer, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.probeLoop(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-asking
+	for i, step := range []struct {
+		answer error
+		queued bool
+	}{
+		{errors.New("health check: connection refused"), true}, // after "not probed yet"
+		{errors.New("health check: connection refused"), false},
+		{errors.New("server reports NOT_SERVING"), true},
+		{errors.New("the GPU cache is at revision 10, the server was at 14 when it answered again"), true},
+		{nil, true},
+		{nil, false},
+	} {
+		answers <- step.answer
+		<-asking // the loop is done with this answer
+		if got := b.queue.Len() > 0; got != step.queued {
+			t.Errorf("step %d (%v): reconcile queued %v, want %v", i, step.answer, got, step.queued)
+		}
+		for b.queue.Len() > 0 {
+			k, _ := b.queue.Get()
+			b.queue.Done(k)
+		}
+	}
+}

@@ -11,7 +11,8 @@
 // costs a bounded number of API writes per second.
 //
 // Fail-safe: while the local server is unreachable, not ready or not yet listed, the
-// condition is Unknown and no rule or taint is removed. A GPU whose conditions are Unknown
+// condition is Unknown and no rule or taint is removed; a server that holds no GPU (its
+// providers have not registered yet) removes no rule either. A GPU whose conditions are Unknown
 // (its provider's lease expired) keeps the rule it has.
 package k8sbridge
 
@@ -267,6 +268,10 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	if b.cfg.DeviceTaintRules {
 		if !available {
 			// Fail-safe: what the bridge cannot see, it does not clear.
+		} else if health.Reason == ReasonNoGPUs {
+			// A server without any GPU has not heard from its providers yet (in memory mode,
+			// after a restart): nothing is known about the GPUs whose rules exist, so they
+			// are kept, as the rules of GPUs whose health is unknown are.
 		} else if !b.ruleInformer.HasSynced() {
 			errs = append(errs, fmt.Errorf("DeviceTaintRules (%s) not listed yet: is the DRADeviceTaints feature and API version enabled?", DeviceTaintRuleGVR))
 		} else if err := b.syncRules(ctx, health, b.cfg.WritesPerPass); errors.Is(err, errMoreWork) {

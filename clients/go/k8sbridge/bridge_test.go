@@ -735,3 +735,46 @@ func TestRuleWritesPerPass(t *testing.T) {
 		t.Errorf("second pass: rules %v", got)
 	}
 }
+
+// A server that is up but holds no GPU (in memory mode, just restarted, before the provider
+// has registered them again) says nothing about the node's GPUs: the condition is Unknown
+// NoGpusRegistered, and, as for any Unknown, no rule is deleted and the node taint stays;
+// the broken GPU's rule must not lapse while its provider is still starting.
+func TestNoGPUsRegisteredKeepsTheRules(t *testing.T) {
+	nodeTaint, err := ParseNodeTaint("nvidia.com/gpu-unhealthy=true:NoSchedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := node("node-a")
+	n.Spec.Taints = []corev1.Taint{nodeTaint}
+	broken := ruleFor("node-a", strings.ToLower(uuid0), "broken")
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, NodeTaint: nodeTaint}, nil, []runtime.Object{n}, broken)
+	e.serving(nil)
+	e.reconcile()
+	if c := e.condition(); c.Status != corev1.ConditionUnknown || c.Reason != ReasonNoGPUs {
+		t.Errorf("condition %+v", c)
+	}
+	if got := e.ruleNames(""); !slices.Equal(got, []string{broken.GetName()}) {
+		t.Errorf("no GPU registered: rules %v, want %s kept", got, broken.GetName())
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 1 {
+		t.Errorf("no GPU registered: taints %+v", taints)
+	}
+
+	// The provider registers the GPU, still broken: the rule stays; once healthy, it goes.
+	e.syncCaches()
+	if _, err := e.devices.DeviceV1alpha1().GPUs("default").Create(e.ctx, lost(uuid0), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the GPU", func() bool { return len(e.b.GPUs()) == 1 })
+	e.reconcile()
+	if got := e.ruleNames(""); !slices.Equal(got, []string{broken.GetName()}) {
+		t.Errorf("registered, broken: rules %v", got)
+	}
+	e.syncCaches()
+	e.setGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e.reconcile()
+	if got := e.ruleNames(""); len(got) != 0 {
+		t.Errorf("registered, healthy: rules %v", got)
+	}
+}

@@ -154,6 +154,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	go b.probeLoop(ctx)
+	// Reading the GPU list changes what the condition says even when it brings no event
+	// (a server without GPUs): reconcile once it has been read.
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), b.gpuInformer.HasSynced) {
+			b.queue.Add(queueKey)
+		}
+	}()
 	go func() {
 		t := time.NewTicker(b.cfg.ResyncPeriod)
 		defer t.Stop()

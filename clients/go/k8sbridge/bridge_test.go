@@ -778,3 +778,59 @@ func TestNoGPUsRegisteredKeepsTheRules(t *testing.T) {
 		t.Errorf("registered, healthy: rules %v", got)
 	}
 }
+
+// Once the GPU list has been read, the condition says what it holds at once, also when it
+// holds no GPU (no informer event then): not "the GPU list has not been read yet" until
+// the next resync.
+func TestRunReconcilesOnceTheGPUListIsRead(t *testing.T) {
+	devices := devicefake.NewSimpleClientset()
+	release := make(chan struct{})
+	devices.PrependReactor("list", "gpus", func(clienttesting.Action) (bool, runtime.Object, error) {
+		<-release
+		return false, nil, nil
+	})
+	factory := externalversions.NewSharedInformerFactory(devices, 0)
+	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
+	kube := kubefake.NewClientset(node("node-a"))
+	ok := proberFunc(func(context.Context) error { return nil })
+	b, err := New(Config{NodeName: "node-a", ProbeInterval: 10 * time.Millisecond}, kube, nil, gpuInformer, ok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan struct{})
+	factory.Start(ctx.Done())
+	go func() { _ = b.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	}()
+	e := &testEnv{t: t, ctx: ctx, b: b, kube: kube}
+	message := func() string {
+		n, err := kube.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
+		if err != nil {
+			return ""
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == "GpuHealthy" {
+				return string(c.Status) + " " + c.Reason + ": " + c.Message
+			}
+		}
+		return ""
+	}
+	e.waitFor("the condition before the GPU list is read", func() bool {
+		return message() == "Unknown DeviceAPIUnavailable: the node's Device API server is unavailable: the GPU list has not been read yet"
+	})
+	// The node informer's echo of that write queues one more reconcile; let it pass, so
+	// that nothing but the GPU list being read is left to trigger the next one.
+	time.Sleep(500 * time.Millisecond)
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for message() != "Unknown NoGpusRegistered: the node's Device API server holds no GPU" {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the GPU list was read, the condition says %q", message())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -4,11 +4,24 @@
 // An informer keeps the last state it saw while its server is gone, and after the server
 // returns its reflector may take seconds (its back-off) to list or watch again: a cache
 // read in that window reports a GPU as healthy that the server, or a provider since its
-// restart, says is not. A Checker closes that window. It asks the server for its current
-// revision (a List that matches no object, so it costs a round trip, not a copy of every
-// GPU); while that fails the cache is not trusted, and after it fails the cache is trusted
-// again only once the informer has reached the revision the server had at its first answer
-// since. What the informer saw up to then is the server's state, not an older one.
+// restart, says is not. The same happens while the server keeps answering: a reflector
+// evicted as a too-slow watcher, or told that its revision is too old, backs off before it
+// watches or lists again, and a restart can fall between two checks. A Checker closes
+// those windows. It asks the server for its current revision (a List that matches no
+// object, so it costs a round trip, not a copy of every GPU):
+//
+//   - while that fails the cache is not trusted, and after it fails the cache is trusted
+//     again only once the informer has reached the revision the server had at its first
+//     answer since;
+//   - otherwise the cache is trusted when the informer has reached the revision the server
+//     had at the previous check, or has at least moved since then (it is receiving a
+//     backlog of events). Events take a moment to arrive, so the informer is not held to
+//     the revision of the check itself; a cache that stops following is reported at the
+//     next check.
+//
+// The informer's revision moves with the events it receives, so it should watch every GPU
+// (a factory without namespace or selector): one that filters reaches a revision taken by
+// a write it does not select only with the server's next bookmark, up to a minute later.
 package freshness
 
 import (
@@ -32,9 +45,11 @@ type Checker struct {
 	revision func(ctx context.Context) (string, error) // the server's current revision
 	cached   func() string                             // the informer's last synced revision
 
-	mu      sync.Mutex
-	outage  bool   // the last revision read failed
-	catchUp uint64 // the revision the informer must reach; 0: none
+	mu     sync.Mutex
+	outage bool   // the last revision read failed
+	strict bool   // mark is the server's first revision after an outage
+	mark   uint64 // the revision the informer must have reached at the next check; 0: none
+	last   uint64 // the informer's revision at the last check that read the server's
 }
 
 // New checks the informer of gpus (all namespaces or one, as the informer's factory).
@@ -54,33 +69,44 @@ func NewFuncs(revision func(ctx context.Context) (string, error), cached func() 
 	return &Checker{revision: revision, cached: cached}
 }
 
-// Check returns nil when the server answers and the informer's cache holds its state as of
-// now or later, else why the cache cannot be trusted. Call it periodically: the informer
-// catches up on its own, and only a Check notices.
+// Check returns nil when the server answers and the informer's cache follows it: it holds
+// the server's state as of the previous Check or later, or has moved since (after a failed
+// Check: it holds the state as of the first answer since). Else it says why the cache
+// cannot be trusted. Call it periodically: the informer catches up on its own, and only a
+// Check notices; a cache that stopped following is reported one interval later.
 func (c *Checker) Check(ctx context.Context) error {
 	rv, err := c.revision(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.outage = true
-		c.catchUp = 0
+		c.outage, c.strict, c.mark = true, false, 0
 		return fmt.Errorf("device API server: %w", err)
 	}
-	if c.outage {
-		n, perr := strconv.ParseUint(rv, 10, 64)
-		if perr != nil {
-			return fmt.Errorf("device API server answered revision %q: %w", rv, perr)
-		}
-		c.outage = false
-		c.catchUp = n
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return fmt.Errorf("device API server answered revision %q: %w", rv, err)
 	}
-	if c.catchUp == 0 {
-		return nil
+	if c.outage {
+		// Nothing the cache holds is known to be the server's state since it failed:
+		// trusted only once it reaches the server's state now.
+		c.outage, c.strict, c.mark = false, true, n
 	}
 	have, _ := strconv.ParseUint(c.cached(), 10, 64) // "" or unparsable: nothing synced
-	if have < c.catchUp {
-		return fmt.Errorf("the GPU cache is at revision %d, the server was at %d when it answered again", have, c.catchUp)
+	moved := have != c.last
+	c.last = have
+	if c.mark != 0 && have < c.mark {
+		if c.strict {
+			return fmt.Errorf("the GPU cache is at revision %d, the server was at %d when it answered again", have, c.mark)
+		}
+		if !moved {
+			return fmt.Errorf("the GPU cache stays at revision %d, the server was at %d one check ago: it does not follow the server", have, c.mark)
+		}
 	}
-	c.catchUp = 0
+	// Trusted. The cache may still lack the newest events, which take a moment to
+	// arrive; it must hold them by the next check.
+	c.strict, c.mark = false, 0
+	if have < n {
+		c.mark = n
+	}
 	return nil
 }

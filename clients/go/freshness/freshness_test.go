@@ -42,7 +42,7 @@ func TestTrustedUntilTheServerFailsThenOnceTheCacheCaughtUp(t *testing.T) {
 	if err := c.Check(ctx); err != nil {
 		t.Fatalf("caught up: %v", err)
 	}
-	f.cached = "" // a relist in progress does not undo it
+	f.cached = "20" // following the server
 	if err := c.Check(ctx); err != nil {
 		t.Fatalf("after catching up: %v", err)
 	}
@@ -62,5 +62,44 @@ func TestNothingSyncedOrAnUnreadableRevisionIsNotTrusted(t *testing.T) {
 	f.rv, f.cached = "5", ""
 	if err := c.Check(ctx); err == nil {
 		t.Fatal("nothing synced, cache trusted")
+	}
+}
+
+// A cache that stops following while the server keeps answering (its reflector backing off
+// after an eviction as a too-slow watcher, or waiting to relist after a 410; a restart
+// between two checks) is not trusted: by the next check it must have reached the
+// revision the server had at this one.
+func TestACacheThatStopsFollowingAnAnsweringServerIsNotTrusted(t *testing.T) {
+	f := &fakes{rv: "10", cached: "10"}
+	c := f.checker()
+	ctx := context.Background()
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("a cache at the server's revision: %v", err)
+	}
+	// A write the cache has not seen yet: events take a moment to arrive.
+	f.rv = "11"
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("a cache one event behind, for the first time: %v", err)
+	}
+	// It arrived, and more writes came: still following.
+	f.cached, f.rv = "11", "14"
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("a cache that reached the previous check's revision: %v", err)
+	}
+	// A backlog of events arriving more slowly than the checks: still following.
+	f.cached, f.rv = "12", "15"
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("a cache that moved since the previous check: %v", err)
+	}
+	// The informer stops receiving events; the server answers every check.
+	for i, rv := range []string{"20", "25", "30"} {
+		f.rv = rv
+		if err := c.Check(ctx); err == nil || !strings.Contains(err.Error(), "at revision 12") {
+			t.Fatalf("check %d while the cache stays at 12 and the server moved on: %v", i, err)
+		}
+	}
+	f.cached = "30"
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("caught up: %v", err)
 	}
 }

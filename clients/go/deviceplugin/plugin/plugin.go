@@ -53,7 +53,8 @@ type Options struct {
 	// Device API server (package freshness); default DefaultServerCheckInterval.
 	ServerCheckInterval time.Duration
 	// UnknownAfter is how long the cache may fail that check before every device is
-	// reported Unhealthy (a server restart takes seconds); default DefaultUnknownAfter.
+	// reported Unhealthy (a server restart takes seconds); a check the server does not
+	// answer within it fails. Default DefaultUnknownAfter.
 	UnknownAfter time.Duration
 }
 
@@ -133,7 +134,14 @@ func checkServer(ctx context.Context, checker *freshness.Checker, tracker *healt
 	var failingSince time.Time
 	unknown := false
 	for {
-		err := checker.Check(ctx)
+		// A server that accepts the call but does not answer would hold the check for
+		// the client's call timeout (10 s by default): bound it by UnknownAfter, and count
+		// a failure from when its check began, so the devices turn Unhealthy UnknownAfter
+		// after the server stopped answering.
+		start := time.Now()
+		checkCtx, cancel := context.WithTimeout(ctx, o.UnknownAfter)
+		err := checker.Check(checkCtx)
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
@@ -145,13 +153,17 @@ func checkServer(ctx context.Context, checker *freshness.Checker, tracker *healt
 				unknown = false
 				tracker.SetServerError(nil)
 			}
-		case failingSince.IsZero():
-			failingSince = time.Now()
-		case !unknown && time.Since(failingSince) >= o.UnknownAfter:
-			o.Logf("every device Unhealthy: %v", err)
-			unknown = true
-			tracker.SetServerError(err)
-		case unknown:
+		default:
+			if failingSince.IsZero() {
+				failingSince = start
+			}
+			if time.Since(failingSince) < o.UnknownAfter {
+				break
+			}
+			if !unknown {
+				o.Logf("every device Unhealthy: %v", err)
+				unknown = true
+			}
 			tracker.SetServerError(err) // the newest reason
 		}
 		select {

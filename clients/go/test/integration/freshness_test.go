@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,8 +32,11 @@ func TestFreshnessTrustsTheCacheOnlyOnceItCaughtUpAfterARestartS24S25(t *testing
 	}
 	factory := externalversions.NewSharedInformerFactory(cs, 0)
 	informer := factory.Device().V1alpha1().GPUs().Informer()
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	// Stop the informer before waiting for it: the test's context ends only at its
+	// cleanup, after the deferred calls, and Shutdown would wait out its 60 s timeout.
+	informerCtx, stopInformer := context.WithCancel(ctx)
+	factory.Start(informerCtx.Done())
+	defer func() { stopInformer(); factory.Shutdown() }()
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		t.Fatal("informer never synced")
 	}

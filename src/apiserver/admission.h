@@ -11,6 +11,7 @@
 
 #include <optional>
 
+#include "store/object.h"
 #include "store/result.h"
 
 namespace deviceapi::apiserver {
@@ -19,8 +20,9 @@ template <typename Msg>
 class Admission {
  public:
   virtual ~Admission() = default;
-  // `old` is null on create.
-  virtual std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const = 0;
+  // `old` is null on create; `revision` is the one the write takes if it is
+  // made.
+  virtual std::optional<store::Error> Admit(const Msg& updated, const Msg* old, store::Revision revision) const = 0;
   // A delete of `old` is about to commit.
   virtual void Deleted(const Msg& old) const {}
 };

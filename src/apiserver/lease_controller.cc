@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 
 namespace deviceapi::apiserver {
 namespace {
@@ -115,6 +116,11 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
         table.emplace(e.key, std::move(e));
       }
     }
+    // A lease whose delete was made, with its expiry still to come, is in no
+    // write base; it must not be forgotten before its conditions are Unknown.
+    for (auto& [key, e] : table_) {
+      if (e.deleted && table.find(key) == table.end()) table.emplace(key, std::move(e));
+    }
     table.swap(table_);
   }
   changed_.notify_all();
@@ -152,8 +158,8 @@ std::optional<store::Error> LeaseController::UpsertLocked(const Lease& lease) {
   return std::nullopt;
 }
 
-std::optional<store::Error> LeaseController::LeaseAdmission::Admit(const Lease& updated,
-                                                                   const Lease*) const {
+std::optional<store::Error> LeaseController::LeaseAdmission::Admit(const Lease& updated, const Lease*,
+                                                                   store::Revision) const {
   bool earlier = false;
   {
     std::lock_guard<std::mutex> lock(c_.mu_);
@@ -168,12 +174,26 @@ std::optional<store::Error> LeaseController::LeaseAdmission::Admit(const Lease& 
 }
 
 void LeaseController::LeaseAdmission::Deleted(const Lease& old) const {
-  std::lock_guard<std::mutex> lock(c_.mu_);
-  c_.table_.erase(Key(old.metadata()));  // the timer finds it gone when it wakes
+  {
+    std::lock_guard<std::mutex> lock(c_.mu_);
+    auto it = c_.table_.find(Key(old.metadata()));
+    if (it == c_.table_.end()) return;
+    // Its holder gave the conditions up: they turn Unknown now, as at an
+    // expiry, rather than stay True with nobody to renew them (S28). The
+    // entry owns nothing from now on (its deadline has passed, so S30 lets
+    // another lease take the types) and goes once the expiry is made.
+    Entry& e = it->second;
+    e.deleted = true;
+    e.version = c_.next_version_++;
+    e.deadline = std::min(e.deadline, Clock::now());
+    e.handled = false;
+    e.retry_at = {};
+  }
+  c_.changed_.notify_all();
 }
 
-std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& updated,
-                                                                 const Gpu* old) const {
+std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& updated, const Gpu* old,
+                                                                 store::Revision revision) const {
   const auto& conditions = updated.status().conditions();
   // Nearly every write: nothing turns True that was not True already.
   auto turns_true = [old](const nvidia::nvsentinel::v1alpha1::Condition& c) {
@@ -185,6 +205,9 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
     return true;
   };
   std::lock_guard<std::mutex> lock(c_.mu_);
+  // Writes of one store are admitted in revision order; one that fails to
+  // commit gives its revision to a later write.
+  c_.last_gpu_admitted_ = revision;
   if (c_.table_.empty()) return std::nullopt;
   const auto now = Clock::now();
   for (const auto& c : conditions) {
@@ -222,6 +245,10 @@ void LeaseController::Run() {
   while (!stopping_) {
     const auto now = Clock::now();
     std::vector<Entry> due;
+    // Every GPU write admitted so far; a write that turns an owned type
+    // True is refused from now on (the deadline has passed), so these are
+    // the last that may carry one for the leases due.
+    const store::Revision admitted = last_gpu_admitted_;
     std::optional<Clock::time_point> next;
     for (auto& [key, e] : table_) {
       if (e.handled) continue;
@@ -235,11 +262,16 @@ void LeaseController::Run() {
     }
     if (!due.empty()) {
       lock.unlock();  // the GPU writes take the GPU store's lock, then mu_
-      std::vector<const Entry*> failed;
+      std::vector<const Entry*> failed, forget;
       for (const auto& e : due) {
-        if (!Expire(e)) failed.push_back(&e);
+        if (!Expire(e, admitted)) failed.push_back(&e);
+        else if (e.deleted) forget.push_back(&e);
       }
       lock.lock();
+      for (const Entry* e : forget) {
+        auto it = table_.find(e->key);
+        if (it != table_.end() && it->second.version == e->version) table_.erase(it);
+      }
       // A write that failed (a storage fault, S26) is tried again: the
       // conditions must not stay True because the disk was full once.
       for (const Entry* e : failed) {
@@ -259,11 +291,49 @@ void LeaseController::Run() {
   }
 }
 
-bool LeaseController::Expire(const Entry& entry) {
-  const std::string message = "lease " + entry.key + " held by \"" + entry.holder +
-                              "\" expired; last renewed " + FormatTime(entry.renewed);
+bool LeaseController::WaitForGpuWrites(store::Revision revision) {
+  auto reached = std::make_shared<std::promise<void>>();
+  auto done = reached->get_future();
+  // Answered once the store has reached `revision`, or with an error after
+  // its bound on such waits (a write that failed to commit leaves its
+  // revision to later writes, and there may be none): either way every
+  // write admitted before is made or failed by then.
+  gpus_.store().WaitForRevision(revision, [reached](store::Result<bool>) { reached->set_value(); });
+  while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> LeaseController::TypesToExpire(const Entry& entry) const {
+  std::vector<std::string> types;
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& type : entry.condition_types) {
+    bool owned_elsewhere = false;
+    for (const auto& [key, other] : table_) {
+      if (key == entry.key || other.deleted || other.deadline <= now) continue;
+      if (std::find(other.condition_types.begin(), other.condition_types.end(), type) != other.condition_types.end()) {
+        owned_elsewhere = true;
+        break;
+      }
+    }
+    if (!owned_elsewhere) types.push_back(type);
+  }
+  return types;
+}
+
+bool LeaseController::Expire(const Entry& entry, store::Revision admitted) {
+  const std::string message = "lease " + entry.key + " held by \"" + entry.holder + "\" " +
+                              (entry.deleted ? "was deleted" : "expired") + "; last renewed " +
+                              FormatTime(entry.renewed);
   spdlog::warn("{}: setting {} condition type(s) Unknown on every GPU", message,
                entry.condition_types.size());
+  // A GPU write admitted while the lease was live may still be committing
+  // (a durable store makes a write visible only once it is on disk): the
+  // list must include it, or its True would outlive the lease.
+  if (!WaitForGpuWrites(admitted)) return false;
   auto list = gpus_.List("", {});
   if (!list.ok()) {
     spdlog::error("lease expiry: listing GPUs failed: {}", list.error().message);
@@ -279,11 +349,9 @@ bool LeaseController::Expire(const Entry& entry) {
           changed_here = 0;
           // A renewal since the deadline was seen wins: nothing to do.
           if (!StillExpired(entry.key, entry.version)) return false;
+          const std::vector<std::string> types = TypesToExpire(entry);
           for (auto& c : *updated->mutable_status()->mutable_conditions()) {
-            if (std::find(entry.condition_types.begin(), entry.condition_types.end(), c.type()) ==
-                entry.condition_types.end()) {
-              continue;
-            }
+            if (std::find(types.begin(), types.end(), c.type()) == types.end()) continue;
             if (c.status() == "Unknown" && c.reason() == kLeaseExpiredReason) continue;
             c.set_message(message + PreviousState(c));
             c.set_status("Unknown");
@@ -314,6 +382,7 @@ LeaseController::Stats LeaseController::GetStats() const {
   const auto now = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, e] : table_) {
+    if (e.deleted) continue;  // gone; its expiry is on its way
     if (e.deadline <= now) {
       ++s.expired;
     } else {

@@ -1,12 +1,15 @@
 // LeaseController: what provider leases do to GPUs (S28-S30).
 //
 //   - S28: when a lease is not renewed within lease_duration_seconds of the
-//     later of its renew_time and the server's start, every owned condition
-//     of every GPU turns status Unknown, reason ProviderLeaseExpired, with a
-//     message naming the holder, when it was last renewed and what the
-//     condition said before (kPreviousStateMarker). These are
-//     ordinary writes through the GPU registry (revision, event, transition
-//     time); expiry never deletes anything nor touches other conditions.
+//     later of its renew_time and the server's start, or is deleted, every
+//     owned condition of every GPU turns status Unknown, reason
+//     ProviderLeaseExpired, with a message naming the holder, when it was
+//     last renewed (or that it was deleted) and what the condition said
+//     before (kPreviousStateMarker). These are ordinary writes through the
+//     GPU registry (revision, event, transition time); expiry never deletes
+//     anything nor touches other conditions, nor a type that another live
+//     lease owns by then. It covers the GPU writes admitted before it,
+//     also those still committing when it starts.
 //   - S29: while every lease that owns a condition type is expired, a GPU
 //     write that turns that condition True is refused FAILED_PRECONDITION
 //     "lease X expired" (gpu_admission()).
@@ -86,13 +89,14 @@ class LeaseController {
     Clock::time_point deadline;  // max(renewed, server start) + duration
     std::uint64_t version = 0;   // changes with every write of the lease
     bool handled = false;        // its expiry was applied (or is being applied)
+    bool deleted = false;        // the lease is gone: expire now, then forget it
     Clock::time_point retry_at;  // after a failed expiry: not before then
   };
 
   class LeaseAdmission final : public Admission<Lease> {
    public:
     explicit LeaseAdmission(LeaseController& c) : c_(c) {}
-    std::optional<store::Error> Admit(const Lease& updated, const Lease* old) const override;
+    std::optional<store::Error> Admit(const Lease& updated, const Lease* old, store::Revision) const override;
     void Deleted(const Lease& old) const override;
 
    private:
@@ -101,7 +105,7 @@ class LeaseController {
   class GpuAdmission final : public Admission<Gpu> {
    public:
     explicit GpuAdmission(LeaseController& c) : c_(c) {}
-    std::optional<store::Error> Admit(const Gpu& updated, const Gpu* old) const override;
+    std::optional<store::Error> Admit(const Gpu& updated, const Gpu* old, store::Revision revision) const override;
 
    private:
     LeaseController& c_;
@@ -118,7 +122,15 @@ class LeaseController {
   // failed (a storage fault): the timer tries again after
   // kExpiryRetryInterval. Expiry writes are exempt from the store's byte
   // bound (S33), so clients that filled the store cannot keep them out.
-  bool Expire(const Entry& entry);
+  // `admitted`: the revision of the last GPU write admitted when the expiry
+  // was decided; expiry waits until the GPU store has reached it.
+  bool Expire(const Entry& entry, store::Revision admitted);
+  // Waits until the GPU store has made every write up to `revision` visible
+  // (or could not: a commit that failed, the wait's bound); false when the
+  // controller stops meanwhile.
+  bool WaitForGpuWrites(store::Revision revision);
+  // The entry's condition types that no other live lease owns now.
+  std::vector<std::string> TypesToExpire(const Entry& entry) const;
   static constexpr std::chrono::seconds kExpiryRetryInterval{1};
   // True while the lease `key` is still the expired version `version`.
   bool StillExpired(const std::string& key, std::uint64_t version) const;
@@ -137,6 +149,8 @@ class LeaseController {
   // When the timer thread wakes next (max: only when notified).
   Clock::time_point scheduled_ = Clock::time_point::max();
   std::uint64_t conditions_set_unknown_ = 0;
+  // The revision of the last GPU write admitted (gpu_admission()).
+  store::Revision last_gpu_admitted_ = 0;
   std::thread thread_;
 };
 

@@ -58,7 +58,7 @@ class ResourceRegistry {
     store_.CreateAsync(
         key,
         [&](store::Revision next) -> store::Result<store::ObjectPtr> {
-          if (auto refused = Admit(*object, nullptr)) return *refused;
+          if (auto refused = Admit(*object, nullptr, next)) return *refused;
           return store::ObjectPtr(std::make_shared<Object>(object, next));
         },
         Typed(std::move(done)));
@@ -278,14 +278,14 @@ class ResourceRegistry {
           auto changed = build(*last, updated);
           if (!changed.ok()) return changed.error();
           if (!*changed) return current;
-          if (auto refused = Admit(*updated, last)) return *refused;
+          if (auto refused = Admit(*updated, last, next)) return *refused;
           return store::ObjectPtr(std::make_shared<Object>(updated, next));
         },
         bound, Typed(std::move(done)));
   }
-  std::optional<store::Error> Admit(const Msg& updated, const Msg* old) const {
+  std::optional<store::Error> Admit(const Msg& updated, const Msg* old, store::Revision revision) const {
     if (admission_ == nullptr) return std::nullopt;
-    return admission_->Admit(updated, old);
+    return admission_->Admit(updated, old, revision);
   }
   static void DefaultNamespace(Msg* request) {
     if (request->metadata().namespace_().empty()) {

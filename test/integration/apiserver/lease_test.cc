@@ -308,6 +308,34 @@ TEST_F(LeaseTest, DeletedLeaseReleasesItsTypesS30) {
   EXPECT_TRUE(CreateLease(MakeLease("other", "node-2", 30, {"NVMLReady"})).ok());
 }
 
+// S28: a lease deleted while live gives up its conditions as an expiry
+// would: they turn Unknown at once instead of staying True with nobody to
+// renew them; a type another live lease owns meanwhile is left alone.
+TEST_F(LeaseTest, DeletedLiveLeaseSetsItsConditionsUnknownS28) {
+  CreateGpuWithConditions(1);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 30, {"NVMLReady"})).ok());
+  ASSERT_TRUE(CreateLease(MakeLease("dcgm", "node-1", 30, {"DCGMHealthy"})).ok());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  v1::DeleteLeaseRequest req;
+  req.set_name("nvml");
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(lease_stub().DeleteLease(&ctx, req, &empty).ok());
+  ASSERT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(5)))
+      << "a deleted lease left its condition True";
+  const v1::Gpu expired = Current(1);
+  const v1::Condition* c = Find(expired, "NVMLReady");
+  EXPECT_EQ(c->reason(), "ProviderLeaseExpired");
+  EXPECT_NE(c->message().find("lease default/nvml held by \"node-1\" was deleted"), std::string::npos)
+      << c->message();
+  EXPECT_NE(c->message().find("; before: True Healthy"), std::string::npos) << c->message();
+  EXPECT_EQ(Find(Current(1), "DCGMHealthy")->status(), "True");  // another lease's type
+  // Nobody owns the type now: a provider without a lease may set it again.
+  v1::Gpu healthy = WithCondition(Current(1), "NVMLReady", "True");
+  healthy.mutable_metadata()->clear_resource_version();
+  EXPECT_TRUE(UpdateStatus(healthy).ok());
+}
+
 // Objects kept in memory, except that commits can be made to fail as on a
 // full disk (S26): the next one, or all of them while `failing`.
 class FaultyBackend final : public store::Backend {
@@ -373,6 +401,38 @@ TEST_F(LeaseTest, ExpiryRefusedByAStorageFaultIsRetriedS26S28) {
   EXPECT_EQ(Find(Current(1), "NVMLReady")->reason(), "ProviderLeaseExpired");
   Eventually([&] { return lease_controller().GetStats().conditions_set_unknown >= 1u; }, seconds(2));  // counted after the write
   EXPECT_EQ(lease_controller().GetStats().conditions_set_unknown, 1u);
+}
+
+// Objects kept in memory; each commit takes `delay_ms` (a slow disk).
+class SlowBackend final : public store::Backend {
+ public:
+  store::Result<Snapshot> Load() override { return Snapshot{}; }
+  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
+    if (const int d = delay_ms.load()) std::this_thread::sleep_for(milliseconds(d));
+    return true;
+  }
+  bool Durable() const override { return true; }
+  const char* Name() const override { return "slow"; }
+  std::atomic<int> delay_ms{0};
+};
+
+// S28: a GPU whose create was admitted while the lease was live but became
+// visible only after the lease expired (its commit was slow) is expired
+// too: expiry waits for the writes admitted before it, not only for what a
+// list shows at its deadline.
+TEST_F(LeaseTest, GpuCommittedAfterTheExpiryStillExpiresS28) {
+  auto backend = std::make_shared<SlowBackend>();
+  ServerSetup setup;
+  setup.store.backend = backend;  // the GPUs'
+  StartServer(setup);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  backend->delay_ms = 1500;  // admitted now, visible ~1.5 s later: after the deadline
+  CreateGpuWithConditions(1);
+  backend->delay_ms = 0;
+  ASSERT_TRUE(Eventually([&] { return lease_controller().GetStats().expired == 1u; }, seconds(5)));
+  EXPECT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(5)))
+      << "the GPU kept NVMLReady True after its lease expired";
+  EXPECT_EQ(Find(Current(1), "DCGMHealthy")->status(), "True");
 }
 
 // S28, S33: expiry writes are the server's own safety writes: a GPU store

@@ -349,8 +349,12 @@ func TestLeasePatchS5S31(t *testing.T) {
 		{"JSON patch", types.JSONPatchType, `[{"op":"replace","path":"/spec/holderIdentity","value":"x"}]`, nil, apierrors.IsUnsupportedMediaType},
 		{"apply", types.ApplyYAMLPatchType, `spec: {holderIdentity: x}`, nil, apierrors.IsUnsupportedMediaType},
 	} {
-		if _, err := leases.Patch(ctx, "nvml-provider", c.pt, []byte(c.data), metav1.PatchOptions{}, c.sub...); !c.check(err) {
+		l, err := leases.Patch(ctx, "nvml-provider", c.pt, []byte(c.data), metav1.PatchOptions{}, c.sub...)
+		if !c.check(err) {
 			t.Errorf("%s: %v", c.name, err)
+		}
+		if l != nil {
+			t.Errorf("%s: a refused patch returned a lease, as client-go never does: %+v", c.name, l)
 		}
 	}
 	if _, err := leases.Patch(ctx, "missing", types.MergePatchType, []byte(`{}`), metav1.PatchOptions{}); !apierrors.IsNotFound(err) {

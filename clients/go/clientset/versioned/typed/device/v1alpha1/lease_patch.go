@@ -44,8 +44,11 @@ func (c *leases) Patch(ctx context.Context, name string, pt types.PatchType, dat
 		if cur, err = c.Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return nil, err
 		}
-		if next, err = applyLeasePatch(cur, pt, data); err != nil || next == nil {
-			return cur, err
+		if next, err = applyLeasePatch(cur, pt, data); err != nil {
+			return nil, err // as client-go: no object with an error
+		}
+		if next == nil {
+			return cur, nil // the patch changes nothing
 		}
 		// next carries cur's resourceVersion: the server refuses the write when another
 		// writer came between, and the patch is applied again to what that writer left.

@@ -74,22 +74,31 @@ std::optional<store::Error> CheckShape(const json& value, const std::string& pat
   return std::nullopt;
 }
 
-// Checks that every key of `value` names a field of `message` (its JSON or
-// proto name), recursing into message fields; keys of maps are free and `$`
-// directives are CheckShape's. Without it a key set to null would merge
-// into nothing and the patch would pass as a no-op (S31); any other unknown
-// key would be refused only after the object's JSON round trip.
+// Checks that every key of `value` names a field of `message` by its JSON
+// name, recursing into message fields; keys of maps are free and `$`
+// directives are CheckShape's. The patch is merged into the object's JSON
+// form, which has JSON names only: without this check a key set to null
+// that is no JSON name (an unknown key, or a proto name such as
+// `recommended_action`) would merge into nothing and the patch would pass
+// as a no-op (S31); any other would be refused only after the object's
+// JSON round trip.
 std::optional<store::Error> CheckFields(const json& value, const google::protobuf::Descriptor* message,
                                         const std::string& path) {
   if (!value.is_object()) return std::nullopt;
   for (const auto& [key, item] : value.items()) {
     if (!key.empty() && key[0] == '$') continue;
     const std::string child = path.empty() ? key : path + "." + key;
-    const google::protobuf::FieldDescriptor* field = message->FindFieldByName(key);
+    const google::protobuf::FieldDescriptor* field = nullptr;
     for (int i = 0; field == nullptr && i < message->field_count(); ++i) {
       if (message->field(i)->json_name() == key) field = message->field(i);
     }
-    if (field == nullptr) return Invalid(child + ": no such field");
+    if (field == nullptr) {
+      // A proto name whose JSON name differs: say which name to use.
+      if (const auto* named = message->FindFieldByName(key); named != nullptr) {
+        return Invalid(child + ": no such field (field names are JSON names: \"" + named->json_name() + "\")");
+      }
+      return Invalid(child + ": no such field");
+    }
     if (field->is_map() || field->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
     const google::protobuf::Descriptor* type = field->message_type();
     if (type->file()->package() == "google.protobuf") continue;  // well-known types are JSON scalars
@@ -222,7 +231,6 @@ store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::str
   auto meta = patch.document.find("metadata");
   if (meta != patch.document.end() && meta->is_object()) {
     auto rv = meta->find("resourceVersion");
-    if (rv == meta->end()) rv = meta->find("resource_version");
     if (rv != meta->end()) {
       if (!rv->is_string()) return Invalid("metadata.resourceVersion: must be a string");
       // Compared as a revision, as UpdateGpu's: "" is no precondition.

@@ -221,6 +221,41 @@ TEST_P(PatchTest, MalformedAndHostileDocumentsChangeNothingS31) {
   EXPECT_EQ(Patch(UuidFor(9), kMerge, "{}", "").error_code(), StatusCode::NOT_FOUND);
 }
 
+// S31: field names are the proto's JSON names, the names of the object's
+// JSON form the patch is merged into. A proto name that differs
+// (recommended_action) names no field of that form: set to null it would
+// erase nothing and answer OK, so it is refused as any unknown field is,
+// with the JSON name in the message.
+TEST_P(PatchTest, ProtoFieldNamesAreRefusedS31) {
+  ASSERT_TRUE(P(kMerge, R"({"status":{"recommendedAction":"RESET"}})", "status").ok());
+  const std::string before = Snapshot();
+  const struct {
+    std::string data;
+    const char* sub;
+    const char* json_name;
+  } cases[] = {
+      {R"({"status":{"recommended_action":null}})", "status", "recommendedAction"},
+      {R"({"status":{"recommended_action":"NONE"}})", "status", "recommendedAction"},
+      {R"({"status":{"conditions":[{"type":"NVMLReady","last_transition_time":null}]}})", "status",
+       "lastTransitionTime"},
+      {R"({"status":{"conditions":[{"type":"NVMLReady","observed_generation":3}]}})", "status",
+       "observedGeneration"},
+      {R"({"metadata":{"resource_version":"1"}})", "", "resourceVersion"},
+      {R"({"metadata":{"creation_timestamp":null}})", "", "creationTimestamp"},
+  };
+  for (const char* type : {kMerge, kStrategic}) {
+    for (const auto& c : cases) {
+      auto s = P(type, c.data, c.sub);
+      EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << type << " " << c.data << " -> " << s.error_message();
+      EXPECT_NE(s.error_message().find(c.json_name), std::string::npos) << c.data << " -> " << s.error_message();
+    }
+  }
+  EXPECT_EQ(Snapshot(), before);
+  v1::Gpu got;
+  ASSERT_TRUE(Get(UuidFor(1), "", &got).ok());
+  EXPECT_EQ(got.status().recommended_action(), "RESET");
+}
+
 TEST_P(PatchTest, ConcurrentProvidersNeverLoseAConditionS31) {
   // Two providers patch their own condition, with no resource_version and
   // no retries: every acknowledged write is in the final object.

@@ -19,6 +19,34 @@ store::Error Invalid(const std::string& message) {
   return store::MakeError(store::ErrorCode::kInvalid, "invalid patch: " + message);
 }
 
+// What is wrong at `path`. Paths are built of bounded segments (Segment),
+// but a document nested 32 deep still makes a long one: only its start is
+// shown, and the reason always.
+store::Error InvalidAt(const std::string& path, const std::string& what) {
+  constexpr std::size_t kMaxPathBytes = 256;
+  if (path.empty()) return Invalid(what);
+  if (path.size() <= kMaxPathBytes) return Invalid(path + ": " + what);
+  return Invalid(path.substr(0, kMaxPathBytes) + "...: " + what);
+}
+
+// A key of the document as it appears in a path: a field-like name as it
+// is, anything else (a label key, a client's junk) as a bounded Quote, so
+// that a 1 MiB key is neither copied into every path below it nor echoed
+// back in an error (S19).
+std::string Segment(const std::string& key) {
+  constexpr std::size_t kMaxPlain = 64;
+  bool plain = !key.empty() && key.size() <= kMaxPlain;
+  for (std::size_t i = 0; plain && i < key.size(); ++i) {
+    const char c = key[i];
+    plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  }
+  return plain ? key : Quote(key);
+}
+
+std::string Child(const std::string& path, const std::string& key) {
+  return path.empty() ? Segment(key) : path + "." + Segment(key);
+}
+
 // Deepest nesting of objects and arrays, counted on the bytes before any
 // parsing, so a hostile document never reaches a recursive walk.
 int NestingDepth(const std::string& data) {
@@ -54,7 +82,7 @@ std::optional<store::Error> CheckShape(const json& value, const std::string& pat
                                        bool in_conditions) {
   if (value.is_array()) {
     if (value.size() > kMaxPatchArrayItems) {
-      return Invalid(path + ": more than " + std::to_string(kMaxPatchArrayItems) + " items");
+      return InvalidAt(path, "more than " + std::to_string(kMaxPatchArrayItems) + " items");
     }
     for (const auto& item : value) {
       if (auto e = CheckShape(item, path + "[]", in_conditions)) return e;
@@ -64,10 +92,10 @@ std::optional<store::Error> CheckShape(const json& value, const std::string& pat
       if (!key.empty() && key[0] == '$') {
         const bool allowed = (in_conditions && key == "$patch") ||
                              (path == "status" && key == "$setElementOrder/conditions");
-        if (!allowed) return Invalid(path + ": unsupported directive \"" + key + "\"");
+        if (!allowed) return InvalidAt(path, "unsupported directive " + Quote(key));
         continue;
       }
-      const std::string child = path.empty() ? key : path + "." + key;
+      const std::string child = Child(path, key);
       if (auto e = CheckShape(item, child, child == "status.conditions")) return e;
     }
   }
@@ -87,7 +115,7 @@ std::optional<store::Error> CheckFields(const json& value, const google::protobu
   if (!value.is_object()) return std::nullopt;
   for (const auto& [key, item] : value.items()) {
     if (!key.empty() && key[0] == '$') continue;
-    const std::string child = path.empty() ? key : path + "." + key;
+    const std::string child = Child(path, key);
     const google::protobuf::FieldDescriptor* field = nullptr;
     for (int i = 0; field == nullptr && i < message->field_count(); ++i) {
       if (message->field(i)->json_name() == key) field = message->field(i);
@@ -95,9 +123,9 @@ std::optional<store::Error> CheckFields(const json& value, const google::protobu
     if (field == nullptr) {
       // A proto name whose JSON name differs: say which name to use.
       if (const auto* named = message->FindFieldByName(key); named != nullptr) {
-        return Invalid(child + ": no such field (field names are JSON names: \"" + named->json_name() + "\")");
+        return InvalidAt(child, "no such field (field names are JSON names: \"" + named->json_name() + "\")");
       }
-      return Invalid(child + ": no such field");
+      return InvalidAt(child, "no such field");
     }
     if (field->is_map() || field->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
     const google::protobuf::Descriptor* type = field->message_type();
@@ -331,7 +359,9 @@ store::Result<bool> ApplyPatch(const GpuPatch& patch, const nvidia::nvsentinel::
   pbjson::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto parsed = pbjson::JsonStringToMessage(target.dump(), updated, options);
-  if (!parsed.ok()) return Invalid(std::string(parsed.message()));
+  // The parser's message cites the value it refused, which may be most of
+  // the request: only its start comes back.
+  if (!parsed.ok()) return Invalid(Printable(std::string(parsed.message()), 256));
   // The stored resource_version is the object's, whatever the patch held.
   updated->mutable_metadata()->set_resource_version(old.metadata().resource_version());
   return true;

@@ -162,7 +162,7 @@ class ResourceRegistry {
           auto last = old->Parse();
           if (!uid.empty() && uid != last->metadata().uid()) {
             return store::MakeError(store::ErrorCode::kConflict,
-                                    "precondition failed: uid in precondition: " + uid +
+                                    "precondition failed: uid in precondition: " + Quote(uid) +
                                         ", uid in object meta: " + last->metadata().uid());
           }
           if (auto conflict = CheckRevision(rv, *old)) return *conflict;

@@ -16,14 +16,13 @@ bool IsHex(char c, bool lowercase_only) {
   return !lowercase_only && c >= 'A' && c <= 'F';
 }
 
-}  // namespace
-
-std::string Quote(std::string_view s) {
-  constexpr std::size_t kMax = 64;
-  std::string out = "\"";
-  for (char c : s.substr(0, kMax)) {
+// At most `max_bytes` of `s`, then "..."; control characters and
+// backslashes (and double quotes, when `quotes`) as \xNN.
+std::string Escaped(std::string_view s, std::size_t max_bytes, bool quotes) {
+  std::string out;
+  for (char c : s.substr(0, max_bytes)) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '"' || c == '\\') {
+    if (u < 0x20 || u == 0x7f || (quotes && c == '"') || c == '\\') {
       static const char* kHex = "0123456789abcdef";
       out += "\\x";
       out += kHex[u >> 4];
@@ -32,9 +31,16 @@ std::string Quote(std::string_view s) {
       out += c;
     }
   }
-  if (s.size() > kMax) out += "...";
-  out += "\"";
+  if (s.size() > max_bytes) out += "...";
   return out;
+}
+
+}  // namespace
+
+std::string Quote(std::string_view s) { return "\"" + Escaped(s, 64, /*quotes=*/true) + "\""; }
+
+std::string Printable(std::string_view s, std::size_t max_bytes) {
+  return Escaped(s, max_bytes, /*quotes=*/false);
 }
 
 bool IsGpuUuid(std::string_view s, bool lowercase_only) {

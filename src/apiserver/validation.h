@@ -17,6 +17,11 @@ namespace deviceapi::apiserver {
 // bytes then "...", so that a 4 MiB name never comes back as a 4 MiB error.
 std::string Quote(std::string_view s);
 
+// As Quote, without the quotes (double quotes stay as they are) and at
+// most `max_bytes` bytes of `s` then "...": for a longer text that is
+// partly the client's (a parser's message that cites the value it refused).
+std::string Printable(std::string_view s, std::size_t max_bytes);
+
 // Limits the service enforces on objects (S19); the server process may
 // override the defaults from its configuration.
 struct ServiceLimits {

@@ -441,6 +441,43 @@ std::vector<Hostile> HostileRequests() {
     out.push_back({"update: bad resource_version", "UpdateGpu", req.SerializeAsString(),
                    StatusCode::INVALID_ARGUMENT, "gpu.metadata.resource_version"});
   }
+  {
+    // A patch echoes no more of its document than a bounded quote (S19).
+    const std::string huge(1 << 20, 'x');
+    auto patch = [&](const std::string& data, const std::string& subresource) {
+      v1::PatchGpuRequest req;
+      req.set_name(name);
+      req.set_patch_type("application/merge-patch+json");
+      req.set_data(data);
+      req.set_subresource(subresource);
+      return req.SerializeAsString();
+    };
+    out.push_back({"patch: 1 MiB unknown field", "PatchGpu",
+                   patch(R"({"status":{")" + huge + R"(":null}})", "status"), StatusCode::INVALID_ARGUMENT,
+                   "no such field"});
+    out.push_back({"patch: 1 MiB directive", "PatchGpu",
+                   patch(R"({"status":{"$)" + huge + R"(":1}})", "status"), StatusCode::INVALID_ARGUMENT,
+                   "unsupported directive"});
+    out.push_back({"patch: 1 MiB label key above a directive", "PatchGpu",
+                   patch(R"({"metadata":{"labels":{")" + huge + R"(":{"$x":1}}}})", ""),
+                   StatusCode::INVALID_ARGUMENT, "unsupported directive"});
+    out.push_back({"patch: 1 MiB string for an integer", "PatchGpu",
+                   patch(R"({"status":{"conditions":[{"type":"NVMLReady","observedGeneration":")" + huge +
+                             R"("}]}})",
+                         "status"),
+                   StatusCode::INVALID_ARGUMENT, "invalid patch"});
+    out.push_back({"patch: 1 MiB key for a string", "PatchGpu",
+                   patch(R"({"spec":{"uuid":{")" + huge + R"(":1}}})", ""), StatusCode::INVALID_ARGUMENT,
+                   "invalid patch"});
+    out.push_back({"patch: 1 MiB label key of the wrong type", "PatchGpu",
+                   patch(R"({"metadata":{"labels":{")" + huge + R"(":1}}})", ""), StatusCode::INVALID_ARGUMENT,
+                   "invalid patch"});
+    v1::DeleteGpuRequest del;
+    del.set_name(name);
+    del.mutable_opts()->mutable_preconditions()->set_uid(huge);
+    out.push_back({"delete: 1 MiB precondition uid", "DeleteGpu", del.SerializeAsString(), StatusCode::ABORTED,
+                   "precondition failed: uid"});
+  }
   return out;
 }
 

@@ -81,5 +81,38 @@ TEST(GpuPatchConditions, StatusChangeClearsTheTransitionForTheServerToStampS6) {
   EXPECT_TRUE(out.status().conditions(0).has_last_transition_time());
 }
 
+// S19: a refused patch never echoes more than a bounded part of itself,
+// however long, deep or unprintable its keys and values.
+TEST(GpuPatchErrors, MessagesAreBoundedS19) {
+  std::string junk;  // a key of 1,024 control characters, escaped in JSON
+  for (int i = 0; i < 1024; ++i) junk += "\\u0001";
+  std::string deep;  // 28 levels of junk keys, a directive at the bottom: 32 deep
+  for (int i = 0; i < 28; ++i) deep += "{\"" + junk + "\":";
+  deep += R"({"$x":1})" + std::string(28, '}');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"metadata":{"labels":)" + deep + "}}", "unsupported directive"},
+      {R"({"status":{")" + std::string(1 << 20, 'k') + R"(":null}})", "no such field"},
+      {R"({"status":{"$)" + std::string(1 << 20, 'd') + R"(":1}})", "unsupported directive"},
+  };
+  for (const auto& [document, expected] : cases) {
+    auto patch = ParsePatch(kMergePatchType, document, document.find("status") != std::string::npos ? "status" : "");
+    ASSERT_FALSE(patch.ok());
+    EXPECT_EQ(patch.error().code, store::ErrorCode::kInvalid);
+    EXPECT_NE(patch.error().message.find(expected), std::string::npos) << patch.error().message.substr(0, 200);
+    EXPECT_LE(patch.error().message.size(), 512u);
+    EXPECT_EQ(patch.error().message.find('\x01'), std::string::npos);
+  }
+  // The parser's message, which cites the value it refused.
+  auto patch = ParsePatch(kMergePatchType,
+                          R"({"status":{"conditions":[{"type":"A","observedGeneration":")" + std::string(1 << 20, 'v') + R"("}]}})",
+                          "status");
+  ASSERT_TRUE(patch.ok());
+  v1::Gpu updated = Stored();
+  auto applied = ApplyPatch(*patch, Stored(), &updated);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.error().code, store::ErrorCode::kInvalid);
+  EXPECT_LE(applied.error().message.size(), 512u) << applied.error().message.substr(0, 200);
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver

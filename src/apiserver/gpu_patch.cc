@@ -269,6 +269,18 @@ store::Result<GpuPatch> ParsePatch(const std::string& patch_type, const std::str
       if (meta->empty()) patch.document.erase(meta);
     }
   }
+  // The subresource is decided by the parts the document names, not by
+  // whether the result differs from the object: a patch that restates a
+  // status field as it is, without subresource "status", is as wrong as
+  // one that changes it (S31). The top-level keys are fields of a Gpu
+  // (CheckFields); the resourceVersion precondition is gone from it.
+  if (patch.part == Subresource::kStatus) {
+    for (const auto& [key, value] : patch.document.items()) {
+      if (key != "status") return Invalid(key + ": subresource \"status\" changes only status");
+    }
+  } else if (patch.document.contains("status")) {
+    return Invalid("status: changes only with subresource \"status\"");
+  }
   return patch;
 }
 

@@ -17,7 +17,9 @@
 // ParsePatch needs no stored object: it bounds the document (size,
 // nesting, array lengths, labels and annotations it sets) and rejects what
 // is malformed, including a key that names no field of a Gpu, even one
-// set to null (S31). ApplyPatch applies it to one version of the object.
+// set to null, and a document that names a part outside its subresource,
+// even with the values the object has (S31). ApplyPatch applies it to one
+// version of the object.
 // Pure functions.
 #pragma once
 

@@ -168,7 +168,9 @@ class ResourceStrategy {
 
   // A whole new state `updated`, built from `old` (a patch, S31), checked
   // as an update of `part`: everything outside `part` must equal `old`
-  // (INVALID_ARGUMENT otherwise: the wrong subresource, an immutable field);
+  // (INVALID_ARGUMENT otherwise: the wrong subresource, an immutable field;
+  // PatchGpu also refuses a document that names a part outside `part`,
+  // changed or not, before it is applied: ParsePatch);
   // then validation (S20), transition times (S6) or generation (S4) as
   // for Update / UpdateStatus. Returns whether `updated` differs from `old`.
   store::Result<bool> PrepareForMutation(Subresource part, const Msg& old,

@@ -256,6 +256,53 @@ TEST_P(PatchTest, ProtoFieldNamesAreRefusedS31) {
   EXPECT_EQ(got.status().recommended_action(), "RESET");
 }
 
+// S31: the subresource is decided by what the document touches, not by
+// what it changes: a patch naming status without subresource "status", or
+// anything but status with it, is refused even when the values it gives
+// are the object's own.
+TEST_P(PatchTest, WrongSubresourceIsRefusedEvenWhenNothingChangesS31) {
+  ASSERT_TRUE(P(kMerge, R"({"metadata":{"labels":{"zone":"a"}}})", "").ok());
+  const std::string before = Snapshot();
+  const std::string uuid = UuidFor(1);
+  const struct {
+    std::string data;
+    const char* sub;
+  } cases[] = {
+      {R"({"status":{"recommendedAction":""}})", ""},
+      {R"({"status":{"conditions":[{"type":"NVMLReady","status":"True"}]}})", ""},
+      {R"({"status":{}})", ""},
+      {R"({"metadata":{"labels":{"zone":"a"}},"status":{"recommendedAction":""}})", ""},
+      {R"({"metadata":{"labels":{"zone":"a"}}})", "status"},
+      {R"({"metadata":{"labels":{}}})", "status"},
+      {R"({"metadata":{"name":")" + uuid + R"("}})", "status"},
+      {R"({"spec":{"uuid":")" + uuid + R"("}})", "status"},
+      {R"({"spec":{"uuid":")" + uuid + R"("},"status":{"recommendedAction":""}})", "status"},
+  };
+  for (const char* type : {kMerge, kStrategic}) {
+    for (const auto& c : cases) {
+      auto s = P(type, c.data, c.sub);
+      EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT)
+          << type << " " << c.data << " (subresource \"" << c.sub << "\") -> " << s.error_message();
+      EXPECT_NE(s.error_message().find("subresource"), std::string::npos) << c.data << " -> " << s.error_message();
+    }
+  }
+  EXPECT_EQ(Snapshot(), before);
+  // What each subresource may touch still passes as a no-op (S1), the
+  // resourceVersion precondition included.
+  v1::Gpu out;
+  for (const char* type : {kMerge, kStrategic}) {
+    ASSERT_TRUE(P(type, R"({"metadata":{"labels":{"zone":"a"}},"spec":{"uuid":")" + uuid + R"("}})", "", &out).ok());
+    ASSERT_TRUE(P(type,
+                  R"({"metadata":{"resourceVersion":")" + out.metadata().resource_version() +
+                      R"("},"status":{"recommendedAction":""}})",
+                  "status", &out)
+                    .ok());
+    ASSERT_TRUE(P(type, "{}", "status", &out).ok());
+    ASSERT_TRUE(P(type, "{}", "", &out).ok());
+  }
+  EXPECT_EQ(Snapshot(), before);
+}
+
 TEST_P(PatchTest, ConcurrentProvidersNeverLoseAConditionS31) {
   // Two providers patch their own condition, with no resource_version and
   // no retries: every acknowledged write is in the final object.

@@ -115,7 +115,7 @@ class ResourceRegistry {
   // object as it is, or an error. The result is then checked and completed
   // by the strategy as an update of `part` is (PrepareForMutation), admitted,
   // and stored unless nothing changed (S1). `bound`: kExempt only for the
-  // server's own safety writes (store.h).
+  // server's own safety writes (store.h), which validation skips as well.
   template <typename MutateFn>
   void Mutate(std::string ns, const std::string& name, Subresource part, const MutateFn& mutate,
               store::Store::ByteBound bound, Done done) const {
@@ -132,7 +132,12 @@ class ResourceRegistry {
           store::Result<bool> wanted = mutate(old, updated);
           if (!wanted.ok()) return wanted.error();
           if (!*wanted) return false;
-          return strategy_.PrepareForMutation(part, old, now, updated);
+          // The server's own safety writes (lease expiry, exempt from the
+          // byte bound too) set status fields to values valid by
+          // construction; an object stored under wider limits than today's
+          // (a flag lowered across a restart) must not keep them out.
+          const bool validate = bound == store::Store::ByteBound::kApplies;
+          return strategy_.PrepareForMutation(part, old, now, updated, validate);
         },
         bound, std::move(done));
   }

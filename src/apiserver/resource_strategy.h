@@ -171,11 +171,12 @@ class ResourceStrategy {
   // (INVALID_ARGUMENT otherwise: the wrong subresource, an immutable field;
   // PatchGpu also refuses a document that names a part outside `part`,
   // changed or not, before it is applied: ParsePatch);
-  // then validation (S20), transition times (S6) or generation (S4) as
-  // for Update / UpdateStatus. Returns whether `updated` differs from `old`.
+  // then validation (S20; not for the server's own writes, `validate`
+  // false), transition times (S6) or generation (S4) as for Update /
+  // UpdateStatus. Returns whether `updated` differs from `old`.
   store::Result<bool> PrepareForMutation(Subresource part, const Msg& old,
                                          const google::protobuf::Timestamp& now,
-                                         Msg* updated) const {
+                                         Msg* updated, bool validate = true) const {
     FieldErrors errors;
     const std::string m = Root() + ".metadata";
     if (part == Subresource::kStatus) {
@@ -186,7 +187,7 @@ class ResourceStrategy {
           return ToError(errors);
         }
         NormalizeStatus(updated, &old, now);
-        ValidateStatus(*updated, &errors);
+        if (validate) ValidateStatus(*updated, &errors);
         if (!errors.empty()) return ToError(errors);
         return !StatusUnchanged(*updated, old);
       } else {

@@ -403,6 +403,35 @@ TEST_F(LeaseTest, ExpiryRefusedByAStorageFaultIsRetriedS26S28) {
   EXPECT_EQ(lease_controller().GetStats().conditions_set_unknown, 1u);
 }
 
+// S28: expiry writes are the server's own. A GPU stored under wider limits
+// no longer validates once --max-conditions is lowered across a restart;
+// its owned condition must still turn Unknown when the lease expires.
+TEST_F(LeaseTest, ExpiryIsNotRefusedByAGpuThatNoLongerValidatesS28) {
+  auto gpus = OpenSqlite<v1::Gpu>(dir() + "/kept.db");
+  ASSERT_TRUE(gpus);
+  ServerSetup wide;
+  wide.store.backend = gpus;
+  StartServer(wide);
+  v1::Gpu gpu = MakeGpu(1);
+  gpu.mutable_status()->clear_conditions();
+  for (const char* type : {"NVMLReady", "DCGMHealthy", "PCIeHealthy", "ThermalOk"}) {
+    auto* c = gpu.mutable_status()->add_conditions();
+    c->set_type(type);
+    c->set_status("True");
+    c->set_reason("Healthy");
+  }
+  ASSERT_TRUE(Create(gpu).ok());
+  ServerSetup narrow;
+  narrow.store.backend = gpus;
+  narrow.limits.max_conditions = 2;
+  StartServer(narrow);
+  ASSERT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  EXPECT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(10)))
+      << "the expiry write was refused by today's limits";
+  EXPECT_EQ(Find(Current(1), "DCGMHealthy")->status(), "True");
+}
+
 // Objects kept in memory; each commit takes `delay_ms` (a slow disk).
 class SlowBackend final : public store::Backend {
  public:

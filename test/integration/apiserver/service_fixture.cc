@@ -7,8 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "apiserver/proto_object.h"
-#include "store/sqlite_backend.h"
 
 namespace deviceapi::apiserver::testing {
 
@@ -28,20 +26,6 @@ void ServiceFixture::TearDown() {
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
-
-namespace {
-
-template <typename Msg>
-std::shared_ptr<store::Backend> OpenSqlite(const std::string& path) {
-  store::SqliteOptions options;
-  options.path = path;
-  options.codec = std::make_shared<ProtoCodec<Msg>>();
-  auto backend = store::SqliteBackend::Open(std::move(options));
-  EXPECT_TRUE(backend.ok()) << backend.error().message;
-  return backend.ok() ? *backend : nullptr;
-}
-
-}  // namespace
 
 void ServiceFixture::StartServer(ServerSetup setup) {
   StopServer();

@@ -16,15 +16,29 @@
 #include "apiserver/gpu_service.h"
 #include "apiserver/lease_controller.h"
 #include "apiserver/lease_service.h"
+#include "apiserver/proto_object.h"
 #include "apiserver/readiness.h"
 #include "device_api.grpc.pb.h"
 #include "eventually.h"
+#include "store/sqlite_backend.h"
 #include "store/store.h"
 
 namespace deviceapi::apiserver::testing {
 
 namespace v1 = nvidia::nvsentinel::v1alpha1;
 using ::deviceapi::testing::Eventually;
+
+// A sqlite backend on `path` for objects of type Msg (null, with a test
+// failure, when it cannot be opened).
+template <typename Msg>
+std::shared_ptr<store::Backend> OpenSqlite(const std::string& path) {
+  store::SqliteOptions options;
+  options.path = path;
+  options.codec = std::make_shared<ProtoCodec<Msg>>();
+  auto backend = store::SqliteBackend::Open(std::move(options));
+  EXPECT_TRUE(backend.ok()) << backend.error().message;
+  return backend.ok() ? *backend : nullptr;
+}
 
 struct ServerSetup {
   store::StoreOptions store;  // the GPU store's; the lease store's too, but for its backend
@@ -98,6 +112,9 @@ class ServiceFixture : public ::testing::Test {
                              const std::vector<std::string>& types);
   // Every stored object, serialized, for before/after comparisons.
   std::string Snapshot();
+
+ protected:
+  const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;

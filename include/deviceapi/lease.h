@@ -136,6 +136,7 @@ class LeaseKeeper {
   Lease last_;
   Lease seen_;  // the last lease the server returned, read or written
   std::thread thread_;
+  std::thread::id keeper_thread_;  // thread_'s id from Start until a Stop() joined it
 };
 
 }  // namespace deviceapi

@@ -165,6 +165,7 @@ void LeaseKeeper::Start() {
   if (thread_.joinable() || stopping_) return;
   stop_ = false;
   thread_ = std::thread([this] { Run(); });
+  keeper_thread_ = thread_.get_id();
 }
 
 bool LeaseKeeper::Stopping() const {
@@ -249,8 +250,10 @@ void LeaseKeeper::Stop() {
   stop_ = true;
   cv_.notify_all();
   // From a callback on the keeper's own thread, which cannot join itself:
-  // Run() releases the lease once the callback returns.
-  if (thread_.get_id() == std::this_thread::get_id()) return;
+  // Run() releases the lease once the callback returns. Recognised by the
+  // id recorded at Start, not by thread_, which another Stop() may have
+  // moved out already to join it.
+  if (keeper_thread_ == std::this_thread::get_id()) return;
   // One caller joins and releases; others wait until it is done.
   stop_cv_.wait(lock, [this] { return !stopping_; });
   stopping_ = true;
@@ -259,6 +262,7 @@ void LeaseKeeper::Stop() {
   if (thread.joinable()) thread.join();
   (void)Release();  // a no-op when the thread released it already
   lock.lock();
+  keeper_thread_ = std::thread::id();
   stopping_ = false;
   stop_cv_.notify_all();
 }

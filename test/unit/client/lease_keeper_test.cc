@@ -197,6 +197,48 @@ TEST(LeaseKeeper, ConcurrentStopsAllReturnAfterTheRelease) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(holder_after[i], "") << "Stop() " << i << " returned early";
 }
 
+// A callback's Stop() while another thread's Stop() is already joining the
+// keeper's thread: the callback's must see that it runs on that thread and
+// return, or the two wait for each other for ever.
+TEST(LeaseKeeper, StopFromACallbackWhileAnotherThreadStopsReturns) {
+  FakeClient client;
+  LeaseClient leases(client);
+  // On the heap: a keeper thread that never returns must not outlive them.
+  auto keeper_ptr = std::make_shared<std::atomic<LeaseKeeper*>>(nullptr);
+  auto entered = std::make_shared<Gate>();
+  auto outer_stopping = std::make_shared<Gate>();
+  auto inner_returned = std::make_shared<std::atomic<bool>>(false);
+  auto asks = std::make_shared<std::atomic<int>>(0);
+  LeaseKeeperOptions o = Options("node-a");
+  o.renew_if = [=] {
+    if (++*asks == 2) {  // the lease is held: the first attempt acquired it
+      entered->Open();
+      outer_stopping->Wait();
+      keeper_ptr->load()->Stop();
+      *inner_returned = true;
+    }
+    return true;
+  };
+  auto keeper = std::make_unique<LeaseKeeper>(leases, o);
+  LeaseKeeper* k = keeper.get();
+  *keeper_ptr = k;
+  keeper->Start();
+  entered->Wait();
+  EXPECT_EQ(HolderOnServer(leases), "node-a");
+  Probe outer([k] { k->Stop(); });
+  std::this_thread::sleep_for(200ms);  // the outer Stop() is joining by now
+  outer_stopping->Open();
+  const bool outer_returned = outer.ReturnsWithin(5s);
+  EXPECT_TRUE(outer_returned) << "Stop() from another thread did not return";
+  EXPECT_TRUE(Eventually([&] { return inner_returned->load(); }, 5s))
+      << "Stop() from renew_if did not return";
+  if (!outer_returned || !inner_returned->load()) {
+    (void)keeper.release();  // its threads wait for each other: leave it be
+    return;
+  }
+  EXPECT_EQ(HolderOnServer(leases), "");
+}
+
 // A GPU whose NVMLReady the lease named "nvml-provider" owns.
 void CreateHealthyGpu(Client& client) {
   Gpu gpu;

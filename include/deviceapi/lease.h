@@ -12,8 +12,10 @@
 // the lease (creates it, or takes over one whose holder stopped renewing:
 // an update with the lease's resource_version, which the server counts in
 // lease_transitions), or renews it. After any acquisition or a renewal that
-// follows an expiry, `on_acquired` runs (on the keeper's thread), so the
-// provider writes its conditions again: the server set them Unknown. Stop()
+// follows an expiry (also one that reached the server only after the lease
+// ran out, as the server's renew times show), `on_acquired` runs (on the
+// keeper's thread), so the provider writes its conditions again: the server
+// set them Unknown. Stop()
 // releases the lease (holder cleared, duration 1 s) whenever the server's
 // copy, as this keeper last read or wrote it, names this holder, also after
 // renewals stopped or failed: so the conditions turn Unknown at once instead

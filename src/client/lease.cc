@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <random>
 
 #include "client/request_options.h"
@@ -18,13 +19,26 @@ using client_internal::UnaryCall;
 using Stub = v1alpha1::LeaseService::Stub;
 using google::protobuf::util::TimeUtil;
 
+// When the lease runs out unless renewed (ms since the epoch): its renew
+// time plus its duration.
+std::int64_t ExpiresAt(const Lease& lease) {
+  return TimeUtil::TimestampToMilliseconds(lease.spec().renew_time()) +
+         1000LL * lease.spec().lease_duration_seconds();
+}
+
 // The lease's holder stopped renewing: its renew time plus duration passed.
 bool Expired(const Lease& lease) {
-  const auto& spec = lease.spec();
-  if (!spec.has_renew_time()) return true;
-  const auto deadline = TimeUtil::TimestampToMilliseconds(spec.renew_time()) +
-                        1000LL * spec.lease_duration_seconds();
-  return TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()) >= deadline;
+  if (!lease.spec().has_renew_time()) return true;
+  return TimeUtil::TimestampToMilliseconds(TimeUtil::GetCurrentTime()) >= ExpiresAt(lease);
+}
+
+// The lease ran out between `read` and the renewal `written` made of it, by
+// the server's own stamps: it stamped the renewal no earlier than the read
+// copy's expiry. Expiry changes the GPUs, not the lease, so such a renewal
+// succeeds all the same, with the owned conditions already Unknown.
+bool LapsedBefore(const Lease& read, const Lease& written) {
+  if (!read.spec().has_renew_time() || !written.spec().has_renew_time()) return true;
+  return TimeUtil::TimestampToMilliseconds(written.spec().renew_time()) >= ExpiresAt(read);
 }
 
 }  // namespace
@@ -134,7 +148,7 @@ Status LeaseKeeper::RenewOnce() {
     // Renewal, or take-over of an expired or released lease: conditional on
     // the version read, so two contenders never both win.
     written = leases_.Update(Desired(&lease));
-    acquired = !mine || expired || !held_.load();
+    acquired = !mine || expired || !held_.load() || (written.ok() && LapsedBefore(lease, *written));
   }
   if (!written.ok()) {
     held_ = false;

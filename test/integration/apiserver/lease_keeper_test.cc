@@ -3,9 +3,12 @@
 // renewing (the owned conditions turn Unknown), counts the next renewal as an
 // acquisition, loses to a live holder, and on Stop releases the lease so the
 // conditions turn Unknown at once and another holder takes over.
+#include <grpcpp/support/client_interceptor.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "deviceapi/client.h"
@@ -17,6 +20,81 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+
+using std::chrono::system_clock;
+
+// What a test does to the lease calls of a client of its own, on the calling
+// thread: `before` runs before a call is sent (it may hold the call back),
+// `after` may replace the status the call answers, so a test can play a
+// slow network or an answer lost after the server made the change.
+class LeaseFaults {
+ public:
+  using Before = std::function<void(const std::string& method, system_clock::time_point deadline)>;
+  using After = std::function<void(const std::string& method, grpc::Status* status)>;
+  void SetBefore(Before f) {
+    std::lock_guard lock(mu_);
+    before_ = std::move(f);
+  }
+  void SetAfter(After f) {
+    std::lock_guard lock(mu_);
+    after_ = std::move(f);
+  }
+  void RunBefore(const std::string& method, system_clock::time_point deadline) {
+    Before f;
+    {
+      std::lock_guard lock(mu_);
+      f = before_;
+    }
+    if (f) f(method, deadline);
+  }
+  void RunAfter(const std::string& method, grpc::Status* status) {
+    After f;
+    {
+      std::lock_guard lock(mu_);
+      f = after_;
+    }
+    if (f) f(method, status);
+  }
+
+ private:
+  std::mutex mu_;
+  Before before_;
+  After after_;
+};
+
+class FaultInterceptor : public grpc::experimental::Interceptor {
+ public:
+  FaultInterceptor(grpc::experimental::ClientRpcInfo* info, LeaseFaults& faults)
+      : info_(info), faults_(faults) {
+    const std::string method = info->method();  // "/package.Service/Method"
+    method_ = method.substr(method.rfind('/') + 1);
+  }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using Hook = grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_INITIAL_METADATA))
+      faults_.RunBefore(method_, info_->client_context()->deadline());
+    if (methods->QueryInterceptionHookPoint(Hook::POST_RECV_STATUS))
+      faults_.RunAfter(method_, methods->GetRecvStatus());
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ClientRpcInfo* info_;
+  LeaseFaults& faults_;
+  std::string method_;
+};
+
+class FaultInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit FaultInterceptorFactory(LeaseFaults& faults) : faults_(faults) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new FaultInterceptor(info, faults_);
+  }
+
+ private:
+  LeaseFaults& faults_;
+};
 
 class LeaseKeeperTest : public ServiceFixture {
  protected:
@@ -33,9 +111,25 @@ class LeaseKeeperTest : public ServiceFixture {
     ASSERT_TRUE(Create(gpu).ok());
   }
   void TearDown() override {
+    faulty_leases_.reset();
+    faulty_client_.reset();
     leases_.reset();
     client_.reset();
     ServiceFixture::TearDown();
+  }
+
+  // A LeaseClient on a channel of its own, whose calls faults_ acts on.
+  LeaseClient& FaultyLeases() {
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<FaultInterceptorFactory>(faults_));
+    faulty_client_ = std::make_unique<Client>(grpc::experimental::CreateCustomChannelWithInterceptors(
+        address(), grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), std::move(creators)));
+    faulty_leases_ = std::make_unique<LeaseClient>(*faulty_client_);
+    return *faulty_leases_;
+  }
+  std::string HolderOnServer() {
+    StatusOr<Lease> lease = leases_->Get("nvml-provider");
+    return lease.ok() ? lease->spec().holder_identity() : "error: " + lease.status().ToString();
   }
 
   LeaseKeeperOptions Options(const std::string& holder) {
@@ -57,6 +151,9 @@ class LeaseKeeperTest : public ServiceFixture {
   }
   std::unique_ptr<Client> client_;
   std::unique_ptr<LeaseClient> leases_;
+  LeaseFaults faults_;
+  std::unique_ptr<Client> faulty_client_;
+  std::unique_ptr<LeaseClient> faulty_leases_;
   std::atomic<int> acquisitions_{0};
 };
 
@@ -115,6 +212,25 @@ TEST_F(LeaseKeeperTest, LosesToALiveHolderAndTakesOverAfterReleaseS29S30) {
   ASSERT_TRUE(taken.ok());
   EXPECT_EQ(taken->spec().holder_identity(), "node-b");
   EXPECT_GE(taken->spec().lease_transitions(), 1);
+}
+
+// S28: a renewal read before the lease ran out but written after (the server
+// set the owned condition Unknown meanwhile) succeeds, since expiry changes
+// the GPUs and not the lease; it is still an acquisition, or nothing writes
+// the condition again while the keeper holds the lease.
+TEST_F(LeaseKeeperTest, ARenewalWrittenAfterTheExpiryRunsOnAcquiredS28) {
+  LeaseKeeper keeper(FaultyLeases(), Options("node-a"));  // a 1 s lease
+  ASSERT_TRUE(keeper.RenewOnce().ok());
+  ASSERT_EQ(acquisitions_.load(), 1);
+  faults_.SetBefore([this](const std::string& method, system_clock::time_point) {
+    // The renewal's update, held back until the lease expired on the server.
+    if (method == "UpdateLease") EXPECT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+  });
+  Status renewed = keeper.RenewOnce();
+  ASSERT_TRUE(renewed.ok()) << renewed.ToString();
+  EXPECT_TRUE(keeper.Held());
+  EXPECT_EQ(NvmlReady(), "Unknown");
+  EXPECT_EQ(acquisitions_.load(), 2) << "on_acquired did not run after the lease had lapsed";
 }
 
 }  // namespace

@@ -53,15 +53,15 @@ void ServiceFixture::StartServer(ServerSetup setup) {
   service_->registry().SetAdmission(&lease_controller_->gpu_admission());
   lease_service_->registry().SetAdmission(&lease_controller_->lease_admission());
   ASSERT_TRUE(lease_controller_->Start().ok());
-  const std::string address = "unix:" + dir_ + "/api" + std::to_string(generation_++) + ".sock";
+  address_ = "unix:" + dir_ + "/api" + std::to_string(generation_++) + ".sock";
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  builder.AddListeningPort(address_, grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
   builder.RegisterService(lease_service_.get());
   builder.SetMaxReceiveMessageSize(4 << 20);  // S19 request size, as the server sets it
   server_ = builder.BuildAndStart();
   ASSERT_NE(server_, nullptr);
-  channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   stub_ = v1::GpuService::NewStub(channel_);
   lease_stub_ = v1::LeaseService::NewStub(channel_);
 }

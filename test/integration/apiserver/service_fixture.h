@@ -89,6 +89,8 @@ class ServiceFixture : public ::testing::Test {
   v1::LeaseService::Stub& lease_stub() { return *lease_stub_; }
   LeaseController& lease_controller() { return *lease_controller_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  // The server's listening address ("unix:..."), for a channel of a test's own.
+  const std::string& address() const { return address_; }
 
   // Unary call with hand-made request bytes; `method` like "CreateGpu".
   grpc::Status RawCall(const std::string& method, const std::string& request,
@@ -125,6 +127,7 @@ class ServiceFixture : public ::testing::Test {
   std::unique_ptr<LeaseServiceImpl> lease_service_;
   std::unique_ptr<LeaseController> lease_controller_;
   std::unique_ptr<grpc::Server> server_;
+  std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::GpuService::Stub> stub_;
   std::unique_ptr<v1::LeaseService::Stub> lease_stub_;

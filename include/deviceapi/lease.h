@@ -15,14 +15,14 @@
 // follows an expiry (also one that reached the server only after the lease
 // ran out, as the server's renew times show), `on_acquired` runs (on the
 // keeper's thread), so the provider writes its conditions again: the server
-// set them Unknown. Stop()
-// releases the lease (holder cleared, duration 1 s) whenever the server's
-// copy, as this keeper last read or wrote it, names this holder, also after
-// renewals stopped or failed: so the conditions turn Unknown at once instead
-// of up to a full duration later (the release waits at most 2 s for the
-// server, and never clears another holder's lease). SetRenewing(false)
-// stops renewals without releasing, for a provider that can no longer see
-// what it reports.
+// set them Unknown. Stop() releases the lease (holder cleared, duration 1 s)
+// whenever the server's copy, as this keeper last read or wrote it, names
+// this holder, also after renewals stopped or failed (and when a create's
+// answer was lost, as it reads the lease then): so the conditions turn
+// Unknown at once instead of up to a full duration later (the release waits
+// at most 2 s for the server, and never clears another holder's lease).
+// SetRenewing(false) stops renewals without releasing, for a provider that
+// can no longer see what it reports.
 //
 // Thread-safe. The callbacks run on the keeper's thread without its lock:
 // they may call Last(), Held(), SetRenewing() and Stop(), but must not
@@ -137,6 +137,9 @@ class LeaseKeeper {
   bool stopping_ = false;  // a Stop() is joining and releasing
   Lease last_;
   Lease seen_;  // the last lease the server returned, read or written
+  // A Create was sent since a read last found no lease: with seen_ empty,
+  // the server may still have made it (its answer lost).
+  bool create_sent_ = false;
   std::thread thread_;
   std::thread::id keeper_thread_;  // thread_'s id from Start until a Stop() joined it
 };

@@ -119,8 +119,12 @@ Lease LeaseKeeper::Desired(const Lease* current) const {
 
 void LeaseKeeper::Saw(const Lease* lease) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (lease != nullptr) seen_ = *lease;
-  else seen_.Clear();
+  if (lease != nullptr) {
+    seen_ = *lease;
+  } else {
+    seen_.Clear();
+    create_sent_ = false;
+  }
 }
 
 Status LeaseKeeper::RenewOnce() {
@@ -130,6 +134,10 @@ Status LeaseKeeper::RenewOnce() {
   StatusOr<Lease> written = Status(grpc::StatusCode::UNKNOWN, "");
   bool acquired = false;
   if (current.status().IsNotFound()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      create_sent_ = true;
+    }
     written = leases_.Create(Desired(nullptr));
     acquired = true;
   } else if (!current.ok()) {
@@ -215,9 +223,13 @@ void LeaseKeeper::Run() {
 
 Status LeaseKeeper::Release() {
   Lease lease;
+  // No lease seen, but a Create sent whose answer may have been lost while
+  // the server made it: look before concluding there is nothing to release.
+  bool look = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     lease = seen_;
+    look = lease.metadata().name().empty() && create_sent_;
   }
   held_ = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -227,6 +239,20 @@ Status LeaseKeeper::Release() {
                         deadline - std::chrono::steady_clock::now()));
   };
   for (int attempt = 0;; ++attempt) {
+    if (look) {
+      GetOptions get;
+      get.namespace_name = options_.namespace_name;
+      get.call.timeout = remaining();
+      StatusOr<Lease> current = leases_.Get(options_.name, get);
+      if (current.status().IsNotFound()) {
+        Saw(nullptr);
+        return Status();
+      }
+      if (!current.ok()) return current.status();
+      Saw(&*current);
+      lease = *current;
+      look = false;
+    }
     // Whether or not this keeper still renews it: a lease the server holds
     // in this holder's name keeps the owned conditions standing until it
     // runs out.
@@ -248,14 +274,7 @@ Status LeaseKeeper::Release() {
     // Changed since this keeper saw it (e.g. a renewal whose answer was
     // lost, or another writer): look again, once.
     if (!released.status().IsConflict() || attempt > 0) return released.status();
-    GetOptions get;
-    get.namespace_name = options_.namespace_name;
-    get.call.timeout = remaining();
-    StatusOr<Lease> current = leases_.Get(options_.name, get);
-    if (current.status().IsNotFound()) return Status();
-    if (!current.ok()) return current.status();
-    Saw(&*current);
-    lease = *current;
+    look = true;
   }
 }
 

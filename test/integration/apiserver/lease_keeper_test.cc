@@ -233,5 +233,24 @@ TEST_F(LeaseKeeperTest, ARenewalWrittenAfterTheExpiryRunsOnAcquiredS28) {
   EXPECT_EQ(acquisitions_.load(), 2) << "on_acquired did not run after the lease had lapsed";
 }
 
+// A create the server made but whose answer was lost: the keeper saw no
+// lease, while the server holds one in its name for the full duration;
+// Stop() still finds and releases it, so the condition turns Unknown now.
+TEST_F(LeaseKeeperTest, StopReleasesALeaseWhoseCreateAnswerWasLostS28) {
+  faults_.SetAfter([](const std::string& method, grpc::Status* status) {
+    if (method == "CreateLease" && status->ok())
+      *status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the answer was lost");
+  });
+  LeaseKeeperOptions o = Options("node-a");
+  o.duration = std::chrono::seconds(30);
+  LeaseKeeper keeper(FaultyLeases(), o);
+  Status created = keeper.RenewOnce();
+  EXPECT_EQ(created.code(), grpc::StatusCode::UNAVAILABLE) << created.ToString();
+  ASSERT_EQ(HolderOnServer(), "node-a");
+  keeper.Stop();
+  EXPECT_EQ(HolderOnServer(), "");
+  EXPECT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

@@ -34,6 +34,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -140,6 +141,11 @@ class LeaseKeeper {
   // A Create was sent since a read last found no lease: with seen_ empty,
   // the server may still have made it (its answer lost).
   bool create_sent_ = false;
+  // When releasing the lease last written must give up: set by the first
+  // release (the thread's as it ends, or Stop()'s), so that all of them
+  // together wait at most 2 s; cleared by Start() and by each acquisition
+  // or renewal.
+  std::optional<std::chrono::steady_clock::time_point> release_deadline_;
   std::thread thread_;
   std::thread::id keeper_thread_;  // thread_'s id from Start until a Stop() joined it
 };

@@ -5,7 +5,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <random>
 
@@ -18,6 +17,9 @@ using client_internal::NamespaceOrDefault;
 using client_internal::UnaryCall;
 using Stub = v1alpha1::LeaseService::Stub;
 using google::protobuf::util::TimeUtil;
+
+// How long a stop's release waits for the server, all its calls together.
+constexpr std::chrono::seconds kReleaseTime{2};
 
 // When the lease runs out unless renewed (ms since the epoch): its renew
 // time plus its duration.
@@ -166,6 +168,7 @@ Status LeaseKeeper::RenewOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     last_ = *written;
     seen_ = *written;
+    release_deadline_.reset();  // a lease to release, with time of its own
   }
   held_ = true;
   if (acquired && options_.on_acquired) options_.on_acquired();
@@ -186,6 +189,7 @@ void LeaseKeeper::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable() || stopping_) return;
   stop_ = false;
+  release_deadline_.reset();
   thread_ = std::thread([this] { Run(); });
   keeper_thread_ = thread_.get_id();
 }
@@ -226,23 +230,28 @@ Status LeaseKeeper::Release() {
   // No lease seen, but a Create sent whose answer may have been lost while
   // the server made it: look before concluding there is nothing to release.
   bool look = false;
+  std::chrono::steady_clock::time_point deadline;
   {
     std::lock_guard<std::mutex> lock(mu_);
     lease = seen_;
     look = lease.metadata().name().empty() && create_sent_;
+    if (!release_deadline_) release_deadline_ = std::chrono::steady_clock::now() + kReleaseTime;
+    deadline = *release_deadline_;
   }
   held_ = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  auto remaining = [&] {
-    return std::max(std::chrono::milliseconds(1),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now()));
+  // Sets the call's timeout to what is left of the deadline; false: nothing.
+  auto time_left = [&](CallOptions& call) {
+    call.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    return call.timeout > std::chrono::milliseconds(0);
   };
+  const Status out_of_time(grpc::StatusCode::DEADLINE_EXCEEDED,
+                           "no time left to release lease " + options_.name);
   for (int attempt = 0;; ++attempt) {
     if (look) {
       GetOptions get;
       get.namespace_name = options_.namespace_name;
-      get.call.timeout = remaining();
+      if (!time_left(get.call)) return out_of_time;
       StatusOr<Lease> current = leases_.Get(options_.name, get);
       if (current.status().IsNotFound()) {
         Saw(nullptr);
@@ -265,7 +274,7 @@ Status LeaseKeeper::Release() {
     lease.mutable_spec()->set_lease_duration_seconds(1);
     lease.mutable_spec()->clear_renew_time();
     UpdateOptions options;
-    options.call.timeout = remaining();
+    if (!time_left(options.call)) return out_of_time;
     StatusOr<Lease> released = leases_.Update(lease, options);
     if (released.ok()) {
       Saw(&*released);
@@ -293,7 +302,9 @@ void LeaseKeeper::Stop() {
   std::thread thread = std::move(thread_);
   lock.unlock();
   if (thread.joinable()) thread.join();
-  (void)Release();  // a no-op when the thread released it already
+  // A no-op when the thread released it already; after the thread's failed
+  // release, one more try in the time the thread left.
+  (void)Release();
   lock.lock();
   keeper_thread_ = std::thread::id();
   stopping_ = false;

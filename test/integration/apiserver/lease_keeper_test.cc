@@ -252,5 +252,22 @@ TEST_F(LeaseKeeperTest, StopReleasesALeaseWhoseCreateAnswerWasLostS28) {
   EXPECT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
 }
 
+// A server that does not answer the release: Stop() gives up after the 2 s
+// lease.h promises, not 2 s on the keeper's thread and 2 s more on its own.
+TEST_F(LeaseKeeperTest, StopWaitsAtMostTwoSecondsForTheRelease) {
+  LeaseKeeper keeper(FaultyLeases(), Options("node-a"));
+  keeper.Start();
+  ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+  keeper.SetRenewing(false);  // from here on, the only updates are releases
+  ASSERT_TRUE(Eventually([&] { return !keeper.Held(); }));
+  faults_.SetBefore([](const std::string& method, system_clock::time_point deadline) {
+    if (method == "UpdateLease") std::this_thread::sleep_until(deadline + milliseconds(50));
+  });
+  const auto stopped = steady_clock::now();
+  keeper.Stop();
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - stopped);
+  EXPECT_LT(took.count(), 3000) << "Stop() waited " << took.count() << " ms";
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

@@ -14,9 +14,11 @@
 //
 // Handlers run on one dispatch thread owned by the informer, one at a time,
 // in the order the changes happened; the cache already reflects an event
-// when its handler runs. A handler must not call Stop() (it would deadlock)
-// and must not throw; slow handlers only delay later handlers, never the
-// watch (changes queue up in memory meanwhile).
+// when its handler runs. A handler must not call Stop(): Stop() joins the
+// dispatch thread the handler runs on, which throws std::system_error
+// (resource_deadlock_would_occur) out of the handler and ends the process
+// (std::terminate). Nor may a handler throw; slow handlers only delay later
+// handlers, never the watch (changes queue up in memory meanwhile).
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once

@@ -77,19 +77,27 @@ func TestProbersLetFreshnessSeeAnOutageTheHealthCheckReports(t *testing.T) {
 	}
 }
 
-// A server that accepts but never answers is reported unavailable after probeTimeout,
-// whatever the probers do with a context without a deadline.
-func TestProbeLoopBoundsAHangingCheck(t *testing.T) {
+// startProbeLoop runs the probe loop of a bridge (over fakes) that asks prober every
+// interval, until the test ends.
+func startProbeLoop(t *testing.T, interval time.Duration, prober Prober) *Bridge {
+	t.Helper()
 	informer := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0).Device().V1alpha1().GPUs().Informer()
-	hang := proberFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
-	b, err := New(Config{NodeName: "node-a", ProbeInterval: time.Hour}, kubefake.NewClientset(), nil, informer, hang, nil)
+	b, err := New(Config{NodeName: "node-a", ProbeInterval: interval}, kubefake.NewClientset(), nil, informer, prober, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.probeLoop(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return b
+}
+
+// A server that accepts but never answers is reported unavailable after probeTimeout,
+// whatever the probers do with a context without a deadline.
+func TestProbeLoopBoundsAHangingCheck(t *testing.T) {
+	hang := proberFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	b := startProbeLoop(t, time.Hour, hang)
 	deadline := time.Now().Add(probeTimeout + 3*time.Second)
 	for {
 		b.mu.Lock()
@@ -109,7 +117,6 @@ func TestProbeLoopBoundsAHangingCheck(t *testing.T) {
 // (not probed yet, then connection refused, then NOT_SERVING, then the cache catching up) a
 // reconcile is queued, so the message follows, not only when availability flips.
 func TestProbeLoopQueuesAReconcileWhenTheReasonChanges(t *testing.T) {
-	informer := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0).Device().V1alpha1().GPUs().Informer()
 	asking, answers := make(chan struct{}), make(chan error)
 	p := proberFunc(func(ctx context.Context) error {
 		select {
@@ -124,14 +131,7 @@ func TestProbeLoopQueuesAReconcileWhenTheReasonChanges(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	b, err := New(Config{NodeName: "node-a", ProbeInterval: time.Millisecond}, kubefake.NewClientset(), nil, informer, p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { b.probeLoop(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	b := startProbeLoop(t, time.Millisecond, p)
 	<-asking
 	for i, step := range []struct {
 		answer error

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <map>
+#include <string_view>
 #include <sstream>
 
 #include <google/protobuf/util/json_util.h>
@@ -156,15 +157,31 @@ bool ParseOutputFormat(const std::string& text, OutputFormat* out) {
   return true;
 }
 
+namespace {
+
+bool IsReadinessType(const std::string& type) {
+  constexpr std::string_view kSuffix = "Ready";
+  return type.size() >= kSuffix.size() &&
+         type.compare(type.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+}
+
+// How bad a condition's status is for readiness: False, then Unknown (or
+// anything else a writer put there), then True.
+int Badness(const std::string& status) {
+  if (status == "True") return 0;
+  if (status == "False") return 2;
+  return 1;
+}
+
+}  // namespace
+
 const Condition* ReadyCondition(const GpuStatus& status) {
-  const Condition* suffix_match = nullptr;
+  const Condition* worst = nullptr;
   for (const auto& c : status.conditions()) {
-    if (c.type() == kReadyConditionType) return &c;
-    const std::string& t = c.type();
-    if (suffix_match == nullptr && t.size() > 5 && t.compare(t.size() - 5, 5, "Ready") == 0)
-      suffix_match = &c;
+    if (!IsReadinessType(c.type())) continue;
+    if (worst == nullptr || Badness(c.status()) > Badness(worst->status())) worst = &c;
   }
-  return suffix_match;
+  return worst;
 }
 
 std::vector<std::string> TableHeader(const TableOptions& o) {

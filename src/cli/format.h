@@ -46,9 +46,11 @@ struct TableOptions {
   std::vector<std::size_t> min_widths;
 };
 
-// The READY and REASON columns show the condition "Ready" or, when there is
-// none, the first condition whose type ends in "Ready" (the NVML provider's
-// "NVMLReady", "example.com/DriverReady"); null when there is neither.
+// The READY and REASON columns show the worst of the readiness conditions:
+// "Ready" and every type ending in "Ready" (the NVML provider's "NVMLReady",
+// "example.com/DriverReady"). The first False one, else the first that is
+// not True (Unknown), else the first; null when there is none. So one
+// provider's True never hides another's False, whatever their order.
 inline constexpr const char* kReadyConditionType = "Ready";
 const Condition* ReadyCondition(const GpuStatus& status);
 

@@ -76,6 +76,42 @@ TEST(Table, ReadyColumnFallsBackToAnyReadyCondition) {
   EXPECT_EQ(row[3], "<none>");
 }
 
+// One provider's True never hides another's False: READY is the worst
+// readiness condition, whatever order the conditions are stored in.
+TEST(Table, ReadyColumnIsTheWorstReadinessConditionInAnyOrder) {
+  TableOptions o;
+  o.now = GoldenNow();
+  auto condition = [](const std::string& type, const std::string& status, const std::string& reason) {
+    Condition c;
+    c.set_type(type);
+    c.set_status(status);
+    c.set_reason(reason);
+    return c;
+  };
+  const std::vector<std::vector<Condition>> orders = {
+      {condition("NVMLReady", "True", "Ok"), condition("example.com/DriverReady", "False", "DriverCrashed")},
+      {condition("example.com/DriverReady", "False", "DriverCrashed"), condition("NVMLReady", "True", "Ok")},
+      {condition("Ready", "True", "SetByHand"), condition("NVMLReady", "False", "DriverCrashed")},
+      {condition("NVMLReady", "Unknown", "ProviderLeaseExpired"), condition("Ready", "False", "DriverCrashed"),
+       condition("Healthy", "False", "NotReadiness")},
+  };
+  for (const auto& conditions : orders) {
+    Gpu g = SampleGpus()[0];
+    g.mutable_status()->clear_conditions();
+    for (const auto& c : conditions) *g.mutable_status()->add_conditions() = c;
+    auto row = TableRow(g, o);
+    EXPECT_EQ(row[2], "False") << g.status().ShortDebugString();
+    EXPECT_EQ(row[3], "DriverCrashed") << g.status().ShortDebugString();
+  }
+  Gpu g = SampleGpus()[0];
+  g.mutable_status()->clear_conditions();
+  *g.mutable_status()->add_conditions() = condition("NVMLReady", "True", "Ok");
+  *g.mutable_status()->add_conditions() = condition("example.com/DriverReady", "Unknown", "NoHeartbeat");
+  auto row = TableRow(g, o);
+  EXPECT_EQ(row[2], "Unknown");
+  EXPECT_EQ(row[3], "NoHeartbeat");
+}
+
 TEST(Golden, TableColorOnlyWhenAsked) {
   TableOptions o;
   o.now = GoldenNow();

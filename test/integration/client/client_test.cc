@@ -8,6 +8,7 @@
 #include "deviceapi/client.h"
 #include "deviceapi/conditions.h"
 #include "deviceapi/lease.h"
+#include "fault_proxy.h"
 #include "gpu_fixtures.h"
 #include "test_server.h"
 
@@ -28,6 +29,27 @@ class ClientTest : public ::testing::Test {
   std::unique_ptr<TestServer> server_;
   std::unique_ptr<Client> client_;
 };
+
+// A server slow to answer a new connection (a loaded node, a flood of
+// connections) is waited for until the call's deadline: the reconnect
+// backoff's short first pause must not become the connection's timeout.
+TEST(ClientConnect, ServerSlowToAnswerANewConnectionIsWaitedForUntilTheDeadline) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  proxy.StallNew();
+  std::thread heal([&proxy] {
+    std::this_thread::sleep_for(500ms);
+    proxy.Heal();
+  });
+  ClientOptions options = Opts(proxy.target());
+  options.default_timeout = 5s;
+  Client client(options);
+  StatusOr<GpuList> listed = client.List();
+  heal.join();
+  EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+}
 
 // S3
 TEST_F(ClientTest, CreateGetListRoundTrip) {

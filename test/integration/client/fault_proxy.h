@@ -68,9 +68,18 @@ class FaultProxy {
     }
   }
 
+  // Connections accepted from now on start stalled (a peer slow to answer a
+  // new connection: its handshake waits), until Heal().
+  void StallNew() {
+    std::lock_guard lock(mu_);
+    stall_new_ = true;
+  }
+
   // Resumes forwarding on stalled connections; what they buffered flows on.
+  // New connections forward at once again.
   void Heal() {
     std::lock_guard lock(mu_);
+    stall_new_ = false;
     for (auto& [fd, gate] : gates_) {
       std::lock_guard g(gate->mu);
       gate->stalled = false;
@@ -113,6 +122,7 @@ class FaultProxy {
       open_fds_.push_back(client);
       open_fds_.push_back(upstream);
       auto gate = std::make_shared<Gate>();
+      gate->stalled = stall_new_;
       gates_[client] = gate;
       ++accepted_;
       pumps_.emplace_back([this, client, upstream, gate] { Pump(client, upstream, *gate); });
@@ -160,6 +170,7 @@ class FaultProxy {
   std::mutex mu_;
   std::vector<int> open_fds_;
   std::map<int, std::shared_ptr<Gate>> gates_;  // by client fd
+  bool stall_new_ = false;                       // guarded by mu_
   std::vector<std::thread> pumps_;
   std::atomic<int> cuts_{0};
   std::atomic<int> accepted_{0};

@@ -37,8 +37,15 @@ Environment ProcessEnvironment() {
   return env;
 }
 
-int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-        const Environment& env) {
+TimePoint Context::Now() const {
+  if (env.now) return *env.now;
+  return env.clock ? env.clock() : std::chrono::system_clock::now();
+}
+
+namespace {
+
+int RunCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+               const Environment& env) {
   CLI::App app{"devicectl: inspect and change the GPUs of a node's Device API Server", "devicectl"};
   app.require_subcommand(1);
   app.fallthrough();
@@ -190,8 +197,8 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   std::string target = !server.empty()           ? server
                        : !env.server_env.empty() ? env.server_env
                                                  : kDefaultServerTarget;
-  Context ctx{out, err, env, target, timeout,
-              env.now ? *env.now : std::chrono::system_clock::now(), nullptr};
+  Context ctx{out, err, env, target, timeout, {}, nullptr};
+  ctx.now = ctx.Now();
   if (version_cmd->parsed() && client_only) return CmdVersion(ctx, true, version_output);
   ctx.client = env.connect(target, timeout);
 
@@ -206,6 +213,17 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (health_cmd->parsed()) return CmdHealth(ctx);
   if (version_cmd->parsed()) return CmdVersion(ctx, false, version_output);
   return ctx.Usage("no command given");
+}
+
+}  // namespace
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        const Environment& env) {
+  const int code = RunCommand(args, out, err, env);
+  out.flush();
+  if (out) return code;
+  err << "error: cannot write the output (a full disk, or its reader went away)\n";
+  return code == kExitOk ? kExitError : code;
 }
 
 }  // namespace deviceapi::cli

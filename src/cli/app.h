@@ -25,6 +25,9 @@ inline constexpr int kExitUsage = 2;
 struct Environment {
   std::string server_env;          // $DEVICE_API_SERVER
   std::optional<TimePoint> now;    // $DEVICECTL_NOW (Unix seconds): pins AGE columns
+  // The clock when `now` is unset (the system's when empty). A watch reads it
+  // for every event it prints, so its AGE column moves on.
+  std::function<TimePoint()> clock;
   bool color = false;              // stdout is a TTY and $NO_COLOR is unset
   std::istream* in = nullptr;      // for "create -f -"
   // Opens the client for a resolved target. Tests inject an in-process one.
@@ -36,6 +39,8 @@ struct Environment {
 // Environment of the real process (getenv, isatty, gRPC clients).
 Environment ProcessEnvironment();
 
+// Runs one command. Output that cannot be written (a full disk, a reader
+// gone with SIGPIPE ignored) ends it, a watch included, with exit code 1.
 int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
         const Environment& env);
 

@@ -18,8 +18,13 @@ struct Context {
   const Environment& env;
   std::string target;
   std::chrono::milliseconds timeout{10000};
-  TimePoint now;
+  TimePoint now;  // when the command started: one AGE reference for its output
   std::shared_ptr<Client> client;
+  // The time now: env.now if pinned, else env.clock or the system's clock.
+  TimePoint Now() const;
+  // False once `out` failed (a full disk, a reader gone); what the command
+  // printed since is lost.
+  bool OutputOk() const { return static_cast<bool>(out); }
   CallOptions call() const {
     CallOptions c;
     c.timeout = timeout;

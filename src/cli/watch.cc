@@ -50,6 +50,7 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
   };
   if (!args.watch_only) print(initial, "ADDED");
   ctx.out.flush();
+  if (!ctx.OutputOk()) return kExitError;  // Run() says why
 
   WatchOptions wo;
   wo.namespace_name = ns;
@@ -60,8 +61,14 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
   WatchEvent ev;
   while (stream->Next(&ev)) {
     if (ev.type == EventType::kBookmark || !wanted(ev.object)) continue;
+    table.now = ctx.Now();  // AGE as of this event, not of the command's start
     print({ev.object}, EventTypeName(ev.type));
     ctx.out.flush();
+    if (!ctx.OutputOk()) {
+      stream->Cancel();
+      (void)stream->Finish();
+      return kExitError;  // Run() says why
+    }
   }
   Status st = stream->Finish();
   if (!st.ok()) return ctx.Fail(st);

@@ -4,7 +4,9 @@
 // included.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -32,10 +34,19 @@ class DevicectlTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Result Run(std::vector<std::string> args, const std::string& stdin_text = "") {
-    std::ostringstream out, err;
+    std::ostringstream out;
+    Result r = RunTo(std::move(args), out, stdin_text);
+    r.out = out.str();
+    return r;
+  }
+
+  // Run() writing its output to `out`; Result::out stays empty.
+  Result RunTo(std::vector<std::string> args, std::ostream& out, const std::string& stdin_text = "") {
+    std::ostringstream err;
     std::istringstream in(stdin_text);
     Environment env;
-    env.now = TimePoint(std::chrono::seconds(2000000000));
+    if (clock_) env.clock = clock_;
+    else env.now = TimePoint(std::chrono::seconds(2000000000));
     env.in = &in;
     env.connect = [this](const std::string& target, std::chrono::milliseconds timeout) {
       last_target_ = target;
@@ -44,7 +55,7 @@ class DevicectlTest : public ::testing::Test {
     };
     env.server_env = server_env_;
     int code = cli::Run(args, out, err, env);
-    return {code, out.str(), err.str()};
+    return {code, "", err.str()};
   }
 
   std::string Write(const std::string& name, const std::string& text) {
@@ -64,6 +75,9 @@ class DevicectlTest : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(r.out, "gpu/" + name + " created\n");
   }
+
+  // When set, commands read this clock instead of a pinned time.
+  std::function<TimePoint()> clock_;
 
   static void ExpectOneLineError(const Result& r, int code, const std::string& needle) {
     EXPECT_EQ(r.code, code) << r.out << r.err;
@@ -405,6 +419,83 @@ TEST_F(DevicectlTest, WatchStreamsRows) {
   watcher.join();
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "gpu/gpu-0\ngpu/gpu-0\ngpu/gpu-1\n");
+}
+
+// The AGE column of a watch is as of each event: a GPU created during the
+// watch is not "<invalid>" (created after the command started), and rows
+// printed later are older.
+TEST_F(DevicectlTest, WatchAgeIsAsOfEachEvent) {
+  const TimePoint start = std::chrono::system_clock::now();
+  std::atomic<std::int64_t> offset_s{0};
+  clock_ = [start, &offset_s] { return start + std::chrono::seconds(offset_s.load()); };
+  CreateSample("gpu-0", 0);
+  Result r;
+  std::thread watcher([&] { r = Run({"get", "gpus", "-w", "--watch-timeout", "1"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  offset_s = 3 * 3600 + 30;  // 3h as kubectl prints it, give or take the test's own seconds
+  CreateSample("gpu-1", 1);
+  watcher.join();
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line, last;
+  while (std::getline(lines, line)) last = line;
+  EXPECT_EQ(last.rfind("gpu-1", 0), 0u) << r.out;
+  EXPECT_NE(last.find("   3h"), std::string::npos) << r.out;
+}
+
+// A stream whose writes fail once `budget` bytes went through: a full disk,
+// or a pipe whose reader is gone (with SIGPIPE ignored).
+class FailingOutput : public std::streambuf {
+ public:
+  explicit FailingOutput(std::size_t budget) : budget_(budget) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    const auto take = std::min<std::size_t>(static_cast<std::size_t>(n), budget_);
+    written_.append(s, take);
+    budget_ -= take;
+    return static_cast<std::streamsize>(take);
+  }
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    char ch = static_cast<char>(c);
+    return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+  }
+
+ private:
+  std::size_t budget_;
+  std::string written_;
+};
+
+// Exit code 1 covers I/O errors: output lost to a full disk is not success.
+TEST_F(DevicectlTest, OutputThatCannotBeWrittenExitsOne) {
+  CreateSample("gpu-0", 0);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"get", "gpus"}, {"get", "gpus", "-o", "yaml"}, {"version", "--client"}}) {
+    FailingOutput buf(0);
+    std::ostream out(&buf);
+    Result r = RunTo(args, out);
+    EXPECT_EQ(r.code, 1) << args[0] << " " << args[1];
+    EXPECT_NE(r.err.find("cannot write the output"), std::string::npos) << r.err;
+  }
+}
+
+// A watch ends at the first event it cannot write, not when the server ends
+// it: a watch piped into `head -1` does not outlive its reader.
+TEST_F(DevicectlTest, WatchEndsWhenItsOutputFails) {
+  CreateSample("gpu-0", 0);
+  const std::size_t first_page = Run({"get", "gpus"}).out.size();
+  FailingOutput buf(first_page);
+  std::ostream out(&buf);
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread watcher([&] { r = RunTo({"get", "gpus", "-w", "--watch-timeout", "30"}, out); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Run({"set-condition", "gpu", "gpu-0", "Ready=False"});
+  watcher.join();
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write the output"), std::string::npos) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 TEST_F(DevicectlTest, HealthAndVersion) {

@@ -3,12 +3,52 @@
 // --output-watch-events each wrapped in its event ({type, object}, an EVENT
 // column, "TYPE gpu/name").
 #include <algorithm>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/sort_by.h"
 
 namespace deviceapi::cli {
+namespace {
+
+// The server ends a watch at its timeout_seconds; a stalled server (or one
+// that ignores it) would keep the stream open until keepalive gave up, if
+// ever. This cancels the stream `limit` after it started unless Done()
+// came first.
+class WatchCutoff {
+ public:
+  WatchCutoff(WatchStream& stream, std::chrono::milliseconds limit)
+      : thread_([this, &stream, limit] {
+          std::unique_lock lock(mu_);
+          if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
+          cut_ = true;
+          stream.Cancel();
+        }) {}
+  ~WatchCutoff() { (void)Done(); }
+  // Stops the timer; true when it had cancelled the stream.
+  bool Done() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return cut_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool cut_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+}  // namespace
 
 int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions table) {
   const std::string ns = args.all_namespaces ? "" : NamespaceOrDefault(args.namespace_name);
@@ -58,6 +98,11 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
   wo.resource_version = list->metadata().resource_version();
   wo.timeout_seconds = args.watch_timeout_s;
   auto stream = ctx.client->Watch(wo);
+  // --watch-timeout is the server's to keep; if it has not ended the watch
+  // --request-timeout later, the watch is cut here and that is an error.
+  std::optional<WatchCutoff> cutoff;
+  if (args.watch_timeout_s > 0)
+    cutoff.emplace(*stream, std::chrono::seconds(args.watch_timeout_s) + ctx.timeout);
   WatchEvent ev;
   while (stream->Next(&ev)) {
     if (ev.type == EventType::kBookmark || !wanted(ev.object)) continue;
@@ -71,6 +116,10 @@ int Watch(Context& ctx, const GetArgs& args, OutputFormat format, TableOptions t
     }
   }
   Status st = stream->Finish();
+  if (cutoff && cutoff->Done()) {
+    return ctx.Error("the server did not end the watch at --watch-timeout (" +
+                     std::to_string(args.watch_timeout_s) + "s) nor within --request-timeout after it");
+  }
   if (!st.ok()) return ctx.Fail(st);
   return kExitOk;
 }

@@ -2,7 +2,9 @@
 // --server flag and DEVICE_API_SERVER, exit codes and one-line errors.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "process.h"
@@ -128,6 +130,23 @@ TEST_F(DevicectlE2E, WatchPrintsChangesAsTheyHappen) {
             0u) << only.out << only.err;
   EXPECT_NE(only.out.find("\"XidCritical\""), std::string::npos) << only.out;
   EXPECT_EQ(only.out.find("\"type\": \"MODIFIED\""), std::string::npos) << only.out;
+}
+
+// A stalled server (stopped here with SIGSTOP: its connection stays open
+// and silent) does not hold a watch with --watch-timeout beyond that plus
+// --request-timeout; keepalive alone would take 40 s.
+TEST_F(DevicectlE2E, WatchOnAStalledServerEndsAtItsTimeouts) {
+  CommandResult watch;
+  std::thread watcher([&] { watch = Ctl({"get", "gpus", "-w", "--watch-timeout", "1", "--request-timeout", "2s"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  watcher.join();
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  kill(server_->pid(), SIGCONT);
+  EXPECT_EQ(watch.code, 1) << watch.err;
+  EXPECT_NE(watch.err.find("did not end the watch"), std::string::npos) << watch.err;
+  EXPECT_LT(waited, std::chrono::seconds(15));
 }
 
 // kubectl's conventions against the real server: -n defaults to "default"

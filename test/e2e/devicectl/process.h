@@ -129,6 +129,7 @@ class ServerProcess {
 
   std::string target() const { return "unix://" + socket_; }
   std::string log() const { return Slurp(log_); }
+  pid_t pid() const { return pid_; }
 
  private:
   std::string socket_, log_;

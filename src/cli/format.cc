@@ -320,7 +320,7 @@ Json ObjectListToJson(const std::vector<Gpu>& gpus) {
   return out;
 }
 
-std::string FormatJson(const Json& value) { return value.dump(2) + "\n"; }
+std::string FormatJson(const Json& value) { return EscapeUnsafeCodePoints(value.dump(2)) + "\n"; }
 
 std::string FormatName(const Gpu& gpu) { return "gpu/" + gpu.metadata().name() + "\n"; }
 

@@ -27,8 +27,59 @@ bool LooksNumeric(const std::string& s) {
   return digit;
 }
 
+// The escape EscapeUnsafeCodePoints writes for the code point whose UTF-8
+// encoding starts at s[i] (and its length), or nullptr for any other.
+const char* UnsafeCodePointAt(std::string_view s, std::size_t i, std::size_t* length) {
+  static const char* const kC1[32] = {
+      "\\u0080", "\\u0081", "\\u0082", "\\u0083", "\\u0084", "\\u0085", "\\u0086", "\\u0087",
+      "\\u0088", "\\u0089", "\\u008a", "\\u008b", "\\u008c", "\\u008d", "\\u008e", "\\u008f",
+      "\\u0090", "\\u0091", "\\u0092", "\\u0093", "\\u0094", "\\u0095", "\\u0096", "\\u0097",
+      "\\u0098", "\\u0099", "\\u009a", "\\u009b", "\\u009c", "\\u009d", "\\u009e", "\\u009f"};
+  auto byte = [&](std::size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  if (byte(i) == 0xc2 && byte(i + 1) >= 0x80 && byte(i + 1) <= 0x9f) {
+    *length = 2;
+    return kC1[byte(i + 1) - 0x80];
+  }
+  *length = 3;
+  if (byte(i) == 0xe2 && byte(i + 1) == 0x80 && byte(i + 2) == 0xa8) return "\\u2028";
+  if (byte(i) == 0xe2 && byte(i + 1) == 0x80 && byte(i + 2) == 0xa9) return "\\u2029";
+  if (byte(i) == 0xef && byte(i + 1) == 0xbb && byte(i + 2) == 0xbf) return "\\ufeff";
+  if (byte(i) == 0xef && byte(i + 1) == 0xbf && byte(i + 2) == 0xbe) return "\\ufffe";
+  if (byte(i) == 0xef && byte(i + 1) == 0xbf && byte(i + 2) == 0xbf) return "\\uffff";
+  return nullptr;
+}
+
+bool HasUnsafeCodePoint(std::string_view s) {
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) >= 0xc2 && UnsafeCodePointAt(s, i, &length) != nullptr)
+      return true;
+  return false;
+}
+
+// What a YAML 1.1 reader (PyYAML, go-yaml v2) resolves a plain scalar to
+// other than a string, beyond LooksNumeric and the reserved words: integers
+// in base 2, 8 and 16 and sexagesimal ("0x1F", "0o17", "0b101", "1:30"),
+// .inf and .nan, timestamps ("2026-01-02", "2026-01-02T03:04:05Z"), the
+// merge key and the value indicator.
+bool Yaml11Typed(const std::string& s) {
+  static const char* kWords[] = {"y", "Y", "n", "N", "=", "<<", ".inf", ".Inf", ".INF", "-.inf",
+                                 "-.Inf", "-.INF", "+.inf", "+.Inf", "+.INF", ".nan", ".NaN", ".NAN"};
+  for (const char* w : kWords)
+    if (s == w) return true;
+  std::size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (s.size() > i + 2 && s[i] == '0' && std::string_view("xXoObB").find(s[i + 1]) != std::string_view::npos)
+    return true;
+  auto digit = [&](std::size_t k) { return k < s.size() && std::isdigit(static_cast<unsigned char>(s[k])); };
+  if (digit(i) && s.find(':') != std::string::npos &&
+      s.find_first_not_of("0123456789:._", i) == std::string::npos)
+    return true;
+  // A date, alone or starting a timestamp: dddd-d(d)-d(d).
+  return digit(0) && digit(1) && digit(2) && digit(3) && s.size() >= 8 && s[4] == '-' && digit(5);
+}
+
 bool NeedsQuotes(const std::string& s) {
-  if (s.empty() || LooksNumeric(s)) return true;
+  if (s.empty() || LooksNumeric(s) || Yaml11Typed(s) || HasUnsafeCodePoint(s)) return true;
   static const char* kReserved[] = {"true", "false", "null", "~", "yes", "no", "on", "off",
                                     "True", "False", "Null", "Yes", "No", "On", "Off",
                                     "TRUE", "FALSE", "NULL", "YES", "NO", "ON", "OFF"};
@@ -77,7 +128,7 @@ std::string Scalar(const Json& v) {
     if (shallow && !NeedsQuotes(s)) return s;
     // JSON's escapes are YAML's, but JSON leaves DEL raw and YAML does not
     // allow it (ParseYaml refuses it): escape it too.
-    std::string quoted = Json(s).dump();
+    std::string quoted = EscapeUnsafeCodePoints(Json(s).dump());
     EscapeByte(quoted, '\x7f', "\\u007f");
     if (!shallow) {
       EscapeByte(quoted, '[', "\\u005b");
@@ -349,6 +400,25 @@ class DocumentCounter : public YAML::EventHandler {
 };
 
 }  // namespace
+
+std::string EscapeUnsafeCodePoints(const std::string& json_text) {
+  if (!HasUnsafeCodePoint(json_text)) return json_text;
+  std::string out;
+  out.reserve(json_text.size() + 16);
+  for (std::size_t i = 0; i < json_text.size();) {
+    std::size_t length = 0;
+    const char* escape = static_cast<unsigned char>(json_text[i]) >= 0xc2
+                             ? UnsafeCodePointAt(json_text, i, &length)
+                             : nullptr;
+    if (escape != nullptr) {
+      out += escape;
+      i += length;
+    } else {
+      out += json_text[i++];
+    }
+  }
+  return out;
+}
 
 std::string ToYaml(const Json& value) {
   std::ostringstream out;

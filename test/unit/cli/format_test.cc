@@ -472,6 +472,44 @@ TEST(Yaml, KeysTooLongForOneLineReadBack) {
             "? " + std::string(1001, 'k') + "\n:\n  - v\n");
 }
 
+// What a terminal or a strict YAML 1.1 reader (PyYAML, go-yaml v2) would
+// act on: C1 controls and separators never appear raw in JSON or YAML, and
+// strings a YAML 1.1 reader would type as something else are quoted. Both
+// read back unchanged.
+TEST(Yaml, EscapesUnsafeCodePointsAndQuotesWhatYaml11WouldType) {
+  Json v = Json::object();
+  v["csi"] = "a\xc2\x9b" "31mb";
+  v["nel"] = "x\xc2\x85y";
+  v["separator"] = "p\xe2\x80\xa8q";
+  v["bom"] = "\xef\xbb\xbfz";
+  v["hex"] = "0x1F";
+  v["octal"] = "0o17";
+  v["sexagesimal"] = "1:30";
+  v["date"] = "2026-01-02";
+  v["time"] = "2026-01-02T03:04:05Z";
+  v["answer"] = "y";
+  v["inf"] = ".inf";
+  v["nan"] = ".NaN";
+  v["merge"] = "<<";
+  v["plain"] = "GPU-1";
+  const std::string yaml = ToYaml(v);
+  EXPECT_EQ(RawControls(yaml), "") << yaml;
+  EXPECT_EQ(yaml.find("\xe2\x80\xa8"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("\xef\xbb\xbf"), std::string::npos) << yaml;
+  for (const char* line : {"csi: \"a\\u009b31mb\"\n", "separator: \"p\\u2028q\"\n", "hex: \"0x1F\"\n",
+                           "octal: \"0o17\"\n", "sexagesimal: \"1:30\"\n", "date: \"2026-01-02\"\n",
+                           "time: \"2026-01-02T03:04:05Z\"\n", "answer: \"y\"\n", "inf: \".inf\"\n",
+                           "nan: \".NaN\"\n", "merge: \"<<\"\n", "plain: GPU-1\n"})
+    EXPECT_NE(yaml.find(line), std::string::npos) << line << " in\n" << yaml;
+  StatusOr<Json> back = ParseYaml(yaml);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, v);
+  const std::string json = FormatJson(v);
+  EXPECT_EQ(RawControls(json), "") << json;
+  EXPECT_NE(json.find("\"a\\u009b31mb\""), std::string::npos) << json;
+  EXPECT_EQ(Json::parse(json), v);
+}
+
 TEST(Yaml, QuotesWhatPlainStyleWouldChange) {
   Json v = Json::object();
   v["num"] = "123";

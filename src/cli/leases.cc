@@ -91,15 +91,23 @@ int CmdGetLeases(Context& ctx, const GetArgs& args) {
     return ctx.Usage("a name cannot be combined with -l or --all-namespaces");
   LeaseClient leases(*ctx.client, ctx.timeout);
   std::vector<Lease> items;
+  // As for GPUs: each name that fails gets its error line, the others are
+  // still printed, and the exit code is 1.
+  bool failed = false;
   if (!args.names.empty()) {
     for (const std::string& name : args.names) {
       GetOptions options;
       options.namespace_name = NamespaceOrDefault(args.namespace_name);
       options.call = ctx.call();
       StatusOr<Lease> lease = leases.Get(name, options);
-      if (!lease.ok()) return ctx.Fail(lease.status());
+      if (!lease.ok()) {
+        ctx.Fail(lease.status());
+        failed = true;
+        continue;
+      }
       items.push_back(*lease);
     }
+    if (items.empty() && (failed || format == OutputFormat::kTable)) return failed ? kExitError : kExitOk;
   } else {
     ListOptions options;
     options.namespace_name = args.all_namespaces ? "" : NamespaceOrDefault(args.namespace_name);
@@ -113,14 +121,15 @@ int CmdGetLeases(Context& ctx, const GetArgs& args) {
     ctx.err << NoResourcesFound(args.all_namespaces ? "" : NamespaceOrDefault(args.namespace_name));
     return kExitOk;
   }
+  const int code = failed ? kExitError : kExitOk;
   switch (format) {
     case OutputFormat::kName:
       for (const Lease& lease : items) ctx.out << "lease/" << lease.metadata().name() << "\n";
-      return kExitOk;
+      return code;
     case OutputFormat::kJson:
     case OutputFormat::kYaml: {
       Json value;
-      if (items.size() == 1 && !args.names.empty()) {
+      if (args.names.size() == 1) {
         value = LeaseToJson(items[0]);
       } else {
         value = Json::object();
@@ -130,11 +139,11 @@ int CmdGetLeases(Context& ctx, const GetArgs& args) {
         for (const Lease& lease : items) value["items"].push_back(LeaseToJson(lease));
       }
       ctx.out << (format == OutputFormat::kJson ? FormatJson(value) : ToYaml(value));
-      return kExitOk;
+      return code;
     }
     default:
       ctx.out << Table(items, args, ctx.now);
-      return kExitOk;
+      return code;
   }
 }
 

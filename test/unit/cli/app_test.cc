@@ -242,6 +242,12 @@ TEST_F(DevicectlTest, GetLeasesShowsHolderStateAndOwnedConditions) {
   Result yaml = Run({"get", "leases", "-o", "yaml"});
   EXPECT_NE(yaml.out.find("kind: List"), std::string::npos) << yaml.out;
   ExpectOneLineError(Run({"get", "lease", "missing"}), 1, "not found");
+  // A missing name among others: its error line, the others printed, exit 1.
+  Result some = Run({"get", "leases", "missing", "nvml-provider", "-o", "name"});
+  EXPECT_EQ(some.code, 1) << some.err;
+  EXPECT_EQ(some.out, "lease/nvml-provider\n");
+  EXPECT_EQ(std::count(some.err.begin(), some.err.end(), '\n'), 1) << some.err;
+  EXPECT_NE(some.err.find("missing not found"), std::string::npos) << some.err;
   ExpectOneLineError(Run({"get", "leases", "-o", "wide"}), 2, "for leases");
   ExpectOneLineError(Run({"get", "leases", "-w"}), 2, "leases support");
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -491,15 +492,15 @@ class SqliteBackend::Impl {
     bool compacted = false;
     const int rc = statements_ready ? CommitLocked(events, history_start, &compacted) : SQLITE_MISUSE;
     if (rc != SQLITE_OK) {
-      ++commit_errors;
-      fault = "cannot commit to " + options.path + ": " + Describe(rc);
+      const std::string why = "cannot commit to " + options.path + ": " + Describe(rc);
       failed_bytes = batch_bytes;
       if (statements_ready) SealLog();
-      return Fail(ErrorCode::kUnavailable, fault);
+      SetFault(why);
+      return Fail(ErrorCode::kUnavailable, why);
     }
-    ++commits;
-    if (compacted) ++compactions;
-    fault.clear();
+    commits.fetch_add(1, std::memory_order_relaxed);
+    if (compacted) compactions.fetch_add(1, std::memory_order_relaxed);
+    SetFault("");  // under mu still: commits set the fault in their order
     lock.unlock();
     if (options.on_commit) {
       options.on_commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -536,17 +537,27 @@ class SqliteBackend::Impl {
   // still fail, and readiness would flap.
   void Probe() {
     std::lock_guard<std::mutex> lock(mu);
-    if (fault.empty() || !statements_ready) return;
+    if (Fault().empty() || !statements_ready) return;
     const auto bytes = static_cast<std::int64_t>(std::clamp<std::size_t>(failed_bytes, 64 << 10, 8 << 20));
     probe_fill_->Int(1, bytes);
     int rc = RunAlone(*probe_fill_);
     if (rc == SQLITE_OK) rc = RunAlone(*probe_clear_);
-    if (rc == SQLITE_OK) {
-      fault.clear();
-    } else {
-      ++commit_errors;
-      fault = "cannot commit to " + options.path + ": " + Describe(rc);
-    }
+    SetFault(rc == SQLITE_OK ? "" : "cannot commit to " + options.path + ": " + Describe(rc));
+  }
+
+  // The fault and the counters are read by /readyz and /metrics on the
+  // admin HTTP thread, which must never wait for a commit (S32): they are
+  // set after the commit's I/O (with mu held, so in commit order), under a
+  // lock of their own that no I/O holds. A non-empty fault counts as one
+  // more error.
+  void SetFault(std::string why) {
+    if (!why.empty()) commit_errors.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(fault_mu);
+    fault = std::move(why);
+  }
+  std::string Fault() const {
+    std::lock_guard<std::mutex> lock(fault_mu);
+    return fault;
   }
 
   SqliteOptions options;
@@ -554,10 +565,12 @@ class SqliteBackend::Impl {
   int lock_fd = -1;
   bool statements_ready = false;
 
+  mutable std::mutex fault_mu;  // `fault` only; never held across I/O
+  std::string fault;
+  std::atomic<std::uint64_t> commits{0}, commit_errors{0}, compactions{0};
+
   mutable std::mutex mu;  // the connection and everything below
   Revision stored_history_start = 0;
-  std::string fault;
-  std::uint64_t commits = 0, commit_errors = 0, compactions = 0;
   std::uint64_t slots = 0;       // events live in slot revision % slots
   std::vector<std::string> encoded;  // the batch being committed, encoded
   std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
@@ -587,21 +600,15 @@ Result<bool> SqliteBackend::Commit(const std::vector<Event>& events, Revision hi
   return impl_->Commit(events, history_start);
 }
 
-std::string SqliteBackend::Fault() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->fault;
-}
+std::string SqliteBackend::Fault() const { return impl_->Fault(); }
 
 void SqliteBackend::Probe() { impl_->Probe(); }
 
 SqliteStats SqliteBackend::Stats() const {
   SqliteStats s;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    s.commits = impl_->commits;
-    s.commit_errors = impl_->commit_errors;
-    s.compactions = impl_->compactions;
-  }
+  s.commits = impl_->commits.load(std::memory_order_relaxed);
+  s.commit_errors = impl_->commit_errors.load(std::memory_order_relaxed);
+  s.compactions = impl_->compactions.load(std::memory_order_relaxed);
   s.database_bytes = FileSize(impl_->options.path);
   s.wal_bytes = FileSize(impl_->options.path + "-wal");
   return s;

@@ -24,7 +24,9 @@
 // history, not the slot count.
 // A file laid out for another number of slots is laid out again on Open.
 //
-// Thread-safe: Commit, Probe and Stats may run concurrently.
+// Thread-safe: Commit, Probe and Stats may run concurrently. Fault and Stats
+// never wait for a commit or a probe: a disk that hangs in fsync does not
+// stall the metrics and probes that read them (S32).
 #pragma once
 
 #include <cstdint>

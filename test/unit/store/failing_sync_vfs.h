@@ -1,6 +1,7 @@
-// A disk whose fsync fails on demand, for the sqlite backend's tests: an
-// SQLite VFS over the default one ("unix") that forwards every call but
-// answers SQLITE_IOERR_FSYNC from xSync of the write-ahead log while armed.
+// A disk whose fsync fails or hangs on demand, for the sqlite backend's
+// tests: an SQLite VFS over the default one ("unix") that forwards every call
+// but answers SQLITE_IOERR_FSYNC from xSync of the write-ahead log while
+// armed, or sleeps in it first while a stall is set (a slow or failing disk).
 // Writes still reach the page cache, as after a real fsync error, so the
 // log keeps whatever frames the failed transaction wrote. Registered as the
 // default VFS for its lifetime; one at a time. Test code only.
@@ -9,8 +10,11 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace deviceapi::store::testing {
 
@@ -34,6 +38,10 @@ class FailingSyncVfs {
 
   void FailLogSyncs(bool fail) { fail_.store(fail); }
   int failed_syncs() const { return failed_.load(); }
+  // Each later xSync of the log sleeps this long (0: none) before it syncs.
+  void StallLogSyncs(std::chrono::milliseconds stall) { stall_ms_.store(stall.count()); }
+  // Log syncs that have begun a stall.
+  int stalled_syncs() const { return stalled_.load(); }
 
  private:
   struct File {
@@ -60,6 +68,10 @@ class FailingSyncVfs {
 
   static int Sync(sqlite3_file* file, int flags) {
     auto* f = reinterpret_cast<File*>(file);
+    if (const auto ms = f->owner->stall_ms_.load(); f->log && ms > 0) {
+      ++f->owner->stalled_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
     if (f->log && f->owner->fail_.load()) {
       ++f->owner->failed_;
       return SQLITE_IOERR_FSYNC;
@@ -97,6 +109,8 @@ class FailingSyncVfs {
   sqlite3_vfs vfs_{};
   std::atomic<bool> fail_{false};
   std::atomic<int> failed_{0};
+  std::atomic<std::int64_t> stall_ms_{0};
+  std::atomic<int> stalled_{0};
 };
 
 }  // namespace deviceapi::store::testing

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -30,6 +31,20 @@ class SqliteStore : public ::testing::Test {
     o.backend = OpenSqlite(Path());
     if (!o.backend) return nullptr;
     return OpenStore(std::move(o));
+  }
+  // A store on a backend that syncs every commit (--storage-sync=full).
+  std::unique_ptr<Store> OpenFullSync(std::shared_ptr<SqliteBackend>* backend) {
+    SqliteOptions so;
+    so.path = Path();
+    so.codec = std::make_shared<TestCodec>();
+    so.full_sync = true;
+    auto opened = SqliteBackend::Open(so);
+    EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.error().message);
+    if (!opened.ok()) return nullptr;
+    *backend = *opened;
+    StoreOptions o = SmallOptions();
+    o.backend = *backend;
+    return testing::OpenStore(std::move(o));
   }
   // Runs SQL on the file directly, as another tool would.
   void Sql(const std::string& sql) {
@@ -204,15 +219,8 @@ TEST_F(SqliteStore, ConcurrentWritersAreAllDurableAndInRevisionOrderS24) {
 // with the disk still failing.
 TEST_F(SqliteStore, WriteWhoseSyncFailedIsNotReplayedAfterACrashS24S26) {
   FailingSyncVfs disk;
-  SqliteOptions so;
-  so.path = Path();
-  so.codec = std::make_shared<TestCodec>();
-  so.full_sync = true;
-  auto backend = SqliteBackend::Open(so);
-  ASSERT_TRUE(backend.ok()) << backend.error().message;
-  StoreOptions o = SmallOptions();
-  o.backend = *backend;
-  auto s = OpenStore(std::move(o));
+  std::shared_ptr<SqliteBackend> backend;
+  auto s = OpenFullSync(&backend);
   ASSERT_TRUE(s);
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a1").ok());
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, "b1").ok());
@@ -244,6 +252,33 @@ TEST_F(SqliteStore, WriteWhoseSyncFailedIsNotReplayedAfterACrashS24S26) {
   auto next = Update(*s, Key("ns", "a"), "a3");
   ASSERT_TRUE(next.ok()) << next.error().message;
   EXPECT_EQ((*next)->revision(), acknowledged + 1);
+}
+
+// /readyz and /metrics read Fault() and Stats() on the admin HTTP thread:
+// a commit stuck in fsync (--storage-sync=full on a failing disk) must not
+// hold them up, or the probes and the scrape hang with the disk (S32).
+TEST_F(SqliteStore, FaultAndStatsAnswerWhileACommitHangsInSyncS32S26) {
+  FailingSyncVfs disk;
+  std::shared_ptr<SqliteBackend> backend;
+  auto s = OpenFullSync(&backend);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a1").ok());
+
+  constexpr auto kStall = std::chrono::seconds(3);
+  disk.StallLogSyncs(kStall);
+  std::thread writer([&] { EXPECT_TRUE(Update(*s, Key("ns", "a"), "a2").ok()); });
+  while (disk.stalled_syncs() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  disk.StallLogSyncs(std::chrono::milliseconds(0));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(backend->Fault(), "");
+  const SqliteStats stats = backend->Stats();
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  // A hang check: a read that waited for the commit took the whole stall.
+  EXPECT_LT(waited, std::chrono::seconds(1));
+  EXPECT_GE(stats.commits, 1u);
+  writer.join();
+  EXPECT_GT(backend->Stats().commits, stats.commits);
 }
 
 TEST_F(SqliteStore, SecondOpenOfOneFileIsRefusedS26) {

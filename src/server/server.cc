@@ -182,6 +182,7 @@ bool Server::Impl::Start(std::string* error) {
   apiserver::Readiness* readiness = readiness_.get();
   ServerMetricsSources sources;
   sources.store_stats = [store] { return store->Stats(); };
+  sources.lease_store_stats = [leases = lease_store_.get()] { return leases->Stats(); };
   sources.ready = [readiness] { return readiness->IsReady(); };
   // One count serves both families of a scrape (each parses every GPU).
   auto gpu_health = std::make_shared<apiserver::GpuHealthCounter>(*store);

@@ -1,6 +1,7 @@
 #include "server/server_metrics.h"
 
 #include <chrono>
+#include <functional>
 
 #include "metrics/process_metrics.h"
 #include "metrics/registry.h"
@@ -37,49 +38,71 @@ void RegisterServerMetrics(metrics::Registry& registry, ServerMetricsSources sou
   }
 
   if (auto stats = sources.store_stats) {
-    auto gauge = [&](const char* name, const char* help, auto field) {
-      registry.AddCallbackGauge(name, help, [stats, field] { return static_cast<double>(field(stats())); });
+    using store::StoreStats;
+    using Source = std::function<StoreStats()>;
+    // Writes and watches of both stores (S16: an evicted lease watcher is
+    // counted too); each term is monotonic, so the sums of counters are.
+    // Objects, revision and history stay the GPU store's.
+    Source both = stats;
+    if (auto leases = sources.lease_store_stats) {
+      both = [stats, leases] {
+        StoreStats s = stats();
+        const StoreStats l = leases();
+        s.creates += l.creates;
+        s.updates += l.updates;
+        s.deletes += l.deletes;
+        s.noop_updates += l.noop_updates;
+        s.active_watchers += l.active_watchers;
+        s.events_delivered += l.events_delivered;
+        s.watchers_evicted += l.watchers_evicted;
+        s.watches_expired += l.watches_expired;
+        s.revision_waiters += l.revision_waiters;
+        return s;
+      };
+    }
+    auto gauge = [&](const char* name, const char* help, const Source& from, auto field) {
+      registry.AddCallbackGauge(name, help, [from, field] { return static_cast<double>(field(from())); });
     };
     auto counter = [&](const char* name, const char* help, auto field) {
-      registry.AddCallbackCounter(name, help, [stats, field] { return static_cast<double>(field(stats())); });
+      registry.AddCallbackCounter(name, help, [both, field] { return static_cast<double>(field(both())); });
     };
-    using store::StoreStats;
-    gauge("device_apiserver_store_objects", "Objects in the store.",
+    gauge("device_apiserver_store_objects", "Objects in the GPU store.", stats,
           [](const StoreStats& s) { return s.objects; });
-    gauge("device_apiserver_store_object_bytes", "Memory the stored objects take (bounded by --max-total-object-bytes).",
+    gauge("device_apiserver_store_object_bytes",
+          "Memory the stored GPUs take (bounded by --max-total-object-bytes).", stats,
           [](const StoreStats& s) { return s.object_bytes; });
-    gauge("device_apiserver_store_revision", "Current store revision (the newest resourceVersion).",
+    gauge("device_apiserver_store_revision", "Current GPU store revision (the newest resourceVersion).", stats,
           [](const StoreStats& s) { return s.current_revision; });
-    gauge("device_apiserver_history_events", "Events retained in the watch history.",
+    gauge("device_apiserver_history_events", "Events retained in the GPU watch history.", stats,
           [](const StoreStats& s) { return s.history_events; });
-    gauge("device_apiserver_history_bytes", "Bytes of object versions held by the watch history.",
+    gauge("device_apiserver_history_bytes", "Bytes of object versions held by the GPU watch history.", stats,
           [](const StoreStats& s) { return s.history_bytes; });
     gauge("device_apiserver_history_oldest_revision",
-          "Oldest revision a watch can resume from; 0 when the history is empty.",
+          "Oldest revision a GPU watch can resume from; 0 when the history is empty.", stats,
           [](const StoreStats& s) { return s.oldest_retained_revision; });
     registry.AddCallback(
         MetricType::kCounter, "device_apiserver_store_writes_total",
-        "Successful writes to the store, by verb.", {"verb"}, [stats] {
-          const StoreStats s = stats();
+        "Successful writes to the stores (GPUs and leases), by verb.", {"verb"}, [both] {
+          const StoreStats s = both();
           return std::vector<CallbackSample>{{{"create"}, static_cast<double>(s.creates)},
                                              {{"update"}, static_cast<double>(s.updates)},
                                              {{"delete"}, static_cast<double>(s.deletes)}};
         });
     counter("device_apiserver_store_noop_updates_total",
-            "Updates that changed nothing and took no revision.",
+            "Updates (GPUs and leases) that changed nothing and took no revision.",
             [](const StoreStats& s) { return s.noop_updates; });
-    gauge("device_apiserver_watchers", "Active watches.",
+    gauge("device_apiserver_watchers", "Active watches (GPUs and leases).", both,
           [](const StoreStats& s) { return s.active_watchers; });
-    counter("device_apiserver_watch_events_sent_total", "Events delivered to watchers.",
+    counter("device_apiserver_watch_events_sent_total", "Events delivered to watchers (GPUs and leases).",
             [](const StoreStats& s) { return s.events_delivered; });
     counter("device_apiserver_watchers_evicted_total",
-            "Watches ended with RESOURCE_EXHAUSTED because the client read too slowly.",
+            "Watches (GPUs and leases) ended with RESOURCE_EXHAUSTED because the client read too slowly.",
             [](const StoreStats& s) { return s.watchers_evicted; });
     gauge("device_apiserver_waiting_reads",
-          "Reads and watches waiting for a resource version the store has not reached yet.",
-          [](const StoreStats& s) { return s.revision_waiters; });
+          "Reads and watches (GPUs and leases) waiting for a resource version the store has not reached yet.",
+          both, [](const StoreStats& s) { return s.revision_waiters; });
     counter("device_apiserver_watches_expired_total",
-            "Watches refused with OUT_OF_RANGE because the requested revision left the history.",
+            "Watches (GPUs and leases) refused with OUT_OF_RANGE because the requested revision left the history.",
             [](const StoreStats& s) { return s.watches_expired; });
   }
 

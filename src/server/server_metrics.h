@@ -7,12 +7,15 @@
 //   device_apiserver_build_info{version,commit,build_date,compiler}  always 1
 //   device_apiserver_start_time_seconds      process start, Unix seconds
 //   device_apiserver_ready                   1 when ready to serve reads (S21), else 0
-//   device_apiserver_store_objects           objects in the store
+//   device_apiserver_store_objects           objects in the GPU store (this, the revision and
+//                                            the history families: the GPU store's)
 //   device_apiserver_store_revision          current store revision (resourceVersion)
 //   device_apiserver_history_events          events retained in the watch history (S14)
 //   device_apiserver_history_bytes           bytes of object versions held by the history
 //   device_apiserver_history_oldest_revision oldest revision a watch may resume from; 0 when empty
 //   device_apiserver_store_writes_total{verb} successful writes, verb = create|update|delete
+//                                            (this, the noop, watch and waiting-read
+//                                            families: GPUs and leases summed)
 //   device_apiserver_store_noop_updates_total updates that changed nothing (no revision, no event)
 //   device_apiserver_watchers                active watches
 //   device_apiserver_watch_events_sent_total events delivered to watchers
@@ -63,6 +66,9 @@ struct ServerMetricsSources {
   // once per scrape per metric that uses it, from the scraping thread, so it
   // must be thread-safe and cheap (Store::Stats() is).
   std::function<store::StoreStats()> store_stats;
+  // The lease store's: added into the write and watch families (objects,
+  // revision and history stay the GPU store's). Used only with store_stats.
+  std::function<store::StoreStats()> lease_store_stats;
   std::function<bool()> ready;
   std::function<ConditionCounts()> gpu_conditions;
   // recommended_action -> number of GPUs carrying it (empty actions left out).

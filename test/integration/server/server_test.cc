@@ -1,5 +1,6 @@
-// The Server in-process: start-up to ready, health on the API socket, and a
-// graceful shutdown with many open watches (S21, S22).
+// The Server in-process: start-up to ready, health on the API socket, a
+// graceful shutdown with many open watches (S21, S22), and lease watches in
+// the metrics (S16).
 #include "server/server.h"
 
 #include <sys/stat.h>
@@ -10,6 +11,8 @@
 #include <future>
 
 #include "base/logging.h"
+#include "eventually.h"
+#include "metrics/text_parser.h"
 #include "store/store.h"
 #include "test_support.h"
 
@@ -167,6 +170,43 @@ TEST_F(ServerInProcess, InFlightUnaryCallFinishesDuringShutdownS22) {
   grpc::Status status = call.get();
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   ASSERT_EQ(shutdown.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+}
+
+// The watch families cover the lease store too: a lease watch is an active
+// watch like a GPU's, so an evicted one is counted as S16 asks
+// (server_metrics_test.cc checks the sums of every family).
+TEST_F(ServerInProcess, LeaseWatchesAreCountedInTheWatchMetricsS16) {
+  Config config = TestConfig(dir_.File("api.sock"));
+  config.metrics = base::TcpAddress{"127.0.0.1", 0};
+  Server server(config);
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+  ASSERT_TRUE(testing::WaitForHealth(testing::TcpChannel(server.health_probe_port()), HC::SERVING,
+                                     std::chrono::seconds(5)));
+  auto scrape = [&](const std::string& family) -> std::optional<double> {
+    std::string body;
+    if (testing::HttpGet(server.metrics_port(), "/metrics", &body) != 200) return std::nullopt;
+    auto parsed = metrics::ParseText(body);
+    if (!parsed.ok) return std::nullopt;
+    return parsed.exposition.Value(family);
+  };
+  EXPECT_EQ(scrape("device_apiserver_watchers"), 0.0);
+
+  auto leases = testing::v1::LeaseService::NewStub(UnixChannel(dir_.File("api.sock")));
+  grpc::ClientContext ctx;
+  auto reader = leases->WatchLeases(&ctx, testing::v1::WatchLeasesRequest());
+  EXPECT_TRUE(testing::Eventually([&] { return scrape("device_apiserver_watchers") == 1.0; },
+                                  std::chrono::seconds(5)))
+      << "device_apiserver_watchers: " << scrape("device_apiserver_watchers").value_or(-1);
+  ctx.TryCancel();
+  testing::v1::WatchLeasesResponse event;
+  while (reader->Read(&event)) {
+  }
+  reader->Finish();
+  EXPECT_TRUE(testing::Eventually([&] { return scrape("device_apiserver_watchers") == 0.0; },
+                                  std::chrono::seconds(5)));
+  server.RequestShutdown();
+  server.Shutdown();
 }
 
 }  // namespace

@@ -85,6 +85,51 @@ TEST(ServerMetricsTest, AllFamiliesFromSources) {
   EXPECT_FALSE(res2.exposition.Value("device_apiserver_gpus", {{"condition", "Ready"}, {"status", "False"}}));
 }
 
+// A lease watcher evicted as too slow is counted like a GPU watcher (S16):
+// the write and watch families sum both stores; objects, revision and
+// history stay the GPU store's, so revision - oldest still means something.
+TEST(ServerMetricsTest, LeaseStoreAddsToWriteAndWatchFamiliesS16) {
+  metrics::Registry r;
+  store::StoreStats gpus, leases;
+  gpus.objects = 8;
+  gpus.current_revision = 100;
+  gpus.oldest_retained_revision = 90;
+  gpus.history_events = 10;
+  gpus.creates = 8;
+  gpus.active_watchers = 2;
+  gpus.watchers_evicted = 1;
+  leases.objects = 2;
+  leases.current_revision = 7;
+  leases.oldest_retained_revision = 1;
+  leases.history_events = 7;
+  leases.creates = 2;
+  leases.updates = 5;
+  leases.noop_updates = 1;
+  leases.active_watchers = 3;
+  leases.events_delivered = 4;
+  leases.watchers_evicted = 2;
+  leases.watches_expired = 1;
+  leases.revision_waiters = 1;
+  ServerMetricsSources sources;
+  sources.store_stats = [&] { return gpus; };
+  sources.lease_store_stats = [&] { return leases; };
+  RegisterServerMetrics(r, sources);
+
+  auto res = ParseText(r.Serialize());
+  ASSERT_TRUE(res.ok) << res.error;
+  const auto& e = res.exposition;
+  const std::pair<const char*, double> want[] = {
+      {"device_apiserver_watchers_evicted_total", 3},  {"device_apiserver_watchers", 5},
+      {"device_apiserver_watch_events_sent_total", 4}, {"device_apiserver_watches_expired_total", 1},
+      {"device_apiserver_waiting_reads", 1},           {"device_apiserver_store_noop_updates_total", 1},
+      {"device_apiserver_store_objects", 8},           {"device_apiserver_store_revision", 100},
+      {"device_apiserver_history_oldest_revision", 90}, {"device_apiserver_history_events", 10},
+  };
+  for (const auto& [family, value] : want) EXPECT_EQ(e.Value(family), value) << family;
+  EXPECT_EQ(e.Value("device_apiserver_store_writes_total", {{"verb", "create"}}), 10.0);
+  EXPECT_EQ(e.Value("device_apiserver_store_writes_total", {{"verb", "update"}}), 5.0);
+}
+
 TEST(ServerMetricsTest, NullSourcesRegisterOnlyBuildInfo) {
   metrics::Registry r;
   RegisterServerMetrics(r, {});

@@ -309,12 +309,16 @@ class HttpServer::Impl {
       c.paused = true;
       Watch(c.fd, 0, EPOLL_CTL_MOD);
     }
-    return Process(c);
+    // A connection queued for this round is answered there, in its turn.
+    return c.queued || Process(c);
   }
 
   // Answers the first complete request in `c.in`; a complete one behind it
-  // waits for the next round (ServeQueued). False closes.
+  // waits for the next round (ServeQueued). While a response is still
+  // being sent nothing is answered: the next would replace its unsent
+  // rest; OnReady goes on once it is sent. False closes.
   bool Process(Conn& c) {
+    if (c.step == Conn::Step::kWriting) return true;
     if (c.in.empty()) {
       if (c.step != Conn::Step::kIdle) Enter(c, Conn::Step::kIdle);
       return true;

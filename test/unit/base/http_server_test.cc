@@ -29,8 +29,10 @@ HttpResponse Echo(const HttpRequest& req) {
   return res;
 }
 
-int Connect(int port) {
+// `rcvbuf` > 0 sets SO_RCVBUF first: a client that can take little at once.
+int Connect(int port, int rcvbuf = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -398,6 +400,87 @@ TEST(HttpServerLimits, PipelinedRequestsTakeTurnsWithAProbeS32) {
               kClients);
   EXPECT_LE(waited, 2 * kClients + 1);
   for (int fd : pipeliners) ::close(fd);
+}
+
+// Reads responses from `fd` strictly: a status line, exactly one
+// Content-Length, then that many body bytes; stops at `want` responses, at
+// the first malformed one, or when the server closes. Reads 16 KiB at a
+// time with a pause between reads: a slow reader.
+std::vector<std::string> ReadBodiesSlowly(int fd, std::size_t want, std::string* error) {
+  std::vector<std::string> bodies;
+  std::string in;
+  bool open = true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (bodies.size() < want && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      const std::string head = in.substr(0, head_end + 2);
+      if (head.rfind("HTTP/1.1 200 OK\r\n", 0) != 0) {
+        *error = "response " + std::to_string(bodies.size()) + " starts with " + head.substr(0, 40);
+        return bodies;
+      }
+      const std::string name = "\r\nContent-Length: ";
+      const std::size_t at = head.find(name);
+      if (at == std::string::npos || head.find(name, at + 1) != std::string::npos) {
+        *error = "response " + std::to_string(bodies.size()) + " has no single Content-Length";
+        return bodies;
+      }
+      const std::size_t length = std::stoul(head.substr(at + name.size()));
+      if (in.size() >= head_end + 4 + length) {
+        bodies.push_back(in.substr(head_end + 4, length));
+        in.erase(0, head_end + 4 + length);
+        continue;
+      }
+    }
+    if (!open) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    char buf[16 << 10];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) open = false;
+    else in.append(buf, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (bodies.size() < want) {
+    *error = std::to_string(bodies.size()) + " whole responses, then " + std::to_string(in.size()) + " bytes";
+  }
+  return bodies;
+}
+
+// S32: a request pipelined behind one whose response is still being sent
+// waits for it: its answer is not put in place of the unsent rest. Here the
+// second burst arrives while the connection has a request queued; the first
+// large answer to it cannot be sent at once (small receive buffer), and the
+// next one must not be formatted over it.
+TEST(HttpServerLimits, PipelinedAnswersWaitForTheResponseBeingSentS32) {
+  std::atomic<int> served{0};
+  HttpServer server([&](const HttpRequest& req) {
+    HttpResponse r;
+    r.body = req.path + "#" + std::to_string(served++);
+    if (req.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (req.path == "/big") r.body.resize(1 << 20, 'b');
+    return r;
+  });
+  ASSERT_EQ(server.Start({"127.0.0.1", 0}), "");
+  const int fd = Connect(server.port(), 8 << 10);
+  ASSERT_GE(fd, 0);
+  auto get = [](const char* path) { return std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n"; };
+  const std::string first = get("/slow") + get("/small") + get("/big") + get("/big");
+  ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // while /slow is answered
+  const std::string second = get("/big") + get("/big");
+  ::send(fd, second.data(), second.size(), MSG_NOSIGNAL);
+
+  std::string error;
+  const auto bodies = ReadBodiesSlowly(fd, 6, &error);
+  ::close(fd);
+  ASSERT_EQ(bodies.size(), 6u) << error;
+  const char* paths[] = {"/slow", "/small", "/big", "/big", "/big", "/big"};
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    const std::string want = std::string(paths[i]) + "#" + std::to_string(i);
+    EXPECT_EQ(bodies[i].substr(0, want.size()), want) << "response " << i;
+    EXPECT_EQ(bodies[i].size(), i < 2 ? want.size() : std::size_t{1} << 20) << "response " << i;
+  }
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ Head ParseHead(std::string_view head) {
   if (q != std::string_view::npos) h.request.query = std::string(target.substr(q + 1));
   h.keep_alive = version == "HTTP/1.1";
   std::string_view rest = eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
+  bool seen_length = false;
   while (!rest.empty()) {
     std::size_t end = rest.find("\r\n");
     std::string_view field = rest.substr(0, end);
@@ -72,7 +73,10 @@ Head ParseHead(std::string_view head) {
     if (field.empty()) continue;
     std::size_t colon = field.find(':');
     if (colon == std::string_view::npos || colon == 0) return h;
-    const std::string name = Lower(Trim(field.substr(0, colon)));
+    // RFC 9112 5.1: whitespace between a field's name and its colon (or a
+    // folded line's leading whitespace) is refused, not trimmed.
+    if (field.substr(0, colon).find_first_of(" \t") != std::string_view::npos) return h;
+    const std::string name = Lower(field.substr(0, colon));
     const std::string value = Lower(Trim(field.substr(colon + 1)));
     if (name == "connection") {
       if (value.find("close") != std::string::npos) h.keep_alive = false;
@@ -84,7 +88,12 @@ Head ParseHead(std::string_view head) {
           value.find_first_not_of("0123456789") != std::string::npos) {
         return h;
       }
-      h.content_length = std::stoll(value);
+      // RFC 9112 6.3: lengths that disagree leave the request's end
+      // unknown; the same length repeated is harmless.
+      const long long length = std::stoll(value);
+      if (seen_length && length != h.content_length) return h;
+      seen_length = true;
+      h.content_length = length;
     }
   }
   h.ok = true;

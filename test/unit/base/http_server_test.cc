@@ -137,6 +137,29 @@ TEST_F(HttpServerTest, HostileRequestsGetAStatusAndAClosedConnection) {
   EXPECT_NE(absolute.find("GET /readyz verbose=yes"), std::string::npos) << absolute;
 }
 
+// RFC 9112 6.3 and 5.1: two Content-Lengths that disagree leave the
+// request's end unknown (a request smuggled past a proxy that took the other
+// one), and whitespace before a field's colon is refused, not trimmed. Both
+// answer 400 and close; the same length given twice is still taken.
+TEST_F(HttpServerTest, ConflictingContentLengthsAndSpaceBeforeColonAre400) {
+  const int port = server_.port();
+  std::string conflicting = Exchange(port,
+                                     "POST /p HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\n"
+                                     "helloGET /smuggled HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(conflicting.rfind("HTTP/1.1 400 ", 0), 0u) << conflicting;
+  EXPECT_EQ(conflicting.find("smuggled"), std::string::npos) << conflicting;
+  std::string reversed = Exchange(port, "POST /p HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(reversed.rfind("HTTP/1.1 400 ", 0), 0u) << reversed;
+  std::string space = Exchange(port, "POST /p HTTP/1.1\r\nContent-Length : 5\r\nConnection: close\r\n\r\nhello");
+  EXPECT_EQ(space.rfind("HTTP/1.1 400 ", 0), 0u) << space;
+  std::string tab = Exchange(port, "GET /p HTTP/1.1\r\nConnection\t: close\r\n\r\n");
+  EXPECT_EQ(tab.rfind("HTTP/1.1 400 ", 0), 0u) << tab;
+  std::string same = Exchange(port,
+                              "POST /p HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
+                              "Connection: close\r\n\r\nhello");
+  EXPECT_NE(same.find("POST /p verbose=no"), std::string::npos) << same;
+}
+
 TEST_F(HttpServerTest, IdleAndSilentConnectionsDoNotHoldWorkersForever) {
   // Two connections that send nothing, then a real request.
   int idle1 = Connect(server_.port()), idle2 = Connect(server_.port());

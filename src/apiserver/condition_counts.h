@@ -18,6 +18,19 @@ using ConditionCounts = std::map<std::pair<std::string, std::string>, std::size_
 // empty action are not counted).
 using ActionCounts = std::map<std::string, std::size_t>;
 
+// Clients choose condition types and recommended actions, and each becomes
+// a label value on /metrics: the series are bounded (S33). The condition
+// types carried by the most GPUs (ties: by name) keep their own label, at
+// most kMaxConditionTypes of them; the others are counted under the type
+// kOtherLabel (no valid condition type: those start with a capital). With
+// at most 32 conditions per GPU (S19) every type carried by more than half
+// the GPUs keeps its label. Recommended actions likewise, at most
+// kMaxRecommendedActions of them (one per GPU: every action carried by more
+// than 1/16 of the GPUs keeps its label).
+inline constexpr std::size_t kMaxConditionTypes = 64;
+inline constexpr std::size_t kMaxRecommendedActions = 16;
+inline constexpr const char* kOtherLabel = "other";
+
 struct GpuHealthCounts {
   store::Revision revision = 0;  // of the List they were counted over
   ConditionCounts conditions;
@@ -25,7 +38,8 @@ struct GpuHealthCounts {
 };
 
 // Both counts over one consistent List of `store` (all namespaces), parsing
-// each GPU once. Objects that are not GPUs are skipped. Empty when the store
+// each GPU once, with the series bounded as above. Objects that are not
+// GPUs are skipped. Empty when the store
 // refuses the list (shut down). Thread-safe; cost O(objects x conditions).
 GpuHealthCounts CountGpuHealth(const store::Store& store);
 

@@ -23,9 +23,11 @@
 //   device_apiserver_watches_expired_total   watches refused as "too old resource version" (S14)
 //   device_apiserver_gpus{condition,status}  GPUs per condition type and status
 //                                            (True/False/Unknown), e.g.
-//                                            {condition="Ready",status="False"}
+//                                            {condition="Ready",status="False"}; at most
+//                                            64 types, the rest as condition="other"
 //   device_apiserver_gpus_recommended_action{action}  GPUs whose status.recommended_action
-//                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...)
+//                                            is `action` (RESTART_APP, RESET_GPU, RESTART_BM, ...);
+//                                            at most 16, the rest as action="other"
 //   device_apiserver_leases{state}           provider leases, state = live|expired (S28)
 //   device_apiserver_lease_expired_conditions_total  conditions set Unknown by lease expiry
 // plus the standard process_* metrics (metrics/process_metrics.h), and

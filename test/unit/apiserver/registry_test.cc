@@ -5,6 +5,9 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <set>
+
 #include "apiserver/condition_counts.h"
 #include "apiserver/gpu_strategy.h"
 
@@ -170,6 +173,47 @@ TEST_F(RegistryTest, CountRecommendedActions) {
   EXPECT_EQ(counts.size(), 2u);  // the healthy GPU's empty action is not a series
   EXPECT_EQ(counts["RESET_GPU"], 2u);
   EXPECT_EQ(counts["RESTART_BM"], 1u);
+}
+
+// S33: /metrics label values come from clients, so their series are bounded:
+// the kMaxConditionTypes condition types carried by the most GPUs keep their
+// own label and the rest are counted under condition="other"; likewise
+// recommended actions beyond kMaxRecommendedActions. A type every GPU
+// carries always keeps its label.
+TEST_F(RegistryTest, GpuHealthSeriesAreBoundedWithTheRestAsOtherS33) {
+  constexpr int kGpus = static_cast<int>(kMaxConditionTypes) + 6;
+  auto name = [](const char* prefix, int i) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%s%03d", prefix, i);
+    return std::string(buf);
+  };
+  for (int i = 0; i < kGpus; ++i) {
+    auto gpu = Gpu(name("gpu-", i), "True");  // Ready on every GPU
+    auto* c = gpu.mutable_status()->add_conditions();
+    c->set_type(name("Custom", i));  // one type of its own each
+    c->set_status("False");
+    gpu.mutable_status()->set_recommended_action(i < 8 ? std::string("RESET_GPU") : name("ACTION_", i));
+    ASSERT_TRUE(Create(gpu).ok());
+  }
+  const auto counts = CountGpuHealth(store_);
+  std::set<std::string> types;
+  std::size_t gpus = 0, other = 0;
+  for (const auto& [key, n] : counts.conditions) {
+    types.insert(key.first);
+    if (key.first == kOtherLabel) other += n;
+    if (key.first != "Ready") gpus += n;
+  }
+  EXPECT_EQ(types.size(), kMaxConditionTypes + 1) << "the kept types and other";
+  EXPECT_TRUE(types.count("Ready"));
+  EXPECT_EQ((counts.conditions.at({"Ready", "True"})), static_cast<std::size_t>(kGpus));
+  EXPECT_EQ(gpus, static_cast<std::size_t>(kGpus)) << "every condition is still counted";
+  EXPECT_EQ(other, static_cast<std::size_t>(kGpus) - (kMaxConditionTypes - 1));
+  EXPECT_EQ(counts.actions.size(), kMaxRecommendedActions + 1);
+  EXPECT_EQ(counts.actions.at("RESET_GPU"), 8u);
+  std::size_t actions = 0;
+  for (const auto& [action, n] : counts.actions) actions += n;
+  EXPECT_EQ(actions, static_cast<std::size_t>(kGpus));
+  EXPECT_EQ(counts.actions.at(kOtherLabel), static_cast<std::size_t>(kGpus - 8) - (kMaxRecommendedActions - 1));
 }
 
 }  // namespace

@@ -44,10 +44,21 @@ EventWatcher::~EventWatcher() { Stop(); }
 bool EventWatcher::Start(std::string* error) {
   const NvmlApi& a = nvml_.api();
   accepted_.assign(gpus_.size(), 0);
+  excluded_.assign(gpus_.size(), false);
   if (!a.EventSetCreate || !a.DeviceRegisterEvents || !a.EventSetWait) {
     if (error) *error = "NVML library has no event API; health comes from probes only";
     return false;
   }
+  if (!MakeSet(&accepted_, error)) return false;
+  last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  thread_ = std::thread([this] { Run(); });
+  return true;
+}
+
+bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::string* error) {
+  const NvmlApi& a = nvml_.api();
+  if (set_ && a.EventSetFree) a.EventSetFree(set_);
+  set_ = nullptr;
   nvmlReturn_t r = a.EventSetCreate(&set_);
   if (r != NVML_SUCCESS) {
     if (error) *error = "nvmlEventSetCreate: " + nvml_.lib().ErrorString(r);
@@ -55,6 +66,8 @@ bool EventWatcher::Start(std::string* error) {
     return false;
   }
   for (size_t i = 0; i < gpus_.size(); ++i) {
+    if (excluded_[i]) continue;
+    (*accepted)[i] = 0;
     unsigned long long supported = kWanted;
     if (a.DeviceGetSupportedEventTypes) {
       unsigned long long s = 0;
@@ -64,16 +77,14 @@ bool EventWatcher::Start(std::string* error) {
     // Register the whole mask; when the driver refuses it, fall back to one
     // type at a time so one unsupported type does not cost the others.
     if (mask && a.DeviceRegisterEvents(gpus_[i].handle, mask, set_) == NVML_SUCCESS) {
-      accepted_[i] = mask;
+      (*accepted)[i] = mask;
       continue;
     }
     for (unsigned long long bit = 1; bit && bit <= kWanted; bit <<= 1) {
       if (!(mask & bit)) continue;
-      if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) accepted_[i] |= bit;
+      if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) (*accepted)[i] |= bit;
     }
   }
-  last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
-  thread_ = std::thread([this] { Run(); });
   return true;
 }
 
@@ -84,30 +95,60 @@ void EventWatcher::Stop() {
   set_ = nullptr;
 }
 
+void EventWatcher::Report(const std::string& what) {
+  if (what == last_error_) return;  // a failure repeating every wait is logged once
+  last_error_ = what;
+  if (!what.empty() && on_error_) on_error_(what);
+}
+
+bool EventWatcher::DropLostGpus() {
+  // The wait does not say which GPU: ask each one still in the set.
+  bool found = false;
+  for (size_t i = 0; i < gpus_.size(); ++i) {
+    if (excluded_[i] || !nvml_.IsLost(gpus_[i].handle)) continue;
+    excluded_[i] = true;
+    handler_({NvmlEvent::Kind::kGpuLost, i, 0});
+    found = true;
+  }
+  return found;
+}
+
 void EventWatcher::Run() {
   const NvmlApi& a = nvml_.api();
+  bool remake = false;  // the set must be made again (without the lost GPUs)
+  std::vector<unsigned long long> accepted = accepted_;
   while (!stop_) {
+    if (remake) {
+      std::string err;
+      if (!MakeSet(&accepted, &err)) {
+        Report(err);
+        std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
+        continue;
+      }
+      remake = false;
+    }
     nvmlEventData_t d{};
     nvmlReturn_t r = a.EventSetWait(set_, &d, wait_ms_);
-    if (r == NVML_SUCCESS || r == NVML_ERROR_TIMEOUT || r == NVML_ERROR_GPU_IS_LOST) {
+    // Only an event or a timeout is an answer: a set answering GPU_IS_LOST sees nothing else.
+    if (r == NVML_SUCCESS || r == NVML_ERROR_TIMEOUT) {
       last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
+      Report("");
     }
     if (r == NVML_ERROR_TIMEOUT) continue;
     if (r == NVML_ERROR_GPU_IS_LOST) {
-      // The wait does not say which GPU: ask each one.
-      bool found = false;
-      for (size_t i = 0; i < gpus_.size(); ++i) {
-        if (nvml_.IsLost(gpus_[i].handle)) {
-          handler_({NvmlEvent::Kind::kGpuLost, i, 0});
-          found = true;
-        }
+      // A driver answers GPU_IS_LOST to every wait on a set holding a lost GPU: make the
+      // set again without it, or no other GPU's event is ever seen again.
+      if (DropLostGpus()) {
+        remake = true;
+        Report("nvmlEventSetWait: GPU is lost; event set made again without it");
+        continue;
       }
-      if (!found && on_error_) on_error_("nvmlEventSetWait: GPU is lost, but no GPU answers so");
+      Report("nvmlEventSetWait: GPU is lost, but no GPU answers so");
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
       continue;
     }
     if (r != NVML_SUCCESS) {
-      if (on_error_) on_error_("nvmlEventSetWait: " + nvml_.lib().ErrorString(r));
+      Report("nvmlEventSetWait: " + nvml_.lib().ErrorString(r));
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
       continue;
     }

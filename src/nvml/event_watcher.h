@@ -26,7 +26,8 @@ std::string_view EventKindName(NvmlEvent::Kind k);
 class EventWatcher {
  public:
   using Handler = std::function<void(const NvmlEvent&)>;
-  // Called for failures of the wait itself (counted as NVML errors).
+  // Called for failures of the wait itself (counted as NVML errors), once per
+  // change: a failure repeating on every wait is reported when it starts.
   using ErrorHandler = std::function<void(const std::string&)>;
 
   EventWatcher(const NvmlDevices& nvml, std::vector<GpuInfo> gpus, Handler h, ErrorHandler e,
@@ -39,17 +40,24 @@ class EventWatcher {
   void Stop();
 
   // When the last wait answered (an event, or its timeout): a wait that keeps
-  // failing means faults are no longer seen. Meaningful after Start() succeeded.
+  // failing means faults are no longer seen. GPU_IS_LOST is not an answer: the
+  // set is made again without the lost GPUs (they are reported kGpuLost and
+  // watched no more), and the wait counts as answered once the new set answers.
+  // Meaningful after Start() succeeded.
   std::chrono::steady_clock::time_point LastAnsweredWait() const {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answered_.load()));
   }
 
-  // Event types each GPU accepted, in GPU order (for logs and gpu-check).
+  // Event types each GPU accepted at Start(), in GPU order (for logs and gpu-check).
   const std::vector<unsigned long long>& accepted() const { return accepted_; }
   static std::string MaskNames(unsigned long long mask);
 
  private:
   void Run();
+  // (Re)creates set_ with every GPU not excluded; their accepted types in *accepted.
+  bool MakeSet(std::vector<unsigned long long>* accepted, std::string* error);
+  bool DropLostGpus();               // excludes and reports GPUs answering GPU_IS_LOST
+  void Report(const std::string& what);  // on_error_ when `what` differs from the last
 
   const NvmlDevices& nvml_;
   std::vector<GpuInfo> gpus_;
@@ -58,6 +66,8 @@ class EventWatcher {
   unsigned int wait_ms_;
   nvmlEventSet_t set_ = nullptr;
   std::vector<unsigned long long> accepted_;
+  std::vector<bool> excluded_;  // lost GPUs, left out of the set; thread only after Start()
+  std::string last_error_;      // thread only
   std::atomic<std::chrono::steady_clock::rep> last_answered_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

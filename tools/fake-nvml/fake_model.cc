@@ -70,7 +70,7 @@ FakeGpu* Model::Gpu(nvmlDevice_t d) {
 void Model::Emit(FakeGpu* g, unsigned long long type, unsigned long long data) {
   for (auto& s : sets_owner) {
     auto it = s->registered.find(g);
-    if (type != 0 && (it == s->registered.end() || !(it->second & type))) continue;
+    if (it == s->registered.end() || !(it->second & type)) continue;
     nvmlEventData_t d{};
     d.device = reinterpret_cast<nvmlDevice_t>(g);
     d.eventType = type;
@@ -201,9 +201,9 @@ std::string Model::ApplyLocked(const std::string& line) {
     else return "error: kind must be sbe or dbe";
     return "ok";
   }
-  if (op == "lost") {  // the GPU falls off the bus: calls fail, the wait reports it
+  if (op == "lost") {  // the GPU falls off the bus: calls fail, waits on its sets report it
     g->lost = true;
-    Emit(g, 0, 0);
+    cv.notify_all();
     return "ok";
   }
   if (op == "recovery") {

@@ -34,7 +34,7 @@ struct FakeGpu {
 
 struct FakeEventSet {
   std::map<const FakeGpu*, unsigned long long> registered;
-  // Pending events; a record with eventType 0 means "return GPU_IS_LOST".
+  // Pending events. A wait answers GPU_IS_LOST while any registered GPU is lost.
   std::deque<nvmlEventData_t> queue;
 };
 

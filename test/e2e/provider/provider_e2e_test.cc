@@ -126,6 +126,9 @@ TEST(ProviderE2E, EccDoubleBitAndSingleBit) {
   EXPECT_EQ(env.ProviderLog().find("xid=0"), std::string::npos);
 }
 
+// A driver answers GPU_IS_LOST to every wait on a set that holds a lost GPU (as the fake
+// does): the provider must make the set again without it, so the other GPUs' faults are still
+// seen, /healthz stays 200 because the new set answers, and the loss is logged once.
 TEST(ProviderE2E, GpuLost) {
   Env env("lost");
   env.StartServer();
@@ -138,6 +141,15 @@ TEST(ProviderE2E, GpuLost) {
       EXPECT_EQ(env.Ready(*env.GpuAt(i))->status(), "True") << i;
     }
   }
+  env.InjectXid(2, 48);
+  EXPECT_TRUE(env.WaitReady(2, "False", "XidError", 5s)) << env.ProviderLog();
+  auto health = HttpGet("127.0.0.1", env.AdminPort(), "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << health->body;
+  const std::string log = env.ProviderLog();
+  size_t lost_lines = 0;
+  for (size_t p = log.find("gpu lost ("); p != std::string::npos; p = log.find("gpu lost (", p + 1)) ++lost_lines;
+  EXPECT_EQ(lost_lines, 1u) << log;
 }
 
 // A GPU lost while the provider was down has no readable UUID at its next start, so the

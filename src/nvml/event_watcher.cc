@@ -85,7 +85,18 @@ bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::strin
       if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) (*accepted)[i] |= bit;
     }
   }
+  std::string uncovered;
+  for (size_t i = 0; i < gpus_.size(); ++i)
+    if (!excluded_[i] && !((*accepted)[i] & nvmlEventTypeXidCriticalError))
+      uncovered += (uncovered.empty() ? "" : ",") + std::to_string(gpus_[i].index);
+  std::lock_guard<std::mutex> lk(mu_);
+  uncovered_ = uncovered;
   return true;
+}
+
+std::string EventWatcher::CoverageProblem() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return uncovered_.empty() ? "" : "no Xid events registered for GPU index " + uncovered_;
 }
 
 void EventWatcher::Stop() {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +49,10 @@ class EventWatcher {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answered_.load()));
   }
 
+  // Why some GPU's Xid errors go unseen ("" when every GPU still watched has
+  // its Xid events registered): a GPU the driver refused them for. Any thread.
+  std::string CoverageProblem() const;
+
   // Event types each GPU accepted at Start(), in GPU order (for logs and gpu-check).
   const std::vector<unsigned long long>& accepted() const { return accepted_; }
   static std::string MaskNames(unsigned long long mask);
@@ -68,6 +73,8 @@ class EventWatcher {
   std::vector<unsigned long long> accepted_;
   std::vector<bool> excluded_;  // lost GPUs, left out of the set; thread only after Start()
   std::string last_error_;      // thread only
+  mutable std::mutex mu_;
+  std::string uncovered_;       // indexes of GPUs without Xid events, guarded by mu_
   std::atomic<std::chrono::steady_clock::rep> last_answered_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -73,10 +73,15 @@ bool Provider::Start(std::string* error) {
   if (watcher_->Start(&werr)) {
     events_running_ = true;
   } else {
-    spdlog::warn("events: {}", werr);
+    spdlog::error("events: {}", werr);
     metrics_.nvml_errors.WithLabels({"event_set"}).Inc();
+    events_error_ = werr;
   }
   for (auto& line : EventRegistrationSummary()) spdlog::info("events {}", line);
+  if (auto uncovered = watcher_->CoverageProblem(); !uncovered.empty()) {
+    spdlog::error("events: {}", uncovered);
+    metrics_.nvml_errors.WithLabels({"event_register"}).Inc();
+  }
 
   server_target_ = ResolveTarget(cfg_.server);
   Connect();
@@ -106,7 +111,9 @@ bool Provider::Start(std::string* error) {
 }
 
 std::string Provider::EventLoopProblem() const {
-  if (!events_running_ || !watcher_) return "";
+  if (!watcher_) return "";
+  if (!events_running_) return "NVML event loop not running: " + events_error_;
+  if (auto uncovered = watcher_->CoverageProblem(); !uncovered.empty()) return uncovered;
   const auto stall = cfg_.lease_duration.count() > 0 ? 2 * cfg_.lease_renew_period : kEventLoopStallWithoutLease;
   const auto silent = std::chrono::steady_clock::now() - watcher_->LastAnsweredWait();
   if (silent < stall) return "";
@@ -140,11 +147,15 @@ void Provider::StartLease() {
   lo.renew_if = [this] {
     std::string problem = NvmlAnswers() ? EventLoopProblem() : "NVML unreadable";
     if (problem.empty()) return true;
+    // A lease never held cannot expire, and a GPU without one stays True: take it once, so
+    // that its expiry turns the conditions Unknown.
+    if (!lease_held_once_) return true;
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
     spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
     return false;
   };
   lo.on_acquired = [this, holder = lo.holder] {
+    lease_held_once_ = true;
     spdlog::info("lease {} acquired holder={}: writing every GPU's conditions again", cfg_.lease_name,
                  holder);
     std::lock_guard<std::mutex> lk(mu_);

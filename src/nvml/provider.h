@@ -72,9 +72,10 @@ class Provider {
   bool SleepFor(std::chrono::milliseconds d);  // false when stopping
   void StartLease();
   bool NvmlAnswers() const;
-  // Why faults may go unseen ("" when they are seen): the event wait has been failing
-  // for two lease renew periods (30 s without a lease). A GPU without event support at all is not this
-  // (logged at start; restarting would not change it).
+  // Why faults may go unseen ("" when they are seen): no event set could be made, a GPU
+  // watched has no Xid events registered, or the event wait has been failing for two
+  // lease renew periods (30 s without a lease). /healthz fails and the lease is not
+  // renewed (taken once first, so that it can expire), so the GPUs turn Unknown (S28).
   std::string EventLoopProblem() const;
 
   ProviderConfig cfg_;
@@ -104,6 +105,8 @@ class Provider {
   std::atomic<bool> synced_once_{false};
   std::atomic<bool> connected_{false};
   std::atomic<bool> events_running_{false};
+  std::string events_error_;  // why the event set could not be made; set in Start()
+  std::atomic<bool> lease_held_once_{false};
   std::thread sync_thread_;
 };
 

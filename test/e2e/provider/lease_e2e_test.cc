@@ -11,6 +11,7 @@
 
 #include "deviceapi/lease.h"
 #include "harness.h"
+#include "http_client.h"
 
 namespace e2e {
 namespace {
@@ -166,6 +167,28 @@ TEST(LeaseE2E, FailingEventWaitStopsRenewalS28) {
   EXPECT_NE(env.ProviderLog().find("NVML event wait failing"), std::string::npos);
   ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2","on":false})"), "ok");
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+}
+
+// S28: a GPU without Xid events registered (no event set could be made, or the driver refused
+// every registration) would otherwise stay True whatever happens to it: /healthz fails saying
+// why, and the lease, taken once, is not renewed, so every GPU turns Unknown.
+TEST(LeaseE2E, GpusWithoutXidEventsTurnUnknownS28) {
+  for (const std::string call : {"nvmlEventSetCreate", "nvmlDeviceRegisterEvents"}) {
+    SCOPED_TRACE(call);
+    Env env("leasecover");
+    auto sc = env.dir() / "scenario.json";
+    std::ofstream(sc) << R"({"not_supported":[")" << call << R"("]})";
+    env.StartServer();
+    env.StartProvider(kLeaseFlags, {{"FAKE_NVML_SCENARIO", sc.string()}});
+    EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+    auto health = deviceapi::testing::HttpGet("127.0.0.1", env.AdminPort(), "/healthz");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 503) << health->body;
+    EXPECT_NE(health->body.find(call == "nvmlEventSetCreate" ? "NVML event loop not running"
+                                                             : "no Xid events registered for GPU index 0,1,2"),
+              std::string::npos)
+        << health->body;
+  }
 }
 
 // S28 across a server restart: leases are durable, and expiry is measured

@@ -217,6 +217,7 @@ std::vector<std::string> Provider::EventRegistrationSummary() const {
 void Provider::MarkDirty(size_t i, Clock::time_point now) {
   if (!slots_[i].dirty) slots_[i].dirty_since = now;
   slots_[i].dirty = true;
+  slots_[i].push_refused = false;
   cv_.notify_all();
 }
 
@@ -400,10 +401,15 @@ bool Provider::PushDirty() {
     }
     if (!st.ok()) {
       spdlog::warn("push gpu={} failed: {}", info.uuid, st.ToString());
+      const bool server_down = st.IsUnavailable() || st.IsDeadlineExceeded();
       std::lock_guard<std::mutex> lk(mu_);
       if (!slots_[i].dirty) slots_[i].dirty_since = since;
       slots_[i].dirty = true;  // keep the latest state; it goes out when the server is back
-      return false;
+      // A refusal of this one object (validation, conflicts, limits) must not hold back the
+      // others: go on with them, and retry this one on the next change or full reconcile.
+      if (server_down) return false;
+      slots_[i].push_refused = true;
+      continue;
     }
     metrics_.publish_latency.Get().Observe(std::chrono::duration<double>(Clock::now() - since).count());
   }
@@ -433,7 +439,7 @@ void Provider::SyncLoop() {
       cv_.wait_until(lk, wake, [&] {
         if (stop_ || need_full_sync_ || Clock::now() >= next_reconcile) return true;
         for (auto& s : slots_)
-          if (s.dirty) return true;
+          if (s.dirty && !s.push_refused) return true;
         return false;
       });
       if (stop_) return;

@@ -56,6 +56,9 @@ class Provider {
     GpuInfo info;
     HealthState health;
     bool dirty = true;
+    // The server refused the last push of this object (not for being down): it is retried
+    // with the next change or full reconcile, not at once.
+    bool push_refused = false;
     bool registered = false;
     Clock::time_point dirty_since{};
   };
@@ -64,6 +67,7 @@ class Provider {
   void OnWaitError(const std::string& what);
   void SyncLoop();
   bool Reconcile();            // sync thread only
+  // Pushes every changed GPU; false only when the server is unavailable (the rest wait).
   bool PushDirty();            // sync thread only
   bool EnsureRegistered(size_t i);
   void MarkDirty(size_t i, Clock::time_point now);  // caller holds mu_

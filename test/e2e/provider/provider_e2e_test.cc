@@ -293,6 +293,38 @@ TEST(ProviderE2E, OtherProvidersConditionsSurvive) {
   EXPECT_EQ(env.Ready(g)->status(), "False");
 }
 
+// A GPU whose status write keeps failing (here another writer replaced its conditions with the
+// 32 the server allows, so adding NVMLReady fails validation) must not hold back the faults of
+// the GPUs after it.
+TEST(ProviderE2E, AGpuThatCannotBeWrittenDoesNotHoldBackTheOthers) {
+  Env env("blocked");
+  env.StartServer();
+  env.StartProvider();
+  auto gpu0 = *env.GpuAt(0);
+  gpu0.mutable_status()->clear_conditions();
+  for (int i = 0; i < 32; ++i)
+    deviceapi::SetCondition(gpu0.mutable_status(),
+                            deviceapi::MakeCondition("example.com/Check" + std::to_string(i), "True", "Probe", ""));
+  auto written = env.client().UpdateStatus(gpu0);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  ASSERT_TRUE(WaitUntil([&] { return env.ProviderLog().find("push gpu=" + gpu0.spec().uuid() + " failed") !=
+                                     std::string::npos; }))
+      << env.ProviderLog();
+  env.InjectXid(2, 48);
+  EXPECT_TRUE(env.WaitReady(2, "False", "XidError", 5s)) << env.ProviderLog();
+  EXPECT_EQ(env.Ready(*env.GpuAt(0)), nullptr);  // still failing: it is not written
+  // Retried with each full reconcile (every 1 s here), not in a loop.
+  const auto failures = [&] {
+    const std::string log = env.ProviderLog(), what = "push gpu=" + gpu0.spec().uuid() + " failed";
+    size_t n = 0;
+    for (size_t p = log.find(what); p != std::string::npos; p = log.find(what, p + 1)) ++n;
+    return n;
+  };
+  const size_t before = failures();
+  std::this_thread::sleep_for(2s);
+  EXPECT_LE(failures() - before, 6u) << env.ProviderLog();
+}
+
 // S2/S18: a restarted in-memory server starts empty; the provider re-registers
 // everything and pushes the state it kept while the server was down.
 TEST(ProviderE2E, ServerRestartIsRefilledWithinOneInterval) {

@@ -55,17 +55,10 @@ bool Provider::Start(std::string* error) {
     spdlog::info("gpu index={} uuid={} name=\"{}\" pci={} memory={} arch={} driver={} cuda={}", s.info.index,
                  s.info.uuid, s.info.name, s.info.pci_bus_id, s.info.memory_total_bytes, s.info.architecture,
                  s.info.driver_version, s.info.cuda_driver_version);
-    // NVML never replays events from before registration: read what is pending now.
-    bool lost = false;
-    auto probe = nvml_->Probe(s.info.handle, &lost);
-    if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST at startup", now);
-    else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, now);
-    auto v = s.health.Verdict();
-    if (!v.ready || !v.recommended_action.empty())
-      spdlog::warn("startup gpu={} ready={} reason={} action={} message=\"{}\"", s.info.uuid, v.ready, v.reason,
-                   v.recommended_action, v.message);
   }
 
+  // Events first, then the probe: NVML never replays an event from before registration, so a
+  // fault arriving between the two is seen by one or the other, never by neither.
   watcher_ = std::make_unique<EventWatcher>(
       *nvml_, gpus, [this](const NvmlEvent& e) { OnEvent(e); }, [this](const std::string& w) { OnWaitError(w); },
       static_cast<unsigned>(cfg_.event_wait_timeout.count()));
@@ -81,6 +74,21 @@ bool Provider::Start(std::string* error) {
   if (auto uncovered = watcher_->CoverageProblem(); !uncovered.empty()) {
     spdlog::error("events: {}", uncovered);
     metrics_.nvml_errors.WithLabels({"event_register"}).Inc();
+  }
+
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    // Read what is pending now; events may already be updating the same slot.
+    bool lost = false;
+    auto probe = nvml_->Probe(gpus[i].handle, &lost);
+    std::lock_guard<std::mutex> lk(mu_);
+    Slot& s = slots_[i];
+    now = Clock::now();
+    if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST at startup", now);
+    else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, now);
+    auto v = s.health.Verdict();
+    if (!v.ready || !v.recommended_action.empty())
+      spdlog::warn("startup gpu={} ready={} reason={} action={} message=\"{}\"", s.info.uuid, v.ready, v.reason,
+                   v.recommended_action, v.message);
   }
 
   server_target_ = ResolveTarget(cfg_.server);

@@ -82,10 +82,18 @@ void Model::Emit(FakeGpu* g, unsigned long long type, unsigned long long data) {
   cv.notify_all();
 }
 
+void Model::OnCall(const char* fn) {
+  if (!xid_on_call || xid_on_call->call != fn) return;
+  const XidOnCall x = *xid_on_call;
+  xid_on_call.reset();
+  if (x.gpu < gpus.size()) Emit(gpus[x.gpu].get(), nvmlEventTypeXidCriticalError, x.xid);
+}
+
 nvmlReturn_t Model::Configure(std::string* error) {
   std::lock_guard<std::mutex> lk(mu);
   gpus.clear();
   not_supported.clear();
+  xid_on_call.reset();
   json sc = json::object();
   if (const char* path = getenv("FAKE_NVML_SCENARIO"); path && *path) {
     std::ifstream in(path);
@@ -117,6 +125,11 @@ nvmlReturn_t Model::Configure(std::string* error) {
     init_error = sc.value("init_error", 0);
     if (sc.contains("not_supported"))
       for (auto& f : sc["not_supported"]) not_supported.insert(f.get<std::string>());
+    if (sc.contains("xid_on_call")) {
+      const json& x = sc["xid_on_call"];
+      xid_on_call = XidOnCall{x.at("call").get<std::string>(), x.at("gpu").get<unsigned>(),
+                              x.at("xid").get<unsigned long long>()};
+    }
     unsigned long long events = sc.contains("supported_events") ? EventMask(sc["supported_events"]) : kAllEvents;
     for (unsigned int i = 0; i < n; ++i) {
       auto g = std::make_unique<FakeGpu>();

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,9 +56,19 @@ class Model {
   std::string driver_version = "550.127.08";
   int cuda_driver_version = 12040;
   nvmlReturn_t init_error = NVML_SUCCESS;
+  // An Xid that happens while the provider is busy elsewhere: emitted (once) when the named
+  // device call is first made, as registered sets then stand (scenario "xid_on_call").
+  struct XidOnCall {
+    std::string call;
+    unsigned int gpu = 0;
+    unsigned long long xid = 0;
+  };
+  std::optional<XidOnCall> xid_on_call;
 
   FakeGpu* Gpu(nvmlDevice_t d);  // nullptr when not ours; caller holds mu
   bool Unsupported(const char* fn) { return not_supported.count(fn) > 0; }
+  // Fires xid_on_call when `fn` is its call. Caller holds mu.
+  void OnCall(const char* fn);
   // Queues an event for every set registered for (gpu, type). Caller holds mu.
   void Emit(FakeGpu* g, unsigned long long type, unsigned long long data);
 

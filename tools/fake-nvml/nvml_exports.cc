@@ -31,6 +31,7 @@ nvmlReturn_t CopyString(const std::string& s, char* out, unsigned int len) {
   if (g_init_count == 0) return NVML_ERROR_UNINITIALIZED;           \
   FakeGpu* g = m.Gpu(device);                                       \
   if (!g) return NVML_ERROR_INVALID_ARGUMENT;                       \
+  m.OnCall(fn);                                                     \
   if (m.Unsupported(fn)) return NVML_ERROR_NOT_SUPPORTED;           \
   if (g->lost) return NVML_ERROR_GPU_IS_LOST;
 }  // namespace

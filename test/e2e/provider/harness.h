@@ -118,6 +118,13 @@ class Env {
       ASSERT_TRUE(ok && provider_->running()) << ProviderLog();
     }
   }
+  // Starts the server, then the provider on the fake NVML scenario `json` (a JSON object).
+  void StartWithScenario(const std::string& json, std::vector<std::string> flags = {}) {
+    auto sc = dir_ / "scenario.json";
+    std::ofstream(sc) << json;
+    StartServer();
+    StartProvider(std::move(flags), {{"FAKE_NVML_SCENARIO", sc.string()}});
+  }
   std::string ProviderLog() const { return provider_ ? provider_->Log() : ""; }
   int AdminPort() const {
     auto log = ProviderLog();

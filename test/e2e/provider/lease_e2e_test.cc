@@ -176,10 +176,7 @@ TEST(LeaseE2E, GpusWithoutXidEventsTurnUnknownS28) {
   for (const std::string call : {"nvmlEventSetCreate", "nvmlDeviceRegisterEvents"}) {
     SCOPED_TRACE(call);
     Env env("leasecover");
-    auto sc = env.dir() / "scenario.json";
-    std::ofstream(sc) << R"({"not_supported":[")" << call << R"("]})";
-    env.StartServer();
-    env.StartProvider(kLeaseFlags, {{"FAKE_NVML_SCENARIO", sc.string()}});
+    env.StartWithScenario(R"({"not_supported":[")" + call + R"("]})", kLeaseFlags);
     EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
     auto health = deviceapi::testing::HttpGet("127.0.0.1", env.AdminPort(), "/healthz");
     ASSERT_TRUE(health);

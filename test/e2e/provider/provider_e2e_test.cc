@@ -185,10 +185,8 @@ TEST(ProviderE2E, GpuLostBeforeARestartIsMarkedNotDeleted) {
 
 TEST(ProviderE2E, StartupProbeSeesFaultsFromBeforeRegistration) {
   Env env("startup");
-  auto sc = env.dir() / "scenario.json";
-  std::ofstream(sc) << R"({"gpus":[{"volatile_dbe":1},{"remap_failure":true},{"recovery_action":2},{"remap_pending":true},{}]})";
-  env.StartServer();
-  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});
+  env.StartWithScenario(
+      R"({"gpus":[{"volatile_dbe":1},{"remap_failure":true},{"recovery_action":2},{"remap_pending":true},{}]})");
   ASSERT_EQ(env.Gpus().size(), 5u);
   EXPECT_TRUE(env.WaitReady(0, "False", "EccDoubleBitError"));
   EXPECT_TRUE(env.WaitReady(1, "False", "RowRemapFailure"));
@@ -197,6 +195,15 @@ TEST(ProviderE2E, StartupProbeSeesFaultsFromBeforeRegistration) {
   EXPECT_TRUE(env.WaitReady(3, "True", "RowRemapPending"));
   EXPECT_EQ(env.GpuAt(3)->status().recommended_action(), "RESET_GPU");
   EXPECT_TRUE(env.WaitReady(4, "True", "Healthy"));
+}
+
+// NVML never replays events: an Xid while the startup probe runs must still be seen, so events
+// are registered before the probe.
+TEST(ProviderE2E, XidDuringTheStartupProbeIsSeen) {
+  Env env("probexid");
+  env.StartWithScenario(
+      R"({"gpus":4,"xid_on_call":{"call":"nvmlDeviceGetRetiredPagesPendingStatus","gpu":1,"xid":48}})");
+  EXPECT_TRUE(env.WaitReady(1, "False", "XidError")) << env.ProviderLog();
 }
 
 TEST(ProviderE2E, ResetClearsFatalFaults) {
@@ -216,10 +223,7 @@ TEST(ProviderE2E, ResetClearsFatalFaults) {
 // recovery action field back to NONE): that path must run the same reset check.
 TEST(ProviderE2E, ResetSignalledThroughXid154ClearsFatalFaults) {
   Env env("reset154");
-  auto sc = env.dir() / "scenario.json";
-  std::ofstream(sc) << R"({"gpus":4,"supported_events":["xid","dbe","sbe","unavailable"]})";
-  env.StartServer();
-  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});
+  env.StartWithScenario(R"({"gpus":4,"supported_events":["xid","dbe","sbe","unavailable"]})");
   env.InjectXid(1, 119);
   ASSERT_TRUE(env.WaitReady(1, "False", "XidError"));
   ASSERT_EQ(env.Ctl(R"({"op":"recovery","gpu":1,"action":1})"), "ok");
@@ -465,12 +469,9 @@ TEST(ProviderE2E, NotReadyUntilServerReachable) {
 
 TEST(ProviderE2E, NotSupportedCallsAreTolerated) {
   Env env("notsupp");
-  auto sc = env.dir() / "scenario.json";
-  std::ofstream(sc) << R"({"gpus":3,"supported_events":["xid"],
+  env.StartWithScenario(R"({"gpus":3,"supported_events":["xid"],
       "not_supported":["nvmlDeviceGetSerial","nvmlDeviceGetFieldValues","nvmlDeviceGetRemappedRows",
-                       "nvmlDeviceGetTotalEccErrors","nvmlDeviceGetArchitecture"]})";
-  env.StartServer();
-  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});
+                       "nvmlDeviceGetTotalEccErrors","nvmlDeviceGetArchitecture"]})");
   auto gpus = env.Gpus();
   ASSERT_EQ(gpus.size(), 3u);
   EXPECT_EQ(gpus[0].status().device_info().serial(), "");

@@ -145,7 +145,10 @@ XidVerdict XidPolicy::Classify(uint32_t xid) const {
         v.recommended_action = "RESET_GPU";
     }
   } else if (!cfg_.enable_all) {
-    bool ignored = cfg_.ignore_all || cfg_.ignore.count(xid) ||
+    // "all" turns Xid checks off, not the recovery action Xid 154 carries: GPU-lost, ECC
+    // and recovery-action signals are never silenced by it.
+    const bool silenced_by_all = cfg_.ignore_all && v.severity != Severity::kFollowRecoveryAction;
+    bool ignored = silenced_by_all || cfg_.ignore.count(xid) ||
                    (cfg_.use_default_ignores && KubernetesDefaultIgnoredXids().count(xid));
     if (ignored) v.severity = Severity::kIgnore;
   } else if (v.severity == Severity::kIgnore) {

@@ -80,6 +80,22 @@ TEST(XidPolicy, ParseXidList) {
 }
 
 // Same meaning as NVIDIA's k8s-device-plugin.
+// Xid 154 carries the driver's recovery action, which DP_DISABLE_HEALTHCHECKS=all does not
+// silence (it turns Xid checks off, not recovery-action signals); naming 154 itself still does.
+TEST(XidPolicy, IgnoreAllKeepsTheRecoveryActionXid) {
+  std::vector<std::string> err;
+  for (const char* disable : {"all", "xids"}) {
+    XidPolicyConfig c;
+    c.ApplyDevicePluginEnv(disable, "", &err);
+    XidPolicy p(c);
+    EXPECT_EQ(p.Classify(154).severity, Severity::kFollowRecoveryAction) << disable;
+    EXPECT_EQ(p.Classify(95).severity, Severity::kIgnore) << disable;
+  }
+  XidPolicyConfig c;
+  c.ApplyDevicePluginEnv("154", "", &err);
+  EXPECT_EQ(XidPolicy(c).Classify(154).severity, Severity::kIgnore);
+}
+
 TEST(XidPolicy, DevicePluginEnvironment) {
   std::vector<std::string> err;
   {

@@ -91,6 +91,19 @@ bool HealthState::OnRecoveryAction(RecoveryAction a, Clock::time_point now) {
   return changed;
 }
 
+bool HealthState::OnUnreadableRecoveryAction(const std::string& why, Clock::time_point now) {
+  reset_signalled_ = false;
+  last_recovery_ = RecoveryAction::kGpuReset;
+  Fault f;
+  f.key = "recovery-action";
+  f.severity = Severity::kFatal;
+  f.reason = "RecoveryActionRequired";
+  f.action = "RESET_GPU";
+  f.message = "Xid 154: the driver changed its GPU recovery action, which cannot be read (" + why +
+              "); treated as GPU_RESET";
+  return Upsert(std::move(f), now);
+}
+
 bool HealthState::OnProbe(const ProbeResult& p, bool after_reset, Clock::time_point now) {
   bool changed = false;
   // The signal is used up by this probe either way: left set after an unclean one, a later

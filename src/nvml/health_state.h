@@ -68,6 +68,9 @@ class HealthState {
   // The recovery action reported now (event or field read). A transition back
   // to NONE is only a reset signal; the caller follows with OnProbe.
   bool OnRecoveryAction(RecoveryAction a, Clock::time_point now);
+  // The driver changed its recovery action (Xid 154) but the field cannot be read (`why`):
+  // counted as asking for a GPU reset, so the change is never lost.
+  bool OnUnreadableRecoveryAction(const std::string& why, Clock::time_point now);
   // Startup or post-reset probe. When `after_reset` and the probe is clean,
   // every fatal fault is cleared (the GPU was reset).
   bool OnProbe(const ProbeResult& p, bool after_reset, Clock::time_point now);

@@ -112,12 +112,17 @@ std::vector<GpuInfo> NvmlDevices::Enumerate(std::vector<std::string>* warnings, 
   return out;
 }
 
-std::optional<RecoveryAction> NvmlDevices::ReadRecoveryAction(nvmlDevice_t dev) const {
+std::optional<RecoveryAction> NvmlDevices::ReadRecoveryAction(nvmlDevice_t dev, nvmlReturn_t* result) const {
   const NvmlApi& a = api();
+  nvmlReturn_t unused;
+  nvmlReturn_t& r = result ? *result : unused;
+  r = NVML_ERROR_NOT_SUPPORTED;
   if (!a.DeviceGetFieldValues) return std::nullopt;
   nvmlFieldValue_t fv{};
   fv.fieldId = NVML_FI_DEV_GET_GPU_RECOVERY_ACTION;
-  if (a.DeviceGetFieldValues(dev, 1, &fv) != NVML_SUCCESS || fv.nvmlReturn != NVML_SUCCESS) return std::nullopt;
+  r = a.DeviceGetFieldValues(dev, 1, &fv);
+  if (r == NVML_SUCCESS) r = fv.nvmlReturn;
+  if (r != NVML_SUCCESS) return std::nullopt;
   unsigned int v = fv.value.uiVal;
   if (v > 4) v = 1;  // an action newer than this build knows: at least a reset
   return static_cast<RecoveryAction>(v);

@@ -48,8 +48,9 @@ class NvmlDevices {
   // Startup / post-reset probe of one GPU. Unsupported queries count as clean.
   // Returns nullopt with *lost=true when NVML says the GPU is lost.
   std::optional<ProbeResult> Probe(nvmlDevice_t dev, bool* lost) const;
-  // GPU recovery action field (id 230); nullopt when unsupported.
-  std::optional<RecoveryAction> ReadRecoveryAction(nvmlDevice_t dev) const;
+  // GPU recovery action field (id 230); nullopt when it cannot be read, with the reason
+  // in *result (NOT_SUPPORTED when NVML has no field values at all).
+  std::optional<RecoveryAction> ReadRecoveryAction(nvmlDevice_t dev, nvmlReturn_t* result = nullptr) const;
   // True when a cheap query on `dev` answers GPU_IS_LOST.
   bool IsLost(nvmlDevice_t dev) const;
 

@@ -258,9 +258,16 @@ void Provider::OnEvent(const NvmlEvent& e) {
                    e.data, v.mnemonic, SeverityName(v.severity), v.recommended_action);
       if (v.severity == Severity::kFollowRecoveryAction) {
         // Drivers without the recovery-action event say it only through this Xid.
-        if (auto ra = nvml_->ReadRecoveryAction(s.info.handle)) {
+        nvmlReturn_t r = NVML_SUCCESS;
+        if (auto ra = nvml_->ReadRecoveryAction(s.info.handle, &r)) {
           changed = s.health.OnRecoveryAction(*ra, now);
           check_reset();
+        } else {
+          // The action changed and cannot be read: assume the driver wants a reset.
+          spdlog::warn("gpu={} uuid={} recovery action unreadable: {}", s.info.index, s.info.uuid,
+                       nvml_->lib().ErrorString(r));
+          metrics_.nvml_errors.WithLabels({"recovery_action"}).Inc();
+          changed = s.health.OnUnreadableRecoveryAction(nvml_->lib().ErrorString(r), now);
         }
       } else {
         changed = s.health.OnXid(static_cast<uint32_t>(e.data), v, now);

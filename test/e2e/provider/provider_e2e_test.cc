@@ -235,6 +235,18 @@ TEST(ProviderE2E, ResetSignalledThroughXid154ClearsFatalFaults) {
   EXPECT_EQ(env.GpuAt(1)->status().recommended_action(), "");
 }
 
+// Xid 154 says the recovery action changed; when the field cannot be read, the change must not
+// be dropped: it counts as the driver asking for a reset.
+TEST(ProviderE2E, Xid154WithAnUnreadableRecoveryActionNeedsAReset) {
+  Env env("unread154");
+  env.StartWithScenario(
+      R"({"gpus":2,"supported_events":["xid","dbe","sbe","unavailable"],"not_supported":["nvmlDeviceGetFieldValues"]})");
+  env.InjectXid(1, 154);
+  ASSERT_TRUE(env.WaitReady(1, "False", "RecoveryActionRequired")) << env.ProviderLog();
+  EXPECT_EQ(env.GpuAt(1)->status().recommended_action(), "RESET_GPU");
+  EXPECT_NE(env.Ready(*env.GpuAt(1))->message().find("Not Supported"), std::string::npos);
+}
+
 TEST(ProviderE2E, WarningsClearAfterQuietPeriod) {
   Env env("quiet");
   env.StartServer();

@@ -52,10 +52,13 @@ struct ProbeResult {
   bool retired_pages_pending = false;
   bool row_remap_pending = false;
   bool row_remap_failure = false;
-  std::optional<RecoveryAction> recovery_action;  // nullopt: field not supported
+  std::optional<RecoveryAction> recovery_action;  // nullopt: field not supported (or unreadable)
+  // Reads that failed with an error other than "not supported" (names and errors, "; "-joined):
+  // what they would have said is unknown, so the probe is not clean.
+  std::string unreadable;
   bool clean() const {
-    return volatile_uncorrected_ecc == 0 && !retired_pages_pending && !row_remap_pending && !row_remap_failure &&
-           (!recovery_action || *recovery_action == RecoveryAction::kNone);
+    return unreadable.empty() && volatile_uncorrected_ecc == 0 && !retired_pages_pending && !row_remap_pending &&
+           !row_remap_failure && (!recovery_action || *recovery_action == RecoveryAction::kNone);
   }
 };
 

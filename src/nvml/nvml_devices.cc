@@ -138,11 +138,18 @@ std::optional<ProbeResult> NvmlDevices::Probe(nvmlDevice_t dev, bool* lost) cons
   const NvmlApi& a = api();
   *lost = false;
   ProbeResult p;
+  // Only "this GPU or driver has no such counter" reads as clean; any other error (UNKNOWN,
+  // RESET_REQUIRED, NO_PERMISSION, ...) hides what the counter says.
+  const auto unreadable = [&](nvmlReturn_t r, const char* what) {
+    if (r == NVML_SUCCESS || r == NVML_ERROR_NOT_SUPPORTED || r == NVML_ERROR_FUNCTION_NOT_FOUND) return;
+    p.unreadable += (p.unreadable.empty() ? "" : "; ") + std::string(what) + ": " + lib().ErrorString(r);
+  };
   if (a.DeviceGetTotalEccErrors) {
     unsigned long long n = 0;
     nvmlReturn_t r = a.DeviceGetTotalEccErrors(dev, 1 /*uncorrected*/, 0 /*volatile*/, &n);
     if (r == NVML_ERROR_GPU_IS_LOST) { *lost = true; return std::nullopt; }
     if (r == NVML_SUCCESS) p.volatile_uncorrected_ecc = n;
+    unreadable(r, "ECC errors");
   }
   if (a.DeviceGetRemappedRows) {
     unsigned int corr = 0, unc = 0, pending = 0, failure = 0;
@@ -152,14 +159,19 @@ std::optional<ProbeResult> NvmlDevices::Probe(nvmlDevice_t dev, bool* lost) cons
       p.row_remap_pending = pending != 0;
       p.row_remap_failure = failure != 0;
     }
+    unreadable(r, "remapped rows");
   }
   if (a.DeviceGetRetiredPagesPendingStatus) {
     nvmlEnableState_t pend = 0;
     nvmlReturn_t r = a.DeviceGetRetiredPagesPendingStatus(dev, &pend);
     if (r == NVML_ERROR_GPU_IS_LOST) { *lost = true; return std::nullopt; }
     if (r == NVML_SUCCESS) p.retired_pages_pending = pend != 0;
+    unreadable(r, "retired pages");
   }
-  p.recovery_action = ReadRecoveryAction(dev);
+  nvmlReturn_t r = NVML_SUCCESS;
+  p.recovery_action = ReadRecoveryAction(dev, &r);
+  if (r == NVML_ERROR_GPU_IS_LOST) { *lost = true; return std::nullopt; }
+  unreadable(r, "recovery action");
   return p;
 }
 

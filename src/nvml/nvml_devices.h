@@ -45,7 +45,9 @@ class NvmlDevices {
   // lost GPU answers GPU_IS_LOST) is skipped and named in *warnings, and
   // counted in *gaps (when given).
   std::vector<GpuInfo> Enumerate(std::vector<std::string>* warnings, Gaps* gaps = nullptr) const;
-  // Startup / post-reset probe of one GPU. Unsupported queries count as clean.
+  // Startup / post-reset probe of one GPU. Queries answering NOT_SUPPORTED or
+  // FUNCTION_NOT_FOUND count as clean; any other error is named in `unreadable`,
+  // which makes the probe unclean.
   // Returns nullopt with *lost=true when NVML says the GPU is lost.
   std::optional<ProbeResult> Probe(nvmlDevice_t dev, bool* lost) const;
   // GPU recovery action field (id 230); nullopt when it cannot be read, with the reason

@@ -85,6 +85,10 @@ bool Provider::Start(std::string* error) {
     now = Clock::now();
     if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST at startup", now);
     else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, now);
+    if (probe && !probe->unreadable.empty()) {
+      spdlog::warn("startup gpu={} probe could not read: {}", s.info.uuid, probe->unreadable);
+      metrics_.nvml_errors.WithLabels({"probe"}).Inc();
+    }
     auto v = s.health.Verdict();
     if (!v.ready || !v.recommended_action.empty())
       spdlog::warn("startup gpu={} ready={} reason={} action={} message=\"{}\"", s.info.uuid, v.ready, v.reason,

@@ -93,6 +93,7 @@ nvmlReturn_t Model::Configure(std::string* error) {
   std::lock_guard<std::mutex> lk(mu);
   gpus.clear();
   not_supported.clear();
+  failing.clear();
   xid_on_call.reset();
   json sc = json::object();
   if (const char* path = getenv("FAKE_NVML_SCENARIO"); path && *path) {
@@ -189,6 +190,12 @@ std::string Model::ApplyLocked(const std::string& line) {
   if (op == "unsupported") {
     std::string fn = c.at("call").get<std::string>();
     if (c.value("on", true)) not_supported.insert(fn); else not_supported.erase(fn);
+    return "ok";
+  }
+  if (op == "fail") {  // {"op":"fail","call":"nvmlDeviceGetRemappedRows","code":999}; "on":false ends it
+    std::string fn = c.at("call").get<std::string>();
+    if (!c.value("on", true)) failing.erase(fn);
+    else failing[fn] = static_cast<nvmlReturn_t>(c.at("code").get<int>());
     return "ok";
   }
   if (op == "state") {

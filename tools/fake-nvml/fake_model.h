@@ -53,6 +53,7 @@ class Model {
   std::vector<std::unique_ptr<FakeGpu>> gpus;
   std::set<std::unique_ptr<FakeEventSet>> sets_owner;
   std::set<std::string> not_supported;  // entry point names answering NOT_SUPPORTED
+  std::map<std::string, nvmlReturn_t> failing;  // device entry points answering another error
   std::string driver_version = "550.127.08";
   int cuda_driver_version = 12040;
   nvmlReturn_t init_error = NVML_SUCCESS;
@@ -67,6 +68,11 @@ class Model {
 
   FakeGpu* Gpu(nvmlDevice_t d);  // nullptr when not ours; caller holds mu
   bool Unsupported(const char* fn) { return not_supported.count(fn) > 0; }
+  // The error a device entry point is made to answer; NVML_SUCCESS when none.
+  nvmlReturn_t Failing(const char* fn) const {
+    auto it = failing.find(fn);
+    return it == failing.end() ? NVML_SUCCESS : it->second;
+  }
   // Fires xid_on_call when `fn` is its call. Caller holds mu.
   void OnCall(const char* fn);
   // Queues an event for every set registered for (gpu, type). Caller holds mu.

@@ -33,6 +33,7 @@ nvmlReturn_t CopyString(const std::string& s, char* out, unsigned int len) {
   if (!g) return NVML_ERROR_INVALID_ARGUMENT;                       \
   m.OnCall(fn);                                                     \
   if (m.Unsupported(fn)) return NVML_ERROR_NOT_SUPPORTED;           \
+  if (nvmlReturn_t f = m.Failing(fn)) return f;                     \
   if (g->lost) return NVML_ERROR_GPU_IS_LOST;
 }  // namespace
 

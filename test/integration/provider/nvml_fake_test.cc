@@ -121,6 +121,29 @@ TEST_F(FakeNvmlTest, ScenarioAndNotSupported) {
   EXPECT_EQ(devices_->ReadRecoveryAction(gpus[1].handle), RecoveryAction::kNodeReboot);
 }
 
+// Only NOT_SUPPORTED and FUNCTION_NOT_FOUND mean "this GPU has no such counter"; any other
+// error leaves the probe unclean, so a post-reset check cannot clear faults on a blind read.
+TEST_F(FakeNvmlTest, ProbeErrorsOtherThanNotSupportedAreUnclean) {
+  Open();
+  auto gpus = devices_->Enumerate(nullptr);
+  ASSERT_FALSE(gpus.empty());
+  bool lost = false;
+  for (const char* call : {"nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetRemappedRows",
+                           "nvmlDeviceGetRetiredPagesPendingStatus", "nvmlDeviceGetFieldValues"}) {
+    for (int code : {NVML_ERROR_UNKNOWN, NVML_ERROR_RESET_REQUIRED, NVML_ERROR_NO_PERMISSION,
+                     NVML_ERROR_UNINITIALIZED, NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_FUNCTION_NOT_FOUND}) {
+      ASSERT_EQ(Ctl(R"({"op":"fail","call":")" + std::string(call) + R"(","code":)" + std::to_string(code) + "}"),
+                "ok");
+      auto p = devices_->Probe(gpus[0].handle, &lost);
+      ASSERT_TRUE(p) << call << " " << code;
+      const bool clean_expected = code == NVML_ERROR_NOT_SUPPORTED || code == NVML_ERROR_FUNCTION_NOT_FOUND;
+      EXPECT_EQ(p->clean(), clean_expected) << call << " " << code;
+    }
+    ASSERT_EQ(Ctl(R"({"op":"fail","call":")" + std::string(call) + R"(","on":false})"), "ok");
+  }
+  EXPECT_TRUE(devices_->Probe(gpus[0].handle, &lost)->clean());
+}
+
 TEST_F(FakeNvmlTest, MalformedScenarioFailsInit) {
   auto sc = dir_ / "bad.json";
   for (const char* text : {"{not json", "[1,2]", R"({"gpus":"many"})", R"({"gpus":[1]})", R"({"gpus":100000})"}) {

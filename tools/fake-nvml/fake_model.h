@@ -35,7 +35,7 @@ struct FakeGpu {
 
 struct FakeEventSet {
   std::map<const FakeGpu*, unsigned long long> registered;
-  // Pending events. A wait answers GPU_IS_LOST while any registered GPU is lost.
+  // Pending events. Once they are read, a wait answers GPU_IS_LOST while any registered GPU is lost.
   std::deque<nvmlEventData_t> queue;
 };
 

@@ -266,20 +266,21 @@ NVML_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t
   if (!s || !data) return NVML_ERROR_INVALID_ARGUMENT;
   if (m.Unsupported("nvmlEventSetWait_v2")) return NVML_ERROR_NOT_SUPPORTED;  // a wait that keeps failing
   // Like the driver: a set holding a lost GPU answers GPU_IS_LOST to every wait, whatever
-  // the other GPUs in it report, until the set is made again without it.
+  // the other GPUs in it report, until the set is made again without it. Events queued
+  // before are read first.
   const auto holds_lost = [](const FakeEventSet* es) {
     for (auto& [g, types] : es->registered)
       if (g->lost) return true;
     return false;
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (s->queue.empty() && !holds_lost(s)) {
-    if (m.cv.wait_until(lk, deadline) == std::cv_status::timeout && s->queue.empty() && !holds_lost(s))
-      return NVML_ERROR_TIMEOUT;
+  while (s->queue.empty()) {
+    if (holds_lost(s)) return NVML_ERROR_GPU_IS_LOST;
+    if (m.cv.wait_until(lk, deadline) == std::cv_status::timeout && s->queue.empty())
+      return holds_lost(s) ? NVML_ERROR_GPU_IS_LOST : NVML_ERROR_TIMEOUT;
     s = FindSet(m, set);
     if (!s) return NVML_ERROR_INVALID_ARGUMENT;  // freed while we waited
   }
-  if (holds_lost(s)) return NVML_ERROR_GPU_IS_LOST;
   nvmlEventData_t d = s->queue.front();
   s->queue.pop_front();
   *data = d;

@@ -195,6 +195,27 @@ TEST_F(FakeNvmlTest, EventsArriveClassified) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));  // prompt stop
 }
 
+// A set holding a lost GPU answers GPU_IS_LOST to every wait, but only once the events queued
+// before the loss are read: a fault just before a GPU falls off the bus is not dropped.
+TEST_F(FakeNvmlTest, EventsQueuedBeforeALossAreReadFirst) {
+  Open();
+  auto gpus = devices_->Enumerate(nullptr);
+  const NvmlApi& a = devices_->api();
+  nvmlEventSet_t set = nullptr;
+  ASSERT_EQ(a.EventSetCreate(&set), NVML_SUCCESS);
+  ASSERT_EQ(a.DeviceRegisterEvents(gpus[3].handle, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+  ASSERT_EQ(a.DeviceRegisterEvents(gpus[5].handle, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+  EXPECT_EQ(Ctl(R"({"op":"xid","gpu":3,"xid":48})"), "ok");
+  EXPECT_EQ(Ctl(R"({"op":"lost","gpu":5})"), "ok");
+  nvmlEventData_t d{};
+  ASSERT_EQ(a.EventSetWait(set, &d, 50), NVML_SUCCESS);
+  EXPECT_EQ(d.device, gpus[3].handle);
+  EXPECT_EQ(d.eventData, 48u);
+  EXPECT_EQ(a.EventSetWait(set, &d, 50), NVML_ERROR_GPU_IS_LOST);
+  EXPECT_EQ(a.EventSetWait(set, &d, 50), NVML_ERROR_GPU_IS_LOST);
+  a.EventSetFree(set);
+}
+
 TEST_F(FakeNvmlTest, HostileControlInput) {
   Open();
   for (const char* bad : {"", "garbage", "[]", R"({"op":"xid"})", R"({"op":"xid","gpu":99,"xid":1})",

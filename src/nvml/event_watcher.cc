@@ -107,9 +107,9 @@ void EventWatcher::Stop() {
 }
 
 void EventWatcher::Report(const std::string& what) {
-  if (what == last_error_) return;  // a failure repeating every wait is logged once
+  const bool changed = what != last_error_;
   last_error_ = what;
-  if (!what.empty() && on_error_) on_error_(what);
+  if (!what.empty() && on_error_) on_error_(what, changed);
 }
 
 bool EventWatcher::DropLostGpus() {
@@ -167,7 +167,7 @@ void EventWatcher::Run() {
     for (size_t i = 0; i < gpus_.size(); ++i)
       if (gpus_[i].handle == d.device) gpu = i;
     if (gpu == gpus_.size()) {
-      if (on_error_) on_error_("event for an unknown device handle");
+      if (on_error_) on_error_("event for an unknown device handle", true);
       continue;
     }
     NvmlEvent ev{NvmlEvent::Kind::kXid, gpu, d.eventData};

@@ -27,9 +27,9 @@ std::string_view EventKindName(NvmlEvent::Kind k);
 class EventWatcher {
  public:
   using Handler = std::function<void(const NvmlEvent&)>;
-  // Called for failures of the wait itself (counted as NVML errors), once per
-  // change: a failure repeating on every wait is reported when it starts.
-  using ErrorHandler = std::function<void(const std::string&)>;
+  // Called for each failure of the wait itself (counted as NVML errors);
+  // `changed` is false while the same failure repeats, so it is logged once.
+  using ErrorHandler = std::function<void(const std::string& what, bool changed)>;
 
   EventWatcher(const NvmlDevices& nvml, std::vector<GpuInfo> gpus, Handler h, ErrorHandler e,
                unsigned int wait_timeout_ms = 100);
@@ -62,7 +62,7 @@ class EventWatcher {
   // (Re)creates set_ with every GPU not excluded; their accepted types in *accepted.
   bool MakeSet(std::vector<unsigned long long>* accepted, std::string* error);
   bool DropLostGpus();               // excludes and reports GPUs answering GPU_IS_LOST
-  void Report(const std::string& what);  // on_error_ when `what` differs from the last
+  void Report(const std::string& what);  // on_error_ for a failure; "" when a wait answered
 
   const NvmlDevices& nvml_;
   std::vector<GpuInfo> gpus_;

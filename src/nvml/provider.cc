@@ -60,7 +60,8 @@ bool Provider::Start(std::string* error) {
   // Events first, then the probe: NVML never replays an event from before registration, so a
   // fault arriving between the two is seen by one or the other, never by neither.
   watcher_ = std::make_unique<EventWatcher>(
-      *nvml_, gpus, [this](const NvmlEvent& e) { OnEvent(e); }, [this](const std::string& w) { OnWaitError(w); },
+      *nvml_, gpus, [this](const NvmlEvent& e) { OnEvent(e); },
+      [this](const std::string& w, bool changed) { OnWaitError(w, changed); },
       static_cast<unsigned>(cfg_.event_wait_timeout.count()));
   std::string werr;
   if (watcher_->Start(&werr)) {
@@ -233,9 +234,9 @@ void Provider::MarkDirty(size_t i, Clock::time_point now) {
   cv_.notify_all();
 }
 
-void Provider::OnWaitError(const std::string& what) {
+void Provider::OnWaitError(const std::string& what, bool changed) {
   metrics_.nvml_errors.WithLabels({"event_wait"}).Inc();
-  spdlog::warn("events: {}", what);
+  if (changed) spdlog::warn("events: {}", what);  // once while the same failure repeats
 }
 
 void Provider::OnEvent(const NvmlEvent& e) {

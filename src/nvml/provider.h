@@ -64,7 +64,7 @@ class Provider {
   };
 
   void OnEvent(const NvmlEvent& e);
-  void OnWaitError(const std::string& what);
+  void OnWaitError(const std::string& what, bool changed);
   void SyncLoop();
   bool Reconcile();            // sync thread only
   // Pushes every changed GPU; false only when the server is unavailable (the rest wait).

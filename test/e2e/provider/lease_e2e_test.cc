@@ -165,6 +165,15 @@ TEST(LeaseE2E, FailingEventWaitStopsRenewalS28) {
   ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2"})"), "ok");
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
   EXPECT_NE(env.ProviderLog().find("NVML event wait failing"), std::string::npos);
+  // Every failed wait is counted; the failure is logged once, when it starts.
+  const std::string log = env.ProviderLog(), line = "events: nvmlEventSetWait: Not Supported";
+  EXPECT_EQ(log.find(line, log.find(line) + 1), std::string::npos) << log;
+  auto metrics = deviceapi::testing::HttpGet("127.0.0.1", env.AdminPort(), "/metrics");
+  ASSERT_TRUE(metrics);
+  const std::string counter = "nvml_provider_nvml_errors_total{call=\"event_wait\"} ";
+  const auto at = metrics->body.find(counter);
+  ASSERT_NE(at, std::string::npos) << metrics->body;
+  EXPECT_GT(std::stod(metrics->body.substr(at + counter.size())), 10.0) << metrics->body;
   ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2","on":false})"), "ok");
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
 }

@@ -76,8 +76,14 @@ bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::strin
     unsigned long long mask = kWanted & supported;
     // Register the whole mask; when the driver refuses it, fall back to one
     // type at a time so one unsupported type does not cost the others.
-    if (mask && a.DeviceRegisterEvents(gpus_[i].handle, mask, set_) == NVML_SUCCESS) {
+    const nvmlReturn_t whole = mask ? a.DeviceRegisterEvents(gpus_[i].handle, mask, set_) : NVML_ERROR_NOT_SUPPORTED;
+    if (whole == NVML_SUCCESS) {
       (*accepted)[i] = mask;
+      continue;
+    }
+    if (whole == NVML_ERROR_GPU_IS_LOST) {  // lost since it was listed: report it, watch the rest
+      excluded_[i] = true;
+      handler_({NvmlEvent::Kind::kGpuLost, i, 0});
       continue;
     }
     for (unsigned long long bit = 1; bit && bit <= kWanted; bit <<= 1) {

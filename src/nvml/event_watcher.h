@@ -35,8 +35,9 @@ class EventWatcher {
                unsigned int wait_timeout_ms = 100);
   ~EventWatcher();
 
-  // Creates the event set and registers every GPU. Returns false when no
-  // event set can be made at all (the provider still runs, probing only).
+  // Creates the event set and registers every GPU; a GPU whose registration
+  // answers GPU_IS_LOST is reported kGpuLost (on the calling thread) and left
+  // out. Returns false when no event set can be made at all.
   bool Start(std::string* error);
   void Stop();
 

@@ -126,6 +126,8 @@ nvmlReturn_t Model::Configure(std::string* error) {
     init_error = sc.value("init_error", 0);
     if (sc.contains("not_supported"))
       for (auto& f : sc["not_supported"]) not_supported.insert(f.get<std::string>());
+    if (sc.contains("fail"))
+      for (auto& [fn, code] : sc["fail"].items()) failing[fn] = static_cast<nvmlReturn_t>(code.get<int>());
     if (sc.contains("xid_on_call")) {
       const json& x = sc["xid_on_call"];
       xid_on_call = XidOnCall{x.at("call").get<std::string>(), x.at("gpu").get<unsigned>(),

@@ -152,6 +152,19 @@ TEST(ProviderE2E, GpuLost) {
   EXPECT_EQ(lost_lines, 1u) << log;
 }
 
+// A GPU lost between enumeration and event registration (registration answers GPU_IS_LOST) is
+// reported lost and left out of the event set, rather than counted as a GPU without Xid events,
+// which would take every GPU's NVMLReady to Unknown.
+TEST(ProviderE2E, GpuLostAtEventRegistration) {
+  Env env("lostatregister");
+  env.StartWithScenario(R"({"gpus":2,"fail":{"nvmlDeviceRegisterEvents":15}})");
+  EXPECT_TRUE(env.WaitReady(0, "False", "GPULost")) << env.ProviderLog();
+  EXPECT_TRUE(env.WaitReady(1, "False", "GPULost")) << env.ProviderLog();
+  auto health = HttpGet("127.0.0.1", env.AdminPort(), "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << health->body;
+}
+
 // A GPU lost while the provider was down has no readable UUID at its next start, so the
 // provider cannot name it: its object must stay, marked lost, not be deleted as a GPU that
 // left the node (which would erase the fault and its RESTART_BM).

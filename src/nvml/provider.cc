@@ -160,9 +160,15 @@ void Provider::StartLease() {
   lo.renew_if = [this] {
     std::string problem = NvmlAnswers() ? EventLoopProblem() : "NVML unreadable";
     if (problem.empty()) return true;
-    // A lease never held cannot expire, and a GPU without one stays True: take it once, so
-    // that its expiry turns the conditions Unknown.
-    if (!lease_held_once_) return true;
+    // A lease that does not exist cannot expire, and GPUs without one stay True: create it
+    // once, so that its expiry turns them Unknown. One already there (an earlier run's) is
+    // left to run out: taking it again would write True for another lease duration.
+    if (!lease_held_once_) {
+      GetOptions go;
+      go.namespace_name = cfg_.namespace_name;
+      go.call.timeout = cfg_.rpc_timeout;
+      if (lease_client_->Get(cfg_.lease_name, go).status().IsNotFound()) return true;
+    }
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
     spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
     return false;

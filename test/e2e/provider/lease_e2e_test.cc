@@ -51,24 +51,26 @@ void ExpectAllUnknown(deviceapi::WatchStream& watch, size_t count) {
   EXPECT_EQ(unknown.size(), count);
 }
 
-std::unique_ptr<deviceapi::WatchStream> WatchFromNow(Env& env) {
+std::unique_ptr<deviceapi::WatchStream> WatchFromNow(Env& env, std::chrono::seconds timeout = 20s) {
   auto list = env.client().List();
   EXPECT_TRUE(list.ok());
   deviceapi::WatchOptions o;
   o.resource_version = list->metadata().resource_version();
-  o.timeout_seconds = 20;
+  o.timeout_seconds = timeout.count();
   return env.client().Watch(o);
 }
 
-bool AllReady(Env& env, const std::string& status) {
+bool AllReadyOf(Env& env, size_t count, const std::string& status) {
   auto gpus = env.Gpus();
-  if (gpus.size() != 8) return false;
+  if (gpus.size() != count) return false;
   for (auto& [i, g] : gpus) {
     auto* c = env.Ready(g);
     if (c == nullptr || c->status() != status) return false;
   }
   return true;
 }
+
+bool AllReady(Env& env, const std::string& status) { return AllReadyOf(env, 8, status); }
 
 TEST(LeaseE2E, StoppedProviderTurnsUnknownAndResumesS28) {
   Env env("leasestop");
@@ -195,6 +197,26 @@ TEST(LeaseE2E, GpusWithoutXidEventsTurnUnknownS28) {
               std::string::npos)
         << health->body;
   }
+}
+
+// S28: a provider restarted (as its liveness probe does) while its GPUs still lack Xid events
+// must not take the expired lease again, which would write NVMLReady True for another lease
+// duration: the GPUs stay Unknown.
+TEST(LeaseE2E, RestartWithoutXidEventsKeepsGpusUnknownS28) {
+  Env env("leasecoverrestart");
+  env.StartWithScenario(R"({"gpus":2,"not_supported":["nvmlEventSetCreate"]})", kLeaseFlags);
+  ASSERT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  auto watch = WatchFromNow(env, 3 * kLeaseDuration);
+  env.StartProvider(kLeaseFlags, {{"FAKE_NVML_SCENARIO", (env.dir() / "scenario.json").string()}});
+  deviceapi::WatchEvent event;
+  while (watch->Next(&event)) {
+    const auto* ready = deviceapi::FindCondition(event.object.status(), "NVMLReady");
+    ASSERT_NE(ready, nullptr);
+    EXPECT_NE(ready->status(), "True") << event.object.metadata().name() << "\n" << env.ProviderLog();
+  }
+  EXPECT_TRUE(AllReadyOf(env, 2, "Unknown")) << env.ProviderLog();
 }
 
 // S28 across a server restart: leases are durable, and expiry is measured

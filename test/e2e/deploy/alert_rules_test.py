@@ -19,7 +19,8 @@ F = Failures("alert_rules_test")
 RULES = os.path.join(SOURCE_DIR, "deploy", "prometheus", "device-api-server.rules.yaml")
 UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alerts.test.yaml")
 DOC = os.path.join(SOURCE_DIR, "docs", "operations.md")
-REQUIRED_ALERTS = {"DeviceApiServerDown", "DeviceApiServerNotReady", "DeviceApiServerHighLatency",
+REQUIRED_ALERTS = {"DeviceApiServerDown", "DeviceApiServerNotReady",
+                   "DeviceApiServerStorageUnavailable", "DeviceApiServerHighLatency",
                    "DeviceApiServerErrors", "DeviceApiServerWatchersEvicted",
                    "DeviceApiServerGpuUnhealthy", "DeviceApiServerGpuActionRequired",
                    "DeviceApiServerProviderLeaseExpired", "NvmlProviderNotSyncing"}

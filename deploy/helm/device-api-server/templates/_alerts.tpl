@@ -33,6 +33,19 @@ groups:
             UNAVAILABLE for {{ $r.notReadyFor }}: fewer GPUs than --readiness-min-gpus are
             registered and the readiness grace period has not passed.
           runbook_url: {{ $rb }}#alert-deviceapiservernotready
+      - alert: DeviceApiServerStorageUnavailable
+        expr: device_apiserver_storage_healthy{job="device-api-server"} == 0
+        for: 1m
+        labels:
+          severity: critical
+        annotations:
+          summary: 'device-api-server on {{ "{{ $labels.instance }}" }} cannot commit writes'
+          description: >-
+            device-api-server on {{ "{{ $labels.instance }}" }} has not been able to commit to
+            its database for a minute (disk full, read-only remount, I/O error): every write,
+            provider health updates and lease renewals included, answers UNAVAILABLE while reads
+            go on with the last committed state. The pod stays Ready.
+          runbook_url: {{ $rb }}#alert-deviceapiserverstorageunavailable
       - alert: DeviceApiServerHighLatency
         expr: |-
           histogram_quantile(0.99,

@@ -332,7 +332,9 @@ def check_daemonset(label, objs, sets):
                 "%s: --storage-endpoint %s is not in %s" % (label, arg_value(server, "--storage-endpoint"),
                                                           state_dir))
         if inits:
-            F.check(re.search(r"chown \d+:\d+ %s " % re.escape(state_dir), " ".join(inits[0]["command"])),
+            uid = s.get("server.securityContext.runAsUser", "65534")
+            F.check(re.search(r"chown %s:%s %s " % (uid, uid, re.escape(state_dir)),
+                              " ".join(inits[0]["command"])),
                     "%s: the init container does not give %s to uid 65534" % (label, state_dir))
     else:
         F.check("state-dir" not in vols, "%s: state-dir volume with storage.type=%s" % (label, storage))
@@ -602,6 +604,21 @@ def main():
     k = kubeconform(bad)
     F.check(k.returncode != 0 and "readOnlyRootFileSystem" in k.stdout,
             "kubeconform accepted a misspelt field: %s" % k.stdout)
+
+    # A securityContext without runAsUser (an override that nulls it, e.g. to let the
+    # platform pick) runs the server as the image's user, 65534: the init container must hand
+    # the directories to that user, not to root (0), or the server cannot open its database.
+    for sets in (["server.securityContext.runAsUser=null"],
+                 ["server.securityContext.runAsUser=null", "storage.hostDir=/data/device-api"]):
+        r = helm_template(sets, show_only="templates/daemonset.yaml")
+        pod = load_yaml_docs(r.stdout)[0]["spec"]["template"]["spec"]
+        command = " ".join(pod["initContainers"][0]["command"])
+        state_dir = dict(x.split("=", 1) for x in sets).get("storage.hostDir",
+                                                            "/var/lib/nvidia-device-api")
+        F.check("chown 65534:2000 /var/run/nvidia-device-api " in command
+                and "chown 65534:65534 %s " % state_dir in command,
+                "%s: the init container does not hand the directories to uid 65534: %s" %
+                (sets, command))
 
     for label, (sets, fragment) in INVALID.items():
         r = helm_template(sets, check=False)

@@ -234,6 +234,13 @@ def check_daemonset(label, objs, sets):
             "%s: --health-probe-bind-address does not match the health port %s" % (label, health))
     F.check(arg_value(server, "--metrics-bind-address") == ":%s" % metrics,
             "%s: --metrics-bind-address does not match the metrics port %s" % (label, metrics))
+    if provider:
+        # An empty host listens on IPv6 and IPv4: the probes reach it on single-stack IPv6
+        # pods too, which an IPv4 wildcard (0.0.0.0) would not answer.
+        port = s.get("nvmlProvider.metricsPort", "8082")
+        F.check(arg_value(provider, "--admin-address") == ":%s" % port,
+                "%s: provider --admin-address %s, want :%s (every interface, both families)" %
+                (label, arg_value(provider, "--admin-address"), port))
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         pr = server.get(probe)
         F.check(pr is not None and "grpc" in pr and pr["grpc"].get("port") == health

@@ -201,6 +201,9 @@ def main():
                 "/etc/default/%s): %s" % (n, args_var, n, exec_start))
         F.check(get(u, "Service", "EnvironmentFile") == "-/etc/default/" + n,
                 "%s: EnvironmentFile=-/etc/default/%s expected" % (n, n))
+        for var, value in environment(u).items():
+            F.check(not value.startswith("0.0.0.0:"),
+                    "%s: %s=%s listens on IPv4 only: use :<port> (both families)" % (n, var, value))
         readable = read_variables(n, binaries[n])
         for var in environment(u):
             F.check(var == args_var or var in readable,

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -46,17 +47,23 @@ double ClockTicks() {
   return t > 0 ? static_cast<double>(t) : NAN;
 }
 
-double BootTime() {
-  std::ifstream in("/proc/stat");
+// Seconds since the epoch at boot: /proc/stat's btime, else what btime is
+// computed from, the realtime clock minus the boot-time clock. systemd's
+// ProcSubset=pid hides /proc/stat but not /proc/self/stat, whose start offset
+// counts on that same boot-time clock.
+double BootTime(const char* proc_stat) {
+  std::ifstream in(proc_stat);
   for (std::string key; in >> key;) {
     if (key == "btime") {
       double v;
       if (in >> v) return v;
-      return NAN;
+      break;
     }
     in.ignore(1 << 20, '\n');
   }
-  return NAN;
+  timespec real{}, boot{};
+  if (clock_gettime(CLOCK_REALTIME, &real) != 0 || clock_gettime(CLOCK_BOOTTIME, &boot) != 0) return NAN;
+  return static_cast<double>(real.tv_sec - boot.tv_sec) + static_cast<double>(real.tv_nsec - boot.tv_nsec) / 1e9;
 }
 
 double OpenFds() {
@@ -89,12 +96,16 @@ void RegisterProcessMetrics(Registry& registry) {
     return static_cast<double>(rl.rlim_cur);
   });
   // Fixed for the life of the process: computed once.
-  const double start = BootTime() + StatField(StatFields(), 22) / ClockTicks();
+  const double start = ProcessStartTimeSeconds();
   registry.AddCallbackGauge("process_start_time_seconds",
                             "Start time of the process since unix epoch in seconds.",
                             [start] { return start; });
   registry.AddCallbackGauge("process_threads", "Number of OS threads in the process.",
                             [] { return StatField(StatFields(), 20); });
+}
+
+double ProcessStartTimeSeconds(const char* proc_stat) {
+  return BootTime(proc_stat) + StatField(StatFields(), 22) / ClockTicks();
 }
 
 }  // namespace deviceapi::metrics

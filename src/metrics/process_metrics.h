@@ -17,4 +17,10 @@ class Registry;
 // Registers the families above. std::invalid_argument if already registered.
 void RegisterProcessMetrics(Registry& registry);
 
+// What process_start_time_seconds reports: the boot time read from
+// `proc_stat` (its btime line; where that file cannot be read, as under
+// systemd's ProcSubset=pid, the realtime clock minus the boot-time clock) plus
+// the start offset of /proc/self/stat. The path is a parameter for tests only.
+double ProcessStartTimeSeconds(const char* proc_stat = "/proc/stat");
+
 }  // namespace deviceapi::metrics

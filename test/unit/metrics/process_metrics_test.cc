@@ -45,5 +45,20 @@ TEST(ProcessMetricsTest, PlausibleValues) {
   EXPECT_THROW(RegisterProcessMetrics(r), std::invalid_argument);
 }
 
+// systemd's ProcSubset=pid (the server's unit) hides /proc/stat, where the
+// boot time comes from; /proc/self/stat stays readable. The start time must
+// not turn NaN there.
+TEST(ProcessMetricsTest, StartTimeWithoutProcStat) {
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double with = ProcessStartTimeSeconds();
+  const double without = ProcessStartTimeSeconds("/nonexistent/proc/stat");
+  ASSERT_TRUE(std::isfinite(without));
+  EXPECT_LE(without, now + 1);
+  EXPECT_GT(without, now - 3600);
+  // The same instant, within btime's rounding to whole seconds.
+  EXPECT_NEAR(without, with, 1.5);
+}
+
 }  // namespace
 }  // namespace deviceapi::metrics

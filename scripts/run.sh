@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the node-local stack in the foreground:
-#   device-api-server on a Unix socket under <repo>/run/, its state in <repo>/run/state.db
-#   (kept across runs: faults survive a restart; delete the file to start empty),
+#   device-api-server on a Unix socket under <repo>/run/, its state in <repo>/run/state.db and
+#   the providers' leases in <repo>/run/state-leases.db (kept across runs: faults survive a
+#   restart; delete both files, with their -wal and -shm, to start empty),
 #   nvml-provider on the real NVML when this machine has an NVIDIA GPU driver,
 #   otherwise on the fake libnvidia-ml.so.1 with 8 simulated H100 GPUs.
 # Prints how to reach the server, how to inject a fault and how to see it.
@@ -111,7 +112,8 @@ cat <<EOF
 Device API server is running ($mode).
   socket:            $socket
   server logs:       $run/device-api-server.log
-  server state:      $run/state.db  (survives restarts; delete it to start empty)
+  server state:      $run/state.db, leases in $run/state-leases.db  (survive restarts;
+                     to start empty, stop and delete both: rm -f $run/state.db* $run/state-leases.db*)
   provider logs:     $run/nvml-provider.log
   server metrics:    http://${METRICS_ADDRESS:-127.0.0.1:8081}/metrics
   provider health:   http://${PROVIDER_ADMIN_ADDRESS:-127.0.0.1:8082}/readyz  (and /healthz, /metrics)

@@ -28,6 +28,7 @@
 #include "base/logging.h"
 #include "server/server_metrics.h"
 #include "server/storage.h"
+#include "server/store_options.h"
 #include "server/tcp_bind_check.h"
 #include "server/tls_termination.h"
 #include "server/unix_socket.h"
@@ -132,15 +133,7 @@ class Server::Impl {
 
 bool Server::Impl::Start(std::string* error) {
   auto t0 = std::chrono::steady_clock::now();
-  store::StoreOptions options;
-  options.max_objects = config_.max_objects;
-  options.max_total_object_bytes = config_.max_total_object_bytes;
-  options.history_max_events = config_.history_max_events;
-  options.history_max_bytes = config_.history_max_bytes;
-  options.max_watchers = config_.max_watchers;
-  options.max_revision_waiters = config_.max_waiting_reads;
-  options.watcher_queue_capacity = config_.watch_queue_size;
-  options.bookmark_interval = config_.bookmark_interval;
+  store::StoreOptions options = GpuStoreOptions(config_);
   registry_ = std::make_unique<metrics::Registry>();
   storage_ = OpenStorage(config_, *registry_, error);
   if (!storage_) return false;
@@ -162,7 +155,7 @@ bool Server::Impl::Start(std::string* error) {
   limits.selector.max_requirements = config_.max_label_selector_requirements;
   service_ = std::make_unique<apiserver::GpuServiceImpl>(*store_, *readiness_, limits);
 
-  store::StoreOptions lease_options = options;
+  store::StoreOptions lease_options = LeaseStoreOptions(config_);
   lease_options.backend = storage_->leases;
   lease_store_ = std::make_unique<store::Store>(lease_options);
   if (auto opened = lease_store_->Open(); !opened.ok()) {

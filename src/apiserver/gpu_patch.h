@@ -15,11 +15,11 @@
 // is not itself applied.
 //
 // ParsePatch needs no stored object: it bounds the document (size,
-// nesting, array lengths, labels and annotations it sets) and rejects what
-// is malformed, including a key that names no field of a Gpu, even one
-// set to null, and a document that names a part outside its subresource,
-// even with the values the object has (S31). ApplyPatch applies it to one
-// version of the object.
+// nesting, array lengths, values in all, labels and annotations it sets)
+// and rejects what is malformed, including a key that names no field of a
+// Gpu, even one set to null, and a document that names a part outside its
+// subresource, even with the values the object has (S31). ApplyPatch
+// applies it to one version of the object.
 // Pure functions.
 #pragma once
 
@@ -42,6 +42,11 @@ inline constexpr const char* kStrategicMergePatchType = "application/strategic-m
 // message limit (S19).
 inline constexpr int kMaxPatchDepth = 32;
 inline constexpr std::size_t kMaxPatchArrayItems = 1024;
+// Members of objects plus items of arrays, in the whole document: far above
+// what the largest object takes (32 conditions, 64 labels and annotations,
+// under a thousand), and what keeps a 4 MiB request from parsing into a tree
+// of millions of nodes. More is RESOURCE_EXHAUSTED, before any parsing.
+inline constexpr std::size_t kMaxPatchValues = 32768;
 
 struct GpuPatch {
   bool strategic = false;

@@ -114,5 +114,52 @@ TEST(GpuPatchErrors, MessagesAreBoundedS19) {
   EXPECT_LE(applied.error().message.size(), 512u) << applied.error().message.substr(0, 200);
 }
 
+// A request-sized document of many small values is refused on its bytes,
+// before a parser builds a tree of millions of nodes from it (S19).
+TEST(GpuPatchErrors, DocumentsOfMillionsOfValuesAreRefusedBeforeParsingS19) {
+  const std::size_t request = 4u << 20;  // the gRPC message limit
+  struct Case {
+    std::string document;
+    store::ErrorCode code;
+    std::string expected;
+  };
+  std::string empties;  // 1.4 million empty arrays in one labels object's array
+  while (empties.size() < request) empties += "[],";
+  empties.pop_back();
+  std::string entries;  // 200,000 annotations removed at once
+  for (int i = 0; entries.size() < request && i < 200000; ++i) {
+    entries += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":null";
+  }
+  std::string wide_conditions;  // 1,000 conditions of 38 values each: every array within bounds
+  for (int i = 0; i < 1000; ++i) {
+    wide_conditions += std::string(i ? "," : "") + R"({"type":"A","status":"True","reason":"R","message":"m","x":[)";
+    for (int j = 0; j < 32; ++j) wide_conditions += std::string(j ? "," : "") + "1";
+    wide_conditions += "]}";
+  }
+  const std::vector<Case> cases = {
+      {R"({"metadata":{"labels":[)" + empties + "]}}", store::ErrorCode::kInvalid,
+       "an array has more than 1024 items"},
+      {R"({"metadata":{"annotations":{)" + entries + "}}}", store::ErrorCode::kResourceExhausted,
+       "more than 32768 values"},
+      {R"({"status":{"conditions":[)" + wide_conditions + "]}}", store::ErrorCode::kResourceExhausted,
+       "more than 32768 values"},
+  };
+  for (const auto& c : cases) {
+    auto patch = ParsePatch(kStrategicMergePatchType, c.document, "");
+    ASSERT_FALSE(patch.ok());
+    EXPECT_EQ(patch.error().code, c.code) << patch.error().message;
+    EXPECT_NE(patch.error().message.find(c.expected), std::string::npos) << patch.error().message;
+  }
+  // What a provider sends stays far below the bound, strings with brackets
+  // and commas included.
+  std::string conditions;
+  for (int i = 0; i < 32; ++i) {
+    conditions += std::string(i ? "," : "") + R"({"type":"T)" + std::to_string(i) +
+                  R"(","status":"False","reason":"Xid","message":"[,{]},\" x"})";
+  }
+  auto patch = ParsePatch(kStrategicMergePatchType, R"({"status":{"conditions":[)" + conditions + "]}}", "status");
+  EXPECT_TRUE(patch.ok()) << patch.error().message;
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver

@@ -89,7 +89,8 @@ func (o *Options) setDefaults() error {
 }
 
 // Run serves the plugin until ctx ends, then stops serving, removes its socket and
-// returns nil. It waits for the Device API's GPUs to be listed (however long the server
+// returns nil; when it cannot serve (listening on PluginSocket fails) it returns the error
+// at once. It waits for the Device API's GPUs to be listed (however long the server
 // takes to come up), serves on PluginSocket and registers with the kubelet, retrying until
 // the kubelet accepts. When the kubelet restarts it deletes the plugins' sockets: Run
 // notices its socket gone, serves on a new one and registers again.
@@ -111,8 +112,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The informers stop with ctx, and factory.Shutdown waits for them: when serve fails
+	// while the caller's ctx is live, Run must end them itself before it can return.
+	ctx, cancel := context.WithCancel(ctx)
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
+	defer cancel()
 
 	o.Logf("waiting for the Device API's GPUs")
 	if !cache.WaitForCacheSync(ctx.Done(), discReg.HasSynced, tracker.HasSynced) {

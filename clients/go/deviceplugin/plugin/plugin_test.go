@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,30 @@ func TestAServerThatDoesNotAnswerMakesDevicesUnhealthyWithinUnknownAfter(t *test
 			t.Fatalf("devices never Unhealthy: %+v", tracker.Snapshot())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// When Run cannot serve (here: its socket's directory does not exist, so listening fails)
+// it returns the error while ctx is still live, so the plugin's command can exit non-zero;
+// the informers it started must not keep it waiting for ctx.
+func TestRunReturnsTheErrorWhenItCannotServe(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{
+		Client:        fake.NewSimpleClientset(),
+		PluginSocket:  filepath.Join(dir, "missing", "plugin.sock"),
+		KubeletSocket: filepath.Join(dir, "kubelet.sock"),
+		Logf:          t.Logf,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, o) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("Run returned nil although it could not listen on its socket")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5 s of failing to listen on its socket")
 	}
 }

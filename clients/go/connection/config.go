@@ -30,6 +30,18 @@ const (
 	// 200-byte messages: about 7.3 MiB), which would fail on every relist; this is four
 	// times the server's default --max-send-msg-size.
 	DefaultMaxRecvMsgSize = 64 << 20
+	// DefaultReconnectBackoff is the first wait before reconnecting to a server that went
+	// away, growing 1.6 times per failed attempt up to Config.MaxReconnectBackoff. The
+	// server is node-local: gRPC's own first wait is a second.
+	DefaultReconnectBackoff = 100 * time.Millisecond
+	// DefaultMaxReconnectBackoff is the longest wait between connection attempts (±20%
+	// jitter). gRPC's own, 120 s, left clients disconnected for up to two minutes after a
+	// server that had been down for a while came back.
+	DefaultMaxReconnectBackoff = 3 * time.Second
+	// DefaultConnectTimeout is the least time one connection attempt gets (gRPC's own
+	// default), however short the backoff: a server slow to answer a new connection (a
+	// loaded node) must not fail every call as unreachable.
+	DefaultConnectTimeout = 20 * time.Second
 )
 
 // Config says how to reach a Device API Server. The zero value connects to the node's
@@ -51,6 +63,9 @@ type Config struct {
 	// MaxRecvMsgSize is the largest response accepted (a List, a watch event); larger
 	// ones fail with ResourceExhausted. 0: DefaultMaxRecvMsgSize.
 	MaxRecvMsgSize int
+	// MaxReconnectBackoff is the longest wait between attempts to reconnect to a server
+	// that went away; 0: DefaultMaxReconnectBackoff.
+	MaxReconnectBackoff time.Duration
 }
 
 // TLSConfig is the client side of TLS: the CA that signs the server's certificate and, for

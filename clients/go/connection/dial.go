@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -30,8 +31,8 @@ func Dial(c *Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// DialOptions are the gRPC dial options for c: credentials, keepalive, user agent and the
-// largest response accepted.
+// DialOptions are the gRPC dial options for c: credentials, keepalive, user agent, the
+// largest response accepted and the reconnect backoff.
 func DialOptions(c *Config) ([]grpc.DialOption, error) {
 	creds := insecure.NewCredentials()
 	if c.TLS != nil {
@@ -49,8 +50,17 @@ func DialOptions(c *Config) ([]grpc.DialOption, error) {
 	if maxRecv <= 0 {
 		maxRecv = DefaultMaxRecvMsgSize
 	}
+	bo := backoff.DefaultConfig
+	bo.BaseDelay, bo.MaxDelay = DefaultReconnectBackoff, DefaultMaxReconnectBackoff
+	if c.MaxReconnectBackoff > 0 {
+		bo.MaxDelay = c.MaxReconnectBackoff
+	}
+	bo.BaseDelay = min(bo.BaseDelay, bo.MaxDelay)
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithUserAgent(ua),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv))}
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv)),
+		// MinConnectTimeout must be set: left zero, gRPC bounds each attempt by the
+		// backoff alone (100 ms at first).
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: DefaultConnectTimeout})}
 	if c.KeepaliveTime >= 0 {
 		kp := keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout}
 		if c.KeepaliveTime > 0 {

@@ -49,7 +49,8 @@ const (
 type Config struct {
 	// Target is a gRPC target: "unix:///path/to.sock", "host:port" or "dns:///host:port".
 	Target string
-	// TLS, when set, secures a TCP connection. Unix sockets use no TLS.
+	// TLS, when set, secures a TCP connection. Unix sockets use no TLS: for a unix: or
+	// unix-abstract: target it is ignored (its files are not read).
 	TLS *TLSConfig
 	// UserAgent is sent with every call; empty: DefaultUserAgent().
 	UserAgent string

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -35,7 +36,7 @@ func Dial(c *Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 // largest response accepted and the reconnect backoff.
 func DialOptions(c *Config) ([]grpc.DialOption, error) {
 	creds := insecure.NewCredentials()
-	if c.TLS != nil {
+	if c.TLS != nil && !isUnixTarget(c.ResolvedTarget()) {
 		tc, err := c.TLS.build()
 		if err != nil {
 			return nil, err
@@ -72,6 +73,12 @@ func DialOptions(c *Config) ([]grpc.DialOption, error) {
 		opts = append(opts, grpc.WithKeepaliveParams(kp))
 	}
 	return opts, nil
+}
+
+// isUnixTarget says whether target names a Unix socket, which Config.TLS does not apply
+// to: the server serves its socket in plaintext (TLS is for --tcp-bind-address).
+func isUnixTarget(target string) bool {
+	return strings.HasPrefix(target, "unix:") || strings.HasPrefix(target, "unix-abstract:")
 }
 
 func (t *TLSConfig) build() (*tls.Config, error) {

@@ -44,6 +44,21 @@ func call(conn *grpc.ClientConn, timeout time.Duration) error {
 	return err
 }
 
+// Config.TLS secures TCP only: a Unix socket is dialled in plaintext even when it is set
+// (a shared Config whose target is switched to the node's socket).
+func TestTLSIsNotAppliedToUnixSockets(t *testing.T) {
+	lis, target := listenUnix(t)
+	serve(t, lis)
+	conn, err := Dial(&Config{Target: target, TLS: &TLSConfig{ServerName: "device-api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := call(conn, 5*time.Second); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("call over the Unix socket with Config.TLS set: %v", err)
+	}
+}
+
 // slowListener hands out each accepted connection after delay: a server slow to answer
 // a new connection (a loaded node).
 type slowListener struct {

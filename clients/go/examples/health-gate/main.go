@@ -2,8 +2,12 @@
 // client-go's informer over the node's GPUs, waits for its cache to sync, prints every
 // change of a condition (default Ready) as it happens, and acts as a gate:
 //
-//	health-gate --once      exit 0 when every selected GPU has the condition True, else 1
+//	health-gate --once      exit 0 when every selected GPU has the condition True and at
+//	                        least --min-gpus (default 1) are selected, else 1
 //	health-gate             keep printing transitions until interrupted
+//
+// An empty selection never opens the gate: a node whose GPUs are not published yet (or a
+// selector that matches none) exits 1 unless --min-gpus=0.
 //
 // Exit code 2: the cache did not sync in time (server unreachable or not ready).
 package main
@@ -34,15 +38,20 @@ func main() {
 	selector := flag.String("selector", "", "label selector of the GPUs to gate on")
 	condition := flag.String("condition", "Ready", "condition type that must be True")
 	syncTimeout := flag.Duration("sync-timeout", 10*time.Second, "how long to wait for the cache to sync")
-	once := flag.Bool("once", false, "exit after the sync: 0 when all selected GPUs are healthy, else 1")
+	once := flag.Bool("once", false, "exit after the sync: 0 when all selected GPUs are healthy and there are at least --min-gpus, else 1")
+	minGPUs := flag.Int("min-gpus", 1, "fewest selected GPUs that open the gate with --once")
 	flag.Parse()
-	os.Exit(run(*target, *selector, *condition, *syncTimeout, *once))
+	os.Exit(run(*target, *selector, *condition, *syncTimeout, *once, *minGPUs))
 }
 
-func run(target, selector, condition string, syncTimeout time.Duration, once bool) int {
+func run(target, selector, condition string, syncTimeout time.Duration, once bool, minGPUs int) int {
 	sel, err := labels.Parse(selector)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bad --selector: %v\n", err)
+		return 2
+	}
+	if minGPUs < 0 {
+		fmt.Fprintf(os.Stderr, "bad --min-gpus: %d is negative\n", minGPUs)
 		return 2
 	}
 	cs, err := versioned.NewForConfig(&connection.Config{Target: target})
@@ -78,6 +87,10 @@ func run(target, selector, condition string, syncTimeout time.Duration, once boo
 	}
 	fmt.Printf("synced: %d/%d GPUs %s\n", healthy, len(list), condition)
 	if once {
+		if len(list) < minGPUs {
+			fmt.Fprintf(os.Stderr, "gate closed: %d GPUs selected, fewer than --min-gpus=%d\n", len(list), minGPUs)
+			return 1
+		}
 		if healthy == len(list) {
 			return 0
 		}

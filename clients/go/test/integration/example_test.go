@@ -52,6 +52,18 @@ func TestHealthGateExample(t *testing.T) {
 	if code, out := gate(); code != 0 || !strings.Contains(out, "synced: 2/2 GPUs Ready") {
 		t.Fatalf("all ready: exit %d\n%s", code, out)
 	}
+	// An empty selection (GPUs not published yet, a selector that matches none) keeps the
+	// gate closed unless --min-gpus allows it; so do fewer GPUs than --min-gpus.
+	if code, out := gate("--selector=nvidia.com/gpu.product=none"); code != 1 ||
+		!strings.Contains(out, "synced: 0/0 GPUs Ready") || !strings.Contains(out, "gate closed: 0 GPUs selected, fewer than --min-gpus=1") {
+		t.Fatalf("no GPU selected: exit %d, want 1\n%s", code, out)
+	}
+	if code, out := gate("--selector=nvidia.com/gpu.product=none", "--min-gpus=0"); code != 0 {
+		t.Fatalf("no GPU selected, --min-gpus=0: exit %d, want 0\n%s", code, out)
+	}
+	if code, out := gate("--min-gpus=3"); code != 1 || !strings.Contains(out, "gate closed: 2 GPUs selected, fewer than --min-gpus=3") {
+		t.Fatalf("2 GPUs, --min-gpus=3: exit %d, want 1\n%s", code, out)
+	}
 	srv.Stop()
 	if code, out := gate("--sync-timeout=1s"); code != 2 {
 		t.Fatalf("no server: exit %d, want 2\n%s", code, out)

@@ -103,6 +103,49 @@ func TestCreateGetUpdateDeleteS3S4S6(t *testing.T) {
 	}
 }
 
+// S3: creation_timestamp is the server's, and an update that changes it is refused. A copy
+// whose timestamp differs from the stored one only in precision (one that went through
+// JSON: metav1.Time keeps whole seconds, while a server may store nanoseconds; shifted
+// here, as this server stores whole seconds) must still update, as with kube-apiserver,
+// which keeps the stored creationTimestamp: the client does not send it on updates.
+func TestUpdateOfACopyWithAnotherCreationTimestampKeepsTheStoredOneS3(t *testing.T) {
+	srv := testserver.Start(t)
+	cs := srv.Client().DeviceV1alpha1()
+	ctx := ctxT(t)
+	created, err := cs.GPUs("").Create(ctx, newGPU("gpu-0", 0), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	born := created.CreationTimestamp
+	copied := metav1.NewTime(born.Add(500 * time.Millisecond))
+
+	up := created.DeepCopy()
+	up.CreationTimestamp = copied
+	up.Labels = map[string]string{"zone": "a"}
+	updated, err := cs.GPUs("").Update(ctx, up, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	st := updated.DeepCopy()
+	st.CreationTimestamp = copied
+	st.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionTrue, "Probed")}
+	withStatus, err := cs.GPUs("").UpdateStatus(ctx, st, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("UpdateStatus: %v", err)
+	}
+	if !updated.CreationTimestamp.Equal(&born) || !withStatus.CreationTimestamp.Equal(&born) {
+		t.Fatalf("creation timestamp %v, %v; stored %v", updated.CreationTimestamp, withStatus.CreationTimestamp, born)
+	}
+
+	leases := cs.Leases("")
+	lease := createLease(ctx, t, leases, newLease("provider", "node-1", 40))
+	lease.CreationTimestamp = metav1.NewTime(lease.CreationTimestamp.Add(500 * time.Millisecond))
+	lease.Spec.HolderIdentity = "node-2"
+	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("lease Update: %v", err)
+	}
+}
+
 func TestNamespacedClientS17(t *testing.T) {
 	srv := testserver.Start(t)
 	cs := srv.Client().DeviceV1alpha1()

@@ -79,13 +79,17 @@ func (c *gpus) Create(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.
 
 func (c *gpus) Update(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
 	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
-		return c.client.UpdateGpu(ctx, &pb.UpdateGpuRequest{Gpu: c.toProto(gpu), Opts: o})
+		m := c.toProto(gpu)
+		forUpdate(m.Metadata)
+		return c.client.UpdateGpu(ctx, &pb.UpdateGpuRequest{Gpu: m, Opts: o})
 	})
 }
 
 func (c *gpus) UpdateStatus(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
 	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
-		return c.client.UpdateGpuStatus(ctx, &pb.UpdateGpuStatusRequest{Gpu: c.toProto(gpu), Opts: o})
+		m := c.toProto(gpu)
+		forUpdate(m.Metadata)
+		return c.client.UpdateGpuStatus(ctx, &pb.UpdateGpuStatusRequest{Gpu: m, Opts: o})
 	})
 }
 

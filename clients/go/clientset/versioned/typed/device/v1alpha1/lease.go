@@ -80,7 +80,9 @@ func (c *leases) Create(ctx context.Context, lease *devicev1alpha1.Lease, opts m
 
 func (c *leases) Update(ctx context.Context, lease *devicev1alpha1.Lease, opts metav1.UpdateOptions) (*devicev1alpha1.Lease, error) {
 	return write(ctx, &c.resource, lease.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Lease, error) {
-		return c.client.UpdateLease(ctx, &pb.UpdateLeaseRequest{Lease: c.toProto(lease), Opts: o})
+		m := c.toProto(lease)
+		forUpdate(m.Metadata)
+		return c.client.UpdateLease(ctx, &pb.UpdateLeaseRequest{Lease: m, Opts: o})
 	})
 }
 

@@ -35,6 +35,14 @@ func (r *resource[M, O]) namespace(meta *pb.ObjectMeta) {
 	}
 }
 
+// forUpdate strips what an update does not send: creation_timestamp, which the server
+// keeps when it is unset and refuses to change. A copy that went through JSON
+// (metav1.Time keeps whole seconds) would otherwise differ from the stored one and be
+// refused; kube-apiserver keeps the stored creationTimestamp on updates too.
+func forUpdate(meta *pb.ObjectMeta) {
+	meta.CreationTimestamp = nil
+}
+
 // object runs one unary call that answers the object, under the default deadline.
 func (r *resource[M, O]) object(ctx context.Context, name string, call func(context.Context) (M, error)) (O, error) {
 	ctx, cancel := unary(ctx, r.timeout)

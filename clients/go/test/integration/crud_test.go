@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	devicev1alpha1 "github.com/nvidia/device-api-server/clients/go/apis/device/v1alpha1"
 	"github.com/nvidia/device-api-server/clients/go/clientset/versioned"
@@ -176,6 +177,66 @@ func TestNamespacedClientS17(t *testing.T) {
 	}
 	if err := cs.GPUs("a").Delete(ctx, "x", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A namespaced client writes only to its namespace: an object of another one is refused
+// before any call, as client-go and kube-apiserver do (400 BadRequest), and nothing is
+// written there. A patch cannot move an object either.
+func TestNamespacedClientRefusesAnObjectOfAnotherNamespaceS17(t *testing.T) {
+	srv := testserver.Start(t)
+	cs := srv.Client().DeviceV1alpha1()
+	ctx := ctxT(t)
+	const mismatch = "the namespace of the provided object does not match the namespace sent on the request"
+	refused := func(what string, err error) {
+		t.Helper()
+		if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), mismatch) {
+			t.Errorf("%s: %v, want BadRequest %q", what, err, mismatch)
+		}
+	}
+	inB := newGPU("gpu-0", 0)
+	inB.Namespace = "b"
+	_, err := cs.GPUs("a").Create(ctx, inB, metav1.CreateOptions{})
+	refused("GPU Create", err)
+	if _, err := cs.GPUs("b").Get(ctx, "gpu-0", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("GPU in b after a refused Create: %v", err)
+	}
+	created, err := cs.GPUs("b").Create(ctx, inB, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := created.DeepCopy()
+	up.Labels = map[string]string{"zone": "a"}
+	_, err = cs.GPUs("a").Update(ctx, up, metav1.UpdateOptions{})
+	refused("GPU Update", err)
+	st := created.DeepCopy()
+	st.Status.Conditions = []metav1.Condition{readyCondition(metav1.ConditionTrue, "Probed")}
+	_, err = cs.GPUs("a").UpdateStatus(ctx, st, metav1.UpdateOptions{})
+	refused("GPU UpdateStatus", err)
+	if got, err := cs.GPUs("b").Get(ctx, "gpu-0", metav1.GetOptions{}); err != nil || got.ResourceVersion != created.ResourceVersion {
+		t.Fatalf("GPU in b after refused updates: %v %+v", err, got)
+	}
+	// The object's own namespace, or none, is the client's.
+	if _, err := cs.GPUs("b").Update(ctx, up, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.GPUs("b").Patch(ctx, "gpu-0", types.MergePatchType, []byte(`{"metadata":{"namespace":"a"}}`), metav1.PatchOptions{}); err == nil {
+		t.Error("a patch moved the GPU to another namespace")
+	}
+
+	lease := newLease("provider", "node-1", 40)
+	lease.Namespace = "b"
+	_, err = cs.Leases("a").Create(ctx, lease, metav1.CreateOptions{})
+	refused("lease Create", err)
+	createdLease := createLease(ctx, t, cs.Leases("b"), lease)
+	createdLease.Spec.HolderIdentity = "node-2"
+	_, err = cs.Leases("a").Update(ctx, createdLease, metav1.UpdateOptions{})
+	refused("lease Update", err)
+	if _, err := cs.Leases("b").Patch(ctx, "provider", types.MergePatchType, []byte(`{"metadata":{"namespace":"a"}}`), metav1.PatchOptions{}); err == nil {
+		t.Error("a patch moved the lease to another namespace")
+	}
+	if _, err := cs.Leases("a").Get(ctx, "provider", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("lease in a: %v", err)
 	}
 }
 

@@ -65,30 +65,39 @@ type gpus struct {
 var gpuResource = devicev1alpha1.Resource("gpus")
 
 // toProto is the wire form of a GPU in the namespace it is written to.
-func (c *gpus) toProto(gpu *devicev1alpha1.GPU) *pb.Gpu {
+func (c *gpus) toProto(gpu *devicev1alpha1.GPU) (*pb.Gpu, error) {
 	m := devicev1alpha1.GPUToProto(gpu)
-	c.namespace(m.Metadata)
-	return m
+	return m, c.namespace(m.Metadata)
 }
 
 func (c *gpus) Create(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.CreateOptions) (*devicev1alpha1.GPU, error) {
+	m, err := c.toProto(gpu)
+	if err != nil {
+		return nil, err
+	}
 	return write(ctx, &c.resource, gpu.Name, opts, wire.CreateOptions, func(ctx context.Context, o *pb.CreateOptions) (*pb.Gpu, error) {
-		return c.client.CreateGpu(ctx, &pb.CreateGpuRequest{Gpu: c.toProto(gpu), Opts: o})
+		return c.client.CreateGpu(ctx, &pb.CreateGpuRequest{Gpu: m, Opts: o})
 	})
 }
 
 func (c *gpus) Update(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
+	m, err := c.toProto(gpu)
+	if err != nil {
+		return nil, err
+	}
+	forUpdate(m.Metadata)
 	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
-		m := c.toProto(gpu)
-		forUpdate(m.Metadata)
 		return c.client.UpdateGpu(ctx, &pb.UpdateGpuRequest{Gpu: m, Opts: o})
 	})
 }
 
 func (c *gpus) UpdateStatus(ctx context.Context, gpu *devicev1alpha1.GPU, opts metav1.UpdateOptions) (*devicev1alpha1.GPU, error) {
+	m, err := c.toProto(gpu)
+	if err != nil {
+		return nil, err
+	}
+	forUpdate(m.Metadata)
 	return write(ctx, &c.resource, gpu.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Gpu, error) {
-		m := c.toProto(gpu)
-		forUpdate(m.Metadata)
 		return c.client.UpdateGpuStatus(ctx, &pb.UpdateGpuStatusRequest{Gpu: m, Opts: o})
 	})
 }

@@ -66,22 +66,28 @@ type leases struct {
 var leaseResource = devicev1alpha1.Resource("leases")
 
 // toProto is the wire form of a lease in the namespace it is written to.
-func (c *leases) toProto(lease *devicev1alpha1.Lease) *pb.Lease {
+func (c *leases) toProto(lease *devicev1alpha1.Lease) (*pb.Lease, error) {
 	m := devicev1alpha1.LeaseToProto(lease)
-	c.namespace(m.Metadata)
-	return m
+	return m, c.namespace(m.Metadata)
 }
 
 func (c *leases) Create(ctx context.Context, lease *devicev1alpha1.Lease, opts metav1.CreateOptions) (*devicev1alpha1.Lease, error) {
+	m, err := c.toProto(lease)
+	if err != nil {
+		return nil, err
+	}
 	return write(ctx, &c.resource, lease.Name, opts, wire.CreateOptions, func(ctx context.Context, o *pb.CreateOptions) (*pb.Lease, error) {
-		return c.client.CreateLease(ctx, &pb.CreateLeaseRequest{Lease: c.toProto(lease), Opts: o})
+		return c.client.CreateLease(ctx, &pb.CreateLeaseRequest{Lease: m, Opts: o})
 	})
 }
 
 func (c *leases) Update(ctx context.Context, lease *devicev1alpha1.Lease, opts metav1.UpdateOptions) (*devicev1alpha1.Lease, error) {
+	m, err := c.toProto(lease)
+	if err != nil {
+		return nil, err
+	}
+	forUpdate(m.Metadata)
 	return write(ctx, &c.resource, lease.Name, opts, wire.UpdateOptions, func(ctx context.Context, o *pb.UpdateOptions) (*pb.Lease, error) {
-		m := c.toProto(lease)
-		forUpdate(m.Metadata)
 		return c.client.UpdateLease(ctx, &pb.UpdateLeaseRequest{Lease: m, Opts: o})
 	})
 }

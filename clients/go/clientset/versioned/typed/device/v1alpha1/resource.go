@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,12 +28,18 @@ type resource[M any, O runtime.Object] struct {
 	convert func(M) O
 }
 
-// namespace is the namespace of a single-object write: the object's own, else the
-// client's (the server defaults an empty one to "default").
-func (r *resource[M, O]) namespace(meta *pb.ObjectMeta) {
-	if meta.Namespace == "" {
+// namespace is the namespace of a single-object write: the client's, which an object
+// of another namespace must not name (a BadRequest before any call, as client-go and
+// kube-apiserver answer), else the object's own (the server defaults an empty one to
+// "default").
+func (r *resource[M, O]) namespace(meta *pb.ObjectMeta) error {
+	switch {
+	case meta.Namespace == "":
 		meta.Namespace = r.ns
+	case r.ns != "" && meta.Namespace != r.ns:
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
+	return nil
 }
 
 // forUpdate strips what an update does not send: creation_timestamp, which the server

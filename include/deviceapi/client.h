@@ -41,6 +41,8 @@ inline constexpr const char* kDefaultServerTarget =
 // The environment variable that overrides the default target.
 inline constexpr const char* kServerEnvVar = "DEVICE_API_SERVER";
 
+// TLS for a TCP target; a unix: or unix-abstract: target is always
+// plaintext (the server's socket is) and these files are not read for it.
 struct TlsOptions {
   bool enabled = false;
   std::string ca_file;      // PEM roots; empty: system roots

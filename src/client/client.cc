@@ -88,7 +88,11 @@ Client::Client(ClientOptions options)
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (options_.tls.enabled) {
+  // TLS is for TCP listeners: the server's Unix socket is plaintext (its
+  // file mode is the access control), so options shared with a TCP client
+  // must not turn every call on the socket into a failed handshake.
+  const bool unix_socket = target_.rfind("unix:", 0) == 0 || target_.rfind("unix-abstract:", 0) == 0;
+  if (options_.tls.enabled && !unix_socket) {
     grpc::SslCredentialsOptions ssl;
     const auto& tls = options_.tls;
     if ((!tls.ca_file.empty() && !ReadFile(tls.ca_file, &ssl.pem_root_certs)) ||

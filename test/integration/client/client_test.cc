@@ -210,6 +210,20 @@ TEST(ClientTls, UnreadableFilesFailEveryCallClearly) {
   EXPECT_TRUE(w->Finish().IsInvalid());
 }
 
+// Options shared with a TCP client reach the node's socket in plaintext:
+// the socket has no TLS, and a handshake there failed every call.
+TEST(ClientTls, NotAppliedToUnixSockets) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  ClientOptions o = Opts(server.target());
+  o.tls.enabled = true;
+  o.tls.ca_file = "/nonexistent/ca.pem";
+  Client client(o);
+  StatusOr<GpuList> listed = client.List();
+  EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+}
+
 // LeaseClient shares the Client's channel, so it fails the same way, not
 // with the UNAVAILABLE of a channel that never connects.
 TEST(ClientTls, LeaseClientReportsTheClientsConfigurationError) {

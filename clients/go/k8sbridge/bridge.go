@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
@@ -87,8 +88,14 @@ func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, gpuInform
 		gpuInformer: gpuInformer, gpuLister: listers.NewGPULister(gpuInformer.GetIndexer()),
 		probeErr: fmt.Errorf("not probed yet"),
 	}
+	// client-go's controller rate limiter, but with the per-key back-off capped at
+	// MaxRetryDelay rather than 1000 s: a failure of the Kubernetes API lets the back-off
+	// grow while it lasts, and nothing else queues a reconcile when the API answers again,
+	// so the cap bounds how late a change made meanwhile is written.
 	b.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, cfg.MaxRetryDelay),
+			&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(10), 100)}),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "device-api-k8s-bridge"})
 
 	b.kubeFactory = informers.NewSharedInformerFactoryWithOptions(kube, cfg.ResyncPeriod,

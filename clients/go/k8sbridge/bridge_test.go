@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,6 +252,35 @@ func (e *testEnv) condition() corev1.NodeCondition {
 		}
 	}
 	e.t.Fatalf("node has no %s condition", e.b.cfg.ConditionType)
+	return corev1.NodeCondition{}
+}
+
+// runBridge starts the GPU informers and runs b until the test ends.
+func runBridge(t *testing.T, b *Bridge, factory externalversions.SharedInformerFactory) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan struct{})
+	factory.Start(ctx.Done())
+	go func() { _ = b.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	})
+	return ctx
+}
+
+// storedCondition is the node's condition as the API holds it, the zero value while it
+// has none (or cannot be read): for tests that run the bridge and poll.
+func (e *testEnv) storedCondition() corev1.NodeCondition {
+	n, err := e.kube.CoreV1().Nodes().Get(e.ctx, e.b.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return corev1.NodeCondition{}
+	}
+	for _, c := range n.Status.Conditions {
+		if string(c.Type) == e.b.cfg.ConditionType {
+			return c
+		}
+	}
 	return corev1.NodeCondition{}
 }
 
@@ -797,27 +827,14 @@ func TestRunReconcilesOnceTheGPUListIsRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	done := make(chan struct{})
-	factory.Start(ctx.Done())
-	go func() { _ = b.Run(ctx); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-		factory.Shutdown()
-	}()
+	ctx := runBridge(t, b, factory)
 	e := &testEnv{t: t, ctx: ctx, b: b, kube: kube}
 	message := func() string {
-		n, err := kube.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
-		if err != nil {
+		c := e.storedCondition()
+		if c.Status == "" {
 			return ""
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == "GpuHealthy" {
-				return string(c.Status) + " " + c.Reason + ": " + c.Message
-			}
-		}
-		return ""
+		return string(c.Status) + " " + c.Reason + ": " + c.Message
 	}
 	e.waitFor("the condition before the GPU list is read", func() bool {
 		return message() == "Unknown DeviceAPIUnavailable: the node's Device API server is unavailable: the GPU list has not been read yet"
@@ -832,5 +849,45 @@ func TestRunReconcilesOnceTheGPUListIsRead(t *testing.T) {
 			t.Fatalf("5 s after the GPU list was read, the condition says %q", message())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A failed reconcile is retried with a back-off capped at MaxRetryDelay: a GPU that fails
+// while the Kubernetes API is unreachable reaches the Node within about that long once the
+// API answers again, however long the outage lasted (the uncapped controller back-off
+// doubles to 1000 s, and nothing else triggers a reconcile until the resync).
+func TestRetryBackOffIsCapped(t *testing.T) {
+	devices := devicefake.NewSimpleClientset(newGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")))
+	factory := externalversions.NewSharedInformerFactory(devices, 0)
+	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
+	kube := kubefake.NewClientset(node("node-a"))
+	var down atomic.Bool
+	kube.PrependReactor("patch", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+		if down.Load() {
+			return true, nil, fmt.Errorf("connection refused")
+		}
+		return false, nil, nil
+	})
+	ok := proberFunc(func(context.Context) error { return nil })
+	b, err := New(Config{NodeName: "node-a", MaxRetryDelay: 200 * time.Millisecond}, kube, nil, gpuInformer, ok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.recorder = record.NewFakeRecorder(100)
+	ctx := runBridge(t, b, factory)
+	e := &testEnv{t: t, ctx: ctx, b: b, kube: kube, devices: devices}
+	status := func() corev1.ConditionStatus { return e.storedCondition().Status }
+	e.waitFor("the condition True", func() bool { return status() == corev1.ConditionTrue })
+
+	// A 3 s outage, during which the GPU fails: the uncapped back-off would next retry
+	// about 5 s after it began.
+	down.Store(true)
+	e.setGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "fallen off the bus"))
+	time.Sleep(3 * time.Second)
+	down.Store(false)
+	back := time.Now()
+	e.waitFor("the condition False", func() bool { return status() == corev1.ConditionFalse })
+	if d := time.Since(back); d > time.Second {
+		t.Errorf("the fault reached the Node %.1fs after the API answered again; the back-off is capped at 200ms", d.Seconds())
 	}
 }

@@ -35,6 +35,9 @@ type Config struct {
 	// WritesPerPass bounds the rule writes of one reconcile pass (default 10); the next
 	// pass starts from the newest GPU state.
 	WritesPerPass int
+	// MaxRetryDelay caps the back-off of a failed reconcile (default 15 s): once the
+	// Kubernetes API answers again, what changed meanwhile is written within this long.
+	MaxRetryDelay time.Duration
 }
 
 // Defaults fills what is unset.
@@ -56,6 +59,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = time.Second
+	}
+	if c.MaxRetryDelay <= 0 {
+		c.MaxRetryDelay = 15 * time.Second
 	}
 	if c.WritesPerPass <= 0 {
 		c.WritesPerPass = 10

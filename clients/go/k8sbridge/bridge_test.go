@@ -57,23 +57,9 @@ func ruleFor(nodeName, uuid, uid string) *unstructured.Unstructured {
 	return u
 }
 
-// newTestEnv builds the bridge with New and starts its informers: gpus seed the Device API,
-// kubeObjs the kube clientset (Nodes), rules the DeviceTaintRules. The probe has not
-// answered yet: call serving(nil) for a reachable server.
-func newTestEnv(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs []runtime.Object, rules ...*unstructured.Unstructured) *testEnv {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-
-	var seed []runtime.Object
-	for _, g := range gpus {
-		seed = append(seed, g)
-	}
-	devices := devicefake.NewSimpleClientset(seed...)
-	factory := externalversions.NewSharedInformerFactory(devices, 0)
-	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
-
-	kube := kubefake.NewClientset(kubeObjs...)
+// newRuleAPI is a fake DeviceTaintRule API holding rules, shared by the bridges of a test
+// that stand for several nodes of one cluster.
+func newRuleAPI(rules ...*unstructured.Unstructured) *dynamicfake.FakeDynamicClient {
 	var ruleObjs []runtime.Object
 	for _, r := range rules {
 		ruleObjs = append(ruleObjs, r)
@@ -109,7 +95,31 @@ func newTestEnv(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs [
 		obj, err := tr.Get(DeviceTaintRuleGVR, "", pa.GetName())
 		return true, obj, err
 	})
+	return dyn
+}
 
+// newTestEnv builds the bridge with New and starts its informers: gpus seed the Device API,
+// kubeObjs the kube clientset (Nodes), rules the DeviceTaintRules. The probe has not
+// answered yet: call serving(nil) for a reachable server.
+func newTestEnv(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs []runtime.Object, rules ...*unstructured.Unstructured) *testEnv {
+	return newTestEnvOn(t, cfg, gpus, kubeObjs, newRuleAPI(rules...))
+}
+
+// newTestEnvOn is newTestEnv on an existing rule API.
+func newTestEnvOn(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs []runtime.Object, dyn *dynamicfake.FakeDynamicClient) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+
+	var seed []runtime.Object
+	for _, g := range gpus {
+		seed = append(seed, g)
+	}
+	devices := devicefake.NewSimpleClientset(seed...)
+	factory := externalversions.NewSharedInformerFactory(devices, 0)
+	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
+
+	kube := kubefake.NewClientset(kubeObjs...)
 	b, err := New(cfg, kube, dyn, gpuInformer, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -410,13 +420,13 @@ func TestDesiredRules(t *testing.T) {
 			t.Errorf("rule %s = %+v (present %v), want %+v", name, got, ok, w)
 		}
 	}
-	wantKeep := map[string]bool{RuleName(strings.ToLower(uuid1)): true, "gpu-health-gpu-66666666-1111-2222-3333-444444444444": true}
+	wantKeep := map[string]bool{strings.ToLower(uuid1): true, "gpu-66666666-1111-2222-3333-444444444444": true}
 	if len(keep) != len(wantKeep) {
 		t.Errorf("kept rules %v, want %v", keep, wantKeep)
 	}
 	for name := range wantKeep {
 		if !keep[name] {
-			t.Errorf("rule %s of an unknown GPU is not kept", name)
+			t.Errorf("the rule of unknown GPU %s is not kept", name)
 		}
 	}
 
@@ -889,5 +899,83 @@ func TestRetryBackOffIsCapped(t *testing.T) {
 	e.waitFor("the condition False", func() bool { return status() == corev1.ConditionFalse })
 	if d := time.Since(back); d > time.Second {
 		t.Errorf("the fault reached the Node %.1fs after the API answered again; the back-off is capped at 200ms", d.Seconds())
+	}
+}
+
+// gpuNamed is a GPU whose object name is not its UUID, as a provider that names GPUs by
+// index registers it: names are unique only in a namespace of one node's server.
+func gpuNamed(name string, g *devicev1alpha1.GPU) *devicev1alpha1.GPU {
+	g.Name = name
+	return g
+}
+
+// Rules are named from the GPU's UUID, unique in the cluster, not from its object name:
+// two nodes whose providers both name a GPU "gpu-0" get a rule each, and each bridge
+// leaves the other's alone (no rule overwritten back and forth).
+func TestRuleNamesComeFromTheUUID(t *testing.T) {
+	uuidA, uuidB := "GPU-aaaaaaaa-1111-2222-3333-444444444444", "GPU-bbbbbbbb-1111-2222-3333-444444444444"
+	dyn := newRuleAPI()
+	cfg := Config{DeviceTaintRules: true}
+	cfg.NodeName = "node-a"
+	a := newTestEnvOn(t, cfg, []*devicev1alpha1.GPU{gpuNamed("gpu-0", lost(uuidA))}, []runtime.Object{node("node-a")}, dyn)
+	cfg.NodeName = "node-b"
+	b := newTestEnvOn(t, cfg, []*devicev1alpha1.GPU{gpuNamed("gpu-0", lost(uuidB))}, []runtime.Object{node("node-b")}, dyn)
+	a.serving(nil)
+	b.serving(nil)
+	// (No syncCaches: with one name for both rules, each bridge's informer would wait for
+	// a view that the other bridge keeps changing; the informers get 100 ms instead.)
+	for round := 0; round < 3; round++ {
+		a.reconcile()
+		time.Sleep(100 * time.Millisecond)
+		b.reconcile()
+		time.Sleep(100 * time.Millisecond)
+	}
+	want := sorted(RuleName(uuidA), RuleName(uuidB))
+	if got := a.ruleNames(""); !slices.Equal(got, want) {
+		t.Fatalf("rules %v, want %v", got, want)
+	}
+	for node, uuid := range map[string]string{"node-a": uuidA, "node-b": uuidB} {
+		if u := a.rule(RuleName(uuid)); u.GetLabels()[NodeLabel] != node || u.GetAnnotations()[UUIDAnnotation] != uuid {
+			t.Errorf("rule %s: labels %v, annotations %v", u.GetName(), u.GetLabels(), u.GetAnnotations())
+		}
+	}
+	if _, rw := a.writes(); rw != 2 {
+		t.Errorf("%d rule writes in three rounds, want 2", rw)
+	}
+}
+
+// A bridge that named rules from the GPU object's name left rules that the new names do
+// not reach: they carry the node's label, so the bridge finds them and replaces them (the
+// new rule first), and a GPU whose health is unknown keeps the rule it has, whatever its name.
+func TestRulesOfTheOldNamingAreReplaced(t *testing.T) {
+	uuidA, uuidB := "GPU-aaaaaaaa-1111-2222-3333-444444444444", "GPU-bbbbbbbb-1111-2222-3333-444444444444"
+	oldRule := func(name, uuid string) *unstructured.Unstructured {
+		u := ruleFor("node-a", uuid, name)
+		u.SetName(name)
+		return u
+	}
+	gpus := []*devicev1alpha1.GPU{
+		gpuNamed("gpu-0", lost(uuidA)),
+		gpuNamed("gpu-1", newGPU(uuidB, "", cond("NVMLReady", metav1.ConditionUnknown, "ProviderLeaseExpired", ""))),
+	}
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true}, gpus, []runtime.Object{node("node-a")},
+		oldRule("gpu-health-gpu-0", uuidA), oldRule("gpu-health-gpu-1", uuidB))
+	e.serving(nil)
+	e.reconcile()
+	if got, want := e.ruleNames(""), sorted(RuleName(uuidA), "gpu-health-gpu-1"); !slices.Equal(got, want) {
+		t.Errorf("rules %v, want %v", got, want)
+	}
+	e.syncCaches()
+	g := gpuNamed("gpu-1", newGPU(uuidB, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")))
+	if _, err := e.devices.DeviceV1alpha1().GPUs("default").UpdateStatus(e.ctx, g, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the GPU informer", func() bool {
+		h, _ := e.b.assess()
+		return len(h.GPUs) == 2 && h.GPUs[1].State == GPUHealthy
+	})
+	e.reconcile()
+	if got, want := e.ruleNames(""), []string{RuleName(uuidA)}; !slices.Equal(got, want) {
+		t.Errorf("once the GPU is healthy: rules %v, want %v", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,17 +14,20 @@ import (
 )
 
 // desiredRules are the rules the node should have: one per unhealthy GPU whose effect is
-// not None. keep names the rules of GPUs whose health is unknown: left as they are.
+// not None, named from its UUID. keep holds the UUIDs (in lower case, as rule names have
+// them) of GPUs whose health is unknown: their rules (found by the UUID annotation,
+// whatever their name) are left as they are. Should the server hold one UUID twice (in
+// two namespaces), the first unhealthy object in the list decides its rule.
 func (b *Bridge) desiredRules(h NodeHealth) (want map[string]DesiredRule, keep map[string]bool) {
 	want, keep = map[string]DesiredRule{}, map[string]bool{}
 	for _, g := range h.GPUs {
-		name := RuleName(g.Name)
+		name := RuleName(g.UUID)
 		switch g.State {
 		case GPUUnknown:
-			keep[name] = true
+			keep[strings.ToLower(g.UUID)] = true
 		case GPUUnhealthy:
 			effect := b.cfg.TaintEffects.For(g.Action)
-			if effect == EffectNone {
+			if _, dup := want[name]; dup || effect == EffectNone {
 				continue
 			}
 			want[name] = DesiredRule{Name: name, UUID: g.UUID, Node: b.cfg.NodeName, Effect: effect, Value: taintValue(g.Reason)}
@@ -36,7 +40,9 @@ func (b *Bridge) desiredRules(h NodeHealth) (want map[string]DesiredRule, keep m
 var errMoreWork = errors.New("more rules to write")
 
 // syncRules applies missing or outdated rules and deletes the node's rules that select no
-// unhealthy GPU: those of GPUs that recovered or are gone, also from before a restart.
+// unhealthy GPU: those of GPUs that recovered or are gone, also from before a restart, and
+// those named otherwise than the bridge names them now (an earlier version named rules
+// from the GPU object's name); they carry the node's label like any other.
 //
 // One pass writes at most budget rules, then returns errMoreWork: the caller queues the
 // next pass, which starts from the GPUs' newest state. Under a storm of changes the bridge
@@ -47,8 +53,11 @@ var errMoreWork = errors.New("more rules to write")
 func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error {
 	want, keep := b.desiredRules(h)
 	have := map[string]*unstructured.Unstructured{}
+	nodeLabel := NodeLabelValue(b.cfg.NodeName)
 	for _, obj := range b.ruleInformer.GetStore().List() {
-		if u, ok := obj.(*unstructured.Unstructured); ok {
+		// The informer lists by the node's label; the check keeps another node's rule from
+		// being deleted should one reach the cache all the same.
+		if u, ok := obj.(*unstructured.Unstructured); ok && u.GetLabels()[NodeLabel] == nodeLabel {
 			have[u.GetName()] = u
 		}
 	}
@@ -94,7 +103,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 	}
 	for _, name := range sortedKeys(have) {
 		cur := have[name]
-		if _, wanted := want[name]; wanted || keep[name] {
+		if _, wanted := want[name]; wanted || keep[strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])] {
 			continue
 		}
 		if !spend() {

@@ -42,10 +42,19 @@ func NodeLabelValue(node string) string {
 	return "sha256-" + hex.EncodeToString(sum[:])[:40]
 }
 
-// RuleName is the DeviceTaintRule's name for a GPU: UUIDs are unique cluster-wide, so the
-// name needs no node part, and the bridge that restarts finds its rule again.
-func RuleName(gpuName string) string {
-	return "gpu-health-" + strings.ToLower(gpuName)
+// RuleName is the DeviceTaintRule's name for a GPU, made from its UUID (spec.uuid), not
+// from its object name: UUIDs are unique cluster-wide, object names only in a namespace of
+// one node's server (a provider may name GPUs gpu-0, gpu-1, … on every node). So the name
+// needs no node part, and the bridge that restarts finds its rule again. A UUID that is not
+// a DNS subdomain in lower case (rule names must be), or would make the name longer than
+// 253 characters, is named by a hash instead: gpu-health-sha256-<40 hex digits>.
+func RuleName(uuid string) string {
+	name := "gpu-health-" + strings.ToLower(uuid)
+	if uuid != "" && len(validation.IsDNS1123Subdomain(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(uuid))
+	return "gpu-health-sha256-" + hex.EncodeToString(sum[:])[:40]
 }
 
 // DesiredRule is the content of one GPU's rule that the bridge manages.

@@ -50,6 +50,13 @@ func TestRuleName(t *testing.T) {
 			t.Errorf("RuleName(%q) = %q, want %q", in, got, want)
 		}
 	}
+	// What is no DNS subdomain once in lower case, or too long, is named by its hash.
+	for _, in := range []string{"GPU_with_underscores", strings.Repeat("a", 250), ""} {
+		got := RuleName(in)
+		if !strings.HasPrefix(got, "gpu-health-sha256-") || len(validation.IsDNS1123Subdomain(got)) > 0 {
+			t.Errorf("RuleName(%q) = %q, want gpu-health-sha256-<hex>, a DNS subdomain", in, got)
+		}
+	}
 }
 
 func TestTaintValue(t *testing.T) {

@@ -12,8 +12,9 @@
 //
 // Fail-safe: while the local server is unreachable, not ready or not yet listed, the
 // condition is Unknown and no rule or taint is removed; a server that holds no GPU (its
-// providers have not registered yet) removes no rule either. A GPU whose conditions are Unknown
-// (its provider's lease expired) keeps the rule it has.
+// providers have not registered yet) removes no rule either, and a GPU missing from a
+// server that holds others keeps its rule for a grace period (Config.AbsentGPUGrace). A GPU
+// whose conditions are Unknown (its provider's lease expired) keeps the rule it has.
 package k8sbridge
 
 import (
@@ -66,6 +67,11 @@ type Bridge struct {
 	queue       workqueue.TypedRateLimitingInterface[string]
 	metrics     *Metrics
 
+	now func() time.Time // the clock (tests set it)
+	// absentSince is when each GPU that has a rule but is not on the server was first seen
+	// missing (by lower-case UUID); reset while the server is unavailable or holds no GPU.
+	absentSince map[string]time.Time
+
 	mu        sync.Mutex
 	probeErr  error               // last probe result; nil = serving
 	lastGPUs  map[string]GPUState // GPU states at the last reconcile (for per-GPU events)
@@ -86,7 +92,7 @@ func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, gpuInform
 	b := &Bridge{
 		cfg: cfg, kube: kube, dyn: dyn, prober: prober, metrics: metrics,
 		gpuInformer: gpuInformer, gpuLister: listers.NewGPULister(gpuInformer.GetIndexer()),
-		probeErr: fmt.Errorf("not probed yet"),
+		probeErr: fmt.Errorf("not probed yet"), now: time.Now,
 	}
 	// client-go's controller rate limiter, but with the per-key back-off capped at
 	// MaxRetryDelay rather than 1000 s: a failure of the Kubernetes API lets the back-off
@@ -280,6 +286,10 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	// other back (a cluster without the DeviceTaintRule API still gets its node taint).
 	var errs []error
 	if b.cfg.DeviceTaintRules {
+		if !available || health.Reason == ReasonNoGPUs {
+			// A missing GPU's grace counts only while the server is available and holds GPUs.
+			b.absentSince = nil
+		}
 		if !available {
 			// Fail-safe: what the bridge cannot see, it does not clear.
 		} else if health.Reason == ReasonNoGPUs {

@@ -979,3 +979,42 @@ func TestRulesOfTheOldNamingAreReplaced(t *testing.T) {
 		t.Errorf("once the GPU is healthy: rules %v, want %v", got, want)
 	}
 }
+
+// A server that holds some of its GPUs but not all (in memory mode after a restart, its
+// providers registering them again one by one) says nothing yet about the missing ones: a
+// missing GPU keeps its rule until it has been missing for AbsentGPUGrace while the server
+// was available, and the time starts again when the server is unavailable meanwhile.
+func TestAbsentGPUKeepsItsRuleForAGrace(t *testing.T) {
+	broken := ruleFor("node-a", uuid0, "broken")
+	healthy := newGPU(uuid1, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, AbsentGPUGrace: time.Minute},
+		[]*devicev1alpha1.GPU{healthy}, []runtime.Object{node("node-a")}, broken)
+	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.b.now = func() time.Time { return clock }
+	e.serving(nil)
+	e.reconcile()
+	if got := e.ruleNames(""); !slices.Equal(got, []string{broken.GetName()}) {
+		t.Fatalf("GPU %s not registered yet: rules %v, want its rule kept", uuid0, got)
+	}
+	clock = clock.Add(59 * time.Second)
+	e.reconcile()
+	if got := e.ruleNames(""); len(got) != 1 {
+		t.Fatalf("missing for 59 s: rules %v", got)
+	}
+	// The server restarts: the grace starts again once it is back.
+	e.serving(fmt.Errorf("connection refused"))
+	e.reconcile()
+	e.serving(nil)
+	clock = clock.Add(30 * time.Second)
+	e.reconcile()
+	clock = clock.Add(59 * time.Second)
+	e.reconcile()
+	if got := e.ruleNames(""); len(got) != 1 {
+		t.Fatalf("missing for 59 s since the server was back: rules %v", got)
+	}
+	clock = clock.Add(time.Second)
+	e.reconcile()
+	if got := e.ruleNames(""); len(got) != 0 {
+		t.Errorf("missing for the grace: rules %v, want none", got)
+	}
+}

@@ -35,6 +35,10 @@ type Config struct {
 	// WritesPerPass bounds the rule writes of one reconcile pass (default 10); the next
 	// pass starts from the newest GPU state.
 	WritesPerPass int
+	// AbsentGPUGrace is how long the rule of a GPU that the server no longer holds is kept
+	// (default 5 minutes), counted while the server is available and holds GPUs: after a
+	// restart in memory mode, the providers register the GPUs again one by one.
+	AbsentGPUGrace time.Duration
 	// MaxRetryDelay caps the back-off of a failed reconcile (default 15 s): once the
 	// Kubernetes API answers again, what changed meanwhile is written within this long.
 	MaxRetryDelay time.Duration
@@ -59,6 +63,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = time.Second
+	}
+	if c.AbsentGPUGrace <= 0 {
+		c.AbsentGPUGrace = 5 * time.Minute
 	}
 	if c.MaxRetryDelay <= 0 {
 		c.MaxRetryDelay = 15 * time.Second

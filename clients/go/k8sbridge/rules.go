@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,6 +62,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			have[u.GetName()] = u
 		}
 	}
+	absent := b.trackAbsent(h, want, keep, have)
 	rules := b.dyn.Resource(DeviceTaintRuleGVR)
 	var firstErr error
 	note := func(err error) {
@@ -106,6 +108,9 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		if _, wanted := want[name]; wanted || keep[strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])] {
 			continue
 		}
+		if _, waiting := absent[name]; waiting {
+			continue
+		}
 		if !spend() {
 			return moreWork()
 		}
@@ -121,6 +126,47 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		klog.InfoS("device taint rule deleted", "rule", name, "gpu", cur.GetAnnotations()[UUIDAnnotation])
 	}
 	return firstErr
+}
+
+// trackAbsent notes since when each GPU that has a rule but is not on the server has been
+// missing, and returns the rules (by name) whose GPU has been missing for less than
+// AbsentGPUGrace: they are kept meanwhile, and a reconcile is queued for when the first of
+// them runs out. A server that holds some GPUs but not all may still be registering them
+// (in memory mode after a restart); a GPU that is gone for good loses its rule after the
+// grace. The clock runs only while the server is available and holds GPUs (reconcile
+// resets it otherwise), so each restart of the server grants the full grace again.
+func (b *Bridge) trackAbsent(h NodeHealth, want map[string]DesiredRule, keep map[string]bool,
+	have map[string]*unstructured.Unstructured) map[string]bool {
+	present := make(map[string]bool, len(h.GPUs))
+	for _, g := range h.GPUs {
+		present[strings.ToLower(g.UUID)] = true
+	}
+	now := b.now()
+	since := map[string]time.Time{}
+	waiting := map[string]bool{}
+	var next time.Duration
+	for name, cur := range have {
+		uuid := strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])
+		if _, wanted := want[name]; wanted || keep[uuid] || present[uuid] {
+			continue
+		}
+		t, seen := b.absentSince[uuid]
+		if !seen {
+			t = now
+		}
+		since[uuid] = t
+		if left := t.Add(b.cfg.AbsentGPUGrace).Sub(now); left > 0 {
+			waiting[name] = true
+			if next == 0 || left < next {
+				next = left
+			}
+		}
+	}
+	b.absentSince = since
+	if next > 0 {
+		b.queue.AddAfter(queueKey, next)
+	}
+	return waiting
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -89,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.burst, "kube-api-burst", 10, "Kubernetes API requests in a burst")
 	fs.DurationVar(&o.cfg.ResyncPeriod, "resync-period", 5*time.Minute, "re-check everything this often, repairing drift")
 	fs.DurationVar(&o.cfg.ProbeInterval, "probe-interval", time.Second, "how often the local server's health is checked")
+	fs.DurationVar(&o.cfg.AbsentGPUGrace, "absent-gpu-grace", 5*time.Minute, "how long a GPU missing from the server keeps its DeviceTaintRule")
 	fs.DurationVar(&o.cfg.MaxRetryDelay, "max-retry-delay", 15*time.Second, "longest back-off before a failed reconcile is retried")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8083", "address of /healthz, /readyz and /metrics (empty: off)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "info or debug")
@@ -131,8 +132,8 @@ func parseFlags(args []string) (*options, error) {
 	if o.cfg.ProbeInterval <= 0 || o.cfg.ResyncPeriod <= 0 {
 		return nil, fmt.Errorf("--probe-interval and --resync-period must be > 0")
 	}
-	if o.cfg.MaxRetryDelay <= 0 {
-		return nil, fmt.Errorf("--max-retry-delay must be > 0")
+	if o.cfg.MaxRetryDelay <= 0 || o.cfg.AbsentGPUGrace <= 0 {
+		return nil, fmt.Errorf("--max-retry-delay and --absent-gpu-grace must be > 0")
 	}
 	switch o.logLevel {
 	case "info":

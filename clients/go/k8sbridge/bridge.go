@@ -71,6 +71,8 @@ type Bridge struct {
 	// absentSince is when each GPU that has a rule but is not on the server was first seen
 	// missing (by lower-case UUID); reset while the server is unavailable or holds no GPU.
 	absentSince map[string]time.Time
+	// lastCond is the node's condition as the bridge's last patch returned it.
+	lastCond *corev1.NodeCondition
 
 	mu        sync.Mutex
 	probeErr  error               // last probe result; nil = serving

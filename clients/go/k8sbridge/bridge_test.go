@@ -295,13 +295,15 @@ func (e *testEnv) storedCondition() corev1.NodeCondition {
 }
 
 // setTransitionTime rewrites the stored condition's lastTransitionTime, so that whether a
-// reconcile keeps or moves it does not depend on the clock's second.
+// reconcile keeps or moves it does not depend on the clock's second. The heartbeat moves
+// on a second, so the bridge takes the rewritten condition for newer than its last patch.
 func (e *testEnv) setTransitionTime(ts time.Time) {
 	e.t.Helper()
 	n := e.node().DeepCopy()
 	for i := range n.Status.Conditions {
-		if string(n.Status.Conditions[i].Type) == e.b.cfg.ConditionType {
-			n.Status.Conditions[i].LastTransitionTime = metav1.NewTime(ts)
+		if c := &n.Status.Conditions[i]; string(c.Type) == e.b.cfg.ConditionType {
+			c.LastTransitionTime = metav1.NewTime(ts)
+			c.LastHeartbeatTime = metav1.NewTime(c.LastHeartbeatTime.Add(time.Second))
 		}
 	}
 	if _, err := e.kube.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
@@ -1016,5 +1018,44 @@ func TestAbsentGPUKeepsItsRuleForAGrace(t *testing.T) {
 	e.reconcile()
 	if got := e.ruleNames(""); len(got) != 0 {
 		t.Errorf("missing for the grace: rules %v, want none", got)
+	}
+}
+
+// The Node informer may not have seen the bridge's own last patch yet when the next
+// reconcile reads it: the condition the last patch returned counts, so a False that stays
+// False (a second GPU failing) keeps its transition time and records no second
+// transition event.
+func TestConditionTransitionDespiteAStaleNodeCache(t *testing.T) {
+	healthy := cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")
+	e := newTestEnv(t, Config{NodeName: "node-a"},
+		[]*devicev1alpha1.GPU{newGPU(uuid0, "", healthy), newGPU(uuid1, "", healthy)}, []runtime.Object{node("node-a")})
+	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.b.now = func() time.Time { return clock }
+	e.serving(nil)
+	e.reconcile()
+	e.syncCaches()
+	stale, err := e.b.node() // the cache as it is before the next patch
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale = stale.DeepCopy()
+	e.setGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "x"))
+	failed := clock.Add(time.Minute)
+	clock = failed
+	e.reconcile()
+	e.events()
+
+	clock = clock.Add(time.Minute)
+	e.setGPU(uuid1, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "y"))
+	h, _ := e.b.assess()
+	if err := e.b.syncCondition(e.ctx, stale, h); err != nil {
+		t.Fatal(err)
+	}
+	c := e.condition()
+	if c.Status != corev1.ConditionFalse || !strings.HasPrefix(c.Message, "2 of 2 GPUs unhealthy") || !c.LastTransitionTime.Time.Equal(failed) {
+		t.Errorf("condition %s %q since %s, want False since %s", c.Status, c.Message, c.LastTransitionTime.UTC(), failed)
+	}
+	if ev := e.events(); len(ev) != 0 {
+		t.Errorf("False to False recorded events %q", ev)
 	}
 }

@@ -12,6 +12,12 @@ import (
 
 // syncCondition makes the Node's condition say h, writing only when status, reason or
 // message differ, and records an event when the status changes.
+//
+// What the node holds is the newer of the informer's condition and the one the bridge's
+// last patch returned: the informer may not have seen that patch yet, and taking its
+// older condition for the current one would move lastTransitionTime and record a second
+// transition event. Only the bridge writes this condition, and each write sets
+// lastHeartbeatTime, so the later heartbeat is the newer condition.
 func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHealth) error {
 	var have *corev1.NodeCondition
 	for i := range node.Status.Conditions {
@@ -19,11 +25,14 @@ func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHea
 			have = &node.Status.Conditions[i]
 		}
 	}
+	if last := b.lastCond; last != nil && (have == nil || !have.LastHeartbeatTime.After(last.LastHeartbeatTime.Time)) {
+		have = last
+	}
 	status := corev1.ConditionStatus(h.Status)
 	if have != nil && have.Status == status && have.Reason == h.Reason && have.Message == h.Message {
 		return nil
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(b.now())
 	transition := now
 	if have != nil && have.Status == status {
 		transition = have.LastTransitionTime
@@ -37,8 +46,14 @@ func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHea
 	if err != nil {
 		return err
 	}
-	if _, err := b.kube.CoreV1().Nodes().PatchStatus(ctx, b.cfg.NodeName, patch); err != nil {
+	patched, err := b.kube.CoreV1().Nodes().PatchStatus(ctx, b.cfg.NodeName, patch)
+	if err != nil {
 		return fmt.Errorf("patch node %s condition %s: %w", b.cfg.NodeName, b.cfg.ConditionType, err)
+	}
+	for i := range patched.Status.Conditions {
+		if string(patched.Status.Conditions[i].Type) == b.cfg.ConditionType {
+			b.lastCond = patched.Status.Conditions[i].DeepCopy()
+		}
 	}
 	b.metrics.Writes.WithLabelValues("nodes/status", "patch").Inc()
 	if have == nil || have.Status != status {

@@ -12,7 +12,9 @@ import (
 
 // syncNodeTaint puts the configured taint on the Node while the condition is False and
 // takes it off when it is True. Unknown changes nothing (fail-safe). The update carries
-// the resourceVersion it read and is retried on conflict, so others' taints survive.
+// the resourceVersion it read and is retried on conflict, so others' taints survive. The
+// key is the bridge's: a taint with it and another value or effect (left by an earlier
+// configuration) is replaced, or removed; taints of other keys are never touched.
 func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatus) error {
 	if status == metav1.ConditionUnknown {
 		return nil
@@ -36,7 +38,7 @@ func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatu
 		n = n.DeepCopy()
 		var taints []corev1.Taint
 		for _, t := range n.Spec.Taints {
-			if !(t.Key == b.cfg.NodeTaint.Key && t.Effect == b.cfg.NodeTaint.Effect) {
+			if t.Key != b.cfg.NodeTaint.Key {
 				taints = append(taints, t)
 			}
 		}
@@ -60,15 +62,15 @@ func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatu
 	return nil
 }
 
-// taintInSync says whether n's taints with t's key and effect are what the bridge wants:
-// exactly t when want, none when not. A taint with the key and effect but another value
-// (left by a configuration with another value) is replaced, or removed.
+// taintInSync says whether n's taints with t's key are what the bridge wants: exactly t
+// when want, none when not. A taint with the key but another value or effect (left by a
+// configuration with another value or effect) is replaced, or removed.
 func taintInSync(n *corev1.Node, t corev1.Taint, want bool) bool {
 	same, exact := 0, 0
 	for _, have := range n.Spec.Taints {
-		if have.Key == t.Key && have.Effect == t.Effect {
+		if have.Key == t.Key {
 			same++
-			if have.Value == t.Value {
+			if have.Value == t.Value && have.Effect == t.Effect {
 				exact++
 			}
 		}

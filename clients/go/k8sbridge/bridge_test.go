@@ -1059,3 +1059,34 @@ func TestConditionTransitionDespiteAStaleNodeCache(t *testing.T) {
 		t.Errorf("False to False recorded events %q", ev)
 	}
 }
+
+// An unchanged condition is written again once its lastHeartbeatTime is HeartbeatInterval
+// old, with only the heartbeat moved: its age tells a consumer whether the bridge still
+// runs. In between, an unchanged condition costs no write.
+func TestConditionHeartbeat(t *testing.T) {
+	e := newTestEnv(t, Config{NodeName: "node-a", HeartbeatInterval: 5 * time.Minute},
+		[]*devicev1alpha1.GPU{newGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))}, []runtime.Object{node("node-a")})
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := start
+	e.b.now = func() time.Time { return clock }
+	e.serving(nil)
+	e.reconcile()
+	e.syncCaches()
+	e.events()
+	kw, _ := e.writes()
+	clock = start.Add(5*time.Minute - time.Second)
+	e.reconcile()
+	if kw2, _ := e.writes(); kw2 != kw {
+		t.Errorf("%d node writes before the heartbeat was due", kw2-kw)
+	}
+	clock = start.Add(5 * time.Minute)
+	e.reconcile()
+	c := e.condition()
+	if kw2, _ := e.writes(); kw2 != kw+1 || !c.LastHeartbeatTime.Time.Equal(clock) || !c.LastTransitionTime.Time.Equal(start) ||
+		c.Status != corev1.ConditionTrue {
+		t.Errorf("heartbeat due: %d node writes, condition %+v; want 1, heartbeat %s, transition %s", kw2-kw, c, clock, start)
+	}
+	if ev := e.events(); len(ev) != 0 {
+		t.Errorf("a heartbeat recorded events %q", ev)
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// syncCondition makes the Node's condition say h, writing only when status, reason or
-// message differ, and records an event when the status changes.
+// syncCondition makes the Node's condition say h, writing when status, reason or message
+// differ or its lastHeartbeatTime is HeartbeatInterval old, and records an event when the
+// status changes. A heartbeat write moves only lastHeartbeatTime: its age is how a
+// consumer tells that the bridge has stopped (the condition would stay as it was).
 //
 // What the node holds is the newer of the informer's condition and the one the bridge's
 // last patch returned: the informer may not have seen that patch yet, and taking its
@@ -29,10 +31,13 @@ func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHea
 		have = last
 	}
 	status := corev1.ConditionStatus(h.Status)
-	if have != nil && have.Status == status && have.Reason == h.Reason && have.Message == h.Message {
-		return nil
-	}
 	now := metav1.NewTime(b.now())
+	if have != nil && have.Status == status && have.Reason == h.Reason && have.Message == h.Message {
+		if left := have.LastHeartbeatTime.Add(b.cfg.HeartbeatInterval).Sub(now.Time); left > 0 {
+			b.queue.AddAfter(queueKey, left)
+			return nil
+		}
+	}
 	transition := now
 	if have != nil && have.Status == status {
 		transition = have.LastTransitionTime

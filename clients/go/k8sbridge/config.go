@@ -35,6 +35,10 @@ type Config struct {
 	// WritesPerPass bounds the rule writes of one reconcile pass (default 10); the next
 	// pass starts from the newest GPU state.
 	WritesPerPass int
+	// HeartbeatInterval is how often an unchanged condition is written again, only its
+	// lastHeartbeatTime moved (default 5 minutes), so that its age shows whether the bridge
+	// still runs.
+	HeartbeatInterval time.Duration
 	// AbsentGPUGrace is how long the rule of a GPU that the server no longer holds is kept
 	// (default 5 minutes), counted while the server is available and holds GPUs: after a
 	// restart in memory mode, the providers register the GPUs again one by one.
@@ -63,6 +67,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Minute
 	}
 	if c.AbsentGPUGrace <= 0 {
 		c.AbsentGPUGrace = 5 * time.Minute

@@ -89,6 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.burst, "kube-api-burst", 10, "Kubernetes API requests in a burst")
 	fs.DurationVar(&o.cfg.ResyncPeriod, "resync-period", 5*time.Minute, "re-check everything this often, repairing drift")
 	fs.DurationVar(&o.cfg.ProbeInterval, "probe-interval", time.Second, "how often the local server's health is checked")
+	fs.DurationVar(&o.cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "write an unchanged Node condition again this often (its lastHeartbeatTime)")
 	fs.DurationVar(&o.cfg.AbsentGPUGrace, "absent-gpu-grace", 5*time.Minute, "how long a GPU missing from the server keeps its DeviceTaintRule")
 	fs.DurationVar(&o.cfg.MaxRetryDelay, "max-retry-delay", 15*time.Second, "longest back-off before a failed reconcile is retried")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8083", "address of /healthz, /readyz and /metrics (empty: off)")
@@ -129,8 +130,8 @@ func parseFlags(args []string) (*options, error) {
 	if o.qps <= 0 || o.burst < 1 {
 		return nil, fmt.Errorf("--kube-api-qps must be > 0 and --kube-api-burst >= 1")
 	}
-	if o.cfg.ProbeInterval <= 0 || o.cfg.ResyncPeriod <= 0 {
-		return nil, fmt.Errorf("--probe-interval and --resync-period must be > 0")
+	if o.cfg.ProbeInterval <= 0 || o.cfg.ResyncPeriod <= 0 || o.cfg.HeartbeatInterval <= 0 {
+		return nil, fmt.Errorf("--probe-interval, --resync-period and --heartbeat-interval must be > 0")
 	}
 	if o.cfg.MaxRetryDelay <= 0 || o.cfg.AbsentGPUGrace <= 0 {
 		return nil, fmt.Errorf("--max-retry-delay and --absent-gpu-grace must be > 0")

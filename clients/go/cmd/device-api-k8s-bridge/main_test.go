@@ -18,7 +18,7 @@ import (
 var flagNames = []string{
 	"node-name", "server", "kubeconfig", "condition-type", "device-taint-rules", "dra-driver", "uuid-attribute",
 	"taint-effects", "node-taint", "kube-api-qps", "kube-api-burst", "resync-period", "probe-interval",
-	"absent-gpu-grace", "max-retry-delay", "health-probe-bind-address", "log-level",
+	"heartbeat-interval", "absent-gpu-grace", "max-retry-delay", "health-probe-bind-address", "log-level",
 }
 
 func envName(flag string) string {
@@ -51,7 +51,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	c := o.cfg
 	if c.NodeName != "node-a" || c.ConditionType != "GpuHealthy" || !c.DeviceTaintRules || c.DRADriver != "gpu.nvidia.com" ||
 		c.UUIDAttribute != "gpu.nvidia.com/uuid" || c.ResyncPeriod != 5*time.Minute || c.ProbeInterval != time.Second ||
-		c.MaxRetryDelay != 15*time.Second || c.AbsentGPUGrace != 5*time.Minute || c.FieldManager != "device-api-k8s-bridge" || c.NodeTaint.Key != "" || c.WritesPerPass != 10 ||
+		c.MaxRetryDelay != 15*time.Second || c.AbsentGPUGrace != 5*time.Minute ||
+		c.HeartbeatInterval != 5*time.Minute || c.FieldManager != "device-api-k8s-bridge" || c.NodeTaint.Key != "" || c.WritesPerPass != 10 ||
 		!maps.Equal(c.TaintEffects, k8sbridge.EffectMap{"*": k8sbridge.EffectNoSchedule}) {
 		t.Errorf("config %+v", c)
 	}
@@ -67,7 +68,7 @@ func TestParseFlagsEveryFlag(t *testing.T) {
 		"--device-taint-rules=false", "--dra-driver=dra.example.com", "--uuid-attribute=dra.example.com/gpu_uuid",
 		"--taint-effects=RESET_GPU=NoExecute,RESTART_BM=NoExecute", "--node-taint=nvidia.com/gpu-unhealthy=true:NoSchedule",
 		"--kube-api-qps=2.5", "--kube-api-burst=3", "--resync-period=10m", "--probe-interval=250ms",
-		"--max-retry-delay=30s", "--absent-gpu-grace=1m", "--health-probe-bind-address=127.0.0.1:9000", "--log-level=debug",
+		"--max-retry-delay=30s", "--absent-gpu-grace=1m", "--heartbeat-interval=90s", "--health-probe-bind-address=127.0.0.1:9000", "--log-level=debug",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,8 @@ func TestParseFlagsEveryFlag(t *testing.T) {
 	c := o.cfg
 	if c.ConditionType != "example.com/Gpus" || c.DeviceTaintRules || c.DRADriver != "dra.example.com" ||
 		c.UUIDAttribute != "dra.example.com/gpu_uuid" || c.ResyncPeriod != 10*time.Minute || c.ProbeInterval != 250*time.Millisecond ||
-		c.MaxRetryDelay != 30*time.Second || c.AbsentGPUGrace != time.Minute || c.WritesPerPass != 3 { // a pass writes at most one burst of rules
+		c.MaxRetryDelay != 30*time.Second || c.AbsentGPUGrace != time.Minute ||
+		c.HeartbeatInterval != 90*time.Second || c.WritesPerPass != 3 { // a pass writes at most one burst of rules
 		t.Errorf("config %+v", c)
 	}
 	wantEffects := k8sbridge.EffectMap{"RESET_GPU": k8sbridge.EffectNoExecute, "RESTART_BM": k8sbridge.EffectNoExecute, "*": k8sbridge.EffectNoSchedule}
@@ -97,7 +99,7 @@ func TestParseFlagsEnvironment(t *testing.T) {
 		"node-name": "node-env", "server": "unix:///env.sock", "kubeconfig": "/env/kc", "condition-type": "EnvGpus",
 		"device-taint-rules": "false", "dra-driver": "env.example.com", "uuid-attribute": "env.example.com/uuid",
 		"taint-effects": "*=NoExecute", "node-taint": "env.example.com/bad=yes:NoExecute", "kube-api-qps": "7",
-		"kube-api-burst": "20", "resync-period": "1h", "probe-interval": "3s", "max-retry-delay": "2s", "absent-gpu-grace": "10m", "health-probe-bind-address": "",
+		"kube-api-burst": "20", "resync-period": "1h", "probe-interval": "3s", "max-retry-delay": "2s", "absent-gpu-grace": "10m", "heartbeat-interval": "1h", "health-probe-bind-address": "",
 		"log-level": "info",
 	}
 	for f, v := range env {
@@ -109,7 +111,7 @@ func TestParseFlagsEnvironment(t *testing.T) {
 	}
 	c := o.cfg
 	if c.NodeName != "node-env" || c.ConditionType != "EnvGpus" || c.DeviceTaintRules || c.DRADriver != "env.example.com" ||
-		c.UUIDAttribute != "env.example.com/uuid" || c.ResyncPeriod != time.Hour || c.ProbeInterval != 3*time.Second || c.MaxRetryDelay != 2*time.Second || c.AbsentGPUGrace != 10*time.Minute ||
+		c.UUIDAttribute != "env.example.com/uuid" || c.ResyncPeriod != time.Hour || c.ProbeInterval != 3*time.Second || c.MaxRetryDelay != 2*time.Second || c.AbsentGPUGrace != 10*time.Minute || c.HeartbeatInterval != time.Hour ||
 		c.TaintEffects["*"] != k8sbridge.EffectNoExecute || c.NodeTaint.Key != "env.example.com/bad" || c.NodeTaint.Value != "yes" ||
 		c.NodeTaint.Effect != corev1.TaintEffectNoExecute {
 		t.Errorf("config from the environment %+v", c)
@@ -191,9 +193,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "zero qps", args: []string{"--kube-api-qps=0"}, wantErr: "--kube-api-qps must be > 0"},
 		{name: "negative qps", args: []string{"--kube-api-qps=-1"}, wantErr: "--kube-api-qps must be > 0"},
 		{name: "zero burst", args: []string{"--kube-api-burst=0"}, wantErr: "--kube-api-burst >= 1"},
-		{name: "zero probe interval", args: []string{"--probe-interval=0s"}, wantErr: "--probe-interval and --resync-period must be > 0"},
-		{name: "negative resync period", args: []string{"--resync-period=-1m"}, wantErr: "--probe-interval and --resync-period must be > 0"},
+		{name: "zero probe interval", args: []string{"--probe-interval=0s"}, wantErr: "--probe-interval, --resync-period and --heartbeat-interval must be > 0"},
+		{name: "negative resync period", args: []string{"--resync-period=-1m"}, wantErr: "--probe-interval, --resync-period and --heartbeat-interval must be > 0"},
 		{name: "zero retry delay", args: []string{"--max-retry-delay=0s"}, wantErr: "--max-retry-delay and --absent-gpu-grace must be > 0"},
+		{name: "zero heartbeat interval", args: []string{"--heartbeat-interval=0s"}, wantErr: "--heartbeat-interval must be > 0"},
 		{name: "negative grace", args: []string{"--absent-gpu-grace=-1s"}, wantErr: "--max-retry-delay and --absent-gpu-grace must be > 0"},
 		{name: "bad taint effect", args: []string{"--taint-effects=RESET_GPU=Evict"}, wantErr: "effect must be NoSchedule, NoExecute or None"},
 		{name: "bad taint effect in the environment", env: map[string]string{"taint-effects": "RESET_GPU"}, wantErr: "want ACTION=EFFECT"},

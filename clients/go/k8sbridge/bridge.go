@@ -28,6 +28,7 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -71,6 +72,10 @@ type Bridge struct {
 	// absentSince is when each GPU that has a rule but is not on the server was first seen
 	// missing (by lower-case UUID); reset while the server is unavailable or holds no GPU.
 	absentSince map[string]time.Time
+	// applied and deleted are the rules written lately that the rule informer may not
+	// show yet (syncRules), so that the next pass does not write them again.
+	applied map[string]appliedRule
+	deleted map[string]types.UID
 	// lastCond is the node's condition as the bridge's last patch returned it.
 	lastCond *corev1.NodeCondition
 

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 )
 
@@ -63,6 +64,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		}
 	}
 	absent := b.trackAbsent(h, want, keep, have)
+	b.forgetShownWrites(want, have)
 	rules := b.dyn.Resource(DeviceTaintRuleGVR)
 	var firstErr error
 	note := func(err error) {
@@ -87,10 +89,19 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		writes++
 		return true
 	}
+	now := b.now()
 	for _, name := range sortedKeys(want) {
 		r := want[name]
-		if cur, ok := have[name]; ok && r.Matches(&b.cfg, cur) {
+		cur, ok := have[name]
+		if ok && r.Matches(&b.cfg, cur) {
 			continue
+		}
+		if p, ok := b.applied[name]; ok && p.rule == r && p.before == resourceVersion(cur) {
+			// Applied lately; the informer still shows what was there before.
+			if left := p.at.Add(unshownWriteTTL).Sub(now); left > 0 {
+				b.queue.AddAfter(queueKey, left)
+				continue
+			}
 		}
 		if !spend() {
 			return moreWork()
@@ -100,6 +111,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			note(fmt.Errorf("apply DeviceTaintRule %s: %w", name, err))
 			continue
 		}
+		b.applied[name] = appliedRule{rule: r, before: resourceVersion(cur), at: now}
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "apply").Inc()
 		klog.InfoS("device taint rule applied", "rule", name, "gpu", r.UUID, "effect", r.Effect, "value", r.Value)
 	}
@@ -110,6 +122,9 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		}
 		if _, waiting := absent[name]; waiting {
 			continue
+		}
+		if uid, ok := b.deleted[name]; ok && uid == cur.GetUID() {
+			continue // deleted lately; the informer still shows it
 		}
 		if !spend() {
 			return moreWork()
@@ -122,10 +137,53 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			note(fmt.Errorf("delete DeviceTaintRule %s: %w", name, err))
 			continue
 		}
+		b.deleted[name] = uid // gone (or replaced): no object has this UID any more
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "delete").Inc()
 		klog.InfoS("device taint rule deleted", "rule", name, "gpu", cur.GetAnnotations()[UUIDAnnotation])
 	}
 	return firstErr
+}
+
+// unshownWriteTTL bounds how long an applied rule that the informer does not show yet is
+// taken for written: the informer may have missed it altogether (a rule deleted right
+// after it was applied), and the drift must be repaired.
+const unshownWriteTTL = 30 * time.Second
+
+// appliedRule is a rule the bridge applied, remembered until the informer shows it.
+type appliedRule struct {
+	rule   DesiredRule
+	before string // the resourceVersion the informer showed then ("" for none)
+	at     time.Time
+}
+
+// forgetShownWrites drops the lately applied and deleted rules that the informer shows
+// now: an applied rule once the informer shows it, or another version than the one it
+// replaced, or the rule is no longer wanted; a deleted one once the informer no longer
+// shows the object it deleted (by UID).
+func (b *Bridge) forgetShownWrites(want map[string]DesiredRule, have map[string]*unstructured.Unstructured) {
+	if b.applied == nil {
+		b.applied, b.deleted = map[string]appliedRule{}, map[string]types.UID{}
+	}
+	for name, p := range b.applied {
+		_, wanted := want[name]
+		cur := have[name]
+		if !wanted || resourceVersion(cur) != p.before || (cur != nil && p.rule.Matches(&b.cfg, cur)) {
+			delete(b.applied, name)
+		}
+	}
+	for name, uid := range b.deleted {
+		if cur, ok := have[name]; !ok || cur.GetUID() != uid {
+			delete(b.deleted, name)
+		}
+	}
+}
+
+// resourceVersion is u's resourceVersion, "" for no object.
+func resourceVersion(u *unstructured.Unstructured) string {
+	if u == nil {
+		return ""
+	}
+	return u.GetResourceVersion()
 }
 
 // trackAbsent notes since when each GPU that has a rule but is not on the server has been

@@ -79,6 +79,10 @@ struct InformerStats {
   std::uint64_t bookmarks = 0;
   std::uint64_t errors = 0;    // failed lists / watches ended with an error
   std::uint64_t idle_timeouts = 0;  // watches cancelled after watch_idle_timeout
+  // The last revision taken in (list, event or bookmark), published only
+  // once the cache holds the state as of it: a reader that sees it reach a
+  // revision of the server and then reads lister() gets that state or a
+  // later one.
   std::string last_resource_version;
 };
 

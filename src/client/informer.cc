@@ -179,11 +179,6 @@ class Informer::Impl {
       return false;
     }
     *last_rv = list->metadata().resource_version();
-    {
-      std::lock_guard lock(mu_);
-      ++stats_.lists;
-      stats_.last_resource_version = *last_rv;
-    }
     std::set<ListerCache::Key> seen;
     {
       std::lock_guard lock(queue_mu_);  // cache and queue change together
@@ -210,45 +205,50 @@ class Informer::Impl {
       }
     }
     queue_cv_.notify_one();
+    {
+      // Published only now that the cache holds the list's state (as Apply).
+      std::lock_guard lock(mu_);
+      ++stats_.lists;
+      stats_.last_resource_version = *last_rv;
+    }
     return true;
   }
 
   void Apply(WatchEvent& ev, std::string* last_rv) {
     *last_rv = ev.resource_version();
-    if (ev.type == EventType::kBookmark) {
-      std::lock_guard lock(mu_);
-      last_message_ = std::chrono::steady_clock::now();
-      ++stats_.bookmarks;
-      stats_.last_resource_version = *last_rv;
-      return;
-    }
-    {
-      std::lock_guard lock(mu_);
-      last_message_ = std::chrono::steady_clock::now();
-      ++stats_.events;
-      stats_.last_resource_version = *last_rv;
-    }
-    {
-      std::lock_guard lock(queue_mu_);  // cache and queue change together
-      if (ev.type == EventType::kDeleted) {
-        GpuPtr old = cache_.Remove(ListerCache::KeyOf(ev.object));
-        // The DELETED event carries the last state (with the deletion's
-        // revision); hand that to the handler.
-        if (old == nullptr) return;
-        QueueLocked({Kind::kDelete, nullptr, std::make_shared<const Gpu>(std::move(ev.object))});
-      } else {
-        auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
-        GpuPtr old = cache_.Upsert(gpu);
-        if (old == nullptr) {
-          QueueLocked({Kind::kAdd, nullptr, gpu});
-        } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
-          QueueLocked({Kind::kUpdate, old, gpu});
+    if (ev.type != EventType::kBookmark) {
+      bool queued = false;
+      {
+        std::lock_guard lock(queue_mu_);  // cache and queue change together
+        if (ev.type == EventType::kDeleted) {
+          GpuPtr old = cache_.Remove(ListerCache::KeyOf(ev.object));
+          // The DELETED event carries the last state (with the deletion's
+          // revision); hand that to the handler.
+          if (old != nullptr) {
+            QueueLocked({Kind::kDelete, nullptr, std::make_shared<const Gpu>(std::move(ev.object))});
+            queued = true;
+          }
         } else {
-          return;
+          auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
+          GpuPtr old = cache_.Upsert(gpu);
+          if (old == nullptr) {
+            QueueLocked({Kind::kAdd, nullptr, gpu});
+            queued = true;
+          } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+            QueueLocked({Kind::kUpdate, old, gpu});
+            queued = true;
+          }
         }
       }
+      if (queued) queue_cv_.notify_one();
     }
-    queue_cv_.notify_one();
+    // The revision is published only once the cache holds its state: a
+    // reader that sees last_resource_version reach the server's revision
+    // and then reads the cache never gets an older state.
+    std::lock_guard lock(mu_);
+    last_message_ = std::chrono::steady_clock::now();
+    ++(ev.type == EventType::kBookmark ? stats_.bookmarks : stats_.events);
+    stats_.last_resource_version = *last_rv;
   }
 
   // Cancels the open watch once nothing (event or bookmark) has arrived on

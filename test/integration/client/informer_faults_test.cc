@@ -5,6 +5,7 @@
 // of every object in order, with no duplicates.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -279,6 +280,66 @@ TEST(InformerFaults, RelistAfterExpiryReconcilesDeletes) {
   EXPECT_EQ(informer.lister().Size(), 1u);
   EXPECT_GE(informer.Stats().lists, 2u);
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
+}
+
+// Creates `name` and sets its Ready condition to `status`; waits for a
+// restarted server.
+bool CreateWithReady(Client& client, const std::string& name, int index, const char* status) {
+  Gpu gpu = MakeGpu(name, index);
+  if (!CreateEventually(client, gpu)) return false;
+  SetCondition(gpu.mutable_status(), MakeCondition("Ready", status, "Probe"));
+  return client.UpdateStatus(gpu).ok();
+}
+
+// S10, S14: Stats().last_resource_version moves only once the cache holds
+// the state of that revision, so a consumer that trusts the cache when it
+// has reached the server's revision never reads an older state. Here a
+// relist after a restart turns many GPUs from Ready=True to False; a reader
+// polling Stats() must not find one still True once the revision is there.
+TEST(InformerFaults, RevisionIsPublishedOnlyOnceTheCacheHoldsItS10S14) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  Client client(Opts(server.target()));
+  constexpr int kGpus = 512;
+  for (int i = 0; i < kGpus; ++i) ASSERT_TRUE(CreateWithReady(client, Writers::Name(i), i, "True"));
+  InformerOptions o = FastOptions();
+  o.backoff.initial = 2s;  // the relist comes after every write below
+  o.backoff.max = 2s;
+  o.backoff.jitter = 0;
+  Informer informer(client, o);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(10s));
+
+  server.Restart();  // empty store: the informer's revision is gone, it relists
+  for (int i = 0; i < kGpus; ++i) ASSERT_TRUE(CreateWithReady(client, Writers::Name(i), i, "False"));
+  StatusOr<GpuList> list = client.List();
+  ASSERT_TRUE(list.ok());
+  const std::string server_rv = list->metadata().resource_version();
+  // Another consumer reading the cache all along with a costly selector,
+  // as a busy plugin may: the relist's writes to the cache wait for it.
+  std::string costly;
+  for (int i = 0; i < 200; ++i) costly += (i ? ",k" : "k") + std::to_string(i) + "!=v";
+  StatusOr<LabelSelector> selector = LabelSelector::Parse(costly);
+  ASSERT_TRUE(selector.ok());
+  std::atomic<bool> done{false};
+  std::thread busy([&] {
+    while (!done) (void)informer.lister().List(*selector);
+  });
+  int stale = -1;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (stale < 0 && std::chrono::steady_clock::now() < deadline) {
+    if (informer.Stats().last_resource_version != server_rv) continue;
+    stale = 0;
+    for (const GpuPtr& g : informer.lister().List())
+      if (IsConditionTrue(g->status(), "Ready")) ++stale;
+  }
+  done = true;
+  busy.join();
+  ASSERT_GE(stale, 0) << "the informer never reached revision " << server_rv;
+  EXPECT_EQ(stale, 0) << "GPUs still Ready=True in the cache at the server's revision";
+  EXPECT_EQ(informer.lister().Size(), static_cast<std::size_t>(kGpus));
+  EXPECT_GE(informer.Stats().lists, 2u);
 }
 
 }  // namespace

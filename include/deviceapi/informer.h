@@ -9,7 +9,9 @@
 // Only when
 // the server no longer retains that revision (IsExpired) does it relist, and
 // then reconciles: objects gone from the new list produce OnDelete, changed
-// ones OnUpdate, new ones OnAdd. Reconnects back off exponentially with
+// ones OnUpdate, new ones OnAdd; one deleted and created again under the
+// same name meanwhile (another uid) produces OnDelete(old), then
+// OnAdd(new), never an update from one to the other. Reconnects back off exponentially with
 // jitter.
 //
 // Handlers run on one dispatch thread owned by the informer, one at a time,

@@ -185,12 +185,7 @@ class Informer::Impl {
       for (auto& item : *list->mutable_items()) {
         auto gpu = std::make_shared<const Gpu>(std::move(item));
         seen.insert(ListerCache::KeyOf(*gpu));
-        GpuPtr old = cache_.Upsert(gpu);
-        if (old == nullptr) {
-          QueueLocked({Kind::kAdd, nullptr, gpu});
-        } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
-          QueueLocked({Kind::kUpdate, old, gpu});
-        }
+        QueueChangeLocked(cache_.Upsert(gpu), gpu);
       }
       for (const GpuPtr& cached : cache_.Snapshot()) {
         auto key = ListerCache::KeyOf(*cached);
@@ -230,14 +225,7 @@ class Informer::Impl {
           }
         } else {
           auto gpu = std::make_shared<const Gpu>(std::move(ev.object));
-          GpuPtr old = cache_.Upsert(gpu);
-          if (old == nullptr) {
-            QueueLocked({Kind::kAdd, nullptr, gpu});
-            queued = true;
-          } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
-            QueueLocked({Kind::kUpdate, old, gpu});
-            queued = true;
-          }
+          queued = QueueChangeLocked(cache_.Upsert(gpu), gpu);
         }
       }
       if (queued) queue_cv_.notify_one();
@@ -300,6 +288,24 @@ class Informer::Impl {
   void QueueLocked(Notification n) {
     n.handlers = handlers_;
     queue_.push_back(std::move(n));
+  }
+
+  // Queues what `gpu` replacing `old` (null: nothing) in the cache means to
+  // the handlers; false when nothing changed. An object with another uid
+  // under the same name is another object (S3): the old one was deleted, as
+  // a relist finds when both fell into a gap, so OnDelete(old), OnAdd(gpu).
+  bool QueueChangeLocked(const GpuPtr& old, const GpuPtr& gpu) {
+    if (old == nullptr) {
+      QueueLocked({Kind::kAdd, nullptr, gpu});
+    } else if (old->metadata().uid() != gpu->metadata().uid()) {
+      QueueLocked({Kind::kDelete, old, nullptr});
+      QueueLocked({Kind::kAdd, nullptr, gpu});
+    } else if (old->metadata().resource_version() != gpu->metadata().resource_version()) {
+      QueueLocked({Kind::kUpdate, old, gpu});
+    } else {
+      return false;
+    }
+    return true;
   }
 
   // Queues OnUpdate(obj, obj) for every cached object behind what is

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <iostream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "deviceapi/informer.h"
 #include "eventually.h"
@@ -340,6 +342,55 @@ TEST(InformerFaults, RevisionIsPublishedOnlyOnceTheCacheHoldsItS10S14) {
   EXPECT_EQ(stale, 0) << "GPUs still Ready=True in the cache at the server's revision";
   EXPECT_EQ(informer.lister().Size(), static_cast<std::size_t>(kGpus));
   EXPECT_GE(informer.Stats().lists, 2u);
+}
+
+// S3, S14: a GPU deleted and created again under the same name while the
+// informer was away is another object (another uid). The relist delivers
+// the old one's delete, then the new one's add, never an update from one to
+// the other.
+TEST(InformerFaults, RelistDeliversARecreatedGpuAsDeleteThenAddS3S14) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  Client client(Opts(server.target()));
+  StatusOr<Gpu> first = client.Create(MakeGpu("gpu-a", 1));
+  ASSERT_TRUE(first.ok());
+  std::mutex mu;
+  std::vector<std::string> seen;  // "A uid", "U old-uid new-uid", "D uid"
+  EventHandlers h;
+  h.on_add = [&](const GpuPtr& g) {
+    std::lock_guard lock(mu);
+    seen.push_back("A " + g->metadata().uid());
+  };
+  h.on_update = [&](const GpuPtr& old_obj, const GpuPtr& g) {
+    std::lock_guard lock(mu);
+    seen.push_back("U " + old_obj->metadata().uid() + " " + g->metadata().uid());
+  };
+  h.on_delete = [&](const GpuPtr& g) {
+    std::lock_guard lock(mu);
+    seen.push_back("D " + g->metadata().uid());
+  };
+  Recorder recorder;
+  Informer informer(client, FastOptions());
+  informer.AddEventHandlers(h);
+  informer.AddEventHandlers(recorder.Handlers());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+
+  server.Restart();  // empty store: gpu-a is gone, then created anew
+  ASSERT_TRUE(CreateEventually(client, MakeGpu("gpu-a", 1)));
+  StatusOr<Gpu> second = client.Get("gpu-a");
+  ASSERT_TRUE(second.ok());
+  ASSERT_NE(second->metadata().uid(), first->metadata().uid());
+  ExpectConverged(client, informer, recorder);
+  EXPECT_GE(informer.Stats().lists, 2u);
+  std::lock_guard lock(mu);
+  const std::vector<std::string> want = {"A " + first->metadata().uid(),
+                                         "D " + first->metadata().uid(),
+                                         "A " + second->metadata().uid()};
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(informer.lister().Get("gpu-a")->metadata().uid(), second->metadata().uid());
+  EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
 }
 
 }  // namespace

@@ -22,6 +22,21 @@
 // (std::terminate). Nor may a handler throw; slow handlers only delay later
 // handlers, never the watch (changes queue up in memory meanwhile).
 //
+// Freshness: HasSynced() stays true after the first sync, whatever happens
+// later, and the cache keeps the last state it saw while the informer
+// cannot reach the server (gone, not ready, backing off, waiting to
+// relist). A consumer that reports health from the cache (a device plugin)
+// must treat it as stale when Stats() says it does not follow the server:
+// when !watching and last_contact is older than a bound it chooses (5 s
+// suits a device plugin: longer than the first reconnect backoffs, shorter
+// than a kubelet's patience), the cache is stale; last_error says why. A
+// watch on a connection that stalls stays open until the client's
+// keepalive or watch_idle_timeout ends it; for a tighter check compare
+// last_resource_version with the server's current revision (a List that
+// matches no object), as examples/health-gate and the Go client's
+// freshness package do: the cache holds the state of every revision
+// last_resource_version has reached.
+//
 // Thread safety: all methods may be called from any thread.
 #pragma once
 
@@ -73,7 +88,8 @@ struct InformerOptions {
   std::chrono::milliseconds watch_idle_timeout{120000};
 };
 
-// Counters for tests and metrics.
+// Counters for tests and metrics, and what a consumer needs to judge
+// whether the cache still follows the server (see "Freshness" above).
 struct InformerStats {
   std::uint64_t lists = 0;     // successful lists (1 + relists)
   std::uint64_t watches = 0;   // watch streams opened
@@ -86,6 +102,25 @@ struct InformerStats {
   // revision of the server and then reads lister() gets that state or a
   // later one.
   std::string last_resource_version;
+
+  // Freshness. True while a watch stream is open: from its opening until it
+  // ends. False before the first watch, while listing, backing off or
+  // waiting to relist, and after Stop(). A watch the server refuses counts
+  // as open for the moment it takes to refuse it.
+  bool watching = false;
+  // When the server last answered (steady_clock; the epoch before the first
+  // answer): a list, a watch event or bookmark, a watch it ended cleanly.
+  // An open watch on an idle server is answered only by its bookmarks
+  // (every --bookmark-interval, 60 s by default).
+  std::chrono::steady_clock::time_point last_contact{};
+  // Why the last failed list or watch failed (OK before any failure; not
+  // cleared by a later success): UNAVAILABLE for a server gone or not ready,
+  // OUT_OF_RANGE for a revision it no longer holds (a relist follows),
+  // DEADLINE_EXCEEDED for a watch silent for watch_idle_timeout,
+  // INVALID_ARGUMENT for a configuration that no retry will fix (a bad
+  // label selector, unreadable TLS files), which the informer nevertheless
+  // retries with backoff.
+  Status last_error;
 };
 
 class Informer {

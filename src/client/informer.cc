@@ -124,6 +124,7 @@ class Informer::Impl {
         watch_idle_ = false;
         last_message_ = std::chrono::steady_clock::now();
         ++stats_.watches;
+        stats_.watching = true;
       }
       watchdog_cv_.notify_all();
       bool progressed = false;
@@ -142,6 +143,7 @@ class Informer::Impl {
         std::lock_guard lock(mu_);
         watch_ = nullptr;
         idle = watch_idle_;
+        stats_.watching = false;
       }
       if (relist) stream->Cancel();
       Status st = stream->Finish();
@@ -150,20 +152,26 @@ class Informer::Impl {
       if (relist || st.IsExpired()) {
         // Our revision is gone from the server's history: only a fresh list
         // can tell what happened in between.
-        CountError();
+        RecordError(relist ? Status(grpc::StatusCode::OUT_OF_RANGE,
+                                    "watch ended with an ERROR event: relisting")
+                           : st);
         need_list = true;
         // A server that expires every fresh position must not be hammered.
         if (!progressed && !WaitBackoff(attempt++)) return;
         continue;
       }
       if (st.ok() && !idle) {  // clean end (timeout_seconds): resume at once
+        std::lock_guard lock(mu_);
+        stats_.last_contact = std::chrono::steady_clock::now();
         attempt = 0;
         continue;
       }
       // Disconnect, restart, eviction as too slow (RESOURCE_EXHAUSTED), a
       // stream silent for watch_idle_timeout: the server still has our
       // revision, so resume from it after a pause.
-      CountError();
+      RecordError(idle ? Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                "watch received nothing for watch_idle_timeout")
+                       : st);
       if (progressed) attempt = 0;
       if (!WaitBackoff(attempt++)) return;
     }
@@ -175,7 +183,7 @@ class Informer::Impl {
     lo.label_selector = options_.label_selector;
     StatusOr<GpuList> list = client_.List(lo);
     if (!list.ok()) {
-      CountError();
+      RecordError(list.status());
       return false;
     }
     *last_rv = list->metadata().resource_version();
@@ -205,6 +213,7 @@ class Informer::Impl {
       std::lock_guard lock(mu_);
       ++stats_.lists;
       stats_.last_resource_version = *last_rv;
+      stats_.last_contact = std::chrono::steady_clock::now();
     }
     return true;
   }
@@ -235,6 +244,7 @@ class Informer::Impl {
     // and then reads the cache never gets an older state.
     std::lock_guard lock(mu_);
     last_message_ = std::chrono::steady_clock::now();
+    stats_.last_contact = last_message_;
     ++(ev.type == EventType::kBookmark ? stats_.bookmarks : stats_.events);
     stats_.last_resource_version = *last_rv;
   }
@@ -266,9 +276,10 @@ class Informer::Impl {
     return stop_;
   }
 
-  void CountError() {
+  void RecordError(Status status) {
     std::lock_guard lock(mu_);
     ++stats_.errors;
+    stats_.last_error = std::move(status);
   }
 
   // Sleeps the backoff delay of `attempt`; false when stopped meanwhile.

@@ -393,6 +393,68 @@ TEST(InformerFaults, RelistDeliversARecreatedGpuAsDeleteThenAddS3S14) {
   EXPECT_TRUE(recorder.Problems().empty()) << recorder.Problems().front();
 }
 
+// S21, S22: what Stats() tells a consumer about freshness. While the watch
+// is open it says watching. When the server goes away the cache keeps its
+// last state and HasSynced() stays true, but watching turns false,
+// last_contact stops moving and last_error says UNAVAILABLE; once the server
+// is back and the informer watches again, both move on.
+TEST(InformerFaults, StatsTellWhenTheCacheStopsFollowingTheServerS21S22) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  Client client(Opts(server.target()));
+  ASSERT_TRUE(client.Create(MakeGpu("gpu-0", 0)).ok());
+  const auto started = std::chrono::steady_clock::now();
+  Informer informer(client, FastOptions());
+  EXPECT_FALSE(informer.Stats().watching);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  ASSERT_TRUE(Eventually([&] { return informer.Stats().watching; }, 5s));
+  InformerStats up = informer.Stats();
+  EXPECT_GE(up.last_contact, started);
+  EXPECT_TRUE(up.last_error.ok()) << up.last_error.ToString();
+
+  server.Stop();
+  ASSERT_TRUE(Eventually([&] { return !informer.Stats().watching; }, 5s));
+  std::this_thread::sleep_for(500ms);  // several failed reconnects
+  InformerStats down = informer.Stats();
+  EXPECT_FALSE(down.watching);
+  EXPECT_TRUE(informer.HasSynced()) << "the cache is kept, and still says synced";
+  EXPECT_NE(informer.lister().Get("gpu-0"), nullptr);
+  EXPECT_EQ(down.last_contact, up.last_contact) << "nothing answered since";
+  EXPECT_EQ(down.last_error.code(), grpc::StatusCode::UNAVAILABLE) << down.last_error.ToString();
+  EXPECT_GT(std::chrono::steady_clock::now() - down.last_contact, 400ms);
+
+  server.Start();
+  ASSERT_TRUE(Eventually([&] {
+    InformerStats s = informer.Stats();
+    return s.watching && s.lists >= 2 && s.last_contact > up.last_contact;
+  }, 10s));
+  informer.Stop();
+  EXPECT_FALSE(informer.Stats().watching);
+}
+
+// A configuration no retry fixes (here a selector the server refuses) is
+// retried with backoff like any failure, and Stats() says why nothing syncs.
+TEST(InformerFaults, StatsSayWhyTheInformerDoesNotSync) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  Client client(Opts(server.target()));
+  InformerOptions o = FastOptions();
+  o.label_selector = "zone in (";
+  Informer informer(client, o);
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return informer.Stats().errors >= 2; }, 5s));
+  InformerStats s = informer.Stats();
+  EXPECT_FALSE(informer.HasSynced());
+  EXPECT_FALSE(s.watching);
+  EXPECT_EQ(s.lists, 0u);
+  EXPECT_EQ(s.last_contact, std::chrono::steady_clock::time_point{});
+  EXPECT_EQ(s.last_error.code(), grpc::StatusCode::INVALID_ARGUMENT) << s.last_error.ToString();
+  EXPECT_FALSE(s.last_error.message().empty());
+}
+
 }  // namespace
 }  // namespace deviceapi::testing
 

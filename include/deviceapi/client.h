@@ -20,8 +20,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "deviceapi/status.h"
 #include "deviceapi/types.h"
@@ -32,6 +34,10 @@ class ClientContext;
 }  // namespace grpc
 
 namespace deviceapi {
+
+namespace client_internal {
+class CancelScope;
+}  // namespace client_internal
 
 class LeaseClient;
 
@@ -84,10 +90,28 @@ struct ClientOptions {
 // Resolves the target ClientOptions would connect to.
 std::string ResolveTarget(const std::string& target);
 
+// Cancels unary calls from another thread: give it to calls in
+// CallOptions::canceller; Cancel() ends those in flight at once with
+// CANCELLED, and every later call given it fails with CANCELLED without
+// reaching the server. Thread-safe.
+class CallCanceller {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class client_internal::CancelScope;
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::vector<grpc::ClientContext*> in_flight_;
+};
+
 // Per-call settings shared by all unary calls.
 struct CallOptions {
   // 0: ClientOptions::default_timeout.
   std::chrono::milliseconds timeout{0};
+  // Optional: lets another thread cancel the call before its deadline.
+  std::shared_ptr<CallCanceller> canceller;
 };
 
 struct GetOptions {

@@ -138,9 +138,13 @@ class Informer {
   // stateful (mutable) handler's state carries from one event to the next.
   void AddEventHandlers(EventHandlers handlers);
 
-  // Starts the list/watch and dispatch threads. Idempotent.
+  // Starts the list/watch and dispatch threads. Idempotent. An informer
+  // runs once: Start() after Stop() does nothing (make a new informer).
   void Start();
-  // Ends the watch and joins the threads; pending handler calls are dropped.
+  // Ends the watch, cancels a list in flight (it does not wait for the
+  // list's deadline) and joins the threads. Pending handler calls are
+  // dropped, but a handler already running is waited for: Stop() returns
+  // only once it has returned.
   void Stop();
 
   // True once the first list is in the cache and its OnAdd calls ran.

@@ -119,6 +119,17 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
 
 Client::~Client() = default;
 
+void CallCanceller::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* context : in_flight_) context->TryCancel();
+}
+
+bool CallCanceller::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
 void Client::SetDeadline(grpc::ClientContext* context, const CallOptions& call) const {
   client_internal::SetDeadline(context, call, options_.default_timeout);
 }
@@ -250,6 +261,7 @@ Status Client::CheckHealth(const std::string& service, const CallOptions& call) 
   if (!channel_error_.ok()) return channel_error_;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, call);
+  client_internal::CancelScope cancel(call.canceller.get(), &ctx);
   grpc::ByteBuffer response;
   grpc::Status result = HealthCheck(channel_, &ctx, service, &response);
   if (!result.ok()) return Status::FromGrpc(result);
@@ -264,6 +276,7 @@ StatusOr<ServerVersion> Client::GetServerVersion(const CallOptions& call) {
   if (!channel_error_.ok()) return channel_error_;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, call);
+  client_internal::CancelScope cancel(call.canceller.get(), &ctx);
   grpc::ByteBuffer response;
   grpc::Status result = HealthCheck(channel_, &ctx, "", &response);
   if (!result.ok()) return Status::FromGrpc(result);

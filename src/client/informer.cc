@@ -68,6 +68,7 @@ class Informer::Impl {
       stop_ = true;
       if (watch_ != nullptr) watch_->Cancel();
     }
+    list_canceller_->Cancel();  // a List in flight ends now, not at its deadline
     cv_.notify_all();
     watchdog_cv_.notify_all();
     sync_cv_.notify_all();  // WaitForSync returns false once stopped
@@ -181,9 +182,10 @@ class Informer::Impl {
     ListOptions lo;
     lo.namespace_name = options_.namespace_name;
     lo.label_selector = options_.label_selector;
+    lo.call.canceller = list_canceller_;
     StatusOr<GpuList> list = client_.List(lo);
     if (!list.ok()) {
-      RecordError(list.status());
+      if (!Stopping()) RecordError(list.status());
       return false;
     }
     *last_rv = list->metadata().resource_version();
@@ -386,6 +388,8 @@ class Informer::Impl {
   const InformerOptions options_;
   ListerCache cache_;
   bool synced_once_ = false;  // reflector thread only
+  // Stop() cancels the reflector's List in flight with it.
+  const std::shared_ptr<CallCanceller> list_canceller_ = std::make_shared<CallCanceller>();
 
   std::mutex lifecycle_mu_;
   bool started_ = false;

@@ -5,7 +5,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <string>
 
 #include "deviceapi/client.h"
@@ -32,6 +34,31 @@ inline void SetDeadline(grpc::ClientContext* context, const CallOptions& call,
   context->set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+// Makes `context` cancellable by `canceller` (may be null) while in scope;
+// a canceller already cancelled cancels the call as it starts.
+class CancelScope {
+ public:
+  CancelScope(CallCanceller* canceller, grpc::ClientContext* context)
+      : canceller_(canceller), context_(context) {
+    if (canceller_ == nullptr) return;
+    std::lock_guard lock(canceller_->mu_);
+    if (canceller_->cancelled_) context_->TryCancel();
+    canceller_->in_flight_.push_back(context_);
+  }
+  ~CancelScope() {
+    if (canceller_ == nullptr) return;
+    std::lock_guard lock(canceller_->mu_);
+    auto& v = canceller_->in_flight_;
+    v.erase(std::find(v.begin(), v.end(), context_));
+  }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  CallCanceller* canceller_;
+  grpc::ClientContext* context_;
+};
+
 // One blocking unary call of a generated stub's `method` under that
 // deadline: the response, or the call's status.
 template <typename Stub, typename Request, typename Response>
@@ -42,6 +69,7 @@ StatusOr<Response> UnaryCall(Stub& stub,
   Response response;
   grpc::ClientContext ctx;
   SetDeadline(&ctx, call, default_timeout);
+  CancelScope cancel(call.canceller.get(), &ctx);
   grpc::Status s = (stub.*method)(&ctx, request, &response);
   if (!s.ok()) return Status::FromGrpc(s);
   return response;

@@ -3,6 +3,7 @@
 // watches deliver what the semantics promise.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <thread>
 
 #include "deviceapi/client.h"
@@ -49,6 +50,40 @@ TEST(ClientConnect, ServerSlowToAnswerANewConnectionIsWaitedForUntilTheDeadline)
   StatusOr<GpuList> listed = client.List();
   heal.join();
   EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+}
+
+// A CallCanceller ends a call in flight at once, not at its deadline, and
+// fails every later call given it without sending it.
+TEST(ClientConnect, CallCancellerEndsACallInFlightAndLaterOnes) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  proxy.StallNew();
+  ClientOptions options = Opts(proxy.target());
+  options.default_timeout = 20s;
+  Client client(options);
+  auto canceller = std::make_shared<CallCanceller>();
+  ListOptions list;
+  list.call.canceller = canceller;
+  std::thread cancel([&canceller] {
+    std::this_thread::sleep_for(300ms);
+    canceller->Cancel();
+  });
+  const auto before = std::chrono::steady_clock::now();
+  StatusOr<GpuList> listed = client.List(list);
+  const auto took = std::chrono::steady_clock::now() - before;
+  cancel.join();
+  EXPECT_EQ(listed.status().code(), grpc::StatusCode::CANCELLED) << listed.status().ToString();
+  EXPECT_LT(took, 3s);
+  EXPECT_TRUE(canceller->cancelled());
+
+  Client direct(Opts(server.target()));
+  GetOptions get;
+  get.call.canceller = canceller;
+  EXPECT_EQ(direct.Get("gpu-0", get).status().code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(direct.List().ok());
+  proxy.Heal();
 }
 
 // S3

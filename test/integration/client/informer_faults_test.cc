@@ -455,6 +455,31 @@ TEST(InformerFaults, StatsSayWhyTheInformerDoesNotSync) {
   EXPECT_FALSE(s.last_error.message().empty());
 }
 
+// Stop() ends a List in flight: against a server that accepts the
+// connection but never answers, it returns at once instead of waiting for
+// the call's deadline.
+TEST(InformerFaults, StopCancelsAListTheServerNeverAnswers) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  proxy.StallNew();
+  ClientOptions co = Opts(proxy.target());
+  co.default_timeout = 20s;
+  Client client(co);
+  Informer informer(client, FastOptions());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return proxy.accepted() >= 1; }, 5s));
+  std::this_thread::sleep_for(200ms);  // the List is waiting for an answer
+  EXPECT_FALSE(informer.HasSynced());
+  const auto before = std::chrono::steady_clock::now();
+  informer.Stop();
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_LT(took, 2s) << "Stop() waited for the List's deadline";
+  EXPECT_EQ(informer.Stats().lists, 0u);
+  proxy.Heal();
+}
+
 }  // namespace
 }  // namespace deviceapi::testing
 

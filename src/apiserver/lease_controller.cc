@@ -92,7 +92,13 @@ store::Result<bool> LeaseController::Start() {
   // A lease write admitted into the table and then not made (its commit
   // failed, or the store refused it after admission) must leave the table.
   leases_.store().SetWriteAbortedHook(
-      [this](const std::vector<store::ObjectPtr>& write_base) { Reload(write_base); });
+      [this](const std::vector<store::ObjectPtr>& write_base, store::Revision) { Reload(write_base); });
+  // A GPU write admitted and then not made leaves its revision to a later
+  // write, and there may be none: expiry must not wait for it.
+  gpus_.store().SetWriteAbortedHook([this](const std::vector<store::ObjectPtr>&, store::Revision base) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_gpu_admitted_ = std::min(last_gpu_admitted_, base);
+  });
   thread_ = std::thread([this] { Run(); });
   return true;
 }
@@ -129,6 +135,7 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
 
 void LeaseController::Stop() {
   leases_.store().SetWriteAbortedHook(nullptr);
+  gpus_.store().SetWriteAbortedHook(nullptr);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -205,10 +212,14 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
     return true;
   };
   std::lock_guard<std::mutex> lock(c_.mu_);
-  // Writes of one store are admitted in revision order; one that fails to
-  // commit gives its revision to a later write.
-  c_.last_gpu_admitted_ = revision;
-  if (c_.table_.empty()) return std::nullopt;
+  // Writes of one store are admitted in revision order. Only an accepted
+  // write counts: a refused one takes no revision, and expiry would wait
+  // for one that may never be issued.
+  auto accept = [&]() -> std::optional<store::Error> {
+    c_.last_gpu_admitted_ = revision;
+    return std::nullopt;
+  };
+  if (c_.table_.empty()) return accept();
   const auto now = Clock::now();
   for (const auto& c : conditions) {
     if (!turns_true(c)) continue;
@@ -231,7 +242,7 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
                                   "\" cannot be set True until its holder renews it");
     }
   }
-  return std::nullopt;
+  return accept();
 }
 
 bool LeaseController::StillExpired(const std::string& key, std::uint64_t version) const {
@@ -292,18 +303,23 @@ void LeaseController::Run() {
 }
 
 bool LeaseController::WaitForGpuWrites(store::Revision revision) {
-  auto reached = std::make_shared<std::promise<void>>();
-  auto done = reached->get_future();
-  // Answered once the store has reached `revision`, or with an error after
-  // its bound on such waits (a write that failed to commit leaves its
-  // revision to later writes, and there may be none): either way every
-  // write admitted before is made or failed by then.
-  gpus_.store().WaitForRevision(revision, [reached](store::Result<bool>) { reached->set_value(); });
+  auto answer = std::make_shared<std::promise<store::Result<bool>>>();
+  auto done = answer->get_future();
+  // Answered once the store has reached `revision`; or with an error: after
+  // the store's bound on such waits (a commit slower than that), or at once
+  // when too many reads wait. Either error leaves a write admitted before
+  // possibly still committing, so the expiry is not made yet.
+  gpus_.store().WaitForRevision(revision, [answer](store::Result<bool> r) { answer->set_value(std::move(r)); });
   while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return false;
   }
-  return true;
+  auto reached = done.get();
+  if (!reached.ok()) {
+    spdlog::warn("lease expiry: GPU writes up to revision {} are not all made yet (tried again in {} s): {}",
+                 revision, kExpiryRetryInterval.count(), reached.error().message);
+  }
+  return reached.ok();
 }
 
 std::vector<std::string> LeaseController::TypesToExpire(const Entry& entry) const {

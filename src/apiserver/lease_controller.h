@@ -125,9 +125,10 @@ class LeaseController {
   // `admitted`: the revision of the last GPU write admitted when the expiry
   // was decided; expiry waits until the GPU store has reached it.
   bool Expire(const Entry& entry, store::Revision admitted);
-  // Waits until the GPU store has made every write up to `revision` visible
-  // (or could not: a commit that failed, the wait's bound); false when the
-  // controller stops meanwhile.
+  // Waits until the GPU store has made every write up to `revision`
+  // visible. False when it has not (the store's bound on the wait ran out,
+  // too many reads wait) or the controller stops meanwhile: the expiry is
+  // then tried again, waiting for the writes admitted by then.
   bool WaitForGpuWrites(store::Revision revision);
   // The entry's condition types that no other live lease owns now.
   std::vector<std::string> TypesToExpire(const Entry& entry) const;
@@ -149,7 +150,8 @@ class LeaseController {
   // When the timer thread wakes next (max: only when notified).
   Clock::time_point scheduled_ = Clock::time_point::max();
   std::uint64_t conditions_set_unknown_ = 0;
-  // The revision of the last GPU write admitted (gpu_admission()).
+  // The revision of the last GPU write admitted (gpu_admission()) and not
+  // since aborted (the GPU store's write-aborted hook).
   store::Revision last_gpu_admitted_ = 0;
   std::thread thread_;
 };

@@ -197,7 +197,7 @@ class Store::Impl {
       event.previous = current;
     }
     if (!event.object || !(event.object->key() == key) || event.object->revision() != next) {
-      RunWriteAbortedHook();
+      RunWriteAbortedHook(next - 1);
       return MakeError(ErrorCode::kInternal, "write callback for " + key.namespace_name + "/" + key.name +
                                                  " built no object, another key or a revision other than " +
                                                  std::to_string(next));
@@ -209,7 +209,7 @@ class Store::Impl {
     const std::size_t total = bytes - old_bytes + new_bytes;
     if (new_bytes > old_bytes && bound == Store::ByteBound::kApplies && options.max_total_object_bytes != 0 &&
         total > options.max_total_object_bytes) {
-      RunWriteAbortedHook();
+      RunWriteAbortedHook(next - 1);
       return MakeError(ErrorCode::kResourceExhausted,
                        "stored objects would take " + std::to_string(total) + " bytes, over the limit of " +
                            std::to_string(options.max_total_object_bytes) + " bytes (" + key.namespace_name + "/" +
@@ -300,7 +300,7 @@ class Store::Impl {
       if (!built.ok()) return built.error();
       if (built->noop) return built->noop;
       if (auto committed = backend->Commit({built->event}, history.Start()); !committed.ok()) {
-        RunWriteAbortedHook();
+        RunWriteAbortedHook(revision.load());
         return CommitFailed(committed.error());
       }
       ObjectPtr object = built->event.object;
@@ -499,7 +499,7 @@ class Store::Impl {
       staged_objects = objects.size();
       staged_bytes = object_bytes;
       ++commit_failures;
-      RunWriteAbortedHook();
+      RunWriteAbortedHook(staged_revision);
     }
     return out;
   }
@@ -532,8 +532,8 @@ class Store::Impl {
 
   // Called, with the lock that guards the write base held, when a write
   // whose callback had run is not made.
-  void RunWriteAbortedHook() {
-    if (write_aborted_hook) write_aborted_hook(WriteBase());
+  void RunWriteAbortedHook(Revision base_revision) {
+    if (write_aborted_hook) write_aborted_hook(WriteBase(), base_revision);
   }
 
   void RunWriteHook() {

@@ -165,10 +165,12 @@ class Store {
   // had run (S33's byte bound), or lost with its batch's failed commit (S26,
   // which drops every write staged since as well). The hook gets the objects
   // the next write builds on, in no particular order, and rebuilds its state
-  // from them. It runs under the store's write lock, as the callbacks do: it
+  // from them; and `base_revision`, the revision of the last write still to
+  // be made (the next write takes base_revision + 1): a revision above it
+  // that a callback saw is not issued unless a later write takes it. It runs under the store's write lock, as the callbacks do: it
   // must be quick and must not call the store. Set (or cleared, with null)
   // at any time; once the setter returns, no call of the old hook runs.
-  using WriteAbortedFn = std::function<void(const std::vector<ObjectPtr>& write_base)>;
+  using WriteAbortedFn = std::function<void(const std::vector<ObjectPtr>& write_base, Revision base_revision)>;
   void SetWriteAbortedHook(WriteAbortedFn hook);
   // Ends every watch with kShutdown and refuses later calls with kUnavailable.
   void Shutdown();

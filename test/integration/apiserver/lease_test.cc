@@ -8,7 +8,7 @@
 #include <limits>
 #include <thread>
 
-#include "service_fixture.h"
+#include "lease_fixture.h"
 
 namespace deviceapi::apiserver::testing {
 namespace {
@@ -18,52 +18,6 @@ using google::protobuf::util::TimeUtil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-class LeaseTest : public ServiceFixture {
- protected:
-  // A GPU whose conditions are NVMLReady=True and DCGMHealthy=True.
-  v1::Gpu CreateGpuWithConditions(int index) {
-    v1::Gpu gpu = MakeGpu(index);
-    gpu.mutable_status()->clear_conditions();
-    for (const char* type : {"NVMLReady", "DCGMHealthy"}) {
-      auto* c = gpu.mutable_status()->add_conditions();
-      c->set_type(type);
-      c->set_status("True");
-      c->set_reason("Healthy");
-    }
-    v1::Gpu out;
-    EXPECT_TRUE(Create(gpu, &out).ok());
-    return out;
-  }
-  static const v1::Condition* Find(const v1::Gpu& gpu, const std::string& type) {
-    for (const auto& c : gpu.status().conditions()) {
-      if (c.type() == type) return &c;
-    }
-    return nullptr;
-  }
-  v1::Gpu Current(int index) {
-    v1::Gpu got;
-    EXPECT_TRUE(Get(UuidFor(index), "", &got).ok());
-    return got;
-  }
-  v1::Gpu WithCondition(v1::Gpu gpu, const std::string& type, const std::string& status) {
-    for (auto& c : *gpu.mutable_status()->mutable_conditions()) {
-      if (c.type() == type) {
-        c.set_status(status);
-        c.set_reason(status == "True" ? "Healthy" : "Failing");
-        c.clear_last_transition_time();
-      }
-    }
-    return gpu;
-  }
-  // Renews `name` now (the server fills renew_time).
-  grpc::Status Renew(const std::string& name, v1::Lease* out = nullptr) {
-    v1::Lease lease;
-    if (auto s = GetLease(name, &lease); !s.ok()) return s;
-    lease.mutable_spec()->clear_renew_time();
-    return UpdateLease(lease, out);
-  }
-};
 
 TEST_F(LeaseTest, ValidationS30) {
   v1::Lease out;
@@ -336,24 +290,6 @@ TEST_F(LeaseTest, DeletedLiveLeaseSetsItsConditionsUnknownS28) {
   EXPECT_TRUE(UpdateStatus(healthy).ok());
 }
 
-// Objects kept in memory, except that commits can be made to fail as on a
-// full disk (S26): the next one, or all of them while `failing`.
-class FaultyBackend final : public store::Backend {
- public:
-  store::Result<Snapshot> Load() override { return Snapshot{}; }
-  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
-    if (fail_next.exchange(false) || failing.load()) {
-      failures.fetch_add(1);
-      return store::MakeError(store::ErrorCode::kUnavailable, "state.db: database or disk is full");
-    }
-    return true;
-  }
-  bool Durable() const override { return true; }
-  const char* Name() const override { return "faulty"; }
-  std::atomic<bool> fail_next{false}, failing{false};
-  std::atomic<int> failures{0};
-};
-
 // S26, S30: a lease write that admission saw but the store could not commit
 // leaves the lease table as it was: the lease that was never stored owns
 // nothing, and one that failed to be deleted still owns its types.
@@ -431,19 +367,6 @@ TEST_F(LeaseTest, ExpiryIsNotRefusedByAGpuThatNoLongerValidatesS28) {
       << "the expiry write was refused by today's limits";
   EXPECT_EQ(Find(Current(1), "DCGMHealthy")->status(), "True");
 }
-
-// Objects kept in memory; each commit takes `delay_ms` (a slow disk).
-class SlowBackend final : public store::Backend {
- public:
-  store::Result<Snapshot> Load() override { return Snapshot{}; }
-  store::Result<bool> Commit(const std::vector<store::Event>&, store::Revision) override {
-    if (const int d = delay_ms.load()) std::this_thread::sleep_for(milliseconds(d));
-    return true;
-  }
-  bool Durable() const override { return true; }
-  const char* Name() const override { return "slow"; }
-  std::atomic<int> delay_ms{0};
-};
 
 // S28: a GPU whose create was admitted while the lease was live but became
 // visible only after the lease expired (its commit was slow) is expired

@@ -247,7 +247,11 @@ TEST_P(StoreWriteAborted, HookSeesEveryWriteNotMadeAfterItsCallbackS26S33) {
   auto s = OpenStore(o);
   ASSERT_TRUE(s);
   std::vector<std::vector<std::string>> calls;
-  s->SetWriteAbortedHook([&](const std::vector<ObjectPtr>& base) { calls.push_back(Names(base)); });
+  std::vector<Revision> bases;  // the revision the next write builds on, at each call
+  s->SetWriteAbortedHook([&](const std::vector<ObjectPtr>& base, Revision base_revision) {
+    calls.push_back(Names(base));
+    bases.push_back(base_revision);
+  });
   ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, std::string(100, 'x')).ok());
   ASSERT_TRUE(Create(*s, Key("ns", "b"), {}, std::string(100, 'x')).ok());
   EXPECT_TRUE(calls.empty());
@@ -260,18 +264,21 @@ TEST_P(StoreWriteAborted, HookSeesEveryWriteNotMadeAfterItsCallbackS26S33) {
   EXPECT_FALSE(Create(*s, Key("ns", "c")).ok());
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0], (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(bases[0], s->CurrentRevision());
 
   auto refused = Create(*s, Key("ns", "d"), {}, std::string(1000, 'x'));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[1], (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(bases[1], s->CurrentRevision()) << "the refused write's revision is the next write's";
 
   ASSERT_TRUE(Delete(*s, Key("ns", "b")).ok());
   backend->fail_next = true;
   EXPECT_FALSE(Delete(*s, Key("ns", "a")).ok());
   ASSERT_EQ(calls.size(), 3u);
   EXPECT_EQ(calls[2], std::vector<std::string>{"a"});
+  EXPECT_EQ(bases[2], s->CurrentRevision());
 
   s->SetWriteAbortedHook(nullptr);  // cleared: no call
   backend->fail_next = true;

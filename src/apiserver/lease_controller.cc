@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <future>
+#include <set>
 
 namespace deviceapi::apiserver {
 namespace {
@@ -67,6 +68,8 @@ LeaseController::~LeaseController() { Stop(); }
 LeaseController::Entry LeaseController::MakeEntry(const Lease& lease) const {
   Entry e;
   e.key = Key(lease.metadata());
+  e.slot = e.key;
+  e.uid = lease.metadata().uid();
   e.holder = lease.spec().holder_identity();
   e.condition_types.assign(lease.spec().condition_types().begin(),
                            lease.spec().condition_types().end());
@@ -107,10 +110,22 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
   std::map<std::string, Entry> table;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, const Entry*> deleted_by_uid;
+    for (const auto& [slot, e] : table_) {
+      if (e.deleted && e.before_delete) deleted_by_uid.emplace(e.uid, &e);
+    }
+    std::set<std::string> uids;
     for (const auto& object : write_base) {
       auto lease = ProtoObject<Lease>::From(object);
       if (!lease) continue;
       Entry e = MakeEntry(*lease->Parse());
+      uids.insert(e.uid);
+      // A delete that was not made: the lease is back exactly as it was,
+      // still expired (S29) or live, its expiry applied or not.
+      if (auto d = deleted_by_uid.find(e.uid); d != deleted_by_uid.end()) {
+        table.emplace(e.key, *d->second->before_delete);
+        continue;
+      }
       auto old = table_.find(e.key);
       // An unchanged lease keeps its version and whether its expiry was
       // applied; the timer thread matches on both.
@@ -124,8 +139,8 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
     }
     // A lease whose delete was made, with its expiry still to come, is in no
     // write base; it must not be forgotten before its conditions are Unknown.
-    for (auto& [key, e] : table_) {
-      if (e.deleted && table.find(key) == table.end()) table.emplace(key, std::move(e));
+    for (auto& [slot, e] : table_) {
+      if (e.deleted && uids.count(e.uid) == 0) table.emplace(slot, std::move(e));
     }
     table.swap(table_);
   }
@@ -189,12 +204,18 @@ void LeaseController::LeaseAdmission::Deleted(const Lease& old) const {
     // expiry, rather than stay True with nobody to renew them (S28). The
     // entry owns nothing from now on (its deadline has passed, so S30 lets
     // another lease take the types) and goes once the expiry is made.
-    Entry& e = it->second;
+    // It moves to a slot of its own: a lease created again under the name
+    // before this expiry is made must not replace it.
+    Entry e = it->second;
+    e.before_delete = std::make_shared<const Entry>(std::move(it->second));
+    c_.table_.erase(it);
     e.deleted = true;
     e.version = c_.next_version_++;
+    e.slot = e.key + "\n" + std::to_string(e.version);  // "\n" is in no lease name
     e.deadline = std::min(e.deadline, Clock::now());
     e.handled = false;
     e.retry_at = {};
+    c_.table_.emplace(e.slot, std::move(e));
   }
   c_.changed_.notify_all();
 }
@@ -245,9 +266,9 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
   return accept();
 }
 
-bool LeaseController::StillExpired(const std::string& key, std::uint64_t version) const {
+bool LeaseController::StillExpired(const std::string& slot, std::uint64_t version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = table_.find(key);
+  auto it = table_.find(slot);
   return it != table_.end() && it->second.version == version && it->second.deadline <= Clock::now();
 }
 
@@ -280,13 +301,13 @@ void LeaseController::Run() {
       }
       lock.lock();
       for (const Entry* e : forget) {
-        auto it = table_.find(e->key);
+        auto it = table_.find(e->slot);
         if (it != table_.end() && it->second.version == e->version) table_.erase(it);
       }
       // A write that failed (a storage fault, S26) is tried again: the
       // conditions must not stay True because the disk was full once.
       for (const Entry* e : failed) {
-        auto it = table_.find(e->key);
+        auto it = table_.find(e->slot);
         if (it == table_.end() || it->second.version != e->version) continue;
         it->second.handled = false;
         it->second.retry_at = Clock::now() + kExpiryRetryInterval;
@@ -329,7 +350,7 @@ std::vector<std::string> LeaseController::TypesToExpire(const Entry& entry) cons
   for (const auto& type : entry.condition_types) {
     bool owned_elsewhere = false;
     for (const auto& [key, other] : table_) {
-      if (key == entry.key || other.deleted || other.deadline <= now) continue;
+      if (key == entry.slot || other.deleted || other.deadline <= now) continue;
       if (std::find(other.condition_types.begin(), other.condition_types.end(), type) != other.condition_types.end()) {
         owned_elsewhere = true;
         break;
@@ -364,7 +385,7 @@ bool LeaseController::Expire(const Entry& entry, store::Revision admitted) {
         [&](const Gpu&, Gpu* updated) -> store::Result<bool> {
           changed_here = 0;
           // A renewal since the deadline was seen wins: nothing to do.
-          if (!StillExpired(entry.key, entry.version)) return false;
+          if (!StillExpired(entry.slot, entry.version)) return false;
           const std::vector<std::string> types = TypesToExpire(entry);
           for (auto& c : *updated->mutable_status()->mutable_conditions()) {
             if (std::find(types.begin(), types.end(), c.type()) == types.end()) continue;

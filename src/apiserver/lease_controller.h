@@ -83,6 +83,11 @@ class LeaseController {
  private:
   struct Entry {
     std::string key;  // namespace/name
+    // Its key in table_: `key`, but a deleted lease waiting for its expiry
+    // has one of its own, so that a lease created again under its name
+    // neither replaces it nor drops that expiry.
+    std::string slot;
+    std::string uid;  // the stored lease's: a delete not made brings back this one
     std::string holder;
     std::vector<std::string> condition_types;
     Clock::time_point renewed;   // renew_time, at the latest when seen (unset: the write's time)
@@ -91,6 +96,9 @@ class LeaseController {
     bool handled = false;        // its expiry was applied (or is being applied)
     bool deleted = false;        // the lease is gone: expire now, then forget it
     Clock::time_point retry_at;  // after a failed expiry: not before then
+    // A deleted lease's entry as it was before the delete, restored when the
+    // delete is not made after all (a failed commit, S26).
+    std::shared_ptr<const Entry> before_delete;
   };
 
   class LeaseAdmission final : public Admission<Lease> {
@@ -133,8 +141,8 @@ class LeaseController {
   // The entry's condition types that no other live lease owns now.
   std::vector<std::string> TypesToExpire(const Entry& entry) const;
   static constexpr std::chrono::seconds kExpiryRetryInterval{1};
-  // True while the lease `key` is still the expired version `version`.
-  bool StillExpired(const std::string& key, std::uint64_t version) const;
+  // True while the entry in `slot` is still the expired version `version`.
+  bool StillExpired(const std::string& slot, std::uint64_t version) const;
 
   const ResourceRegistry<Gpu>& gpus_;
   const ResourceRegistry<Lease>& leases_;

@@ -62,5 +62,59 @@ TEST_F(LeaseTest, RefusedGpuWriteDoesNotHoldUpExpiryS28S29) {
       << "the expiry waited for a revision no write took";
 }
 
+// S26, S29: a delete that fails to commit leaves the lease table as it was.
+// Here the lease had expired: it is still stored and still expired, so a
+// stale writer still may not set its condition True, also once the expiry
+// the delete started (held up by a slow GPU write) has run.
+TEST_F(LeaseTest, FailedDeleteOfAnExpiredLeaseKeepsItExpiredS26S29) {
+  auto gpus = std::make_shared<SlowBackend>();
+  auto leases = std::make_shared<FaultyBackend>();
+  ServerSetup setup;
+  setup.store.backend = gpus;
+  setup.lease_backend = leases;
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  CreateGpuWithConditions(2);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 1, {"NVMLReady"})).ok());
+  ASSERT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(5)));
+  ASSERT_EQ(SetTrue(1, "NVMLReady").error_code(), StatusCode::FAILED_PRECONDITION);
+  gpus->delay_ms = 1000;
+  std::thread slow([&] { EXPECT_TRUE(SetTrue(2, "Other").ok()); });  // holds the expiry's wait
+  std::this_thread::sleep_for(milliseconds(100));
+  leases->fail_next = true;
+  ASSERT_EQ(DeleteLease("nvml").error_code(), StatusCode::UNAVAILABLE);
+  slow.join();
+  gpus->delay_ms = 0;
+  std::this_thread::sleep_for(milliseconds(500));  // the delete's expiry has run by now
+  v1::Lease lease;
+  ASSERT_TRUE(GetLease("nvml", &lease).ok()) << "the lease is still stored";
+  EXPECT_EQ(lease_controller().GetStats().expired, 1u);
+  grpc::Status s = SetTrue(1, "NVMLReady");
+  EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION) << "True accepted while the owning lease is expired";
+}
+
+// S28: a lease deleted and created again under its name before the
+// deletion's expiry ran still gets that expiry for the types the new lease
+// no longer owns; those it owns again stay as they are.
+TEST_F(LeaseTest, LeaseCreatedAgainBeforeItsDeletionsExpiryKeepsThatExpiryS28) {
+  auto gpus = std::make_shared<SlowBackend>();
+  ServerSetup setup;
+  setup.store.backend = gpus;
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  CreateGpuWithConditions(2);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady", "DCGMHealthy"})).ok());
+  gpus->delay_ms = 1000;
+  std::thread slow([&] { EXPECT_TRUE(SetTrue(2, "Other").ok()); });  // holds the expiry's wait
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(DeleteLease("nvml").ok());
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"})).ok());
+  slow.join();
+  gpus->delay_ms = 0;
+  EXPECT_TRUE(Eventually([&] { return Find(Current(1), "DCGMHealthy")->status() == "Unknown"; }, seconds(5)))
+      << "DCGMHealthy, released by the deleted lease, stayed True";
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");  // the new lease owns it
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

@@ -13,17 +13,18 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 using Clock = LeaseController::Clock;
+using WallClock = LeaseController::WallClock;
 
 // When a lease was last renewed, as expiry counts it (S28): its renew_time,
 // but never later than `seen`, when the server admitted or loaded it, and
 // never before the epoch. A renew_time in the future would keep the lease
 // alive after its holder stopped, and validation allows years up to 9999,
 // far beyond what the clock's nanoseconds hold (2262).
-Clock::time_point RenewedAt(const google::protobuf::Timestamp& ts, Clock::time_point seen) {
+WallClock::time_point RenewedAt(const google::protobuf::Timestamp& ts, WallClock::time_point seen) {
   const auto seen_seconds = std::chrono::duration_cast<std::chrono::seconds>(seen.time_since_epoch()).count();
-  if (ts.seconds() < 0) return Clock::time_point{};
+  if (ts.seconds() < 0) return WallClock::time_point{};
   if (ts.seconds() > seen_seconds) return seen;
-  const auto at = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+  const auto at = WallClock::time_point(std::chrono::duration_cast<WallClock::duration>(
       std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
   return std::min(at, seen);
 }
@@ -32,7 +33,7 @@ std::string Key(const nvidia::nvsentinel::v1alpha1::ObjectMeta& meta) {
   return meta.namespace_() + "/" + meta.name();
 }
 
-std::string FormatTime(LeaseController::Clock::time_point t) {
+std::string FormatTime(WallClock::time_point t) {
   const auto since = t.time_since_epoch();
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
   return TimeUtil::ToString(TimeUtil::SecondsToTimestamp(seconds.count()));
@@ -60,8 +61,12 @@ std::string PreviousState(const nvidia::nvsentinel::v1alpha1::Condition& c) {
 
 LeaseController::LeaseController(const ResourceRegistry<Gpu>& gpus,
                                  const ResourceRegistry<Lease>& leases,
-                                 Clock::time_point server_start)
-    : gpus_(gpus), leases_(leases), server_start_(server_start) {}
+                                 WallClock::time_point server_start, WallNow wall_now)
+    : gpus_(gpus),
+      leases_(leases),
+      wall_now_(wall_now ? std::move(wall_now) : [] { return WallClock::now(); }),
+      // The start as the steady clock had it: how long ago by the wall clock.
+      server_start_(Clock::now() - std::max(wall_now_() - server_start, WallClock::duration::zero())) {}
 
 LeaseController::~LeaseController() { Stop(); }
 
@@ -73,10 +78,15 @@ LeaseController::Entry LeaseController::MakeEntry(const Lease& lease) const {
   e.holder = lease.spec().holder_identity();
   e.condition_types.assign(lease.spec().condition_types().begin(),
                            lease.spec().condition_types().end());
-  const auto now = Clock::now();
-  e.renewed = lease.spec().has_renew_time() ? RenewedAt(lease.spec().renew_time(), now) : now;
-  e.deadline = std::max(e.renewed, server_start_) +
-               std::chrono::seconds(lease.spec().lease_duration_seconds());
+  const auto wall_now = wall_now_();
+  e.renewed = lease.spec().has_renew_time() ? RenewedAt(lease.spec().renew_time(), wall_now) : wall_now;
+  e.duration = std::chrono::seconds(lease.spec().lease_duration_seconds());
+  // Only the renewal's age comes from the wall clock (RenewedAt keeps it
+  // >= 0, so at most one duration is left); from here the steady clock
+  // counts. A renewal stored before a restart thus counts what the wall
+  // clock says has passed since, but no step after it moves the deadline.
+  const auto renewed_steady = Clock::now() - std::chrono::duration_cast<Clock::duration>(wall_now - e.renewed);
+  e.deadline = std::max(renewed_steady, server_start_) + e.duration;
   return e;
 }
 
@@ -129,8 +139,10 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
       auto old = table_.find(e.key);
       // An unchanged lease keeps its version and whether its expiry was
       // applied; the timer thread matches on both.
+      // The deadline is not compared: two readings of two clocks differ by
+      // nanoseconds.
       if (old != table_.end() && old->second.holder == e.holder && old->second.renewed == e.renewed &&
-          old->second.deadline == e.deadline && old->second.condition_types == e.condition_types) {
+          old->second.duration == e.duration && old->second.condition_types == e.condition_types) {
         table.emplace(e.key, std::move(old->second));
       } else {
         e.version = next_version_++;

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,7 +56,13 @@ class LeaseController {
  public:
   using Gpu = nvidia::nvsentinel::v1alpha1::Gpu;
   using Lease = nvidia::nvsentinel::v1alpha1::Lease;
-  using Clock = std::chrono::system_clock;
+  // Deadlines are measured on the steady clock, so that a step of the wall
+  // clock (NTP, an RTC fix-up) neither keeps a stopped provider's conditions
+  // True for the length of the step nor expires a live lease early. The wall
+  // clock only dates what is stored or shown: renew_time, the server's start.
+  using Clock = std::chrono::steady_clock;
+  using WallClock = std::chrono::system_clock;
+  using WallNow = std::function<WallClock::time_point()>;
 
   struct Stats {
     std::size_t live = 0;     // leases within their duration
@@ -64,9 +71,11 @@ class LeaseController {
   };
 
   // `server_start`: expiry is measured from no earlier than this (S28), so a
-  // restart does not expire every lease at once.
+  // restart does not expire every lease at once. `wall_now`: the wall clock
+  // (unset: the system's); a lease renewed T ago by it (never less than 0)
+  // has its deadline at the steady clock's now - T + its duration.
   LeaseController(const ResourceRegistry<Gpu>& gpus, const ResourceRegistry<Lease>& leases,
-                  Clock::time_point server_start = Clock::now());
+                  WallClock::time_point server_start = WallClock::now(), WallNow wall_now = {});
   ~LeaseController();
   LeaseController(const LeaseController&) = delete;
   LeaseController& operator=(const LeaseController&) = delete;
@@ -90,8 +99,9 @@ class LeaseController {
     std::string uid;  // the stored lease's: a delete not made brings back this one
     std::string holder;
     std::vector<std::string> condition_types;
-    Clock::time_point renewed;   // renew_time, at the latest when seen (unset: the write's time)
-    Clock::time_point deadline;  // max(renewed, server start) + duration
+    WallClock::time_point renewed;  // renew_time, at the latest when seen (unset: the write's time)
+    std::chrono::seconds duration{0};
+    Clock::time_point deadline;  // max(renewed, server start) + duration, on the steady clock
     std::uint64_t version = 0;   // changes with every write of the lease
     bool handled = false;        // its expiry was applied (or is being applied)
     bool deleted = false;        // the lease is gone: expire now, then forget it
@@ -146,6 +156,7 @@ class LeaseController {
 
   const ResourceRegistry<Gpu>& gpus_;
   const ResourceRegistry<Lease>& leases_;
+  const WallNow wall_now_;
   const Clock::time_point server_start_;
   LeaseAdmission lease_admission_{*this};
   GpuAdmission gpu_admission_{*this};

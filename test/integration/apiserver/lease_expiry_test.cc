@@ -2,6 +2,8 @@
 // S28), lease writes that fail (S29), deletes and re-creates (S28).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdint>
 #include <thread>
 
 #include "lease_fixture.h"
@@ -114,6 +116,27 @@ TEST_F(LeaseTest, LeaseCreatedAgainBeforeItsDeletionsExpiryKeepsThatExpiryS28) {
   EXPECT_TRUE(Eventually([&] { return Find(Current(1), "DCGMHealthy")->status() == "Unknown"; }, seconds(5)))
       << "DCGMHealthy, released by the deleted lease, stayed True";
   EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");  // the new lease owns it
+}
+
+// S28: lease deadlines are measured on a clock that does not step. The
+// wall clock stepping back (an NTP step, an RTC fix-up) after a provider's
+// last renewal does not keep its conditions True for the length of the
+// step; stepping forward does not expire a live lease early.
+TEST_F(LeaseTest, WallClockStepsMoveNoDeadlineS28) {
+  std::atomic<std::int64_t> step_seconds{0};
+  ServerSetup setup;
+  setup.wall_clock = [&] { return std::chrono::system_clock::now() + seconds(step_seconds.load()); };
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 2, {"NVMLReady"})).ok());
+  step_seconds = 3600;
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True") << "a step forward expired a live lease";
+  EXPECT_EQ(lease_controller().GetStats().live, 1u);
+  ASSERT_TRUE(Renew("nvml").ok());  // the provider's last renewal
+  step_seconds = -3600;
+  EXPECT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(4)))
+      << "a step back kept a stopped provider's condition True";
 }
 
 }  // namespace

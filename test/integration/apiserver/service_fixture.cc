@@ -49,7 +49,7 @@ void ServiceFixture::StartServer(ServerSetup setup) {
   lease_service_ = std::make_unique<LeaseServiceImpl>(*lease_store_, *readiness_, setup.limits);
   lease_controller_ = std::make_unique<LeaseController>(
       service_->registry(), lease_service_->registry(),
-      setup.server_start.value_or(std::chrono::system_clock::now()));
+      setup.server_start.value_or(std::chrono::system_clock::now()), setup.wall_clock);
   service_->registry().SetAdmission(&lease_controller_->gpu_admission());
   lease_service_->registry().SetAdmission(&lease_controller_->lease_admission());
   ASSERT_TRUE(lease_controller_->Start().ok());

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,8 @@ struct ServerSetup {
   bool storage_loaded = true;
   // The server's start as the LeaseController sees it (S28); unset: now.
   std::optional<std::chrono::system_clock::time_point> server_start;
+  // The wall clock the LeaseController reads; unset: the system's.
+  std::function<std::chrono::system_clock::time_point()> wall_clock;
 };
 
 // The store backend a suite runs on. Conformance suites run on both:

@@ -9,6 +9,7 @@
 // thread-safe and must not block.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "store/object.h"
@@ -25,6 +26,17 @@ class Admission {
   virtual std::optional<store::Error> Admit(const Msg& updated, const Msg* old, store::Revision revision) const = 0;
   // A delete of `old` is about to commit.
   virtual void Deleted(const Msg& old) const {}
+
+  // Makes the delete and calls `after(made)` before the client is answered.
+  using Proceed = std::function<void(std::function<void(bool made)> after)>;
+  // Runs before every delete of `key` is built, and may block, so not under
+  // any store lock: calls `proceed` (at once, or later on a thread of its
+  // own) to let the delete go ahead, or `refuse` to answer the client
+  // instead, with nothing deleted. Exactly one of them is called.
+  virtual void BeforeDelete(const store::ObjectKey& key, Proceed proceed,
+                            std::function<void(store::Error)> refuse) const {
+    proceed(nullptr);
+  }
 };
 
 }  // namespace deviceapi::apiserver

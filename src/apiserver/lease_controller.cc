@@ -169,6 +169,13 @@ void LeaseController::Stop() {
   }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // Deletes still waiting are refused, not left without an answer.
+  std::deque<Release> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(releases_);
+  }
+  for (auto& r : left) r.refuse(store::MakeError(store::ErrorCode::kUnavailable, "server shutting down"));
 }
 
 std::optional<store::Error> LeaseController::UpsertLocked(const Lease& lease) {
@@ -188,6 +195,9 @@ std::optional<store::Error> LeaseController::UpsertLocked(const Lease& lease) {
     }
   }
   e.version = next_version_++;
+  // A renewal while a delete sets the conditions Unknown keeps S29's
+  // refusal; the delete writes again for the renewed lease.
+  if (auto old = table_.find(e.key); old != table_.end()) e.releasing = old->second.releasing;
   table_[e.key] = std::move(e);
   return std::nullopt;
 }
@@ -219,7 +229,10 @@ void LeaseController::LeaseAdmission::Deleted(const Lease& old) const {
     // It moves to a slot of its own: a lease created again under the name
     // before this expiry is made must not replace it.
     Entry e = it->second;
-    e.before_delete = std::make_shared<const Entry>(std::move(it->second));
+    e.releasing = 0;
+    Entry before = std::move(it->second);
+    before.releasing = 0;  // a delete not made leaves no release behind
+    e.before_delete = std::make_shared<const Entry>(std::move(before));
     c_.table_.erase(it);
     e.deleted = true;
     e.version = c_.next_version_++;
@@ -263,7 +276,7 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
           e.condition_types.end()) {
         continue;
       }
-      if (e.deadline <= now) {
+      if (e.deadline <= now || e.releasing != 0) {
         expired = &e;
       } else {
         live_owner = true;
@@ -271,8 +284,8 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
     }
     if (expired != nullptr && !live_owner) {
       return store::MakeError(store::ErrorCode::kFailedPrecondition,
-                              "lease " + expired->key + " expired: condition \"" + c.type() +
-                                  "\" cannot be set True until its holder renews it");
+                              "lease " + expired->key + (expired->releasing != 0 ? " is being deleted" : " expired") +
+                                  ": condition \"" + c.type() + "\" cannot be set True until its holder renews it");
     }
   }
   return accept();
@@ -281,12 +294,21 @@ std::optional<store::Error> LeaseController::GpuAdmission::Admit(const Gpu& upda
 bool LeaseController::StillExpired(const std::string& slot, std::uint64_t version) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = table_.find(slot);
-  return it != table_.end() && it->second.version == version && it->second.deadline <= Clock::now();
+  return it != table_.end() && it->second.version == version &&
+         (it->second.deadline <= Clock::now() || it->second.releasing != 0);
 }
 
 void LeaseController::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    if (!releases_.empty()) {
+      Release release = std::move(releases_.front());
+      releases_.pop_front();
+      lock.unlock();
+      RunRelease(std::move(release));
+      lock.lock();
+      continue;
+    }
     const auto now = Clock::now();
     std::vector<Entry> due;
     // Every GPU write admitted so far; a write that turns an owned type

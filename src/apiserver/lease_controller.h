@@ -9,10 +9,19 @@
 //     GPU registry (revision, event, transition time); expiry never deletes
 //     anything nor touches other conditions, nor a type that another live
 //     lease owns by then. It covers the GPU writes admitted before it,
-//     also those still committing when it starts.
+//     also those still committing when it starts. A DeleteLease is made
+//     only once its conditions are Unknown (below), so a restart, which
+//     rebuilds the table from the stored leases, cannot lose that expiry.
 //   - S29: while every lease that owns a condition type is expired, a GPU
 //     write that turns that condition True is refused FAILED_PRECONDITION
-//     "lease X expired" (gpu_admission()).
+//     "lease X expired" (gpu_admission()); so it is while the lease is being
+//     deleted ("lease X is being deleted").
+//   - DeleteLease (lease_admission().BeforeDelete): the timer thread first
+//     waits for the GPU writes admitted before, then sets the owned
+//     conditions Unknown as an expiry would, and only then lets the delete
+//     go ahead. When those writes fail (a storage fault, S26), the delete is
+//     refused UNAVAILABLE and the lease stays as it was (GPUs already
+//     written stay Unknown; the lease is live, so its holder may set them).
 //   - S30: no condition type is owned by two live leases; a create or update
 //     that would make it so is INVALID_ARGUMENT naming the other lease
 //     (lease_admission()).
@@ -32,6 +41,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -109,6 +119,15 @@ class LeaseController {
     // A deleted lease's entry as it was before the delete, restored when the
     // delete is not made after all (a failed commit, S26).
     std::shared_ptr<const Entry> before_delete;
+    // Nonzero while a DeleteLease sets its conditions Unknown (the release's
+    // id): S29 refuses True for its types meanwhile.
+    std::uint64_t releasing = 0;
+  };
+  // A DeleteLease waiting for the timer thread to set its conditions Unknown.
+  struct Release {
+    std::string key;
+    Admission<Lease>::Proceed proceed;
+    std::function<void(store::Error)> refuse;
   };
 
   class LeaseAdmission final : public Admission<Lease> {
@@ -116,6 +135,8 @@ class LeaseController {
     explicit LeaseAdmission(LeaseController& c) : c_(c) {}
     std::optional<store::Error> Admit(const Lease& updated, const Lease* old, store::Revision) const override;
     void Deleted(const Lease& old) const override;
+    void BeforeDelete(const store::ObjectKey& key, Proceed proceed,
+                      std::function<void(store::Error)> refuse) const override;
 
    private:
     LeaseController& c_;
@@ -136,6 +157,11 @@ class LeaseController {
   // Upserts `lease` into the table, or refuses it (S30). Requires mu_.
   std::optional<store::Error> UpsertLocked(const Lease& lease);
   void Run();
+  // Sets the conditions of the lease being deleted Unknown, then lets the
+  // delete go ahead, or refuses it when they could not all be written.
+  void RunRelease(Release release);
+  // Ends the release `id` of the lease `key` (S29 no longer refuses for it).
+  void EndRelease(const std::string& key, std::uint64_t id);
   // Applies one lease's expiry to every GPU (S28). False when a GPU write
   // failed (a storage fault): the timer tries again after
   // kExpiryRetryInterval. Expiry writes are exempt from the store's byte
@@ -151,7 +177,8 @@ class LeaseController {
   // The entry's condition types that no other live lease owns now.
   std::vector<std::string> TypesToExpire(const Entry& entry) const;
   static constexpr std::chrono::seconds kExpiryRetryInterval{1};
-  // True while the entry in `slot` is still the expired version `version`.
+  // True while the entry in `slot` is still the version `version`, expired
+  // or being released.
   bool StillExpired(const std::string& slot, std::uint64_t version) const;
 
   const ResourceRegistry<Gpu>& gpus_;
@@ -172,6 +199,8 @@ class LeaseController {
   // The revision of the last GPU write admitted (gpu_admission()) and not
   // since aborted (the GPU store's write-aborted hook).
   store::Revision last_gpu_admitted_ = 0;
+  std::deque<Release> releases_;  // for the timer thread, in order
+  std::uint64_t next_release_ = 1;
   std::thread thread_;
 };
 

@@ -149,7 +149,8 @@ class ResourceRegistry {
   }
 
   // Delete with optional preconditions (S5); returns the DELETED state
-  // stamped with the deletion's revision (S7).
+  // stamped with the deletion's revision (S7). The admission's BeforeDelete
+  // runs first: it may hold the delete back for a while or refuse it.
   void Delete(std::string ns, const std::string& name, const nvidia::nvsentinel::v1alpha1::Preconditions& pre,
               Done done) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
@@ -158,23 +159,15 @@ class ResourceRegistry {
     auto expected = ParseResourceVersion(pre.resource_version(),
                                          "opts.preconditions.resource_version");
     if (!expected.ok()) return done(expected.error());
-    const std::string uid = pre.uid();
-    const auto rv = *expected;
-    store_.DeleteAsync(
-        {ns, name}, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
-          auto old = Object::From(current);
-          if (!old) return Internal();
-          auto last = old->Parse();
-          if (!uid.empty() && uid != last->metadata().uid()) {
-            return store::MakeError(store::ErrorCode::kConflict,
-                                    "precondition failed: uid in precondition: " + Quote(uid) +
-                                        ", uid in object meta: " + last->metadata().uid());
-          }
-          if (auto conflict = CheckRevision(rv, *old)) return *conflict;
-          if (admission_ != nullptr) admission_->Deleted(*last);
-          return store::ObjectPtr(std::make_shared<Object>(last.mutable_message(), next));
-        },
-        Typed(std::move(done)));
+    store::ObjectKey key{ns, name};
+    auto proceed = [this, key, uid = pre.uid(), rv = *expected, done](std::function<void(bool)> after) {
+      DeleteNow(key, uid, rv, [after = std::move(after), done](store::Result<ObjectPtr> result) {
+        if (after) after(result.ok());
+        done(std::move(result));
+      });
+    };
+    if (admission_ == nullptr) return proceed(nullptr);
+    admission_->BeforeDelete(key, std::move(proceed), [done](store::Error refused) { done(std::move(refused)); });
   }
   store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
                                   const nvidia::nvsentinel::v1alpha1::Preconditions& pre) const {
@@ -258,6 +251,26 @@ class ResourceRegistry {
     store::ObjectKey key;
     std::optional<store::Revision> expected;
   };
+  // The delete itself, once the admission let it go ahead.
+  void DeleteNow(const store::ObjectKey& key, const std::string& uid, const std::optional<store::Revision>& rv,
+                 Done done) const {
+    store_.DeleteAsync(
+        key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
+          auto old = Object::From(current);
+          if (!old) return Internal();
+          auto last = old->Parse();
+          if (!uid.empty() && uid != last->metadata().uid()) {
+            return store::MakeError(store::ErrorCode::kConflict,
+                                    "precondition failed: uid in precondition: " + Quote(uid) +
+                                        ", uid in object meta: " + last->metadata().uid());
+          }
+          if (auto conflict = CheckRevision(rv, *old)) return *conflict;
+          if (admission_ != nullptr) admission_->Deleted(*last);
+          return store::ObjectPtr(std::make_shared<Object>(last.mutable_message(), next));
+        },
+        Typed(std::move(done)));
+  }
+
   store::Result<Target> Addressed(const Msg& request, const FieldErrors& errors) const {
     if (!errors.empty()) return ToError(errors);
     auto precondition = ParseResourceVersion(request.metadata().resource_version(),

@@ -97,12 +97,9 @@ TEST_F(LeaseTest, FailedDeleteOfAnExpiredLeaseKeepsItExpiredS26S29) {
 
 // S28: a lease deleted and created again under its name before the
 // deletion's expiry ran still gets that expiry for the types the new lease
-// no longer owns; those it owns again stay as they are.
+// no longer owns; the new lease's holder may set those it owns again.
 TEST_F(LeaseTest, LeaseCreatedAgainBeforeItsDeletionsExpiryKeepsThatExpiryS28) {
-  auto gpus = std::make_shared<SlowBackend>();
-  ServerSetup setup;
-  setup.store.backend = gpus;
-  StartServer(setup);
+  auto gpus = StartOnGpuBackend(std::make_shared<SlowBackend>());
   CreateGpuWithConditions(1);
   CreateGpuWithConditions(2);
   ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady", "DCGMHealthy"})).ok());
@@ -115,7 +112,7 @@ TEST_F(LeaseTest, LeaseCreatedAgainBeforeItsDeletionsExpiryKeepsThatExpiryS28) {
   gpus->delay_ms = 0;
   EXPECT_TRUE(Eventually([&] { return Find(Current(1), "DCGMHealthy")->status() == "Unknown"; }, seconds(5)))
       << "DCGMHealthy, released by the deleted lease, stayed True";
-  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");  // the new lease owns it
+  EXPECT_TRUE(SetTrue(1, "NVMLReady").ok());  // the new lease owns it
 }
 
 // S28: lease deadlines are measured on a clock that does not step. The
@@ -137,6 +134,67 @@ TEST_F(LeaseTest, WallClockStepsMoveNoDeadlineS28) {
   step_seconds = -3600;
   EXPECT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(4)))
       << "a step back kept a stopped provider's condition True";
+}
+
+// S28, S24: a deleted lease's conditions are Unknown before DeleteLease
+// answers, so a restart right after it, which rebuilds the lease table from
+// the stored leases only, cannot leave them True; also those of a GPU
+// write still committing when the delete came.
+TEST_F(LeaseTest, DeletedLeaseIsUnknownBeforeARestartS28) {
+  auto gpus = std::make_shared<DelayedBackend>(OpenSqlite<v1::Gpu>(dir() + "/kept.db"));
+  ServerSetup setup;
+  setup.store.backend = gpus;
+  setup.lease_backend = OpenSqlite<v1::Lease>(dir() + "/kept-leases.db");
+  StartServer(setup);
+  CreateGpuWithConditions(1);
+  CreateGpuWithConditions(2);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"})).ok());
+  // A GPU write still committing when the delete comes, on a channel of its
+  // own, so that it may outlive the server.
+  v1::UpdateGpuStatusRequest write;
+  *write.mutable_gpu() = WithCondition(Current(2), "DCGMHealthy", "False");
+  auto own = v1::GpuService::NewStub(grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  gpus->delay_ms = 1000;
+  std::thread slow([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::Gpu out;
+    own->UpdateGpuStatus(&ctx, write, &out);
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  gpus->delay_ms = 0;
+  ASSERT_TRUE(DeleteLease("nvml").ok());
+  StopServer();  // at once, as a SIGTERM would
+  slow.join();
+  StartServer(setup);
+  v1::Lease lease;
+  EXPECT_EQ(GetLease("nvml", &lease).error_code(), StatusCode::NOT_FOUND);
+  for (int index : {1, 2}) {
+    EXPECT_TRUE(Eventually([&] { return Find(Current(index), "NVMLReady")->status() == "Unknown"; }, seconds(3)))
+        << "GPU " << index << ": the deleted lease's condition stayed True after the restart";
+  }
+}
+
+// S26, S28: a DeleteLease whose conditions cannot be set Unknown (the GPU
+// store's disk is full) fails UNAVAILABLE and deletes nothing: the lease is
+// still stored and live, its holder may still set True; once the fault
+// clears, the delete works.
+TEST_F(LeaseTest, DeleteLeaseThatCannotSetItsConditionsUnknownChangesNothingS26S28) {
+  auto gpus = StartOnGpuBackend(std::make_shared<FaultyBackend>());
+  CreateGpuWithConditions(1);
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"})).ok());
+  gpus->failing = true;
+  grpc::Status s = DeleteLease("nvml");
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+  gpus->failing = false;
+  v1::Lease lease;
+  EXPECT_TRUE(GetLease("nvml", &lease).ok()) << "the lease was deleted";
+  EXPECT_EQ(lease_controller().GetStats().live, 1u);
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+  ASSERT_TRUE(UpdateStatus(WithCondition(Current(1), "NVMLReady", "False")).ok());
+  EXPECT_TRUE(SetTrue(1, "NVMLReady").ok()) << "the live lease's holder may set True";
+  ASSERT_TRUE(DeleteLease("nvml").ok());
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "Unknown") << "not Unknown when the delete answered";
 }
 
 }  // namespace

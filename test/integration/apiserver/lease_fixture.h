@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +57,14 @@ class LeaseTest : public ServiceFixture {
     lease.mutable_spec()->clear_renew_time();
     return UpdateLease(lease, out);
   }
+  // Restarts the server on `backend` for the GPUs (leases in memory).
+  template <typename B>
+  std::shared_ptr<B> StartOnGpuBackend(std::shared_ptr<B> backend) {
+    ServerSetup setup;
+    setup.store.backend = backend;
+    StartServer(setup);
+    return backend;
+  }
   grpc::Status DeleteLease(const std::string& name) {
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline());
@@ -103,6 +112,24 @@ class SlowBackend final : public store::Backend {
   bool Durable() const override { return true; }
   const char* Name() const override { return "slow"; }
   std::atomic<int> delay_ms{0};
+};
+
+// Another backend (a sqlite file, kept across restarts) whose commits take
+// `delay_ms` first.
+class DelayedBackend final : public store::Backend {
+ public:
+  explicit DelayedBackend(std::shared_ptr<store::Backend> inner) : inner_(std::move(inner)) {}
+  store::Result<Snapshot> Load() override { return inner_->Load(); }
+  store::Result<bool> Commit(const std::vector<store::Event>& events, store::Revision history_start) override {
+    if (const int d = delay_ms.load()) std::this_thread::sleep_for(std::chrono::milliseconds(d));
+    return inner_->Commit(events, history_start);
+  }
+  bool Durable() const override { return inner_->Durable(); }
+  const char* Name() const override { return "delayed"; }
+  std::atomic<int> delay_ms{0};
+
+ private:
+  std::shared_ptr<store::Backend> inner_;
 };
 
 }  // namespace deviceapi::apiserver::testing

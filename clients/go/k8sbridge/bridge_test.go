@@ -982,6 +982,37 @@ func TestRulesOfTheOldNamingAreReplaced(t *testing.T) {
 	}
 }
 
+// The rule of the new name replaces an old-named one only once it is written: while its
+// apply fails (a timeout, a 429, a webhook), the old-named rule of the still unhealthy GPU
+// stays, so the GPU is never left without a rule.
+func TestOldNamedRuleStaysWhileItsReplacementFails(t *testing.T) {
+	uuidA := "GPU-aaaaaaaa-1111-2222-3333-444444444444"
+	old := ruleFor("node-a", uuidA, "old-uid")
+	old.SetName("gpu-health-gpu-0")
+	dyn := newRuleAPI(old)
+	failing := true
+	dyn.PrependReactor("patch", "devicetaintrules", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if failing && a.(clienttesting.PatchAction).GetPatchType() == types.ApplyPatchType {
+			return true, nil, apierrors.NewTimeoutError("request timed out", 1)
+		}
+		return false, nil, nil
+	})
+	e := newTestEnvOn(t, Config{NodeName: "node-a", DeviceTaintRules: true},
+		[]*devicev1alpha1.GPU{gpuNamed("gpu-0", lost(uuidA))}, []runtime.Object{node("node-a")}, dyn)
+	e.serving(nil)
+	if err := e.b.reconcile(e.ctx); err == nil {
+		t.Fatal("reconcile succeeded with the apply failing")
+	}
+	if got, want := e.ruleNames(""), []string{"gpu-health-gpu-0"}; !slices.Equal(got, want) {
+		t.Fatalf("apply failed: rules %v, want %v", got, want)
+	}
+	failing = false
+	e.reconcile()
+	if got, want := e.ruleNames(""), []string{RuleName(uuidA)}; !slices.Equal(got, want) {
+		t.Errorf("apply succeeded: rules %v, want %v", got, want)
+	}
+}
+
 // A server that holds some of its GPUs but not all (in memory mode after a restart, its
 // providers registering them again one by one) says nothing yet about the missing ones: a
 // missing GPU keeps its rule until it has been missing for AbsentGPUGrace while the server

@@ -90,10 +90,15 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		return true
 	}
 	now := b.now()
+	// covered holds the wanted UUIDs (in lower case) whose rule the informer shows or this
+	// pass applied: only then may another rule of the same UUID (one of an older naming) be
+	// deleted, lest a failed apply leave the GPU without any rule.
+	covered := map[string]bool{}
 	for _, name := range sortedKeys(want) {
 		r := want[name]
 		cur, ok := have[name]
 		if ok && r.Matches(&b.cfg, cur) {
+			covered[strings.ToLower(r.UUID)] = true
 			continue
 		}
 		if p, ok := b.applied[name]; ok && p.rule == r && p.before == resourceVersion(cur) {
@@ -112,12 +117,24 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			continue
 		}
 		b.applied[name] = appliedRule{rule: r, before: resourceVersion(cur), at: now}
+		covered[strings.ToLower(r.UUID)] = true
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "apply").Inc()
 		klog.InfoS("device taint rule applied", "rule", name, "gpu", r.UUID, "effect", r.Effect, "value", r.Value)
 	}
+	wantedUUIDs := make(map[string]bool, len(want))
+	for _, r := range want {
+		wantedUUIDs[strings.ToLower(r.UUID)] = true
+	}
 	for _, name := range sortedKeys(have) {
 		cur := have[name]
-		if _, wanted := want[name]; wanted || keep[strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])] {
+		uuid := strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])
+		if _, wanted := want[name]; wanted || keep[uuid] {
+			continue
+		}
+		if wantedUUIDs[uuid] && !covered[uuid] {
+			// The GPU's rule under its wanted name is not written yet (its apply failed, or
+			// the informer does not show it yet): this one covers the GPU meanwhile. The
+			// failed apply is retried with back-off; the informer's add queues a pass.
 			continue
 		}
 		if _, waiting := absent[name]; waiting {

@@ -76,8 +76,10 @@ type Bridge struct {
 	// show yet (syncRules), so that the next pass does not write them again.
 	applied map[string]appliedRule
 	deleted map[string]types.UID
-	// lastCond is the node's condition as the bridge's last patch returned it.
+	// lastCond is the node's condition as the bridge's last patch returned it, lastRV the
+	// Node's resourceVersion in that answer.
 	lastCond *corev1.NodeCondition
+	lastRV   string
 
 	mu        sync.Mutex
 	probeErr  error               // last probe result; nil = serving

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,54 @@ func newRuleAPI(rules ...*unstructured.Unstructured) *dynamicfake.FakeDynamicCli
 	return dyn
 }
 
+// newKubeAPI is a fake Kubernetes API holding objs whose Nodes get a new resourceVersion
+// on each write, as the API server gives them (the fake's tracker keeps none): the bridge
+// compares them to tell whether its Node informer shows its last write.
+func newKubeAPI(objs ...runtime.Object) *kubefake.Clientset {
+	var rv atomic.Int64
+	next := func() string { return strconv.FormatInt(rv.Add(1), 10) }
+	for i, o := range objs {
+		if n, ok := o.(*corev1.Node); ok {
+			n = n.DeepCopy()
+			n.ResourceVersion = next()
+			objs[i] = n
+		}
+	}
+	kube := kubefake.NewClientset(objs...)
+	react := clienttesting.ObjectReaction(kube.Tracker())
+	kube.PrependReactor("*", "nodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		switch act := a.(type) {
+		case clienttesting.CreateActionImpl:
+			n := act.Object.(*corev1.Node).DeepCopy()
+			n.ResourceVersion = next()
+			act.Object = n
+			a = act
+		case clienttesting.UpdateActionImpl:
+			n := act.Object.(*corev1.Node).DeepCopy()
+			n.ResourceVersion = next()
+			act.Object = n
+			a = act
+		case clienttesting.PatchActionImpl:
+			if act.PatchType != types.StrategicMergePatchType && act.PatchType != types.MergePatchType {
+				break
+			}
+			var patch map[string]any
+			if err := json.Unmarshal(act.Patch, &patch); err != nil {
+				return true, nil, err
+			}
+			patch["metadata"] = map[string]any{"resourceVersion": next()}
+			b, err := json.Marshal(patch)
+			if err != nil {
+				return true, nil, err
+			}
+			act.Patch = b
+			a = act
+		}
+		return react(a)
+	})
+	return kube
+}
+
 // newTestEnv builds the bridge with New and starts its informers: gpus seed the Device API,
 // kubeObjs the kube clientset (Nodes), rules the DeviceTaintRules. The probe has not
 // answered yet: call serving(nil) for a reachable server.
@@ -119,7 +168,7 @@ func newTestEnvOn(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs
 	factory := externalversions.NewSharedInformerFactory(devices, 0)
 	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
 
-	kube := kubefake.NewClientset(kubeObjs...)
+	kube := newKubeAPI(kubeObjs...)
 	b, err := New(cfg, kube, dyn, gpuInformer, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -295,15 +344,15 @@ func (e *testEnv) storedCondition() corev1.NodeCondition {
 }
 
 // setTransitionTime rewrites the stored condition's lastTransitionTime, so that whether a
-// reconcile keeps or moves it does not depend on the clock's second. The heartbeat moves
-// on a second, so the bridge takes the rewritten condition for newer than its last patch.
+// reconcile keeps or moves it does not depend on the clock's second. The write gives the
+// Node a newer resourceVersion than the bridge's last patch, so the bridge takes the
+// rewritten condition for the current one.
 func (e *testEnv) setTransitionTime(ts time.Time) {
 	e.t.Helper()
 	n := e.node().DeepCopy()
 	for i := range n.Status.Conditions {
 		if c := &n.Status.Conditions[i]; string(c.Type) == e.b.cfg.ConditionType {
 			c.LastTransitionTime = metav1.NewTime(ts)
-			c.LastHeartbeatTime = metav1.NewTime(c.LastHeartbeatTime.Add(time.Second))
 		}
 	}
 	if _, err := e.kube.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
@@ -1091,31 +1140,86 @@ func TestConditionTransitionDespiteAStaleNodeCache(t *testing.T) {
 	}
 }
 
-// An unchanged condition is written again once its lastHeartbeatTime is HeartbeatInterval
-// old, with only the heartbeat moved: its age tells a consumer whether the bridge still
-// runs. In between, an unchanged condition costs no write.
-func TestConditionHeartbeat(t *testing.T) {
+// newClockedEnv is a bridge of node-a with a 5-minute heartbeat over gpu, on a clock the
+// test moves, once its first pass is written and shown by the informers.
+func newClockedEnv(t *testing.T, gpu *devicev1alpha1.GPU, start time.Time) (*testEnv, *time.Time) {
+	t.Helper()
 	e := newTestEnv(t, Config{NodeName: "node-a", HeartbeatInterval: 5 * time.Minute},
-		[]*devicev1alpha1.GPU{newGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))}, []runtime.Object{node("node-a")})
-	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		[]*devicev1alpha1.GPU{gpu}, []runtime.Object{node("node-a")})
 	clock := start
 	e.b.now = func() time.Time { return clock }
 	e.serving(nil)
 	e.reconcile()
 	e.syncCaches()
 	e.events()
+	return e, &clock
+}
+
+// Another writer that changes the condition (a revert with an older heartbeat, a removal,
+// a re-created Node) is answered at the next pass, not at the next heartbeat: the last
+// patch's result counts only while the informer shows an older Node than that patch.
+func TestConditionChangedByAnotherWriterIsWrittenBack(t *testing.T) {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e, clock := newClockedEnv(t, lost(uuid0), start)
+	rewrite := func(change func(n *corev1.Node)) {
+		t.Helper()
+		n := e.node().DeepCopy()
+		change(n)
+		if _, err := e.kube.CoreV1().Nodes().UpdateStatus(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.syncCaches()
+		*clock = clock.Add(10 * time.Second)
+		e.reconcile()
+	}
+
+	rewrite(func(n *corev1.Node) {
+		for i := range n.Status.Conditions {
+			c := &n.Status.Conditions[i]
+			c.Status, c.Reason, c.Message = corev1.ConditionTrue, ReasonAllHealthy, "all 1 GPUs healthy"
+			c.LastHeartbeatTime, c.LastTransitionTime = metav1.NewTime(start.Add(-time.Minute)), metav1.NewTime(start.Add(-time.Minute))
+		}
+	})
+	if c := e.condition(); c.Status != corev1.ConditionFalse || c.Reason != ReasonUnhealthy || !c.LastTransitionTime.Time.Equal(*clock) {
+		t.Errorf("reverted to True: condition %s %s since %s, want False since %s", c.Status, c.Reason, c.LastTransitionTime.UTC(), *clock)
+	}
+	if ev := e.events(); len(ev) != 1 {
+		t.Errorf("reverted to True: events %q, want one transition", ev)
+	}
+
+	e.syncCaches()
+	rewrite(func(n *corev1.Node) { n.Status.Conditions = nil })
+	if c := e.storedCondition(); c.Status != corev1.ConditionFalse {
+		t.Errorf("removed: condition %+v, want False written back", c)
+	}
+
+	e.syncCaches()
 	kw, _ := e.writes()
-	clock = start.Add(5*time.Minute - time.Second)
+	*clock = clock.Add(10 * time.Second)
+	e.reconcile()
+	if kw2, _ := e.writes(); kw2 != kw {
+		t.Errorf("%d node writes once the informer shows the condition, want none", kw2-kw)
+	}
+}
+
+// An unchanged condition is written again once its lastHeartbeatTime is HeartbeatInterval
+// old, with only the heartbeat moved: its age tells a consumer whether the bridge still
+// runs. In between, an unchanged condition costs no write.
+func TestConditionHeartbeat(t *testing.T) {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e, clock := newClockedEnv(t, newGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")), start)
+	kw, _ := e.writes()
+	*clock = start.Add(5*time.Minute - time.Second)
 	e.reconcile()
 	if kw2, _ := e.writes(); kw2 != kw {
 		t.Errorf("%d node writes before the heartbeat was due", kw2-kw)
 	}
-	clock = start.Add(5 * time.Minute)
+	*clock = start.Add(5 * time.Minute)
 	e.reconcile()
 	c := e.condition()
-	if kw2, _ := e.writes(); kw2 != kw+1 || !c.LastHeartbeatTime.Time.Equal(clock) || !c.LastTransitionTime.Time.Equal(start) ||
+	if kw2, _ := e.writes(); kw2 != kw+1 || !c.LastHeartbeatTime.Time.Equal(*clock) || !c.LastTransitionTime.Time.Equal(start) ||
 		c.Status != corev1.ConditionTrue {
-		t.Errorf("heartbeat due: %d node writes, condition %+v; want 1, heartbeat %s, transition %s", kw2-kw, c, clock, start)
+		t.Errorf("heartbeat due: %d node writes, condition %+v; want 1, heartbeat %s, transition %s", kw2-kw, c, *clock, start)
 	}
 	if ev := e.events(); len(ev) != 0 {
 		t.Errorf("a heartbeat recorded events %q", ev)

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/klog/v2"
 )
 
@@ -15,11 +16,12 @@ import (
 // status changes. A heartbeat write moves only lastHeartbeatTime: its age is how a
 // consumer tells that the bridge has stopped (the condition would stay as it was).
 //
-// What the node holds is the newer of the informer's condition and the one the bridge's
-// last patch returned: the informer may not have seen that patch yet, and taking its
-// older condition for the current one would move lastTransitionTime and record a second
-// transition event. Only the bridge writes this condition, and each write sets
-// lastHeartbeatTime, so the later heartbeat is the newer condition.
+// What the node holds is the informer's condition, unless the informer shows an older
+// Node than the one the bridge's last patch returned (by resourceVersion): it has not seen
+// that patch yet, and taking its older condition for the current one would move
+// lastTransitionTime and record a second transition event; the patch's result counts
+// then. Once the informer has caught up, what it shows counts, so a condition that
+// another writer changed or removed since (or a re-created Node) is written back at once.
 func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHealth) error {
 	var have *corev1.NodeCondition
 	for i := range node.Status.Conditions {
@@ -27,8 +29,10 @@ func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHea
 			have = &node.Status.Conditions[i]
 		}
 	}
-	if last := b.lastCond; last != nil && (have == nil || !have.LastHeartbeatTime.After(last.LastHeartbeatTime.Time)) {
-		have = last
+	if b.lastCond != nil {
+		if cmp, err := resourceversion.CompareResourceVersion(node.ResourceVersion, b.lastRV); err == nil && cmp < 0 {
+			have = b.lastCond
+		}
 	}
 	status := corev1.ConditionStatus(h.Status)
 	now := metav1.NewTime(b.now())
@@ -55,6 +59,7 @@ func (b *Bridge) syncCondition(ctx context.Context, node *corev1.Node, h NodeHea
 	if err != nil {
 		return fmt.Errorf("patch node %s condition %s: %w", b.cfg.NodeName, b.cfg.ConditionType, err)
 	}
+	b.lastCond, b.lastRV = nil, patched.ResourceVersion
 	for i := range patched.Status.Conditions {
 		if string(patched.Status.Conditions[i].Type) == b.cfg.ConditionType {
 			b.lastCond = patched.Status.Conditions[i].DeepCopy()

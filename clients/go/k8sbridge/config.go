@@ -37,7 +37,7 @@ type Config struct {
 	WritesPerPass int
 	// HeartbeatInterval is how often an unchanged condition is written again, only its
 	// lastHeartbeatTime moved (default 5 minutes), so that its age shows whether the bridge
-	// still runs.
+	// still runs. At least a second: the API keeps lastHeartbeatTime in whole seconds.
 	HeartbeatInterval time.Duration
 	// AbsentGPUGrace is how long the rule of a GPU that the server no longer holds is kept
 	// (default 5 minutes), counted while the server is available and holds GPUs: after a
@@ -95,6 +95,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := c.uuidAttribute(); err != nil {
 		return err
+	}
+	// The API keeps lastHeartbeatTime in whole seconds: with a shorter interval, each
+	// heartbeat written would already be due again, and every pass would write one.
+	if c.HeartbeatInterval < time.Second {
+		return fmt.Errorf("heartbeat interval %s: must be at least 1s, the API keeps lastHeartbeatTime in whole seconds", c.HeartbeatInterval)
 	}
 	if c.NodeTaint.Key != "" {
 		if errs := validation.IsQualifiedName(c.NodeTaint.Key); len(errs) > 0 {

@@ -175,6 +175,8 @@ func TestConfigValidate(t *testing.T) {
 		{"node taint", func(c *Config) {
 			c.NodeTaint = corev1.Taint{Key: "nvidia.com/gpu-unhealthy", Effect: corev1.TaintEffectNoSchedule}
 		}, ""},
+		{"heartbeat interval of a second", func(c *Config) { c.HeartbeatInterval = time.Second }, ""},
+		{"sub-second heartbeat interval", func(c *Config) { c.HeartbeatInterval = 500 * time.Millisecond }, "heartbeat interval 500ms: must be at least 1s"},
 		{"node taint with a bad key", func(c *Config) { c.NodeTaint = corev1.Taint{Key: "bad key", Effect: corev1.TaintEffectNoSchedule} }, `node taint key "bad key"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

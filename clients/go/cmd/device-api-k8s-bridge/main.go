@@ -130,8 +130,11 @@ func parseFlags(args []string) (*options, error) {
 	if o.qps <= 0 || o.burst < 1 {
 		return nil, fmt.Errorf("--kube-api-qps must be > 0 and --kube-api-burst >= 1")
 	}
-	if o.cfg.ProbeInterval <= 0 || o.cfg.ResyncPeriod <= 0 || o.cfg.HeartbeatInterval <= 0 {
-		return nil, fmt.Errorf("--probe-interval, --resync-period and --heartbeat-interval must be > 0")
+	if o.cfg.ProbeInterval <= 0 || o.cfg.ResyncPeriod <= 0 {
+		return nil, fmt.Errorf("--probe-interval and --resync-period must be > 0")
+	}
+	if o.cfg.HeartbeatInterval < time.Second {
+		return nil, fmt.Errorf("--heartbeat-interval must be at least 1s: the API keeps lastHeartbeatTime in whole seconds")
 	}
 	if o.cfg.MaxRetryDelay <= 0 || o.cfg.AbsentGPUGrace <= 0 {
 		return nil, fmt.Errorf("--max-retry-delay and --absent-gpu-grace must be > 0")

@@ -37,17 +37,18 @@ func (s GPUState) String() string {
 
 // GPUHealth is one GPU's state with the condition that decided it.
 type GPUHealth struct {
-	Name   string // the object's name (the lower-case UUID)
-	UUID   string // spec.uuid as NVML reports it: what DRA drivers publish
-	State  GPUState
-	Action string // status.recommendedAction
+	Namespace string // the object's namespace
+	Name      string // the object's name (the lower-case UUID)
+	UUID      string // spec.uuid as NVML reports it: what DRA drivers publish
+	State     GPUState
+	Action    string // status.recommendedAction
 	// The deciding condition (first False, else first Unknown, in the object's order).
 	Condition, Reason, Message string
 }
 
 // AssessGPU derives a GPU's health from its conditions.
 func AssessGPU(g *devicev1alpha1.GPU) GPUHealth {
-	h := GPUHealth{Name: g.Name, UUID: g.Spec.UUID, Action: g.Status.RecommendedAction}
+	h := GPUHealth{Namespace: g.Namespace, Name: g.Name, UUID: g.Spec.UUID, Action: g.Status.RecommendedAction}
 	if h.UUID == "" {
 		h.UUID = g.Name
 	}
@@ -80,7 +81,7 @@ type NodeHealth struct {
 	Status  metav1.ConditionStatus
 	Reason  string
 	Message string
-	GPUs    []GPUHealth // every GPU, sorted by UUID
+	GPUs    []GPUHealth // every GPU, sorted by UUID, then namespace and name
 }
 
 // Reasons of the node condition.
@@ -106,7 +107,18 @@ func AssessNode(gpus []*devicev1alpha1.GPU) NodeHealth {
 		h := AssessGPU(g)
 		n.GPUs = append(n.GPUs, h)
 	}
-	sort.Slice(n.GPUs, func(i, j int) bool { return n.GPUs[i].UUID < n.GPUs[j].UUID })
+	// The lister's order is a map's: a UUID held twice (in two namespaces) is ordered by
+	// its objects' namespace and name, so the same object comes first on every pass.
+	sort.Slice(n.GPUs, func(i, j int) bool {
+		a, b := n.GPUs[i], n.GPUs[j]
+		if a.UUID != b.UUID {
+			return a.UUID < b.UUID
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
 	for _, h := range n.GPUs {
 		switch h.State {
 		case GPUUnhealthy:

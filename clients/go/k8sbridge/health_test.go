@@ -2,6 +2,7 @@ package k8sbridge
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,43 +39,43 @@ func TestAssessGPU(t *testing.T) {
 	}{{
 		name: "no conditions is Unknown",
 		gpu:  newGPU(uuid0, ""),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnknown, Reason: "NoConditions"},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnknown, Reason: "NoConditions"},
 	}, {
 		name: "every condition True is Healthy",
 		gpu: newGPU(uuid0, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", "ok"),
 			cond("DCGMReady", metav1.ConditionTrue, "Healthy", "ok")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUHealthy},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUHealthy},
 	}, {
 		name: "a True condition with an action (a warning) is still Healthy",
 		gpu:  newGPU(uuid0, "RESTART_APP", cond("NVMLReady", metav1.ConditionTrue, "XidWarning", "warning only")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUHealthy, Action: "RESTART_APP"},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUHealthy, Action: "RESTART_APP"},
 	}, {
 		name: "False is Unhealthy with the condition that decided",
 		gpu: newGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "Xid 79"),
 			cond("DCGMReady", metav1.ConditionTrue, "Healthy", "")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnhealthy, Action: "RESTART_BM",
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnhealthy, Action: "RESTART_BM",
 			Condition: "NVMLReady", Reason: "GPULost", Message: "Xid 79"},
 	}, {
 		name: "False beats an earlier Unknown",
 		gpu: newGPU(uuid0, "RESET_GPU", cond("NVMLReady", metav1.ConditionUnknown, "ProviderLeaseExpired", "lease"),
 			cond("DCGMReady", metav1.ConditionFalse, "EccDoubleBitError", "dbe")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnhealthy, Action: "RESET_GPU",
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnhealthy, Action: "RESET_GPU",
 			Condition: "DCGMReady", Reason: "EccDoubleBitError", Message: "dbe"},
 	}, {
 		name: "the first False in the object's order decides",
 		gpu: newGPU(uuid0, "", cond("A", metav1.ConditionFalse, "FirstReason", "first"),
 			cond("B", metav1.ConditionFalse, "SecondReason", "second")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnhealthy, Condition: "A", Reason: "FirstReason", Message: "first"},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnhealthy, Condition: "A", Reason: "FirstReason", Message: "first"},
 	}, {
 		name: "Unknown without False is Unknown, the first Unknown decides",
 		gpu: newGPU(uuid0, "", cond("A", metav1.ConditionTrue, "Healthy", ""),
 			cond("B", metav1.ConditionUnknown, "ProviderLeaseExpired", "lease expired"),
 			cond("C", metav1.ConditionUnknown, "Other", "")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnknown, Condition: "B", Reason: "ProviderLeaseExpired", Message: "lease expired"},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnknown, Condition: "B", Reason: "ProviderLeaseExpired", Message: "lease expired"},
 	}, {
 		name: "an empty status counts as Unknown",
 		gpu:  newGPU(uuid0, "", cond("A", "", "", "")),
-		want: GPUHealth{Name: name0, UUID: uuid0, State: GPUUnknown, Condition: "A"},
+		want: GPUHealth{Namespace: "default", Name: name0, UUID: uuid0, State: GPUUnknown, Condition: "A"},
 	}, {
 		name: "no spec.uuid falls back to the name",
 		gpu: &devicev1alpha1.GPU{ObjectMeta: metav1.ObjectMeta{Name: "gpu-x"},
@@ -155,6 +156,28 @@ func TestAssessNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server that holds one UUID twice (in two namespaces) lists the two in one order,
+// whatever order the informer's cache returns them in: by namespace, then name, so the
+// same object decides the GPU's rule on every pass.
+func TestAssessNodeOrdersADuplicateUUIDByObject(t *testing.T) {
+	gpu := func(namespace, name, reason string) *devicev1alpha1.GPU {
+		g := newGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, reason, ""))
+		g.Namespace, g.Name = namespace, name
+		return g
+	}
+	a, b, c := gpu("default", "gpu-1", "GPULost"), gpu("other", "gpu-0", "XidError"), gpu("default", "gpu-2", "EccError")
+	for _, gpus := range [][]*devicev1alpha1.GPU{{a, b, c}, {b, c, a}, {c, b, a}, {b, a, c}} {
+		h := AssessNode(gpus)
+		var got []string
+		for _, g := range h.GPUs {
+			got = append(got, g.Reason)
+		}
+		if want := []string{"GPULost", "EccError", "XidError"}; !slices.Equal(got, want) {
+			t.Errorf("AssessNode(%s, %s, %s): reasons %q, want %q", gpus[0].Name, gpus[1].Name, gpus[2].Name, got, want)
+		}
 	}
 }
 

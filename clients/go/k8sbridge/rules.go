@@ -19,7 +19,8 @@ import (
 // not None, named from its UUID. keep holds the UUIDs (in lower case, as rule names have
 // them) of GPUs whose health is unknown: their rules (found by the UUID annotation,
 // whatever their name) are left as they are. Should the server hold one UUID twice (in
-// two namespaces), the first unhealthy object in the list decides its rule.
+// two namespaces), the first unhealthy object in the list (by namespace, then name)
+// decides its rule, the same one on every pass.
 func (b *Bridge) desiredRules(h NodeHealth) (want map[string]DesiredRule, keep map[string]bool) {
 	want, keep = map[string]DesiredRule{}, map[string]bool{}
 	for _, g := range h.GPUs {

@@ -28,7 +28,6 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -75,7 +74,7 @@ type Bridge struct {
 	// applied and deleted are the rules written lately that the rule informer may not
 	// show yet (syncRules), so that the next pass does not write them again.
 	applied map[string]appliedRule
-	deleted map[string]types.UID
+	deleted map[string]ruleVersion
 	// lastCond is the node's condition as the bridge's last patch returned it, lastRV the
 	// Node's resourceVersion in that answer.
 	lastCond *corev1.NodeCondition

@@ -68,8 +68,22 @@ func newRuleAPI(rules ...*unstructured.Unstructured) *dynamicfake.FakeDynamicCli
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{DeviceTaintRuleGVR: "DeviceTaintRuleList"}, ruleObjs...)
 	// The fake's tracker only applies to objects that exist: create on the first apply, as
-	// the API server does, with a UID for the delete precondition.
-	uids := 0
+	// the API server does, with a UID and a new resourceVersion for the delete
+	// precondition, which it checks as the API server does.
+	uids, rvs := 0, 0
+	dyn.PrependReactor("delete", "devicetaintrules", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		da := a.(clienttesting.DeleteAction)
+		p := da.GetDeleteOptions().Preconditions
+		cur, err := dyn.Tracker().Get(DeviceTaintRuleGVR, "", da.GetName())
+		if p == nil || err != nil {
+			return false, nil, nil
+		}
+		u := cur.(*unstructured.Unstructured)
+		if (p.UID != nil && *p.UID != u.GetUID()) || (p.ResourceVersion != nil && *p.ResourceVersion != u.GetResourceVersion()) {
+			return true, nil, apierrors.NewConflict(DeviceTaintRuleGVR.GroupResource(), da.GetName(), fmt.Errorf("precondition failed"))
+		}
+		return false, nil, nil
+	})
 	dyn.PrependReactor("patch", "devicetaintrules", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		pa := a.(clienttesting.PatchAction)
 		if pa.GetPatchType() != types.ApplyPatchType {
@@ -80,6 +94,8 @@ func newRuleAPI(rules ...*unstructured.Unstructured) *dynamicfake.FakeDynamicCli
 			return true, nil, err
 		}
 		tr := dyn.Tracker()
+		rvs++
+		u.SetResourceVersion(strconv.Itoa(rvs))
 		cur, err := tr.Get(DeviceTaintRuleGVR, "", pa.GetName())
 		switch {
 		case apierrors.IsNotFound(err):
@@ -1280,5 +1296,64 @@ func TestNextPassSkipsWritesTheInformerHasNotShown(t *testing.T) {
 	}
 	if got := pass(nil); len(got) != 0 {
 		t.Errorf("pass 4: %q, want no write", got)
+	}
+}
+
+// A delete carries the rule's UID and resourceVersion: a rule written again meanwhile by
+// another writer (a bridge of an older version during a rollout) is not deleted on a
+// stale view. The conflict is not retried while the informer shows the same rule; once it
+// shows the new version, the next pass decides again.
+func TestRuleDeleteKeepsARuleWrittenMeanwhile(t *testing.T) {
+	stale := ruleFor("node-a", uuid2, "uid-stale")
+	stale.SetResourceVersion("100")
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true},
+		[]*devicev1alpha1.GPU{newGPU(uuid2, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))},
+		[]runtime.Object{node("node-a")}, stale)
+	e.serving(nil)
+	h, _ := e.b.assess()
+	store := e.b.ruleInformer.GetStore()
+	// Another writer applies the rule again; the informer has not shown it yet.
+	rewritten := stale.DeepCopy()
+	rewritten.SetResourceVersion("101")
+	if err := e.dyn.Tracker().Update(DeviceTaintRuleGVR, rewritten, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the rule informer", func() bool {
+		obj, ok, _ := store.GetByKey(stale.GetName())
+		return ok && obj.(*unstructured.Unstructured).GetResourceVersion() == "101"
+	})
+	if err := store.Update(stale); err != nil {
+		t.Fatal(err)
+	}
+	pass := func() (deletes int) {
+		t.Helper()
+		before := len(e.dyn.Actions())
+		if err := e.b.syncRules(e.ctx, h, 10); err != nil {
+			t.Fatalf("syncRules: %v", err)
+		}
+		for _, a := range e.dyn.Actions()[before:] {
+			if a.GetVerb() == "delete" {
+				deletes++
+			}
+		}
+		return deletes
+	}
+	if n := pass(); n != 1 {
+		t.Fatalf("pass 1: %d deletes, want 1", n)
+	}
+	if got := e.rule(stale.GetName()).GetResourceVersion(); got != "101" {
+		t.Fatalf("the rule written meanwhile: resourceVersion %q, want 101 kept", got)
+	}
+	if n := pass(); n != 0 {
+		t.Errorf("pass 2 on the same view: %d deletes, want none", n)
+	}
+	if err := store.Update(rewritten); err != nil {
+		t.Fatal(err)
+	}
+	if n := pass(); n != 1 {
+		t.Errorf("pass 3, the informer shows the new version: %d deletes, want 1", n)
+	}
+	if got := e.ruleNames(""); len(got) != 0 {
+		t.Errorf("pass 3: rules %v, want none", got)
 	}
 }

@@ -141,25 +141,48 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 		if _, waiting := absent[name]; waiting {
 			continue
 		}
-		if uid, ok := b.deleted[name]; ok && uid == cur.GetUID() {
-			continue // deleted lately; the informer still shows it
+		version := ruleVersionOf(cur)
+		if v, ok := b.deleted[name]; ok && v == version {
+			continue // deleted lately (or found changed); the informer still shows it
 		}
 		if !spend() {
 			return moreWork()
 		}
-		// Only the node's own rules are listed (label selector); the precondition keeps a
-		// rule that was re-created meanwhile from being deleted by a stale view.
-		uid := cur.GetUID()
-		err := rules.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		// Only the node's own rules are listed (label selector); the preconditions keep a
+		// rule that was re-created, or written again by another writer (a bridge of an
+		// older version during a rollout), meanwhile from being deleted by a stale view.
+		pre := &metav1.Preconditions{UID: &version.uid}
+		if version.rv != "" {
+			pre.ResourceVersion = &version.rv
+		}
+		err := rules.Delete(ctx, name, metav1.DeleteOptions{Preconditions: pre})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			note(fmt.Errorf("delete DeviceTaintRule %s: %w", name, err))
 			continue
 		}
-		b.deleted[name] = uid // gone (or replaced): no object has this UID any more
+		// Gone, replaced or changed: no object has this UID and resourceVersion any more.
+		// The informer's next view of the rule (a delete, or its new version) queues the
+		// pass that decides again; until then the rule is not deleted again.
+		b.deleted[name] = version
+		if apierrors.IsConflict(err) {
+			klog.InfoS("device taint rule changed since the informer showed it; decided again once it shows the change",
+				"rule", name, "gpu", cur.GetAnnotations()[UUIDAnnotation])
+			continue
+		}
 		b.metrics.Writes.WithLabelValues("devicetaintrules", "delete").Inc()
 		klog.InfoS("device taint rule deleted", "rule", name, "gpu", cur.GetAnnotations()[UUIDAnnotation])
 	}
 	return firstErr
+}
+
+// ruleVersion is one version of a rule: its UID and resourceVersion.
+type ruleVersion struct {
+	uid types.UID
+	rv  string
+}
+
+func ruleVersionOf(u *unstructured.Unstructured) ruleVersion {
+	return ruleVersion{uid: u.GetUID(), rv: u.GetResourceVersion()}
 }
 
 // unshownWriteTTL bounds how long an applied rule that the informer does not show yet is
@@ -177,10 +200,10 @@ type appliedRule struct {
 // forgetShownWrites drops the lately applied and deleted rules that the informer shows
 // now: an applied rule once the informer shows it, or another version than the one it
 // replaced, or the rule is no longer wanted; a deleted one once the informer no longer
-// shows the object it deleted (by UID).
+// shows the version it deleted (by UID and resourceVersion).
 func (b *Bridge) forgetShownWrites(want map[string]DesiredRule, have map[string]*unstructured.Unstructured) {
 	if b.applied == nil {
-		b.applied, b.deleted = map[string]appliedRule{}, map[string]types.UID{}
+		b.applied, b.deleted = map[string]appliedRule{}, map[string]ruleVersion{}
 	}
 	for name, p := range b.applied {
 		_, wanted := want[name]
@@ -189,8 +212,8 @@ func (b *Bridge) forgetShownWrites(want map[string]DesiredRule, have map[string]
 			delete(b.applied, name)
 		}
 	}
-	for name, uid := range b.deleted {
-		if cur, ok := have[name]; !ok || cur.GetUID() != uid {
+	for name, version := range b.deleted {
+		if cur, ok := have[name]; !ok || ruleVersionOf(cur) != version {
 			delete(b.deleted, name)
 		}
 	}

@@ -81,6 +81,7 @@ type Bridge struct {
 	lastRV   string
 
 	mu        sync.Mutex
+	ruleGone  map[string]bool     // rules the informer showed deleted since the last pass
 	probeErr  error               // last probe result; nil = serving
 	lastGPUs  map[string]GPUState // GPU states at the last reconcile (for per-GPU events)
 	lastState metav1.ConditionStatus
@@ -126,11 +127,17 @@ func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, gpuInform
 		UpdateFunc: func(any, any) { b.queue.Add(queueKey) },
 		DeleteFunc: func(any) { b.queue.Add(queueKey) },
 	}
-	for _, inf := range []cache.SharedIndexInformer{gpuInformer, b.nodeInformer, b.ruleInformer} {
-		if inf == nil {
-			continue
-		}
+	for _, inf := range []cache.SharedIndexInformer{gpuInformer, b.nodeInformer} {
 		if _, err := inf.AddEventHandler(enqueue); err != nil {
+			return nil, err
+		}
+	}
+	if b.ruleInformer != nil {
+		// A rule's delete is noted before the pass it queues, which then forgets the
+		// rule's apply even when the informer never showed the rule in a pass.
+		ruleEvents := enqueue
+		ruleEvents.DeleteFunc = func(obj any) { b.noteRuleDeleted(obj); b.queue.Add(queueKey) }
+		if _, err := b.ruleInformer.AddEventHandler(ruleEvents); err != nil {
 			return nil, err
 		}
 	}

@@ -1357,3 +1357,29 @@ func TestRuleDeleteKeepsARuleWrittenMeanwhile(t *testing.T) {
 		t.Errorf("pass 3: rules %v, want none", got)
 	}
 }
+
+// A rule deleted by hand before the bridge's informer had shown it applied is put back at
+// the next pass: the informer's delete ends what the bridge remembers of its apply.
+func TestRuleDeletedBeforeTheInformerShowedItIsPutBack(t *testing.T) {
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true},
+		[]*devicev1alpha1.GPU{lost(uuid0)}, []runtime.Object{node("node-a")})
+	e.serving(nil)
+	h, _ := e.b.assess()
+	// Pass 1 applies the rule; the next pass runs only once the informer has shown it
+	// applied and deleted.
+	if err := e.b.syncRules(e.ctx, h, 10); err != nil {
+		t.Fatal(err)
+	}
+	store := e.b.ruleInformer.GetStore()
+	e.waitFor("the rule informer", func() bool { _, ok, _ := store.GetByKey(RuleName(uuid0)); return ok })
+	if err := e.dyn.Resource(DeviceTaintRuleGVR).Delete(e.ctx, RuleName(uuid0), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.syncCaches()
+	if err := e.b.syncRules(e.ctx, h, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.ruleNames(""), []string{RuleName(uuid0)}; !slices.Equal(got, want) {
+		t.Errorf("after the delete: rules %v, want %v", got, want)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
 
@@ -199,11 +200,19 @@ type appliedRule struct {
 
 // forgetShownWrites drops the lately applied and deleted rules that the informer shows
 // now: an applied rule once the informer shows it, or another version than the one it
-// replaced, or the rule is no longer wanted; a deleted one once the informer no longer
-// shows the version it deleted (by UID and resourceVersion).
+// replaced, or the rule is no longer wanted, or the informer showed it deleted since the
+// last pass (deleted by hand before a pass saw it); a deleted one once the informer no
+// longer shows the version it deleted (by UID and resourceVersion).
 func (b *Bridge) forgetShownWrites(want map[string]DesiredRule, have map[string]*unstructured.Unstructured) {
 	if b.applied == nil {
 		b.applied, b.deleted = map[string]appliedRule{}, map[string]ruleVersion{}
+	}
+	b.mu.Lock()
+	gone := b.ruleGone
+	b.ruleGone = nil
+	b.mu.Unlock()
+	for name := range gone {
+		delete(b.applied, name)
 	}
 	for name, p := range b.applied {
 		_, wanted := want[name]
@@ -217,6 +226,23 @@ func (b *Bridge) forgetShownWrites(want map[string]DesiredRule, have map[string]
 			delete(b.deleted, name)
 		}
 	}
+}
+
+// noteRuleDeleted notes a rule the informer shows deleted, for the next pass.
+func (b *Bridge) noteRuleDeleted(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ruleGone == nil {
+		b.ruleGone = map[string]bool{}
+	}
+	b.ruleGone[u.GetName()] = true
 }
 
 // resourceVersion is u's resourceVersion, "" for no object.

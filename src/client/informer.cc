@@ -52,7 +52,7 @@ class Informer::Impl {
 
   void Start() {
     std::lock_guard lock(lifecycle_mu_);
-    if (started_) return;
+    if (started_ || stopped_) return;
     started_ = true;
     dispatcher_ = std::thread([this] { DispatchLoop(); });
     reflector_ = std::thread([this] { ReflectLoop(); });
@@ -62,7 +62,11 @@ class Informer::Impl {
 
   void Stop() {
     std::lock_guard lock(lifecycle_mu_);
-    if (!started_ || stopped_) return;
+    if (stopped_) return;
+    if (!started_) {  // never ran: only a later Start() must stay a no-op
+      stopped_ = true;
+      return;
+    }
     {
       std::lock_guard l(mu_);
       stop_ = true;

@@ -213,5 +213,19 @@ TEST(InformerDispatch, ResyncIsNotStarvedByABusyQueue) {
                        << min_backlog.load() << ")";
 }
 
+// An informer runs once, as its header says: Start() after Stop() does
+// nothing, also when Stop() came before any Start(), so a stopped informer
+// never serves a cache again.
+TEST(InformerLifecycle, StartAfterStopDoesNothingEvenBeforeAnyStart) {
+  FakeClient client;
+  ASSERT_TRUE(client.Create(MakeGpu("gpu-0", 0)).ok());
+  Informer informer(client);
+  informer.Stop();
+  informer.Start();
+  EXPECT_FALSE(informer.WaitForSync(300ms));
+  EXPECT_FALSE(informer.HasSynced());
+  EXPECT_TRUE(informer.lister().List().empty());
+}
+
 }  // namespace
 }  // namespace deviceapi

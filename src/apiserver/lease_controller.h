@@ -22,6 +22,10 @@
 //     go ahead. When those writes fail (a storage fault, S26), the delete is
 //     refused UNAVAILABLE and the lease stays as it was (GPUs already
 //     written stay Unknown; the lease is live, so its holder may set them).
+//     A delete whose preconditions do not match the stored lease is refused
+//     before it comes here (ResourceRegistry::Delete), changing nothing
+//     (S5); one whose lease changed after that check is refused by the
+//     delete itself, with the same outcome as a storage fault.
 //   - S30: no condition type is owned by two live leases; a create or update
 //     that would make it so is INVALID_ARGUMENT naming the other lease
 //     (lease_admission()).

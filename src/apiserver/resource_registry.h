@@ -150,7 +150,10 @@ class ResourceRegistry {
 
   // Delete with optional preconditions (S5); returns the DELETED state
   // stamped with the deletion's revision (S7). The admission's BeforeDelete
-  // runs first: it may hold the delete back for a while or refuse it.
+  // runs first: it may hold the delete back for a while or refuse it. A
+  // delete its preconditions refuse changes nothing (S5), so they are
+  // checked against the stored object before BeforeDelete runs, and again
+  // at the delete itself, in case the object changed meanwhile.
   void Delete(std::string ns, const std::string& name, const nvidia::nvsentinel::v1alpha1::Preconditions& pre,
               Done done) const {
     if (ns.empty()) ns = std::string(kDefaultNamespace);
@@ -167,6 +170,18 @@ class ResourceRegistry {
       });
     };
     if (admission_ == nullptr) return proceed(nullptr);
+    // Every uid and resource version a client may hold is visible (S24), and
+    // neither comes back once changed: a mismatch with the visible object is
+    // a mismatch with every later one. A key not (yet) visible is left to the
+    // delete itself.
+    if (!pre.uid().empty() || expected->has_value()) {
+      auto stored = store_.Get(key);
+      if (stored.ok()) {
+        auto current = Object::From(*stored);
+        if (!current) return done(Internal());
+        if (auto refused = CheckPreconditions(pre.uid(), *expected, *current)) return done(*refused);
+      }
+    }
     admission_->BeforeDelete(key, std::move(proceed), [done](store::Error refused) { done(std::move(refused)); });
   }
   store::Result<ObjectPtr> Delete(std::string ns, const std::string& name,
@@ -258,13 +273,8 @@ class ResourceRegistry {
         key, [&](const store::ObjectPtr& current, store::Revision next) -> store::Result<store::ObjectPtr> {
           auto old = Object::From(current);
           if (!old) return Internal();
+          if (auto conflict = CheckPreconditions(uid, rv, *old)) return *conflict;
           auto last = old->Parse();
-          if (!uid.empty() && uid != last->metadata().uid()) {
-            return store::MakeError(store::ErrorCode::kConflict,
-                                    "precondition failed: uid in precondition: " + Quote(uid) +
-                                        ", uid in object meta: " + last->metadata().uid());
-          }
-          if (auto conflict = CheckRevision(rv, *old)) return *conflict;
           if (admission_ != nullptr) admission_->Deleted(*last);
           return store::ObjectPtr(std::make_shared<Object>(last.mutable_message(), next));
         },
@@ -309,6 +319,21 @@ class ResourceRegistry {
     if (request->metadata().namespace_().empty()) {
       request->mutable_metadata()->set_namespace_(std::string(kDefaultNamespace));
     }
+  }
+  // S5: a delete's uid and resource_version, where set, must be the
+  // current object's.
+  static std::optional<store::Error> CheckPreconditions(const std::string& uid,
+                                                        const std::optional<store::Revision>& rv,
+                                                        const Object& current) {
+    if (!uid.empty()) {
+      auto last = current.Parse();
+      if (uid != last->metadata().uid()) {
+        return store::MakeError(store::ErrorCode::kConflict,
+                                "precondition failed: uid in precondition: " + Quote(uid) +
+                                    ", uid in object meta: " + last->metadata().uid());
+      }
+    }
+    return CheckRevision(rv, current);
   }
   // S5: a non-empty resource_version must equal the current one.
   static std::optional<store::Error> CheckRevision(const std::optional<store::Revision>& expected,

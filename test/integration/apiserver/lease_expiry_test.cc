@@ -197,5 +197,39 @@ TEST_F(LeaseTest, DeleteLeaseThatCannotSetItsConditionsUnknownChangesNothingS26S
   EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "Unknown") << "not Unknown when the delete answered";
 }
 
+// S5, S28: a DeleteLease its uid or resource_version precondition refuses
+// changes nothing: an old provider instance deleting by uid after a new one
+// created the lease again leaves the new lease live, its conditions True.
+TEST_F(LeaseTest, DeleteLeaseRefusedByItsPreconditionChangesNothingS5S28) {
+  StartServer();
+  CreateGpuWithConditions(1);
+  v1::Lease first;
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"}), &first).ok());
+  ASSERT_TRUE(DeleteLease("nvml").ok());
+  v1::Lease second;
+  ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"}), &second).ok());
+  ASSERT_TRUE(SetTrue(1, "NVMLReady").ok());
+  const v1::Gpu before = Current(1);
+  v1::Preconditions old_uid;
+  old_uid.set_uid(first.metadata().uid());
+  v1::Preconditions old_version;
+  old_version.set_resource_version(first.metadata().resource_version());
+  for (const auto& pre : {old_uid, old_version}) {
+    SCOPED_TRACE(pre.ShortDebugString());
+    EXPECT_EQ(DeleteLease("nvml", pre).error_code(), StatusCode::ABORTED);
+    v1::Lease lease;
+    ASSERT_TRUE(GetLease("nvml", &lease).ok());
+    EXPECT_EQ(lease.metadata().uid(), second.metadata().uid());
+    EXPECT_EQ(lease_controller().GetStats().live, 1u);
+    EXPECT_EQ(Current(1).metadata().resource_version(), before.metadata().resource_version())
+        << "a refused delete wrote the GPU";
+    EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+  }
+  v1::Preconditions current;
+  current.set_uid(second.metadata().uid());
+  ASSERT_TRUE(DeleteLease("nvml", current).ok());
+  EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "Unknown");
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

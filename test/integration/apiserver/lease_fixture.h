@@ -65,11 +65,12 @@ class LeaseTest : public ServiceFixture {
     StartServer(setup);
     return backend;
   }
-  grpc::Status DeleteLease(const std::string& name) {
+  grpc::Status DeleteLease(const std::string& name, const v1::Preconditions& pre = {}) {
     grpc::ClientContext ctx;
     ctx.set_deadline(Deadline());
     v1::DeleteLeaseRequest req;
     req.set_name(name);
+    *req.mutable_opts()->mutable_preconditions() = pre;
     google::protobuf::Empty empty;
     return lease_stub().DeleteLease(&ctx, req, &empty);
   }

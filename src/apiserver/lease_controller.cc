@@ -80,6 +80,9 @@ LeaseController::Entry LeaseController::MakeEntry(const Lease& lease) const {
                            lease.spec().condition_types().end());
   const auto wall_now = wall_now_();
   e.renewed = lease.spec().has_renew_time() ? RenewedAt(lease.spec().renew_time(), wall_now) : wall_now;
+  if (lease.spec().has_renew_time()) {
+    e.renew_time.emplace(lease.spec().renew_time().seconds(), lease.spec().renew_time().nanos());
+  }
   e.duration = std::chrono::seconds(lease.spec().lease_duration_seconds());
   // Only the renewal's age comes from the wall clock (RenewedAt keeps it
   // >= 0, so at most one duration is left); from here the steady clock
@@ -137,12 +140,15 @@ void LeaseController::Reload(const std::vector<store::ObjectPtr>& write_base) {
         continue;
       }
       auto old = table_.find(e.key);
-      // An unchanged lease keeps its version and whether its expiry was
-      // applied; the timer thread matches on both.
-      // The deadline is not compared: two readings of two clocks differ by
-      // nanoseconds.
-      if (old != table_.end() && old->second.holder == e.holder && old->second.renewed == e.renewed &&
-          old->second.duration == e.duration && old->second.condition_types == e.condition_types) {
+      // An unchanged lease keeps its version, its deadline and whether its
+      // expiry was applied; the timer thread matches on the version. Only
+      // what is stored is compared: `renewed` and the deadline depend on
+      // when the lease is read (a renew_time in the future counts as now,
+      // the wall clock may have stepped back), so an expired lease read
+      // again would get a new deadline and S29 would accept True again.
+      if (old != table_.end() && old->second.uid == e.uid && old->second.holder == e.holder &&
+          old->second.renew_time == e.renew_time && old->second.duration == e.duration &&
+          old->second.condition_types == e.condition_types) {
         table.emplace(e.key, std::move(old->second));
       } else {
         e.version = next_version_++;

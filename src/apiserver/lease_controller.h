@@ -53,6 +53,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "apiserver/admission.h"
@@ -114,6 +115,9 @@ class LeaseController {
     std::string holder;
     std::vector<std::string> condition_types;
     WallClock::time_point renewed;  // renew_time, at the latest when seen (unset: the write's time)
+    // renew_time as stored (seconds, nanos; unset: none): `renewed` depends
+    // on when the lease was seen, so only this tells whether it changed.
+    std::optional<std::pair<std::int64_t, std::int32_t>> renew_time;
     std::chrono::seconds duration{0};
     Clock::time_point deadline;  // max(renewed, server start) + duration, on the steady clock
     std::uint64_t version = 0;   // changes with every write of the lease

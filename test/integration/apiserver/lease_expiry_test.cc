@@ -231,5 +231,37 @@ TEST_F(LeaseTest, DeleteLeaseRefusedByItsPreconditionChangesNothingS5S28) {
   EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "Unknown");
 }
 
+// S29: an expired lease stays expired when another lease's write fails and
+// the lease table is rebuilt from the stored leases, also when its
+// renew_time is in the future or the wall clock stepped back since: what is
+// stored did not change, so neither does its deadline.
+TEST_F(LeaseTest, FailedLeaseWriteRevivesNoExpiredLeaseS29) {
+  for (const bool step_back : {false, true}) {
+    SCOPED_TRACE(step_back ? "wall clock stepped back" : "renew_time in the future");
+    std::atomic<std::int64_t> step_seconds{0};
+    auto leases = std::make_shared<FaultyBackend>();
+    ServerSetup setup;
+    setup.lease_backend = leases;
+    setup.wall_clock = [&] { return std::chrono::system_clock::now() + seconds(step_seconds.load()); };
+    StartServer(setup);
+    CreateGpuWithConditions(1);
+    v1::Lease lease = MakeLease("nvml", "node-1", 1, {"NVMLReady"});
+    if (!step_back) {
+      lease.mutable_spec()->mutable_renew_time()->set_seconds(
+          std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 3600);
+    }
+    ASSERT_TRUE(CreateLease(lease).ok());
+    ASSERT_TRUE(Eventually([&] { return Find(Current(1), "NVMLReady")->status() == "Unknown"; }, seconds(4)));
+    if (step_back) step_seconds = -3600;
+    ASSERT_EQ(SetTrue(1, "NVMLReady").error_code(), StatusCode::FAILED_PRECONDITION);
+    leases->fail_next = true;
+    ASSERT_FALSE(CreateLease(MakeLease("aux", "node-1", 60, {"AuxReady"})).ok());
+    EXPECT_EQ(lease_controller().GetStats().expired, 1u);
+    EXPECT_EQ(SetTrue(1, "NVMLReady").error_code(), StatusCode::FAILED_PRECONDITION)
+        << "a failed write of another lease revived the expired one";
+    StopServer();
+  }
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

@@ -363,22 +363,34 @@ void LeaseController::Run() {
   }
 }
 
-bool LeaseController::WaitForGpuWrites(store::Revision revision) {
+bool LeaseController::WaitForGpuWrites(store::Revision revision, std::string* why) {
   auto answer = std::make_shared<std::promise<store::Result<bool>>>();
   auto done = answer->get_future();
-  // Answered once the store has reached `revision`; or with an error: after
-  // the store's bound on such waits (a commit slower than that), or at once
-  // when too many reads wait. Either error leaves a write admitted before
-  // possibly still committing, so the expiry is not made yet.
-  gpus_.store().WaitForRevision(revision, [answer](store::Result<bool> r) { answer->set_value(std::move(r)); });
+  // Answered once the store has reached `revision`; or with an error after
+  // the store's bound on such waits (a commit slower than that), which
+  // leaves a write admitted before possibly still committing, so the expiry
+  // is not made yet. Exempt from the limit on waiting reads: clients' reads
+  // must not keep expiry from being made.
+  gpus_.store().WaitForRevision(
+      revision, [answer](store::Result<bool> r) { answer->set_value(std::move(r)); },
+      store::Store::WaiterLimit::kExempt);
   while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
+    if (stopping_) {
+      if (why) *why = "server shutting down";
+      return false;
+    }
   }
   auto reached = done.get();
   if (!reached.ok()) {
     spdlog::warn("lease expiry: GPU writes up to revision {} are not all made yet (tried again in {} s): {}",
                  revision, kExpiryRetryInterval.count(), reached.error().message);
+    if (why) {
+      *why = reached.error().code == store::ErrorCode::kTooLargeRevision
+                 ? "GPU writes in flight did not finish within the wait for them (" +
+                       std::to_string(gpus_.store().options().future_revision_wait.count()) + " ms)"
+                 : reached.error().message;
+    }
   }
   return reached.ok();
 }
@@ -401,7 +413,7 @@ std::vector<std::string> LeaseController::TypesToExpire(const Entry& entry) cons
   return types;
 }
 
-bool LeaseController::Expire(const Entry& entry, store::Revision admitted) {
+bool LeaseController::Expire(const Entry& entry, store::Revision admitted, std::string* why) {
   const std::string message = "lease " + entry.key + " held by \"" + entry.holder + "\" " +
                               (entry.deleted ? "was deleted" : "expired") + "; last renewed " +
                               FormatTime(entry.renewed);
@@ -410,10 +422,11 @@ bool LeaseController::Expire(const Entry& entry, store::Revision admitted) {
   // A GPU write admitted while the lease was live may still be committing
   // (a durable store makes a write visible only once it is on disk): the
   // list must include it, or its True would outlive the lease.
-  if (!WaitForGpuWrites(admitted)) return false;
+  if (!WaitForGpuWrites(admitted, why)) return false;
   auto list = gpus_.List("", {});
   if (!list.ok()) {
     spdlog::error("lease expiry: listing GPUs failed: {}", list.error().message);
+    if (why) *why = "listing GPUs failed: " + list.error().message;
     return false;
   }
   bool all_written = true;
@@ -442,6 +455,7 @@ bool LeaseController::Expire(const Entry& entry, store::Revision admitted) {
     if (!result.ok() && result.error().code != store::ErrorCode::kNotFound) {
       spdlog::error("lease expiry: writing GPU {}/{} failed (tried again in {} s): {}", key.namespace_name,
                     key.name, kExpiryRetryInterval.count(), result.error().message);
+      if (why && all_written) *why = "storage unavailable: writing GPU " + key.name + " failed: " + result.error().message;
       all_written = false;
       continue;
     }

@@ -19,8 +19,9 @@
 //   - DeleteLease (lease_admission().BeforeDelete): the timer thread first
 //     waits for the GPU writes admitted before, then sets the owned
 //     conditions Unknown as an expiry would, and only then lets the delete
-//     go ahead. When those writes fail (a storage fault, S26), the delete is
-//     refused UNAVAILABLE and the lease stays as it was (GPUs already
+//     go ahead. When that fails (a storage fault, S26; GPU writes still
+//     committing after the store's wait for them), the delete is refused
+//     UNAVAILABLE, saying which, and the lease stays as it was (GPUs already
 //     written stay Unknown; the lease is live, so its holder may set them).
 //     A delete whose preconditions do not match the stored lease is refused
 //     before it comes here (ResourceRegistry::Delete), changing nothing
@@ -175,13 +176,16 @@ class LeaseController {
   // kExpiryRetryInterval. Expiry writes are exempt from the store's byte
   // bound (S33), so clients that filled the store cannot keep them out.
   // `admitted`: the revision of the last GPU write admitted when the expiry
-  // was decided; expiry waits until the GPU store has reached it.
-  bool Expire(const Entry& entry, store::Revision admitted);
+  // was decided; expiry waits until the GPU store has reached it. `why`
+  // (when set) says what failed.
+  bool Expire(const Entry& entry, store::Revision admitted, std::string* why = nullptr);
   // Waits until the GPU store has made every write up to `revision`
-  // visible. False when it has not (the store's bound on the wait ran out,
-  // too many reads wait) or the controller stops meanwhile: the expiry is
-  // then tried again, waiting for the writes admitted by then.
-  bool WaitForGpuWrites(store::Revision revision);
+  // visible. The wait is exempt from the store's limit on waiting reads, so
+  // clients that take every place cannot postpone expiry. False when it has
+  // not (a commit outlasted the store's bound on the wait) or the controller
+  // stops meanwhile, with `why` set: the expiry is then tried again, waiting
+  // for the writes admitted by then.
+  bool WaitForGpuWrites(store::Revision revision, std::string* why);
   // The entry's condition types that no other live lease owns now.
   std::vector<std::string> TypesToExpire(const Entry& entry) const;
   static constexpr std::chrono::seconds kExpiryRetryInterval{1};

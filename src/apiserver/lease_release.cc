@@ -41,6 +41,7 @@ void LeaseController::RunRelease(Release release) {
   // The writes are an expiry's, for the lease as it is; a renewal meanwhile
   // (a new version) is written again, a few times at most.
   bool written = false;
+  std::string why = "the lease changed while they were written";
   for (int pass = 0; pass < 3 && !written; ++pass) {
     Entry entry;
     {
@@ -51,17 +52,18 @@ void LeaseController::RunRelease(Release release) {
       if (pass > 0) admitted = last_gpu_admitted_;
     }
     entry.deleted = true;  // the message says "was deleted"
-    if (!Expire(entry, admitted)) break;
+    if (!Expire(entry, admitted, &why)) break;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = table_.find(release.key);
     written = it != table_.end() && it->second.version == entry.version;
   }
   if (!written) {
     EndRelease(release.key, id);
-    spdlog::error("DeleteLease {}: its conditions could not all be set Unknown; the lease is kept", release.key);
-    return release.refuse(store::MakeError(
-        store::ErrorCode::kUnavailable, "storage unavailable: the conditions of lease " + release.key +
-                                            " could not be set Unknown; nothing was deleted"));
+    spdlog::error("DeleteLease {}: its conditions could not all be set Unknown ({}); the lease is kept",
+                  release.key, why);
+    return release.refuse(store::MakeError(store::ErrorCode::kUnavailable,
+                                           "the conditions of lease " + release.key + " could not be set Unknown: " +
+                                               why + "; nothing was deleted"));
   }
   // A delete that is not made (a precondition, a failed commit) leaves the
   // lease live again.

@@ -24,14 +24,14 @@ RevisionWaiters::RevisionWaiters(const std::atomic<Revision>& current, std::size
 
 RevisionWaiters::~RevisionWaiters() { Shutdown(); }
 
-Result<bool> RevisionWaiters::Add(Revision wanted, Done done) {
+Result<bool> RevisionWaiters::Add(Revision wanted, Done done, bool limited) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (shutdown_) return ShuttingDown();
     // Registered (count_ raised) before the revision is read: a writer that
     // stores a later revision sees count_ > 0 and takes the mutex.
     if (current_.load() < wanted) {
-      if (by_seq_.size() >= max_waiters_) {
+      if (limited && by_seq_.size() >= max_waiters_) {
         return MakeError(ErrorCode::kResourceExhausted,
                          "too many reads waiting for a future resource version: the limit of " +
                              std::to_string(max_waiters_) + " is reached");

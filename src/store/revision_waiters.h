@@ -8,7 +8,8 @@
 //     thread shared by all waiters, once `wait` has passed;
 //   - kUnavailable "store is shutting down", from Shutdown.
 // Add refuses at once, without calling back, with kResourceExhausted when
-// `max_waiters` are already waiting, and with kUnavailable after Shutdown.
+// `max_waiters` are already waiting (unless the waiter is exempt), and with
+// kUnavailable after Shutdown.
 //
 // Callbacks never run with a lock of this class (or of the store) held, so
 // they may call into the store. They run on a writer's or the timer's
@@ -49,7 +50,9 @@ class RevisionWaiters {
   // Calls `done(true)` now (on this thread) when `wanted` is already
   // reached; otherwise keeps `done` until one of the events above. Returns
   // the refusal (done not called) when the list is full or shut down.
-  Result<bool> Add(Revision wanted, Done done);
+  // `limited` false: not refused when full (the server's own waits); it
+  // still counts towards the limit for others.
+  Result<bool> Add(Revision wanted, Done done, bool limited = true);
 
   // Fires every waiter for a revision <= `reached`. Cheap when none waits.
   void Reached(Revision reached);

@@ -747,12 +747,14 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
   return watcher;
 }
 
-void Store::WaitForRevision(Revision revision, std::function<void(Result<bool>)> done) const {
+void Store::WaitForRevision(Revision revision, std::function<void(Result<bool>)> done, WaiterLimit limit) const {
   if (auto ok = impl_->CheckServing(); !ok.ok()) {
     done(ok.error());
     return;
   }
-  if (auto added = impl_->waiters.Add(revision, done); !added.ok()) done(added.error());
+  if (auto added = impl_->waiters.Add(revision, done, limit == WaiterLimit::kApplies); !added.ok()) {
+    done(added.error());
+  }
 }
 
 Revision Store::CurrentRevision() const { return impl_->revision.load(); }

@@ -150,10 +150,15 @@ class Store {
   //   kTooLargeRevision   after future_revision_wait (on the store's timer
   //                       thread),
   //   kUnavailable        when the store is not serving or shuts down,
-  //   kResourceExhausted  at once when max_revision_waiters calls wait.
+  //   kResourceExhausted  at once when max_revision_waiters calls wait,
+  //                       unless `limit` is kExempt.
   // `done` runs with no store lock held, so it may call Get/List/Watch; it
-  // must be quick and must not block.
-  void WaitForRevision(Revision revision, std::function<void(Result<bool>)> done) const;
+  // must be quick and must not block. Only the server's own safety waits
+  // are exempt from the limit (lease expiry, S28): clients' reads that took
+  // every place must not hold a stopped provider's conditions True.
+  enum class WaiterLimit { kApplies, kExempt };
+  void WaitForRevision(Revision revision, std::function<void(Result<bool>)> done,
+                       WaiterLimit limit = WaiterLimit::kApplies) const;
 
   Revision CurrentRevision() const;
   StoreStats Stats() const;

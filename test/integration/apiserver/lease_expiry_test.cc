@@ -263,5 +263,49 @@ TEST_F(LeaseTest, FailedLeaseWriteRevivesNoExpiredLeaseS29) {
   }
 }
 
+// S28, S32: reads that take every place in the GPU store's list of waiting
+// reads (--max-waiting-reads) do not fail a DeleteLease: the server's own
+// wait for the GPU writes admitted before it is never refused. A GPU write
+// in flight that outlasts that wait fails the delete UNAVAILABLE, saying so,
+// and deletes nothing.
+TEST_F(LeaseTest, DeleteLeaseWaitsForGpuWritesInFlightWhateverReadsWaitS28S32) {
+  struct Case {
+    const char* name;
+    milliseconds wait;
+    std::size_t waiters;
+    bool deleted;
+  };
+  for (const Case& c : {Case{"waiters-full", seconds(3), 0, true}, Case{"wait-ran-out", milliseconds(300), 1024, false}}) {
+    SCOPED_TRACE(c.name);
+    auto gpus = std::make_shared<SlowBackend>();
+    ServerSetup setup;
+    setup.store.backend = gpus;
+    setup.store.future_revision_wait = c.wait;
+    setup.store.max_revision_waiters = c.waiters;
+    StartServer(setup);
+    CreateGpuWithConditions(1);
+    CreateGpuWithConditions(2);
+    ASSERT_TRUE(CreateLease(MakeLease("nvml", "node-1", 60, {"NVMLReady"})).ok());
+    gpus->delay_ms = 1000;
+    std::thread slow([&] { EXPECT_TRUE(SetTrue(2, "Other").ok()); });  // in flight when the delete comes
+    std::this_thread::sleep_for(milliseconds(100));
+    gpus->delay_ms = 0;
+    grpc::Status s = DeleteLease("nvml");
+    slow.join();
+    v1::Lease lease;
+    if (c.deleted) {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      EXPECT_EQ(GetLease("nvml", &lease).error_code(), StatusCode::NOT_FOUND);
+      for (int index : {1, 2}) EXPECT_EQ(Find(Current(index), "NVMLReady")->status(), "Unknown") << index;
+    } else {
+      EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE);
+      EXPECT_NE(s.error_message().find("GPU writes in flight did not finish"), std::string::npos) << s.error_message();
+      EXPECT_TRUE(GetLease("nvml", &lease).ok()) << "the lease was deleted";
+      EXPECT_EQ(Find(Current(1), "NVMLReady")->status(), "True");
+    }
+    StopServer();
+  }
+}
+
 }  // namespace
 }  // namespace deviceapi::apiserver::testing

@@ -9,16 +9,19 @@ namespace deviceapi::apiserver {
 
 void LeaseController::LeaseAdmission::BeforeDelete(const store::ObjectKey& key, Proceed proceed,
                                                    std::function<void(store::Error)> refuse) const {
+  bool stopping = false;
   {
     std::lock_guard<std::mutex> lock(c_.mu_);
-    if (c_.stopping_) return refuse(store::MakeError(store::ErrorCode::kUnavailable, "server shutting down"));
+    stopping = c_.stopping_;
     // A lease the table does not know owns nothing: the store answers
     // (NOT_FOUND, a precondition) at once.
-    if (c_.table_.count(key.namespace_name + "/" + key.name) != 0) {
+    if (!stopping && c_.table_.count(key.namespace_name + "/" + key.name) != 0) {
       c_.releases_.push_back({key.namespace_name + "/" + key.name, std::move(proceed), std::move(refuse)});
       proceed = nullptr;
     }
   }
+  // Callbacks answer the call: never under the controller's lock.
+  if (stopping) return refuse(store::MakeError(store::ErrorCode::kUnavailable, "server shutting down"));
   if (proceed) return proceed(nullptr);
   c_.changed_.notify_all();
 }

@@ -415,6 +415,12 @@ void Server::Impl::LogStarted(std::chrono::steady_clock::time_point t0) {
   fields.emplace_back("api_tcp", bound(config_.api_tcp, tcp_port_));
   fields.emplace_back("health_probe", bound(config_.health_probe, probe_port_));
   fields.emplace_back("metrics", bound(config_.metrics, metrics_port_));
+  // Where the revisions resumed: above the file's highest (a restored backup
+  // or a power cut may have lost later ones, which clients are then told are
+  // too old).
+  const store::StoreStats gpu_store = store_->Stats();
+  fields.emplace_back("revision", gpu_store.current_revision);
+  fields.emplace_back("revision_stored", gpu_store.loaded_revision);
   fields.emplace_back("startup_ms",
                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   const nlohmann::json effective = ConfigToJson(config_);

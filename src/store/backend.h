@@ -5,6 +5,7 @@
 // and SqliteBackend (sqlite_backend.h: a database file).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,18 @@ class ObjectCodec {
   virtual Result<ObjectPtr> Decode(std::string_view bytes) const = 0;
 };
 
+// Revisions strictly between `after` and `before` that the store may have
+// issued once but whose state it no longer has: a database restored from a
+// backup, or one whose last commits a power cut took (--storage-sync=normal).
+// A client that names one holds a state the store lost; it is answered "too
+// old" and relists (S2, S24), instead of resuming as if nothing had changed.
+struct RevisionGap {
+  Revision after = 0;
+  Revision before = 0;
+  bool Contains(Revision r) const { return r > after && r < before; }
+  bool operator==(const RevisionGap&) const = default;
+};
+
 class Backend {
  public:
   struct Snapshot {
@@ -34,6 +47,8 @@ class Backend {
     // possible before the restart and is again after it (S25).
     Revision history_start = 0;
     std::vector<Event> history;
+    // The gaps kept by KeepRestartGaps, oldest first.
+    std::vector<RevisionGap> gaps;
   };
   virtual ~Backend() = default;
   // Called once before the store serves anything. An error ends the start:
@@ -59,6 +74,18 @@ class Backend {
   // While faulted, tries a tiny write so that the fault clears by itself once
   // storage works again, even when no client writes. Thread-safe.
   virtual void Probe() {}
+  // Called by Open when the store starts above the highest revision Load
+  // returned (it moves up to the clock, so that it is above any revision the
+  // file may have lost): persists `gaps` in place of those kept before and
+  // `start` as a revision issued, at once when it can, else with the next
+  // Commit (before any revision above `start` is committed). A backend that
+  // keeps nothing ignores it.
+  virtual void KeepRestartGaps(const std::vector<RevisionGap>& /*gaps*/, Revision /*start*/) {}
+  // The revision a store that loaded `loaded` resumes at, given that it must
+  // not be below `at_least` (the clock): at least `at_least`, or `loaded`
+  // when that is higher. A backend may round it up (SqliteBackend keeps its
+  // event slots in revision order).
+  virtual Revision ResumeAt(Revision loaded, Revision at_least) const { return std::max(loaded, at_least); }
   virtual const char* Name() const = 0;  // "memory", "sqlite", …
 };
 

@@ -13,9 +13,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -23,6 +25,9 @@
 
 namespace deviceapi::store {
 namespace {
+
+// meta rows "gap:<after>" = before: the store's revision gaps (backend.h).
+constexpr const char* kGapKeyPrefix = "gap:";
 
 constexpr const char* kRecovery =
     ": move the file aside and restart; providers register their GPUs again (docs/operations.md)";
@@ -78,9 +83,16 @@ int TypeCode(EventType t) { return static_cast<int>(t); }
 
 class SqliteBackend::Impl {
  public:
+  // Revision gaps to keep, and the start revision (KeepRestartGaps).
+  struct PendingGaps {
+    std::vector<RevisionGap> gaps;
+    Revision start = 0;
+  };
+
   explicit Impl(SqliteOptions o)
       : options(std::move(o)),
-        slots(options.history_max_events + std::max<std::uint64_t>(options.compact_events, 1) + kMaxCommitEvents) {}
+        slots(options.history_max_events + std::max<std::uint64_t>(options.compact_events, 1) + kMaxCommitEvents),
+        occupant(slots, 0) {}
   ~Impl() {
     statements_ready = false;
     begin_.reset();
@@ -263,9 +275,19 @@ class SqliteBackend::Impl {
       auto value = static_cast<Revision>(sqlite3_column_int64(s, 1));
       if (key && std::strcmp(key, "revision") == 0) meta_revision = value;
       if (key && std::strcmp(key, "history_start") == 0) snapshot.history_start = value;
+      if (key && std::strncmp(key, kGapKeyPrefix, std::strlen(kGapKeyPrefix)) == 0) {
+        const auto after = static_cast<Revision>(std::strtoull(key + std::strlen(kGapKeyPrefix), nullptr, 10));
+        if (value <= after) {
+          return Fail(ErrorCode::kInternal, options.path + " is corrupted (a revision gap ends before it starts)" +
+                                                kRecovery);
+        }
+        snapshot.gaps.push_back({after, value});
+      }
       return true;
     });
     if (!meta.ok()) return meta.error();
+    std::sort(snapshot.gaps.begin(), snapshot.gaps.end(),
+              [](const RevisionGap& a, const RevisionGap& b) { return a.after < b.after; });
     std::unordered_map<Revision, ObjectPtr> versions;
     std::vector<Revision> previous_of;  // per event: its previous version's revision (0: none or resolved)
     // The retained events in revision order: the slots from the one after
@@ -302,6 +324,7 @@ class SqliteBackend::Impl {
         }
       }
       if (event.type != EventType::kDeleted) versions[event.revision] = event.object;
+      occupant[SlotOf(event.revision)] = event.revision;
       previous_of.push_back(prev);
       snapshot.history.push_back(std::move(event));
       return true;
@@ -386,9 +409,11 @@ class SqliteBackend::Impl {
     // The slot count leaves a run and a batch beyond the store's history,
     // so this adds nothing unless the store holds more than
     // history_max_events.
-    if (const Revision reused = newest > slots ? newest - slots : 0; reused > stored_history_start) {
-      compact = true;
-      compact_to = std::max(compact_to, reused);
+    for (const Event& e : events) {
+      if (const Revision reused = occupant[SlotOf(e.revision)]; reused > stored_history_start) {
+        compact = true;
+        compact_to = std::max(compact_to, reused);
+      }
     }
     int rc = begin_->Run();
     if (rc != SQLITE_OK) return rc;
@@ -396,6 +421,9 @@ class SqliteBackend::Impl {
       rollback_->Run();
       return code;
     };
+    // Gaps not yet kept go first: no revision above a gap may be on disk
+    // without it.
+    if (pending_gaps && (rc = WriteGaps(*pending_gaps)) != SQLITE_OK) return fail(rc);
     if (compact) {
       if ((rc = Compact(compact_to, newest)) != SQLITE_OK) return fail(rc);
       // The highest revision: the events that remain may not show it.
@@ -418,6 +446,8 @@ class SqliteBackend::Impl {
       if (!sqlite3_get_autocommit(db)) rollback_->Run();
       return rc;
     }
+    pending_gaps.reset();
+    for (const Event& e : events) occupant[SlotOf(e.revision)] = e.revision;
     if (compact) {
       stored_history_start = compact_to;
       uncompacted_bytes = batch_bytes;
@@ -477,7 +507,40 @@ class SqliteBackend::Impl {
         if ((rc = drop_events_->Run()) != SQLITE_OK) return rc;
       }
     }
+    // A gap that ends at or below the history's start holds only revisions
+    // that are too old anyway.
+    const std::string prune = std::string("DELETE FROM meta WHERE key GLOB '") + kGapKeyPrefix + "*' AND value <= " +
+                              std::to_string(history_start);
+    if ((rc = Exec(prune.c_str())) != SQLITE_OK) return rc;
     return SetMeta("history_start", history_start);
+  }
+
+  // Inside a transaction: the gaps to keep in place of the stored ones, and
+  // their newest end as a revision issued (Load starts above it).
+  int WriteGaps(const PendingGaps& p) {
+    std::string sql = std::string("DELETE FROM meta WHERE key GLOB '") + kGapKeyPrefix + "*';";
+    for (const RevisionGap& g : p.gaps) {
+      sql += std::string("INSERT INTO meta(key, value) VALUES('") + kGapKeyPrefix + std::to_string(g.after) + "', " +
+             std::to_string(g.before) + ");";
+    }
+    sql += "UPDATE meta SET value = max(value, " + std::to_string(p.start) + ") WHERE key = 'revision';";
+    return Exec(sql.c_str());
+  }
+
+  // Keeps `gaps` now, in a transaction of its own; when that fails (a
+  // storage fault at start), the next commit writes them first.
+  void KeepRestartGaps(const std::vector<RevisionGap>& gaps, Revision start) {
+    std::lock_guard<std::mutex> lock(mu);
+    pending_gaps = PendingGaps{gaps, start};
+    if (!statements_ready) return;
+    int rc = begin_->Run();
+    if (rc == SQLITE_OK) rc = WriteGaps(*pending_gaps);
+    if (rc == SQLITE_OK) rc = commit_->Run();
+    if (rc == SQLITE_OK) {
+      pending_gaps.reset();
+    } else if (!sqlite3_get_autocommit(db)) {
+      rollback_->Run();
+    }
   }
 
   int SetMeta(const char* key, Revision value) {
@@ -572,10 +635,14 @@ class SqliteBackend::Impl {
   mutable std::mutex mu;  // the connection and everything below
   Revision stored_history_start = 0;
   std::uint64_t slots = 0;       // events live in slot revision % slots
+  // Per slot, the revision of the event it holds (0: none loaded or written
+  // by this process); those at or below stored_history_start are carried.
+  std::vector<Revision> occupant;
   std::vector<std::string> encoded;  // the batch being committed, encoded
   std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
   std::size_t uncompacted_bytes = 0;  // committed since the last compaction
   std::size_t failed_bytes = 0;  // of the last one that failed
+  std::optional<PendingGaps> pending_gaps;  // not yet written (KeepRestartGaps)
   std::unique_ptr<Stmt> begin_ = std::make_unique<Stmt>(), commit_ = std::make_unique<Stmt>(),
                         rollback_ = std::make_unique<Stmt>(), insert_event_ = std::make_unique<Stmt>(),
                         dropped_events_ = std::make_unique<Stmt>(), carry_object_ = std::make_unique<Stmt>(),
@@ -598,6 +665,16 @@ Result<Backend::Snapshot> SqliteBackend::Load() { return impl_->Load(); }
 
 Result<bool> SqliteBackend::Commit(const std::vector<Event>& events, Revision history_start) {
   return impl_->Commit(events, history_start);
+}
+
+Revision SqliteBackend::ResumeAt(Revision loaded, Revision at_least) const {
+  if (at_least <= loaded) return loaded;
+  const Revision n = impl_->slots;
+  return loaded + (at_least - loaded + n - 1) / n * n;
+}
+
+void SqliteBackend::KeepRestartGaps(const std::vector<RevisionGap>& gaps, Revision start) {
+  impl_->KeepRestartGaps(gaps, start);
 }
 
 std::string SqliteBackend::Fault() const { return impl_->Fault(); }

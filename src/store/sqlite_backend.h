@@ -3,7 +3,9 @@
 // What is kept: every current object, the highest revision ever committed and
 // the history the store retains (S14), so that after a restart revisions
 // continue (S24) and watches or exact lists from a pre-restart revision
-// resume (S25). The file is in WAL mode with one connection, used by one
+// resume (S25); and the revision gaps the store restarted over (backend.h:
+// a restored backup lacks revisions it had issued), so that they stay
+// refused after later restarts. The file is in WAL mode with one connection, used by one
 // committer at a time; Commit returns only after the transaction committed
 // (synchronous=NORMAL survives a process crash, FULL also a power cut).
 //
@@ -22,7 +24,12 @@
 // held under its count bound by its byte bound, a run's slots are freed
 // instead (their pages go to SQLite's free list), so the file follows the
 // history, not the slot count.
-// A file laid out for another number of slots is laid out again on Open.
+// A store that resumes above the file's revision (RevisionGap) jumps by a
+// whole number of slot counts (ResumeAt), so the slots stay in revision
+// order across the gap, and a commit carries a slot's event into `objects`
+// only when that slot is reused, whatever the revisions in between.
+// A file laid out for another number of slots is laid out again on Open;
+// history from before the last gap is carried into `objects` then.
 //
 // Thread-safe: Commit, Probe and Stats may run concurrently. Fault and Stats
 // never wait for a commit or a probe: a disk that hangs in fsync does not
@@ -80,6 +87,11 @@ class SqliteBackend final : public Backend {
 
   Result<Snapshot> Load() override;
   Result<bool> Commit(const std::vector<Event>& events, Revision history_start) override;
+  // Kept as rows of `meta`; a compaction drops those its history passed.
+  void KeepRestartGaps(const std::vector<RevisionGap>& gaps, Revision start) override;
+  // `loaded` plus a whole number of slot counts: the events after it then
+  // take the slots after `loaded`'s, in revision order (see Bounds above).
+  Revision ResumeAt(Revision loaded, Revision at_least) const override;
   bool Durable() const override { return true; }
   std::string Fault() const override;
   void Probe() override;

@@ -98,20 +98,27 @@ class Store::Impl {
       return MakeError(ErrorCode::kInternal,
                        std::string("backend ") + backend->Name() + " failed to load: " + snapshot.error().message);
     }
-    // A durable backend's revisions continue where they stopped (S24); the
-    // clock seeds only a store with nothing behind it (S2).
+    // A durable backend's revisions continue above the highest one it
+    // returned (S24), and above the clock (S2): a file restored from a
+    // backup, or one whose last commits a power cut took, may lack
+    // revisions that clients hold, and those must not be issued again.
     Revision seed = options.initial_revision != 0 ? options.initial_revision : ClockSeed();
-    Revision start = backend->Durable() && snapshot->revision != 0 ? snapshot->revision
-                                                                     : std::max(seed, snapshot->revision);
+    const bool resumed = backend->Durable() && snapshot->revision != 0;
+    Revision start = resumed ? snapshot->revision : std::max(seed, snapshot->revision);
     for (const ObjectPtr& object : snapshot->objects) {
       if (!object) continue;
       objects[object->key()] = object;
       start = std::max(start, object->revision());
     }
+    const Revision loaded = start;
+    if (resumed) start = backend->ResumeAt(start, seed);
+    std::vector<RevisionGap> kept_gaps = std::move(snapshot->gaps);
     object_bytes = 0;
     for (const auto& [key, object] : objects) object_bytes += object->ByteSize();
     staged_bytes = object_bytes;
     LoadHistory(std::move(*snapshot), start);
+    KeepGaps(std::move(kept_gaps), loaded, start);
+    loaded_revision = resumed ? loaded : 0;
     hub->SetRevision(start);
     revision.store(start);
     staged_revision = start;
@@ -137,6 +144,49 @@ class Store::Impl {
       if (event.revision <= history.Start() || event.revision > start || !event.object) continue;
       history.Append(std::move(event), &evicted);
     }
+  }
+
+  // The gaps that still matter: those above the history's start (a
+  // revision below it is too old anyway), and the one between the file's
+  // revision and `start`. A server that restarts over and over within one
+  // history merges its oldest ones: revisions between two gaps then count
+  // as lost too, so clients that hold them relist once; none is forgotten.
+  void KeepGaps(std::vector<RevisionGap> kept, Revision loaded, Revision start) {
+    const std::size_t before = kept.size();
+    std::erase_if(kept, [&](const RevisionGap& g) { return g.before <= history.Start(); });
+    bool changed = kept.size() != before;
+    if (start > loaded + 1) {
+      kept.push_back({loaded, start});
+      changed = true;
+    }
+    while (kept.size() > kMaxRevisionGaps) {
+      kept[1].after = kept[0].after;
+      kept.erase(kept.begin());
+      changed = true;
+    }
+    gaps = std::move(kept);
+    if (changed) backend->KeepRestartGaps(gaps, start);
+  }
+
+  // The gap that holds `r`, if any.
+  const RevisionGap* GapOf(Revision r) const {
+    for (const RevisionGap& g : gaps) {
+      if (g.Contains(r)) return &g;
+    }
+    return nullptr;
+  }
+
+  // kExpired for a revision the store may have issued before it restarted
+  // from an older state (S2, S24): the client must relist.
+  Result<bool> CheckNotLost(Revision r) const {
+    if (r == 0) return true;
+    if (const RevisionGap* g = GapOf(r)) {
+      return MakeError(ErrorCode::kExpired,
+                       "too old resource version: " + std::to_string(r) +
+                           " (the server restarted from the state of revision " + std::to_string(g->after) +
+                           " and resumed at " + std::to_string(g->before) + "; relist)");
+    }
+    return true;
   }
 
   void Shutdown() {
@@ -574,6 +624,10 @@ class Store::Impl {
   std::map<ObjectKey, ObjectPtr> objects;  // ordered by namespace, then name (S10)
   std::size_t object_bytes = 0;            // sum of their ByteSize() (S33)
   HistoryRing history;
+  // Revisions lost across restarts (S2, S24); set by Open, then read-only.
+  std::vector<RevisionGap> gaps;
+  Revision loaded_revision = 0;
+  static constexpr std::size_t kMaxRevisionGaps = 16;
   std::atomic<Revision> revision{0};  // written only under rw (exclusive)
   std::atomic<bool> opened{false};
   std::atomic<bool> shutdown{false};
@@ -644,6 +698,7 @@ void Store::DeleteAsync(const ObjectKey& key, const DeleteFn& build, WriteDone d
 
 Result<ObjectPtr> Store::Get(const ObjectKey& key, const GetOptions& options) const {
   if (auto ok = impl_->CheckServing(); !ok.ok()) return ok.error();
+  if (auto kept = impl_->CheckNotLost(options.min_revision); !kept.ok()) return kept.error();
   if (auto reached = impl_->WaitForRevision(options.min_revision); !reached.ok()) return reached.error();
   std::shared_lock<WriterPreferringMutex> lock(impl_->rw);
   auto it = impl_->objects.find(key);
@@ -655,6 +710,7 @@ Result<ObjectPtr> Store::Get(const ObjectKey& key, const GetOptions& options) co
 
 Result<ListResult> Store::List(const ListOptions& options) const {
   if (auto ok = impl_->CheckServing(); !ok.ok()) return ok.error();
+  if (auto kept = impl_->CheckNotLost(options.revision); !kept.ok()) return kept.error();
   if (auto reached = impl_->WaitForRevision(options.revision); !reached.ok()) return reached.error();
   ListResult result;
   {
@@ -683,6 +739,10 @@ Result<ListResult> Store::List(const ListOptions& options) const {
 Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
   if (auto ok = impl_->CheckServing(); !ok.ok()) return ok.error();
   if (options.start) {
+    if (auto kept = impl_->CheckNotLost(*options.start); !kept.ok()) {
+      impl_->watches_expired.fetch_add(1, std::memory_order_relaxed);
+      return kept.error();
+    }
     if (auto reached = impl_->WaitForRevision(*options.start); !reached.ok()) return reached.error();
   }
   SelectionPredicate filter{options.namespace_name, options.selector};
@@ -769,6 +829,7 @@ StoreStats Store::Stats() const {
     s.history_events = impl_->history.size();
     s.history_bytes = impl_->history.bytes();
     s.oldest_retained_revision = impl_->history.OldestEventRevision();
+  s.loaded_revision = impl_->loaded_revision;
   }
   s.creates = impl_->creates.load();
   s.updates = impl_->updates.load();

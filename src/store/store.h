@@ -95,6 +95,10 @@ struct StoreStats {
   std::size_t history_events = 0;
   std::size_t history_bytes = 0;
   Revision oldest_retained_revision = 0;  // 0 when the history is empty
+  // The highest revision the backend returned at Open (0: none); the store
+  // resumed at or above it, and revisions between it and the start are a
+  // gap (RevisionGap).
+  Revision loaded_revision = 0;
   std::uint64_t creates = 0, updates = 0, deletes = 0, noop_updates = 0;
   std::size_t active_watchers = 0;
   std::uint64_t events_delivered = 0;   // events handed out by Watcher::Next
@@ -138,6 +142,10 @@ class Store {
   // Reads at a future revision block the calling thread up to
   // future_revision_wait (S9). A server that must not park a thread (S32)
   // calls WaitForRevision first: the read then finds the revision reached.
+  // A revision in a gap the store restarted over (RevisionGap: a restored
+  // backup, commits a power cut took) is kExpired "too old resource
+  // version", for Get and List as for Watch: the caller holds a state the
+  // store no longer has and must relist (S2, S24).
   Result<ObjectPtr> Get(const ObjectKey& key, const GetOptions& options = {}) const;
   Result<ListResult> List(const ListOptions& options = {}) const;
   Result<std::shared_ptr<Watcher>> Watch(const WatchOptions& options);

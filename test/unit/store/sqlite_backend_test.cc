@@ -2,6 +2,7 @@
 // restart (S24, S25), the file stays bounded (S27), and a file that cannot be
 // used is refused with one clear line (S26). The conformance suites
 // (store_*_test.cc) run on this backend too.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -138,6 +139,230 @@ TEST_F(SqliteStore, RestartKeepsObjectsRevisionsAndHistoryS24S25) {
   Event e;
   ASSERT_TRUE((*w)->Next(&e));
   EXPECT_EQ(e.revision, last + 1);
+}
+
+// A database restored from a backup (or one whose last commits a power cut
+// took under --storage-sync=normal) lacks revisions that clients hold. The
+// store resumes above the clock, and a revision between the file's and the
+// new start is answered too old, so the client relists instead of resuming
+// on a state the store no longer has (S2, S24). Revisions the file holds
+// resume as before (S25).
+TEST_F(SqliteStore, RestoredBackupAnswersTheLostRevisionsTooOldS2S24S25) {
+  const std::string backup = dir_.path() + "/backup.db";
+  Revision backed_up = 0, lost = 0, first = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    first = (*Create(*s, Key("ns", "a"), {}, "a1"))->revision();
+    backed_up = (*Create(*s, Key("ns", "b"), {}, "b1"))->revision();
+  }
+  std::filesystem::copy_file(Path(), backup);
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "a2").ok());
+    lost = (*Create(*s, Key("ns", "c"), {}, "c1"))->revision();
+  }
+  std::filesystem::copy_file(backup, Path(), std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::remove(Path() + "-wal");
+  std::filesystem::remove(Path() + "-shm");
+
+  constexpr Revision kClock = 1'000'000;  // the seed stands in for the clock
+  auto o = SmallOptions();
+  o.initial_revision = kClock;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  const Revision start = s->CurrentRevision();
+  EXPECT_GE(start, kClock);
+  for (Revision r : {backed_up + 1, lost, kClock - 1, start - 1}) {
+    WatchOptions wo;
+    wo.start = r;
+    auto w = s->Watch(wo);
+    ASSERT_FALSE(w.ok()) << r;
+    EXPECT_EQ(w.error().code, ErrorCode::kExpired);
+    EXPECT_THAT(w.error().message, ::testing::HasSubstr("too old resource version: " + std::to_string(r)));
+    EXPECT_THAT(w.error().message, ::testing::HasSubstr("relist"));
+    ListOptions lo;
+    lo.revision = r;
+    lo.exact = true;
+    EXPECT_EQ(s->List(lo).error().code, ErrorCode::kExpired);
+    lo.exact = false;
+    EXPECT_EQ(s->List(lo).error().code, ErrorCode::kExpired);
+    GetOptions go;
+    go.min_revision = r;
+    EXPECT_EQ(s->Get(Key("ns", "a"), go).error().code, ErrorCode::kExpired);
+  }
+  // What the file holds resumes (S25), the new start too.
+  WatchOptions from_first;
+  from_first.start = first;
+  auto w = s->Watch(from_first);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].revision, backed_up);
+  for (Revision r : {backed_up, start}) {
+    WatchOptions wo;
+    wo.start = r;
+    EXPECT_TRUE(s->Watch(wo).ok()) << r;
+  }
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), "a1");
+  auto d = Create(*s, Key("ns", "d"), {}, "d1");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)->revision(), start + 1);
+  Event e;
+  ASSERT_TRUE((*w)->Next(&e));
+  EXPECT_EQ(e.revision, start + 1);
+  s.reset();
+
+  // The gap outlives the next restart, whatever the clock says then.
+  o.initial_revision = 1;
+  s = Open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->CurrentRevision(), start + 1);
+  WatchOptions wo;
+  wo.start = lost;
+  EXPECT_EQ(s->Watch(wo).error().code, ErrorCode::kExpired);
+  wo.start = start;
+  auto resumed = s->Watch(wo);
+  ASSERT_TRUE(resumed.ok()) << resumed.error().message;
+  EXPECT_EQ(DrainAvailable(**resumed).size(), 1u);
+}
+
+// A start above the file's revision is itself a revision clients may hold (a
+// List answers it): a restart with no write in between resumes from it
+// (S25), and the next start's gap begins there.
+TEST_F(SqliteStore, StartRevisionWithoutWritesStillResumesAfterTheNextRestartS25) {
+  Revision last = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    last = (*Create(*s, Key("ns", "a"), {}, "a1"))->revision();
+  }
+  auto o = SmallOptions();
+  o.initial_revision = 1'000'000;
+  Revision first_start = 0;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    first_start = s->CurrentRevision();
+  }
+  o.initial_revision = 2'000'000;
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  const Revision second_start = s->CurrentRevision();
+  EXPECT_GE(first_start, 1'000'000u);
+  EXPECT_GE(second_start, 2'000'000u);
+  for (Revision r : {last, first_start, second_start}) {
+    WatchOptions wo;
+    wo.start = r;
+    EXPECT_TRUE(s->Watch(wo).ok()) << r;
+  }
+  for (Revision r : {last + 1, first_start - 1, first_start + 1, second_start - 1}) {
+    WatchOptions wo;
+    wo.start = r;
+    EXPECT_EQ(s->Watch(wo).error().code, ErrorCode::kExpired) << r;
+  }
+}
+
+// The history from before a gap stays in the file once writes follow the
+// gap, also where the slots wrap: a restart after them resumes a watch from
+// before the gap, in revision order (S25, S27).
+TEST_F(SqliteStore, HistoryFromBeforeAGapOutlivesTheWritesAfterItS25S27) {
+  auto open = [&](Revision seed) {
+    SqliteOptions so;
+    so.path = Path();
+    so.codec = std::make_shared<TestCodec>();
+    so.compact_events = 8;
+    so.history_max_events = 16;  // 280 slots
+    auto backend = SqliteBackend::Open(so);
+    EXPECT_TRUE(backend.ok()) << (backend.ok() ? "" : backend.error().message);
+    StoreOptions o = SmallOptions();
+    o.history_max_events = 16;
+    o.initial_revision = seed;
+    o.backend = backend.ok() ? *backend : nullptr;
+    return backend.ok() ? testing::OpenStore(std::move(o)) : nullptr;
+  };
+  Revision before_gap = 0;
+  {
+    auto s = open(100);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a").ok());
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE(Update(*s, Key("ns", "a"), "x" + std::to_string(i)).ok());
+    before_gap = s->CurrentRevision() - 10;
+  }
+  {
+    auto s = open(1'000'000);  // far above: a gap
+    ASSERT_TRUE(s);
+    ASSERT_GT(s->CurrentRevision(), 1'000'000u);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(Update(*s, Key("ns", "a"), "y" + std::to_string(i)).ok());
+  }
+  {
+    auto s = open(1);
+    ASSERT_TRUE(s);
+    WatchOptions wo;
+    wo.start = before_gap;
+    auto w = s->Watch(wo);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    auto events = DrainAvailable(**w);
+    ASSERT_EQ(events.size(), 15u);
+    EXPECT_EQ(As(events[9].object).data(), "x599");
+    EXPECT_EQ(As(events[14].object).data(), "y4");
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE(Update(*s, Key("ns", "a"), "z" + std::to_string(i)).ok());
+  }
+  auto s = open(1);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(As(*s->Get(Key("ns", "a"))).data(), "z599");
+  WatchOptions wo;
+  wo.start = s->CurrentRevision() - 12;
+  auto w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(DrainAvailable(**w).size(), 12u);
+  EXPECT_LE(deviceapi::testing::SqliteInt(Path(), "SELECT count(*) FROM events"), 280);
+}
+
+// Restarts without end keep a bounded number of gaps: the oldest merge, so a
+// revision between them is refused too, and none is forgotten (S2, S27).
+TEST_F(SqliteStore, ManyRestartsKeepFewGapsAndForgetNoneS2S27) {
+  Revision lost = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    lost = (*Create(*s, Key("ns", "a"), {}, "a0"))->revision() + 1;
+  }
+  for (int i = 1; i <= 40; ++i) {
+    auto o = SmallOptions();
+    o.initial_revision = static_cast<Revision>(i) * 1000;
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Update(*s, Key("ns", "a"), "a" + std::to_string(i)).ok());
+  }
+  auto s = Open();
+  ASSERT_TRUE(s);
+  WatchOptions wo;
+  wo.start = lost;
+  EXPECT_EQ(s->Watch(wo).error().code, ErrorCode::kExpired);
+  s.reset();
+  EXPECT_LE(deviceapi::testing::SqliteInt(Path(), "SELECT count(*) FROM meta WHERE key GLOB 'gap:*'"), 16);
+}
+
+// Once the history has passed a gap, its revisions are too old anyway: the
+// file drops it (S27).
+TEST_F(SqliteStore, GapsThatTheHistoryPassedAreDroppedS27) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Create(*s, Key("ns", "a"), {}, "a0").ok());
+  }
+  auto o = SmallOptions();
+  o.initial_revision = 1'000'000;
+  o.history_max_events = 8;
+  {
+    auto s = Open(o);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(deviceapi::testing::SqliteInt(Path(), "SELECT count(*) FROM meta WHERE key GLOB 'gap:*'"), 1);
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(Update(*s, Key("ns", "a"), "a" + std::to_string(i)).ok());
+  }
+  EXPECT_EQ(deviceapi::testing::SqliteInt(Path(), "SELECT count(*) FROM meta WHERE key GLOB 'gap:*'"), 0);
 }
 
 TEST_F(SqliteStore, HistoryBoundsOfTheNewRunApplyAfterRestartS25) {

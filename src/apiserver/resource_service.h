@@ -92,6 +92,9 @@ class ResourceService {
                                                     const grpc::ByteBuffer* in) {
     return transport_.Stream<typename Kind::WatchRequest>(
         Kind::kWatch, in, &EncodeEvent,
+        [](const auto& req) {
+          return WatchSubject{Kind::kWatch, req.namespace_(), req.opts().label_selector()};
+        },
         [this](const auto& req) { return registry_.Watch(req.namespace_(), req.opts()); },
         [this](const auto& req) {
           return transport_.FutureRevisionIfValid(req.opts().resource_version(), [&] {

@@ -176,13 +176,14 @@ class ServiceTransport {
   }
 
   // Opens a watch stream: gate, parse, then `open(request)` opens the store
-  // watcher that `encoder` serves. When `waits(request)` names a future
+  // watcher that `encoder` serves; `subject(request)` names the watch in the
+  // line logged if it is ended as too slow. When `waits(request)` names a future
   // revision, the stream first waits for it in the store's waiter list and
   // opens from its callback (S9, S32); an error from it refuses the stream.
-  template <typename Request, typename Open, typename Waits>
+  template <typename Request, typename Subject, typename Open, typename Waits>
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Stream(const char* method, const grpc::ByteBuffer* in,
-                                                     WatchReactor::Encoder encoder, Open open,
-                                                     Waits waits) {
+                                                     WatchReactor::Encoder encoder, Subject subject,
+                                                     Open open, Waits waits) {
     WatchReactor* reactor = nullptr;
     grpc::Status status = Guarded(method, [&]() -> grpc::Status {
       grpc::Status gate = Gate(Access::kRead);
@@ -192,7 +193,7 @@ class ServiceTransport {
       auto waiting = waits(*request);
       if (!waiting.ok()) return ToGrpcStatus(waiting.error(), method);
       if (auto wait_for = *waiting) {
-        auto [pending_reactor, pending] = WatchReactor::StartPending(encoder, &watch_counters_);
+        auto [pending_reactor, pending] = WatchReactor::StartPending(subject(*request), encoder, &watch_counters_);
         reactor = pending_reactor;
         store_.WaitForRevision(*wait_for, [this, method, pending = pending, request,
                                            open](store::Result<bool> reached) {
@@ -209,7 +210,7 @@ class ServiceTransport {
       }
       auto watcher = open(*request);
       if (!watcher.ok()) return ToGrpcStatus(watcher.error(), method);
-      reactor = WatchReactor::Start(std::move(watcher).value(), encoder, &watch_counters_);
+      reactor = WatchReactor::Start(subject(*request), std::move(watcher).value(), encoder, &watch_counters_);
       return grpc::Status::OK;
     });
     if (reactor != nullptr) return reactor;

@@ -1,14 +1,48 @@
 #include "apiserver/watch_reactor.h"
 
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <cstdint>
+#include <utility>
 
 #include "apiserver/status_mapping.h"
+#include "base/logging.h"
 
 namespace deviceapi::apiserver {
 
-WatchReactor::WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
+void LogWatchTooSlow(const WatchSubject& subject, store::Revision resource_version) {
+  // An event storm can end every watch at once, over and over as clients
+  // re-watch: the line count is bounded, never the count of evictions.
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point window;
+  static int lines = 0;
+  static std::uint64_t suppressed = 0;
+  std::uint64_t dropped = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window >= std::chrono::seconds(1)) {
+      window = now;
+      lines = 0;
+    }
+    if (lines >= kTooSlowLinesPerSecond) {
+      ++suppressed;
+      return;
+    }
+    ++lines;
+    dropped = std::exchange(suppressed, 0);
+  }
+  base::LogFields fields{{"method", subject.method}};
+  if (!subject.namespace_.empty()) fields.emplace_back("namespace", subject.namespace_);
+  if (!subject.label_selector.empty()) fields.emplace_back("label_selector", subject.label_selector);
+  fields.emplace_back("resource_version", resource_version);
+  if (dropped > 0) fields.emplace_back("suppressed", dropped);
+  base::LogWarn("watch ended: watcher too slow", fields);
+}
+
+WatchReactor::WatchReactor(WatchSubject subject, std::shared_ptr<store::Watcher> watcher, Encoder encoder,
                            WatchCounters* counters)
-    : watcher_(std::move(watcher)),
+    : subject_(std::move(subject)),
+      watcher_(std::move(watcher)),
       encoder_(std::move(encoder)),
       counters_(counters),
       link_(std::make_shared<WatchReactorLink>()) {
@@ -17,24 +51,24 @@ WatchReactor::WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder enco
 }
 
 WatchReactor* WatchReactor::Refuse(const grpc::Status& status, WatchCounters* counters) {
-  auto* reactor = new WatchReactor(nullptr, nullptr, counters);
+  auto* reactor = new WatchReactor({}, nullptr, nullptr, counters);
   std::lock_guard<std::mutex> lock(reactor->link_->mu);
   reactor->FinishLocked(status);
   return reactor;
 }
 
-WatchReactor* WatchReactor::Start(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
+WatchReactor* WatchReactor::Start(WatchSubject subject, std::shared_ptr<store::Watcher> watcher, Encoder encoder,
                                   WatchCounters* counters) {
-  auto* reactor = new WatchReactor(watcher, std::move(encoder), counters);
+  auto* reactor = new WatchReactor(std::move(subject), watcher, std::move(encoder), counters);
   // gRPC keeps operations started before the handler returns (StartWrite,
   // Finish) until the reactor is bound, so the callback may pump at once.
   Attach(reactor->link_, watcher);
   return reactor;
 }
 
-std::pair<WatchReactor*, WatchReactor::Pending> WatchReactor::StartPending(Encoder encoder,
+std::pair<WatchReactor*, WatchReactor::Pending> WatchReactor::StartPending(WatchSubject subject, Encoder encoder,
                                                                           WatchCounters* counters) {
-  auto* reactor = new WatchReactor(nullptr, std::move(encoder), counters);
+  auto* reactor = new WatchReactor(std::move(subject), nullptr, std::move(encoder), counters);
   Pending pending;
   pending.link_ = reactor->link_;
   return {reactor, pending};
@@ -140,6 +174,7 @@ void WatchReactor::FinishEnded(store::Watcher::End end) {
       return;
     case store::Watcher::End::kTooSlow:
       counters_->streams_too_slow.fetch_add(1, std::memory_order_relaxed);
+      LogWatchTooSlow(subject_, watcher_->last_revision());
       FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, kWatcherTooSlowMessage));
       return;
     case store::Watcher::End::kShutdown:

@@ -9,6 +9,12 @@
 // Each of them "pumps": take the next event with Watcher::Next (never
 // blocks), start its write, or finish the stream when the watch has ended.
 //
+// A stream ended as too slow logs one warn line, "watch ended: watcher too
+// slow", with its WatchSubject and the last resource version it was sent:
+// at most kTooSlowLinesPerSecond such lines a second in all, the next line
+// carrying "suppressed": <count>. gRPC sees every connection through the
+// server's own listener (a socketpair), so no client address is known here.
+//
 // Lifetime: gRPC deletes nothing; the reactor deletes itself in OnDone. The
 // ready callback holds only a weak_ptr to a small WatchReactorLink, which OnDone clears
 // under its mutex before deleting the reactor, so a late callback sees
@@ -22,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "store/watcher.h"
@@ -34,6 +41,19 @@ struct WatchCounters {
   std::atomic<std::size_t> active_streams{0};
   std::atomic<std::uint64_t> streams_too_slow{0};
 };
+
+// What the too-slow line says about a watch: its method and request.
+struct WatchSubject {
+  const char* method = "";  // "WatchGpus", "WatchLeases"
+  std::string namespace_;
+  std::string label_selector;
+};
+
+inline constexpr int kTooSlowLinesPerSecond = 5;
+
+// Logs the line of a watch ended as too slow (rate-limited as above);
+// `resource_version` is the last one it was sent.
+void LogWatchTooSlow(const WatchSubject& subject, store::Revision resource_version);
 
 class WatchReactor;
 
@@ -66,10 +86,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     friend class WatchReactor;
     std::weak_ptr<WatchReactorLink> link_;
   };
-  static std::pair<WatchReactor*, Pending> StartPending(Encoder encoder, WatchCounters* counters);
+  static std::pair<WatchReactor*, Pending> StartPending(WatchSubject subject, Encoder encoder,
+                                                        WatchCounters* counters);
 
   // Streams `watcher`'s events until it ends or the client goes away.
-  static WatchReactor* Start(std::shared_ptr<store::Watcher> watcher, Encoder encoder,
+  static WatchReactor* Start(WatchSubject subject, std::shared_ptr<store::Watcher> watcher, Encoder encoder,
                              WatchCounters* counters);
 
   void OnWriteDone(bool ok) override;
@@ -78,7 +99,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
  private:
 
-  WatchReactor(std::shared_ptr<store::Watcher> watcher, Encoder encoder, WatchCounters* counters);
+  WatchReactor(WatchSubject subject, std::shared_ptr<store::Watcher> watcher, Encoder encoder,
+               WatchCounters* counters);
   ~WatchReactor() override = default;
   // Installs the ready callback of `watcher` and pumps once.
   static void Attach(const std::shared_ptr<WatchReactorLink>& link, const std::shared_ptr<store::Watcher>& watcher);
@@ -88,6 +110,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // Finishes with the status that `end` maps to (nothing for kNone).
   void FinishEnded(store::Watcher::End end);
 
+  const WatchSubject subject_;
   std::shared_ptr<store::Watcher> watcher_;
   Encoder encoder_;
   WatchCounters* counters_;

@@ -1,10 +1,20 @@
 // Watch streams over the wire: S7, S12, S13, S15, S16, S17, S18.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <set>
-#include <thread>
+#include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "apiserver/watch_reactor.h"
+#include "base/logging.h"
 #include "service_fixture.h"
 
 namespace deviceapi::apiserver::testing {
@@ -269,10 +279,38 @@ TEST_P(WatchTest, ShutdownEndsWatchesUnavailableS18) {
   EXPECT_EQ(s2.error_code(), StatusCode::UNAVAILABLE) << s2.error_message();
 }
 
+// The process log while it lives (JSON lines), then stderr again.
+class LogCapture {
+ public:
+  LogCapture() {
+    base::InitLogging({.json = true,
+                       .verbosity = 0,
+                       .sink = [this](std::string_view line) {
+                         std::lock_guard<std::mutex> lock(mu_);
+                         lines_.push_back(nlohmann::json::parse(line));
+                       },
+                       .route_grpc = false});
+  }
+  ~LogCapture() { base::InitLogging({}); }
+  std::vector<nlohmann::json> Lines(const std::string& msg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<nlohmann::json> out;
+    for (const auto& line : lines_) {
+      if (line.value("msg", "") == msg) out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<nlohmann::json> lines_;
+};
+
 // S16: a client that stops reading is cut off with RESOURCE_EXHAUSTED
 // "watcher too slow"; writers and a reading watcher are not held up; the
 // slow client re-watches from its last revision and loses nothing (S12).
 TEST_P(WatchTest, SlowWatcherIsCutOffS16) {
+  LogCapture log;
   ServerSetup setup;
   setup.store.watcher_queue_capacity = 4;
   setup.store.history_max_bytes = 256u << 20;  // keep every ~1 MiB event for the re-watch
@@ -325,6 +363,12 @@ TEST_P(WatchTest, SlowWatcherIsCutOffS16) {
   EXPECT_EQ(s.error_message(), "watcher too slow");
   EXPECT_LT(seen.size(), static_cast<std::size_t>(kWrites));
   EXPECT_EQ(service().Stats().watch_streams_too_slow, 1u);
+  // Logged once, at warn, naming the watch and what its client got last.
+  auto logged = log.Lines("watch ended: watcher too slow");
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0]["level"], "warn");
+  EXPECT_EQ(logged[0]["method"], "WatchGpus");
+  EXPECT_EQ(logged[0]["resource_version"], last);
 
   // Re-watch from the last revision seen: the rest arrives, nothing lost.
   Watch again(stub(), WatchFrom(std::to_string(last)), 60);
@@ -343,6 +387,29 @@ TEST_P(WatchTest, SlowWatcherIsCutOffS16) {
   again.Drain();
   fast.ctx.TryCancel();
   fast.Drain();
+}
+
+// An event storm can end every watch at once, again and again as clients
+// re-watch: the lines are bounded, and the next one says how many were left out.
+TEST(WatchTooSlowLogTest, LinesAreRateLimited) {
+  LogCapture log;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a second of its own
+  const WatchSubject subject{"WatchGpus", "default", "a=b"};
+  constexpr int kEvictions = 20;
+  for (int i = 0; i < kEvictions; ++i) LogWatchTooSlow(subject, 7);
+  auto lines = log.Lines("watch ended: watcher too slow");
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kTooSlowLinesPerSecond));
+  EXPECT_EQ(lines[0]["level"], "warn");
+  EXPECT_EQ(lines[0]["method"], "WatchGpus");
+  EXPECT_EQ(lines[0]["namespace"], "default");
+  EXPECT_EQ(lines[0]["label_selector"], "a=b");
+  EXPECT_EQ(lines[0]["resource_version"], 7);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  LogWatchTooSlow(subject, 8);
+  lines = log.Lines("watch ended: watcher too slow");
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kTooSlowLinesPerSecond) + 1);
+  EXPECT_EQ(lines.back()["resource_version"], 8);
+  EXPECT_EQ(lines.back()["suppressed"], kEvictions - kTooSlowLinesPerSecond);
 }
 
 // Many streams opening and closing while writes flow: no crash, no leak of

@@ -50,9 +50,9 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "loopback; elsewhere needs mTLS (--tls-cert-file, --tls-key-file, --tls-client-ca-file). "
       "Empty or 0: off");
   opt("--health-probe-bind-address", raw.health_probe_bind_address,
-      "gRPC listener carrying only grpc.health.v1 (for kubelet gRPC probes). 0: off");
+      "gRPC listener carrying only grpc.health.v1 (for kubelet gRPC probes). Empty or 0: off");
   opt("--metrics-bind-address", raw.metrics_bind_address,
-      "HTTP listener for /metrics, /healthz, /readyz, /version. 0: off");
+      "HTTP listener for /metrics, /healthz, /readyz, /version. Empty or 0: off");
   opt("--shutdown-grace-period", raw.shutdown_grace_period,
       "Time allowed for in-flight calls to finish after SIGTERM/SIGINT");
   opt("--hostname-override", raw.hostname_override,
@@ -64,12 +64,12 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--readiness-min-gpus", raw.readiness_min_gpus,
       "GPUs that must be registered before reads are served (S21)");
   opt("--readiness-grace-period", raw.readiness_grace_period,
-      "Become ready after this long even with fewer GPUs (0: never; only the GPU count decides)");
+      "Become ready after this long even with fewer GPUs (0: only the GPU count decides)");
   opt("--max-objects", raw.max_objects, "Maximum objects in the store");
   opt("--max-total-object-bytes", raw.max_total_object_bytes,
       "Memory all stored objects may take together (writes that would grow past it are refused)");
   opt("--max-conditions", raw.max_conditions, "Maximum conditions per object");
-  opt("--max-watchers", raw.max_watchers, "Maximum concurrent watch streams");
+  opt("--max-watchers", raw.max_watchers, "Maximum concurrent watch streams, GPUs and leases each");
   opt("--max-label-selector-bytes", raw.max_label_selector_bytes,
       "Longest label selector accepted by List and Watch");
   opt("--max-label-selector-requirements", raw.max_label_selector_requirements,
@@ -96,7 +96,9 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
       "How often free heap memory is returned to the kernel (0: never)");
   opt("--storage-type", raw.storage_type,
       "Where the state lives: sqlite (a database file; survives restarts) or memory (lost on exit; for tests)");
-  opt("--storage-endpoint", raw.storage_endpoint, "The sqlite database file, an absolute path: sqlite:///path/to/state.db");
+  opt("--storage-endpoint", raw.storage_endpoint,
+      "The sqlite database file, an absolute path: sqlite:///path/to/state.db (the leases go next to it, in "
+      "state-leases.db)");
   opt("--storage-sync", raw.storage_sync,
       "normal: a committed write survives a process crash; full: also a power cut (slower)");
   opt("--admin-max-connections", raw.admin_max_connections,

@@ -2,7 +2,7 @@
 """docs/operations.md against the real binaries.
 
 - The device-api-server flag table equals `device-api-server --help`, both ways: the same
-  flags, each with the environment variable and default --help shows.
+  flags, each with the environment variable, default and help text --help shows.
 - The nvml-provider flag table names exactly the flags of `nvml-provider --help`; where its
   help names an environment variable ("(env X)"), the table says the same, and every variable
   its configuration code reads is documented.
@@ -47,8 +47,9 @@ def table(lines):
     return rows
 
 
-def help_options(binary_path):
-    """{flag: (env, default)} from CLI11 --help; a flag's key is its long name."""
+def help_options(binary_path, with_help=False):
+    """{flag: (env, default)} from CLI11 --help, or (env, default, help text) with_help; a
+    flag's key is its long name."""
     out = run([binary_path, "--help"]).stdout
     opts = {}
     lines = out.splitlines()
@@ -65,6 +66,8 @@ def help_options(binary_path):
             m2 = re.search(r"\(env (\w+)\)", desc)
             env = m2.group(1) if m2 else None
         opts[names] = (env or "", default or "")
+        if with_help:
+            opts[names] += (desc.strip(),)
     return opts
 
 
@@ -74,15 +77,17 @@ def main():
     provider = binary("NVML_PROVIDER_BINARY")
 
     # Server flags, both ways, with env and default.
-    doc = {r[0]: (r[1], r[2]) for r in table(section(text, "### device-api-server flags"))}
-    real = help_options(server)
+    doc = {r[0]: (r[1], r[2], r[3]) for r in table(section(text, "### device-api-server flags"))}
+    real = help_options(server, with_help=True)
     real.pop("--version", None)
     F.check(len(doc) >= 20, "server flag table has only %d rows" % len(doc))
-    for flag, (env, default) in real.items():
+    for flag, (env, default, help_text) in real.items():
         if F.check(flag in doc, "--help has %s, docs/operations.md does not" % flag):
             F.check(doc[flag][0] == env, "%s: doc env %r, --help %r" % (flag, doc[flag][0], env))
             F.check(doc[flag][1] == default,
                     "%s: doc default %r, --help %r" % (flag, doc[flag][1], default))
+            F.check(doc[flag][2] == help_text,
+                    "%s: doc meaning %r, --help %r" % (flag, doc[flag][2], help_text))
     for flag in doc:
         F.check(flag in real, "docs/operations.md documents %s, --help does not have it" % flag)
 
@@ -131,7 +136,7 @@ def main():
             % (sorted(prov_doc - set(prov)), sorted(set(prov) - prov_doc)))
 
     # Ports: the documented defaults are the binaries'.
-    for flag, (env, default) in real.items():
+    for flag, (env, default, _) in real.items():
         if flag.endswith("bind-address") and default.startswith(":"):
             F.check("`%s`" % default in text, "default %s of %s not in the ports table" % (default, flag))
 

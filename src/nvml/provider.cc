@@ -18,6 +18,10 @@ namespace {
 // so its GPUs turn Unknown (S28).
 constexpr std::chrono::milliseconds kEventLoopStallWithoutLease{30000};
 
+// UNAVAILABLE or DEADLINE_EXCEEDED: the server cannot be reached, so every other call would
+// fail the same way. Any other error is the server refusing that one request.
+bool ServerDown(const Status& s) { return s.IsUnavailable() || s.IsDeadlineExceeded(); }
+
 double UnixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -110,9 +114,7 @@ bool Provider::Start(std::string* error) {
     admin.limits.max_connections = cfg_.admin_max_connections;
     admin.limits.max_connections_per_peer = cfg_.admin_max_connections_per_peer;
     admin.health_checks.push_back({"nvml-events", [this] { return EventLoopProblem(); }});
-    admin.ready_checks.push_back({"server-sync", [this]() -> std::string {
-                                    return synced_once_ ? "" : "not yet synced with the device API server";
-                                  }});
+    admin.ready_checks.push_back({"server-sync", [this] { return ReadinessProblem(); }});
     admin_ = std::make_unique<base::AdminHttpServer>(std::move(admin));
     *error = admin_->Start();
     if (!error->empty()) return false;
@@ -314,7 +316,7 @@ void Provider::OnEvent(const NvmlEvent& e) {
 }
 
 void Provider::NoteServer(const Status& s) {
-  bool up = !(s.IsUnavailable() || s.IsDeadlineExceeded());
+  bool up = !ServerDown(s);
   if (up && !connected_) spdlog::info("server reachable target={}", server_target_);
   if (!up && connected_) spdlog::warn("server unavailable target={}: {}", server_target_, s.ToString());
   if (!up && connected_.exchange(false)) {
@@ -330,7 +332,24 @@ bool Provider::SleepFor(std::chrono::milliseconds d) {
   return !cv_.wait_for(lk, d, [this] { return stop_; });
 }
 
-bool Provider::EnsureRegistered(size_t i) {
+std::string Provider::ReadinessProblem() const {
+  if (!synced_once_) return "not yet synced with the device API server";
+  std::lock_guard<std::mutex> lk(mu_);
+  // Named, with the server's answer, so that an operator sees what to fix (--max-objects,
+  // validation, ...) rather than a provider that looks stuck.
+  size_t refused = 0;
+  std::string first;
+  for (const Slot& s : slots_) {
+    if (s.register_error.empty()) continue;
+    if (refused++ == 0)
+      first = "index " + std::to_string(s.info.index) + " uuid " + s.info.uuid + ": " + s.register_error;
+  }
+  if (refused == 0) return "";
+  return std::to_string(refused) + " of " + std::to_string(slots_.size()) +
+         " GPUs not registered (the server refused them; first " + first + ")";
+}
+
+Status Provider::EnsureRegistered(size_t i) {
   GpuInfo info;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -339,11 +358,25 @@ bool Provider::EnsureRegistered(size_t i) {
   auto st = publisher_->Register(info);
   NoteServer(st.status());
   if (!st.ok()) {
-    spdlog::warn("register gpu={} failed: {}", info.uuid, st.status().ToString());
-    return false;
+    const std::string error = st.status().ToString();
+    if (ServerDown(st.status())) {
+      spdlog::warn("register gpu={} failed: {}", info.uuid, error);
+      return st.status();
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    Slot& s = slots_[i];
+    // Logged when it starts or changes, not at every reconcile that retries it.
+    if (s.register_error != error)
+      spdlog::error("register gpu={} index={} refused: {}; its health is not published until it is registered",
+                    info.uuid, info.index, error);
+    s.register_error = error;
+    s.registered = false;
+    return st.status();
   }
   std::lock_guard<std::mutex> lk(mu_);
   Slot& s = slots_[i];
+  if (!s.register_error.empty()) spdlog::info("register gpu={} index={} accepted now", info.uuid, info.index);
+  s.register_error.clear();
   if (!s.registered) {
     if (auto f = CarriedOverFault(*st, boot_time_)) {
       spdlog::warn("gpu={} keeps a fault reported before this provider started (no reboot since): {}", info.uuid,
@@ -353,7 +386,7 @@ bool Provider::EnsureRegistered(size_t i) {
   }
   s.registered = true;
   MarkDirty(i, Clock::now());
-  return true;
+  return Status();
 }
 
 bool Provider::Reconcile() {
@@ -374,8 +407,10 @@ bool Provider::Reconcile() {
       if (!slots_[i].registered || !present.count(name)) to_register.push_back(i);
     }
   }
+  // A GPU the server refuses (limits, validation) must not hold back the others' health or
+  // pruning: only a server that is down ends the pass.
   for (size_t i : to_register)
-    if (!EnsureRegistered(i)) return false;
+    if (ServerDown(EnsureRegistered(i))) return false;
   {
     std::lock_guard<std::mutex> lk(mu_);
     // Every status is re-checked; an unchanged one costs a read, no write.
@@ -392,12 +427,12 @@ bool Provider::Reconcile() {
         *list, keep, "NVML lists a GPU it cannot identify (" + enumeration_gap_ + ")");
     NoteServer(marked.status());
     if (!marked.ok()) spdlog::warn("mark unidentified: {}", marked.status().ToString());
-    return marked.ok() || !(marked.status().IsUnavailable() || marked.status().IsDeadlineExceeded());
+    return marked.ok() || !ServerDown(marked.status());
   }
   auto pruned = publisher_->Prune(*list, keep);
   NoteServer(pruned.status());
   if (!pruned.ok()) spdlog::warn("prune: {}", pruned.status().ToString());
-  return pruned.ok() || !(pruned.status().IsUnavailable() || pruned.status().IsDeadlineExceeded());
+  return pruned.ok() || !ServerDown(pruned.status());
 }
 
 bool Provider::PushDirty() {
@@ -414,6 +449,10 @@ bool Provider::PushDirty() {
     {
       std::lock_guard<std::mutex> lk(mu_);
       Slot& s = slots_[i];
+      if (!s.register_error.empty()) {
+        s.push_refused = true;  // no object to write: the next full reconcile registers it first
+        continue;
+      }
       s.dirty = false;
       info = s.info;
       v = s.health.Verdict();
@@ -422,12 +461,13 @@ bool Provider::PushDirty() {
     Status st = publisher_->Push(info, v);
     NoteServer(st);
     if (st.IsNotFound()) {  // the server lost it (restart): register again, then push
-      if (EnsureRegistered(i)) st = publisher_->Push(info, v);
+      Status reg = EnsureRegistered(i);
+      st = reg.ok() ? publisher_->Push(info, v) : reg;
       NoteServer(st);
     }
     if (!st.ok()) {
       spdlog::warn("push gpu={} failed: {}", info.uuid, st.ToString());
-      const bool server_down = st.IsUnavailable() || st.IsDeadlineExceeded();
+      const bool server_down = ServerDown(st);
       std::lock_guard<std::mutex> lk(mu_);
       if (!slots_[i].dirty) slots_[i].dirty_since = since;
       slots_[i].dirty = true;  // keep the latest state; it goes out when the server is back

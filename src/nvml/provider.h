@@ -60,6 +60,9 @@ class Provider {
     // with the next change or full reconcile, not at once.
     bool push_refused = false;
     bool registered = false;
+    // Why the server refused to create this GPU's object (not for being down), "" when it
+    // has not: the GPU is left out of pushes and tried again at the next full reconcile.
+    std::string register_error;
     Clock::time_point dirty_since{};
   };
 
@@ -69,7 +72,12 @@ class Provider {
   bool Reconcile();            // sync thread only
   // Pushes every changed GPU; false only when the server is unavailable (the rest wait).
   bool PushDirty();            // sync thread only
-  bool EnsureRegistered(size_t i);
+  // OK, or why the GPU could not be registered. Only a server that is down (UNAVAILABLE,
+  // DEADLINE_EXCEEDED) stops a reconcile; any other refusal is kept in the slot and the pass goes on.
+  Status EnsureRegistered(size_t i);
+  // For /readyz: "" once the first full sync is done and every GPU is registered, else
+  // what is missing (which GPUs the server refused, and why).
+  std::string ReadinessProblem() const;
   void MarkDirty(size_t i, Clock::time_point now);  // caller holds mu_
   void NoteServer(const Status& s);
   void Connect();              // (re)creates client_ and publisher_

@@ -67,15 +67,16 @@ class Env {
   }
 
   // A stateless server by default; `durable` keeps its state in a database
-  // file in the test's directory, which a restart loads again.
-  void StartServer(bool durable = false) {
+  // file in the test's directory, which a restart loads again. `flags` are added.
+  void StartServer(bool durable = false, const std::vector<std::string>& flags = {}) {
     const std::string storage = durable ? "sqlite" : "memory";
     const std::string endpoint = "sqlite://" + (dir_ / "state.db").string();
+    std::vector<std::string> argv{kServerBin, "--bind-address", "unix://" + socket_, "--metrics-bind-address", "",
+                                  "--health-probe-bind-address", "", "--shutdown-grace-period", "2s",
+                                  "--storage-type", storage, "--storage-endpoint", endpoint};
+    argv.insert(argv.end(), flags.begin(), flags.end());
     server_ = std::make_unique<Process>(
-        std::vector<std::string>{kServerBin, "--bind-address", "unix://" + socket_, "--metrics-bind-address", "",
-                                 "--health-probe-bind-address", "", "--shutdown-grace-period", "2s",
-                                 "--storage-type", storage, "--storage-endpoint", endpoint},
-        std::map<std::string, std::string>{}, (dir_ / ("server" + std::to_string(++server_runs_) + ".log")).string());
+        argv, std::map<std::string, std::string>{}, (dir_ / ("server" + std::to_string(++server_runs_) + ".log")).string());
     // Generous: under ASan on a loaded 2-core machine a start has taken over 10 s.
     bool up = WaitUntil([&] { return client_->CheckHealth().ok() || !server_->running(); }, 30s);
     ASSERT_TRUE(up && server_->running()) << server_->Log();

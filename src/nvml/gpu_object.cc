@@ -106,8 +106,8 @@ bool ApplyHealth(GpuStatus* st, const HealthVerdict& v, const DeviceInfo& info,
   std::string previous_own = OwnRecordedAction(*st);
   std::string msg = v.message;
   if (!v.recommended_action.empty()) msg += kActionTag + v.recommended_action + "]";
-  changed |= SetCondition(st, MakeCondition(kReadyCondition, v.ready ? kConditionTrue : kConditionFalse,
-                                            v.reason, msg), now);
+  const char* status = v.unknown ? kConditionUnknown : v.ready ? kConditionTrue : kConditionFalse;
+  changed |= SetCondition(st, MakeCondition(kReadyCondition, status, v.reason, msg), now);
   const std::string& current = st->recommended_action();
   if (!v.recommended_action.empty()) {
     if (current.empty() || current == previous_own || ActionRank(v.recommended_action) >= ActionRank(current)) {

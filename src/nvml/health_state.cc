@@ -15,6 +15,14 @@ std::string_view RecoveryActionName(RecoveryAction a) {
   return "UNKNOWN";
 }
 
+HealthVerdict Unwatched(HealthVerdict v, const std::string& why) {
+  if (!v.ready) return v;
+  v.unknown = true;
+  v.reason = "NotWatched";
+  v.message = "the provider cannot see this GPU's faults (" + why + "); last seen: " + v.message;
+  return v;
+}
+
 bool HealthState::Upsert(Fault f, Clock::time_point now) {
   auto it = faults_.find(f.key);
   if (it == faults_.end()) {

@@ -39,7 +39,8 @@ struct Fault {
 
 // What the GPU's NVMLReady condition and recommended_action should say.
 struct HealthVerdict {
-  bool ready = true;            // NVMLReady status
+  bool ready = true;            // NVMLReady status (True/False) unless `unknown`
+  bool unknown = false;         // NVMLReady Unknown: the provider cannot tell (see Unwatched)
   std::string reason = "Healthy";
   std::string message = "NVML reports no active fault";
   std::string recommended_action;  // empty when healthy
@@ -61,6 +62,11 @@ struct ProbeResult {
            !row_remap_failure && (!recovery_action || *recovery_action == RecoveryAction::kNone);
   }
 };
+
+// The verdict to publish while the provider cannot see faults (`why`: its event wait fails,
+// no event set, NVML not answering): a healthy one becomes Unknown, reason NotWatched, since
+// a True nobody watches is what S28 forbids; a fault stays False (still true, and safe).
+HealthVerdict Unwatched(HealthVerdict v, const std::string& why);
 
 class HealthState {
  public:

@@ -136,6 +136,10 @@ std::string Provider::EventLoopProblem() const {
          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(silent).count()) + "s";
 }
 
+std::string Provider::FaultsUnseen() const {
+  return NvmlAnswers() ? EventLoopProblem() : "NVML unreadable";
+}
+
 bool Provider::NvmlAnswers() const {
   unsigned int count = 0;
   return nvml_->api().DeviceGetCount == nullptr || nvml_->api().DeviceGetCount(&count) == NVML_SUCCESS;
@@ -160,23 +164,21 @@ void Provider::StartLease() {
   lo.duration = std::chrono::duration_cast<std::chrono::seconds>(cfg_.lease_duration);
   lo.renew_period = cfg_.lease_renew_period;
   lo.renew_if = [this] {
-    std::string problem = NvmlAnswers() ? EventLoopProblem() : "NVML unreadable";
+    std::string problem = FaultsUnseen();
     if (problem.empty()) return true;
-    // A lease that does not exist cannot expire, and GPUs without one stay True: create it
-    // once, so that its expiry turns them Unknown. One already there (an earlier run's) is
-    // left to run out: taking it again would write True for another lease duration.
-    if (!lease_held_once_) {
-      GetOptions go;
-      go.namespace_name = cfg_.namespace_name;
-      go.call.timeout = cfg_.rpc_timeout;
-      if (lease_client_->Get(cfg_.lease_name, go).status().IsNotFound()) return true;
-    }
+    // A lease that does not exist cannot expire, and S29 then refuses nobody's True: create it
+    // whenever the server has none (at start, or after a server restart lost it). Creating
+    // writes nothing True: the reconcile it triggers publishes Unknown while faults go unseen.
+    // One already there (an earlier run's, or ours) is left to run out.
+    GetOptions go;
+    go.namespace_name = cfg_.namespace_name;
+    go.call.timeout = cfg_.rpc_timeout;
+    if (lease_client_->Get(cfg_.lease_name, go).status().IsNotFound()) return true;
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
     spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
     return false;
   };
   lo.on_acquired = [this, holder = lo.holder] {
-    lease_held_once_ = true;
     spdlog::info("lease {} acquired holder={}: writing every GPU's conditions again", cfg_.lease_name,
                  holder);
     std::lock_guard<std::mutex> lk(mu_);
@@ -456,6 +458,7 @@ bool Provider::PushDirty() {
       s.dirty = false;
       info = s.info;
       v = s.health.Verdict();
+      if (!unseen_.empty()) v = Unwatched(std::move(v), unseen_);
       since = s.dirty_since;
     }
     Status st = publisher_->Push(info, v);
@@ -513,9 +516,18 @@ void Provider::SyncLoop() {
       for (size_t i = 0; i < slots_.size(); ++i)
         if (slots_[i].health.ExpireWarnings(now, cfg_.warning_quiet_period)) MarkDirty(i, now);
     }
+    // Read without mu_ (it asks NVML); a change rewrites every GPU, so that none stays True
+    // while faults go unseen, and True comes back once they are seen again.
+    std::string unseen = FaultsUnseen();
     bool full;
     {
       std::lock_guard<std::mutex> lk(mu_);
+      if (unseen != unseen_) {
+        if (unseen.empty()) spdlog::info("faults are seen again: NVMLReady follows NVML again");
+        else spdlog::error("{}: faults go unseen; NVMLReady is written Unknown (NotWatched) instead of True", unseen);
+        unseen_ = unseen;
+        for (size_t i = 0; i < slots_.size(); ++i) MarkDirty(i, Clock::now());
+      }
       full = need_full_sync_ || Clock::now() >= next_reconcile;
     }
     bool ok;

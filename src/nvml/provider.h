@@ -12,9 +12,11 @@
 //
 // The provider lease (S28): a LeaseKeeper thread holds the Lease
 // --lease-name owning NVMLReady, renewing it every --lease-renew-period
-// while NVML still answers; when NVML stops answering it stops renewing
-// rather than keep reporting healthy, and the server turns NVMLReady Unknown
-// after --lease-duration, as it does when this process is killed or hangs.
+// while NVML still answers; when NVML stops answering (or faults go unseen)
+// it stops renewing rather than keep reporting healthy, and the server turns
+// NVMLReady Unknown after --lease-duration, as it does when this process is
+// killed or hangs. Meanwhile it writes Unknown itself instead of True, and
+// creates the lease whenever the server has none, so that S29 holds.
 // Each (re)acquisition triggers a full reconcile, which writes NVMLReady
 // again where expiry set it Unknown. Stop() releases the lease.
 #pragma once
@@ -90,6 +92,8 @@ class Provider {
   // renewed (created first when there is none, so that it can expire), so the GPUs turn
   // Unknown (S28).
   std::string EventLoopProblem() const;
+  // Why faults may go unseen now, NVML not answering included ("" when they are seen).
+  std::string FaultsUnseen() const;
 
   ProviderConfig cfg_;
   XidPolicy policy_;
@@ -119,7 +123,8 @@ class Provider {
   std::atomic<bool> connected_{false};
   std::atomic<bool> events_running_{false};
   std::string events_error_;  // why the event set could not be made; set in Start()
-  std::atomic<bool> lease_held_once_{false};
+  // FaultsUnseen() as the sync thread last saw it: while set, no GPU is published True.
+  std::string unseen_;  // guarded by mu_
   std::thread sync_thread_;
 };
 

@@ -180,6 +180,35 @@ TEST(LeaseE2E, FailingEventWaitStopsRenewalS28) {
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
 }
 
+// S28, S29 across a restart of a stateless server while the event wait fails: the server comes
+// back with no GPUs and no lease. The provider, which cannot see faults, must neither write its
+// last verdict (True) into the objects it creates again nor leave the server without a lease
+// that could refuse True: the GPUs stay Unknown, saying why, and the lease is there again.
+TEST(LeaseE2E, ServerRestartWhileFaultsGoUnseenKeepsGpusUnknownS28S29) {
+  Env env("leaseblindrestart");
+  env.StartServer();
+  env.StartProvider(kLeaseFlags, {{"FAKE_NVML_GPUS", "2"}});
+  ASSERT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "True"); }));
+  ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2"})"), "ok");
+  ASSERT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+  env.KillServer();
+  env.StartServer();
+  ASSERT_TRUE(WaitUntil([&] { return env.Gpus().size() == 2; }, 10s)) << env.ProviderLog();
+  // Several lease durations: a True written now would stay, with nothing to expire.
+  std::this_thread::sleep_for(3 * kLeaseDuration);
+  for (auto& [i, g] : env.Gpus()) {
+    const auto* ready = env.Ready(g);
+    ASSERT_NE(ready, nullptr);
+    EXPECT_EQ(ready->status(), "Unknown") << i << " " << ready->reason() << " " << ready->message() << "\n"
+                                          << env.ProviderLog();
+  }
+  deviceapi::LeaseClient leases(env.client());
+  EXPECT_TRUE(leases.Get("nvml-provider").ok()) << "no lease after the server restart";
+  // Faults seen again: the lease is renewed and True comes back.
+  ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2","on":false})"), "ok");
+  EXPECT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
+}
+
 // S28: a GPU without Xid events registered (no event set could be made, or the driver refused
 // every registration) would otherwise stay True whatever happens to it: /healthz fails saying
 // why, and the lease, taken once, is not renewed, so every GPU turns Unknown.

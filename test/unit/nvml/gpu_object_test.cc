@@ -131,5 +131,20 @@ TEST(GpuObject, FaultCarriedOverAfterTheLeaseExpiredS28) {
   EXPECT_FALSE(CarriedOverFault(other, {}));
 }
 
+// S28: while faults go unseen a healthy GPU is published Unknown, never True; a known fault
+// stays False with its action.
+TEST(GpuObject, UnwatchedHealthyIsUnknownAndFaultStaysFalseS28) {
+  GpuStatus st;
+  EXPECT_TRUE(ApplyHealth(&st, Unwatched(HealthVerdict{}, "NVML event wait failing for 3s"), ToDeviceInfo(Info())));
+  const Condition* c = FindCondition(st, kReadyCondition);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status(), kConditionUnknown);
+  EXPECT_EQ(c->reason(), "NotWatched");
+  EXPECT_NE(c->message().find("NVML event wait failing for 3s"), std::string::npos) << c->message();
+  ApplyHealth(&st, Unwatched(Bad("RESET_GPU"), "NVML unreadable"), ToDeviceInfo(Info()));
+  EXPECT_EQ(FindCondition(st, kReadyCondition)->status(), kConditionFalse);
+  EXPECT_EQ(st.recommended_action(), "RESET_GPU");
+}
+
 }  // namespace
 }  // namespace deviceapi::nvml

@@ -19,6 +19,9 @@ namespace deviceapi::nvml {
 
 inline constexpr const char* kReadyCondition = "NVMLReady";
 inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
+// In the message of a GPU marked lost because NVML listed a GPU it could not identify: a
+// guess, which a later run that identifies the GPU and probes it clean drops.
+inline constexpr const char* kCannotIdentifyMarker = "NVML lists a GPU it cannot identify";
 
 // Object name for an NVML UUID: the UUID in lower case (a DNS-1123 subdomain).
 std::string ObjectName(const std::string& uuid);

@@ -72,16 +72,22 @@ std::vector<GpuInfo> NvmlDevices::Enumerate(std::vector<std::string>* warnings, 
   for (unsigned int i = 0; i < count; ++i) {
     GpuInfo g;
     g.index = i;
+    // Only GPU_IS_LOST says the GPU is gone; any other error (a driver still bringing the GPU
+    // up, a passing failure) says nothing about it, and must not get it marked lost.
+    const auto skip = [&](const std::string& what, nvmlReturn_t why) {
+      if (warnings) warnings->push_back("GPU " + std::to_string(i) + ": " + what + ": " + lib_->ErrorString(why) + "; skipped");
+      if (gaps) ++(why == NVML_ERROR_GPU_IS_LOST ? gaps->unidentified : gaps->unreadable);
+    };
     r = a.DeviceGetHandleByIndex(i, &g.handle);
     if (r != NVML_SUCCESS) {
-      if (warnings) warnings->push_back("GPU " + std::to_string(i) + ": nvmlDeviceGetHandleByIndex_v2: " + lib_->ErrorString(r));
-      if (gaps) ++gaps->unidentified;
+      skip("nvmlDeviceGetHandleByIndex_v2", r);
       continue;
     }
-    g.uuid = ReadString(a.DeviceGetUUID, g.handle, NVML_DEVICE_UUID_V2_BUFFER_SIZE);
-    if (g.uuid.empty()) {
-      if (warnings) warnings->push_back("GPU " + std::to_string(i) + ": no UUID (lost or unsupported); skipped");
-      if (gaps) ++gaps->unidentified;
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    r = a.DeviceGetUUID(g.handle, uuid, sizeof uuid);
+    g.uuid.assign(uuid, strnlen(uuid, sizeof uuid));
+    if (r != NVML_SUCCESS || g.uuid.empty()) {
+      skip("nvmlDeviceGetUUID", r == NVML_SUCCESS ? NVML_ERROR_UNKNOWN : r);
       continue;
     }
     g.name = ReadString(a.DeviceGetName, g.handle, NVML_DEVICE_NAME_V2_BUFFER_SIZE);

@@ -38,12 +38,16 @@ class NvmlDevices {
   // which GPUs are gone.
   struct Gaps {
     bool count_failed = false;      // nvmlDeviceGetCount failed: no GPU listed at all
-    unsigned unidentified = 0;      // GPUs counted whose handle or UUID could not be read
-    bool complete() const { return !count_failed && unidentified == 0; }
+    unsigned unidentified = 0;      // GPUs counted whose handle or UUID read answered GPU_IS_LOST
+    unsigned unreadable = 0;        // ... answered any other error (may well answer a moment later)
+    bool complete() const { return !count_failed && unidentified == 0 && unreadable == 0; }
+    // Worth enumerating again: nothing NVML said means a GPU is lost for good.
+    bool transient() const { return count_failed || unreadable > 0; }
   };
-  // All GPUs NVML reports now. A GPU whose handle or UUID cannot be read (a
-  // lost GPU answers GPU_IS_LOST) is skipped and named in *warnings, and
-  // counted in *gaps (when given).
+  // All GPUs NVML reports now. A GPU whose handle or UUID cannot be read is
+  // skipped, named in *warnings and counted in *gaps (when given): as
+  // unidentified when NVML answers GPU_IS_LOST (a lost GPU), as unreadable
+  // for any other error.
   std::vector<GpuInfo> Enumerate(std::vector<std::string>* warnings, Gaps* gaps = nullptr) const;
   // Startup / post-reset probe of one GPU. Queries answering NOT_SUPPORTED or
   // FUNCTION_NOT_FOUND count as clean; any other error is named in `unreadable`,

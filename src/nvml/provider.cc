@@ -17,6 +17,9 @@ namespace {
 // provider no longer sees faults: its health check fails and it stops renewing its lease,
 // so its GPUs turn Unknown (S28).
 constexpr std::chrono::milliseconds kEventLoopStallWithoutLease{30000};
+// How long Start() enumerates again while NVML cannot read some GPU for a reason other than
+// its being lost.
+constexpr std::chrono::milliseconds kEnumerateRetryFor{10000};
 
 // UNAVAILABLE or DEADLINE_EXCEEDED: the server cannot be reached, so every other call would
 // fail the same way. Any other error is the server refusing that one request.
@@ -44,6 +47,18 @@ bool Provider::Start(std::string* error) {
 
   std::vector<std::string> warnings;
   auto gpus = nvml_->Enumerate(&warnings, &enumeration_gaps_);
+  // An error other than GPU_IS_LOST (a driver still bringing a GPU up) most likely passes:
+  // enumerate again, with backoff, for a bounded time (signals wait until Start returns).
+  auto delay = std::chrono::milliseconds(200);
+  for (auto waited = std::chrono::milliseconds(0); enumeration_gaps_.transient() && waited < kEnumerateRetryFor;
+       waited += delay, delay = std::min(delay * 2, std::chrono::milliseconds(2000))) {
+    spdlog::warn("enumerate: {}; enumerating again in {}ms", warnings.empty() ? "" : warnings.back(),
+                 delay.count());
+    metrics_.nvml_errors.WithLabels({"enumerate"}).Inc();
+    std::this_thread::sleep_for(delay);
+    warnings.clear();
+    gpus = nvml_->Enumerate(&warnings, &enumeration_gaps_);
+  }
   for (auto& w : warnings) {
     spdlog::warn("enumerate: {}", w);
     metrics_.nvml_errors.WithLabels({"enumerate"}).Inc();
@@ -90,6 +105,7 @@ bool Provider::Start(std::string* error) {
     now = Clock::now();
     if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST at startup", now);
     else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, now);
+    s.probed_clean = !lost && probe && probe->clean();
     if (probe && !probe->unreadable.empty()) {
       spdlog::warn("startup gpu={} probe could not read: {}", s.info.uuid, probe->unreadable);
       metrics_.nvml_errors.WithLabels({"probe"}).Inc();
@@ -380,7 +396,13 @@ Status Provider::EnsureRegistered(size_t i) {
   if (!s.register_error.empty()) spdlog::info("register gpu={} index={} accepted now", info.uuid, info.index);
   s.register_error.clear();
   if (!s.registered) {
-    if (auto f = CarriedOverFault(*st, boot_time_)) {
+    auto f = CarriedOverFault(*st, boot_time_);
+    if (f && s.probed_clean && f->message.find(kCannotIdentifyMarker) != std::string::npos) {
+      // A guess of an earlier run that could not tell which GPU was gone: this one is
+      // identified and probes clean, so it is not the lost GPU.
+      spdlog::info("gpu={} identified and probed clean: dropping an earlier run's guess: {}", info.uuid,
+                   f->message);
+    } else if (f) {
       spdlog::warn("gpu={} keeps a fault reported before this provider started (no reboot since): {}", info.uuid,
                    f->message);
       s.health.AddFault(std::move(*f), Clock::now());
@@ -425,8 +447,20 @@ bool Provider::Reconcile() {
     // lost rather than deleted (a lost GPU has no readable UUID, and its object holds its
     // fault); when NVML could not even count them, they are left to the lease.
     if (enumeration_gaps_.count_failed) return true;
-    auto marked = publisher_->MarkUnidentified(
-        *list, keep, "NVML lists a GPU it cannot identify (" + enumeration_gap_ + ")");
+    HealthVerdict v;
+    if (enumeration_gaps_.unidentified > 0) {  // a GPU answered GPU_IS_LOST
+      v.ready = false;
+      v.reason = "GPULost";
+      v.message = std::string("GPU is lost: ") + kCannotIdentifyMarker + " (" + enumeration_gap_ + ")";
+      v.recommended_action = "RESTART_BM";
+    } else {  // NVML could not read some GPU, and said nothing of its being lost
+      v.ready = false;
+      v.unknown = true;
+      v.reason = "NotWatched";
+      v.message = "NVML lists a GPU it cannot read, which may be this one, so its faults go unseen (" +
+                  enumeration_gap_ + ")";
+    }
+    auto marked = publisher_->MarkUnidentified(*list, keep, v);
     NoteServer(marked.status());
     if (!marked.ok()) spdlog::warn("mark unidentified: {}", marked.status().ToString());
     return marked.ok() || !ServerDown(marked.status());

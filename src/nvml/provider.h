@@ -62,6 +62,7 @@ class Provider {
     // with the next change or full reconcile, not at once.
     bool push_refused = false;
     bool registered = false;
+    bool probed_clean = false;  // the startup probe answered and found nothing
     // Why the server refused to create this GPU's object (not for being down), "" when it
     // has not: the GPU is left out of pushes and tried again at the next full reconcile.
     std::string register_error;
@@ -110,7 +111,8 @@ class Provider {
   std::unique_ptr<LeaseKeeper> lease_keeper_;
   std::chrono::system_clock::time_point boot_time_;
   // Set at start when NVML listed GPUs it could not identify (or could not count
-  // them): objects without a GPU are then not deleted (Reconcile).
+  // them), after enumerating again for a while when nothing said a GPU is lost:
+  // objects without a GPU are then not deleted (Reconcile).
   NvmlDevices::Gaps enumeration_gaps_;
   std::string enumeration_gap_;
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deviceapi/conditions.h"
 #include "deviceapi/retry.h"
 
 namespace deviceapi::nvml {
@@ -66,12 +67,7 @@ StatusOr<GpuList> Publisher::ListAll() {
 
 StatusOr<std::vector<std::string>> Publisher::MarkUnidentified(const GpuList& list,
                                                                 const std::set<std::string>& keep,
-                                                                const std::string& detail) {
-  HealthVerdict lost;
-  lost.ready = false;
-  lost.reason = "GPULost";
-  lost.message = "GPU is lost: " + detail;
-  lost.recommended_action = "RESTART_BM";
+                                                                const HealthVerdict& verdict) {
   std::vector<std::string> marked;
   for (const auto& item : list.items()) {
     auto label = item.metadata().labels().find(kManagedByLabel);
@@ -80,13 +76,17 @@ StatusOr<std::vector<std::string>> Publisher::MarkUnidentified(const GpuList& li
     auto r = UpdateStatusWithRetry(
         client_, item.metadata().name(),
         [&](GpuStatus* st) {
+          // Unknown says less than a fault: a GPU whose object holds one keeps it.
+          const Condition* c = FindCondition(*st, kReadyCondition);
+          if (verdict.unknown && c && c->status() == kConditionFalse) return false;
           const DeviceInfo info = st->device_info();  // NVML cannot read it now: keep the last known
-          return ApplyHealth(st, lost, info);
+          return ApplyHealth(st, verdict, info);
         },
         Get());
     Count("update_status", r.status());
     if (r.ok()) {
-      spdlog::error("gpu={} uuid={} marked lost: {}", item.metadata().name(), item.spec().uuid(), detail);
+      spdlog::error("gpu={} uuid={} marked {}: {}", item.metadata().name(), item.spec().uuid(),
+                    verdict.unknown ? "not watched" : "lost", verdict.message);
       marked.push_back(item.metadata().name());
     } else if (!r.status().IsNotFound()) {
       return r.status();

@@ -40,13 +40,14 @@ class Publisher {
   // Deletes the objects of `list` labelled as created by this provider whose
   // name is not in `keep` (with a uid precondition). Returns the names deleted.
   StatusOr<std::vector<std::string>> Prune(const GpuList& list, const std::set<std::string>& keep);
-  // Instead of Prune when NVML lists GPUs it cannot identify (a lost GPU has no
-  // readable UUID): the objects Prune would delete are set NVMLReady=False,
-  // reason GPULost, action RESTART_BM, with `detail`, since one of them is most
-  // likely that GPU and deleting it would erase its fault. Returns the names
-  // marked (already marked ones are not written again).
+  // Instead of Prune when NVML lists GPUs it cannot identify: the objects Prune
+  // would delete are given `verdict`, since one of them is most likely such a
+  // GPU and deleting it would erase its fault. A lost GPU (no readable UUID)
+  // gets NVMLReady=False, GPULost, RESTART_BM; one NVML could not read for
+  // another reason gets Unknown, which leaves a False (a fault) as it is.
+  // Returns the names marked (already marked ones are not written again).
   StatusOr<std::vector<std::string>> MarkUnidentified(const GpuList& list, const std::set<std::string>& keep,
-                                                      const std::string& detail);
+                                                      const HealthVerdict& verdict);
 
  private:
   void Count(const char* op, const Status& s);

@@ -36,5 +36,70 @@ TEST(RegistrationE2E, GpusTheServerRefusesDoNotHoldBackTheOthers) {
   EXPECT_EQ(lines, 2u) << log;
 }
 
+bool AllTrue(Env& env, size_t count) {
+  auto gpus = env.Gpus();
+  if (gpus.size() != count) return false;
+  for (auto& [i, g] : gpus) {
+    auto* c = env.Ready(g);
+    if (c == nullptr || c->status() != "True") return false;
+  }
+  return true;
+}
+
+// A UUID read that fails for a while with an error other than GPU_IS_LOST says nothing about
+// the GPU being lost: the provider enumerates again and marks nothing lost.
+TEST(RegistrationE2E, PassingUuidErrorMarksNothingLost) {
+  Env env("uuidflake");
+  env.StartServer();
+  env.StartProvider();
+  ASSERT_TRUE(WaitUntil([&] { return AllTrue(env, 8); })) << env.ProviderLog();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  auto list = env.client().List();
+  ASSERT_TRUE(list.ok());
+  deviceapi::WatchOptions o;
+  o.resource_version = list->metadata().resource_version();
+  o.timeout_seconds = 8;
+  auto watch = env.client().Watch(o);
+  auto sc = env.dir() / "scenario.json";
+  std::ofstream(sc) << R"({"fail":{"nvmlDeviceGetUUID":999}})";
+  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}}, /*wait_synced=*/false);
+  std::this_thread::sleep_for(2s);
+  ASSERT_TRUE(WaitUntil([&] {
+    return env.Ctl(R"({"op":"fail","call":"nvmlDeviceGetUUID","code":999,"on":false})") == "ok";
+  })) << env.ProviderLog();
+  EXPECT_TRUE(WaitUntil([&] { return AllTrue(env, 8); }, 15s)) << env.ProviderLog();
+  deviceapi::WatchEvent event;
+  while (watch->Next(&event)) {
+    const auto* ready = deviceapi::FindCondition(event.object.status(), "NVMLReady");
+    ASSERT_NE(ready, nullptr);
+    EXPECT_NE(ready->status(), "False") << ready->reason() << " " << ready->message();
+  }
+  EXPECT_TRUE(AllTrue(env, 8)) << env.ProviderLog();
+}
+
+// An earlier run that could not tell which GPU was lost marked every object it could not match
+// lost. A later run that identifies the GPU and probes it clean drops that guess rather than
+// carry it over until a reset that a healthy GPU never gets.
+TEST(RegistrationE2E, IdentifiedCleanGpuDropsAnEarlierCannotIdentifyMark) {
+  Env env("cannotidentify");
+  env.StartServer();
+  env.StartProvider();
+  ASSERT_TRUE(WaitUntil([&] { return AllTrue(env, 8); })) << env.ProviderLog();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  auto gpu = *env.GpuAt(1);
+  deviceapi::SetCondition(gpu.mutable_status(),
+                          deviceapi::MakeCondition("NVMLReady", "False", "GPULost",
+                                                   "GPU is lost: NVML lists a GPU it cannot identify (GPU 6: "
+                                                   "nvmlDeviceGetUUID: GPU is lost; skipped) [recommended action: "
+                                                   "RESTART_BM]"));
+  gpu.mutable_status()->set_recommended_action("RESTART_BM");
+  ASSERT_TRUE(env.client().UpdateStatus(gpu).ok());
+  env.StartProvider();
+  EXPECT_TRUE(env.WaitReady(1, "True", "Healthy")) << env.ProviderLog();
+  EXPECT_EQ(env.GpuAt(1)->status().recommended_action(), "");
+}
+
 }  // namespace
 }  // namespace e2e

@@ -17,6 +17,8 @@ namespace {
 // provider no longer sees faults: its health check fails and it stops renewing its lease,
 // so its GPUs turn Unknown (S28).
 constexpr std::chrono::milliseconds kEventLoopStallWithoutLease{30000};
+// What a wait may take beyond its timeout on a loaded machine.
+constexpr std::chrono::milliseconds kEventWaitSlack{1000};
 // How long Start() enumerates again while NVML cannot read some GPU for a reason other than
 // its being lost.
 constexpr std::chrono::milliseconds kEnumerateRetryFor{10000};
@@ -145,7 +147,12 @@ std::string Provider::EventLoopProblem() const {
   if (!watcher_) return "";
   if (!events_running_) return "NVML event loop not running: " + events_error_;
   if (auto uncovered = watcher_->CoverageProblem(); !uncovered.empty()) return uncovered;
-  const auto stall = cfg_.lease_duration.count() > 0 ? 2 * cfg_.lease_renew_period : kEventLoopStallWithoutLease;
+  // An idle wait answers only when its timeout ends (up to 10 s): never count a healthy wait
+  // as silent before two of them could have passed.
+  const auto idle = 2 * cfg_.event_wait_timeout + kEventWaitSlack;
+  const auto stall =
+      std::max<std::chrono::milliseconds>(idle, cfg_.lease_duration.count() > 0 ? 2 * cfg_.lease_renew_period
+                                                                                 : kEventLoopStallWithoutLease);
   const auto silent = std::chrono::steady_clock::now() - watcher_->LastAnsweredWait();
   if (silent < stall) return "";
   return "NVML event wait failing for " +

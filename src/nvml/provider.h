@@ -89,7 +89,8 @@ class Provider {
   bool NvmlAnswers() const;
   // Why faults may go unseen ("" when they are seen): no event set could be made, a GPU
   // watched has no Xid events registered, or the event wait has been failing for two
-  // lease renew periods (30 s without a lease). /healthz fails and the lease is not
+  // lease renew periods (30 s without a lease), or two event wait timeouts and a second
+  // when that is longer. /healthz fails and the lease is not
   // renewed (created first when there is none, so that it can expire), so the GPUs turn
   // Unknown (S28).
   std::string EventLoopProblem() const;

@@ -209,6 +209,28 @@ TEST(LeaseE2E, ServerRestartWhileFaultsGoUnseenKeepsGpusUnknownS28S29) {
   EXPECT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "True"); }, 3 * kLeaseDuration)) << env.ProviderLog();
 }
 
+// S28: an idle event wait answers once per --event-wait-timeout. With a timeout longer than
+// the lease renew period, a healthy loop must not look stalled: /healthz stays 200 and every
+// renewal is made, so the GPUs stay True.
+TEST(LeaseE2E, LongEventWaitTimeoutIsNotAStallS28) {
+  Env env("leaselongwait");
+  env.StartServer();
+  env.StartProvider({"--lease-duration", "4s", "--lease-renew-period", "1s", "--event-wait-timeout", "3s"},
+                    {{"FAKE_NVML_GPUS", "2"}});
+  ASSERT_TRUE(WaitUntil([&] { return AllReadyOf(env, 2, "True"); })) << env.ProviderLog();
+  const auto end = std::chrono::steady_clock::now() + 8s;
+  int failed = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    auto health = deviceapi::testing::HttpGet("127.0.0.1", env.AdminPort(), "/healthz");
+    ASSERT_TRUE(health);
+    if (health->status != 200) ++failed;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(env.ProviderLog().find("not renewing lease"), std::string::npos) << env.ProviderLog();
+  EXPECT_TRUE(AllReadyOf(env, 2, "True")) << env.ProviderLog();
+}
+
 // S28: a GPU without Xid events registered (no event set could be made, or the driver refused
 // every registration) would otherwise stay True whatever happens to it: /healthz fails saying
 // why, and the lease, taken once, is not renewed, so every GPU turns Unknown.

@@ -196,6 +196,7 @@ void Provider::StartLease() {
     GetOptions go;
     go.namespace_name = cfg_.namespace_name;
     go.call.timeout = cfg_.rpc_timeout;
+    go.call.canceller = canceller_;
     if (lease_client_->Get(cfg_.lease_name, go).status().IsNotFound()) return true;
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
     spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
@@ -233,7 +234,8 @@ void Provider::Connect() {
   co.user_agent = "nvml-provider";
   publisher_.reset();
   client_ = std::make_unique<Client>(grpc::CreateCustomChannel(server_target_, grpc::InsecureChannelCredentials(), args), co);
-  publisher_ = std::make_unique<Publisher>(*client_, cfg_.namespace_name, cfg_.provider_name, cfg_.rpc_timeout, &metrics_);
+  publisher_ = std::make_unique<Publisher>(*client_, cfg_.namespace_name, cfg_.provider_name, cfg_.rpc_timeout,
+                                          &metrics_, canceller_);
 }
 
 void Provider::Stop() {
@@ -243,6 +245,7 @@ void Provider::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  canceller_->Cancel();
   if (lease_keeper_) lease_keeper_->Stop();  // releases the lease: NVMLReady turns Unknown now
   if (watcher_) watcher_->Stop();
   if (sync_thread_.joinable()) sync_thread_.join();
@@ -352,6 +355,11 @@ void Provider::NoteServer(const Status& s) {
   metrics_.connected.Get().Set(up ? 1 : 0);
 }
 
+bool Provider::Stopping() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stop_;
+}
+
 bool Provider::SleepFor(std::chrono::milliseconds d) {
   std::unique_lock<std::mutex> lk(mu_);
   return !cv_.wait_for(lk, d, [this] { return stop_; });
@@ -441,13 +449,13 @@ bool Provider::Reconcile() {
   // A GPU the server refuses (limits, validation) must not hold back the others' health or
   // pruning: only a server that is down ends the pass.
   for (size_t i : to_register)
-    if (ServerDown(EnsureRegistered(i))) return false;
+    if (Stopping() || ServerDown(EnsureRegistered(i))) return false;
   {
     std::lock_guard<std::mutex> lk(mu_);
     // Every status is re-checked; an unchanged one costs a read, no write.
     for (size_t i = 0; i < slots_.size(); ++i) MarkDirty(i, Clock::now());
   }
-  if (!PushDirty()) return false;
+  if (!PushDirty() || Stopping()) return false;
   if (!list.ok()) return true;  // prune on the next round, once reads are served
   if (!enumeration_gaps_.complete()) {
     // NVML could not say which GPUs are gone. Objects without a GPU of ours are marked
@@ -486,6 +494,7 @@ bool Provider::PushDirty() {
       if (slots_[i].dirty) todo.push_back(i);
   }
   for (size_t i : todo) {
+    if (Stopping()) return false;  // what is left stays dirty; nothing is sent after Stop()
     GpuInfo info;
     HealthVerdict v;
     Clock::time_point since;

@@ -85,6 +85,7 @@ class Provider {
   void NoteServer(const Status& s);
   void Connect();              // (re)creates client_ and publisher_
   bool SleepFor(std::chrono::milliseconds d);  // false when stopping
+  bool Stopping() const;
   void StartLease();
   bool NvmlAnswers() const;
   // Why faults may go unseen ("" when they are seen): no event set could be made, a GPU
@@ -105,6 +106,9 @@ class Provider {
   std::unique_ptr<Client> client_;
   std::string server_target_;
   std::unique_ptr<Publisher> publisher_;
+  // Cancelled by Stop(): the sync thread's calls in flight end at once and later ones fail
+  // without reaching the server, so a server that does not answer cannot hold shutdown up.
+  std::shared_ptr<CallCanceller> canceller_ = std::make_shared<CallCanceller>();
   std::unique_ptr<EventWatcher> watcher_;
   std::unique_ptr<base::AdminHttpServer> admin_;
   std::unique_ptr<Client> lease_channel_;  // a channel of its own: Connect() replaces client_

@@ -8,9 +8,17 @@
 namespace deviceapi::nvml {
 
 Publisher::Publisher(Client& client, std::string namespace_name, std::string provider_name,
-                     std::chrono::milliseconds rpc_timeout, ProviderMetrics* metrics)
+                     std::chrono::milliseconds rpc_timeout, ProviderMetrics* metrics,
+                     std::shared_ptr<CallCanceller> canceller)
     : client_(client), ns_(std::move(namespace_name)), provider_(std::move(provider_name)),
-      timeout_(rpc_timeout), metrics_(metrics) {}
+      timeout_(rpc_timeout), metrics_(metrics), canceller_(std::move(canceller)) {}
+
+CallOptions Publisher::Call() const {
+  CallOptions c;
+  c.timeout = timeout_;
+  c.canceller = canceller_;
+  return c;
+}
 
 void Publisher::Count(const char* op, const Status& s) {
   if (metrics_) metrics_->server_writes.WithLabels({op, StatusCodeName(s.code())}).Inc();
@@ -19,13 +27,13 @@ void Publisher::Count(const char* op, const Status& s) {
 GetOptions Publisher::Get() const {
   GetOptions g;
   g.namespace_name = ns_;
-  g.call.timeout = timeout_;
+  g.call = Call();
   return g;
 }
 
 StatusOr<GpuStatus> Publisher::Register(const GpuInfo& gpu) {
   CreateOptions co;
-  co.call.timeout = timeout_;
+  co.call = Call();
   auto created = client_.Create(NewGpuObject(gpu, ns_, provider_), co);
   Count("create", created.status());
   if (created.ok()) {
@@ -59,7 +67,7 @@ Status Publisher::Push(const GpuInfo& gpu, const HealthVerdict& verdict) {
 StatusOr<GpuList> Publisher::ListAll() {
   ListOptions lo;
   lo.namespace_name = ns_;
-  lo.call.timeout = timeout_;
+  lo.call = Call();
   auto list = client_.List(lo);
   Count("list", list.status());
   return list;
@@ -104,7 +112,7 @@ StatusOr<std::vector<std::string>> Publisher::Prune(const GpuList& list, const s
     DeleteOptions d;
     d.namespace_name = ns_;
     d.precondition_uid = item.metadata().uid();  // never delete a re-created namesake
-    d.call.timeout = timeout_;
+    d.call = Call();
     Status s = client_.Delete(item.metadata().name(), d);
     Count("delete", s);
     if (s.ok() || s.IsNotFound()) {

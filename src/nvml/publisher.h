@@ -7,6 +7,7 @@
 // time (the provider's sync thread).
 #pragma once
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,8 +27,12 @@ struct PublishResult {
 
 class Publisher {
  public:
+  // Every call takes `canceller` (may be null): cancelling it ends the call in flight and
+  // fails every later one with CANCELLED at once, so a stopping provider does not wait out
+  // --rpc-timeout on a server that does not answer.
   Publisher(Client& client, std::string namespace_name, std::string provider_name,
-            std::chrono::milliseconds rpc_timeout, ProviderMetrics* metrics);
+            std::chrono::milliseconds rpc_timeout, ProviderMetrics* metrics,
+            std::shared_ptr<CallCanceller> canceller = nullptr);
 
   // Create, or adopt an existing object of the same name. On success returns
   // the stored object's status (so the caller can pick up carried-over faults).
@@ -52,11 +57,13 @@ class Publisher {
  private:
   void Count(const char* op, const Status& s);
   GetOptions Get() const;
+  CallOptions Call() const;
 
   Client& client_;
   std::string ns_, provider_;
   std::chrono::milliseconds timeout_;
   ProviderMetrics* metrics_;
+  std::shared_ptr<CallCanceller> canceller_;
 };
 
 }  // namespace deviceapi::nvml

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <random>
 #include <set>
 
@@ -188,7 +189,11 @@ void Provider::StartLease() {
   lo.renew_period = cfg_.lease_renew_period;
   lo.renew_if = [this] {
     std::string problem = FaultsUnseen();
-    if (problem.empty()) return true;
+    if (problem.empty()) {
+      if (!renew_skip_logged_.empty()) spdlog::info("renewing lease {} again", cfg_.lease_name);
+      renew_skip_logged_.clear();
+      return true;
+    }
     // A lease that does not exist cannot expire, and S29 then refuses nobody's True: create it
     // whenever the server has none (at start, or after a server restart lost it). Creating
     // writes nothing True: the reconcile it triggers publishes Unknown while faults go unseen.
@@ -199,7 +204,12 @@ void Provider::StartLease() {
     go.call.canceller = canceller_;
     if (lease_client_->Get(cfg_.lease_name, go).status().IsNotFound()) return true;
     metrics_.nvml_errors.WithLabels({"lease_check"}).Inc();
-    spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
+    // Once when renewals stop, and again only when the reason changes, not every period.
+    std::string reason = problem;
+    std::erase_if(reason, [](char c) { return c >= '0' && c <= '9'; });
+    if (reason != renew_skip_logged_)
+      spdlog::error("{}: not renewing lease {}; NVMLReady turns Unknown", problem, cfg_.lease_name);
+    renew_skip_logged_ = reason;
     return false;
   };
   lo.on_acquired = [this, holder = lo.holder] {
@@ -493,6 +503,21 @@ bool Provider::PushDirty() {
     for (size_t i = 0; i < slots_.size(); ++i)
       if (slots_[i].dirty) todo.push_back(i);
   }
+  // Refusals are logged when a GPU's refusal starts or changes, one line per distinct error
+  // for all the GPUs of a pass (a lapsed lease refuses every GPU, at every reconcile).
+  struct Refused {
+    size_t gpus = 0;
+    std::string first;
+  };
+  std::map<std::string, Refused> refused;
+  size_t accepted_again = 0;
+  const auto log_refusals = [&] {
+    for (const auto& [error, r] : refused) {
+      if (r.gpus == 1) spdlog::warn("push gpu={} failed: {}", r.first, error);
+      else spdlog::warn("push failed for {} GPUs (first gpu={}): {}", r.gpus, r.first, error);
+    }
+    if (accepted_again > 0) spdlog::info("push accepted again for {} GPUs", accepted_again);
+  };
   for (size_t i : todo) {
     if (Stopping()) return false;  // what is left stays dirty; nothing is sent after Stop()
     GpuInfo info;
@@ -519,19 +544,34 @@ bool Provider::PushDirty() {
       NoteServer(st);
     }
     if (!st.ok()) {
-      spdlog::warn("push gpu={} failed: {}", info.uuid, st.ToString());
       const bool server_down = ServerDown(st);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (!slots_[i].dirty) slots_[i].dirty_since = since;
-      slots_[i].dirty = true;  // keep the latest state; it goes out when the server is back
+      std::unique_lock<std::mutex> lk(mu_);
+      Slot& s = slots_[i];
+      if (!s.dirty) s.dirty_since = since;
+      s.dirty = true;  // keep the latest state; it goes out when the server is back
+      if (server_down) {  // NoteServer logged it
+        lk.unlock();
+        log_refusals();
+        return false;
+      }
+      if (const std::string error = st.ToString(); error != s.push_error) {
+        auto& r = refused[error];
+        if (r.gpus++ == 0) r.first = info.uuid;
+        s.push_error = error;
+      }
       // A refusal of this one object (validation, conflicts, limits) must not hold back the
       // others: go on with them, and retry this one on the next change or full reconcile.
-      if (server_down) return false;
-      slots_[i].push_refused = true;
+      s.push_refused = true;
       continue;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!slots_[i].push_error.empty()) ++accepted_again;
+      slots_[i].push_error.clear();
     }
     metrics_.publish_latency.Get().Observe(std::chrono::duration<double>(Clock::now() - since).count());
   }
+  log_refusals();
   size_t unhealthy = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);

@@ -66,6 +66,7 @@ class Provider {
     // Why the server refused to create this GPU's object (not for being down), "" when it
     // has not: the GPU is left out of pushes and tried again at the next full reconcile.
     std::string register_error;
+    std::string push_error;  // the last push's refusal, logged once while it repeats
     Clock::time_point dirty_since{};
   };
 
@@ -130,6 +131,9 @@ class Provider {
   std::atomic<bool> connected_{false};
   std::atomic<bool> events_running_{false};
   std::string events_error_;  // why the event set could not be made; set in Start()
+  // The lease keeper's thread only: why renewals are skipped, as last logged (digits left
+  // out, so that "failing for 3s" and "for 4s" are one reason); "" while renewing.
+  std::string renew_skip_logged_;
   // FaultsUnseen() as the sync thread last saw it: while set, no GPU is published True.
   std::string unseen_;  // guarded by mu_
   std::thread sync_thread_;

@@ -167,9 +167,14 @@ TEST(LeaseE2E, FailingEventWaitStopsRenewalS28) {
   ASSERT_EQ(env.Ctl(R"({"op":"unsupported","call":"nvmlEventSetWait_v2"})"), "ok");
   EXPECT_TRUE(WaitUntil([&] { return AllReady(env, "Unknown"); }, 3 * kLeaseDuration)) << env.ProviderLog();
   EXPECT_NE(env.ProviderLog().find("NVML event wait failing"), std::string::npos);
-  // Every failed wait is counted; the failure is logged once, when it starts.
+  // Every failed wait is counted; the failure is logged once, when it starts, and so is the
+  // renewal skipped for it (not once per renew period).
+  std::this_thread::sleep_for(kLeaseDuration);
   const std::string log = env.ProviderLog(), line = "events: nvmlEventSetWait: Not Supported";
   EXPECT_EQ(log.find(line, log.find(line) + 1), std::string::npos) << log;
+  const std::string skipped = "not renewing lease";
+  ASSERT_NE(log.find(skipped), std::string::npos) << log;
+  EXPECT_EQ(log.find(skipped, log.find(skipped) + 1), std::string::npos) << log;
   auto metrics = deviceapi::testing::HttpGet("127.0.0.1", env.AdminPort(), "/metrics");
   ASSERT_TRUE(metrics);
   const std::string counter = "nvml_provider_nvml_errors_total{call=\"event_wait\"} ";

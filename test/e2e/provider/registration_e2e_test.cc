@@ -101,5 +101,32 @@ TEST(RegistrationE2E, IdentifiedCleanGpuDropsAnEarlierCannotIdentifyMark) {
   EXPECT_EQ(env.GpuAt(1)->status().recommended_action(), "");
 }
 
+size_t Count(const std::string& log, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = log.find(what); p != std::string::npos; p = log.find(what, p + 1)) ++n;
+  return n;
+}
+
+// Status writes the server keeps refusing (here: another writer filled four GPUs with the 32
+// conditions the server allows, so adding NVMLReady fails validation) are retried at every
+// reconcile but logged once, in one line for all the GPUs refused alike, not once per GPU per
+// reconcile.
+TEST(RegistrationE2E, RepeatedRefusalsAreLoggedOnce) {
+  Env env("refusedlog");
+  env.StartServer();
+  env.StartProvider({"--lease-duration", "0"});
+  for (int index = 0; index < 4; ++index) {
+    auto gpu = *env.GpuAt(index);
+    gpu.mutable_status()->clear_conditions();
+    for (int i = 0; i < 32; ++i)
+      deviceapi::SetCondition(gpu.mutable_status(),
+                              deviceapi::MakeCondition("example.com/Check" + std::to_string(i), "True", "Probe", ""));
+    ASSERT_TRUE(env.client().UpdateStatus(gpu).ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return Count(env.ProviderLog(), "must have at most 32 items") > 0; })) << env.ProviderLog();
+  std::this_thread::sleep_for(3s);  // three more reconciles
+  EXPECT_LE(Count(env.ProviderLog(), "must have at most 32 items"), 4u) << env.ProviderLog();
+}
+
 }  // namespace
 }  // namespace e2e

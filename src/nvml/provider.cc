@@ -619,13 +619,15 @@ void Provider::SyncLoop() {
         for (size_t i = 0; i < slots_.size(); ++i) MarkDirty(i, Clock::now());
       }
       full = need_full_sync_ || Clock::now() >= next_reconcile;
+      // Cleared as the pass starts, where it is read: a trigger set while the pass runs (a
+      // lease re-acquired after this pass wrote some GPU) asks for another pass.
+      if (full) need_full_sync_ = false;
     }
     bool ok;
     if (full) {
       ok = Reconcile();
       if (ok) {
         std::lock_guard<std::mutex> lk(mu_);
-        need_full_sync_ = false;
         next_reconcile = Clock::now() + cfg_.reconcile_interval;
         metrics_.last_sync.Get().Set(UnixNow());
         if (!synced_once_.exchange(true)) spdlog::info("first sync done gpus={}", slots_.size());

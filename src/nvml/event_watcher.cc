@@ -18,6 +18,7 @@ std::string_view EventKindName(NvmlEvent::Kind k) {
     case NvmlEvent::Kind::kGpuUnavailable: return "gpu_unavailable";
     case NvmlEvent::Kind::kRecoveryAction: return "recovery_action";
     case NvmlEvent::Kind::kGpuLost: return "gpu_lost";
+    case NvmlEvent::Kind::kRewatched: return "rewatched";
   }
   return "unknown";
 }
@@ -57,12 +58,12 @@ bool EventWatcher::Start(std::string* error) {
 
 bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::string* error) {
   const NvmlApi& a = nvml_.api();
-  if (set_ && a.EventSetFree) a.EventSetFree(set_);
+  nvmlEventSet_t old = set_;
   set_ = nullptr;
   nvmlReturn_t r = a.EventSetCreate(&set_);
   if (r != NVML_SUCCESS) {
     if (error) *error = "nvmlEventSetCreate: " + nvml_.lib().ErrorString(r);
-    set_ = nullptr;
+    set_ = old;  // still the one to wait on and to free
     return false;
   }
   for (size_t i = 0; i < gpus_.size(); ++i) {
@@ -91,6 +92,17 @@ bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::strin
       if (a.DeviceRegisterEvents(gpus_[i].handle, bit, set_) == NVML_SUCCESS) (*accepted)[i] |= bit;
     }
   }
+  if (old) {
+    // Every GPU is registered in the new set now: what reached only the old one is read
+    // (a set holding a lost GPU hands out its queued events before it answers GPU_IS_LOST),
+    // then the GPUs are probed for what no event said. An event that came in between may
+    // be delivered twice; none is missed.
+    nvmlEventData_t d{};
+    while (a.EventSetWait(old, &d, 0) == NVML_SUCCESS) Deliver(d);
+    if (a.EventSetFree) a.EventSetFree(old);
+    for (size_t i = 0; i < gpus_.size(); ++i)
+      if (!excluded_[i]) handler_({NvmlEvent::Kind::kRewatched, i, 0});
+  }
   std::string uncovered;
   for (size_t i = 0; i < gpus_.size(); ++i)
     if (!excluded_[i] && !((*accepted)[i] & nvmlEventTypeXidCriticalError))
@@ -98,6 +110,25 @@ bool EventWatcher::MakeSet(std::vector<unsigned long long>* accepted, std::strin
   std::lock_guard<std::mutex> lk(mu_);
   uncovered_ = uncovered;
   return true;
+}
+
+void EventWatcher::Deliver(const nvmlEventData_t& d) {
+  size_t gpu = gpus_.size();
+  for (size_t i = 0; i < gpus_.size(); ++i)
+    if (gpus_[i].handle == d.device) gpu = i;
+  if (gpu == gpus_.size()) {
+    if (on_error_) on_error_("event for an unknown device handle", true);
+    return;
+  }
+  NvmlEvent ev{NvmlEvent::Kind::kXid, gpu, d.eventData};
+  // ECC events are ECC, whatever eventData holds; check them first.
+  if (d.eventType & nvmlEventTypeDoubleBitEccError) ev.kind = NvmlEvent::Kind::kDoubleBitEcc;
+  else if (d.eventType & nvmlEventTypeSingleBitEccError) ev.kind = NvmlEvent::Kind::kSingleBitEcc;
+  else if (d.eventType & nvmlEventTypeGpuUnavailableError) ev.kind = NvmlEvent::Kind::kGpuUnavailable;
+  else if (d.eventType & nvmlEventTypeGpuRecoveryAction) ev.kind = NvmlEvent::Kind::kRecoveryAction;
+  else if (d.eventType & nvmlEventTypeXidCriticalError) ev.kind = NvmlEvent::Kind::kXid;
+  else return;
+  handler_(ev);
 }
 
 std::string EventWatcher::CoverageProblem() const {
@@ -169,22 +200,7 @@ void EventWatcher::Run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms_));
       continue;
     }
-    size_t gpu = gpus_.size();
-    for (size_t i = 0; i < gpus_.size(); ++i)
-      if (gpus_[i].handle == d.device) gpu = i;
-    if (gpu == gpus_.size()) {
-      if (on_error_) on_error_("event for an unknown device handle", true);
-      continue;
-    }
-    NvmlEvent ev{NvmlEvent::Kind::kXid, gpu, d.eventData};
-    // ECC events are ECC, whatever eventData holds; check them first.
-    if (d.eventType & nvmlEventTypeDoubleBitEccError) ev.kind = NvmlEvent::Kind::kDoubleBitEcc;
-    else if (d.eventType & nvmlEventTypeSingleBitEccError) ev.kind = NvmlEvent::Kind::kSingleBitEcc;
-    else if (d.eventType & nvmlEventTypeGpuUnavailableError) ev.kind = NvmlEvent::Kind::kGpuUnavailable;
-    else if (d.eventType & nvmlEventTypeGpuRecoveryAction) ev.kind = NvmlEvent::Kind::kRecoveryAction;
-    else if (d.eventType & nvmlEventTypeXidCriticalError) ev.kind = NvmlEvent::Kind::kXid;
-    else continue;
-    handler_(ev);
+    Deliver(d);
   }
 }
 

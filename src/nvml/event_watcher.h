@@ -16,7 +16,9 @@
 namespace deviceapi::nvml {
 
 struct NvmlEvent {
-  enum class Kind { kXid, kSingleBitEcc, kDoubleBitEcc, kGpuUnavailable, kRecoveryAction, kGpuLost };
+  // kRewatched: the GPU's events are watched by a set made again (after another GPU was
+  // lost); whatever the driver could not deliver meanwhile is for a probe to read.
+  enum class Kind { kXid, kSingleBitEcc, kDoubleBitEcc, kGpuUnavailable, kRecoveryAction, kGpuLost, kRewatched };
   Kind kind;
   size_t gpu = 0;          // index into the GPU list given to Start()
   uint64_t data = 0;       // Xid number, recovery action, ...
@@ -60,8 +62,12 @@ class EventWatcher {
 
  private:
   void Run();
-  // (Re)creates set_ with every GPU not excluded; their accepted types in *accepted.
+  // (Re)creates set_ with every GPU not excluded; their accepted types in *accepted. The
+  // old set stays registered until the new one is, and what it queued meanwhile is read
+  // (Deliver) before it is freed, so that no GPU goes unwatched in between.
   bool MakeSet(std::vector<unsigned long long>* accepted, std::string* error);
+  // Hands one event the set returned to the handler (nothing for an unknown device).
+  void Deliver(const nvmlEventData_t& d);
   bool DropLostGpus();               // excludes and reports GPUs answering GPU_IS_LOST
   void Report(const std::string& what);  // on_error_ for a failure; "" when a wait answered
 

@@ -288,7 +288,8 @@ void Provider::OnWaitError(const std::string& what, bool changed) {
 void Provider::OnEvent(const NvmlEvent& e) {
   auto now = Clock::now();
   std::string xid_label = e.kind == NvmlEvent::Kind::kXid ? std::to_string(e.data) : "";
-  metrics_.events.WithLabels({std::string(EventKindName(e.kind)), xid_label}).Inc();
+  if (e.kind != NvmlEvent::Kind::kRewatched)  // ours, not NVML's
+    metrics_.events.WithLabels({std::string(EventKindName(e.kind)), xid_label}).Inc();
   std::lock_guard<std::mutex> lk(mu_);
   if (e.gpu >= slots_.size()) return;
   Slot& s = slots_[e.gpu];
@@ -342,6 +343,14 @@ void Provider::OnEvent(const NvmlEvent& e) {
                                                                         : "GPU unavailable event",
                                    now);
       break;
+    case NvmlEvent::Kind::kRewatched: {
+      // Watched by a new event set: read what an event missed in between may have said.
+      bool lost = false;
+      auto p = nvml_->Probe(s.info.handle, &lost);
+      if (lost) changed = s.health.OnGpuLost("NVML answers GPU_IS_LOST", now);
+      else if (p) changed = s.health.OnProbe(*p, /*after_reset=*/false, now);
+      break;
+    }
     case NvmlEvent::Kind::kRecoveryAction: {
       auto a = static_cast<RecoveryAction>(e.data <= 4 ? e.data : 1);
       spdlog::warn("event gpu={} uuid={} recovery_action={}", s.info.index, s.info.uuid, RecoveryActionName(a));

@@ -210,6 +210,11 @@ std::string Model::ApplyLocked(const std::string& line) {
   int64_t idx = c.value("gpu", int64_t{-1});
   if (idx < 0 || idx >= static_cast<int64_t>(gpus.size())) return "error: no such gpu";
   FakeGpu* g = gpus[idx].get();
+  if (op == "xid_on_call") {  // as the scenario's "xid_on_call", from now: {"call":..,"gpu":..,"xid":..}
+    xid_on_call = XidOnCall{c.at("call").get<std::string>(), static_cast<unsigned>(idx),
+                            c.at("xid").get<unsigned long long>()};
+    return "ok";
+  }
   if (op == "xid") {
     int64_t x = c.at("xid").get<int64_t>();
     if (x < 0 || x > 0xFFFFFFFFLL) return "error: bad xid";

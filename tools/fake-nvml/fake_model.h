@@ -58,7 +58,8 @@ class Model {
   int cuda_driver_version = 12040;
   nvmlReturn_t init_error = NVML_SUCCESS;
   // An Xid that happens while the provider is busy elsewhere: emitted (once) when the named
-  // device call is first made, as registered sets then stand (scenario "xid_on_call").
+  // device call is first made, as registered sets then stand (scenario "xid_on_call", or the
+  // control op of that name, which arms it from then on).
   struct XidOnCall {
     std::string call;
     unsigned int gpu = 0;

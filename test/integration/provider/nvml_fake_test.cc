@@ -216,6 +216,43 @@ TEST_F(FakeNvmlTest, EventsQueuedBeforeALossAreReadFirst) {
   a.EventSetFree(set);
 }
 
+// When a GPU is lost the set is made again without it. An Xid on another GPU while that
+// happens (here: while the new set is being filled) reaches the old set only: it must still be
+// delivered, and each GPU left is reported rewatched so that the provider probes it.
+TEST_F(FakeNvmlTest, XidWhileTheEventSetIsMadeAgainIsDelivered) {
+  setenv("FAKE_NVML_GPUS", "3", 1);
+  Open();
+  auto gpus = devices_->Enumerate(nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<NvmlEvent> got;
+  EventWatcher w(*devices_, gpus, [&](const NvmlEvent& e) {
+    std::lock_guard<std::mutex> lk(mu);
+    got.push_back(e);
+    cv.notify_all();
+  }, nullptr, 50);
+  std::string err;
+  ASSERT_TRUE(w.Start(&err)) << err;
+  EXPECT_EQ(Ctl(R"({"op":"xid_on_call","call":"nvmlDeviceGetSupportedEventTypes","gpu":2,"xid":48})"), "ok");
+  EXPECT_EQ(Ctl(R"({"op":"lost","gpu":1})"), "ok");
+  const auto has = [&](NvmlEvent::Kind kind, size_t gpu) {
+    for (auto& e : got)
+      if (e.kind == kind && e.gpu == gpu) return true;
+    return false;
+  };
+  std::unique_lock<std::mutex> lk(mu);
+  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(3), [&] {
+    return has(NvmlEvent::Kind::kXid, 2) && has(NvmlEvent::Kind::kRewatched, 0);
+  }));
+  EXPECT_TRUE(has(NvmlEvent::Kind::kGpuLost, 1));
+  EXPECT_TRUE(has(NvmlEvent::Kind::kXid, 2)) << "the Xid sent while the set was made again was lost";
+  EXPECT_TRUE(has(NvmlEvent::Kind::kRewatched, 0));
+  EXPECT_TRUE(has(NvmlEvent::Kind::kRewatched, 2));
+  EXPECT_FALSE(has(NvmlEvent::Kind::kRewatched, 1));
+  lk.unlock();
+  w.Stop();
+}
+
 TEST_F(FakeNvmlTest, HostileControlInput) {
   Open();
   for (const char* bad : {"", "garbage", "[]", R"({"op":"xid"})", R"({"op":"xid","gpu":99,"xid":1})",

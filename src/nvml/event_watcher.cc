@@ -52,6 +52,7 @@ bool EventWatcher::Start(std::string* error) {
   }
   if (!MakeSet(&accepted_, error)) return false;
   last_answered_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  running_ = true;
   thread_ = std::thread([this] { Run(); });
   return true;
 }
@@ -131,13 +132,26 @@ void EventWatcher::Deliver(const nvmlEventData_t& d) {
   handler_(ev);
 }
 
+void EventWatcher::Add(std::vector<GpuInfo> gpus) {
+  std::unique_lock<std::mutex> lk(mu_);
+  pending_.insert(pending_.end(), gpus.begin(), gpus.end());
+  added_ += gpus.size();
+  if (!running_) return;
+  const uint64_t want = added_;
+  added_cv_.wait_for(lk, std::chrono::seconds(2), [&] { return watched_ >= want || stop_; });
+}
+
 std::string EventWatcher::CoverageProblem() const {
   std::lock_guard<std::mutex> lk(mu_);
   return uncovered_.empty() ? "" : "no Xid events registered for GPU index " + uncovered_;
 }
 
 void EventWatcher::Stop() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  added_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (set_ && nvml_.api().EventSetFree) nvml_.api().EventSetFree(set_);
   set_ = nullptr;
@@ -165,7 +179,19 @@ void EventWatcher::Run() {
   const NvmlApi& a = nvml_.api();
   bool remake = false;  // the set must be made again (without the lost GPUs)
   std::vector<unsigned long long> accepted = accepted_;
+  uint64_t taken = 0;  // GPUs taken from pending_ so far
   while (!stop_) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      taken += pending_.size();
+      for (auto& g : pending_) {
+        gpus_.push_back(std::move(g));
+        excluded_.push_back(false);
+        accepted.push_back(0);
+        remake = true;
+      }
+      pending_.clear();
+    }
     if (remake) {
       std::string err;
       if (!MakeSet(&accepted, &err)) {
@@ -174,6 +200,11 @@ void EventWatcher::Run() {
         continue;
       }
       remake = false;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        watched_ = taken;
+      }
+      added_cv_.notify_all();
     }
     nvmlEventData_t d{};
     nvmlReturn_t r = a.EventSetWait(set_, &d, wait_ms_);

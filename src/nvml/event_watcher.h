@@ -3,6 +3,7 @@
 // supports). Waits with a short timeout so Stop() returns promptly.
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,12 @@ class EventWatcher {
   // out. Returns false when no event set can be made at all.
   bool Start(std::string* error);
   void Stop();
+  // Watches GPUs found after Start() as well: they are appended in the order given (their
+  // NvmlEvent::gpu indexes follow the others'), the set is made again with them, and every
+  // GPU watched is reported kRewatched. Any thread; done on the watcher's thread, and
+  // returns once it is (or after 2 s, or at once when the watcher does not run), so that
+  // the caller publishes them only once their events are seen.
+  void Add(std::vector<GpuInfo> gpus);
 
   // When the last wait answered (an event, or its timeout): a wait that keeps
   // failing means faults are no longer seen. GPU_IS_LOST is not an answer: the
@@ -82,6 +89,10 @@ class EventWatcher {
   std::string last_error_;      // thread only
   mutable std::mutex mu_;
   std::string uncovered_;       // indexes of GPUs without Xid events, guarded by mu_
+  std::vector<GpuInfo> pending_;  // from Add(), not yet in gpus_; guarded by mu_
+  uint64_t added_ = 0, watched_ = 0;  // GPUs given to Add() / in a set made since; mu_
+  std::condition_variable added_cv_;
+  std::atomic<bool> running_{false};
   std::atomic<std::chrono::steady_clock::rep> last_answered_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

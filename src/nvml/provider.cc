@@ -349,6 +349,8 @@ void Provider::OnEvent(const NvmlEvent& e) {
       auto p = nvml_->Probe(s.info.handle, &lost);
       if (lost) changed = s.health.OnGpuLost("NVML answers GPU_IS_LOST", now);
       else if (p) changed = s.health.OnProbe(*p, /*after_reset=*/false, now);
+      spdlog::debug("events gpu={} uuid={} watched by a new event set; probed clean={}", s.info.index, s.info.uuid,
+                    p && p->clean());
       break;
     }
     case NvmlEvent::Kind::kRecoveryAction: {
@@ -447,7 +449,42 @@ Status Provider::EnsureRegistered(size_t i) {
   return Status();
 }
 
+void Provider::EnumerateAgain() {
+  std::vector<std::string> warnings;
+  NvmlDevices::Gaps gaps;
+  auto gpus = nvml_->Enumerate(&warnings, &gaps);
+  if (gaps.count_failed) return;  // no better view than the one held
+  std::vector<GpuInfo> added;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::set<std::string> known;
+    for (const Slot& s : slots_) known.insert(s.info.uuid);
+    for (auto& g : gpus) {
+      if (known.count(g.uuid)) continue;
+      // Appended, in the watcher's order too: a slot's index is its events' GPU index.
+      Slot s;
+      s.info = g;
+      s.dirty_since = Clock::now();
+      bool lost = false;
+      auto probe = nvml_->Probe(g.handle, &lost);
+      if (lost) s.health.OnGpuLost("NVML answers GPU_IS_LOST", Clock::now());
+      else if (probe) s.health.OnProbe(*probe, /*after_reset=*/false, Clock::now());
+      s.probed_clean = !lost && probe && probe->clean();
+      spdlog::info("gpu index={} uuid={} identified now: watching and publishing it", g.index, g.uuid);
+      slots_.push_back(std::move(s));
+      added.push_back(g);
+    }
+    metrics_.gpus.Get().Set(static_cast<double>(slots_.size()));
+  }
+  if (!added.empty() && watcher_) watcher_->Add(std::move(added));
+  enumeration_gaps_ = gaps;
+  enumeration_gap_.clear();
+  for (auto& w : warnings) enumeration_gap_ += (enumeration_gap_.empty() ? "" : "; ") + w;
+  if (gaps.complete()) spdlog::info("enumerate: every GPU NVML counts is identified now");
+}
+
 bool Provider::Reconcile() {
+  if (enumeration_gaps_.transient()) EnumerateAgain();
   auto list = publisher_->ListAll();
   NoteServer(list.status());
   // Reads are refused (UNAVAILABLE) until the server is ready (S21), and our

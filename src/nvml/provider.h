@@ -74,6 +74,9 @@ class Provider {
   void OnWaitError(const std::string& what, bool changed);
   void SyncLoop();
   bool Reconcile();            // sync thread only
+  // While NVML could not read every GPU it counted (for another reason than its being lost):
+  // enumerates again, and watches and publishes the GPUs it can identify now. Sync thread.
+  void EnumerateAgain();
   // Pushes every changed GPU; false only when the server is unavailable (the rest wait).
   bool PushDirty();            // sync thread only
   // OK, or why the GPU could not be registered. Only a server that is down (UNAVAILABLE,
@@ -119,7 +122,7 @@ class Provider {
   // Set at start when NVML listed GPUs it could not identify (or could not count
   // them), after enumerating again for a while when nothing said a GPU is lost:
   // objects without a GPU are then not deleted (Reconcile).
-  NvmlDevices::Gaps enumeration_gaps_;
+  NvmlDevices::Gaps enumeration_gaps_;  // sync thread only after Start()
   std::string enumeration_gap_;
 
   mutable std::mutex mu_;

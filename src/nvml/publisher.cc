@@ -81,18 +81,19 @@ StatusOr<std::vector<std::string>> Publisher::MarkUnidentified(const GpuList& li
     auto label = item.metadata().labels().find(kManagedByLabel);
     if (label == item.metadata().labels().end() || label->second != provider_) continue;
     if (keep.count(item.metadata().name())) continue;
+    bool wrote = false;  // logged only when written, not at every reconcile that finds it marked
     auto r = UpdateStatusWithRetry(
         client_, item.metadata().name(),
         [&](GpuStatus* st) {
           // Unknown says less than a fault: a GPU whose object holds one keeps it.
           const Condition* c = FindCondition(*st, kReadyCondition);
-          if (verdict.unknown && c && c->status() == kConditionFalse) return false;
+          if (verdict.unknown && c && c->status() == kConditionFalse) return wrote = false;
           const DeviceInfo info = st->device_info();  // NVML cannot read it now: keep the last known
-          return ApplyHealth(st, verdict, info);
+          return wrote = ApplyHealth(st, verdict, info);
         },
         Get());
     Count("update_status", r.status());
-    if (r.ok()) {
+    if (r.ok() && wrote) {
       spdlog::error("gpu={} uuid={} marked {}: {}", item.metadata().name(), item.spec().uuid(),
                     verdict.unknown ? "not watched" : "lost", verdict.message);
       marked.push_back(item.metadata().name());

@@ -50,7 +50,7 @@ class Publisher {
   // GPU and deleting it would erase its fault. A lost GPU (no readable UUID)
   // gets NVMLReady=False, GPULost, RESTART_BM; one NVML could not read for
   // another reason gets Unknown, which leaves a False (a fault) as it is.
-  // Returns the names marked (already marked ones are not written again).
+  // Returns the names written (already marked ones are neither written nor logged again).
   StatusOr<std::vector<std::string>> MarkUnidentified(const GpuList& list, const std::set<std::string>& keep,
                                                       const HealthVerdict& verdict);
 

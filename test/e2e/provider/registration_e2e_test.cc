@@ -78,6 +78,27 @@ TEST(RegistrationE2E, PassingUuidErrorMarksNothingLost) {
   EXPECT_TRUE(AllTrue(env, 8)) << env.ProviderLog();
 }
 
+// NVML cannot read the UUIDs for longer than the provider enumerates again at start: it goes
+// on without those GPUs, their objects turn Unknown (not lost), and once NVML answers it
+// enumerates again at a reconcile, watches and publishes them.
+TEST(RegistrationE2E, GpusIdentifiedAfterStartAreWatchedAndPublished) {
+  Env env("uuidlate");
+  env.StartServer();
+  env.StartProvider({}, {{"FAKE_NVML_GPUS", "2"}});
+  ASSERT_TRUE(WaitUntil([&] { return AllTrue(env, 2); })) << env.ProviderLog();
+  env.provider()->Signal(SIGKILL);
+  env.provider()->Wait(5s);
+  auto sc = env.dir() / "scenario.json";
+  std::ofstream(sc) << R"({"gpus":2,"fail":{"nvmlDeviceGetUUID":999}})";
+  env.StartProvider({}, {{"FAKE_NVML_SCENARIO", sc.string()}});  // returns after the first sync
+  EXPECT_TRUE(env.WaitReady(0, "Unknown", "NotWatched")) << env.ProviderLog();
+  EXPECT_TRUE(env.WaitReady(1, "Unknown", "NotWatched")) << env.ProviderLog();
+  ASSERT_EQ(env.Ctl(R"({"op":"fail","call":"nvmlDeviceGetUUID","code":999,"on":false})"), "ok");
+  EXPECT_TRUE(WaitUntil([&] { return AllTrue(env, 2); }, 5s)) << env.ProviderLog();
+  env.InjectXid(1, 48);
+  EXPECT_TRUE(env.WaitReady(1, "False", "XidError")) << env.ProviderLog();
+}
+
 // An earlier run that could not tell which GPU was lost marked every object it could not match
 // lost. A later run that identifies the GPU and probes it clean drops that guess rather than
 // carry it over until a reset that a healthy GPU never gets.

@@ -253,6 +253,33 @@ TEST_F(FakeNvmlTest, XidWhileTheEventSetIsMadeAgainIsDelivered) {
   w.Stop();
 }
 
+// GPUs NVML identifies only after Start() are watched once added, with the next indexes.
+TEST_F(FakeNvmlTest, GpusAddedAfterStartAreWatched) {
+  setenv("FAKE_NVML_GPUS", "3", 1);
+  Open();
+  auto gpus = devices_->Enumerate(nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<NvmlEvent> got;
+  EventWatcher w(*devices_, {}, [&](const NvmlEvent& e) {
+    std::lock_guard<std::mutex> lk(mu);
+    got.push_back(e);
+    cv.notify_all();
+  }, nullptr, 50);
+  std::string err;
+  ASSERT_TRUE(w.Start(&err)) << err;
+  w.Add({gpus[0], gpus[2], gpus[1]});
+  std::unique_lock<std::mutex> lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(3), [&] { return got.size() >= 3; }));
+  lk.unlock();
+  EXPECT_EQ(Ctl(R"({"op":"xid","gpu":1,"xid":48})"), "ok");
+  lk.lock();
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(3), [&] { return got.back().kind == NvmlEvent::Kind::kXid; }));
+  EXPECT_EQ(got.back().gpu, 2u);  // gpus[1] was added second
+  lk.unlock();
+  w.Stop();
+}
+
 TEST_F(FakeNvmlTest, HostileControlInput) {
   Open();
   for (const char* bad : {"", "garbage", "[]", R"({"op":"xid"})", R"({"op":"xid","gpu":99,"xid":1})",

@@ -515,8 +515,9 @@ bool Provider::Reconcile() {
   if (!list.ok()) return true;  // prune on the next round, once reads are served
   if (!enumeration_gaps_.complete()) {
     // NVML could not say which GPUs are gone. Objects without a GPU of ours are marked
-    // lost rather than deleted (a lost GPU has no readable UUID, and its object holds its
-    // fault); when NVML could not even count them, they are left to the lease.
+    // rather than deleted (a lost GPU has no readable UUID, and its object holds its fault):
+    // lost when NVML said GPU_IS_LOST, not watched for any other error; when NVML could not
+    // even count them, they are left to the lease.
     if (enumeration_gaps_.count_failed) return true;
     HealthVerdict v;
     if (enumeration_gaps_.unidentified > 0) {  // a GPU answered GPU_IS_LOST

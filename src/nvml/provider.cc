@@ -347,8 +347,15 @@ void Provider::OnEvent(const NvmlEvent& e) {
       // Watched by a new event set: read what an event missed in between may have said.
       bool lost = false;
       auto p = nvml_->Probe(s.info.handle, &lost);
-      if (lost) changed = s.health.OnGpuLost("NVML answers GPU_IS_LOST", now);
-      else if (p) changed = s.health.OnProbe(*p, /*after_reset=*/false, now);
+      if (lost) {
+        changed = s.health.OnGpuLost("NVML answers GPU_IS_LOST", now);
+      } else if (p) {
+        // Only faults not known yet: one already standing is no new occurrence to count.
+        HealthState seen;
+        seen.OnProbe(*p, /*after_reset=*/false, now);
+        for (const auto& [key, fault] : seen.faults())
+          if (!s.health.faults().count(key)) changed |= s.health.AddFault(fault, now);
+      }
       spdlog::debug("events gpu={} uuid={} watched by a new event set; probed clean={}", s.info.index, s.info.uuid,
                     p && p->clean());
       break;

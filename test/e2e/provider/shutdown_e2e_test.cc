@@ -24,7 +24,7 @@ TEST(ShutdownE2E, StopsPromptlyWhileTheServerDoesNotAnswer) {
   env.server()->Signal(SIGCONT);
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 0);
-  EXPECT_LT(took, 1500ms) << env.ProviderLog();
+  EXPECT_LT(took, 2s) << env.ProviderLog();  // as StopsPromptlyOnSigterm allows; --rpc-timeout is 5 s
 }
 
 }  // namespace

@@ -110,9 +110,11 @@ class SqliteBackend::Impl {
     if (lock_fd >= 0) ::close(lock_fd);  // after SQLite closed: its POSIX locks die with any close
   }
 
+  // The connection's message while it is still about `rc`; once a later
+  // call replaced it (a ROLLBACK after the failure), SQLite's text for rc.
   std::string Describe(int rc) const {
-    std::string what = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    return what;
+    if (db && sqlite3_extended_errcode(db) == rc) return sqlite3_errmsg(db);
+    return sqlite3_errstr(rc);
   }
 
   bool IsCorruption(int rc) const {
@@ -417,8 +419,10 @@ class SqliteBackend::Impl {
     }
     int rc = begin_->Run();
     if (rc != SQLITE_OK) return rc;
+    // A full disk or an I/O error has made SQLite roll back already; a
+    // ROLLBACK then would only replace the failure's message with its own.
     auto fail = [&](int code) {
-      rollback_->Run();
+      if (!sqlite3_get_autocommit(db)) rollback_->Run();
       return code;
     };
     // Gaps not yet kept go first: no revision above a gap may be on disk

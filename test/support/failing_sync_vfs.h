@@ -1,9 +1,12 @@
-// A disk whose fsync fails or hangs on demand, for the sqlite backend's
-// tests: an SQLite VFS over the default one ("unix") that forwards every call
-// but answers SQLITE_IOERR_FSYNC from xSync of the write-ahead log while
-// armed, or sleeps in it first while a stall is set (a slow or failing disk).
-// Writes still reach the page cache, as after a real fsync error, so the
-// log keeps whatever frames the failed transaction wrote. Registered as the
+// A disk whose fsync fails or hangs on demand, or that fills up, for the
+// sqlite backend's tests: an SQLite VFS over the default one ("unix") that
+// forwards every call but answers SQLITE_IOERR_FSYNC from xSync of the
+// write-ahead log while armed, or sleeps in it first while a stall is set (a
+// slow or failing disk). Writes still reach the page cache, as after a real
+// fsync error, so the log keeps whatever frames the failed transaction
+// wrote. While the log's size is capped, a write that would take the log
+// past the cap answers SQLITE_FULL, as the unix VFS does on a full file
+// system: the space the file already has stays writable. Registered as the
 // default VFS for its lifetime; one at a time. Test code only.
 #pragma once
 
@@ -42,6 +45,10 @@ class FailingSyncVfs {
   void StallLogSyncs(std::chrono::milliseconds stall) { stall_ms_.store(stall.count()); }
   // Log syncs that have begun a stall.
   int stalled_syncs() const { return stalled_.load(); }
+  // Log writes that end past `bytes` fail from now on (a disk with that
+  // much room for the log); a negative value lifts the cap (space is back).
+  void CapLog(std::int64_t bytes) { log_cap_.store(bytes); }
+  int full_writes() const { return full_.load(); }
 
  private:
   struct File {
@@ -79,13 +86,20 @@ class FailingSyncVfs {
     return f->real->pMethods->xSync(f->real, flags);
   }
 
+  static int Write(sqlite3_file* file, const void* p, int n, sqlite3_int64 offset) {
+    auto* f = reinterpret_cast<File*>(file);
+    if (const auto cap = f->owner->log_cap_.load(); f->log && cap >= 0 && offset + n > cap) {
+      ++f->owner->full_;
+      return SQLITE_FULL;
+    }
+    return f->real->pMethods->xWrite(f->real, p, n, offset);
+  }
+
   static constexpr sqlite3_io_methods kMethods = {
       3,
       [](sqlite3_file* f) { return Real(f)->pMethods->xClose(Real(f)); },
       [](sqlite3_file* f, void* p, int n, sqlite3_int64 o) { return Real(f)->pMethods->xRead(Real(f), p, n, o); },
-      [](sqlite3_file* f, const void* p, int n, sqlite3_int64 o) {
-        return Real(f)->pMethods->xWrite(Real(f), p, n, o);
-      },
+      &Write,
       [](sqlite3_file* f, sqlite3_int64 n) { return Real(f)->pMethods->xTruncate(Real(f), n); },
       &Sync,
       [](sqlite3_file* f, sqlite3_int64* n) { return Real(f)->pMethods->xFileSize(Real(f), n); },
@@ -111,6 +125,8 @@ class FailingSyncVfs {
   std::atomic<int> failed_{0};
   std::atomic<std::int64_t> stall_ms_{0};
   std::atomic<int> stalled_{0};
+  std::atomic<std::int64_t> log_cap_{-1};
+  std::atomic<int> full_{0};
 };
 
 }  // namespace deviceapi::store::testing

@@ -66,6 +66,43 @@ class SqliteStore : public ::testing::Test {
     auto loaded = (*b)->Load();
     return loaded.ok() ? "" : loaded.error().message;
   }
+  // A store whose next commit carries a compaction run of kCompactRun
+  // events of about 3 KB each: more than the page cache holds (512 KiB), so
+  // the run's statements write to the log before its COMMIT does. Closed
+  // and opened again first, so that its log starts empty.
+  static constexpr std::uint64_t kCompactRun = 256;
+  std::unique_ptr<Store> OpenBeforeACompactionRun(std::shared_ptr<SqliteBackend>* backend) {
+    constexpr std::size_t kHistory = 300;
+    auto open = [&] {
+      *backend = OpenSqlite(Path(), kCompactRun, kHistory);
+      StoreOptions o = SmallOptions();
+      o.history_max_events = kHistory;
+      o.backend = *backend;
+      return OpenStore(std::move(o));
+    };
+    const std::string big(3000, 'x');
+    auto s = open();
+    if (!s) return nullptr;
+    auto write = [&](int n, bool create) {
+      const auto key = Key("ns", "o" + std::to_string(n % kCompactRun));
+      auto w = create ? Create(*s, key, {}, big) : Update(*s, key, std::to_string(n) + big);
+      EXPECT_TRUE(w.ok()) << w.error().message;
+      return w.ok();
+    };
+    for (std::uint64_t i = 0; i < kCompactRun; ++i) {
+      if (!write(static_cast<int>(i), true)) return nullptr;
+    }
+    int n = 0;
+    for (const auto before = (*backend)->Stats().compactions; (*backend)->Stats().compactions == before; ++n) {
+      if (!write(n, false)) return nullptr;
+    }
+    for (std::uint64_t k = 1; k < kCompactRun; ++k, ++n) {
+      if (!write(n, false)) return nullptr;
+    }
+    s.reset();
+    backend->reset();
+    return open();
+  }
   TempDir dir_;
 };
 
@@ -779,6 +816,23 @@ TEST_F(SqliteStore, CompactsOnceARunOfEventsWasDroppedS27) {
   auto reopened = Open(o);
   ASSERT_TRUE(reopened);
   EXPECT_EQ(As(*reopened->Get(a)).data(), std::to_string(written));
+}
+
+// S26: readiness and the log name the cause of a full disk. A statement
+// that fails with SQLITE_FULL inside the transaction has made SQLite roll
+// it back already; the fault must still be that statement's, not what
+// cleaning up after it answered.
+TEST_F(SqliteStore, FullDiskIsNamedAsTheCauseS26) {
+  FailingSyncVfs disk;
+  std::shared_ptr<SqliteBackend> backend;
+  auto s = OpenBeforeACompactionRun(&backend);
+  ASSERT_TRUE(s);
+  disk.CapLog(400 << 10);  // less than the run needs
+  auto failed = Update(*s, Key("ns", "o0"), "small");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable) << failed.error().message;
+  ASSERT_GT(disk.full_writes(), 0);
+  EXPECT_THAT(backend->Fault(), ::testing::HasSubstr("database or disk is full"));
 }
 
 }  // namespace

@@ -228,7 +228,7 @@ class SqliteBackend::Impl {
          "SELECT namespace, name, revision, data FROM events WHERE slot = ?1 AND revision = ?2 "
          "ON CONFLICT(namespace, name) DO UPDATE SET revision = excluded.revision, data = excluded.data"},
         {&*delete_object_, "DELETE FROM objects WHERE namespace = ?1 AND name = ?2"},
-        {&*set_meta_, "UPDATE meta SET value = ?2 WHERE key = ?1"},
+        {&*set_meta_, "UPDATE meta SET value = max(value, ?2) WHERE key = ?1"},
         {&*drop_events_, "DELETE FROM events WHERE slot >= ?1 AND slot <= ?2 AND revision <= ?3"},
         {&*probe_fill_, "INSERT OR REPLACE INTO probe(id, data) VALUES(1, zeroblob(?1))"},
         {&*probe_clear_, "DELETE FROM probe"},
@@ -394,7 +394,9 @@ class SqliteBackend::Impl {
   // no transaction open. A commit writes its events into their slots and
   // nothing else; every kCompactEvents dropped events (or kCompactBytes
   // written) one commit first carries the dropped ones into `objects`.
-  int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted) {
+  // compact_now: carries them now, whatever those bounds (Probe).
+  int CommitLocked(const std::vector<Event>& events, Revision history_start, bool* compacted,
+                   bool compact_now = false) {
     if (events.size() > kMaxCommitEvents) return SQLITE_RANGE;  // the store never sends more
     batch_bytes = 0;
     encoded.clear();
@@ -405,7 +407,7 @@ class SqliteBackend::Impl {
     const Revision newest = events.empty() ? history_start : events.back().revision;
     Revision compact_to = history_start;
     bool compact = history_start > stored_history_start &&
-                   (history_start - stored_history_start >= options.compact_events ||
+                   (compact_now || history_start - stored_history_start >= options.compact_events ||
                     uncompacted_bytes + batch_bytes >= options.compact_bytes);
     // The events whose slots this batch reuses must be in `objects` first.
     // The slot count leaves a run and a batch beyond the store's history,
@@ -417,6 +419,7 @@ class SqliteBackend::Impl {
         compact_to = std::max(compact_to, reused);
       }
     }
+    batch_compacts = compact;
     int rc = begin_->Run();
     if (rc != SQLITE_OK) return rc;
     // A full disk or an I/O error has made SQLite roll back already; a
@@ -547,6 +550,9 @@ class SqliteBackend::Impl {
     }
   }
 
+  // Raises a meta value: neither the highest revision nor the history's
+  // start goes down, also where a compaction alone (Probe) has no event
+  // above the start it compacts to.
   int SetMeta(const char* key, Revision value) {
     set_meta_->Literal(1, key);
     set_meta_->Int(2, static_cast<std::int64_t>(value));
@@ -561,6 +567,7 @@ class SqliteBackend::Impl {
     if (rc != SQLITE_OK) {
       const std::string why = "cannot commit to " + options.path + ": " + Describe(rc);
       failed_bytes = batch_bytes;
+      failed_compaction_start = batch_compacts ? history_start : 0;
       if (statements_ready) SealLog();
       SetFault(why);
       return Fail(ErrorCode::kUnavailable, why);
@@ -599,16 +606,30 @@ class SqliteBackend::Impl {
     if (RunAlone(*probe_fill_) == SQLITE_OK) RunAlone(*probe_clear_);
   }
 
-  // Commits as many bytes as the write that failed, then frees them: a
-  // tiny write could fit into space the log already holds while real writes
-  // still fail, and readiness would flap.
+  // Commits what the write that failed would have, without its events: a
+  // tiny write could fit into space the log already holds (the failed
+  // transaction grew it) while real writes still fail, and readiness would
+  // flap. First the compaction run the failed commit carried, alone: the
+  // next write would carry it again, and it may need far more room than the
+  // events. It carries into `objects` only events the store's history has
+  // dropped already, so no client sees it. Then as many bytes as the failed
+  // write's events, freed again at once.
   void Probe() {
     std::lock_guard<std::mutex> lock(mu);
     if (Fault().empty() || !statements_ready) return;
-    const auto bytes = static_cast<std::int64_t>(std::clamp<std::size_t>(failed_bytes, 64 << 10, 8 << 20));
-    probe_fill_->Int(1, bytes);
-    int rc = RunAlone(*probe_fill_);
-    if (rc == SQLITE_OK) rc = RunAlone(*probe_clear_);
+    int rc = SQLITE_OK;
+    if (failed_compaction_start > stored_history_start) {
+      bool compacted = false;
+      rc = CommitLocked({}, failed_compaction_start, &compacted, /*compact_now=*/true);
+      if (rc == SQLITE_OK && compacted) compactions.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (rc == SQLITE_OK) {
+      failed_compaction_start = 0;
+      const auto bytes = static_cast<std::int64_t>(std::clamp<std::size_t>(failed_bytes, 64 << 10, 8 << 20));
+      probe_fill_->Int(1, bytes);
+      rc = RunAlone(*probe_fill_);
+      if (rc == SQLITE_OK) rc = RunAlone(*probe_clear_);
+    }
     SetFault(rc == SQLITE_OK ? "" : "cannot commit to " + options.path + ": " + Describe(rc));
   }
 
@@ -645,7 +666,9 @@ class SqliteBackend::Impl {
   std::vector<std::string> encoded;  // the batch being committed, encoded
   std::size_t batch_bytes = 0;   // encoded bytes of the transaction being committed
   std::size_t uncompacted_bytes = 0;  // committed since the last compaction
+  bool batch_compacts = false;    // whether that transaction carries a compaction run
   std::size_t failed_bytes = 0;  // of the last one that failed
+  Revision failed_compaction_start = 0;  // the start its compaction run was for (0: none)
   std::optional<PendingGaps> pending_gaps;  // not yet written (KeepRestartGaps)
   std::unique_ptr<Stmt> begin_ = std::make_unique<Stmt>(), commit_ = std::make_unique<Stmt>(),
                         rollback_ = std::make_unique<Stmt>(), insert_event_ = std::make_unique<Stmt>(),

@@ -835,5 +835,68 @@ TEST_F(SqliteStore, FullDiskIsNamedAsTheCauseS26) {
   EXPECT_THAT(backend->Fault(), ::testing::HasSubstr("database or disk is full"));
 }
 
+// S26: while the disk stays full, storage is not reported healthy. The
+// write that fails carries a compaction run; the probe that the server runs
+// every second must not declare recovery while that run still cannot be
+// committed (readiness would flap while every write fails). Once space is
+// back the probe commits the run and recovers, and a client sees nothing
+// of it: the same objects, revisions and history, also after a restart.
+TEST_F(SqliteStore, ProbeRecoversOnlyWhenTheFailedCompactionFitsS26) {
+  FailingSyncVfs disk;
+  std::shared_ptr<SqliteBackend> backend;
+  auto s = OpenBeforeACompactionRun(&backend);
+  ASSERT_TRUE(s);
+  const Revision acknowledged = s->CurrentRevision();
+  const Revision oldest = s->Stats().oldest_retained_revision;
+  const auto compactions = backend->Stats().compactions;
+  disk.CapLog(400 << 10);  // more than the probe writes, less than the run needs
+  for (int i = 0; i < 5; ++i) {
+    auto failed = Update(*s, Key("ns", "o0"), "small " + std::to_string(i));
+    ASSERT_FALSE(failed.ok()) << "write " << i;
+    backend->Probe();
+    EXPECT_THAT(backend->Fault(), ::testing::HasSubstr("database or disk is full"))
+        << "after the probe that followed failed write " << i;
+  }
+  EXPECT_EQ(backend->Stats().compactions, compactions);
+  EXPECT_EQ(s->CurrentRevision(), acknowledged);
+
+  disk.CapLog(-1);
+  backend->Probe();
+  EXPECT_EQ(backend->Fault(), "");
+  EXPECT_EQ(backend->Stats().compactions, compactions + 1);
+  EXPECT_EQ(s->CurrentRevision(), acknowledged);
+  EXPECT_EQ(s->Stats().oldest_retained_revision, oldest);
+  auto next = Update(*s, Key("ns", "o0"), "after");
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ((*next)->revision(), acknowledged + 1);
+  EXPECT_EQ(backend->Stats().compactions, compactions + 1);
+  const Revision oldest_now = s->Stats().oldest_retained_revision;
+
+  s.reset();
+  backend.reset();
+  StoreOptions o = SmallOptions();
+  o.history_max_events = 300;
+  o.backend = OpenSqlite(Path(), kCompactRun, 300);
+  auto restarted = OpenStore(std::move(o));
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(restarted->CurrentRevision(), acknowledged + 1);
+  auto list = restarted->List(ListOptions{});
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->items.size(), kCompactRun);
+  EXPECT_EQ(As(*restarted->Get(Key("ns", "o0"))).data(), "after");
+  // The history as the store held it: a watch from its start replays every
+  // retained event.
+  EXPECT_EQ(restarted->Stats().oldest_retained_revision, oldest_now);
+  WatchOptions wo;
+  wo.start = oldest_now - 1;
+  wo.queue_capacity = 1000;
+  auto w = restarted->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  const auto events = DrainAvailable(**w);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().revision, oldest_now);
+  EXPECT_EQ(events.back().revision, acknowledged + 1);
+}
+
 }  // namespace
 }  // namespace deviceapi::store

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -79,7 +80,11 @@ bool ReadBack(const std::string& socket, std::uint64_t from, States* final_state
     (*final_state)[gpu.metadata().name()] = {gpu.metadata().name(),
                                             RevisionOf(gpu.metadata().resource_version()), CounterOf(gpu)};
   }
-  const std::uint64_t last = RevisionOf(list.gpu_list().metadata().resource_version());
+  // The newest write the list shows (the workload deletes nothing). Not the
+  // list's own revision: a server restarted with no write since resumes
+  // above the file's revision (S2, S24), and no event carries that one.
+  std::uint64_t last = from;
+  for (const auto& gpu : list.gpu_list().items()) last = std::max(last, RevisionOf(gpu.metadata().resource_version()));
   if (last == from) return true;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

@@ -1,10 +1,10 @@
 #include "apiserver/watch_reactor.h"
 
-#include <chrono>
 #include <cstdint>
 #include <utility>
 
 #include "apiserver/status_mapping.h"
+#include "base/line_budget.h"
 #include "base/logging.h"
 
 namespace deviceapi::apiserver {
@@ -12,25 +12,9 @@ namespace deviceapi::apiserver {
 void LogWatchTooSlow(const WatchSubject& subject, store::Revision resource_version) {
   // An event storm can end every watch at once, over and over as clients
   // re-watch: the line count is bounded, never the count of evictions.
-  static std::mutex mu;
-  static std::chrono::steady_clock::time_point window;
-  static int lines = 0;
-  static std::uint64_t suppressed = 0;
+  static base::LineBudget budget(kTooSlowLinesPerSecond);
   std::uint64_t dropped = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window >= std::chrono::seconds(1)) {
-      window = now;
-      lines = 0;
-    }
-    if (lines >= kTooSlowLinesPerSecond) {
-      ++suppressed;
-      return;
-    }
-    ++lines;
-    dropped = std::exchange(suppressed, 0);
-  }
+  if (!budget.Admit(&dropped)) return;
   base::LogFields fields{{"method", subject.method}};
   if (!subject.namespace_.empty()) fields.emplace_back("namespace", subject.namespace_);
   if (!subject.label_selector.empty()) fields.emplace_back("label_selector", subject.label_selector);

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <utility>
 
+#include "base/line_budget.h"
+
 namespace deviceapi::base {
 
 namespace {
@@ -255,40 +257,6 @@ void GrpcLogFunction(gpr_log_func_args* args) {
   logger->log(level, "{}", args->message ? args->message : "");
   tl_fields = saved;
 }
-
-// At most `per_second` lines in each one-second window; counts the rest.
-class LineBudget {
- public:
-  explicit LineBudget(int per_second) : per_second_(per_second) {}
-  // True when the line may be written; then *dropped_before is how many were
-  // dropped since the last one written.
-  bool Admit(std::uint64_t* dropped_before) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ >= std::chrono::seconds(1)) {
-      window_start_ = now;
-      used_ = 0;
-    }
-    if (used_ >= per_second_) {
-      ++dropped_;
-      return false;
-    }
-    ++used_;
-    *dropped_before = std::exchange(dropped_, 0);
-    return true;
-  }
-  std::uint64_t TakeDropped() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(dropped_, 0);
-  }
-
- private:
-  const int per_second_;
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point window_start_{};
-  int used_ = 0;
-  std::uint64_t dropped_ = 0;
-};
 
 LineBudget g_protobuf_budget(kProtobufLinesPerSecond);
 std::shared_ptr<spdlog::logger> g_protobuf_logger;  // guarded by g_mu

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/line_budget.h"
 #include "base/logging.h"
 #include "base/tcp_listen.h"
 #include "metrics/registry.h"
@@ -763,26 +764,15 @@ class GuardedListener::Impl {
   }
 
   void Warn(const Conn& c, const char* reason, Clock::time_point now, const char* detail = nullptr) {
-    std::lock_guard<std::mutex> lock(warn_mu_);
-    if (now - warn_window_ >= std::chrono::seconds(1)) {
-      warn_window_ = now;
-      warn_lines_ = 0;
-    }
-    if (warn_lines_ >= kWarnLinesPerSecond) {
-      ++suppressed_;
-      return;
-    }
-    ++warn_lines_;
+    std::uint64_t dropped = 0;
+    if (!warn_budget_.Admit(&dropped, now)) return;
     base::LogFields fields{{"peer", c.peer},
                            {"reason", reason},
                            {"streams", static_cast<std::uint64_t>(c.guard.streams_opened())},
                            {"open_streams", static_cast<std::uint64_t>(c.guard.open_streams())},
                            {"resets", static_cast<std::uint64_t>(c.guard.resets())}};
     if (detail && *detail) fields.emplace_back("detail", detail);
-    if (suppressed_ > 0) {
-      fields.emplace_back("suppressed", suppressed_);
-      suppressed_ = 0;
-    }
+    if (dropped > 0) fields.emplace_back("suppressed", dropped);
     base::LogWarn(o_.name + " connection closed", fields);
   }
 
@@ -942,10 +932,7 @@ class GuardedListener::Impl {
   };
   std::mutex backoff_mu_;
   std::unordered_map<std::string, Backoff> backoff_;
-  std::mutex warn_mu_;
-  Clock::time_point warn_window_{};
-  int warn_lines_ = 0;
-  std::uint64_t suppressed_ = 0;
+  base::LineBudget warn_budget_{kWarnLinesPerSecond};
   std::atomic<std::int64_t> last_fd_warning_ms_{std::numeric_limits<std::int64_t>::min() / 2};
 };
 

@@ -401,7 +401,7 @@ class HttpServer::Impl {
     std::string().swap(c.out);  // a large /metrics body is not kept per idle connection
     c.out_sent = 0;
     if (c.step == Conn::Step::kWriting) {
-      Watch(c.fd, c.paused ? 0 : EPOLLIN, EPOLL_CTL_MOD);
+      Watch(c.fd, c.paused ? 0u : static_cast<std::uint32_t>(EPOLLIN), EPOLL_CTL_MOD);
       Enter(c, c.in.empty() ? Conn::Step::kIdle : Conn::Step::kReading);
     }
     return true;

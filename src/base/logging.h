@@ -51,7 +51,7 @@ struct LoggingOptions {
   bool json = true;  // false: text (--log-format=text; the flag's enum lives in config.h)
   int verbosity = 0;
   // When set, the lowest level written, instead of the one `verbosity` gives.
-  std::optional<LogLevel> level;
+  std::optional<LogLevel> level{};
   // Receives each complete line (with its trailing "\n"). Null: stderr.
   // Tests use it to capture output.
   std::function<void(std::string_view line)> sink;

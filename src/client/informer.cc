@@ -29,7 +29,7 @@ struct Notification {
   GpuPtr new_obj;
   // The handlers registered when the change was queued: one added later
   // sees only later changes.
-  std::shared_ptr<const HandlerList> handlers;
+  std::shared_ptr<const HandlerList> handlers{};  // set by QueueLocked
   bool resync = false;  // OnUpdate(obj, obj) of a resync
 };
 

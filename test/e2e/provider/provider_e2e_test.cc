@@ -192,7 +192,9 @@ TEST(ProviderE2E, GpuLostBeforeARestartIsMarkedNotDeleted) {
   EXPECT_EQ(env.Ready(*gpu)->reason(), "GPULost");
   EXPECT_EQ(gpu->status().recommended_action(), "RESTART_BM");
   for (int i = 0; i < 8; ++i) {
-    if (i != 6) EXPECT_TRUE(env.WaitReady(i, "True")) << i;
+    if (i != 6) {
+      EXPECT_TRUE(env.WaitReady(i, "True")) << i;
+    }
   }
 }
 

@@ -224,7 +224,9 @@ TEST_F(LeaseKeeperTest, ARenewalWrittenAfterTheExpiryRunsOnAcquiredS28) {
   ASSERT_EQ(acquisitions_.load(), 1);
   faults_.SetBefore([this](const std::string& method, system_clock::time_point) {
     // The renewal's update, held back until the lease expired on the server.
-    if (method == "UpdateLease") EXPECT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+    if (method == "UpdateLease") {
+      EXPECT_TRUE(Eventually([&] { return NvmlReady() == "Unknown"; }));
+    }
   });
   Status renewed = keeper.RenewOnce();
   ASSERT_TRUE(renewed.ok()) << renewed.ToString();

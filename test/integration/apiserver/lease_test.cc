@@ -225,10 +225,14 @@ TEST_F(LeaseTest, RenewTimeInTheFutureOrOutOfClockRangeStillExpiresS28) {
     // A year-0001 renewal counts from the server's start (seconds ago
     // here, so it may expire at once); the others from the lease's creation.
     const bool from_creation = c.renew_seconds > 0;
-    if (from_creation) EXPECT_EQ(Find(Current(index), type)->status(), "True") << "expired at once";
+    if (from_creation) {
+      EXPECT_EQ(Find(Current(index), type)->status(), "True") << "expired at once";
+    }
     ASSERT_TRUE(Eventually([&] { return Find(Current(index), type)->status() == "Unknown"; }, seconds(5)))
         << "never expired";
-    if (from_creation) EXPECT_GE(steady_clock::now() - created, milliseconds(1900));
+    if (from_creation) {
+      EXPECT_GE(steady_clock::now() - created, milliseconds(1900));
+    }
     ++index;
   }
 }

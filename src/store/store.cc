@@ -768,6 +768,20 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const WatchOptions& options) {
         return TooOld(*options.start, impl_->history.Start());
       }
       backlog = impl_->history.Since(*options.start);
+      // Revisions that carry no event (the jump of a restart, a restored
+      // backup's gap) would leave a watcher behind the revision a list
+      // shows until the next write or idle bookmark, up to a minute: a
+      // client that waits to reach that revision before trusting its cache
+      // would wait as long. One bookmark at the current revision ends the
+      // backlog instead; every revision has an event otherwise, so this
+      // adds nothing then (S15, S25).
+      const Revision replayed_to = backlog.empty() ? *options.start : backlog.back().revision;
+      if (options.allow_bookmarks && replayed_to < current) {
+        Event caught_up;
+        caught_up.type = EventType::kBookmark;
+        caught_up.revision = current;
+        backlog.push_back(std::move(caught_up));
+      }
     } else {
       // Synthetic ADDEDs carry the snapshot's revision, so event revisions
       // never go down and last_revision() after them is a valid resume point.
@@ -829,7 +843,7 @@ StoreStats Store::Stats() const {
     s.history_events = impl_->history.size();
     s.history_bytes = impl_->history.bytes();
     s.oldest_retained_revision = impl_->history.OldestEventRevision();
-  s.loaded_revision = impl_->loaded_revision;
+    s.loaded_revision = impl_->loaded_revision;
   }
   s.creates = impl_->creates.load();
   s.updates = impl_->updates.load();

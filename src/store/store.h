@@ -73,7 +73,10 @@ struct WatchOptions {
   // With start == nullopt: end the synthetic ADDED events with a BOOKMARK
   // whose initial_events_end is true (S15).
   bool send_initial_events = false;
-  bool allow_bookmarks = false;            // periodic BOOKMARKs while idle (S15)
+  // BOOKMARKs while idle (S15); and, for a watch from N whose last event
+  // after N is below the current revision (revisions without an event: a
+  // restart's jump), one BOOKMARK at the current revision right after them.
+  bool allow_bookmarks = false;
   std::chrono::milliseconds timeout{0};    // 0: none; else ends with kTimeout (S18)
   std::size_t queue_capacity = 0;          // 0: StoreOptions::watcher_queue_capacity
 };

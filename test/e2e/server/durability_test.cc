@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "deviceapi/client.h"
+#include "deviceapi/informer.h"
 #include "sqlite_rows.h"
 #include "test_support.h"
 
@@ -344,6 +346,53 @@ TEST_F(Durability, LeasesSurviveSigkillAndStillExpireS28S30) {
   // The start came a little before `restarted`; without the start rule the
   // lease, renewed just before the kill, would have expired about as late.
   EXPECT_GE(std::chrono::steady_clock::now() - restarted, 5s) << "expired long before a full duration after the start";
+}
+
+// S15, S25: an SDK informer connected across a restart of the durable
+// server resumes its watch from its revision (no relist) and reaches the
+// revision the restarted server lists, with no write since. The restart's
+// revision carries no event: only the bookmark that ends a resumed watch's
+// backlog brings the informer there, rather than the idle bookmark a minute
+// later. A consumer that compares the two before trusting its cache (the
+// SDK's documented freshness check) trusts it again within the reconnect.
+TEST_F(Durability, InformerAcrossARestartReachesTheNewRevisionWithoutRelistS15S25) {
+  auto server = Start({"--bookmark-interval=60s"});
+  ASSERT_TRUE(server) << server.process->Stderr();
+  ClientOptions co;
+  co.target = "unix://" + server.socket;
+  co.default_timeout = 2s;
+  Client client(co);
+  ASSERT_TRUE(client.Create(MakeGpu(GpuName(0))).ok());
+  InformerOptions io;
+  io.backoff.initial = 10ms;
+  io.backoff.max = 200ms;
+  Informer informer(client, io);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+
+  server.process->Signal(SIGKILL);
+  server.process->Wait(5s);
+  server = Start({"--bookmark-interval=60s"});
+  ASSERT_TRUE(server) << server.process->Stderr();
+  ListOptions probe;
+  probe.label_selector = "no-such-label";
+  StatusOr<GpuList> listed = client.List(probe);
+  for (auto deadline = std::chrono::steady_clock::now() + 5s;
+       !listed.ok() && std::chrono::steady_clock::now() < deadline; listed = client.List(probe)) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  const std::string revision = listed->metadata().resource_version();
+  ASSERT_EQ(server.started.value("revision", std::uint64_t{0}), std::stoull(revision)) << server.started.dump();
+
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (informer.Stats().last_resource_version != revision && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const InformerStats stats = informer.Stats();
+  EXPECT_EQ(stats.last_resource_version, revision) << "the informer did not reach the restarted server's revision";
+  EXPECT_EQ(stats.lists, 1u) << "the revision is retained: resume, do not relist";
+  informer.Stop();
 }
 
 }  // namespace

@@ -178,6 +178,65 @@ TEST_F(SqliteStore, RestartKeepsObjectsRevisionsAndHistoryS24S25) {
   EXPECT_EQ(e.revision, last + 1);
 }
 
+// After a restart the store resumes above the revision its last event
+// carries. A watch resumed from before the restart that asked for bookmarks
+// gets one at the new current revision right after its backlog, so a client
+// that waits to reach the revision a list shows is not left waiting for the
+// next write or idle bookmark (S15, S25). Without bookmarks, nothing extra.
+TEST_F(SqliteStore, ResumedWatchIsBookmarkedAtTheRestartRevisionS15S25) {
+  Revision before = 0, last = 0;
+  {
+    auto s = Open();
+    ASSERT_TRUE(s);
+    before = (*Create(*s, Key("ns", "a"), {}, "a1"))->revision();
+    last = (*Update(*s, Key("ns", "a"), "a2"))->revision();
+  }
+  auto o = SmallOptions();
+  o.initial_revision = last + 1000;  // the seed stands in for the clock
+  auto s = Open(o);
+  ASSERT_TRUE(s);
+  const Revision start = s->CurrentRevision();
+  ASSERT_GT(start, last);
+
+  WatchOptions wo;
+  wo.start = before;
+  wo.allow_bookmarks = true;
+  wo.selector = *labels::Selector::Parse("app=none");  // filtered out: the bookmark still comes
+  auto w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::kBookmark);
+  EXPECT_EQ(events[0].revision, start);
+
+  wo.selector = {};
+  w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].revision, last);
+  EXPECT_EQ(events[1].type, EventType::kBookmark);
+  EXPECT_EQ(events[1].revision, start);
+
+  wo.allow_bookmarks = false;
+  w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].revision, last);
+
+  // Once a write carries the current revision, a resumed watch needs none.
+  auto next = Update(*s, Key("ns", "a"), "a3");
+  ASSERT_TRUE(next.ok());
+  wo.allow_bookmarks = true;
+  w = s->Watch(wo);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  events = DrainAvailable(**w);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].revision, (*next)->revision());
+  EXPECT_NE(events[1].type, EventType::kBookmark);
+}
+
 // A database restored from a backup (or one whose last commits a power cut
 // took under --storage-sync=normal) lacks revisions that clients hold. The
 // store resumes above the clock, and a revision between the file's and the

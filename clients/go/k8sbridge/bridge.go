@@ -13,8 +13,9 @@
 // Fail-safe: while the local server is unreachable, not ready or not yet listed, the
 // condition is Unknown and no rule or taint is removed; a server that holds no GPU (its
 // providers have not registered yet) removes no rule either, and a GPU missing from a
-// server that holds others keeps its rule for a grace period (Config.AbsentGPUGrace). A GPU
-// whose conditions are Unknown (its provider's lease expired) keeps the rule it has.
+// server that holds others keeps its rule for a grace period (Config.AbsentGPUGrace), and
+// keeps the condition from True (so the node taint stays) as long. A GPU whose conditions
+// are Unknown (its provider's lease expired) keeps the rule it has.
 package k8sbridge
 
 import (
@@ -286,6 +287,16 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 
 	more := false
 	health, available := b.assess()
+	if b.cfg.DeviceTaintRules {
+		if !available || health.Reason == ReasonNoGPUs {
+			// A missing GPU's grace counts only while the server is available and holds GPUs.
+			b.absentSince = nil
+		} else if b.ruleInformer.HasSynced() {
+			// Before the condition and the node taint are decided: a failed GPU missing
+			// within its grace keeps the node from True.
+			health = b.withAbsent(health)
+		}
+	}
 	b.metrics.SetNodeStatus(health.Status)
 	node, err := b.node()
 	if err != nil {
@@ -301,10 +312,6 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	// other back (a cluster without the DeviceTaintRule API still gets its node taint).
 	var errs []error
 	if b.cfg.DeviceTaintRules {
-		if !available || health.Reason == ReasonNoGPUs {
-			// A missing GPU's grace counts only while the server is available and holds GPUs.
-			b.absentSince = nil
-		}
 		if !available {
 			// Fail-safe: what the bridge cannot see, it does not clear.
 		} else if health.Reason == ReasonNoGPUs {

@@ -1117,6 +1117,49 @@ func TestAbsentGPUKeepsItsRuleForAGrace(t *testing.T) {
 	}
 }
 
+// The same grace holds the node condition and the node taint: while the failed GPU is
+// missing, a server that holds only healthy GPUs (its providers registering them again one
+// by one after a restart) does not make the node True nor remove its taint; the condition
+// is Unknown and names the missing GPU. Both clear once its rule is deleted.
+func TestAbsentGPUKeepsTheNodeFromTrueForAGrace(t *testing.T) {
+	nodeTaint, err := ParseNodeTaint("nvidia.com/gpu-unhealthy=true:NoSchedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := node("node-a", corev1.NodeCondition{Type: "GpuHealthy", Status: corev1.ConditionFalse, Reason: ReasonUnhealthy,
+		Message: "1 of 2 GPUs unhealthy: " + uuid0 + " NVMLReady=False GPULost (action RESTART_BM)"})
+	n.Spec.Taints = []corev1.Taint{nodeTaint}
+	broken := ruleFor("node-a", uuid0, "broken")
+	healthy := newGPU(uuid1, "", cond("NVMLReady", metav1.ConditionTrue, "Healthy", ""))
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, NodeTaint: nodeTaint, AbsentGPUGrace: time.Minute},
+		[]*devicev1alpha1.GPU{healthy}, []runtime.Object{n}, broken)
+	clock := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.b.now = func() time.Time { return clock }
+	e.serving(nil)
+	e.reconcile()
+	c := e.condition()
+	if want := "1 of 2 GPUs unknown: " + uuid0 + " AbsentFromServer"; c.Status != corev1.ConditionUnknown ||
+		c.Reason != ReasonUnknown || c.Message != want {
+		t.Errorf("GPU %s missing: condition %s %s %q, want Unknown %s %q", uuid0, c.Status, c.Reason, c.Message, ReasonUnknown, want)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 1 || taints[0].Key != nodeTaint.Key {
+		t.Errorf("GPU %s missing: taints %+v, want the node taint kept", uuid0, taints)
+	}
+
+	e.syncCaches()
+	clock = clock.Add(time.Minute)
+	e.reconcile()
+	if c := e.condition(); c.Status != corev1.ConditionTrue || c.Message != "all 1 GPUs healthy" {
+		t.Errorf("missing for the grace: condition %s %q, want True", c.Status, c.Message)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 0 {
+		t.Errorf("missing for the grace: taints %+v, want none", taints)
+	}
+	if got := e.ruleNames(""); len(got) != 0 {
+		t.Errorf("missing for the grace: rules %v, want none", got)
+	}
+}
+
 // The Node informer may not have seen the bridge's own last patch yet when the next
 // reconcile reads it: the condition the last patch returned counts, so a False that stays
 // False (a second GPU failing) keeps its transition time and records no second

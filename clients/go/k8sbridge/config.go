@@ -41,7 +41,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// AbsentGPUGrace is how long the rule of a GPU that the server no longer holds is kept
 	// (default 5 minutes), counted while the server is available and holds GPUs: after a
-	// restart in memory mode, the providers register the GPUs again one by one.
+	// restart in memory mode, the providers register the GPUs again one by one. While the
+	// rule is kept, the GPU counts as unknown: the condition is not True and the node
+	// taint stays.
 	AbsentGPUGrace time.Duration
 	// MaxRetryDelay caps the back-off of a failed reconcile (default 15 s): once the
 	// Kubernetes API answers again, what changed meanwhile is written within this long.

@@ -82,6 +82,9 @@ type NodeHealth struct {
 	Reason  string
 	Message string
 	GPUs    []GPUHealth // every GPU, sorted by UUID, then namespace and name
+	// Absent are the GPUs that have a rule but are missing from the server, within their
+	// grace (Config.AbsentGPUGrace), sorted by UUID; they count as unknown.
+	Absent []GPUHealth
 }
 
 // Reasons of the node condition.
@@ -93,6 +96,10 @@ const (
 	ReasonServerUnavailable = "DeviceAPIUnavailable"
 )
 
+// reasonAbsent is what the node condition's message says of a GPU in NodeHealth.Absent,
+// where a present GPU's deciding reason would stand.
+const reasonAbsent = "AbsentFromServer"
+
 // maxListedGPUs bounds the node condition's message: a node's status is read by every
 // scheduler and controller, so it must stay small however many GPUs fail.
 const maxListedGPUs = 16
@@ -101,16 +108,14 @@ const maxListedGPUs = 16
 // wins over Unknown: a GPU known to be broken must be reported even while others are
 // unknown. A node whose server holds no GPU is Unknown (the provider has not registered).
 func AssessNode(gpus []*devicev1alpha1.GPU) NodeHealth {
-	n := NodeHealth{GPUs: make([]GPUHealth, 0, len(gpus))}
-	var bad, unknown []GPUHealth
+	hs := make([]GPUHealth, 0, len(gpus))
 	for _, g := range gpus {
-		h := AssessGPU(g)
-		n.GPUs = append(n.GPUs, h)
+		hs = append(hs, AssessGPU(g))
 	}
 	// The lister's order is a map's: a UUID held twice (in two namespaces) is ordered by
 	// its objects' namespace and name, so the same object comes first on every pass.
-	sort.Slice(n.GPUs, func(i, j int) bool {
-		a, b := n.GPUs[i], n.GPUs[j]
+	sort.Slice(hs, func(i, j int) bool {
+		a, b := hs[i], hs[j]
 		if a.UUID != b.UUID {
 			return a.UUID < b.UUID
 		}
@@ -119,6 +124,16 @@ func AssessNode(gpus []*devicev1alpha1.GPU) NodeHealth {
 		}
 		return a.Name < b.Name
 	})
+	return nodeHealth(hs, nil)
+}
+
+// nodeHealth is AssessNode over assessed GPUs (sorted as AssessNode sorts them) and the
+// absent ones (sorted by UUID). An absent GPU had a rule, so it was unhealthy when last
+// seen, and nothing is known of it now: it counts as unknown, which keeps the node from
+// True, and its node taint as it is, as long as its rule is kept.
+func nodeHealth(gpus, absent []GPUHealth) NodeHealth {
+	n := NodeHealth{GPUs: gpus, Absent: absent}
+	var bad, unknown []GPUHealth
 	for _, h := range n.GPUs {
 		switch h.State {
 		case GPUUnhealthy:
@@ -127,7 +142,11 @@ func AssessNode(gpus []*devicev1alpha1.GPU) NodeHealth {
 			unknown = append(unknown, h)
 		}
 	}
-	total := len(n.GPUs)
+	if len(absent) > 0 {
+		unknown = append(unknown, absent...)
+		sort.SliceStable(unknown, func(i, j int) bool { return unknown[i].UUID < unknown[j].UUID })
+	}
+	total := len(n.GPUs) + len(absent)
 	switch {
 	case len(bad) > 0:
 		n.Status, n.Reason = metav1.ConditionFalse, ReasonUnhealthy

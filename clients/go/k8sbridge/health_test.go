@@ -181,6 +181,22 @@ func TestAssessNodeOrdersADuplicateUUIDByObject(t *testing.T) {
 	}
 }
 
+// A GPU missing from the server within its grace counts as unknown: it is listed among the
+// unknown ones, in UUID order, and counted in the total; False still wins.
+func TestAbsentGPUCountsAsUnknown(t *testing.T) {
+	present := AssessNode([]*devicev1alpha1.GPU{
+		newGPU(uuid2, "", cond("NVMLReady", metav1.ConditionUnknown, "ProviderLeaseExpired", "")),
+		newGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "")),
+	}).GPUs
+	absent := []GPUHealth{{UUID: uuid1, State: GPUUnknown, Reason: reasonAbsent}}
+	n := nodeHealth(present, absent)
+	want := "1 of 3 GPUs unhealthy: " + uuid0 + " NVMLReady=False GPULost (action RESTART_BM); 2 unknown: " +
+		uuid1 + " AbsentFromServer, " + uuid2 + " NVMLReady=Unknown ProviderLeaseExpired"
+	if n.Status != metav1.ConditionFalse || n.Reason != ReasonUnhealthy || n.Message != want || len(n.GPUs) != 2 {
+		t.Errorf("nodeHealth = %s %s %q, %d GPUs\nwant False %s %q, 2 GPUs", n.Status, n.Reason, n.Message, len(n.GPUs), ReasonUnhealthy, want)
+	}
+}
+
 func TestAssessNodeMessageIsBounded(t *testing.T) {
 	uuidN := func(i int) string { return fmt.Sprintf("GPU-%08d-0000-0000-0000-000000000000", i) }
 	for _, tc := range []struct {

@@ -54,18 +54,15 @@ var errMoreWork = errors.New("more rules to write")
 // condition (written before the rules) is never older than one pass. Rules of unhealthy
 // GPUs are written before deletions, and in UUID order, so progress is fair and a GPU that
 // fails is tainted before one that recovered is untainted.
+//
+// The rules of h.Absent, GPUs missing from the server within their grace, are kept.
 func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error {
 	want, keep := b.desiredRules(h)
-	have := map[string]*unstructured.Unstructured{}
-	nodeLabel := NodeLabelValue(b.cfg.NodeName)
-	for _, obj := range b.ruleInformer.GetStore().List() {
-		// The informer lists by the node's label; the check keeps another node's rule from
-		// being deleted should one reach the cache all the same.
-		if u, ok := obj.(*unstructured.Unstructured); ok && u.GetLabels()[NodeLabel] == nodeLabel {
-			have[u.GetName()] = u
-		}
+	have := b.nodeRules()
+	absent := make(map[string]bool, len(h.Absent))
+	for _, g := range h.Absent {
+		absent[strings.ToLower(g.UUID)] = true
 	}
-	absent := b.trackAbsent(h, want, keep, have)
 	b.forgetShownWrites(want, have)
 	rules := b.dyn.Resource(DeviceTaintRuleGVR)
 	var firstErr error
@@ -139,7 +136,7 @@ func (b *Bridge) syncRules(ctx context.Context, h NodeHealth, budget int) error 
 			// failed apply is retried with back-off; the informer's add queues a pass.
 			continue
 		}
-		if _, waiting := absent[name]; waiting {
+		if absent[uuid] {
 			continue
 		}
 		version := ruleVersionOf(cur)
@@ -253,35 +250,65 @@ func resourceVersion(u *unstructured.Unstructured) string {
 	return u.GetResourceVersion()
 }
 
+// nodeRules are the node's rules in the rule informer, by name.
+func (b *Bridge) nodeRules() map[string]*unstructured.Unstructured {
+	have := map[string]*unstructured.Unstructured{}
+	nodeLabel := NodeLabelValue(b.cfg.NodeName)
+	for _, obj := range b.ruleInformer.GetStore().List() {
+		// The informer lists by the node's label; the check keeps another node's rule from
+		// being deleted should one reach the cache all the same.
+		if u, ok := obj.(*unstructured.Unstructured); ok && u.GetLabels()[NodeLabel] == nodeLabel {
+			have[u.GetName()] = u
+		}
+	}
+	return have
+}
+
+// withAbsent is h with the GPUs that have a rule but are missing from the server within
+// their grace (trackAbsent) counted as unknown: the rule says the GPU was unhealthy when
+// last seen, so until the rule goes, the node condition is not True and the node taint
+// stays, lest a server that is registering its GPUs again clear the node on the healthy
+// ones while a broken one is still to come.
+func (b *Bridge) withAbsent(h NodeHealth) NodeHealth {
+	want, keep := b.desiredRules(h)
+	absent := b.trackAbsent(h, want, keep, b.nodeRules())
+	if len(absent) == 0 {
+		return h
+	}
+	return nodeHealth(h.GPUs, absent)
+}
+
 // trackAbsent notes since when each GPU that has a rule but is not on the server has been
-// missing, and returns the rules (by name) whose GPU has been missing for less than
-// AbsentGPUGrace: they are kept meanwhile, and a reconcile is queued for when the first of
-// them runs out. A server that holds some GPUs but not all may still be registering them
-// (in memory mode after a restart); a GPU that is gone for good loses its rule after the
-// grace. The clock runs only while the server is available and holds GPUs (reconcile
-// resets it otherwise), so each restart of the server grants the full grace again.
+// missing, and returns the GPUs (sorted by UUID) that have been missing for less than
+// AbsentGPUGrace: their rules are kept meanwhile, and a reconcile is queued for when the
+// first of them runs out. A server that holds some GPUs but not all may still be
+// registering them (in memory mode after a restart); a GPU that is gone for good loses its
+// rule after the grace. The clock runs only while the server is available and holds GPUs
+// (reconcile resets it otherwise), so each restart of the server grants the full grace
+// again.
 func (b *Bridge) trackAbsent(h NodeHealth, want map[string]DesiredRule, keep map[string]bool,
-	have map[string]*unstructured.Unstructured) map[string]bool {
+	have map[string]*unstructured.Unstructured) []GPUHealth {
 	present := make(map[string]bool, len(h.GPUs))
 	for _, g := range h.GPUs {
 		present[strings.ToLower(g.UUID)] = true
 	}
 	now := b.now()
 	since := map[string]time.Time{}
-	waiting := map[string]bool{}
+	waiting := map[string]GPUHealth{}
 	var next time.Duration
 	for name, cur := range have {
-		uuid := strings.ToLower(cur.GetAnnotations()[UUIDAnnotation])
-		if _, wanted := want[name]; wanted || keep[uuid] || present[uuid] {
+		uuid := cur.GetAnnotations()[UUIDAnnotation]
+		lower := strings.ToLower(uuid)
+		if _, wanted := want[name]; wanted || keep[lower] || present[lower] {
 			continue
 		}
-		t, seen := b.absentSince[uuid]
+		t, seen := b.absentSince[lower]
 		if !seen {
 			t = now
 		}
-		since[uuid] = t
+		since[lower] = t
 		if left := t.Add(b.cfg.AbsentGPUGrace).Sub(now); left > 0 {
-			waiting[name] = true
+			waiting[lower] = GPUHealth{UUID: uuid, State: GPUUnknown, Reason: reasonAbsent}
 			if next == 0 || left < next {
 				next = left
 			}
@@ -291,7 +318,12 @@ func (b *Bridge) trackAbsent(h NodeHealth, want map[string]DesiredRule, keep map
 	if next > 0 {
 		b.queue.AddAfter(queueKey, next)
 	}
-	return waiting
+	absent := make([]GPUHealth, 0, len(waiting))
+	for _, g := range waiting {
+		absent = append(absent, g)
+	}
+	sort.Slice(absent, func(i, j int) bool { return absent[i].UUID < absent[j].UUID })
+	return absent
 }
 
 func sortedKeys[V any](m map[string]V) []string {

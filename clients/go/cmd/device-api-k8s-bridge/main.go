@@ -90,7 +90,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.cfg.ResyncPeriod, "resync-period", 5*time.Minute, "re-check everything this often, repairing drift")
 	fs.DurationVar(&o.cfg.ProbeInterval, "probe-interval", time.Second, "how often the local server's health is checked")
 	fs.DurationVar(&o.cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "write an unchanged Node condition again this often (its lastHeartbeatTime)")
-	fs.DurationVar(&o.cfg.AbsentGPUGrace, "absent-gpu-grace", 5*time.Minute, "how long a GPU missing from the server keeps its DeviceTaintRule")
+	fs.DurationVar(&o.cfg.AbsentGPUGrace, "absent-gpu-grace", 5*time.Minute, "how long a GPU missing from the server keeps its DeviceTaintRule, and keeps the node condition from True")
 	fs.DurationVar(&o.cfg.MaxRetryDelay, "max-retry-delay", 15*time.Second, "longest back-off before a failed reconcile is retried")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8083", "address of /healthz, /readyz and /metrics (empty: off)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "info or debug")

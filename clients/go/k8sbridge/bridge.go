@@ -84,6 +84,8 @@ type Bridge struct {
 	mu        sync.Mutex
 	ruleGone  map[string]bool     // rules the informer showed deleted since the last pass
 	probeErr  error               // last probe result; nil = serving
+	probed    bool                // the probe has answered at least once
+	probedAt  time.Time           // when it first answered
 	lastGPUs  map[string]GPUState // GPU states at the last reconcile (for per-GPU events)
 	lastState metav1.ConditionStatus
 }
@@ -229,9 +231,10 @@ func (b *Bridge) processNext(ctx context.Context) bool {
 // hangs is reported unavailable after this long, however many probers ask it.
 const probeTimeout = 2 * time.Second
 
-// probeLoop checks the local server and queues a reconcile whenever the answer changes:
-// availability, and also the reason it is unavailable, which the condition's message names
-// (connection refused, NOT_SERVING, the GPU cache catching up).
+// probeLoop checks the local server and queues a reconcile at its first answer (which ends
+// the wait of a starting bridge) and whenever the answer changes: availability, and also
+// the reason it is unavailable, which the condition's message names (connection refused,
+// NOT_SERVING, the GPU cache catching up).
 func (b *Bridge) probeLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.ProbeInterval)
 	defer t.Stop()
@@ -243,7 +246,10 @@ func (b *Bridge) probeLoop(ctx context.Context) {
 			return
 		}
 		b.mu.Lock()
-		changed := (err == nil) != (b.probeErr == nil) || (err != nil && err.Error() != b.probeErr.Error())
+		changed := !b.probed || (err == nil) != (b.probeErr == nil) || (err != nil && err.Error() != b.probeErr.Error())
+		if !b.probed {
+			b.probed, b.probedAt = true, time.Now()
+		}
 		b.probeErr = err
 		b.mu.Unlock()
 		if changed {
@@ -260,6 +266,28 @@ func (b *Bridge) probeLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// starting says whether the bridge, just started, has yet to learn what the server holds:
+// its first probe has not answered, or it answered that the server is available and the
+// GPU list has not been read yet. Meanwhile the Node keeps the condition the last bridge
+// wrote, which a routine restart of the pod leaves right; an Unknown "not probed yet" in
+// between would move lastTransitionTime twice and record two events on every restart.
+// The wait is bounded: the probe answers within probeTimeout (a server that hangs is an
+// error then), and the GPU list gets probeTimeout more. after is when to look again (0:
+// the probe's answer, or the list's, queues the pass).
+func (b *Bridge) starting() (after time.Duration, starting bool) {
+	b.mu.Lock()
+	probed, at, probeErr := b.probed, b.probedAt, b.probeErr
+	b.mu.Unlock()
+	if !probed {
+		return 0, true
+	}
+	if probeErr != nil || b.gpuInformer.HasSynced() {
+		return 0, false
+	}
+	after = time.Until(at.Add(probeTimeout))
+	return after, after > 0
 }
 
 // assess is the node's health as the bridge sees it now.
@@ -285,6 +313,14 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 	defer func() { b.metrics.ReconcileSeconds.Observe(time.Since(start).Seconds()) }()
 	b.metrics.Reconciles.Inc()
 
+	if after, starting := b.starting(); starting {
+		// Nothing else would be written: the server counts as unavailable until then, so
+		// no rule or taint changes either.
+		if after > 0 {
+			b.queue.AddAfter(queueKey, after)
+		}
+		return nil
+	}
 	more := false
 	health, available := b.assess()
 	if b.cfg.DeviceTaintRules {

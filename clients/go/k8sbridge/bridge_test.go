@@ -217,7 +217,7 @@ func newTestEnvOn(t *testing.T, cfg Config, gpus []*devicev1alpha1.GPU, kubeObjs
 // serving makes the bridge's last probe say the server is up (err nil) or down.
 func (e *testEnv) serving(err error) {
 	e.b.mu.Lock()
-	e.b.probeErr = err
+	e.b.probeErr, e.b.probed = err, true
 	e.b.mu.Unlock()
 }
 
@@ -560,7 +560,13 @@ func TestReconcile(t *testing.T) {
 	rule0, rule1, rule2, rule3 := RuleName(strings.ToLower(uuid0)), RuleName(strings.ToLower(uuid1)),
 		RuleName(strings.ToLower(uuid2)), RuleName(strings.ToLower(uuid3))
 
-	// 1. The server has not answered: Unknown, and nothing is removed or added.
+	// 1. The server has not answered its first probe: nothing is written. It answers that
+	// it is down: Unknown, and nothing is removed or added.
+	e.reconcile()
+	if kw, rw := e.writes(); kw != 0 || rw != 0 {
+		t.Errorf("before the first probe: %d node writes, %d rule writes; want none", kw, rw)
+	}
+	e.serving(fmt.Errorf("health check: connection refused"))
 	e.reconcile()
 	c := e.condition()
 	if c.Status != corev1.ConditionUnknown || c.Reason != ReasonServerUnavailable || !c.LastTransitionTime.After(old.Time) {
@@ -573,7 +579,7 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("server unavailable: taints %v", taints)
 	}
 	if ev := e.events(); !slices.Equal(ev, []string{
-		"Warning DeviceAPIUnavailable GpuHealthy is Unknown: the node's Device API server is unavailable: not probed yet"}) {
+		"Warning DeviceAPIUnavailable GpuHealthy is Unknown: the node's Device API server is unavailable: health check: connection refused"}) {
 		t.Errorf("server unavailable: events %q", ev)
 	}
 	if kw, rw := e.writes(); kw != 1 || rw != 0 {
@@ -913,6 +919,7 @@ func TestRunReconcilesOnceTheGPUListIsRead(t *testing.T) {
 		}
 		return string(c.Status) + " " + c.Reason + ": " + c.Message
 	}
+	// The bridge waits probeTimeout for the list after the probe has answered, then says so.
 	e.waitFor("the condition before the GPU list is read", func() bool {
 		return message() == "Unknown DeviceAPIUnavailable: the node's Device API server is unavailable: the GPU list has not been read yet"
 	})
@@ -926,6 +933,79 @@ func TestRunReconcilesOnceTheGPUListIsRead(t *testing.T) {
 			t.Fatalf("5 s after the GPU list was read, the condition says %q", message())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A bridge that (re)starts leaves the condition the last one wrote as it is until its first
+// probe of the server has answered: no Unknown "not probed yet" in between, which would
+// move lastTransitionTime twice and record two events on every restart. Once the probe
+// has answered, the bridge follows the GPUs as usual.
+func TestStartLeavesTheConditionUntilTheFirstProbeAnswers(t *testing.T) {
+	healthy := cond("NVMLReady", metav1.ConditionTrue, "Healthy", "")
+	devices := devicefake.NewSimpleClientset(newGPU(uuid0, "", healthy))
+	factory := externalversions.NewSharedInformerFactory(devices, 0)
+	gpuInformer := factory.Device().V1alpha1().GPUs().Informer()
+	now := metav1.Now()
+	kube := newKubeAPI(node("node-a", corev1.NodeCondition{Type: "GpuHealthy", Status: corev1.ConditionTrue,
+		Reason: ReasonAllHealthy, Message: "all 1 GPUs healthy", LastHeartbeatTime: now, LastTransitionTime: now}))
+	kube.PrependReactor("patch", "nodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if patch := string(a.(clienttesting.PatchAction).GetPatch()); strings.Contains(patch, `"status":"Unknown"`) {
+			t.Errorf("patched the node with Unknown: %s", patch)
+		}
+		return false, nil, nil
+	})
+	var answered atomic.Bool
+	slow := proberFunc(func(ctx context.Context) error {
+		select {
+		case <-time.After(50 * time.Millisecond):
+			answered.Store(true)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	b, err := New(Config{NodeName: "node-a", ProbeInterval: 10 * time.Millisecond}, kube, nil, gpuInformer, slow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record.NewFakeRecorder(100)
+	b.recorder = rec
+	ctx := runBridge(t, b, factory)
+	e := &testEnv{t: t, ctx: ctx, b: b, kube: kube, devices: devices, recorder: rec}
+	e.waitFor("the first probe", answered.Load)
+	time.Sleep(300 * time.Millisecond) // the passes the answer queues
+	for _, a := range kube.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Errorf("node written for an unchanged, fresh condition: %s %s", a.GetResource().Resource, a.GetSubresource())
+		}
+	}
+	if ev := e.events(); len(ev) != 0 {
+		t.Errorf("events %q for an unchanged condition", ev)
+	}
+
+	e.setGPU(uuid0, "RESTART_BM", cond("NVMLReady", metav1.ConditionFalse, "GPULost", "fallen off the bus"))
+	e.waitFor("the condition False", func() bool { return e.storedCondition().Status == corev1.ConditionFalse })
+}
+
+// A server that never answers is reported as such once the first probe gives up (after
+// probeTimeout): the wait for the first answer is bounded by the probe's own timeout.
+func TestStartWritesUnknownWhenTheFirstProbeTimesOut(t *testing.T) {
+	factory := externalversions.NewSharedInformerFactory(devicefake.NewSimpleClientset(), 0)
+	kube := newKubeAPI(node("node-a"))
+	hang := proberFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	b, err := New(Config{NodeName: "node-a"}, kube, nil, factory.Device().V1alpha1().GPUs().Informer(), hang, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.recorder = record.NewFakeRecorder(100)
+	ctx := runBridge(t, b, factory)
+	e := &testEnv{t: t, ctx: ctx, b: b, kube: kube}
+	e.waitFor("the condition Unknown", func() bool {
+		c := e.storedCondition()
+		return c.Status == corev1.ConditionUnknown && c.Reason == ReasonServerUnavailable
+	})
+	if c := e.storedCondition(); c.Message != "the node's Device API server is unavailable: "+context.DeadlineExceeded.Error() {
+		t.Errorf("condition %q, want the probe's timeout", c.Message)
 	}
 }
 

@@ -334,19 +334,23 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 		}
 	}
 	b.metrics.SetNodeStatus(health.Status)
+	// The condition, the rules and the node taint are independent: a failure of one must
+	// not hold the others back. A cluster without the DeviceTaintRule API still gets its
+	// condition and node taint, and a refused condition (nodes/status without the RBAC
+	// verb, a webhook, a Node the informer does not show yet) still lets a failed GPU be
+	// tainted. The pass fails with every error, and is retried with back-off.
+	var errs []error
 	node, err := b.node()
 	if err != nil {
-		return err
+		errs = append(errs, err)
+	} else {
+		if err := b.syncCondition(ctx, node, health); err != nil {
+			errs = append(errs, err)
+		}
+		if available {
+			b.gpuEvents(node, health)
+		}
 	}
-	if err := b.syncCondition(ctx, node, health); err != nil {
-		return err
-	}
-	if available {
-		b.gpuEvents(node, health)
-	}
-	// The rules and the node taint are independent: a failure of one must not hold the
-	// other back (a cluster without the DeviceTaintRule API still gets its node taint).
-	var errs []error
 	if b.cfg.DeviceTaintRules {
 		if !available {
 			// Fail-safe: what the bridge cannot see, it does not clear.
@@ -362,8 +366,9 @@ func (b *Bridge) reconcile(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if b.cfg.NodeTaint.Key != "" {
-		if err := b.syncNodeTaint(ctx, health.Status); err != nil {
+	// Without the Node there is nothing to taint; its error is already counted.
+	if b.cfg.NodeTaint.Key != "" && node != nil {
+		if err := b.syncNodeTaint(ctx, node, health.Status); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -765,6 +765,35 @@ func TestReconcileWaitsForTheRuleAPI(t *testing.T) {
 	}
 }
 
+// A condition that cannot be written (nodes/status refused: a missing RBAC verb, a webhook)
+// holds back neither the GPU's rule nor the node taint; the pass still fails, so it is
+// retried with back-off.
+func TestRefusedConditionHoldsBackNeitherRulesNorTaint(t *testing.T) {
+	nodeTaint, err := ParseNodeTaint("nvidia.com/gpu-unhealthy=true:NoSchedule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, Config{NodeName: "node-a", DeviceTaintRules: true, NodeTaint: nodeTaint},
+		[]*devicev1alpha1.GPU{lost(uuid0)}, []runtime.Object{node("node-a")})
+	e.kube.PrependReactor("patch", "nodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(corev1.Resource("nodes/status"), "node-a", fmt.Errorf("RBAC: patch not allowed"))
+	})
+	e.serving(nil)
+	err = e.b.reconcile(e.ctx)
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("reconcile: %v, want the condition's 403", err)
+	}
+	if got, want := e.ruleNames(""), []string{RuleName(uuid0)}; !slices.Equal(got, want) {
+		t.Errorf("rules %v, want %v", got, want)
+	}
+	if taints := e.node().Spec.Taints; len(taints) != 1 || taints[0].Key != nodeTaint.Key {
+		t.Errorf("taints %+v, want the node taint", taints)
+	}
+}
+
 func TestReady(t *testing.T) {
 	e := newTestEnv(t, Config{NodeName: "node-a"}, nil, []runtime.Object{node("node-b")})
 	if err := e.b.Ready(); err == nil || err.Error() != `node "node-a" not found` {

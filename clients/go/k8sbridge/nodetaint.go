@@ -11,23 +11,20 @@ import (
 )
 
 // syncNodeTaint puts the configured taint on the Node while the condition is False and
-// takes it off when it is True. Unknown changes nothing (fail-safe). The update carries
-// the resourceVersion it read and is retried on conflict, so others' taints survive. The
-// key is the bridge's: a taint with it and another value or effect (left by an earlier
+// takes it off when it is True. Unknown changes nothing (fail-safe). node is the informer's
+// Node; when it is not in step, the update reads the Node again, carries the
+// resourceVersion it read and is retried on conflict, so others' taints survive. The key
+// is the bridge's: a taint with it and another value or effect (left by an earlier
 // configuration) is replaced, or removed; taints of other keys are never touched.
-func (b *Bridge) syncNodeTaint(ctx context.Context, status metav1.ConditionStatus) error {
+func (b *Bridge) syncNodeTaint(ctx context.Context, node *corev1.Node, status metav1.ConditionStatus) error {
 	if status == metav1.ConditionUnknown {
 		return nil
 	}
 	want := status == metav1.ConditionFalse
-	node, err := b.node()
-	if err != nil {
-		return err
-	}
 	if taintInSync(node, b.cfg.NodeTaint, want) {
 		return nil
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		n, err := b.kube.CoreV1().Nodes().Get(ctx, b.cfg.NodeName, metav1.GetOptions{})
 		if err != nil {
 			return err

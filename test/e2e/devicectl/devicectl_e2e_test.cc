@@ -132,6 +132,28 @@ TEST_F(DevicectlE2E, WatchPrintsChangesAsTheyHappen) {
   EXPECT_EQ(only.out.find("\"type\": \"MODIFIED\""), std::string::npos) << only.out;
 }
 
+// A reader that goes away mid-watch (`| head -c1`) fails the next write:
+// devicectl ends with exit code 1 and says why, rather than dying of
+// SIGPIPE (141), which scripts under `set -o pipefail` would see.
+TEST_F(DevicectlE2E, WatchWhoseReaderWentAwayExitsOne) {
+  std::string file = Write("gpu.yaml",
+                           "metadata:\n  name: gpu-0\nspec:\n  uuid: GPU-00000000-1111-2222-3333-444444444444\n");
+  ASSERT_EQ(Ctl({"create", "-f", file}).code, 0);
+  const std::string code_file = dir_ + "/watch.code", err_file = dir_ + "/watch.err";
+  // devicectl inherits this process's SIGPIPE disposition: the default, as
+  // from a shell, so that only devicectl's own handling counts.
+  std::signal(SIGPIPE, SIG_DFL);
+  const std::string cmd = "{ " + Quote(DevicectlBinary()) + " --server " + Quote(server_->target()) +
+                          " get gpus -w --watch-timeout 5 2>" + Quote(err_file) + "; echo $? >" +
+                          Quote(code_file) + "; } | head -c1 >/dev/null";
+  std::thread watch([&] { std::system(cmd.c_str()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // head has read its byte and gone
+  ASSERT_EQ(Ctl({"set-condition", "gpu", "gpu-0", "Ready=False", "--reason", "XidCritical"}).code, 0);
+  watch.join();
+  EXPECT_EQ(Slurp(code_file), "1\n") << Slurp(err_file);
+  EXPECT_NE(Slurp(err_file).find("cannot write the output"), std::string::npos) << Slurp(err_file);
+}
+
 // A stalled server (stopped here with SIGSTOP: its connection stays open
 // and silent) does not hold a watch with --watch-timeout beyond that plus
 // --request-timeout; keepalive alone would take 40 s.

@@ -39,35 +39,41 @@ const char* ReasonOf(grpc::StatusCode code) {
   }
 }
 
-// Whether an UNAVAILABLE status is gRPC's own on this side: the call never
-// reached the server (nothing listens on the socket, the name does not
-// resolve, the connection was refused or broke). The server's own UNAVAILABLE
-// answers ("not ready: ...", "server shutting down", "storage unavailable" on
-// a disk fault) say nothing of the kind: they are errors from the server.
-bool NeverReachedServer(const Status& status) {
-  if (!status.IsUnavailable()) return false;
-  static const char* const kTransport[] = {
+// Whether an UNAVAILABLE status is gRPC's own on this side, and which:
+// kNeverReached, the call never reached the server (nothing listens on the
+// socket, the name does not resolve, the connection was refused); kBroken,
+// the connection broke while the call was out (the server was killed or
+// closed it), so a write may have been applied. The server's own
+// UNAVAILABLE answers ("not ready: ...", "server shutting down", "storage
+// unavailable" on a disk fault) are neither: they are errors from the server.
+enum class Transport { kServer, kNeverReached, kBroken };
+
+Transport TransportFailure(const Status& status) {
+  if (!status.IsUnavailable()) return Transport::kServer;
+  static const char* const kNeverReached[] = {
       "failed to connect",                    // gRPC before 1.52: "... to all addresses"
       "connections to all backends failing",  // later gRPC
       "dns resolution failed",
       "name resolution",
       "empty address list",
       "connection refused",
-      "connection reset",
       "connection timed out",
       "no such file or directory",  // a unix socket that is not there
       "permission denied",          // one this user may not open
       "network is unreachable",
       "no route to host",
-      "socket closed",
-      "broken pipe",
       "handshake failed",  // TLS
   };
+  static const char* const kBroken[] = {"connection reset", "socket closed", "broken pipe"};
   std::string text = status.message();
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* needle : kTransport)
-    if (text.find(needle) != std::string::npos) return true;
-  return false;
+  // "failed to connect ...: Connection reset by peer" never reached: the
+  // first list wins.
+  for (const char* needle : kNeverReached)
+    if (text.find(needle) != std::string::npos) return Transport::kNeverReached;
+  for (const char* needle : kBroken)
+    if (text.find(needle) != std::string::npos) return Transport::kBroken;
+  return Transport::kServer;
 }
 
 Json VersionJson(const std::string& version, const std::string& commit, const std::string& date) {
@@ -81,8 +87,16 @@ Json VersionJson(const std::string& version, const std::string& commit, const st
 }  // namespace
 
 std::string ErrorLine(const Status& status, const std::string& target) {
-  if (NeverReachedServer(status))
-    return "error: cannot reach the server at " + target + ": " + OneLine(status.message());
+  switch (TransportFailure(status)) {
+    case Transport::kNeverReached:
+      return "error: cannot reach the server at " + target + ": " + OneLine(status.message());
+    case Transport::kBroken:
+      return "error: the connection to the server at " + target +
+             " broke before it answered (a write may have been applied; read it back): " +
+             OneLine(status.message());
+    case Transport::kServer:
+      break;
+  }
   return std::string("Error from server (") + ReasonOf(status.code()) +
          "): " + OneLine(status.message());
 }

@@ -352,8 +352,9 @@ TEST_F(DevicectlTest, WriteRefusedByAnExpiredLeaseIsFailedPrecondition) {
                      "Error from server (FailedPrecondition): lease default/nvml expired");
 }
 
-// "cannot reach" only when gRPC never got the call to the server; the
-// server's own UNAVAILABLE answers are errors from the server.
+// "cannot reach" only when gRPC never got the call to the server, "broke"
+// when the connection ended with the call out; the server's own
+// UNAVAILABLE answers are errors from the server.
 TEST(ErrorLine, UnavailableFromTheServerOrFromTheTransport) {
   const std::string target = "unix:///run/x.sock";
   auto line = [&](const std::string& message) {
@@ -365,10 +366,17 @@ TEST(ErrorLine, UnavailableFromTheServerOrFromTheTransport) {
            "connections to all backends failing; last error: UNAVAILABLE: ipv4:127.0.0.1:1: "
            "Connection refused",
            "DNS resolution failed for nosuchhost:50051: C-ares status is not ARES_SUCCESS",
-           "Socket closed",
+           "failed to connect to all addresses; last error: UNAVAILABLE: unix:/run/x.sock: "
+           "Connection reset by peer",
            "failed to connect to all addresses; last error: UNKNOWN: unix:/run/x.sock: "
            "Permission denied"})
     EXPECT_EQ(line(transport), "error: cannot reach the server at " + target + ": " + transport);
+  // A connection that broke while the call was out: the server may have
+  // applied a write before it went away, so "cannot reach" would mislead.
+  for (const char* broken : {"Socket closed", "Connection reset by peer", "Broken pipe"})
+    EXPECT_EQ(line(broken), "error: the connection to the server at " + target +
+                                " broke before it answered (a write may have been applied; read it back): " +
+                                broken);
   for (const char* server : {"storage unavailable", "not ready: waiting for providers",
                              "server shutting down", "store is shutting down"})
     EXPECT_EQ(line(server), std::string("Error from server (ServiceUnavailable): ") + server);

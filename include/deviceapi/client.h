@@ -143,6 +143,12 @@ struct WatchOptions {
   bool send_initial_events = false;
   // > 0: the server ends the watch cleanly (OK) after this many seconds.
   std::int64_t timeout_seconds = 0;
+  // Optional: lets another thread end the watch, also while Watch() is still
+  // opening it (which waits for the connection: up to gRPC's 20 s connect
+  // timeout against a server that accepted and stalled). The stream then
+  // ends with CANCELLED. WatchStream::Cancel() works only once Watch() has
+  // returned it.
+  std::shared_ptr<CallCanceller> canceller;
 };
 
 struct CreateOptions {

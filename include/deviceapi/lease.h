@@ -33,6 +33,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -98,7 +99,9 @@ class LeaseKeeper {
   // Starts the renewal thread (the first attempt is immediate).
   void Start();
   // Stops the thread and releases the lease (see above); returns once that
-  // is done. Idempotent; concurrent calls all wait for the one release.
+  // is done. A renewal in flight is cancelled, so against a server that
+  // does not answer Stop() takes the release's 2 s, not a renewal's
+  // deadline on top. Idempotent; concurrent calls all wait for the one release.
   // Waits for a callback in progress to return, except when called from a
   // callback: then it returns at once and the thread releases the lease as
   // it ends (Start() works again after a Stop() from another thread, or
@@ -146,6 +149,8 @@ class LeaseKeeper {
   // together wait at most 2 s; cleared by Start() and by each acquisition
   // or renewal.
   std::optional<std::chrono::steady_clock::time_point> release_deadline_;
+  // RenewOnce()'s calls; cancelled by Stop(), replaced by Start().
+  std::shared_ptr<CallCanceller> renew_canceller_ = std::make_shared<CallCanceller>();
   std::thread thread_;
   std::thread::id keeper_thread_;  // thread_'s id from Start until a Stop() joined it
 };

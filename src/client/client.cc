@@ -169,7 +169,7 @@ std::unique_ptr<WatchStream> Client::Watch(const WatchOptions& options) {
   o->set_send_initial_events(options.send_initial_events);
   o->set_timeout_seconds(options.timeout_seconds);
   if (!channel_error_.ok()) return MakeFailedWatchStream(channel_error_);
-  return MakeGrpcWatchStream(stub_.get(), req);
+  return MakeGrpcWatchStream(stub_.get(), req, options.canceller.get());
 }
 
 StatusOr<Gpu> Client::Create(const Gpu& gpu, const CreateOptions& options) {

@@ -72,7 +72,9 @@ class Informer::Impl {
       stop_ = true;
       if (watch_ != nullptr) watch_->Cancel();
     }
-    list_canceller_->Cancel();  // a List in flight ends now, not at its deadline
+    // A List in flight, or a watch still being opened (watch_ is set only
+    // once it is open), ends now, not at its deadline or connect timeout.
+    call_canceller_->Cancel();
     cv_.notify_all();
     watchdog_cv_.notify_all();
     sync_cv_.notify_all();  // WaitForSync returns false once stopped
@@ -121,6 +123,7 @@ class Informer::Impl {
       wo.resource_version = last_rv;
       wo.allow_watch_bookmarks = true;
       wo.timeout_seconds = options_.watch_timeout_seconds;
+      wo.canceller = call_canceller_;
       std::unique_ptr<WatchStream> stream = client_.Watch(wo);
       {
         std::lock_guard lock(mu_);
@@ -186,7 +189,7 @@ class Informer::Impl {
     ListOptions lo;
     lo.namespace_name = options_.namespace_name;
     lo.label_selector = options_.label_selector;
-    lo.call.canceller = list_canceller_;
+    lo.call.canceller = call_canceller_;
     StatusOr<GpuList> list = client_.List(lo);
     if (!list.ok()) {
       if (!Stopping()) RecordError(list.status());
@@ -392,8 +395,8 @@ class Informer::Impl {
   const InformerOptions options_;
   ListerCache cache_;
   bool synced_once_ = false;  // reflector thread only
-  // Stop() cancels the reflector's List in flight with it.
-  const std::shared_ptr<CallCanceller> list_canceller_ = std::make_shared<CallCanceller>();
+  // Stop() cancels the reflector's List in flight, or a watch being opened, with it.
+  const std::shared_ptr<CallCanceller> call_canceller_ = std::make_shared<CallCanceller>();
 
   std::mutex lifecycle_mu_;
   bool started_ = false;

@@ -130,7 +130,14 @@ void LeaseKeeper::Saw(const Lease* lease) {
 }
 
 Status LeaseKeeper::RenewOnce() {
-  auto current = leases_.Get(options_.name, {options_.namespace_name, "", {}});
+  // Stop() cancels these calls: a stalled server cannot hold it up for
+  // their deadlines before the release even starts.
+  CallOptions call;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call.canceller = renew_canceller_;
+  }
+  auto current = leases_.Get(options_.name, {options_.namespace_name, "", call});
   if (current.ok()) Saw(&*current);
   else if (current.status().IsNotFound()) Saw(nullptr);
   StatusOr<Lease> written = Status(grpc::StatusCode::UNKNOWN, "");
@@ -140,7 +147,7 @@ Status LeaseKeeper::RenewOnce() {
       std::lock_guard<std::mutex> lock(mu_);
       create_sent_ = true;
     }
-    written = leases_.Create(Desired(nullptr));
+    written = leases_.Create(Desired(nullptr), {call});
     acquired = true;
   } else if (!current.ok()) {
     held_ = false;
@@ -157,7 +164,7 @@ Status LeaseKeeper::RenewOnce() {
     }
     // Renewal, or take-over of an expired or released lease: conditional on
     // the version read, so two contenders never both win.
-    written = leases_.Update(Desired(&lease));
+    written = leases_.Update(Desired(&lease), {call});
     acquired = !mine || expired || !held_.load() || (written.ok() && LapsedBefore(lease, *written));
   }
   if (!written.ok()) {
@@ -190,6 +197,7 @@ void LeaseKeeper::Start() {
   if (thread_.joinable() || stopping_) return;
   stop_ = false;
   release_deadline_.reset();
+  renew_canceller_ = std::make_shared<CallCanceller>();  // the last Stop() cancelled the old one
   thread_ = std::thread([this] { Run(); });
   keeper_thread_ = thread_.get_id();
 }
@@ -291,6 +299,9 @@ void LeaseKeeper::Stop() {
   std::unique_lock<std::mutex> lock(mu_);
   stop_ = true;
   cv_.notify_all();
+  // A renewal in flight ends now rather than at its deadline; the release
+  // that follows makes calls of its own.
+  renew_canceller_->Cancel();
   // From a callback on the keeper's own thread, which cannot join itself:
   // Run() releases the lease once the callback returns. Recognised by the
   // id recorded at Start, not by thread_, which another Stop() may have

@@ -2,13 +2,20 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "client/request_options.h"
+
 namespace deviceapi {
 namespace {
 
 class GrpcWatchStream final : public WatchStream {
  public:
-  GrpcWatchStream(v1alpha1::GpuService::Stub* stub, const v1alpha1::WatchGpusRequest& request)
-      : reader_(stub->WatchGpus(&context_, request)) {}
+  // Opening the stream blocks until the request is sent, which on a
+  // connection still being made (a server that accepted it and stalled)
+  // takes up to gRPC's connect timeout: the canceller is registered first,
+  // so that another thread can end that wait too.
+  GrpcWatchStream(v1alpha1::GpuService::Stub* stub, const v1alpha1::WatchGpusRequest& request,
+                  CallCanceller* canceller)
+      : cancel_scope_(canceller, &context_), reader_(stub->WatchGpus(&context_, request)) {}
 
   ~GrpcWatchStream() override {
     if (!finished_) {
@@ -59,6 +66,7 @@ class GrpcWatchStream final : public WatchStream {
 
  private:
   grpc::ClientContext context_;
+  client_internal::CancelScope cancel_scope_;  // after context_, before reader_
   std::unique_ptr<grpc::ClientReader<v1alpha1::WatchGpusResponse>> reader_;
   bool done_ = false;
   bool finished_ = false;
@@ -90,8 +98,9 @@ bool ParseEventType(const std::string& text, EventType* out) {
 }
 
 std::unique_ptr<WatchStream> MakeGrpcWatchStream(v1alpha1::GpuService::Stub* stub,
-                                                 const v1alpha1::WatchGpusRequest& request) {
-  return std::make_unique<GrpcWatchStream>(stub, request);
+                                                 const v1alpha1::WatchGpusRequest& request,
+                                                 CallCanceller* canceller) {
+  return std::make_unique<GrpcWatchStream>(stub, request, canceller);
 }
 
 std::unique_ptr<WatchStream> MakeFailedWatchStream(Status status) {

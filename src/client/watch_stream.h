@@ -7,9 +7,11 @@
 
 namespace deviceapi {
 
-// A synchronous server-streaming read of WatchGpus.
+// A synchronous server-streaming read of WatchGpus; `canceller` (may be
+// null) can end it from its opening on.
 std::unique_ptr<WatchStream> MakeGrpcWatchStream(v1alpha1::GpuService::Stub* stub,
-                                                 const v1alpha1::WatchGpusRequest& request);
+                                                 const v1alpha1::WatchGpusRequest& request,
+                                                 CallCanceller* canceller);
 // A stream that ends at once with `status` (e.g. unusable TLS settings).
 std::unique_ptr<WatchStream> MakeFailedWatchStream(Status status);
 

@@ -13,6 +13,7 @@
 
 #include "deviceapi/client.h"
 #include "deviceapi/lease.h"
+#include "fault_proxy.h"
 #include "service_fixture.h"
 
 namespace deviceapi::apiserver::testing {
@@ -272,4 +273,30 @@ TEST_F(LeaseKeeperTest, StopWaitsAtMostTwoSecondsForTheRelease) {
 }
 
 }  // namespace
+// Stop() on a server that stopped answering: the renewal in flight is
+// cancelled, so Stop() takes at most the release's 2 s rather than the
+// renewal's deadline (10 s by default) first. The server's connection is
+// stalled by a proxy that keeps it open and forwards nothing.
+TEST_F(LeaseKeeperTest, StopCancelsARenewalTheServerNeverAnswersS28) {
+  const std::string upstream = address().substr(std::string("unix:").size());
+  deviceapi::testing::FaultProxy proxy(upstream + ".proxy", upstream);
+  ClientOptions co;
+  co.target = "unix://" + upstream + ".proxy";
+  Client via_proxy(co);
+  LeaseClient leases(via_proxy);
+  LeaseKeeperOptions o = Options("node-a");
+  o.renew_period = milliseconds(100);
+  LeaseKeeper keeper(leases, o);
+  keeper.Start();
+  ASSERT_TRUE(Eventually([&] { return keeper.Held(); }));
+  proxy.StallOpen();
+  proxy.StallNew();
+  std::this_thread::sleep_for(milliseconds(400));  // a renewal is out, unanswered
+  const auto before = steady_clock::now();
+  keeper.Stop();
+  const auto took = steady_clock::now() - before;
+  EXPECT_LT(took, milliseconds(3000)) << "Stop() waited for the renewal's deadline";
+  proxy.Heal();
+}
+
 }  // namespace deviceapi::apiserver::testing

@@ -480,6 +480,31 @@ TEST(InformerFaults, StopCancelsAListTheServerNeverAnswers) {
   proxy.Heal();
 }
 
+// The same for a watch being opened: after its connection was cut, the
+// informer watches again over a new connection that a stalled server
+// accepted and never answers. Opening the stream waits for that connection
+// (up to gRPC's 20 s connect timeout); Stop() ends the wait.
+TEST(InformerFaults, StopCancelsAWatchBeingOpenedOnAStalledServer) {
+  TempDir dir;
+  TestServer server(dir.File("s.sock"));
+  server.Start();
+  FaultProxy proxy(dir.File("p.sock"), dir.File("s.sock"));
+  Client client(Opts(proxy.target()));
+  Informer informer(client, FastOptions());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  ASSERT_TRUE(Eventually([&] { return informer.Stats().watching; }, 5s));
+  proxy.StallNew();
+  proxy.CutAll();
+  ASSERT_TRUE(Eventually([&] { return proxy.accepted() >= 2; }, 5s)) << "no new connection";
+  std::this_thread::sleep_for(300ms);  // the new watch is waiting for its connection
+  const auto before = std::chrono::steady_clock::now();
+  informer.Stop();
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_LT(took, 2s) << "Stop() waited for the watch's connection";
+  proxy.Heal();
+}
+
 }  // namespace
 }  // namespace deviceapi::testing
 

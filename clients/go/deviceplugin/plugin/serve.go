@@ -14,36 +14,72 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 )
 
-// retryInterval paces registration attempts and checks that the plugin's socket exists.
+// retryInterval paces registration attempts and checks of the plugin's socket.
 const retryInterval = time.Second
 
-// serve runs the gRPC server on o.PluginSocket and registers it, again each time the
-// socket is deleted (a kubelet restart), until ctx ends.
+// ending says why serveOnce stopped serving.
+type ending int
+
+const (
+	stopped  ending = iota // ctx ended, or serving failed
+	removed                // the socket was deleted: a kubelet restart
+	replaced               // another socket is at the path now
+)
+
+// serve runs the gRPC server on o.PluginSocket and registers it until ctx ends, again
+// each time the socket is deleted (a kubelet restart).
+//
+// Another socket at the path means a newer instance of the plugin took over (a DaemonSet
+// rollout that starts the new pod before the old one has ended, or while it is
+// Terminating): the kubelet dials the path, so it talks to that instance now. This one
+// then stops serving and neither registers nor exits until ctx ends: registering would
+// only make the kubelet reconnect to the newer one, taking the path back would start a
+// fight every second, and exiting would restart its container, which would take it back.
+// Should that socket be deleted (the newer instance ended, or the kubelet restarted), this
+// one serves and registers again, so a node is not left without a plugin.
 func serve(ctx context.Context, srv *server, o Options) error {
 	for {
-		gone, err := serveOnce(ctx, srv, o)
-		if err != nil || !gone {
+		why, err := serveOnce(ctx, srv, o)
+		switch {
+		case err != nil || why == stopped:
 			return err
+		case why == removed:
+			o.Logf("%s was removed (kubelet restart?): serving and registering again", o.PluginSocket)
+		case why == replaced:
+			o.Logf("%s was replaced by another socket (a newer instance of the plugin?): "+
+				"not serving or registering until that one is removed", o.PluginSocket)
+			if !awaitRemoved(ctx, o.PluginSocket) {
+				return nil
+			}
+			o.Logf("%s was removed: serving and registering again", o.PluginSocket)
 		}
-		o.Logf("%s was removed (kubelet restart?): serving and registering again", o.PluginSocket)
 	}
 }
 
-// serveOnce serves until ctx ends (gone false) or the socket disappears (gone true).
-func serveOnce(ctx context.Context, srv *server, o Options) (gone bool, err error) {
-	// A socket left by an earlier run would make Listen fail.
+// serveOnce serves until ctx ends or serving fails (stopped), or its socket is deleted
+// (removed) or replaced (replaced).
+func serveOnce(ctx context.Context, srv *server, o Options) (ending, error) {
+	// A socket left by an earlier run would make Listen fail; one that an older instance
+	// still serves on is taken over (see serve).
 	if err := os.Remove(o.PluginSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, err
+		return stopped, err
 	}
-	lis, err := net.Listen("unix", o.PluginSocket)
+	lis, err := net.ListenUnix("unix", &net.UnixAddr{Name: o.PluginSocket, Net: "unix"})
 	if err != nil {
-		return false, err
+		return stopped, err
+	}
+	// Closing the listener would unlink the path by name, whoever's socket is there by
+	// then: removeIfOwn removes it only while it is this one's.
+	lis.SetUnlinkOnClose(false)
+	own, err := os.Stat(o.PluginSocket)
+	if err != nil {
+		lis.Close()
+		return stopped, err
 	}
 	gs := grpc.NewServer()
 	pluginapi.RegisterDevicePluginServer(gs, srv)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
-	defer os.Remove(o.PluginSocket)
 
 	// Registration retries until it succeeds or this socket's life ends: an attempt
 	// must not outlive the socket it names.
@@ -60,17 +96,56 @@ func serveOnce(ctx context.Context, srv *server, o Options) (gone bool, err erro
 	for {
 		select {
 		case <-ctx.Done():
+			// Before the listener closes: while it is open its socket's inode cannot be
+			// reused, so a newer instance's socket cannot pass for this one's.
+			removeIfOwn(o.PluginSocket, own)
 			// ListAndWatch streams end with ctx (server.done), so this does not hang.
 			gs.GracefulStop()
-			return false, nil
+			return stopped, nil
 		case err := <-served:
-			return false, fmt.Errorf("serving %s: %w", o.PluginSocket, err)
+			removeIfOwn(o.PluginSocket, own)
+			return stopped, fmt.Errorf("serving %s: %w", o.PluginSocket, err)
 		case <-tick.C:
-			if _, err := os.Stat(o.PluginSocket); errors.Is(err, os.ErrNotExist) {
+			fi, err := os.Stat(o.PluginSocket)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
 				// The kubelet that deleted it has no stream left worth draining.
 				gs.Stop()
 				<-served
-				return true, nil
+				return removed, nil
+			case err == nil && !os.SameFile(fi, own):
+				// The kubelet ends its streams here once it has taken up the newer
+				// instance's registration; ending them first could leave it without
+				// devices in between.
+				gs.GracefulStop()
+				<-served
+				return replaced, nil
+			}
+		}
+	}
+}
+
+// removeIfOwn removes the socket at path if it is own (the file this instance created),
+// not another instance's socket that replaced it. Only a replacement in the instant
+// between the check and the removal would escape it: Unix has no unlink-if-same-file.
+func removeIfOwn(path string, own os.FileInfo) {
+	if fi, err := os.Stat(path); err == nil && os.SameFile(fi, own) {
+		os.Remove(path)
+	}
+}
+
+// awaitRemoved checks every retryInterval until path does not exist (true) or ctx
+// ends (false).
+func awaitRemoved(ctx context.Context, path string) bool {
+	tick := time.NewTicker(retryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return true
 			}
 		}
 	}

@@ -1,7 +1,8 @@
 // Package deviceplugin tests the example device plugin (package deviceplugin/plugin, run
 // in-process) between the real device-api-server binary (internal/testserver) and a fake
 // kubelet: registration, the device list, health changes on one ListAndWatch stream,
-// Allocate, a kubelet restart, a GPU added later and a clean stop.
+// Allocate, a kubelet restart, a GPU added later, a clean stop and two instances that
+// overlap on one socket.
 package deviceplugin
 
 import (
@@ -106,12 +107,13 @@ func (k *fakeKubelet) awaitRegistration(t *testing.T, endpoint string) {
 
 // node is a server, a fake kubelet and the plugin running in-process, in one directory.
 type node struct {
-	ctx          context.Context
-	srv          *testserver.Server
-	cs           versioned.Interface
-	kubelet      *fakeKubelet
-	pluginSocket string
-	stopPlugin   func() error // cancels Run and returns its result
+	ctx           context.Context
+	srv           *testserver.Server
+	cs            versioned.Interface
+	kubelet       *fakeKubelet
+	kubeletSocket string
+	pluginSocket  string
+	stopPlugin    func() error // cancels Run and returns its result
 }
 
 // startNode starts the server with gpus GPUs Ready, then the kubelet and the plugin.
@@ -131,18 +133,27 @@ func startNode(t *testing.T, gpus int) *node {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	kubeletSocket := filepath.Join(dir, "kubelet.sock")
-	n := &node{ctx: ctx, srv: srv, cs: cs, kubelet: startKubelet(t, kubeletSocket), pluginSocket: filepath.Join(dir, "device-api-gpu.sock")}
+	n := &node{ctx: ctx, srv: srv, cs: cs, kubelet: startKubelet(t, kubeletSocket),
+		kubeletSocket: kubeletSocket, pluginSocket: filepath.Join(dir, "device-api-gpu.sock")}
+	n.stopPlugin = n.runPlugin(t, "")
+	return n
+}
 
-	runCtx, stop := context.WithCancel(ctx)
+// runPlugin starts an instance of the plugin on the node's sockets, logging with prefix,
+// and returns the function that cancels its Run and returns its result.
+func (n *node) runPlugin(t *testing.T, prefix string) func() error {
+	t.Helper()
+	runCtx, stop := context.WithCancel(n.ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- plugin.Run(runCtx, plugin.Options{Client: cs, ResourceName: resourceName,
-			KubeletSocket: kubeletSocket, PluginSocket: n.pluginSocket, Logf: t.Logf,
+		done <- plugin.Run(runCtx, plugin.Options{Client: n.cs, ResourceName: resourceName,
+			KubeletSocket: n.kubeletSocket, PluginSocket: n.pluginSocket,
+			Logf:                func(f string, args ...any) { t.Logf(prefix+f, args...) },
 			ServerCheckInterval: serverCheckInterval, UnknownAfter: unknownAfter})
 	}()
 	stopped := false
 	var result error
-	n.stopPlugin = func() error {
+	stopPlugin := func() error {
 		if stopped {
 			return result
 		}
@@ -156,8 +167,8 @@ func startNode(t *testing.T, gpus int) *node {
 		return result
 	}
 	// Before the server stops (cleanups run last-in first-out), and before t ends: Run logs to t.
-	t.Cleanup(func() { n.stopPlugin() })
-	return n
+	t.Cleanup(func() { stopPlugin() })
+	return stopPlugin
 }
 
 // listAndWatch dials the plugin and returns the responses of one ListAndWatch stream.
@@ -242,9 +253,7 @@ func TestDevicePluginFollowsGPUHealth(t *testing.T) {
 		t.Errorf("%s=%q, want the allocated IDs comma-joined", plugin.VisibleDevicesEnv, env)
 	}
 
-	if err := n.stopPlugin(); err != nil {
-		t.Fatalf("Run returned %v on stop, want nil", err)
-	}
+	n.stopCleanly(t, n.stopPlugin, "the plugin")
 	select {
 	case _, ok := <-lw:
 		if ok {
@@ -253,8 +262,17 @@ func TestDevicePluginFollowsGPUHealth(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ListAndWatch still open after the plugin stopped")
 	}
+}
+
+// stopCleanly stops a plugin instance with stop and checks that its Run returned nil and
+// removed its socket.
+func (n *node) stopCleanly(t *testing.T, stop func() error, who string) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Fatalf("%s: Run returned %v on stop, want nil", who, err)
+	}
 	if _, err := os.Stat(n.pluginSocket); !os.IsNotExist(err) {
-		t.Errorf("plugin socket left behind: %v", err)
+		t.Errorf("%s left its socket behind: %v", who, err)
 	}
 }
 
@@ -318,4 +336,74 @@ func TestDevicePluginReportsUnhealthyWhileTheServerIsGone(t *testing.T) {
 		}
 	}
 	await(t, lw, 60*time.Second, map[string]string{uuid(0): pluginapi.Healthy, uuid(1): pluginapi.Healthy})
+}
+
+// In a DaemonSet rollout the new pod's plugin can start before the old one has ended: it
+// takes the socket path over and registers. The older instance, while it runs on and when
+// it stops, must leave the newer one's socket, registration and stream alone: the kubelet
+// would otherwise lose the GPUs until the newer instance noticed and registered again.
+func TestAnOlderInstanceLeavesTheNewerOnesSocketAlone(t *testing.T) {
+	t.Parallel()
+	n, stopNewer := startOverlap(t)
+	lw := n.listAndWatch(t)
+	await(t, lw, 5*time.Second, map[string]string{uuid(0): pluginapi.Healthy})
+
+	// Each instance checks its socket every second: the older one sees it replaced.
+	n.undisturbed(t, lw, 1500*time.Millisecond, "while the older instance runs")
+	if err := n.stopPlugin(); err != nil {
+		t.Fatalf("the older instance's Run returned %v on stop, want nil", err)
+	}
+	n.undisturbed(t, lw, 3*time.Second, "after the older instance stopped")
+
+	n.stopCleanly(t, stopNewer, "the newer instance")
+}
+
+// An older instance whose socket was taken over serves and registers again when the
+// newer instance ends (its pod deleted in a rollback), so the node keeps a plugin.
+func TestAnOlderInstanceServesAgainWhenTheNewerOneEnds(t *testing.T) {
+	t.Parallel()
+	n, stopNewer := startOverlap(t)
+	n.undisturbed(t, n.listAndWatch(t), 1500*time.Millisecond, "while the older instance runs")
+	if err := stopNewer(); err != nil {
+		t.Fatalf("the newer instance's Run returned %v on stop, want nil", err)
+	}
+	n.kubelet.awaitRegistration(t, filepath.Base(n.pluginSocket))
+	await(t, n.listAndWatch(t), 5*time.Second, map[string]string{uuid(0): pluginapi.Healthy})
+}
+
+// startOverlap starts a node with one GPU and, once its plugin has registered, a newer
+// instance on the same sockets, which takes the socket over; it returns when the newer
+// one has registered.
+func startOverlap(t *testing.T) (n *node, stopNewer func() error) {
+	t.Helper()
+	n = startNode(t, 1)
+	n.kubelet.awaitRegistration(t, filepath.Base(n.pluginSocket))
+	stopNewer = n.runPlugin(t, "newer: ")
+	n.kubelet.awaitRegistration(t, filepath.Base(n.pluginSocket))
+	return n, stopNewer
+}
+
+// undisturbed checks for d that the plugin socket stays, nothing registers and the
+// ListAndWatch stream lw stays open.
+func (n *node) undisturbed(t *testing.T, lw <-chan *pluginapi.ListAndWatchResponse, d time.Duration, when string) {
+	t.Helper()
+	deadline := time.After(d)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case req := <-n.kubelet.requests:
+			t.Fatalf("registered again %s: %+v", when, req)
+		case _, ok := <-lw:
+			if !ok {
+				t.Fatalf("ListAndWatch ended %s", when)
+			}
+		case <-poll.C:
+			if _, err := os.Stat(n.pluginSocket); err != nil {
+				t.Fatalf("plugin socket %s: %v", when, err)
+			}
+		case <-deadline:
+			return
+		}
+	}
 }

@@ -88,15 +88,16 @@ func (o *Options) setDefaults() error {
 	return err
 }
 
-// Run serves the plugin until ctx ends, then stops serving, removes its socket (if the
-// path is still its own socket) and returns nil; when it cannot serve (listening on
-// PluginSocket fails) it returns the error at once. It waits for the Device API's GPUs to
-// be listed (however long the server takes to come up), serves on PluginSocket and
-// registers with the kubelet, retrying until the kubelet accepts. When the kubelet
-// restarts it deletes the plugins' sockets: Run notices its socket gone, serves on a new
-// one and registers again. When another socket replaces its own (a newer instance of the
-// plugin took the path over), Run stops serving and does not register again until ctx
-// ends or that socket is deleted (then it serves and registers again).
+// Run serves the plugin until ctx ends, then stops serving (calls in flight get up to
+// 3 s to end), removes its socket (if the path is still its own socket) and returns nil;
+// when it cannot serve (listening on PluginSocket fails) it returns the error at once. It
+// waits for the Device API's GPUs to be listed (however long the server takes to come
+// up), serves on PluginSocket and registers with the kubelet, retrying until the kubelet
+// accepts. When the kubelet restarts it deletes the plugins' sockets: Run notices its
+// socket gone, serves on a new one and registers again. When another socket replaces its
+// own (a newer instance of the plugin took the path over), Run stops serving and does not
+// register again until ctx ends or that socket is deleted (then it serves and registers
+// again).
 func Run(ctx context.Context, o Options) error {
 	if err := o.setDefaults(); err != nil {
 		return err

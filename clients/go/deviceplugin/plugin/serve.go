@@ -17,6 +17,11 @@ import (
 // retryInterval paces registration attempts and checks of the plugin's socket.
 const retryInterval = time.Second
 
+// drainTimeout bounds how long stopping waits for calls in flight to end. A ListAndWatch
+// whose client stopped reading (a hung kubelet) while devices changed blocks in Send until
+// its stream is cancelled, which GracefulStop never does: it would wait forever.
+const drainTimeout = 3 * time.Second
+
 // ending says why serveOnce stopped serving.
 type ending int
 
@@ -99,8 +104,9 @@ func serveOnce(ctx context.Context, srv *server, o Options) (ending, error) {
 			// Before the listener closes: while it is open its socket's inode cannot be
 			// reused, so a newer instance's socket cannot pass for this one's.
 			removeIfOwn(o.PluginSocket, own)
-			// ListAndWatch streams end with ctx (server.done), so this does not hang.
-			gs.GracefulStop()
+			// ListAndWatch streams end with ctx (server.done), but one blocked in Send
+			// does not see it: stopServing cuts it after drainTimeout.
+			stopServing(gs)
 			return stopped, nil
 		case err := <-served:
 			removeIfOwn(o.PluginSocket, own)
@@ -117,11 +123,27 @@ func serveOnce(ctx context.Context, srv *server, o Options) (ending, error) {
 				// The kubelet ends its streams here once it has taken up the newer
 				// instance's registration; ending them first could leave it without
 				// devices in between.
-				gs.GracefulStop()
+				stopServing(gs)
 				<-served
 				return replaced, nil
 			}
 		}
+	}
+}
+
+// stopServing stops gs, giving calls in flight up to drainTimeout to end before it
+// cancels them.
+func stopServing(gs *grpc.Server) {
+	drained := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(drainTimeout):
+		gs.Stop() // GracefulStop returns too once Stop has closed the connections
+		<-drained
 	}
 }
 

@@ -241,8 +241,10 @@ TEST_F(FakeNvmlTest, XidWhileTheEventSetIsMadeAgainIsDelivered) {
     return false;
   };
   std::unique_lock<std::mutex> lk(mu);
+  // Each GPU left is reported in turn: wait for the last one too.
   EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(3), [&] {
-    return has(NvmlEvent::Kind::kXid, 2) && has(NvmlEvent::Kind::kRewatched, 0);
+    return has(NvmlEvent::Kind::kXid, 2) && has(NvmlEvent::Kind::kRewatched, 0) &&
+           has(NvmlEvent::Kind::kRewatched, 2);
   }));
   EXPECT_TRUE(has(NvmlEvent::Kind::kGpuLost, 1));
   EXPECT_TRUE(has(NvmlEvent::Kind::kXid, 2)) << "the Xid sent while the set was made again was lost";

@@ -448,11 +448,8 @@ class SqliteBackend::Impl {
       insert_event_->Text(7, key.name);
       if ((rc = insert_event_->Run()) != SQLITE_OK) return fail(rc);
     }
-    if ((rc = commit_->Run()) != SQLITE_OK) {
-      // A failed COMMIT may leave the transaction open (SQLITE_BUSY, I/O).
-      if (!sqlite3_get_autocommit(db)) rollback_->Run();
-      return rc;
-    }
+    // A failed COMMIT may leave the transaction open (SQLITE_BUSY, I/O).
+    if ((rc = commit_->Run()) != SQLITE_OK) return fail(rc);
     pending_gaps.reset();
     for (const Event& e : events) occupant[SlotOf(e.revision)] = e.revision;
     if (compact) {

@@ -1,5 +1,6 @@
 // nvml-provider: the node's NVML health provider (see src/nvml/provider.h).
-// Exit status: 0 after SIGINT/SIGTERM, 1 when NVML cannot be used, 2 on bad flags.
+// Exit status: 0 after SIGINT/SIGTERM, 1 when NVML cannot be used or the admin
+// port cannot be listened on, 2 on bad flags.
 #include <signal.h>
 
 #include <cstdio>

@@ -7,6 +7,7 @@
 
 #include "base/build_info.h"
 #include "base/command_line.h"
+#include "base/listen_address.h"
 #include "base/logging.h"
 #include "base/units.h"
 
@@ -142,6 +143,11 @@ ParseOutcome ParseProviderFlags(int argc, const char* const* argv, const EnvLook
   cfg.xids.use_default_ignores = !no_default_ignores;
   if (!base::ParseLogLevel(level))
     return fail("--log-level: one of trace, debug, info, warn, error");
+  // Checked here, not first in Start: a typo is a usage error (2), not a
+  // failure to start after NVML was loaded (1).
+  if (base::TcpAddress parsed; !admin.empty() && !base::ParseTcpAddress(admin, &parsed, &err)) {
+    return fail("--admin-address '" + admin + "': " + err);
+  }
   cfg.server = server;
   cfg.driver_root = driver_root.empty() ? "/" : driver_root;
   cfg.admin_address = admin;

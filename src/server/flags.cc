@@ -56,7 +56,9 @@ FlagsOutcome ParseFlags(int argc, const char* const* argv) {
   opt("--shutdown-grace-period", raw.shutdown_grace_period,
       "Time allowed for in-flight calls to finish after SIGTERM/SIGINT");
   opt("--hostname-override", raw.hostname_override,
-      "Node name reported in logs and metrics (default: the host name)", "NODE_NAME");
+      "Node name for the start log line (default: the host name); metrics carry no node label: "
+      "Prometheus adds it",
+      "NODE_NAME");
   app.add_option("-v,--v", raw.verbosity, "Log verbosity (0-10)")
       ->envname("DEVICE_API_VERBOSITY")
       ->type_name("INT");

@@ -72,6 +72,8 @@ TEST(ProviderFlags, BadInputIsAUsageError) {
                                                          {"--ignore-xids", "13,abc"},
                                                          {"--log-level", "loud"},
                                                          {"--event-wait-timeout", "1m"},
+                                                         {"--admin-address", "8082"},
+                                                         {"--admin-address", ":99999"},
                                                          {"--no-such-flag"}}) {
     auto o = Parse(args);
     EXPECT_FALSE(o.config) << args[0];

@@ -30,7 +30,7 @@ class Status {
   grpc::StatusCode code() const { return code_; }
   // The server's message, verbatim.
   const std::string& message() const { return message_; }
-  // "NOT_FOUND: gpu default/x not found"; "OK" when ok().
+  // "NOT_FOUND: object default/x not found"; "OK" when ok().
   std::string ToString() const;
 
   bool IsNotFound() const { return code_ == grpc::StatusCode::NOT_FOUND; }

@@ -14,6 +14,7 @@
 
 #include "deviceapi/client.h"
 #include "deviceapi/informer.h"
+#include "eventually.h"
 #include "sqlite_rows.h"
 #include "test_support.h"
 
@@ -377,18 +378,12 @@ TEST_F(Durability, InformerAcrossARestartReachesTheNewRevisionWithoutRelistS15S2
   ListOptions probe;
   probe.label_selector = "no-such-label";
   StatusOr<GpuList> listed = client.List(probe);
-  for (auto deadline = std::chrono::steady_clock::now() + 5s;
-       !listed.ok() && std::chrono::steady_clock::now() < deadline; listed = client.List(probe)) {
-    std::this_thread::sleep_for(20ms);
-  }
+  Eventually([&] { return listed.ok() || (listed = client.List(probe)).ok(); }, 5s, 20ms);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   const std::string revision = listed->metadata().resource_version();
   ASSERT_EQ(server.started.value("revision", std::uint64_t{0}), std::stoull(revision)) << server.started.dump();
 
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (informer.Stats().last_resource_version != revision && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  Eventually([&] { return informer.Stats().last_resource_version == revision; }, 10s, 10ms);
   const InformerStats stats = informer.Stats();
   EXPECT_EQ(stats.last_resource_version, revision) << "the informer did not reach the restarted server's revision";
   EXPECT_EQ(stats.lists, 1u) << "the revision is retained: resume, do not relist";
